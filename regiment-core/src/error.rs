@@ -1,0 +1,64 @@
+//! Errors of configuration and start-up.
+
+use std::io;
+
+/// Why a supervisor could not be built or run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An option has a value it cannot take. Names the option and what it accepts.
+    #[error("invalid value {value:?} for option `{option}`: expected {expected}")]
+    InvalidOption {
+        /// The option, as the builder method or environment variable spells it.
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// What the option accepts.
+        expected: String,
+    },
+    /// A listener could not be bound. No worker has been started.
+    #[error("cannot bind option `{option}` address {addr}: {source}")]
+    Bind {
+        /// `bind` or `REGIMENT_BIND`.
+        option: &'static str,
+        /// The address that failed.
+        addr: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The program to run as workers could not be found.
+    #[error("cannot resolve the worker program {path:?}: {source}")]
+    Program {
+        /// The path tried.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Another I/O failure of the master, with what it was doing.
+    #[error("{context}: {source}")]
+    Io {
+        /// What failed.
+        context: &'static str,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn invalid(
+        option: &'static str,
+        value: impl ToString,
+        expected: impl Into<String>,
+    ) -> Self {
+        Error::InvalidOption {
+            option,
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,80 @@
+//! # regiment-core
+//!
+//! The process model of regiment, with no HTTP in it: a **master** binds the listening sockets
+//! once and supervises N **worker** processes that inherit them. Workers are replaced (because
+//! they asked, crashed, or a rolling restart deploys a new binary) without ever dropping below
+//! N ready workers and without losing a queued connection: the accept queue belongs to the
+//! master's socket, not to any worker.
+//!
+//! - [`Builder`] / [`Supervisor`] / [`Handle`]: the master side.
+//! - [`worker`]: the calls a worker makes (readiness, replacement request, drain signal).
+//! - [`listen`]: listeners, bound by the master and inherited under the systemd convention.
+//! - [`protocol`]: the framed, versioned messages on each worker's private IPC socketpair.
+//! - [`events`]: lifecycle events and status snapshots.
+//!
+//! ```no_run
+//! use regiment_core::{Role, worker};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     match regiment_core::role() {
+//!         Role::Master => {
+//!             regiment_core::Builder::new().workers(4).bind("127.0.0.1:3000").build()?.run().await?;
+//!         }
+//!         Role::Worker => {
+//!             let listeners = regiment_core::listen::take_inherited()?;
+//!             // ... accept on `listeners` ...
+//!             worker::listening();
+//!             worker::drained().await;
+//!             // ... finish in-flight work, then return ...
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//! ```
+
+#![warn(missing_docs)]
+
+mod config;
+pub mod env;
+mod error;
+pub mod events;
+pub mod listen;
+mod master;
+pub mod protocol;
+mod readiness;
+pub mod worker;
+
+pub use config::{
+    BeforeSpawn, Builder, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET,
+    DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEARTBEAT, DEFAULT_ROLLOUT_FAILURES, DEFAULT_START_TIMEOUT,
+    SpawnPlan,
+};
+pub use error::{Error, Result};
+pub use events::{Event, EventStream, Status};
+pub use master::{Handle, Supervisor};
+pub use nix::sys::signal::Signal;
+pub use readiness::Readiness;
+
+/// Which side of a regiment cluster this process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Started by a person or a service manager: supervise workers.
+    Master,
+    /// Started by a regiment master: serve.
+    Worker,
+}
+
+/// Whether this process is a master or one of its workers, from the environment the master
+/// gives its workers.
+///
+/// ```
+/// assert_eq!(regiment_core::role(), regiment_core::Role::Master);
+/// ```
+pub fn role() -> Role {
+    if worker::is_worker() {
+        Role::Worker
+    } else {
+        Role::Master
+    }
+}

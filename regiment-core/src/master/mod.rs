@@ -1,0 +1,160 @@
+//! The master: binds the listeners once, spawns and supervises the workers.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), regiment_core::Error> {
+//! let supervisor = regiment_core::Builder::new().workers(2).bind("127.0.0.1:3000").build()?;
+//! let handle = supervisor.handle();
+//! tokio::spawn(async move {
+//!     let mut events = handle.events();
+//!     while let Some(e) = events.recv().await {
+//!         println!("{e:?}");
+//!     }
+//! });
+//! supervisor.run().await // returns once SIGTERM/SIGINT stopped every worker
+//! # }
+//! ```
+
+mod backoff;
+mod books;
+mod channel;
+mod log;
+pub(crate) mod program;
+mod signals;
+mod spawn;
+mod supervise;
+
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::events::{Event, EventStream, Status};
+use crate::listen::{self, Listener};
+
+/// A command to the supervisor loop, from a signal or a [`Handle`].
+#[derive(Debug, Clone)]
+pub(crate) enum Control {
+    RollingRestart,
+    Stop,
+    ScaleUp,
+    ScaleDown,
+    Replace { slot: usize, reason: String },
+}
+
+/// A master ready to run: options checked, program resolved, listeners bound.
+pub struct Supervisor {
+    master: supervise::Master,
+    control: mpsc::UnboundedReceiver<Control>,
+    handle: Handle,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("listeners", &self.handle.status().listeners)
+            .finish()
+    }
+}
+
+impl Supervisor {
+    pub(crate) fn new(config: Config) -> Result<Self> {
+        let listeners = take_or_bind(&config)?;
+        let (events, _) = broadcast::channel(1024);
+        let (status_tx, status_rx) = watch::channel(Status::default());
+        let (control_tx, control) = mpsc::unbounded_channel();
+        let master = supervise::Master::new(config, listeners, events.clone(), status_tx);
+        let handle = Handle {
+            control: control_tx,
+            events,
+            status: status_rx,
+        };
+        Ok(Self {
+            master,
+            control,
+            handle,
+        })
+    }
+
+    /// A handle to observe and steer the running supervisor.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Spawns the workers and supervises them until a stop signal (or [`Handle::stop`]) and
+    /// every worker has exited. Signal handlers are installed before the first spawn.
+    pub async fn run(self) -> Result<()> {
+        self.master.run(self.control).await
+    }
+}
+
+/// Takes the listeners from systemd socket activation, if this master was started that way,
+/// else binds the configured addresses. Any failure is an error before a worker is started.
+fn take_or_bind(config: &Config) -> Result<Vec<Listener>> {
+    let inherited = listen::take_inherited().map_err(|source| Error::Io {
+        context: "taking listeners from LISTEN_FDS",
+        source,
+    })?;
+    if !inherited.is_empty() {
+        return Ok(inherited);
+    }
+    config
+        .binds
+        .iter()
+        .map(|addr| {
+            listen::bind(addr).map_err(|source| Error::Bind {
+                option: config.bind_option,
+                addr: addr.to_string(),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Observes and steers a running [`Supervisor`]; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    control: mpsc::UnboundedSender<Control>,
+    events: broadcast::Sender<Event>,
+    status: watch::Receiver<Status>,
+}
+
+impl Handle {
+    /// Subscribes to lifecycle events from now on.
+    pub fn events(&self) -> EventStream {
+        EventStream {
+            rx: self.events.subscribe(),
+        }
+    }
+
+    /// A snapshot of workers, slots and generations.
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// Starts a rolling restart, as SIGHUP does.
+    pub fn rolling_restart(&self) {
+        let _ = self.control.send(Control::RollingRestart);
+    }
+
+    /// Stops gracefully, as SIGTERM does; a second call kills the workers.
+    pub fn stop(&self) {
+        let _ = self.control.send(Control::Stop);
+    }
+
+    /// Replaces the worker of `slot` (new one first, as for a worker's own request).
+    pub fn replace(&self, slot: usize, reason: impl Into<String>) {
+        let _ = self.control.send(Control::Replace {
+            slot,
+            reason: reason.into(),
+        });
+    }
+
+    /// One worker more, as SIGTTIN does.
+    pub fn scale_up(&self) {
+        let _ = self.control.send(Control::ScaleUp);
+    }
+
+    /// One worker fewer (never below one), as SIGTTOU does.
+    pub fn scale_down(&self) {
+        let _ = self.control.send(Control::ScaleDown);
+    }
+}

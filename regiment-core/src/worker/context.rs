@@ -1,0 +1,194 @@
+//! The state of this worker process, built once from the environment its master set.
+
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::env;
+use crate::protocol::WorkerMessage;
+use crate::{Readiness, listen};
+
+/// Counters a server keeps for the heartbeats. Plain relaxed atomics: no lock on the request
+/// path.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Requests accepted since the worker started.
+    pub requests: AtomicU64,
+    /// Requests being served now.
+    pub in_flight: AtomicU64,
+}
+
+pub(crate) struct WorkerContext {
+    pub slot: usize,
+    pub generation: u64,
+    pub readiness: Readiness,
+    pub heartbeat: Duration,
+    pub drain_timeout: Duration,
+    pub drain: CancellationToken,
+    pub stats: Stats,
+    drain_deadline: Mutex<Option<Instant>>,
+    outbox: mpsc::UnboundedSender<WorkerMessage>,
+    ready_sent: AtomicBool,
+    replace_sent: AtomicBool,
+    heartbeat_started: AtomicBool,
+}
+
+static CONTEXT: OnceLock<Option<WorkerContext>> = OnceLock::new();
+
+fn var<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok()?.trim().parse().ok()
+}
+
+impl WorkerContext {
+    pub fn get() -> Option<&'static WorkerContext> {
+        CONTEXT.get_or_init(Self::from_env).as_ref()
+    }
+
+    /// The context if it is built already; never waits for a build in progress.
+    pub fn peek() -> Option<&'static WorkerContext> {
+        CONTEXT.get().and_then(Option::as_ref)
+    }
+
+    fn from_env() -> Option<WorkerContext> {
+        let ipc_fd: RawFd = var(env::IPC_FD)?;
+        // The variables are inherited by anything this worker runs; only the process the master
+        // spawned (LISTEN_PID) owns the fd they name.
+        listen::activation_env()?;
+        if nix::fcntl::fcntl(
+            unsafe { BorrowedFd::borrow_raw(ipc_fd) },
+            nix::fcntl::FcntlArg::F_GETFD,
+        )
+        .is_err()
+        {
+            tracing::error!(
+                ipc_fd,
+                "REGIMENT_IPC_FD names an fd that is not open; not a worker"
+            );
+            return None;
+        }
+        // SAFETY: the fd is open and was handed to this very process (LISTEN_PID); OnceLock runs
+        // this once, so nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(ipc_fd) };
+        let stream = std::os::unix::net::UnixStream::from(fd);
+        // Children of this worker must not inherit the channel.
+        if let Err(e) = nix::fcntl::fcntl(
+            &stream,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        ) {
+            tracing::warn!(error = %e, "could not set close-on-exec on the IPC channel");
+        }
+
+        let readiness = std::env::var(env::READINESS)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_default();
+        let (outbox, rx) = mpsc::unbounded_channel();
+        let ctx = WorkerContext {
+            slot: var(env::WORKER_ID).unwrap_or(0),
+            generation: var(env::GENERATION).unwrap_or(1),
+            readiness,
+            heartbeat: Duration::from_millis(var(env::HEARTBEAT_MS).unwrap_or(1000).max(10)),
+            drain_timeout: Duration::from_millis(var(env::DRAIN_TIMEOUT_MS).unwrap_or(30_000)),
+            drain: CancellationToken::new(),
+            stats: Stats::default(),
+            drain_deadline: Mutex::new(None),
+            outbox,
+            ready_sent: AtomicBool::new(false),
+            replace_sent: AtomicBool::new(false),
+            heartbeat_started: AtomicBool::new(false),
+        };
+        if let Err(e) = super::ipc::start(stream, rx) {
+            tracing::error!(error = %e, "could not start the IPC thread; not a worker");
+            return None;
+        }
+        if readiness == Readiness::Started {
+            ctx.send_ready();
+        }
+        Some(ctx)
+    }
+
+    fn send(&self, msg: WorkerMessage) {
+        // The receiver lives as long as the process (the IPC thread never returns).
+        let _ = self.outbox.send(msg);
+    }
+
+    pub fn send_ready(&self) {
+        if !self.ready_sent.swap(true, Ordering::SeqCst) {
+            tracing::debug!(slot = self.slot, "worker ready");
+            self.send(WorkerMessage::Ready);
+        }
+    }
+
+    pub fn request_replacement(&self, reason: String) -> bool {
+        if self.replace_sent.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        tracing::info!(slot = self.slot, %reason, "worker requests its replacement");
+        self.send(WorkerMessage::ReplaceMe { reason });
+        true
+    }
+
+    pub fn replace_requested(&self) -> bool {
+        self.replace_sent.load(Ordering::Relaxed)
+    }
+
+    pub fn drain_deadline(&self) -> Option<Instant> {
+        *self
+            .drain_deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the drain once; later calls keep the first deadline.
+    pub fn begin_drain(&self, why: &str, within: Duration) {
+        {
+            let mut d = self
+                .drain_deadline
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if d.is_some() {
+                return;
+            }
+            *d = Some(Instant::now() + within);
+        }
+        tracing::info!(
+            slot = self.slot,
+            why,
+            deadline_ms = within.as_millis() as u64,
+            "worker draining"
+        );
+        self.drain.cancel();
+    }
+
+    pub fn start_heartbeat(&'static self) {
+        if self.heartbeat_started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            self.heartbeat_started.store(false, Ordering::SeqCst);
+            tracing::warn!("start_heartbeat called outside a tokio runtime; no heartbeats sent");
+            return;
+        };
+        handle.spawn(async move {
+            let mut rss = super::memory::Statm::open().ok();
+            let mut tick = tokio::time::interval(self.heartbeat);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let rss = rss
+                    .as_mut()
+                    .and_then(|s| s.resident_bytes().ok())
+                    .unwrap_or(0);
+                self.send(WorkerMessage::Heartbeat {
+                    rss,
+                    requests: self.stats.requests.load(Ordering::Relaxed),
+                    in_flight: self.stats.in_flight.load(Ordering::Relaxed),
+                });
+            }
+        });
+    }
+}

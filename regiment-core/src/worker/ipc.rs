@@ -1,0 +1,91 @@
+//! The worker's end of the IPC channel, served by a thread of its own so that it works whatever
+//! runtime (or none) the application uses.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use super::context::WorkerContext;
+use crate::protocol::codec::{FrameDecoder, FrameEncoder};
+use crate::protocol::{Incoming, MasterMessage, WorkerMessage};
+
+pub(super) fn start(
+    stream: std::os::unix::net::UnixStream,
+    outbox: mpsc::UnboundedReceiver<WorkerMessage>,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(true)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("regiment-ipc".into())
+        .spawn(move || rt.block_on(run(stream, outbox)))?;
+    Ok(())
+}
+
+async fn run(
+    stream: std::os::unix::net::UnixStream,
+    mut outbox: mpsc::UnboundedReceiver<WorkerMessage>,
+) {
+    let stream = match tokio::net::UnixStream::from_std(stream) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "IPC channel unusable");
+            return;
+        }
+    };
+    // The context is being built by the thread that started us; wait for it.
+    let ctx = loop {
+        if let Some(c) = WorkerContext::peek() {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    let (r, w) = stream.into_split();
+    let mut frames = FramedRead::new(r, FrameDecoder::<MasterMessage>::default());
+    let mut sink = FramedWrite::new(w, FrameEncoder);
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut master_alive = true;
+    loop {
+        tokio::select! {
+            Some(msg) = outbox.recv() => {
+                if master_alive && let Err(e) = sink.send(msg).await {
+                    tracing::warn!(error = %e, "could not write to the master");
+                }
+            }
+            frame = frames.next(), if master_alive => match frame {
+                Some(Ok(Incoming::Message(MasterMessage::Drain { deadline_ms }))) => {
+                    ctx.begin_drain("the master asked", Duration::from_millis(deadline_ms));
+                }
+                Some(Ok(Incoming::Invalid(why))) => {
+                    tracing::warn!(%why, "ignored an unusable message from the master");
+                }
+                None | Some(Err(_)) => {
+                    master_alive = false;
+                    ctx.begin_drain("the master is gone", ctx.drain_timeout);
+                    // Nobody is left to kill us at the deadline: do it ourselves, so that a
+                    // worker never outlives its master for longer than a drain.
+                    let deadline = ctx.drain_timeout;
+                    tokio::spawn(async move {
+                        tokio::time::sleep(deadline).await;
+                        tracing::error!("master gone and the drain outlived its deadline; exiting");
+                        std::process::exit(1);
+                    });
+                }
+            },
+            Some(()) = recv(&mut term) => ctx.begin_drain("SIGTERM", ctx.drain_timeout),
+            Some(()) = recv(&mut int) => ctx.begin_drain("SIGINT", ctx.drain_timeout),
+        }
+    }
+}
+
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match s {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
