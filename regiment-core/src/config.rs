@@ -393,19 +393,33 @@ impl Builder {
         fn get(name: &str) -> Option<String> {
             std::env::var(name).ok().filter(|v| !v.trim().is_empty())
         }
+        // Each value is checked here, under the variable's own name, so that an error names
+        // what the operator actually set.
         fn duration(name: &'static str) -> Result<Option<Duration>> {
             get(name)
                 .map(|v| {
                     humantime::parse_duration(v.trim())
-                        .map_err(|_| Error::invalid(name, &v, "a duration such as 30s or 500ms"))
+                        .ok()
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| {
+                            Error::invalid(name, &v, "a duration above zero, such as 30s or 500ms")
+                        })
+                })
+                .transpose()
+        }
+        fn count(name: &'static str, expected: &str) -> Result<Option<usize>> {
+            get(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| Error::invalid(name, &v, expected))
                 })
                 .transpose()
         }
         let mut bind_option = "bind";
-        if let Some(v) = get("REGIMENT_WORKERS") {
-            let n = v.trim().parse::<usize>().map_err(|_| {
-                Error::invalid("REGIMENT_WORKERS", &v, "a number of workers of at least 1")
-            })?;
+        if let Some(n) = count("REGIMENT_WORKERS", "a number of workers of at least 1")? {
             self.workers = WorkerCount::Fixed(n);
         }
         if let Some(v) = get("REGIMENT_BIND") {
@@ -422,14 +436,11 @@ impl Builder {
         if let Some(d) = duration("REGIMENT_START_TIMEOUT")? {
             self.start_timeout = d;
         }
-        if let Some(v) = get("REGIMENT_MAX_SURGE") {
-            self.max_surge = Some(v.trim().parse().map_err(|_| {
-                Error::invalid(
-                    "REGIMENT_MAX_SURGE",
-                    &v,
-                    "a number of replacements of at least 1",
-                )
-            })?);
+        if let Some(n) = count(
+            "REGIMENT_MAX_SURGE",
+            "a number of replacements of at least 1",
+        )? {
+            self.max_surge = Some(n);
         }
         if let Some(v) = get("REGIMENT_READINESS") {
             self.readiness = v

@@ -44,8 +44,9 @@ pub(crate) fn start(
                     let report = match frame {
                         Some(Ok(Incoming::Message(m))) => FromWorker::Message(id, m),
                         Some(Ok(Incoming::Invalid(why))) => FromWorker::Invalid(id, why),
+                        // A reset is how a killed worker's channel ends: not the worker's words.
                         Some(Err(e)) => {
-                            let _ = to_loop.send(FromWorker::Invalid(id, format!("read error: {e}"))).await;
+                            tracing::debug!(id, error = %e, "IPC channel read error");
                             FromWorker::Closed(id)
                         }
                         None => FromWorker::Closed(id),

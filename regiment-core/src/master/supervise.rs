@@ -581,13 +581,14 @@ impl Master {
                 if w.ready_at.is_some_and(|t| now.duration_since(t) >= reset) {
                     s.backoff.reset();
                 }
-                let delay = s.backoff.next_delay();
-                s.not_before = Some(now + delay);
                 s.restarts += 1;
                 s.last_reason = Some(format!("crashed: {status}"));
-                let respawn_in_ms = if stopping {
+                // A replacement already starting takes the slot when ready: nothing to respawn.
+                let respawn_in_ms = if stopping || s.successor.is_some() {
                     0
                 } else {
+                    let delay = s.backoff.next_delay();
+                    s.not_before = Some(now + delay);
                     delay.as_millis() as u64
                 };
                 self.emit(Event::Crashed {

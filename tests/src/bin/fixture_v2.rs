@@ -1,0 +1,4 @@
+//! The `v2` variant of the fixture (see `tests::fixture`).
+fn main() {
+    tests::fixture::main("v2");
+}

@@ -1,0 +1,375 @@
+//! Starts a regiment master as a real process, follows its lifecycle events, and cleans up.
+//!
+//! The master prints each event as `EVENT {json}` on stdout (see [`crate::fixture`]); a reader
+//! thread collects them, and tests wait on conditions over the collected events with generous
+//! ceilings. Dropping a [`Cluster`] SIGKILLs the master and every worker it reported spawning,
+//! by pid, after checking that the pid still belongs to a worker of this cluster.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+/// The ceiling for conditions that should hold within a few seconds on an idle machine.
+pub const CEILING: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct Log {
+    events: Vec<Value>,
+    closed: bool,
+}
+
+/// A running master and what it has reported.
+pub struct Cluster {
+    master: Child,
+    log: Arc<(Mutex<Log>, Condvar)>,
+    stderr: Arc<Mutex<String>>,
+    tag: String,
+}
+
+impl Cluster {
+    /// Starts `program` as a master listening on an ephemeral port of 127.0.0.1, with `env`.
+    pub fn start(program: &Path, env: &[(&str, &str)]) -> Cluster {
+        let tag = format!("{}-{}", std::process::id(), rand_suffix());
+        let mut cmd = Command::new(program);
+        cmd.env("REGIMENT_BIND", "127.0.0.1:0")
+            .env("FIXTURE_TAG", &tag)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut master = cmd.spawn().expect("start the master");
+        let log = Arc::new((Mutex::new(Log::default()), Condvar::new()));
+        let stdout = master.stdout.take().expect("stdout");
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(json) = line.strip_prefix("EVENT ") {
+                    let v: Value = serde_json::from_str(json).expect("event JSON");
+                    l.0.lock().unwrap().events.push(v);
+                    l.1.notify_all();
+                }
+            }
+            l.0.lock().unwrap().closed = true;
+            l.1.notify_all();
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let s = stderr.clone();
+        let mut err_pipe = master.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]);
+                if std::env::var_os("REGIMENT_TEST_VERBOSE").is_some() {
+                    eprint!("{text}");
+                }
+                s.lock().unwrap().push_str(&text);
+            }
+        });
+        Cluster {
+            master,
+            log,
+            stderr,
+            tag,
+        }
+    }
+
+    /// The master's pid.
+    pub fn pid(&self) -> u32 {
+        self.master.id()
+    }
+
+    /// Everything the master wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// A copy of the events so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.log.0.lock().unwrap().events.clone()
+    }
+
+    /// Waits until `check` returns `Some` over the events, or panics after `ceiling` with the
+    /// events and the master's stderr.
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        ceiling: Duration,
+        mut check: impl FnMut(&[Value]) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + ceiling;
+        let (lock, cv) = &*self.log;
+        let mut log = lock.lock().unwrap();
+        loop {
+            if let Some(t) = check(&log.events) {
+                return t;
+            }
+            let now = Instant::now();
+            if now >= deadline || log.closed {
+                let events = log
+                    .events
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                drop(log);
+                panic!(
+                    "timed out waiting for {what} (master {}):\n--- events\n{events}\n--- stderr\n{}",
+                    if self.log.0.lock().unwrap().closed {
+                        "gone"
+                    } else {
+                        "running"
+                    },
+                    self.stderr()
+                );
+            }
+            log = cv
+                .wait_timeout(log, (deadline - now).min(Duration::from_millis(200)))
+                .unwrap()
+                .0;
+        }
+    }
+
+    /// Waits for the index of the first event at or after `from` that matches `pred`.
+    pub fn wait_event(
+        &self,
+        what: &str,
+        from: usize,
+        pred: impl Fn(&Value) -> bool,
+    ) -> (usize, Value) {
+        self.wait_for(what, CEILING, |evs| {
+            evs.iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, e)| pred(e))
+                .map(|(i, e)| (i, e.clone()))
+        })
+    }
+
+    /// The TCP address the master listens on.
+    pub fn addr(&self) -> SocketAddr {
+        let (_, e) = self.wait_event("listening", 0, |e| e["event"] == "listening");
+        e["addrs"][0]
+            .as_str()
+            .expect("an address")
+            .parse()
+            .expect("a TCP address")
+    }
+
+    /// Waits until `n` workers are serving, and returns their pids by slot.
+    pub fn wait_serving(&self, n: usize) -> BTreeMap<u64, u32> {
+        self.wait_for(&format!("{n} serving workers"), CEILING, |evs| {
+            let s = serving(evs);
+            (s.len() == n).then_some(s)
+        })
+    }
+
+    /// Sends `sig` to the master.
+    pub fn signal(&self, sig: Signal) {
+        kill(Pid::from_raw(self.pid() as i32), sig).expect("signal the master");
+    }
+
+    /// Waits for the master to exit.
+    pub fn wait_exit(&mut self, ceiling: Duration) -> ExitStatus {
+        let deadline = Instant::now() + ceiling;
+        loop {
+            if let Some(status) = self.master.try_wait().expect("wait for the master") {
+                // Let the reader thread collect the last lines.
+                let (lock, cv) = &*self.log;
+                let mut log = lock.lock().unwrap();
+                while !log.closed {
+                    log = cv.wait_timeout(log, Duration::from_millis(200)).unwrap().0;
+                }
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "master did not exit within {ceiling:?}\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the master process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.master
+            .try_wait()
+            .expect("wait for the master")
+            .is_none()
+    }
+
+    /// Every worker pid the master reported spawning.
+    pub fn spawned_pids(&self) -> Vec<u32> {
+        self.events()
+            .iter()
+            .filter(|e| e["event"] == "spawned")
+            .map(pid_of)
+            .collect()
+    }
+
+    /// Whether `pid` is a live (not zombie) process that carries this cluster's tag.
+    pub fn is_ours(&self, pid: u32) -> bool {
+        alive(pid)
+            && std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0)
+                    .any(|kv| kv == format!("FIXTURE_TAG={}", self.tag).as_bytes())
+            })
+    }
+
+    /// Live processes anywhere on the machine that carry this cluster's tag (master included).
+    pub fn live_processes(&self) -> Vec<u32> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| *pid != std::process::id() && self.is_ours(*pid))
+            .collect()
+    }
+
+    /// Waits until no process of this cluster is alive.
+    pub fn wait_all_gone(&self, ceiling: Duration) {
+        let deadline = Instant::now() + ceiling;
+        loop {
+            let live = self.live_processes();
+            if live.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "processes left behind: {live:?}\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.master.kill();
+        let _ = self.master.wait();
+        for pid in self.spawned_pids() {
+            if self.is_ours(pid) {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(Instant::now())
+}
+
+/// The `pid` field of an event.
+pub fn pid_of(e: &Value) -> u32 {
+    e["pid"].as_u64().expect("pid") as u32
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Waits until `pid` is gone.
+pub fn wait_gone(pid: u32, ceiling: Duration) {
+    let deadline = Instant::now() + ceiling;
+    while alive(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "pid {pid} still alive after {ceiling:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The workers serving after `events`: slot → pid. A replacement takes its slot at its `ready`,
+/// before the worker it replaces drains.
+pub fn serving(events: &[Value]) -> BTreeMap<u64, u32> {
+    let mut by_slot = BTreeMap::new();
+    for e in events {
+        match e["event"].as_str() {
+            Some("ready") => {
+                by_slot.insert(e["slot"].as_u64().expect("slot"), pid_of(e));
+            }
+            Some("draining" | "exited" | "crashed" | "killed") => {
+                by_slot.retain(|_, p| *p != pid_of(e))
+            }
+            _ => {}
+        }
+    }
+    by_slot
+}
+
+/// The number of ready, not yet draining workers after each event.
+pub fn serving_counts(events: &[Value]) -> Vec<usize> {
+    let mut ready: BTreeSet<u32> = BTreeSet::new();
+    let mut counts = Vec::with_capacity(events.len());
+    for e in events {
+        match e["event"].as_str() {
+            Some("ready") => {
+                ready.insert(pid_of(e));
+            }
+            Some("draining" | "exited" | "crashed" | "killed") => {
+                ready.remove(&pid_of(e));
+            }
+            _ => {}
+        }
+        counts.push(ready.len());
+    }
+    counts
+}
+
+/// Sends one line to the cluster and returns the answer line.
+pub fn ask(addr: SocketAddr, line: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.write_all(format!("{line}\n").as_bytes())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    if out.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "empty answer",
+        ));
+    }
+    Ok(out.trim().to_owned())
+}
+
+/// `whoami` answered: (variant, slot, pid, generation).
+pub fn whoami(addr: SocketAddr) -> (String, u64, u32, u64) {
+    let a = ask(addr, "whoami").expect("whoami answered");
+    let f: Vec<&str> = a.split_whitespace().collect();
+    assert_eq!(f.len(), 4, "unexpected answer {a:?}");
+    (
+        f[0].into(),
+        f[1].parse().unwrap(),
+        f[2].parse().unwrap(),
+        f[3].parse().unwrap(),
+    )
+}
+
+/// Sends `sig` to a worker.
+pub fn signal_pid(pid: u32, sig: Signal) {
+    kill(Pid::from_raw(pid as i32), sig).expect("signal the worker");
+}

@@ -1,0 +1,208 @@
+//! A minimal regiment application used by the core end-to-end tests: the same program is master
+//! and worker, as in any regiment application.
+//!
+//! - Master: a [`regiment_core::Builder`] configured from the `REGIMENT_*` environment (plus
+//!   `FIXTURE_BACKOFF=initial,max,reset` and `FIXTURE_ROLLOUT_FAILURES`), printing every
+//!   lifecycle event on stdout as `EVENT {json}` with the master's clock in `t_ms`.
+//! - Worker: accepts on the inherited listener and answers one line per connection:
+//!   `whoami` → `VARIANT SLOT PID GENERATION`; `sleep MS` → `started PID` at once, `done PID` after MS milliseconds.
+//!   SIGUSR1 makes it ask for its replacement (twice, as raw frames, to test the master's
+//!   idempotence); SIGUSR2 makes it write garbage on its IPC channel, then ask for its
+//!   replacement. `FIXTURE_IGNORE_DRAIN=1` makes it ignore drains; `FIXTURE_READY_DELAY_MS`
+//!   delays its readiness.
+//!
+//! Variants (one binary each): `v1`, `v2` (normal), `never_ready`, `exit_early`.
+
+use std::os::fd::{BorrowedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use regiment_core::protocol::{WorkerMessage, encode};
+use regiment_core::{Role, worker};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Runs the fixture as master or worker.
+pub fn main(variant: &'static str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    match regiment_core::role() {
+        Role::Master => rt.block_on(master()),
+        Role::Worker => rt.block_on(run_worker(variant)),
+    }
+}
+
+fn ms(v: &str) -> Duration {
+    Duration::from_millis(
+        v.trim()
+            .trim_end_matches("ms")
+            .parse()
+            .expect("milliseconds"),
+    )
+}
+
+async fn master() {
+    let mut b = regiment_core::Builder::new().process_name("fixture");
+    if let Ok(v) = std::env::var("FIXTURE_BACKOFF") {
+        let parts: Vec<Duration> = v.split(',').map(ms).collect();
+        b = b.backoff(parts[0], parts[1], parts[2]);
+    }
+    if let Ok(v) = std::env::var("FIXTURE_ROLLOUT_FAILURES") {
+        b = b.rollout_failure_limit(v.parse().expect("number"));
+    }
+    let supervisor = match b.build() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut events = supervisor.handle().events();
+    let start = Instant::now();
+    tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            let mut v = serde_json::to_value(&e).expect("events serialize");
+            v["t_ms"] = (start.elapsed().as_millis() as u64).into();
+            println!("EVENT {v}");
+        }
+    });
+    if let Err(e) = supervisor.run().await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+    // Let the printer flush the last events.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+fn ipc_fd() -> RawFd {
+    std::env::var(regiment_core::env::IPC_FD)
+        .expect("worker has an IPC fd")
+        .parse()
+        .expect("fd")
+}
+
+/// Writes bytes straight to the IPC socket (the fd is non-blocking: retry on EAGAIN).
+fn write_raw(mut bytes: &[u8]) {
+    // SAFETY: the fd is the worker's IPC socket, open for the life of the process.
+    let fd = unsafe { BorrowedFd::borrow_raw(ipc_fd()) };
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(nix::errno::Errno::EAGAIN) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => panic!("write to IPC fd: {e}"),
+        }
+    }
+}
+
+async fn run_worker(variant: &'static str) {
+    if variant == "exit_early" {
+        std::process::exit(3);
+    }
+    // Take the channel now: the handlers below must not run before the worker exists.
+    assert!(worker::is_worker());
+    let mut usr1 = signal(SignalKind::user_defined1()).expect("SIGUSR1 handler");
+    let mut usr2 = signal(SignalKind::user_defined2()).expect("SIGUSR2 handler");
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = usr1.recv() => {
+                    let frame = encode(&WorkerMessage::ReplaceMe { reason: "asked by the test".into() });
+                    write_raw(&frame);
+                    write_raw(&frame);
+                }
+                _ = usr2.recv() => {
+                    let mut garbage = Vec::new();
+                    garbage.extend_from_slice(&5u32.to_be_bytes());
+                    garbage.extend_from_slice(b"\xff\xfe{{{");
+                    let unknown = br#"{"v":1,"type":"launch-missiles"}"#;
+                    garbage.extend_from_slice(&(unknown.len() as u32).to_be_bytes());
+                    garbage.extend_from_slice(unknown);
+                    let future = br#"{"v":99,"type":"ready"}"#;
+                    garbage.extend_from_slice(&(future.len() as u32).to_be_bytes());
+                    garbage.extend_from_slice(future);
+                    let big = 1_000_000usize;
+                    garbage.extend_from_slice(&(big as u32).to_be_bytes());
+                    garbage.resize(garbage.len() + big, b'x');
+                    write_raw(&garbage);
+                    worker::request_replacement("after garbage");
+                }
+            }
+        }
+    });
+
+    let listeners = regiment_core::listen::take_inherited().expect("inherited listeners");
+    let Some(regiment_core::listen::Listener::Tcp(std_listener)) = listeners.into_iter().next()
+    else {
+        eprintln!("fixture worker: no inherited TCP listener");
+        std::process::exit(4);
+    };
+    let listener = tokio::net::TcpListener::from_std(std_listener).expect("tokio listener");
+    if variant == "never_ready" {
+        std::future::pending::<()>().await;
+    }
+    if let Ok(v) = std::env::var("FIXTURE_READY_DELAY_MS") {
+        tokio::time::sleep(ms(&v)).await;
+    }
+    let ignore_drain = std::env::var("FIXTURE_IGNORE_DRAIN").is_ok_and(|v| v == "1");
+    let mut connections = tokio::task::JoinSet::new();
+    worker::listening();
+    let drained = worker::drained();
+    tokio::pin!(drained);
+    loop {
+        tokio::select! {
+            _ = &mut drained, if !ignore_drain => break,
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    connections.spawn(answer(stream, variant));
+                }
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    // Stop accepting at once; what is queued is served by the other workers.
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+    std::process::exit(0);
+}
+
+async fn answer(stream: tokio::net::TcpStream, variant: &str) {
+    let (r, mut w) = stream.into_split();
+    let mut line = String::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(10),
+        BufReader::new(r).read_line(&mut line),
+    )
+    .await;
+    if !matches!(read, Ok(Ok(_))) {
+        return;
+    }
+    let pid = std::process::id();
+    let reply = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["sleep", n] => {
+            // Tells the client its request is in flight on this worker.
+            if w.write_all(format!("started {pid}\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(ms(n)).await;
+            format!("done {pid}\n")
+        }
+        _ => format!(
+            "{variant} {} {pid} {}\n",
+            worker::slot().unwrap_or(usize::MAX),
+            worker::generation().unwrap_or(0)
+        ),
+    };
+    let _ = w.write_all(reply.as_bytes()).await;
+    let _ = w.shutdown().await;
+}

@@ -1,0 +1,707 @@
+//! End-to-end tests of regiment-core's lifecycle rules: real master and worker processes, real
+//! signals, a real shared listener on 127.0.0.1. Each test waits on the master's events with
+//! generous ceilings and kills what it started by pid (see `tests::cluster`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use tests::cluster::{
+    CEILING, Cluster, alive, pid_of, serving, serving_counts, signal_pid, wait_gone, whoami,
+};
+
+const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
+const FIXTURE_V2: &str = env!("CARGO_BIN_EXE_fixture_v2");
+const FIXTURE_NEVER_READY: &str = env!("CARGO_BIN_EXE_fixture_never_ready");
+const FIXTURE_EXIT_EARLY: &str = env!("CARGO_BIN_EXE_fixture_exit_early");
+
+fn is(e: &Value, event: &str) -> bool {
+    e["event"] == event
+}
+
+fn count(evs: &[Value], pred: impl Fn(&Value) -> bool) -> usize {
+    evs.iter().filter(|e| pred(e)).count()
+}
+
+/// A directory of this test's own, holding a copy of a fixture as `app`: the program path that
+/// a deploy replaces.
+struct Deploy {
+    dir: PathBuf,
+}
+
+impl Deploy {
+    fn new(name: &str, first: &str) -> Deploy {
+        let dir = std::env::temp_dir().join(format!("regiment-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = Deploy { dir };
+        d.install(first);
+        d
+    }
+
+    fn app(&self) -> PathBuf {
+        self.dir.join("app")
+    }
+
+    /// Replaces the program atomically, as a deploy does (the running master keeps its image).
+    fn install(&self, binary: &str) {
+        let tmp = self.dir.join("app.new");
+        std::fs::copy(binary, &tmp).unwrap();
+        std::fs::rename(&tmp, self.app()).unwrap();
+    }
+}
+
+impl Drop for Deploy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start(program: impl AsRef<Path>, env: &[(&str, &str)]) -> Cluster {
+    Cluster::start(program.as_ref(), env)
+}
+
+#[test]
+fn workers_come_up_in_their_slots_and_share_the_listener() {
+    let c = start(FIXTURE, &[("REGIMENT_WORKERS", "3")]);
+    let by_slot = c.wait_serving(3);
+    assert_eq!(by_slot.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2]);
+    let addr = c.addr();
+
+    // Every worker accepts on the one shared listener.
+    let mut answered: BTreeMap<u32, u64> = BTreeMap::new();
+    let deadline = Instant::now() + CEILING;
+    for _ in 0..5000 {
+        if answered.len() == 3 || Instant::now() > deadline {
+            break;
+        }
+        // A few connections at once, so that a busy worker leaves the next to another.
+        let batch: Vec<_> = (0..6)
+            .map(|_| std::thread::spawn(move || whoami(addr)))
+            .collect();
+        for h in batch {
+            let (variant, slot, pid, generation) = h.join().unwrap();
+            assert_eq!((variant.as_str(), generation), ("v1", 1));
+            answered.insert(pid, slot);
+        }
+    }
+    assert_eq!(answered.len(), 3, "not every worker accepted: {answered:?}");
+    for (pid, slot) in &answered {
+        assert_eq!(
+            by_slot[slot], *pid,
+            "slot reported by the worker matches the master's books"
+        );
+    }
+
+    for (slot, pid) in &by_slot {
+        // Visible in ps by name, slot and generation.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let argv0 = cmdline.split(|b| *b == 0).next().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(argv0),
+            format!("fixture worker {slot} gen 1")
+        );
+        // The systemd convention, addressed to the worker itself.
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let vars: BTreeSet<String> = environ
+            .split(|b| *b == 0)
+            .map(|kv| String::from_utf8_lossy(kv).into_owned())
+            .collect();
+        assert!(vars.contains(&format!("LISTEN_PID={pid}")), "{vars:?}");
+        assert!(vars.contains("LISTEN_FDS=1"));
+        assert!(vars.contains(&format!("REGIMENT_WORKER_ID={slot}")));
+        // Its own process group: a terminal's Ctrl+C reaches the master alone.
+        let pgid = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(*pid as i32))).unwrap();
+        assert_eq!(pgid.as_raw() as u32, *pid);
+    }
+}
+
+#[test]
+fn a_replacement_is_ready_before_the_old_worker_drains_and_is_made_once() {
+    let c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);
+    let by_slot = c.wait_serving(2);
+    let (old, other) = (by_slot[&0], by_slot[&1]);
+    let n0 = c.events().len();
+
+    // The fixture answers SIGUSR1 with two identical replace-me frames.
+    signal_pid(old, Signal::SIGUSR1);
+    let (i_ready, new) = c.wait_event("the replacement's ready", n0, |e| {
+        is(e, "ready") && e["slot"] == 0 && pid_of(e) != old
+    });
+    let (i_drain, _) = c.wait_event("the old worker draining", n0, |e| {
+        is(e, "draining") && pid_of(e) == old
+    });
+    assert!(
+        i_ready < i_drain,
+        "new before old: ready at {i_ready}, drain at {i_drain}"
+    );
+    let (i_spawn, spawned) = c.wait_event("the replacement's spawn", n0, |e| {
+        is(e, "spawned") && e["slot"] == 0
+    });
+    assert_eq!(spawned["replaces"], old);
+    assert_eq!(pid_of(&spawned), pid_of(&new));
+    assert!(i_spawn < i_ready);
+    c.wait_event("the old worker's exit", n0, |e| {
+        is(e, "exited") && pid_of(e) == old
+    });
+    wait_gone(old, CEILING);
+
+    // A later replacement elsewhere is the point by which a duplicate would have shown.
+    signal_pid(other, Signal::SIGUSR1);
+    c.wait_event("the other worker's exit", n0, |e| {
+        is(e, "exited") && pid_of(e) == other
+    });
+    let evs = c.events();
+    assert_eq!(
+        count(&evs, |e| is(e, "spawned") && e["replaces"] == old),
+        1,
+        "one replacement for two requests"
+    );
+    assert_eq!(
+        count(&evs, |e| is(e, "replace-requested") && pid_of(e) == old),
+        1
+    );
+    assert_eq!(count(&evs[n0..], |e| is(e, "spawned")), 2);
+    assert_eq!(c.wait_serving(2).len(), 2);
+}
+
+/// Checks the rollout rules over `evs[from..]`: never fewer than `n` serving workers, at most
+/// `surge` replacements starting at once; returns the largest number starting at once.
+fn check_rollout(evs: &[Value], from: usize, n: usize, surge: usize) -> usize {
+    let counts = serving_counts(evs);
+    for (i, c) in counts.iter().enumerate().skip(from) {
+        assert!(
+            *c >= n,
+            "only {c} serving workers after event {i}: {}",
+            evs[i]
+        );
+    }
+    let mut starting = BTreeSet::new();
+    let mut most = 0;
+    for e in &evs[from..] {
+        if is(e, "spawned") && !e["replaces"].is_null() {
+            starting.insert(pid_of(e));
+        } else if is(e, "ready") || is(e, "start-failed") || is(e, "exited") || is(e, "crashed") {
+            starting.remove(&pid_of(e));
+        }
+        most = most.max(starting.len());
+    }
+    assert!(
+        most <= surge,
+        "{most} replacements started at once, surge is {surge}"
+    );
+    most
+}
+
+#[test]
+fn sighup_and_sigusr2_roll_every_worker_within_the_surge() {
+    let c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "4"),
+            ("REGIMENT_MAX_SURGE", "2"),
+            ("FIXTURE_READY_DELAY_MS", "200"),
+        ],
+    );
+    let first = c.wait_serving(4);
+    let n0 = c.events().len();
+
+    c.signal(Signal::SIGHUP);
+    c.wait_event("rollout 2 done", n0, |e| {
+        is(e, "rollout-done") && e["generation"] == 2
+    });
+    let second = c.wait_serving(4);
+    c.signal(Signal::SIGUSR2);
+    c.wait_event("rollout 3 done", n0, |e| {
+        is(e, "rollout-done") && e["generation"] == 3
+    });
+    let third = c.wait_serving(4);
+
+    let evs = c.events();
+    let most = check_rollout(&evs, n0, 4, 2);
+    assert_eq!(most, 2, "four queued replacements use the whole surge");
+    for (before, after) in [(&first, &second), (&second, &third)] {
+        for slot in 0..4 {
+            assert_ne!(before[&slot], after[&slot], "slot {slot} was not replaced");
+        }
+    }
+    for pid in third.values() {
+        let ready = evs
+            .iter()
+            .rev()
+            .find(|e| is(e, "ready") && pid_of(e) == *pid)
+            .unwrap();
+        assert_eq!(ready["generation"], 3);
+    }
+    for pid in first.values().chain(second.values()) {
+        c.wait_event("old worker exit", n0, |e| {
+            is(e, "exited") && pid_of(e) == *pid
+        });
+    }
+}
+
+#[test]
+fn a_rolling_restart_runs_the_binary_now_at_the_program_path() {
+    let deploy = Deploy::new("swap", FIXTURE);
+    let c = start(deploy.app(), &[("REGIMENT_WORKERS", "2")]);
+    let old = c.wait_serving(2);
+    let addr = c.addr();
+    assert_eq!(whoami(addr).0, "v1");
+
+    deploy.install(FIXTURE_V2);
+    let n0 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    c.wait_event("rollout done", n0, |e| {
+        is(e, "rollout-done") && e["generation"] == 2
+    });
+    for pid in old.values() {
+        c.wait_event("old worker exit", n0, |e| {
+            is(e, "exited") && pid_of(e) == *pid
+        });
+    }
+    for _ in 0..10 {
+        let (variant, _, _, generation) = whoami(addr);
+        assert_eq!((variant.as_str(), generation), ("v2", 2));
+    }
+}
+
+#[test]
+fn failing_deploys_are_aborted_the_old_worker_serves_and_a_later_rollout_works() {
+    let deploy = Deploy::new("baddeploy", FIXTURE);
+    let c = start(
+        deploy.app(),
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("REGIMENT_START_TIMEOUT", "1s"),
+            ("FIXTURE_BACKOFF", "100,2000,60000"),
+            ("FIXTURE_ROLLOUT_FAILURES", "3"),
+        ],
+    );
+    let old = c.wait_serving(1)[&0];
+    let addr = c.addr();
+
+    // A deploy whose workers exit before they are ready.
+    deploy.install(FIXTURE_EXIT_EARLY);
+    let n0 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    let (i_abort, _) = c.wait_event("rollout 2 aborted", n0, |e| {
+        is(e, "rollout-aborted") && e["generation"] == 2
+    });
+    let evs = c.events();
+    let failed: Vec<&Value> = evs[n0..i_abort]
+        .iter()
+        .filter(|e| is(e, "start-failed"))
+        .collect();
+    assert_eq!(failed.len(), 3, "aborted after the configured 3 failures");
+    for f in &failed {
+        assert!(
+            f["why"]
+                .as_str()
+                .unwrap()
+                .contains("exited before ready: exit 3"),
+            "{f}"
+        );
+    }
+    let delays: Vec<u64> = failed
+        .iter()
+        .map(|f| f["retry_in_ms"].as_u64().unwrap())
+        .collect();
+    assert_eq!(delays, [100, 200, 400], "retries back off");
+    // Retries honoured their delays (master's own clock).
+    for w in failed.windows(2) {
+        let spawned = evs[n0..]
+            .iter()
+            .find(|e| is(e, "spawned") && e["t_ms"].as_u64() > w[0]["t_ms"].as_u64())
+            .unwrap();
+        assert!(
+            spawned["t_ms"].as_u64().unwrap()
+                >= w[0]["t_ms"].as_u64().unwrap() + w[0]["retry_in_ms"].as_u64().unwrap()
+        );
+    }
+    let (variant, _, pid, generation) = whoami(addr);
+    assert_eq!(
+        (variant.as_str(), pid, generation),
+        ("v1", old, 1),
+        "the old worker keeps serving"
+    );
+
+    // A deploy whose workers never become ready: killed at the start timeout.
+    deploy.install(FIXTURE_NEVER_READY);
+    let n1 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    let (i_abort, _) = c.wait_event("rollout 3 aborted", n1, |e| {
+        is(e, "rollout-aborted") && e["generation"] == 3
+    });
+    let evs = c.events();
+    let killed: Vec<&Value> = evs[n1..i_abort]
+        .iter()
+        .filter(|e| is(e, "killed"))
+        .collect();
+    assert_eq!(killed.len(), 3);
+    for k in &killed {
+        assert_eq!(k["why"], "start timeout");
+        wait_gone(pid_of(k), CEILING);
+    }
+    for f in evs[n1..i_abort].iter().filter(|e| is(e, "start-failed")) {
+        assert!(
+            f["why"].as_str().unwrap().starts_with("start timeout"),
+            "{f}"
+        );
+    }
+    assert_eq!(whoami(addr).2, old, "the old worker still serves");
+    assert!(alive(old));
+
+    // A good deploy after two failed ones rolls out.
+    deploy.install(FIXTURE_V2);
+    let n2 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    c.wait_event("rollout 4 done", n2, |e| {
+        is(e, "rollout-done") && e["generation"] == 4
+    });
+    c.wait_event("old worker exit", n2, |e| {
+        is(e, "exited") && pid_of(e) == old
+    });
+    let (variant, _, _, generation) = whoami(addr);
+    assert_eq!((variant.as_str(), generation), ("v2", 4));
+    check_rollout(&c.events(), n0, 1, 1);
+}
+
+#[test]
+fn a_worker_that_ignores_its_drain_is_sigkilled_at_the_deadline() {
+    let c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("FIXTURE_IGNORE_DRAIN", "1"),
+            ("REGIMENT_DRAIN_TIMEOUT", "1s"),
+        ],
+    );
+    let old = c.wait_serving(1)[&0];
+    signal_pid(old, Signal::SIGUSR1);
+    let (_, drain) = c.wait_event("drain", 0, |e| is(e, "draining") && pid_of(e) == old);
+    let (_, killed) = c.wait_event("kill", 0, |e| is(e, "killed") && pid_of(e) == old);
+    assert_eq!(killed["why"], "drain deadline");
+    assert!(killed["t_ms"].as_u64().unwrap() >= drain["t_ms"].as_u64().unwrap() + 1000);
+    let (_, exited) = c.wait_event("exit", 0, |e| is(e, "exited") && pid_of(e) == old);
+    assert_eq!(exited["status"], "signal 9 (SIGKILL)");
+    wait_gone(old, CEILING);
+}
+
+#[test]
+fn a_crashing_worker_is_respawned_with_growing_delays_that_reset_after_a_healthy_period() {
+    let healthy = Duration::from_secs(3);
+    let c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("FIXTURE_BACKOFF", "200,10000,3000"),
+        ],
+    );
+    let mut pid = c.wait_serving(1)[&0];
+    let mut delays = Vec::new();
+    for _ in 0..3 {
+        let n = c.events().len();
+        signal_pid(pid, Signal::SIGKILL);
+        let (_, crashed) = c.wait_event("crash", n, |e| is(e, "crashed") && pid_of(e) == pid);
+        let (_, spawned) = c.wait_event("respawn", n, |e| is(e, "spawned") && e["slot"] == 0);
+        let delay = crashed["respawn_in_ms"].as_u64().unwrap();
+        assert!(spawned["t_ms"].as_u64().unwrap() >= crashed["t_ms"].as_u64().unwrap() + delay);
+        delays.push(delay);
+        pid = pid_of(
+            &c.wait_event("ready", n, |e| is(e, "ready") && e["slot"] == 0)
+                .1,
+        );
+    }
+    assert_eq!(delays, [200, 400, 800]);
+
+    // The rule's own period, not a guess at how long something takes.
+    std::thread::sleep(healthy + Duration::from_millis(500));
+    let n = c.events().len();
+    signal_pid(pid, Signal::SIGKILL);
+    let (_, crashed) = c.wait_event("crash", n, |e| is(e, "crashed") && pid_of(e) == pid);
+    assert_eq!(
+        crashed["respawn_in_ms"], 200,
+        "backoff starts over after a healthy period"
+    );
+    c.wait_serving(1);
+}
+
+#[test]
+fn sigterm_drains_in_flight_work_and_leaves_no_process() {
+    let mut c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);
+    c.wait_serving(2);
+    let addr = c.addr();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"sleep 1500\n").unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("started"), "{line:?}");
+
+    c.signal(Signal::SIGTERM);
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("done"),
+        "the in-flight request completes: {line:?}"
+    );
+    let status = c.wait_exit(CEILING);
+    assert!(status.success(), "master exit: {status:?}");
+    c.wait_all_gone(CEILING);
+    let evs = c.events();
+    assert!(is(evs.last().unwrap(), "stopped"));
+    assert_eq!(
+        count(&evs, |e| is(e, "crashed")),
+        0,
+        "no exit was taken for a crash"
+    );
+}
+
+#[test]
+fn a_second_sigterm_stops_at_once() {
+    let mut c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "2"),
+            ("FIXTURE_IGNORE_DRAIN", "1"),
+            ("REGIMENT_DRAIN_TIMEOUT", "600s"),
+        ],
+    );
+    c.wait_serving(2);
+    c.signal(Signal::SIGTERM);
+    c.wait_event("graceful stop", 0, |e| {
+        is(e, "stopping") && e["forced"] == false
+    });
+    c.signal(Signal::SIGTERM);
+    c.wait_event("forced stop", 0, |e| {
+        is(e, "stopping") && e["forced"] == true
+    });
+    // Far sooner than the 600 s drain deadline.
+    let status = c.wait_exit(CEILING);
+    assert!(status.success(), "{status:?}");
+    c.wait_all_gone(CEILING);
+    assert_eq!(
+        count(&c.events(), |e| is(e, "killed")
+            && e["why"] == "forced stop"),
+        2
+    );
+}
+
+#[test]
+fn workers_exit_on_their_own_when_the_master_is_sigkilled() {
+    let mut c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);
+    let workers = c.wait_serving(2);
+    c.signal(Signal::SIGKILL);
+    c.wait_exit(CEILING);
+    for pid in workers.values() {
+        wait_gone(*pid, Duration::from_secs(20));
+    }
+}
+
+#[test]
+fn garbage_on_the_ipc_channel_is_logged_and_survived() {
+    let mut c = start(FIXTURE, &[("REGIMENT_WORKERS", "1")]);
+    let old = c.wait_serving(1)[&0];
+    // Non-JSON, an unknown type, a future version, a 1 MB frame; then a valid replace-me.
+    signal_pid(old, Signal::SIGUSR2);
+    let (_, new) = c.wait_event("replacement ready", 0, |e| {
+        is(e, "ready") && pid_of(e) != old
+    });
+    c.wait_event("old exit", 0, |e| is(e, "exited") && pid_of(e) == old);
+    let evs = c.events();
+    let invalid: Vec<&str> = evs
+        .iter()
+        .filter(|e| is(e, "invalid-message") && pid_of(e) == old)
+        .map(|e| e["why"].as_str().unwrap())
+        .collect();
+    assert_eq!(invalid.len(), 4, "{invalid:?}");
+    assert!(invalid[0].contains("not a protocol message"));
+    assert!(invalid[1].contains("unknown or malformed"));
+    assert!(invalid[2].contains("version 99"));
+    assert!(invalid[3].contains("exceeds the limit"));
+    let requested = evs.iter().find(|e| is(e, "replace-requested")).unwrap();
+    assert_eq!(requested["reason"], "after garbage");
+    assert!(c.stderr().contains("invalid message from worker ignored"));
+    // The master still supervises: it answers and serves through the new worker.
+    assert_eq!(whoami(c.addr()).2, pid_of(&new));
+    assert!(c.is_running(), "the master is still up");
+}
+
+#[test]
+fn bad_options_and_busy_addresses_fail_before_any_worker_starts() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let mut c = start(
+        FIXTURE,
+        &[("REGIMENT_BIND", &addr), ("REGIMENT_WORKERS", "2")],
+    );
+    let status = c.wait_exit(CEILING);
+    assert!(!status.success());
+    let err = c.stderr();
+    assert!(
+        err.contains("`REGIMENT_BIND`") && err.contains(&addr) && err.contains("in use"),
+        "{err}"
+    );
+    assert!(
+        c.events().is_empty(),
+        "nothing was started: {:?}",
+        c.events()
+    );
+    assert!(c.live_processes().is_empty());
+
+    let mut c = start(FIXTURE, &[("REGIMENT_WORKERS", "0")]);
+    assert!(!c.wait_exit(CEILING).success());
+    let err = c.stderr();
+    assert!(
+        err.contains("`REGIMENT_WORKERS`") && err.contains("at least 1"),
+        "{err}"
+    );
+
+    let mut c = start(FIXTURE, &[("REGIMENT_DRAIN_TIMEOUT", "soon")]);
+    assert!(!c.wait_exit(CEILING).success());
+    let err = c.stderr();
+    assert!(
+        err.contains("`REGIMENT_DRAIN_TIMEOUT`") && err.contains("30s"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_second_sighup_during_a_rollout_rolls_to_the_newest_generation() {
+    let c = start(
+        FIXTURE,
+        &[("REGIMENT_WORKERS", "3"), ("FIXTURE_READY_DELAY_MS", "300")],
+    );
+    c.wait_serving(3);
+    let n0 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    c.wait_event("a generation-2 spawn", n0, |e| {
+        is(e, "spawned") && e["generation"] == 2
+    });
+    c.signal(Signal::SIGHUP);
+    c.wait_event("rollout 3 done", n0, |e| {
+        is(e, "rollout-done") && e["generation"] == 3
+    });
+    let evs = c.events();
+    check_rollout(&evs, n0, 3, 1);
+    for pid in serving(&evs).values() {
+        let ready = evs
+            .iter()
+            .rev()
+            .find(|e| is(e, "ready") && pid_of(e) == *pid)
+            .unwrap();
+        assert_eq!(ready["generation"], 3);
+    }
+}
+
+#[test]
+fn a_crash_during_a_rollout_is_respawned_and_the_rollout_completes() {
+    let c = start(
+        FIXTURE,
+        &[("REGIMENT_WORKERS", "3"), ("FIXTURE_READY_DELAY_MS", "300")],
+    );
+    let first = c.wait_serving(3);
+    let n0 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    c.wait_event("a generation-2 worker ready", n0, |e| {
+        is(e, "ready") && e["generation"] == 2
+    });
+    let victim = first[&2];
+    signal_pid(victim, Signal::SIGKILL);
+    c.wait_event("crash", n0, |e| is(e, "crashed") && pid_of(e) == victim);
+    c.wait_event("rollout done", n0, |e| {
+        is(e, "rollout-done") && e["generation"] == 2
+    });
+    let evs = c.events();
+    let now = serving(&evs);
+    assert_eq!(now.len(), 3);
+    for pid in now.values() {
+        assert!(!first.values().any(|p| p == pid));
+    }
+}
+
+#[test]
+fn a_shutdown_during_a_rollout_stops_everything() {
+    let mut c = start(
+        FIXTURE,
+        &[("REGIMENT_WORKERS", "2"), ("FIXTURE_READY_DELAY_MS", "500")],
+    );
+    c.wait_serving(2);
+    c.signal(Signal::SIGHUP);
+    c.wait_event("a generation-2 spawn", 0, |e| {
+        is(e, "spawned") && e["generation"] == 2
+    });
+    c.signal(Signal::SIGTERM);
+    assert!(c.wait_exit(CEILING).success());
+    c.wait_all_gone(CEILING);
+    assert_eq!(count(&c.events(), |e| is(e, "rollout-done")), 0);
+}
+
+#[test]
+fn a_replacement_request_from_a_draining_worker_is_ignored() {
+    let c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("FIXTURE_IGNORE_DRAIN", "1"),
+            ("REGIMENT_DRAIN_TIMEOUT", "600s"),
+        ],
+    );
+    let old = c.wait_serving(1)[&0];
+    c.signal(Signal::SIGHUP);
+    c.wait_event("old draining", 0, |e| is(e, "draining") && pid_of(e) == old);
+    let new = c.wait_serving(1)[&0];
+    signal_pid(old, Signal::SIGUSR1);
+    let (i_req, _) = c.wait_event("the draining worker's request", 0, |e| {
+        is(e, "replace-requested") && pid_of(e) == old
+    });
+    // The next replacement is the point by which a wrong one would have started.
+    signal_pid(new, Signal::SIGUSR1);
+    c.wait_event("new draining", 0, |e| is(e, "draining") && pid_of(e) == new);
+    let evs = c.events();
+    let spawned: Vec<&Value> = evs[i_req..].iter().filter(|e| is(e, "spawned")).collect();
+    assert_eq!(spawned.len(), 1, "{spawned:?}");
+    assert_eq!(spawned[0]["replaces"], new);
+    assert!(alive(old), "the draining worker is left to its deadline");
+}
+
+#[test]
+fn a_worker_that_exits_before_its_replacement_is_ready_is_not_respawned_twice() {
+    let c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("FIXTURE_READY_DELAY_MS", "1500"),
+        ],
+    );
+    let old = c.wait_serving(1)[&0];
+    signal_pid(old, Signal::SIGUSR1);
+    let (_, succ) = c.wait_event("replacement spawn", 0, |e| {
+        is(e, "spawned") && e["replaces"] == old
+    });
+    let succ = pid_of(&succ);
+    signal_pid(old, Signal::SIGKILL);
+    let (i_crash, crashed) = c.wait_event("crash", 0, |e| is(e, "crashed") && pid_of(e) == old);
+    assert_eq!(
+        crashed["respawn_in_ms"], 0,
+        "the starting replacement takes the slot"
+    );
+    c.wait_event("replacement ready", 0, |e| {
+        is(e, "ready") && pid_of(e) == succ
+    });
+    assert_eq!(serving(&c.events()), BTreeMap::from([(0, succ)]));
+    // Sync point: one more replacement; nothing else may have been spawned since the crash.
+    signal_pid(succ, Signal::SIGUSR1);
+    c.wait_event("succ draining", 0, |e| {
+        is(e, "draining") && pid_of(e) == succ
+    });
+    let evs = c.events();
+    let spawned: Vec<&Value> = evs[i_crash..].iter().filter(|e| is(e, "spawned")).collect();
+    assert_eq!(spawned.len(), 1, "{spawned:?}");
+    assert_eq!(spawned[0]["replaces"], succ);
+}
