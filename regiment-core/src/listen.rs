@@ -187,6 +187,35 @@ pub(crate) struct ActivationEnv {
     pub count: usize,
 }
 
+/// Checks, without taking ownership, that `fd` is an open listening stream socket: an fd that
+/// is something else (announced by mistake, or reused by this process for its own purposes)
+/// must give an error and stay open, never be closed under its real owner.
+fn check_listening_socket(fd: RawFd) -> io::Result<()> {
+    if nix::fcntl::fcntl(
+        unsafe { BorrowedFd::borrow_raw(fd) },
+        nix::fcntl::FcntlArg::F_GETFD,
+    )
+    .is_err()
+    {
+        return Err(io::Error::other(format!(
+            "LISTEN_FDS announces fd {fd}, which is not open"
+        )));
+    }
+    // SAFETY: fd is open (checked above); the SockRef only borrows it.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let sock = socket2::SockRef::from(&borrowed);
+    match (sock.r#type(), sock.is_listener()) {
+        (Ok(Type::STREAM), Ok(true)) => Ok(()),
+        (Err(e), _) | (_, Err(e)) => Err(io::Error::new(
+            e.kind(),
+            format!("inherited fd {fd} is not a listening socket: {e}"),
+        )),
+        _ => Err(io::Error::other(format!(
+            "inherited fd {fd} is not a listening stream socket"
+        ))),
+    }
+}
+
 /// Reads `LISTEN_FDS`/`LISTEN_PID`. Listeners addressed to another pid (inherited by a child of
 /// the process they were meant for) are not ours and are ignored, as `sd_listen_fds` does.
 pub(crate) fn activation_env() -> Option<ActivationEnv> {
@@ -213,27 +242,11 @@ pub fn take_inherited() -> io::Result<Vec<Listener>> {
     let mut out = Vec::with_capacity(env.count);
     for i in 0..env.count {
         let fd = SD_LISTEN_FDS_START + i as RawFd;
-        // Check before taking ownership: a number in LISTEN_FDS that is no open socket must
-        // give an error here, not a listener that fails on its first accept.
-        if nix::fcntl::fcntl(
-            unsafe { BorrowedFd::borrow_raw(fd) },
-            nix::fcntl::FcntlArg::F_GETFD,
-        )
-        .is_err()
-        {
-            return Err(io::Error::other(format!(
-                "LISTEN_FDS announces fd {fd}, which is not open"
-            )));
-        }
-        // SAFETY: fd is open, and LISTEN_PID says it was handed to this process; TAKEN ensures
-        // we take ownership once.
+        check_listening_socket(fd)?;
+        // SAFETY: fd is an open listening socket, LISTEN_PID says it was handed to this
+        // process, and TAKEN ensures ownership is taken once.
         let socket = unsafe { Socket::from_raw_fd(fd) };
-        out.push(Listener::from_socket(socket).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("inherited fd {fd} is not a listening socket: {e}"),
-            )
-        })?);
+        out.push(Listener::from_socket(socket)?);
     }
     Ok(out)
 }
@@ -241,6 +254,21 @@ pub fn take_inherited() -> io::Result<Vec<Listener>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_foreign_fd_is_refused_and_left_open() {
+        use std::os::fd::AsRawFd;
+        let (r, _w) = std::io::pipe().unwrap();
+        let err = check_listening_socket(r.as_raw_fd()).unwrap_err();
+        assert!(err.to_string().contains("not a listening socket"), "{err}");
+        let connected = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(connected.local_addr().unwrap()).unwrap();
+        assert!(check_listening_socket(stream.as_raw_fd()).is_err());
+        // Still open: the check only borrowed them.
+        assert!(nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_GETFD).is_ok());
+        assert!(nix::fcntl::fcntl(&stream, nix::fcntl::FcntlArg::F_GETFD).is_ok());
+        assert!(check_listening_socket(connected.as_raw_fd()).is_ok());
+    }
 
     #[test]
     fn parses_addresses() {

@@ -37,8 +37,13 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `program` as a master listening on an ephemeral port of 127.0.0.1, with `env`.
     pub fn start(program: &Path, env: &[(&str, &str)]) -> Cluster {
+        Self::start_command(Command::new(program), env)
+    }
+
+    /// Starts the master with `cmd` (which must exec the master program in the same process,
+    /// so that the pid is the master's) and `env`.
+    pub fn start_command(mut cmd: Command, env: &[(&str, &str)]) -> Cluster {
         let tag = format!("{}-{}", std::process::id(), rand_suffix());
-        let mut cmd = Command::new(program);
         cmd.env("REGIMENT_BIND", "127.0.0.1:0")
             .env("FIXTURE_TAG", &tag)
             .env("RUST_LOG", "info")
@@ -205,6 +210,28 @@ impl Cluster {
         }
     }
 
+    /// A fresh status snapshot from the master (the fixture prints one on SIGWINCH) that
+    /// satisfies `pred`; asks again until it does, within the ceiling.
+    pub fn status_where(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + CEILING;
+        loop {
+            let from = self.events().len();
+            self.signal(Signal::SIGWINCH);
+            let (_, snap) = self.wait_event("a status snapshot", from, |e| {
+                e["event"] == "status-snapshot"
+            });
+            if pred(&snap["status"]) {
+                return snap["status"].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "status never showed {what}: {}",
+                snap["status"]
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Whether the master process is still running.
     pub fn is_running(&mut self) -> bool {
         self.master
@@ -353,6 +380,16 @@ pub fn ask(addr: SocketAddr, line: &str) -> std::io::Result<String> {
             "empty answer",
         ));
     }
+    Ok(out.trim().to_owned())
+}
+
+/// Sends one line over a Unix-domain socket and returns the answer line.
+pub fn ask_unix(path: &Path, line: &str) -> std::io::Result<String> {
+    let mut s = std::os::unix::net::UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.write_all(format!("{line}\n").as_bytes())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
     Ok(out.trim().to_owned())
 }
 

@@ -3,13 +3,17 @@
 //!
 //! - Master: a [`regiment_core::Builder`] configured from the `REGIMENT_*` environment (plus
 //!   `FIXTURE_BACKOFF=initial,max,reset` and `FIXTURE_ROLLOUT_FAILURES`), printing every
-//!   lifecycle event on stdout as `EVENT {json}` with the master's clock in `t_ms`.
+//!   lifecycle event on stdout as `EVENT {json}` with the master's clock in `t_ms`, and a
+//!   `status-snapshot` event on SIGWINCH. It gives workers `FIXTURE_FROM_BUILDER=builder` and,
+//!   from a before-spawn hook, `FIXTURE_FROM_HOOK=slotS-genG`.
 //! - Worker: accepts on the inherited listener and answers one line per connection:
 //!   `whoami` → `VARIANT SLOT PID GENERATION`; `sleep MS` → `started PID` at once, `done PID` after MS milliseconds.
+//!   `env NAME` → the value of NAME in the worker's environment.
 //!   SIGUSR1 makes it ask for its replacement (twice, as raw frames, to test the master's
 //!   idempotence); SIGUSR2 makes it write garbage on its IPC channel, then ask for its
 //!   replacement. `FIXTURE_IGNORE_DRAIN=1` makes it ignore drains; `FIXTURE_READY_DELAY_MS`
-//!   delays its readiness.
+//!   delays its readiness; `FIXTURE_MANUAL_READY_MS` calls `worker::ready()` that long after
+//!   `worker::listening()` (for readiness `manual`).
 //!
 //! Variants (one binary each): `v1`, `v2` (normal), `never_ready`, `exit_early`.
 
@@ -50,7 +54,14 @@ fn ms(v: &str) -> Duration {
 }
 
 async fn master() {
-    let mut b = regiment_core::Builder::new().process_name("fixture");
+    let mut b = regiment_core::Builder::new()
+        .process_name("fixture")
+        .env("FIXTURE_FROM_BUILDER", "builder")
+        .before_spawn(|plan| {
+            let value = format!("slot{}-gen{}", plan.slot(), plan.generation());
+            plan.env("FIXTURE_FROM_HOOK", value);
+            Ok(())
+        });
     if let Ok(v) = std::env::var("FIXTURE_BACKOFF") {
         let parts: Vec<Duration> = v.split(',').map(ms).collect();
         b = b.backoff(parts[0], parts[1], parts[2]);
@@ -65,8 +76,20 @@ async fn master() {
             std::process::exit(2);
         }
     };
-    let mut events = supervisor.handle().events();
+    let handle = supervisor.handle();
+    let mut events = handle.events();
     let start = Instant::now();
+    // SIGWINCH prints a status snapshot (the master itself does not use SIGWINCH).
+    let mut winch = signal(SignalKind::window_change()).expect("SIGWINCH handler");
+    tokio::spawn(async move {
+        while winch.recv().await.is_some() {
+            let status = serde_json::to_value(handle.status()).expect("status serializes");
+            println!(
+                "EVENT {}",
+                serde_json::json!({"event": "status-snapshot", "status": status})
+            );
+        }
+    });
     tokio::spawn(async move {
         while let Some(e) = events.recv().await {
             let mut v = serde_json::to_value(&e).expect("events serialize");
@@ -139,12 +162,10 @@ async fn run_worker(variant: &'static str) {
     });
 
     let listeners = regiment_core::listen::take_inherited().expect("inherited listeners");
-    let Some(regiment_core::listen::Listener::Tcp(std_listener)) = listeners.into_iter().next()
-    else {
-        eprintln!("fixture worker: no inherited TCP listener");
+    if listeners.is_empty() {
+        eprintln!("fixture worker: no inherited listener");
         std::process::exit(4);
-    };
-    let listener = tokio::net::TcpListener::from_std(std_listener).expect("tokio listener");
+    }
     if variant == "never_ready" {
         std::future::pending::<()>().await;
     }
@@ -152,29 +173,57 @@ async fn run_worker(variant: &'static str) {
         tokio::time::sleep(ms(&v)).await;
     }
     let ignore_drain = std::env::var("FIXTURE_IGNORE_DRAIN").is_ok_and(|v| v == "1");
-    let mut connections = tokio::task::JoinSet::new();
-    worker::listening();
-    let drained = worker::drained();
-    tokio::pin!(drained);
-    loop {
-        tokio::select! {
-            _ = &mut drained, if !ignore_drain => break,
-            accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    connections.spawn(answer(stream, variant));
-                }
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
+    let connections = tokio_util::task::TaskTracker::new();
+    let mut accept_loops = tokio::task::JoinSet::new();
+    for listener in listeners {
+        accept_loops.spawn(accept_loop(listener, connections.clone(), variant));
     }
-    // Stop accepting at once; what is queued is served by the other workers.
-    drop(listener);
-    while connections.join_next().await.is_some() {}
+    worker::listening();
+    if let Ok(v) = std::env::var("FIXTURE_MANUAL_READY_MS") {
+        let delay = ms(&v);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            worker::ready();
+        });
+    }
+    if ignore_drain {
+        std::future::pending::<()>().await;
+    }
+    worker::drained().await;
+    // Stop accepting at once (dropping the listeners); what is queued is served by the others.
+    accept_loops.shutdown().await;
+    connections.close();
+    connections.wait().await;
     std::process::exit(0);
 }
 
-async fn answer(stream: tokio::net::TcpStream, variant: &str) {
-    let (r, mut w) = stream.into_split();
+async fn accept_loop(
+    listener: regiment_core::listen::Listener,
+    connections: tokio_util::task::TaskTracker,
+    variant: &'static str,
+) {
+    use regiment_core::listen::Listener;
+    match listener {
+        Listener::Tcp(l) => {
+            let l = tokio::net::TcpListener::from_std(l).expect("tokio listener");
+            while let Ok((stream, _)) = l.accept().await {
+                connections.spawn(answer(stream, variant));
+            }
+        }
+        Listener::Unix(l) => {
+            let l = tokio::net::UnixListener::from_std(l).expect("tokio listener");
+            while let Ok((stream, _)) = l.accept().await {
+                connections.spawn(answer(stream, variant));
+            }
+        }
+    }
+}
+
+async fn answer<S>(stream: S, variant: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (r, mut w) = tokio::io::split(stream);
     let mut line = String::new();
     let read = tokio::time::timeout(
         Duration::from_secs(10),
@@ -186,6 +235,7 @@ async fn answer(stream: tokio::net::TcpStream, variant: &str) {
     }
     let pid = std::process::id();
     let reply = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["env", name] => format!("{}\n", std::env::var(name).unwrap_or_default()),
         ["sleep", n] => {
             // Tells the client its request is in flight on this worker.
             if w.write_all(format!("started {pid}\n").as_bytes())

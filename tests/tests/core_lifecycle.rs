@@ -705,3 +705,196 @@ fn a_worker_that_exits_before_its_replacement_is_ready_is_not_respawned_twice() 
     assert_eq!(spawned.len(), 1, "{spawned:?}");
     assert_eq!(spawned[0]["replaces"], succ);
 }
+
+#[test]
+fn the_status_snapshot_shows_workers_states_and_restart_reasons() {
+    let c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);
+    let first = c.wait_serving(2);
+    signal_pid(first[&0], Signal::SIGUSR1);
+    c.wait_event("old exit", 0, |e| is(e, "exited") && pid_of(e) == first[&0]);
+    let now = c.wait_serving(2);
+    let status = c.status_where("the replaced worker gone", |s| {
+        s["workers"].as_array().unwrap().len() == 2
+    });
+    assert_eq!(status["master_pid"], c.pid());
+    assert_eq!(status["generation"], 1);
+    assert_eq!(status["workers_wanted"], 2);
+    assert_eq!(status["listeners"][0], c.addr().to_string());
+    let workers = status["workers"].as_array().unwrap();
+    for (slot, w) in workers.iter().enumerate() {
+        assert_eq!(w["slot"], slot);
+        assert_eq!(w["pid"], now[&(slot as u64)]);
+        assert_eq!(w["state"], "ready");
+        assert_eq!(w["generation"], 1);
+    }
+    assert_eq!(status["slots"][0]["restarts"], 1);
+    assert_eq!(
+        status["slots"][0]["last_restart_reason"],
+        "asked by the test"
+    );
+    assert_eq!(status["slots"][1]["restarts"], 0);
+}
+
+#[test]
+fn sigttin_adds_a_worker_and_sigttou_removes_one() {
+    let c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);
+    c.wait_serving(2);
+    c.signal(Signal::SIGTTIN);
+    c.wait_event("scaled to 3", 0, |e| is(e, "scaled") && e["workers"] == 3);
+    let three = c.wait_serving(3);
+    c.signal(Signal::SIGTTOU);
+    let (i, _) = c.wait_event("scaled to 2", 0, |e| is(e, "scaled") && e["workers"] == 2);
+    let (_, drained) = c.wait_event("the last slot drained", i, |e| is(e, "draining"));
+    assert_eq!(drained["slot"], 2);
+    assert_eq!(pid_of(&drained), three[&2]);
+    c.wait_event("its exit", i, |e| is(e, "exited") && pid_of(e) == three[&2]);
+    assert_eq!(c.wait_serving(2).len(), 2);
+}
+
+#[test]
+fn readiness_manual_waits_for_the_call_and_started_does_not_wait_for_listening() {
+    let c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("REGIMENT_READINESS", "manual"),
+            ("FIXTURE_MANUAL_READY_MS", "500"),
+        ],
+    );
+    let (_, spawned) = c.wait_event("spawn", 0, |e| is(e, "spawned"));
+    let (_, ready) = c.wait_event("ready", 0, |e| is(e, "ready"));
+    assert!(
+        ready["t_ms"].as_u64().unwrap() >= spawned["t_ms"].as_u64().unwrap() + 500,
+        "listening() did not count under readiness manual: {spawned} {ready}"
+    );
+    drop(c);
+
+    // The worker would call listening() only after 10 minutes: `started` does not wait for it.
+    let c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("REGIMENT_READINESS", "started"),
+            ("FIXTURE_READY_DELAY_MS", "600000"),
+        ],
+    );
+    c.wait_serving(1);
+}
+
+#[test]
+fn workers_get_the_configured_environment_and_the_before_spawn_hook_runs_per_spawn() {
+    let c = start(FIXTURE, &[("REGIMENT_WORKERS", "1")]);
+    c.wait_serving(1);
+    let addr = c.addr();
+    assert_eq!(
+        tests::cluster::ask(addr, "env FIXTURE_FROM_BUILDER").unwrap(),
+        "builder"
+    );
+    assert_eq!(
+        tests::cluster::ask(addr, "env FIXTURE_FROM_HOOK").unwrap(),
+        "slot0-gen1"
+    );
+    c.signal(Signal::SIGHUP);
+    c.wait_event("rollout", 0, |e| is(e, "rollout-done"));
+    c.wait_event("old exit", 0, |e| is(e, "exited"));
+    assert_eq!(
+        tests::cluster::ask(addr, "env FIXTURE_FROM_HOOK").unwrap(),
+        "slot0-gen2"
+    );
+}
+
+#[test]
+fn contract_variables_in_the_masters_environment_are_reset_for_workers() {
+    // As if the master had itself been started by a worker, or by systemd for another pid.
+    let c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("REGIMENT_GENERATION", "77"),
+            ("REGIMENT_WORKER_ID", "9"),
+            ("LISTEN_FDNAMES", "stale"),
+            ("LISTEN_PID", "1"),
+        ],
+    );
+    c.wait_serving(1);
+    let addr = c.addr();
+    let ask = |name| tests::cluster::ask(addr, &format!("env {name}")).unwrap();
+    assert_eq!(ask("REGIMENT_GENERATION"), "1");
+    assert_eq!(ask("REGIMENT_WORKER_ID"), "0");
+    assert_eq!(ask("LISTEN_FDNAMES"), "regiment0");
+    assert_eq!(ask("LISTEN_PID"), whoami(addr).2.to_string());
+}
+
+#[test]
+fn tcp_and_unix_listeners_are_served_by_every_worker_and_ready_counts_once() {
+    let dir = std::env::temp_dir().join(format!("regiment-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("app.sock");
+    let bind = format!("127.0.0.1:0,unix:{}", sock.display());
+    let c = start(
+        FIXTURE,
+        &[("REGIMENT_WORKERS", "2"), ("REGIMENT_BIND", &bind)],
+    );
+    let workers = c.wait_serving(2);
+    let (_, listening) = c.wait_event("listening", 0, |e| is(e, "listening"));
+    assert_eq!(listening["addrs"][1], format!("unix:{}", sock.display()));
+    let addr: std::net::SocketAddr = listening["addrs"][0].as_str().unwrap().parse().unwrap();
+    assert_eq!(whoami(addr).0, "v1");
+    let over_unix = tests::cluster::ask_unix(&sock, "whoami").unwrap();
+    assert!(over_unix.starts_with("v1 "), "{over_unix}");
+    for pid in workers.values() {
+        let environ =
+            String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).unwrap())
+                .into_owned();
+        assert!(environ.split('\0').any(|kv| kv == "LISTEN_FDS=2"));
+        assert!(
+            environ
+                .split('\0')
+                .any(|kv| kv == "LISTEN_FDNAMES=regiment0:regiment1")
+        );
+    }
+    // The fixture reports listening once per listener's accept loop start; the master counts one.
+    let evs = c.events();
+    for pid in workers.values() {
+        assert_eq!(count(&evs, |e| is(e, "ready") && pid_of(e) == *pid), 1);
+    }
+    drop(c);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_master_started_by_socket_activation_uses_the_socket_it_was_given() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fd = listener.as_raw_fd();
+    // As systemd does: the socket at fd 3, LISTEN_PID naming the master itself (`exec` keeps
+    // the shell's pid).
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\"", FIXTURE]);
+    // SAFETY: dup2 is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself would keep close-on-exec: clear the flag instead.
+            let ok = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if ok < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let c = Cluster::start_command(cmd, &[("REGIMENT_WORKERS", "2")]);
+    c.wait_serving(2);
+    assert_eq!(
+        c.addr(),
+        addr,
+        "the activated socket, not REGIMENT_BIND's ephemeral port"
+    );
+    drop(listener);
+    assert_eq!(whoami(addr).0, "v1");
+}

@@ -58,16 +58,17 @@ impl WorkerContext {
         // The variables are inherited by anything this worker runs; only the process the master
         // spawned (LISTEN_PID) owns the fd they name.
         listen::activation_env()?;
-        if nix::fcntl::fcntl(
-            unsafe { BorrowedFd::borrow_raw(ipc_fd) },
-            nix::fcntl::FcntlArg::F_GETFD,
-        )
-        .is_err()
-        {
-            tracing::error!(
-                ipc_fd,
-                "REGIMENT_IPC_FD names an fd that is not open; not a worker"
-            );
+        // Take ownership only of what is verifiably our channel: an fd that is something else
+        // must not be closed under its owner.
+        // SAFETY (both borrows): fstat and getsockname on a number that may not be open at
+        // all only fail with EBADF; nothing is closed or kept.
+        let is_unix_socket = nix::sys::stat::fstat(unsafe { BorrowedFd::borrow_raw(ipc_fd) })
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+            && socket2::SockRef::from(&unsafe { BorrowedFd::borrow_raw(ipc_fd) })
+                .local_addr()
+                .is_ok_and(|a| a.domain() == socket2::Domain::UNIX);
+        if !is_unix_socket {
+            tracing::error!(ipc_fd, "REGIMENT_IPC_FD names no Unix socket; not a worker");
             return None;
         }
         // SAFETY: the fd is open and was handed to this very process (LISTEN_PID); OnceLock runs
