@@ -268,7 +268,9 @@ impl Builder {
     }
 
     /// Replace a ready worker that sent nothing for this long (a blocked runtime). Off by
-    /// default: it needs the worker's server to send heartbeats, as regiment-axum's does.
+    /// default. It applies only to workers that have sent at least one heartbeat
+    /// ([`crate::worker::start_heartbeat`], which regiment-axum's server calls), so a worker
+    /// that never sends any is not replaced for its silence.
     pub fn heartbeat_timeout(mut self, d: Duration) -> Self {
         self.heartbeat_timeout = Some(d);
         self

@@ -8,7 +8,9 @@
 //!   from a before-spawn hook, `FIXTURE_FROM_HOOK=slotS-genG`.
 //! - Worker: accepts on the inherited listener and answers one line per connection:
 //!   `whoami` → `VARIANT SLOT PID GENERATION`; `sleep MS` → `started PID` at once, `done PID` after MS milliseconds.
-//!   `env NAME` → the value of NAME in the worker's environment.
+//!   `env NAME` → the value of NAME in the worker's environment; `block` → blocks the
+//!   worker's runtime threads (its heartbeats stop; `FIXTURE_HEARTBEAT_TIMEOUT_MS` sets the
+//!   master's heartbeat timeout, with heartbeats every 100 ms).
 //!   SIGUSR1 makes it ask for its replacement (twice, as raw frames, to test the master's
 //!   idempotence); SIGUSR2 makes it write garbage on its IPC channel, then ask for its
 //!   replacement. `FIXTURE_IGNORE_DRAIN=1` makes it ignore drains; `FIXTURE_READY_DELAY_MS`
@@ -65,6 +67,11 @@ async fn master() {
     if let Ok(v) = std::env::var("FIXTURE_BACKOFF") {
         let parts: Vec<Duration> = v.split(',').map(ms).collect();
         b = b.backoff(parts[0], parts[1], parts[2]);
+    }
+    if let Ok(v) = std::env::var("FIXTURE_HEARTBEAT_TIMEOUT_MS") {
+        b = b
+            .heartbeat_interval(Duration::from_millis(100))
+            .heartbeat_timeout(ms(&v));
     }
     if let Ok(v) = std::env::var("FIXTURE_ROLLOUT_FAILURES") {
         b = b.rollout_failure_limit(v.parse().expect("number"));
@@ -179,6 +186,7 @@ async fn run_worker(variant: &'static str) {
         accept_loops.spawn(accept_loop(listener, connections.clone(), variant));
     }
     worker::listening();
+    worker::start_heartbeat();
     if let Ok(v) = std::env::var("FIXTURE_MANUAL_READY_MS") {
         let delay = ms(&v);
         tokio::spawn(async move {
@@ -235,6 +243,13 @@ where
     }
     let pid = std::process::id();
     let reply = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["block"] => {
+            // Blocks every thread of the runtime, as a CPU-bound handler would: heartbeats stop.
+            for _ in 0..2 {
+                tokio::spawn(async { std::thread::sleep(Duration::from_secs(600)) });
+            }
+            "blocking\n".to_string()
+        }
         ["env", name] => format!("{}\n", std::env::var(name).unwrap_or_default()),
         ["sleep", n] => {
             // Tells the client its request is in flight on this worker.

@@ -898,3 +898,31 @@ fn a_master_started_by_socket_activation_uses_the_socket_it_was_given() {
     drop(listener);
     assert_eq!(whoami(addr).0, "v1");
 }
+
+#[test]
+fn a_worker_whose_runtime_is_blocked_is_replaced() {
+    let c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("FIXTURE_HEARTBEAT_TIMEOUT_MS", "1500"),
+            ("REGIMENT_DRAIN_TIMEOUT", "1s"),
+        ],
+    );
+    let old = c.wait_serving(1)[&0];
+    let addr = c.addr();
+    assert_eq!(tests::cluster::ask(addr, "block").unwrap(), "blocking");
+    let (_, silent) = c.wait_event("unresponsive", 0, |e| {
+        is(e, "unresponsive") && pid_of(e) == old
+    });
+    assert!(silent["silent_ms"].as_u64().unwrap() > 1500);
+    let (i_ready, new) = c.wait_event("replacement ready", 0, |e| {
+        is(e, "ready") && pid_of(e) != old
+    });
+    let (i_drain, _) = c.wait_event("old draining", 0, |e| is(e, "draining") && pid_of(e) == old);
+    assert!(i_ready < i_drain);
+    // Blocked, it cannot finish its drain: killed at the deadline.
+    let (_, killed) = c.wait_event("old killed", 0, |e| is(e, "killed") && pid_of(e) == old);
+    assert_eq!(killed["why"], "drain deadline");
+    assert_eq!(whoami(addr).2, pid_of(&new));
+}

@@ -32,6 +32,8 @@ pub(crate) struct WorkerRec {
     pub requests: u64,
     pub in_flight: u64,
     pub invalid_messages: u64,
+    /// Only a worker that sends heartbeats can be judged by their absence.
+    pub heartbeats_seen: bool,
 }
 
 /// A replacement wanted in a slot but not started yet.

@@ -219,6 +219,7 @@ impl Master {
                         requests: 0,
                         in_flight: 0,
                         invalid_messages: 0,
+                        heartbeats_seen: false,
                     },
                 );
                 if successor {
@@ -639,6 +640,7 @@ impl Master {
             }
             if let Some(t) = self.config.heartbeat_timeout
                 && w.state == WorkerState::Ready
+                && w.heartbeats_seen
                 && w.replace_reason.is_none()
                 && now.duration_since(w.last_heard) > t
             {
@@ -706,6 +708,7 @@ impl Master {
                         requests,
                         in_flight,
                     } => {
+                        w.heartbeats_seen = true;
                         w.rss = rss;
                         w.requests = requests;
                         w.in_flight = in_flight;
