@@ -926,3 +926,20 @@ fn a_worker_whose_runtime_is_blocked_is_replaced() {
     assert_eq!(killed["why"], "drain deadline");
     assert_eq!(whoami(addr).2, pid_of(&new));
 }
+
+#[test]
+fn the_restart_signal_can_be_chosen() {
+    let c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("REGIMENT_RESTART_SIGNAL", "SIGPWR"),
+        ],
+    );
+    let old = c.wait_serving(1)[&0];
+    c.signal(Signal::SIGPWR);
+    c.wait_event("rollout done", 0, |e| {
+        is(e, "rollout-done") && e["generation"] == 2
+    });
+    c.wait_event("old exit", 0, |e| is(e, "exited") && pid_of(e) == old);
+}

@@ -164,3 +164,25 @@ pub fn start_heartbeat() {
 pub fn heartbeat_interval() -> Option<Duration> {
     WorkerContext::get().map(|c| c.heartbeat)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A test process is not a worker: every call is a harmless no-op.
+    #[tokio::test]
+    async fn outside_a_cluster_every_call_is_a_no_op() {
+        assert!(!is_worker());
+        assert_eq!((slot(), generation(), readiness()), (None, None, None));
+        assert!(!request_replacement("first"));
+        assert!(!request_replacement("second"));
+        assert!(!replacement_requested());
+        ready();
+        listening();
+        start_heartbeat();
+        assert!(stats().is_none() && drain_deadline().is_none() && !is_draining());
+        // The drain signal never comes.
+        let pending = tokio::time::timeout(Duration::from_millis(20), drained()).await;
+        assert!(pending.is_err());
+    }
+}
