@@ -58,6 +58,7 @@ impl std::fmt::Debug for Supervisor {
 impl Supervisor {
     pub(crate) fn new(config: Config) -> Result<Self> {
         let listeners = take_or_bind(&config)?;
+        crate::worker::SUPERVISING.store(true, std::sync::atomic::Ordering::Relaxed);
         let (events, _) = broadcast::channel(1024);
         let (status_tx, status_rx) = watch::channel(Status::default());
         let (control_tx, control) = mpsc::unbounded_channel();

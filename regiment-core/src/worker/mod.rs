@@ -40,9 +40,16 @@ use crate::Readiness;
 
 static WARNED_OUTSIDE: AtomicBool = AtomicBool::new(false);
 
+/// Set once this process builds a [`crate::Supervisor`]: a master holds the application too
+/// (`serve(app)` gets the router before it knows its role), and a criterion firing there is
+/// expected, not a misconfiguration worth a warning.
+pub(crate) static SUPERVISING: AtomicBool = AtomicBool::new(false);
+
 fn ctx(call: &'static str) -> Option<&'static WorkerContext> {
     let ctx = WorkerContext::get();
-    if ctx.is_none() && !WARNED_OUTSIDE.swap(true, Ordering::Relaxed) {
+    if ctx.is_none() && SUPERVISING.load(Ordering::Relaxed) {
+        tracing::debug!(call, "worker call in the master ignored");
+    } else if ctx.is_none() && !WARNED_OUTSIDE.swap(true, Ordering::Relaxed) {
         tracing::warn!(
             call,
             "not running as a regiment worker: regiment worker calls are no-ops in this process"

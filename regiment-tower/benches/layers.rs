@@ -1,0 +1,201 @@
+//! Per-request cost of each layer against the bare service, and the cost of one memory sample
+//! by each method. Results and the command: BENCHMARKS.md at the workspace root.
+//!
+//! `cargo bench -p regiment-tower --bench layers`
+//!
+//! Requests are driven by hand (poll_ready, call, poll with a no-op waker) rather than through
+//! a runtime, so that what is measured is the service stack and nothing of a scheduler.
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use criterion::{Criterion as Bench, criterion_group, criterion_main};
+use regiment_tower::{
+    Criterion, CriterionLayer, MaxAge, MemoryFootprint, Replacer, RequestCount, Verdict,
+};
+use tower::{Layer, Service, ServiceBuilder, service_fn};
+
+/// One request through `svc`: ready, call, and the answer (the inner future is ready at once).
+#[inline(always)]
+fn drive<S: Service<R>, R>(svc: &mut S, req: R) -> Option<S::Response> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match svc.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        _ => return None,
+    }
+    match std::pin::pin!(svc.call(req)).poll(&mut cx) {
+        Poll::Ready(Ok(res)) => Some(res),
+        _ => None,
+    }
+}
+
+fn bare_u64() -> impl Service<u64, Response = u64, Error = Infallible> + Clone {
+    service_fn(|x: u64| async move { Ok::<_, Infallible>(x ^ 1) })
+}
+
+fn bare_http()
+-> impl Service<http::Request<()>, Response = http::Response<()>, Error = Infallible> + Clone {
+    service_fn(
+        |_req: http::Request<()>| async move { Ok::<_, Infallible>(http::Response::new(())) },
+    )
+}
+
+/// A silent replacer for the "after firing" variants: the worker replacer would go to
+/// regiment-core, which outside a cluster logs a warning once.
+fn quiet() -> Replacer {
+    Replacer::new(|_| {})
+}
+
+fn never_memory() -> MemoryFootprint {
+    MemoryFootprint::bytes(u64::MAX).replacer(quiet())
+}
+
+fn never_count() -> RequestCount {
+    RequestCount::new(u64::MAX).replacer(quiet())
+}
+
+#[derive(Default)]
+struct ServerErrors(AtomicU32);
+
+impl Criterion for ServerErrors {
+    fn on_response<B>(&self, res: &http::Response<B>) -> Verdict {
+        if !res.status().is_server_error() {
+            self.0.store(0, Relaxed);
+            return Verdict::Keep;
+        }
+        let n = self.0.fetch_add(1, Relaxed) + 1;
+        Verdict::replace_if(n >= 50, || {
+            format!("server-errors: {n} consecutive 5xx >= 50")
+        })
+    }
+}
+
+fn per_request(c: &mut Bench) {
+    let mut g = c.benchmark_group("per_request_u64");
+    let mut req = 0u64;
+    let mut bench = |name: &str, mut svc: Box<dyn FnMut(u64) -> Option<u64>>| {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                req = req.wrapping_add(1);
+                black_box(svc(black_box(req)))
+            })
+        });
+    };
+    let mut s = bare_u64();
+    bench("bare", Box::new(move |r| drive(&mut s, r)));
+    let mut s = never_memory().layer(bare_u64());
+    bench("memory_footprint", Box::new(move |r| drive(&mut s, r)));
+    let mut s = never_count().layer(bare_u64());
+    bench("request_count", Box::new(move |r| drive(&mut s, r)));
+    let mut s = ServiceBuilder::new()
+        .layer(never_memory())
+        .layer(never_count())
+        .service(bare_u64());
+    bench("both", Box::new(move |r| drive(&mut s, r)));
+    // After firing: every later request still goes through both layers.
+    let fired = quiet();
+    let mut s = ServiceBuilder::new()
+        .layer(MemoryFootprint::bytes(1).replacer(fired.clone()))
+        .layer(RequestCount::new(1).replacer(fired.clone()))
+        .service(bare_u64());
+    drive(&mut s, 0);
+    assert!(fired.fired());
+    bench("both_after_firing", Box::new(move |r| drive(&mut s, r)));
+    g.finish();
+
+    let mut g = c.benchmark_group("per_request_http");
+    let mut bench = |name: &str, mut svc: Box<dyn FnMut() -> Option<http::Response<()>>>| {
+        g.bench_function(name, |b| b.iter(|| black_box(svc())));
+    };
+    let mut s = bare_http();
+    bench(
+        "bare",
+        Box::new(move || drive(&mut s, http::Request::new(()))),
+    );
+    let mut s = ServiceBuilder::new()
+        .layer(never_memory())
+        .layer(never_count())
+        .service(bare_http());
+    bench(
+        "both",
+        Box::new(move || drive(&mut s, http::Request::new(()))),
+    );
+    let mut s = CriterionLayer::with_replacer(ServerErrors::default(), quiet()).layer(bare_http());
+    bench(
+        "criterion_on_response",
+        Box::new(move || drive(&mut s, http::Request::new(()))),
+    );
+    let mut s = CriterionLayer::with_replacer(MaxAge::hours(6), quiet()).layer(bare_http());
+    bench(
+        "max_age",
+        Box::new(move || drive(&mut s, http::Request::new(()))),
+    );
+    g.finish();
+}
+
+fn memory_sample(c: &mut Bench) {
+    let mut g = c.benchmark_group("memory_sample");
+    let pid = sysinfo::get_current_pid().unwrap();
+    let mut system = sysinfo::System::new();
+    g.bench_function("sysinfo_refresh_process", |b| {
+        b.iter(|| {
+            system.refresh_processes_specifics(
+                sysinfo::ProcessesToUpdate::Some(&[pid]),
+                false,
+                sysinfo::ProcessRefreshKind::nothing().with_memory(),
+            );
+            black_box(system.process(pid).map(|p| p.memory()))
+        })
+    });
+    #[cfg(target_os = "linux")]
+    {
+        let mut statm = regiment_core::worker::memory::Statm::open().unwrap();
+        g.bench_function("statm_kept_open_pread", |b| {
+            b.iter(|| black_box(statm.resident_bytes().unwrap()))
+        });
+        g.bench_function("statm_open_read_close", |b| {
+            b.iter(|| black_box(std::fs::read("/proc/self/statm").unwrap()))
+        });
+        let mut smaps = regiment_tower::sampler::SmapsRollup::open().unwrap();
+        g.bench_function("smaps_rollup_kept_open_pread", |b| {
+            b.iter(|| black_box(smaps.read().unwrap()))
+        });
+        // The rollup walks every resident page's table entry: its cost grows with the heap,
+        // statm's does not. 256 MiB of touched pages, as a leaking worker would have.
+        let ballast = vec![1u8; 256 << 20];
+        g.bench_function("statm_kept_open_pread_plus_256MiB", |b| {
+            b.iter(|| black_box(statm.resident_bytes().unwrap()))
+        });
+        g.bench_function("smaps_rollup_kept_open_pread_plus_256MiB", |b| {
+            b.iter(|| black_box(smaps.read().unwrap()))
+        });
+        g.bench_function("sysinfo_refresh_process_plus_256MiB", |b| {
+            b.iter(|| {
+                system.refresh_processes_specifics(
+                    sysinfo::ProcessesToUpdate::Some(&[pid]),
+                    false,
+                    sysinfo::ProcessRefreshKind::nothing().with_memory(),
+                );
+                black_box(system.process(pid).map(|p| p.memory()))
+            })
+        });
+        drop(black_box(ballast));
+    }
+    g.finish();
+}
+
+fn config() -> Bench {
+    Bench::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = per_request, memory_sample
+}
+criterion_main!(benches);

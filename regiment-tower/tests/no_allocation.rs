@@ -1,0 +1,145 @@
+//! The performance contract, the part a test can check without a clock: the layers allocate
+//! nothing per request, before or after firing. (No lock and no syscall hold by construction:
+//! the request path is relaxed atomics; BENCHMARKS.md has the nanoseconds.)
+//!
+//! A counting global allocator counts, per thread, the allocations made while a request goes
+//! through a stack; each test runs on its own thread, so the tests do not see each other.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::task::{Context, Poll, Waker};
+
+use regiment_tower::{
+    Criterion, CriterionLayer, MaxAge, MemoryFootprint, Replacer, RequestCount, Verdict,
+};
+use tower::{Layer, Service, ServiceBuilder, service_fn};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // try_with: the allocator also runs while thread-locals are torn down.
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: forwarded as is to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above, that is from the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// Drives `n` requests through `svc`; returns the allocations they made on this thread.
+fn allocations_for<S: Service<R>, R>(svc: &mut S, mut req: impl FnMut() -> R, n: usize) -> u64
+where
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    let before = allocations();
+    for _ in 0..n {
+        let r = req();
+        assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+        match std::pin::pin!(svc.call(r)).poll(&mut cx) {
+            Poll::Ready(res) => drop(res.unwrap()),
+            Poll::Pending => panic!("the test service answers at once"),
+        }
+    }
+    allocations() - before
+}
+
+fn bare_u64() -> impl Service<u64, Response = u64, Error = Infallible> + Clone {
+    service_fn(|x: u64| async move { Ok::<_, Infallible>(x) })
+}
+
+fn bare_http()
+-> impl Service<http::Request<()>, Response = http::Response<()>, Error = Infallible> + Clone {
+    service_fn(|_req: http::Request<()>| async { Ok::<_, Infallible>(http::Response::new(())) })
+}
+
+#[test]
+fn the_bare_service_allocates_nothing_so_the_count_is_the_layers() {
+    let mut svc = bare_u64();
+    assert_eq!(allocations_for(&mut svc, || 1, 1000), 0);
+    let mut svc = bare_http();
+    assert_eq!(
+        allocations_for(&mut svc, || http::Request::new(()), 1000),
+        0
+    );
+}
+
+#[test]
+fn the_counter_sees_an_allocation() {
+    // The instrument works: a service that allocates per request is counted.
+    let mut svc = service_fn(|x: u64| async move { Ok::<_, Infallible>(vec![x; 4]) });
+    assert_eq!(allocations_for(&mut svc, || 1, 10), 10);
+}
+
+#[test]
+fn memory_footprint_and_request_count_allocate_nothing_before_or_after_firing() {
+    let replacer = Replacer::new(|_| {});
+    let mut svc = ServiceBuilder::new()
+        .layer(MemoryFootprint::bytes(u64::MAX).replacer(replacer.clone()))
+        .layer(RequestCount::new(5000).replacer(replacer.clone()))
+        .service(bare_u64());
+    assert_eq!(allocations_for(&mut svc, || 1, 4999), 0);
+    assert!(!replacer.fired());
+    // The request that fires builds the reason string: the one allocation, once.
+    let firing = allocations_for(&mut svc, || 1, 1);
+    assert!(replacer.fired());
+    assert!(firing >= 1);
+    assert_eq!(allocations_for(&mut svc, || 1, 1000), 0);
+
+    let fired = Replacer::new(|_| {});
+    let mut svc = MemoryFootprint::bytes(1)
+        .replacer(fired.clone())
+        .layer(bare_u64());
+    allocations_for(&mut svc, || 1, 1);
+    assert!(fired.fired());
+    assert_eq!(allocations_for(&mut svc, || 1, 1000), 0);
+}
+
+#[derive(Default)]
+struct ServerErrors(AtomicU32);
+
+impl Criterion for ServerErrors {
+    fn on_response<B>(&self, res: &http::Response<B>) -> Verdict {
+        if !res.status().is_server_error() {
+            self.0.store(0, Relaxed);
+            return Verdict::Keep;
+        }
+        let n = self.0.fetch_add(1, Relaxed) + 1;
+        Verdict::replace_if(n >= 50, || {
+            format!("server-errors: {n} consecutive 5xx >= 50")
+        })
+    }
+}
+
+#[test]
+fn criterion_layers_allocate_nothing_per_request() {
+    let mut svc = CriterionLayer::with_replacer(ServerErrors::default(), Replacer::new(|_| {}))
+        .layer(bare_http());
+    assert_eq!(
+        allocations_for(&mut svc, || http::Request::new(()), 1000),
+        0
+    );
+    let mut svc =
+        CriterionLayer::with_replacer(MaxAge::hours(6), Replacer::new(|_| {})).layer(bare_http());
+    assert_eq!(
+        allocations_for(&mut svc, || http::Request::new(()), 1000),
+        0
+    );
+}
