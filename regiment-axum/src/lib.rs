@@ -1,8 +1,147 @@
 //! # regiment-axum
 //!
-//! `serve(app)` for axum under regiment. The server is being written; this crate compiles so
-//! that the workspace does.
+//! `serve(app)` for axum (or any tower/hyper service) under regiment: the same program is the
+//! master, which binds the listeners and supervises worker processes, and each worker, which
+//! serves the app on the inherited listeners.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), regiment_axum::Error> {
+//!     let app = Router::new().route("/", get(|| async { "hello" }));
+//!     regiment_axum::serve(app).await // master: supervise; worker: serve
+//! }
+//! ```
+//!
+//! The forms:
+//! - [`serve`]`(app)`: default options, listening on [`DEFAULT_BIND`] (or `REGIMENT_BIND`).
+//! - [`serve_with`]`(builder, app)`: a [`regiment_core::Builder`] you configured.
+//! - [`serve_factory`]`(|| async { app })`: the app is built in each worker only.
+//! - [`serve_service`]`(service)`: any hyper service, or tower service through
+//!   [`TowerToHyperService`](hyper_util::service::TowerToHyperService), without axum.
+//! - [`Server`]: every option (supervisor and HTTP) and every form above as methods.
+//!
+//! ## The drain
+//!
+//! A worker told to drain (by the master, by the master's death, or by SIGTERM/SIGINT) loses
+//! no request:
+//! - it stops accepting at once; the listening socket stays open in the master and the other
+//!   workers, which accept whatever is still queued;
+//! - requests in flight finish, however long, until the master's deadline;
+//! - on HTTP/1.1 keep-alive connections, a request that arrives during the drain is served and
+//!   answered with `Connection: close`; a connection that stays idle for [`Server::idle_grace`]
+//!   is closed with FIN (never RST); HTTP/2 connections get GOAWAY;
+//! - a client that sends half a header is cut off by the header read timeout (hyper's timer is
+//!   installed; `axum::serve` waits forever there);
+//! - the worker returns from `serve` as soon as its last connection is closed. An upgraded
+//!   connection (WebSocket) counts until the application drops it: applications that hold such
+//!   connections should close them on [`regiment_core::worker::drained`].
+//!
+//! Requests and requests in flight are counted in [`regiment_core::worker::stats`] (relaxed
+//! atomics, for the heartbeats).
 
 #![warn(missing_docs)]
 
+mod accept;
+mod builder;
+mod connection;
+mod connection_close;
+mod drain;
+#[cfg(test)]
+mod engine_tests;
+mod error;
+mod http_options;
+mod tracked_io;
+mod worker;
+
+use std::future::Future;
+
+use axum::Router;
+use http::{Request, Response};
+use hyper::body::{Body, Incoming};
+
+pub use builder::{DEFAULT_BIND, Server};
+pub use error::Error;
+pub use http_options::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_GRACE};
 pub use regiment_core;
+
+/// The error type services and bodies may return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serves `app` under regiment with the default options: in the master, supervises one worker
+/// per CPU listening on [`DEFAULT_BIND`] (environment overrides apply: `REGIMENT_BIND`,
+/// `REGIMENT_WORKERS`, ...); in a worker, serves `app` until drained.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), regiment_axum::Error> {
+/// let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+/// regiment_axum::serve(app).await
+/// # }
+/// ```
+pub async fn serve(app: Router) -> Result<(), Error> {
+    Server::new().serve(app).await
+}
+
+/// Serves `app` with the supervisor options of `builder` (its bind addresses as given).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), regiment_axum::Error> {
+/// let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+/// let builder = regiment_core::Builder::new().workers(4).bind("127.0.0.1:8080");
+/// regiment_axum::serve_with(builder, app).await
+/// # }
+/// ```
+pub async fn serve_with(builder: regiment_core::Builder, app: Router) -> Result<(), Error> {
+    Server::with_builder(builder).serve(app).await
+}
+
+/// Serves the app `factory` builds in each worker; the master never calls it.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), regiment_axum::Error> {
+/// regiment_axum::serve_factory(|| async {
+///     axum::Router::new().route("/", axum::routing::get(|| async { "hello" }))
+/// })
+/// .await
+/// # }
+/// ```
+pub async fn serve_factory<F, Fut>(factory: F) -> Result<(), Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Router>,
+{
+    Server::new().serve_factory(factory).await
+}
+
+/// Serves any hyper service with the same engine and drain as axum apps; wrap a tower service
+/// in [`TowerToHyperService`](hyper_util::service::TowerToHyperService).
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use hyper::body::Incoming;
+/// use hyper_util::service::TowerToHyperService;
+///
+/// # async fn run() -> Result<(), regiment_axum::Error> {
+/// let tower_service = tower::service_fn(|_req: Request<Incoming>| async {
+///     Ok::<_, Infallible>(Response::new(String::from("hello")))
+/// });
+/// regiment_axum::serve_service(TowerToHyperService::new(tower_service)).await
+/// # }
+/// ```
+pub async fn serve_service<S, B>(service: S) -> Result<(), Error>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    Server::new().serve_service(service).await
+}

@@ -58,7 +58,8 @@ pub enum Event {
         /// The reason it gave.
         reason: String,
     },
-    /// A worker was told to drain.
+    /// A worker was told to drain. The event is emitted when the drain message is sent: the
+    /// worker may read it a moment later, so a request it accepts in that moment is normal.
     Draining {
         /// Its slot.
         slot: usize,

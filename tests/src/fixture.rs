@@ -9,7 +9,7 @@
 //! - Worker: accepts on the inherited listener and answers one line per connection:
 //!   `whoami` → `VARIANT SLOT PID GENERATION`; `sleep MS` → `started PID` at once, `done PID` after MS milliseconds.
 //!   `env NAME` → the value of NAME in the worker's environment; `block` → blocks the
-//!   worker's runtime threads (its heartbeats stop; `FIXTURE_HEARTBEAT_TIMEOUT_MS` sets the
+//!   worker's runtime thread (its heartbeats stop; `FIXTURE_HEARTBEAT_TIMEOUT_MS` sets the
 //!   master's heartbeat timeout, with heartbeats every 100 ms).
 //!   SIGUSR1 makes it ask for its replacement (twice, as raw frames, to test the master's
 //!   idempotence); SIGUSR2 makes it write garbage on its IPC channel, then ask for its
@@ -35,11 +35,17 @@ pub fn main(variant: &'static str) {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // Workers run a single-threaded runtime: `block` then blocks all of it, for certain.
+    let rt = match regiment_core::role() {
+        Role::Master => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+        Role::Worker => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    }
+    .expect("runtime");
     match regiment_core::role() {
         Role::Master => rt.block_on(master()),
         Role::Worker => rt.block_on(run_worker(variant)),
@@ -244,10 +250,9 @@ where
     let pid = std::process::id();
     let reply = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
         ["block"] => {
-            // Blocks every thread of the runtime, as a CPU-bound handler would: heartbeats stop.
-            for _ in 0..2 {
-                tokio::spawn(async { std::thread::sleep(Duration::from_secs(600)) });
-            }
+            // Blocks the worker's (single-threaded) runtime once this answer is written, as a
+            // CPU-bound handler would: heartbeats stop.
+            tokio::spawn(async { std::thread::sleep(Duration::from_secs(600)) });
             "blocking\n".to_string()
         }
         ["env", name] => format!("{}\n", std::env::var(name).unwrap_or_default()),

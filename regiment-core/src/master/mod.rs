@@ -63,6 +63,8 @@ impl Supervisor {
         let (status_tx, status_rx) = watch::channel(Status::default());
         let (control_tx, control) = mpsc::unbounded_channel();
         let master = supervise::Master::new(config, listeners, events.clone(), status_tx);
+        // Listeners and pid are known now: a program can read them before `run`.
+        master.publish_status();
         let handle = Handle {
             control: control_tx,
             events,
@@ -73,6 +75,18 @@ impl Supervisor {
             control,
             handle,
         })
+    }
+
+    /// The addresses listened on, in fd order (`127.0.0.1:3000`, `unix:/run/app.sock`); empty
+    /// when no address was configured (workers that serve no socket, such as queue consumers).
+    ///
+    /// ```no_run
+    /// let supervisor = regiment_core::Builder::new().bind("127.0.0.1:0").build()?;
+    /// println!("listening on {}", supervisor.listeners()[0]);
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn listeners(&self) -> Vec<String> {
+        self.handle.status().listeners
     }
 
     /// A handle to observe and steer the running supervisor.

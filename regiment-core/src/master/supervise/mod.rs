@@ -138,7 +138,7 @@ impl Master {
         let _ = self.events.send(e);
     }
 
-    fn publish_status(&self) {
+    pub(crate) fn publish_status(&self) {
         let now = Instant::now();
         let workers = self
             .workers

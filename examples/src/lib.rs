@@ -1,0 +1,12 @@
+//! Runnable regiment examples. Each app lives here as a library module, and its binary in
+//! `src/NAME.rs` only calls it, so that the end-to-end tests run exactly the same code:
+//!
+//! - `hello`: an axum app with the criteria layers, slow and pid routes;
+//! - `leaky`: a service that leaks memory on purpose, recycled by `MemoryFootprint`;
+//! - `custom_criterion`: a ten-line criterion (50 consecutive 5xx) and `MaxAge`;
+//! - `plain_hyper`: a tower/hyper service without axum, on the same engine;
+//! - `echo_cluster`: regiment-core alone, a line-echo service with no HTTP.
+
+pub mod custom_criterion_app;
+pub mod hello_app;
+pub mod leaky_app;

@@ -1,0 +1,327 @@
+//! [`Server`]: the options of a regiment HTTP server, supervisor and HTTP alike, and the
+//! `serve` forms that run it.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use http::{Request, Response};
+use hyper::body::{Body, Incoming};
+use hyper_util::service::TowerToHyperService;
+use regiment_core::{Handle, Role};
+
+use crate::http_options::HttpOptions;
+use crate::{BoxError, Error, worker};
+
+/// The address [`Server`] listens on when none is given (and `REGIMENT_BIND` is unset).
+pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
+
+type MasterHook = Box<dyn FnOnce(&Handle) + Send>;
+
+/// A regiment HTTP server: the supervisor's options ([`regiment_core::Builder`]) plus the HTTP
+/// ones, and the `serve` forms.
+///
+/// The same program runs as master and as workers, so a `Server` is built the same way in both:
+/// the master uses the supervisor options, each worker the HTTP ones and the app.
+///
+/// Every option has an environment override, applied in master and workers alike: those of
+/// [`regiment_core::Builder`] (`REGIMENT_WORKERS`, `REGIMENT_BIND`, `REGIMENT_DRAIN_TIMEOUT`,
+/// ...) and `REGIMENT_HEADER_READ_TIMEOUT`, `REGIMENT_IDLE_GRACE`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use axum::{Router, routing::get};
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), regiment_axum::Error> {
+///     let app = Router::new().route("/", get(|| async { "hello" }));
+///     regiment_axum::Server::new()
+///         .workers(4)
+///         .bind("127.0.0.1:8080")
+///         .drain_timeout(Duration::from_secs(20))
+///         .idle_grace(Duration::from_millis(500))
+///         .supervisor(|b| b.max_surge(2)) // any other regiment_core::Builder option
+///         .on_master(|handle| {
+///             let mut events = handle.events();
+///             tokio::spawn(async move {
+///                 while let Some(e) = events.recv().await {
+///                     println!("{e:?}");
+///                 }
+///             });
+///         })
+///         .serve(app)
+///         .await
+/// }
+/// ```
+pub struct Server {
+    core: regiment_core::Builder,
+    has_bind: bool,
+    http: HttpOptions,
+    env_overrides: bool,
+    on_master: Option<MasterHook>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("core", &self.core)
+            .field("http", &self.http)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// The defaults of [`regiment_core::Builder::new`], listening on [`DEFAULT_BIND`] unless
+    /// [`Server::bind`] or `REGIMENT_BIND` says otherwise; header read timeout
+    /// [`crate::DEFAULT_HEADER_READ_TIMEOUT`], idle grace [`crate::DEFAULT_IDLE_GRACE`],
+    /// `TCP_NODELAY` on.
+    ///
+    /// ```
+    /// let server = regiment_axum::Server::new().workers(2);
+    /// # drop(server);
+    /// ```
+    pub fn new() -> Self {
+        Self::from_builder_inner(regiment_core::Builder::new(), false)
+    }
+
+    /// Starts from a supervisor builder you configured (its bind addresses are used as they
+    /// are: no default address is added).
+    ///
+    /// ```
+    /// let core = regiment_core::Builder::new().workers(2).bind("127.0.0.1:8080");
+    /// let server = regiment_axum::Server::with_builder(core);
+    /// # drop(server);
+    /// ```
+    pub fn with_builder(core: regiment_core::Builder) -> Self {
+        Self::from_builder_inner(core, true)
+    }
+
+    fn from_builder_inner(core: regiment_core::Builder, has_bind: bool) -> Self {
+        Self {
+            core,
+            has_bind,
+            http: HttpOptions::default(),
+            env_overrides: true,
+            on_master: None,
+        }
+    }
+
+    /// Changes any option of the supervisor builder.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let server = regiment_axum::Server::new()
+    ///     .supervisor(|b| b.start_timeout(Duration::from_secs(60)).env("APP_ENV", "prod"));
+    /// # drop(server);
+    /// ```
+    pub fn supervisor(
+        mut self,
+        f: impl FnOnce(regiment_core::Builder) -> regiment_core::Builder,
+    ) -> Self {
+        self.core = f(self.core);
+        self
+    }
+
+    /// The number of workers (default: one per CPU). See [`regiment_core::Builder::workers`].
+    pub fn workers(self, n: usize) -> Self {
+        self.supervisor(|b| b.workers(n))
+    }
+
+    /// Adds an address to listen on: `127.0.0.1:3000`, `[::]:80`, `unix:/run/app.sock`. May be
+    /// repeated; the first call replaces [`DEFAULT_BIND`].
+    pub fn bind(mut self, addr: impl Into<String>) -> Self {
+        self.has_bind = true;
+        let addr = addr.into();
+        self.supervisor(|b| b.bind(addr))
+    }
+
+    /// How long a draining worker has to finish before the master kills it (default 30 s).
+    pub fn drain_timeout(self, d: Duration) -> Self {
+        self.supervisor(|b| b.drain_timeout(d))
+    }
+
+    /// How long a new worker has to become ready (default 30 s).
+    pub fn start_timeout(self, d: Duration) -> Self {
+        self.supervisor(|b| b.start_timeout(d))
+    }
+
+    /// How long a client may take to send a request header (default 10 s). It also bounds how
+    /// long an HTTP/1 keep-alive connection may stay idle between requests, and it is what
+    /// keeps a client that sends half a header from holding a draining worker open.
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.http.header_read_timeout = d;
+        self
+    }
+
+    /// How long an idle HTTP/1 keep-alive connection of a draining worker is kept open for a
+    /// request the client may be sending right now (default 1 s). Such a request is served
+    /// with `Connection: close`; a connection idle for the whole grace is closed with FIN.
+    pub fn idle_grace(mut self, d: Duration) -> Self {
+        self.http.idle_grace = d;
+        self
+    }
+
+    /// Whether accepted TCP connections get `TCP_NODELAY` (default true).
+    pub fn tcp_nodelay(mut self, on: bool) -> Self {
+        self.http.tcp_nodelay = on;
+        self
+    }
+
+    /// Whether `REGIMENT_*` environment variables override the options (default true).
+    pub fn env_overrides(mut self, on: bool) -> Self {
+        self.env_overrides = on;
+        self.supervisor(|b| b.env_overrides(on))
+    }
+
+    /// Runs `hook` in the master only, once the listeners are bound and before any worker
+    /// starts: subscribe to events, print where the server listens, expose the [`Handle`].
+    pub fn on_master(mut self, hook: impl FnOnce(&Handle) + Send + 'static) -> Self {
+        self.on_master = Some(Box::new(hook));
+        self
+    }
+
+    /// Serves an axum app: supervises in the master, serves in each worker. Returns in the
+    /// master once a stop signal stopped every worker, in a worker once it has drained.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), regiment_axum::Error> {
+    /// let app = axum::Router::new().route("/", axum::routing::get(|| async { "hi" }));
+    /// regiment_axum::Server::new().workers(2).serve(app).await
+    /// # }
+    /// ```
+    pub async fn serve(self, app: Router) -> Result<(), Error> {
+        self.serve_factory(|| async move { app }).await
+    }
+
+    /// Serves the axum app `factory` builds; the factory runs in each worker, never in the
+    /// master, so it can open pools or warm caches.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), regiment_axum::Error> {
+    /// regiment_axum::Server::new()
+    ///     .serve_factory(|| async {
+    ///         // e.g. open a database pool here: only workers run this.
+    ///         axum::Router::new().route("/", axum::routing::get(|| async { "hi" }))
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn serve_factory<F, Fut>(self, factory: F) -> Result<(), Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Router>,
+    {
+        self.serve_service_factory(|| async move { TowerToHyperService::new(factory().await) })
+            .await
+    }
+
+    /// Serves any hyper service (a tower service goes through
+    /// [`TowerToHyperService`](hyper_util::service::TowerToHyperService)), with the same engine
+    /// and drain as axum apps.
+    ///
+    /// ```no_run
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use hyper::body::Incoming;
+    ///
+    /// # async fn run() -> Result<(), regiment_axum::Error> {
+    /// let service = hyper::service::service_fn(|_req: Request<Incoming>| async {
+    ///     Ok::<_, Infallible>(Response::new(String::from("hello")))
+    /// });
+    /// regiment_axum::Server::new().serve_service(service).await
+    /// # }
+    /// ```
+    pub async fn serve_service<S, B>(self, service: S) -> Result<(), Error>
+    where
+        S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        self.serve_service_factory(|| async move { service }).await
+    }
+
+    /// Serves the hyper service `factory` builds in each worker (never in the master).
+    ///
+    /// ```no_run
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use hyper::body::Incoming;
+    ///
+    /// # async fn run() -> Result<(), regiment_axum::Error> {
+    /// regiment_axum::Server::new()
+    ///     .serve_service_factory(|| async {
+    ///         hyper::service::service_fn(|_req: Request<Incoming>| async {
+    ///             Ok::<_, Infallible>(Response::new(String::from("hello")))
+    ///         })
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn serve_service_factory<F, Fut, S, B>(self, factory: F) -> Result<(), Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = S>,
+        S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let http = self.http.finish(self.env_overrides)?;
+        match regiment_core::role() {
+            Role::Master => {
+                let mut core = self.core;
+                if !self.has_bind {
+                    // REGIMENT_BIND, when set, replaces it in build().
+                    core = core.bind(DEFAULT_BIND);
+                }
+                let supervisor = core.build()?;
+                if supervisor.listeners().is_empty() {
+                    // Workers would each fail for want of a socket, forever, with backoff.
+                    return Err(Error::NoBindAddress);
+                }
+                if let Some(hook) = self.on_master {
+                    hook(&supervisor.handle());
+                }
+                supervisor.run().await?;
+                Ok(())
+            }
+            Role::Worker => worker::run(factory, http).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This test process is not a worker, so `serve` takes the master's path.
+    #[tokio::test]
+    async fn a_master_without_an_address_fails_before_starting_workers() {
+        let server = Server::with_builder(regiment_core::Builder::new().workers(1))
+            .env_overrides(false)
+            .on_master(|_| panic!("no hook may run: nothing was started"));
+        let err = server.serve(Router::new()).await.unwrap_err();
+        assert!(matches!(err, Error::NoBindAddress), "{err}");
+        assert!(err.to_string().contains("REGIMENT_BIND"));
+    }
+}

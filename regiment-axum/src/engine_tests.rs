@@ -1,0 +1,268 @@
+//! In-process tests of the engine (accept loops, connections, drain) on a real socket of
+//! 127.0.0.1, without a master.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode, header};
+use http_body_util::channel::Channel;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use regiment_core::listen::Listener;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::connection::{Shared, http_builder};
+use crate::drain::Drain;
+use crate::http_options::HttpOptions;
+
+const CEILING: Duration = Duration::from_secs(20);
+
+/// Serves `service` on an ephemeral port; returns the address and the drain state.
+fn start<S, B>(service: S, options: HttpOptions) -> (SocketAddr, &'static Drain)
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<crate::BoxError>,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let drain = Drain::leak();
+    let shared = Arc::new(Shared {
+        http: http_builder(&options),
+        service,
+        options,
+        drain,
+        stats: None,
+    });
+    crate::accept::spawn_all(vec![Listener::Tcp(listener)], shared).unwrap();
+    (addr, drain)
+}
+
+/// Echoes the bytes of an upgraded connection (`Upgrade: echo`); answers "ok" otherwise.
+async fn echo_upgrades(mut req: Request<Incoming>) -> Result<Response<String>, Infallible> {
+    if !req.headers().contains_key(header::UPGRADE) {
+        return Ok(Response::new("ok".into()));
+    }
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut io = TokioIo::new(upgraded);
+        let mut buf = [0u8; 64];
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "echo")
+        .body(String::new())
+        .unwrap())
+}
+
+/// Reads a response head; returns its lines, lower-cased.
+async fn read_head(r: &mut BufReader<TcpStream>) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = r
+            .read_line(&mut line)
+            .await
+            .expect("a response head, not a reset");
+        assert!(n > 0, "the connection was closed before a response head");
+        let line = line.trim_end().to_ascii_lowercase();
+        if line.is_empty() {
+            return lines;
+        }
+        lines.push(line);
+    }
+}
+
+#[tokio::test]
+async fn an_upgrade_during_the_drain_keeps_its_connection_until_the_app_drops_it() {
+    let service = hyper::service::service_fn(echo_upgrades);
+    let (addr, drain) = start(service, HttpOptions::default());
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let mut r = BufReader::new(stream);
+
+    r.get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut r).await;
+    assert!(head[0].contains("200"), "{head:?}");
+    let mut body = [0u8; 2];
+    r.read_exact(&mut body).await.unwrap();
+
+    drain.start();
+    r.get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut r).await;
+    assert!(head[0].contains("101"), "{head:?}");
+    assert!(head.contains(&"connection: upgrade".to_owned()), "{head:?}");
+    assert!(!head.contains(&"connection: close".to_owned()), "{head:?}");
+
+    r.get_mut().write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    tokio::time::timeout(CEILING, r.read_exact(&mut echoed))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echoed, b"ping");
+    // Well past the idle grace: the upgraded connection is the application's, still open.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(drain.open_connections(), 1);
+
+    drop(r);
+    tokio::time::timeout(CEILING, drain.all_closed())
+        .await
+        .expect("the drain ends once the upgraded connection is closed");
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_header_read_timeout() {
+    let service = hyper::service::service_fn(echo_upgrades);
+    let options = HttpOptions {
+        header_read_timeout: Duration::from_millis(300),
+        ..HttpOptions::default()
+    };
+    let (addr, drain) = start(service, options);
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(CEILING, silent.read(&mut buf))
+        .await
+        .expect("the server closes a connection that never sends a request")
+        .expect("with FIN, not RST");
+    assert_eq!(n, 0);
+    drop(silent);
+    assert!(!drain.is_draining());
+    tokio::time::timeout(CEILING, drain.all_closed())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn answers_get_connection_close_only_once_draining() {
+    let service = hyper::service::service_fn(echo_upgrades);
+    let (addr, drain) = start(service, HttpOptions::default());
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let mut r = BufReader::new(stream);
+    let mut body = [0u8; 2];
+
+    r.get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut r).await;
+    assert!(!head.contains(&"connection: close".to_owned()), "{head:?}");
+    r.read_exact(&mut body).await.unwrap();
+
+    drain.start();
+    r.get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut r).await;
+    assert!(head.contains(&"connection: close".to_owned()), "{head:?}");
+    r.read_exact(&mut body).await.unwrap();
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(CEILING, r.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .expect("FIN, not RST");
+    assert_eq!(n, 0);
+    drop(r);
+    tokio::time::timeout(CEILING, drain.all_closed())
+        .await
+        .unwrap();
+}
+
+/// `/stream` answers "a" at once and "b" 1.5 s later; anything else answers "ok".
+async fn streams(
+    req: Request<Incoming>,
+) -> Result<Response<Channel<hyper::body::Bytes>>, Infallible> {
+    let (mut tx, body) = Channel::new(2);
+    let streaming = req.uri().path() == "/stream";
+    tokio::spawn(async move {
+        if streaming {
+            let _ = tx.send_data("a".into()).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let _ = tx.send_data("b".into()).await;
+        } else {
+            let _ = tx.send_data("ok".into()).await;
+        }
+    });
+    Ok(Response::new(body))
+}
+
+/// Reads a chunked body to its end; returns its data.
+async fn read_chunked(r: &mut BufReader<TcpStream>) -> String {
+    let mut data = String::new();
+    loop {
+        let mut size = String::new();
+        r.read_line(&mut size).await.unwrap();
+        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+        let mut chunk = vec![0u8; n + 2];
+        r.read_exact(&mut chunk).await.unwrap();
+        if n == 0 {
+            return data;
+        }
+        data.push_str(std::str::from_utf8(&chunk[..n]).unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_request_right_after_an_answer_streaming_across_the_drain_start_is_served() {
+    let service = hyper::service::service_fn(streams);
+    let (addr, drain) = start(service, HttpOptions::default());
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let mut r = BufReader::new(stream);
+
+    // The head goes out before the drain, so it cannot say `Connection: close`.
+    r.get_mut()
+        .write_all(b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut r).await;
+    assert!(head[0].contains("200"), "{head:?}");
+    assert!(!head.contains(&"connection: close".to_owned()), "{head:?}");
+    drain.start();
+    // The body ends 1.5 s later, past the 1 s idle grace; the client then sends at once.
+    let body = tokio::time::timeout(CEILING, read_chunked(&mut r))
+        .await
+        .unwrap();
+    assert_eq!(body, "ab");
+    r.get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let head = tokio::time::timeout(CEILING, read_head(&mut r))
+        .await
+        .unwrap();
+    assert!(
+        head[0].contains("200"),
+        "the next request was served: {head:?}"
+    );
+    assert!(head.contains(&"connection: close".to_owned()), "{head:?}");
+    assert_eq!(read_chunked(&mut r).await, "ok");
+    let mut rest = Vec::new();
+    assert_eq!(r.read_to_end(&mut rest).await.expect("FIN, not RST"), 0);
+    drop(r);
+    tokio::time::timeout(CEILING, drain.all_closed())
+        .await
+        .unwrap();
+}

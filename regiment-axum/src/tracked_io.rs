@@ -1,0 +1,200 @@
+//! The socket of one connection, wrapped to tell the drain what the peer is doing (has it
+//! sent anything lately? has it closed?) and to close cleanly.
+//!
+//! Closing a socket whose receive queue holds unread bytes makes the kernel send RST instead
+//! of FIN, and a client that had just sent its next request then sees "connection reset"
+//! instead of a clean end of stream. So when hyper is done with a connection the peer has not
+//! closed, the socket is not closed at once: its write side is shut (FIN) and whatever the peer
+//! still sends is read and discarded until it closes its side or a short linger passes.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use crate::drain::ConnectionGuard;
+
+/// How long a closed connection keeps reading (and discarding) before its socket is closed.
+pub(crate) const LINGER: Duration = Duration::from_secs(2);
+
+/// What the connection task, the IO and the service wrapper of one connection share.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionState {
+    /// Reads that returned data; the drain compares it across its grace period.
+    reads: AtomicU64,
+    /// Requests that reached the service.
+    requests: AtomicU64,
+    /// Requests whose response body is not done yet.
+    in_flight: AtomicU64,
+    /// The connection speaks HTTP/2 (preface or request seen): it gets GOAWAY at once when the
+    /// drain starts.
+    http2: AtomicBool,
+}
+
+impl ConnectionState {
+    pub(crate) fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_http2(&self) -> bool {
+        self.http2.load(Ordering::Relaxed)
+    }
+
+    /// Called by the service wrapper for each request.
+    pub(crate) fn request_started(&self, http2: bool) {
+        // Only this connection's task and its requests touch these: uncontended.
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        if http2 {
+            self.http2.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Called when a request's response body is done (or dropped).
+    pub(crate) fn request_finished(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A socket that hyper reads and writes; see the module docs.
+#[derive(Debug)]
+pub(crate) struct TrackedIo<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// `None` only once dropped.
+    io: Option<S>,
+    state: Arc<ConnectionState>,
+    /// The peer closed its side (a read returned 0 bytes): no linger needed.
+    peer_closed: bool,
+    guard: Option<ConnectionGuard>,
+}
+
+impl<S> TrackedIo<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    pub(crate) fn new(io: S, state: Arc<ConnectionState>, guard: ConnectionGuard) -> Self {
+        Self {
+            io: Some(io),
+            state,
+            peer_closed: false,
+            guard: Some(guard),
+        }
+    }
+
+    fn io(&mut self) -> Pin<&mut S> {
+        Pin::new(self.io.as_mut().expect("io is present until drop"))
+    }
+}
+
+impl<S> AsyncRead for TrackedIo<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let asked = buf.remaining() > 0;
+        ready!(self.io().poll_read(cx, buf))?;
+        if buf.filled().len() > before {
+            // The HTTP/2 preface opens the first read of an HTTP/2 connection: knowing it
+            // before any request lets the drain send GOAWAY at once.
+            if self.state.reads.fetch_add(1, Ordering::Relaxed) == 0
+                && buf.filled()[before..].starts_with(b"PRI * HTTP/2.0")
+            {
+                self.state.http2.store(true, Ordering::Relaxed);
+            }
+        } else if asked {
+            self.peer_closed = true;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S> AsyncWrite for TrackedIo<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.as_ref().is_some_and(|io| io.is_write_vectored())
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io().poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io().poll_shutdown(cx)
+    }
+}
+
+impl<S> Drop for TrackedIo<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    fn drop(&mut self) {
+        let (Some(io), guard) = (self.io.take(), self.guard.take()) else {
+            return;
+        };
+        if self.peer_closed {
+            return;
+        }
+        // The connection stays counted as open while it lingers: the worker must not exit (and
+        // have the kernel reset the socket) before the peer has read its FIN.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(linger(io, guard));
+        }
+    }
+}
+
+/// Shuts the write side (FIN), then reads and discards until the peer closes or [`LINGER`]
+/// passes, so that the final close finds an empty receive queue and sends no RST.
+async fn linger<S>(mut io: S, guard: Option<ConnectionGuard>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let _ = tokio::time::timeout(LINGER, async {
+        let _ = io.shutdown().await;
+        let mut sink = [0u8; 4096];
+        while let Ok(n) = io.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    drop(io);
+    drop(guard);
+}

@@ -1,0 +1,85 @@
+//! The worker side of a server: serve the inherited listeners until the master says drain,
+//! then drain and return as soon as the last connection is closed.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use http::{Request, Response};
+use hyper::body::{Body, Incoming};
+use regiment_core::{listen, worker};
+
+use crate::connection::{self, Shared};
+use crate::drain::Drain;
+use crate::http_options::HttpOptions;
+use crate::{BoxError, Error, accept};
+
+/// Runs a worker: builds the service (the factory runs here, never in the master), accepts,
+/// reports ready, and drains on the master's drain message, on EOF of the IPC channel (master
+/// gone) or on SIGTERM/SIGINT.
+pub(crate) async fn run<F, Fut, S, B>(make_service: F, options: HttpOptions) -> Result<(), Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = S>,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    // From this runtime, so that a blocked runtime shows as silence to the master.
+    worker::start_heartbeat();
+    let listeners = listen::take_inherited().map_err(|source| Error::Io {
+        context: "taking the inherited listeners",
+        source,
+    })?;
+    if listeners.is_empty() {
+        return Err(Error::NoListeners);
+    }
+    let service = make_service().await;
+    let drain = Drain::leak();
+    let shared = Arc::new(Shared {
+        http: connection::http_builder(&options),
+        service,
+        options,
+        drain,
+        stats: worker::stats(),
+    });
+    let loops = accept::spawn_all(listeners, shared).map_err(|source| Error::Io {
+        context: "registering the inherited listeners",
+        source,
+    })?;
+    worker::listening();
+
+    worker::drained().await;
+    drain.start();
+    for accept_loop in loops {
+        let _ = accept_loop.await;
+    }
+    tracing::debug!(
+        open = drain.open_connections(),
+        "accepting stopped; waiting for open connections"
+    );
+    // The master kills us at the deadline anyway; stopping to wait then only makes the exit
+    // ours.
+    match worker::drain_deadline() {
+        Some(deadline) => {
+            if tokio::time::timeout_at(deadline.into(), drain.all_closed())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    open = drain.open_connections(),
+                    "drain deadline reached with connections still open"
+                );
+            }
+        }
+        None => drain.all_closed().await,
+    }
+    tracing::debug!("drained");
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! The criteria layers at work in real clusters under real HTTP load: workers that reach their
+//! request count or memory threshold, or a custom criterion, are replaced (new first) with no
+//! failed request, and the master's events carry the reason.
+
+mod http_common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use http_common::{connect, read_response, runtime, send_get, start_hello, wait_progress};
+use serde_json::Value;
+use tests::cluster::{CEILING, Cluster, pid_of};
+use tests::load::{self, ClientSpec, LoadConfig, Mode, Report};
+
+fn is(e: &Value, event: &str) -> bool {
+    e["event"] == event
+}
+
+/// Workers that asked for replacement with a reason starting with `prefix`, and have exited.
+fn replaced(evs: &[Value], prefix: &str) -> Vec<(u32, String)> {
+    evs.iter()
+        .filter(|e| is(e, "replace-requested"))
+        .filter(|e| e["reason"].as_str().is_some_and(|r| r.starts_with(prefix)))
+        .filter(|e| {
+            evs.iter()
+                .any(|x| is(x, "exited") && pid_of(x) == pid_of(e))
+        })
+        .map(|e| (pid_of(e), e["reason"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// Puts keep-alive and new-connection load on `cluster` until `n` workers were replaced for
+/// `prefix`, then checks that no request failed in any class.
+fn load_until_replaced(
+    cluster: &Cluster,
+    paths: &[&str],
+    n: usize,
+    prefix: &str,
+) -> (Report, Vec<(u32, String)>) {
+    let rt = runtime();
+    let config = LoadConfig::new(cluster.addr())
+        .clients(
+            4,
+            ClientSpec::new(Mode::KeepAlive, paths).max_requests(20_000),
+        )
+        .clients(
+            2,
+            ClientSpec::new(Mode::NewConnection, paths).max_requests(20_000),
+        )
+        .max_duration(Duration::from_secs(90))
+        .request_timeout(Duration::from_secs(20));
+    let (stop, completed) = (config.stop(), config.completed());
+    let load = rt.spawn(load::run(config));
+    wait_progress(&completed, 20, CEILING);
+    let done = cluster.wait_for(
+        &format!("{n} workers replaced for {prefix}"),
+        Duration::from_secs(90),
+        |evs| {
+            let r = replaced(evs, prefix);
+            (r.len() >= n).then_some(r)
+        },
+    );
+    stop.store(true, Ordering::Relaxed);
+    let report = rt.block_on(load).expect("the load run");
+    eprintln!("load: {report}");
+    assert_eq!(report.connect_errors, 0, "connect errors: {report}");
+    assert_eq!(
+        report.resets, 0,
+        "resets/EOF before a full response: {report}"
+    );
+    assert_eq!(report.timeouts, 0, "timeouts: {report}");
+    assert_eq!(report.bad_status, 0, "non-2xx answers: {report}");
+    let events = cluster.events();
+    assert!(
+        !events.iter().any(|e| is(e, "killed")),
+        "a worker was killed instead of draining"
+    );
+    // New before old, for every replacement.
+    for (pid, _) in &done {
+        let drain = events
+            .iter()
+            .position(|e| is(e, "draining") && pid_of(e) == *pid)
+            .unwrap();
+        let slot = &events[drain]["slot"];
+        let successor_ready = events[..drain]
+            .iter()
+            .rev()
+            .find(|e| is(e, "ready") && &e["slot"] == slot)
+            .unwrap();
+        assert_ne!(pid_of(successor_ready), *pid);
+    }
+    (report, done)
+}
+
+#[test]
+fn hello_with_max_requests_recycles_workers_under_load_with_no_failed_request() {
+    let cluster = start_hello(2, &[("HELLO_MAX_REQUESTS", "500")]);
+    cluster.wait_serving(2);
+    let (report, done) =
+        load_until_replaced(&cluster, &["/", "/pid", "/slow?ms=20"], 4, "request-count");
+    for (_, reason) in &done {
+        assert_eq!(reason, "request-count: 500 requests >= 500");
+    }
+    assert!(
+        report.ok >= 2000,
+        "four replacements at 500 requests need 2000 answers: {report}"
+    );
+    let pids: BTreeSet<u32> = done.iter().map(|(p, _)| *p).collect();
+    assert_eq!(pids.len(), done.len(), "each worker asked once");
+}
+
+#[test]
+fn leaky_is_recycled_by_memory_footprint_with_no_failed_request() {
+    let threshold_mb = 64;
+    let threshold = threshold_mb.to_string();
+    let cluster = Cluster::start(
+        Path::new(env!("CARGO_BIN_EXE_leaky_under_test")),
+        &[
+            ("LEAKY_WORKERS", "2"),
+            ("LEAKY_MAX_RSS_MB", &threshold),
+            ("LEAKY_LEAK_KB", "1024"),
+            ("LEAKY_PRINT_EVENTS", "true"),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    cluster.wait_serving(2);
+    let (_, done) = load_until_replaced(&cluster, &["/"], 3, "memory-footprint");
+    for (_, reason) in &done {
+        // "memory-footprint: rss 70.0 MB > 64 MB": the figure, above the threshold.
+        let figure: f64 = reason
+            .strip_prefix("memory-footprint: rss ")
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|f| f.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected reason {reason:?}"));
+        assert!(figure > threshold_mb as f64, "{reason}");
+        assert!(
+            reason.ends_with(&format!("> {threshold_mb} MB")),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn a_custom_criterion_replaces_a_worker_after_consecutive_server_errors() {
+    let cluster = Cluster::start(
+        Path::new(env!("CARGO_BIN_EXE_custom_criterion_under_test")),
+        &[
+            ("CUSTOM_WORKERS", "1"),
+            ("CUSTOM_ERRORS", "20"),
+            ("CUSTOM_PRINT_EVENTS", "true"),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    let old = cluster.wait_serving(1)[&0];
+    let addr = cluster.addr();
+    let mut s = connect(addr);
+    let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+    // A success in the middle starts the count over: 10 errors, one 200, then 20 errors.
+    for path in std::iter::repeat_n("/fail", 10)
+        .chain(["/"])
+        .chain(std::iter::repeat_n("/fail", 19))
+    {
+        send_get(&mut s, path);
+        let res = read_response(&mut r).unwrap();
+        assert_eq!(res.status, if path == "/" { 200 } else { 500 });
+    }
+    assert!(
+        !cluster.events().iter().any(|e| is(e, "replace-requested")),
+        "19 consecutive errors are below the limit"
+    );
+    send_get(&mut s, "/fail");
+    assert_eq!(
+        read_response(&mut r).unwrap().status,
+        500,
+        "the request that fires is served"
+    );
+    let (_, asked) = cluster.wait_event("replace-requested", 0, |e| is(e, "replace-requested"));
+    assert_eq!(pid_of(&asked), old);
+    assert_eq!(asked["reason"], "server-errors: 20 consecutive 5xx >= 20");
+    cluster.wait_event("old worker exit", 0, |e| {
+        is(e, "exited") && pid_of(e) == old
+    });
+    assert_ne!(http_common::pid_via_http(addr), old);
+}

@@ -1,0 +1,171 @@
+//! Helpers shared by the HTTP end-to-end tests: start `hello` as a real cluster, wait on
+//! conditions with ceilings, and speak raw HTTP/1.1 where the test must see the bytes.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tests::cluster::Cluster;
+
+/// Starts `hello` (built in this package as `hello_under_test`) with `workers` workers on an
+/// ephemeral port of 127.0.0.1, printing its events, with `env` on top.
+pub fn start_hello(workers: usize, env: &[(&str, &str)]) -> Cluster {
+    let workers = workers.to_string();
+    let mut all = vec![
+        ("HELLO_WORKERS", workers.as_str()),
+        ("HELLO_PRINT_EVENTS", "true"),
+        ("RUST_LOG", "warn"),
+    ];
+    all.extend_from_slice(env);
+    Cluster::start(Path::new(env!("CARGO_BIN_EXE_hello_under_test")), &all)
+}
+
+/// A multi-threaded runtime for the load clients, beside the blocking test thread.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// Waits until `cond` holds, or panics after `ceiling` naming `what`.
+pub fn wait_until(what: &str, ceiling: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + ceiling;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits until `counter` has grown by `n` from its value now.
+pub fn wait_progress(counter: &AtomicU64, n: u64, ceiling: Duration) {
+    let from = counter.load(Ordering::Relaxed);
+    wait_until(&format!("{n} more requests"), ceiling, || {
+        counter.load(Ordering::Relaxed) >= from + n
+    });
+}
+
+/// One HTTP/1.1 response read off a raw socket.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn connection_close(&self) -> bool {
+        self.header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+    }
+}
+
+/// Connects to `addr` with timeouts set.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Sends `GET path` on a keep-alive connection.
+pub fn send_get(stream: &mut TcpStream, path: &str) {
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .expect("write the request");
+}
+
+/// Reads one response (with a Content-Length body) from `reader`.
+pub fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<RawResponse> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "EOF before a status line",
+        ));
+    }
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    Ok(RawResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// How a connection ended when read to its end.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    /// Clean close (FIN): read returned 0.
+    Fin,
+    /// Reset (RST).
+    Reset,
+    /// Data arrived instead of the end.
+    Data(usize),
+    /// Nothing happened within the read timeout.
+    Timeout,
+    Other(String),
+}
+
+/// Reads once from `stream` and says how the connection ended.
+pub fn read_end(stream: &mut impl Read) -> End {
+    let mut buf = [0u8; 1024];
+    match stream.read(&mut buf) {
+        Ok(0) => End::Fin,
+        Ok(n) => End::Data(n),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => End::Reset,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            End::Timeout
+        }
+        Err(e) => End::Other(e.to_string()),
+    }
+}
+
+/// The pid of the worker serving a fresh connection to `addr`.
+pub fn pid_via_http(addr: SocketAddr) -> u32 {
+    let mut s = connect(addr);
+    send_get(&mut s, "/pid");
+    let mut r = BufReader::new(s);
+    let res = read_response(&mut r).expect("a /pid answer");
+    assert_eq!(res.status, 200, "{res:?}");
+    res.body.trim().parse().expect("a pid")
+}
