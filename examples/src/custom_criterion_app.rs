@@ -93,17 +93,7 @@ pub fn main() -> ExitCode {
         .bind(args.bind)
         .workers(args.workers)
         .on_master(move |handle| {
-            let mut events = handle.events();
-            tokio::spawn(async move {
-                while let Some(event) = events.recv().await {
-                    if let regiment_core::Event::ReplaceRequested { pid, reason, .. } = &event {
-                        println!("custom_criterion: worker {pid} asks to be replaced: {reason}");
-                    }
-                    if print_events && let Ok(json) = serde_json::to_string(&event) {
-                        println!("EVENT {json}");
-                    }
-                }
-            });
+            crate::events::print("custom_criterion", handle, print_events);
         });
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     match rt.block_on(server.serve(app)) {

@@ -145,28 +145,8 @@ async fn run(args: Args) -> Result<(), regiment_axum::Error> {
     let printer_slot = printer.clone();
     let served = server
         .on_master(move |handle| {
-            let mut events = handle.events();
             *printer_slot.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(tokio::spawn(async move {
-                    let pid = std::process::id();
-                    while let Some(event) = events.recv().await {
-                        if let regiment_core::Event::Listening { addrs } = &event {
-                            for addr in addrs {
-                                match addr.strip_prefix("unix:") {
-                                    Some(path) => println!("hello: listening on unix:{path}"),
-                                    None => println!("hello: listening on http://{addr}"),
-                                }
-                            }
-                            println!(
-                                "hello: master pid {pid}; rolling restart: kill -HUP {pid}; \
-                             graceful stop: kill -TERM {pid} (or Ctrl+C)"
-                            );
-                        }
-                        if print_events && let Ok(json) = serde_json::to_string(&event) {
-                            println!("EVENT {json}");
-                        }
-                    }
-                }));
+                Some(crate::events::print("hello", handle, print_events));
         })
         .serve(app)
         .await;

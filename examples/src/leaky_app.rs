@@ -72,23 +72,7 @@ pub fn main() -> ExitCode {
         .bind(args.bind)
         .workers(args.workers)
         .on_master(move |handle| {
-            let mut events = handle.events();
-            tokio::spawn(async move {
-                while let Some(event) = events.recv().await {
-                    match &event {
-                        regiment_core::Event::Listening { addrs } => {
-                            println!("leaky: listening on http://{}", addrs.join(", http://"));
-                        }
-                        regiment_core::Event::ReplaceRequested { pid, reason, .. } => {
-                            println!("leaky: worker {pid} asks to be replaced: {reason}");
-                        }
-                        _ => {}
-                    }
-                    if print_events && let Ok(json) = serde_json::to_string(&event) {
-                        println!("EVENT {json}");
-                    }
-                }
-            });
+            crate::events::print("leaky", handle, print_events);
         });
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     match rt.block_on(server.serve(app)) {

@@ -8,5 +8,6 @@
 //! - `echo_cluster`: regiment-core alone, a line-echo service with no HTTP.
 
 pub mod custom_criterion_app;
+pub mod events;
 pub mod hello_app;
 pub mod leaky_app;

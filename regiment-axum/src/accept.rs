@@ -7,13 +7,11 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, Response};
-use hyper::body::{Body, Incoming};
 use regiment_core::listen::Listener;
 use tokio::task::JoinHandle;
 
-use crate::BoxError;
 use crate::connection::{self, Shared};
+use crate::{HttpService, ResponseBody};
 
 /// A listener registered with tokio.
 enum Accepting {
@@ -38,16 +36,8 @@ pub(crate) fn spawn_all<S, B>(
     shared: Arc<Shared<S>>,
 ) -> io::Result<Vec<JoinHandle<()>>>
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<B>,
+    B: ResponseBody,
 {
     let registered = listeners
         .into_iter()
@@ -61,16 +51,8 @@ where
 
 async fn accept_loop<S, B>(listener: Accepting, shared: Arc<Shared<S>>)
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<B>,
+    B: ResponseBody,
 {
     let drain = shared.drain;
     loop {

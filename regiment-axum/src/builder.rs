@@ -6,13 +6,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use http::{Request, Response};
-use hyper::body::{Body, Incoming};
 use hyper_util::service::TowerToHyperService;
 use regiment_core::{Handle, Role};
 
 use crate::http_options::HttpOptions;
-use crate::{BoxError, Error, worker};
+use crate::{Error, worker};
+use crate::{HttpService, ResponseBody};
 
 /// The address [`Server`] listens on when none is given (and `REGIMENT_BIND` is unset).
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -240,16 +239,8 @@ impl Server {
     /// ```
     pub async fn serve_service<S, B>(self, service: S) -> Result<(), Error>
     where
-        S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService<B>,
+        B: ResponseBody,
     {
         self.serve_service_factory(|| async move { service }).await
     }
@@ -275,16 +266,8 @@ impl Server {
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = S>,
-        S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService<B>,
+        B: ResponseBody,
     {
         let http = self.http.finish(self.env_overrides)?;
         match regiment_core::role() {

@@ -17,8 +17,6 @@
 
 use std::sync::Arc;
 
-use http::{Request, Response};
-use hyper::body::{Body, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -28,6 +26,7 @@ use crate::connection_close::ConnectionClose;
 use crate::drain::{ConnectionGuard, Drain};
 use crate::http_options::HttpOptions;
 use crate::tracked_io::{ConnectionState, TrackedIo};
+use crate::{HttpService, ResponseBody};
 
 /// What every connection of a worker shares.
 pub(crate) struct Shared<S> {
@@ -55,16 +54,8 @@ pub(crate) fn http_builder(options: &HttpOptions) -> auto::Builder<TokioExecutor
 pub(crate) async fn serve<I, S, B>(io: I, guard: ConnectionGuard, shared: Arc<Shared<S>>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<B>,
+    B: ResponseBody,
 {
     let state = Arc::new(ConnectionState::default());
     let io = TokioIo::new(TrackedIo::new(io, state.clone(), guard));

@@ -52,19 +52,19 @@ mod drain;
 mod engine_tests;
 mod error;
 mod http_options;
+mod service;
 mod tracked_io;
 mod worker;
 
 use std::future::Future;
 
 use axum::Router;
-use http::{Request, Response};
-use hyper::body::{Body, Incoming};
 
 pub use builder::{DEFAULT_BIND, Server};
 pub use error::Error;
 pub use http_options::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_GRACE};
 pub use regiment_core;
+pub use service::{HttpService, ResponseBody};
 
 /// The error type services and bodies may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -132,16 +132,8 @@ where
 /// ```
 pub async fn serve_service<S, B>(service: S) -> Result<(), Error>
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<B>,
+    B: ResponseBody,
 {
     Server::new().serve_service(service).await
 }

@@ -4,14 +4,13 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use http::{Request, Response};
-use hyper::body::{Body, Incoming};
 use regiment_core::{listen, worker};
 
 use crate::connection::{self, Shared};
 use crate::drain::Drain;
 use crate::http_options::HttpOptions;
-use crate::{BoxError, Error, accept};
+use crate::{Error, accept};
+use crate::{HttpService, ResponseBody};
 
 /// Runs a worker: builds the service (the factory runs here, never in the master), accepts,
 /// reports ready, and drains on the master's drain message, on EOF of the IPC channel (master
@@ -20,16 +19,8 @@ pub(crate) async fn run<F, Fut, S, B>(make_service: F, options: HttpOptions) -> 
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = S>,
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<B>,
+    B: ResponseBody,
 {
     // From this runtime, so that a blocked runtime shows as silence to the master.
     worker::start_heartbeat();

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use http_common::{connect, read_response, runtime, send_get, start_hello, wait_progress};
+use http_common::{
+    assert_no_failure, connect, read_response, runtime, send_get, start_hello, wait_progress,
+};
 use serde_json::Value;
 use tests::cluster::{CEILING, Cluster, pid_of};
 use tests::load::{self, ClientSpec, LoadConfig, Mode, Report};
@@ -65,13 +67,7 @@ fn load_until_replaced(
     stop.store(true, Ordering::Relaxed);
     let report = rt.block_on(load).expect("the load run");
     eprintln!("load: {report}");
-    assert_eq!(report.connect_errors, 0, "connect errors: {report}");
-    assert_eq!(
-        report.resets, 0,
-        "resets/EOF before a full response: {report}"
-    );
-    assert_eq!(report.timeouts, 0, "timeouts: {report}");
-    assert_eq!(report.bad_status, 0, "non-2xx answers: {report}");
+    assert_no_failure(&report);
     let events = cluster.events();
     assert!(
         !events.iter().any(|e| is(e, "killed")),

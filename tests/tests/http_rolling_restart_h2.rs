@@ -10,13 +10,10 @@
 mod http_common;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use http_common::{pid_via_http, runtime, start_hello, wait_progress};
-use nix::sys::signal::Signal;
-use tests::cluster::{CEILING, wait_gone};
-use tests::load::{self, ClientSpec, LoadConfig, Mode};
+use http_common::{assert_all_replaced, assert_no_failure, load_during_restarts, start_hello};
+use tests::load::{ClientSpec, LoadConfig, Mode};
 
 const WORKERS: usize = 2;
 const RESTARTS: usize = 5;
@@ -24,11 +21,8 @@ const RESTARTS: usize = 5;
 #[test]
 fn rolling_restarts_under_http2_load_lose_no_request() {
     let cluster = start_hello(WORKERS, &[]);
-    let addr = cluster.addr();
     let first: BTreeSet<u32> = cluster.wait_serving(WORKERS).into_values().collect();
-
-    let rt = runtime();
-    let config = LoadConfig::new(addr)
+    let config = LoadConfig::new(cluster.addr())
         .clients(
             4,
             ClientSpec::new(Mode::Http2, &["/", "/", "/slow?ms=200", "/pid"])
@@ -41,57 +35,12 @@ fn rolling_restarts_under_http2_load_lose_no_request() {
         )
         .max_duration(Duration::from_secs(55))
         .request_timeout(Duration::from_secs(20));
-    let (stop, completed) = (config.stop(), config.completed());
-    let load = rt.spawn(load::run(config));
+    let report = load_during_restarts(&cluster, config, RESTARTS);
 
-    wait_progress(&completed, 50, CEILING);
-    for i in 0..RESTARTS {
-        let from = cluster.events().len();
-        cluster.signal(Signal::SIGHUP);
-        cluster.wait_event(&format!("rollout {} done", i + 1), from, |e| {
-            e["event"] == "rollout-done"
-        });
-        wait_progress(&completed, 150, CEILING);
-    }
-    stop.store(true, Ordering::Relaxed);
-    let report = rt.block_on(load).expect("the load run");
-    eprintln!("load: {report}");
-
-    assert_eq!(report.connect_errors, 0, "connect errors: {report}");
-    assert_eq!(
-        report.resets, 0,
-        "resets/EOF before a full response: {report}"
-    );
-    assert_eq!(report.timeouts, 0, "timeouts: {report}");
-    assert_eq!(report.bad_status, 0, "non-2xx answers: {report}");
+    assert_no_failure(&report);
     assert!(
         report.ok >= 500,
         "too little load to show anything: {report}"
     );
-
-    let events = cluster.events();
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e["event"] == "rollout-done")
-            .count(),
-        RESTARTS
-    );
-    assert!(
-        !events.iter().any(|e| e["event"] == "killed"),
-        "a worker was killed at its deadline instead of draining"
-    );
-    let last: BTreeSet<u32> = cluster.wait_serving(WORKERS).into_values().collect();
-    assert!(
-        first.is_disjoint(&last),
-        "worker pids unchanged: {first:?} -> {last:?}"
-    );
-    for pid in &first {
-        wait_gone(*pid, CEILING);
-    }
-    let pid = pid_via_http(addr);
-    assert!(
-        last.contains(&pid),
-        "answered by {pid}, not one of {last:?}"
-    );
+    assert_all_replaced(&cluster, &first, WORKERS, RESTARTS);
 }

@@ -13,7 +13,7 @@ mod http_common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use http_common::{runtime, start_hello, wait_progress};
+use http_common::{assert_no_failure, runtime, start_hello, wait_progress};
 use nix::sys::signal::Signal;
 use tests::cluster::CEILING;
 use tests::load::{self, ClientSpec, LoadConfig, Mode};
@@ -48,13 +48,7 @@ fn sigterm_under_load_completes_in_flight_requests_and_leaves_nothing() {
     let report = rt.block_on(load).expect("the load run");
     eprintln!("load: {report}");
 
-    assert_eq!(report.connect_errors, 0, "connect errors: {report}");
-    assert_eq!(
-        report.resets, 0,
-        "resets/EOF before a full response: {report}"
-    );
-    assert_eq!(report.timeouts, 0, "timeouts: {report}");
-    assert_eq!(report.bad_status, 0, "non-2xx answers: {report}");
+    assert_no_failure(&report);
     assert_eq!(report.reconnects, 0, "{report}");
     assert!(
         report.ok > before_stop,

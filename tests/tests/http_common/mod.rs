@@ -169,3 +169,77 @@ pub fn pid_via_http(addr: SocketAddr) -> u32 {
     assert_eq!(res.status, 200, "{res:?}");
     res.body.trim().parse().expect("a pid")
 }
+
+/// Runs `config` against `cluster` while the master gets SIGHUP `restarts` times, each once the
+/// previous rollout is done and load flows on the new workers; returns the load report.
+pub fn load_during_restarts(
+    cluster: &Cluster,
+    config: tests::load::LoadConfig,
+    restarts: usize,
+) -> tests::load::Report {
+    let rt = runtime();
+    let (stop, completed) = (config.stop(), config.completed());
+    let load = rt.spawn(tests::load::run(config));
+    wait_progress(&completed, 50, tests::cluster::CEILING);
+    for i in 0..restarts {
+        let from = cluster.events().len();
+        cluster.signal(nix::sys::signal::Signal::SIGHUP);
+        cluster.wait_event(&format!("rollout {} done", i + 1), from, |e| {
+            e["event"] == "rollout-done"
+        });
+        // Load must flow on the new generation before the next restart.
+        wait_progress(&completed, 150, tests::cluster::CEILING);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let report = rt.block_on(load).expect("the load run");
+    eprintln!("load: {report}");
+    report
+}
+
+/// Asserts that no request failed, class by class.
+pub fn assert_no_failure(report: &tests::load::Report) {
+    assert_eq!(report.connect_errors, 0, "connect errors: {report}");
+    assert_eq!(
+        report.resets, 0,
+        "resets/EOF before a full response: {report}"
+    );
+    assert_eq!(report.timeouts, 0, "timeouts: {report}");
+    assert_eq!(report.bad_status, 0, "non-2xx answers: {report}");
+}
+
+/// After `restarts` rolling restarts of `workers` workers that started as `first`: that many
+/// rollouts, no worker killed at a deadline, every first pid gone and replaced, and fresh
+/// connections answered by the new workers.
+pub fn assert_all_replaced(
+    cluster: &Cluster,
+    first: &std::collections::BTreeSet<u32>,
+    workers: usize,
+    restarts: usize,
+) {
+    let events = cluster.events();
+    let rollouts = events
+        .iter()
+        .filter(|e| e["event"] == "rollout-done")
+        .count();
+    assert_eq!(rollouts, restarts);
+    assert!(
+        !events.iter().any(|e| e["event"] == "killed"),
+        "a worker was killed at its deadline instead of draining"
+    );
+    let last: std::collections::BTreeSet<u32> =
+        cluster.wait_serving(workers).into_values().collect();
+    assert!(
+        first.is_disjoint(&last),
+        "worker pids unchanged: {first:?} -> {last:?}"
+    );
+    for pid in first {
+        tests::cluster::wait_gone(*pid, tests::cluster::CEILING);
+    }
+    for _ in 0..10 {
+        let pid = pid_via_http(cluster.addr());
+        assert!(
+            last.contains(&pid),
+            "answered by {pid}, not one of {last:?}"
+        );
+    }
+}
