@@ -180,3 +180,29 @@ fn a_custom_criterion_replaces_a_worker_after_consecutive_server_errors() {
     });
     assert_ne!(http_common::pid_via_http(addr), old);
 }
+
+/// Apps that open pools or warm caches are built in workers only.
+#[test]
+fn the_app_factory_runs_in_each_worker_and_never_in_the_master() {
+    let dir = std::env::temp_dir().join(format!("regiment-factory-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir_s = dir.to_str().unwrap().to_owned();
+    let cluster = Cluster::start(
+        Path::new(env!("CARGO_BIN_EXE_factory_probe")),
+        &[
+            ("REGIMENT_WORKERS", "2"),
+            ("FACTORY_PROBE_DIR", &dir_s),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    let workers: BTreeSet<u32> = cluster.wait_serving(2).into_values().collect();
+    let traces: BTreeSet<u32> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(traces, workers, "built once in each worker");
+    assert!(!traces.contains(&cluster.pid()), "never in the master");
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
