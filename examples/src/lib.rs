@@ -11,3 +11,8 @@ pub mod custom_criterion_app;
 pub mod events;
 pub mod hello_app;
 pub mod leaky_app;
+
+/// The README's code, compiled by `cargo test` so that it stays true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
