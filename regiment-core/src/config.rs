@@ -27,6 +27,11 @@ pub const DEFAULT_ROLLOUT_FAILURES: u32 = 3;
 /// Interval of worker heartbeats.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// The longest duration any option accepts. Deadlines are added to the clock and delays
+/// doubled: a bound keeps that arithmetic far from overflow (a panic in the master), and no
+/// drain, start or backoff has a reason to last longer.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// A hook run by the master before each spawn; see [`Builder::before_spawn`].
 pub type BeforeSpawn = Arc<
     dyn Fn(&mut SpawnPlan) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>
@@ -311,11 +316,27 @@ impl Builder {
             ("start_timeout", self.start_timeout),
             ("heartbeat_interval", self.heartbeat),
         ] {
-            if d.is_zero() {
+            if d.is_zero() || d > MAX_DURATION {
                 return Err(Error::invalid(
                     option,
-                    "0s",
-                    "a duration above zero, such as 30s",
+                    humantime::format_duration(d),
+                    "a duration above zero and at most 365 days, such as 30s",
+                ));
+            }
+        }
+        for (option, d) in [
+            (
+                "heartbeat_timeout",
+                self.heartbeat_timeout.unwrap_or_default(),
+            ),
+            ("backoff", self.backoff_max),
+            ("backoff", self.backoff_reset),
+        ] {
+            if d > MAX_DURATION {
+                return Err(Error::invalid(
+                    option,
+                    humantime::format_duration(d),
+                    "durations of at most 365 days",
                 ));
             }
         }
@@ -402,9 +423,13 @@ impl Builder {
                 .map(|v| {
                     humantime::parse_duration(v.trim())
                         .ok()
-                        .filter(|d| !d.is_zero())
+                        .filter(|d| !d.is_zero() && *d <= MAX_DURATION)
                         .ok_or_else(|| {
-                            Error::invalid(name, &v, "a duration above zero, such as 30s or 500ms")
+                            Error::invalid(
+                                name,
+                                &v,
+                                "a duration above zero and at most 365 days, such as 30s or 500ms",
+                            )
                         })
                 })
                 .transpose()
@@ -529,6 +554,19 @@ mod tests {
         );
         let e = err(Builder::new().workers(1).start_timeout(Duration::ZERO));
         assert!(e.contains("`start_timeout`"), "{e}");
+        let e = err(Builder::new()
+            .workers(1)
+            .start_timeout(Duration::from_secs(400 * 24 * 3600)));
+        assert!(
+            e.contains("`start_timeout`") && e.contains("at most 365 days"),
+            "{e}"
+        );
+        let e = err(Builder::new().workers(1).backoff(
+            Duration::from_millis(100),
+            Duration::MAX,
+            Duration::from_secs(60),
+        ));
+        assert!(e.contains("`backoff`"), "{e}");
         let e = err(Builder::new().workers(1).max_surge(0));
         assert!(e.contains("`max_surge`"), "{e}");
         let e = err(Builder::new().workers(1).bind("nowhere at all"));

@@ -48,7 +48,7 @@ pub mod worker;
 pub use config::{
     BeforeSpawn, Builder, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET,
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEARTBEAT, DEFAULT_ROLLOUT_FAILURES, DEFAULT_START_TIMEOUT,
-    SpawnPlan,
+    MAX_DURATION, SpawnPlan,
 };
 pub use error::{Error, Result};
 pub use events::{Event, EventStream, Status};

@@ -239,6 +239,9 @@ pub fn take_inherited() -> io::Result<Vec<Listener>> {
     if TAKEN.swap(true, Ordering::SeqCst) {
         return Ok(Vec::new());
     }
+    // A worker that only takes its sockets must still learn of its master's death (EOF on
+    // its channel): the first look at the worker context starts the thread that watches it.
+    let _ = crate::worker::is_worker();
     let mut out = Vec::with_capacity(env.count);
     for i in 0..env.count {
         let fd = SD_LISTEN_FDS_START + i as RawFd;

@@ -193,10 +193,13 @@ impl Cluster {
         let deadline = Instant::now() + ceiling;
         loop {
             if let Some(status) = self.master.try_wait().expect("wait for the master") {
-                // Let the reader thread collect the last lines.
+                // Let the reader thread collect the last lines. Workers share the master's
+                // stdout, so the pipe closes only once they are gone too: bounded, as a worker
+                // that outlives its master is for the test to find, not to hang on.
+                let collected_by = Instant::now().max(deadline) + Duration::from_secs(10);
                 let (lock, cv) = &*self.log;
                 let mut log = lock.lock().unwrap();
-                while !log.closed {
+                while !log.closed && Instant::now() < collected_by {
                     log = cv.wait_timeout(log, Duration::from_millis(200)).unwrap().0;
                 }
                 return status;

@@ -15,7 +15,11 @@
 //!   idempotence); SIGUSR2 makes it write garbage on its IPC channel, then ask for its
 //!   replacement. `FIXTURE_IGNORE_DRAIN=1` makes it ignore drains; `FIXTURE_READY_DELAY_MS`
 //!   delays its readiness; `FIXTURE_MANUAL_READY_MS` calls `worker::ready()` that long after
-//!   `worker::listening()` (for readiness `manual`).
+//!   `worker::listening()` (for readiness `manual`). `FIXTURE_READY_TWICE=1` sends two more
+//!   raw `ready` frames after `listening()`; `FIXTURE_NO_HEARTBEAT=1` sends no heartbeats.
+//!   Knobs only the workers of one variant obey (`V2` for `v2`): `FIXTURE_V2_EXIT_IN_SLOT=S`
+//!   (exit 3 at start in slot S), `FIXTURE_V2_READY_DELAY_MS`, `FIXTURE_V2_CRASH_AFTER_READY_MS`
+//!   (exit 5 that long after `listening()`).
 //!
 //! Variants (one binary each): `v1`, `v2` (normal), `never_ready`, `exit_early`.
 
@@ -103,19 +107,23 @@ async fn master() {
             );
         }
     });
-    tokio::spawn(async move {
+    let printer = tokio::spawn(async move {
         while let Some(e) = events.recv().await {
+            let last = matches!(e, regiment_core::Event::Stopped);
             let mut v = serde_json::to_value(&e).expect("events serialize");
             v["t_ms"] = (start.elapsed().as_millis() as u64).into();
             println!("EVENT {v}");
+            if last {
+                break;
+            }
         }
     });
     if let Err(e) = supervisor.run().await {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
-    // Let the printer flush the last events.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The printer has the last events (`stopped`) still to print: wait for it, not for a guess.
+    let _ = tokio::time::timeout(Duration::from_secs(30), printer).await;
 }
 
 fn ipc_fd() -> RawFd {
@@ -138,8 +146,19 @@ fn write_raw(mut bytes: &[u8]) {
     }
 }
 
+/// A knob that only workers of `variant` obey (`FIXTURE_V2_READY_DELAY_MS` for `v2`), so that
+/// a test can set it at the master's start and have it apply to a deployed binary alone.
+fn variant_knob(variant: &str, name: &str) -> Option<String> {
+    std::env::var(format!("FIXTURE_{}_{name}", variant.to_uppercase())).ok()
+}
+
 async fn run_worker(variant: &'static str) {
     if variant == "exit_early" {
+        std::process::exit(3);
+    }
+    if variant_knob(variant, "EXIT_IN_SLOT")
+        .is_some_and(|s| Some(s) == worker::slot().map(|s| s.to_string()))
+    {
         std::process::exit(3);
     }
     // Take the channel now: the handlers below must not run before the worker exists.
@@ -182,7 +201,10 @@ async fn run_worker(variant: &'static str) {
     if variant == "never_ready" {
         std::future::pending::<()>().await;
     }
-    if let Ok(v) = std::env::var("FIXTURE_READY_DELAY_MS") {
+    if let Some(v) = std::env::var("FIXTURE_READY_DELAY_MS")
+        .ok()
+        .or_else(|| variant_knob(variant, "READY_DELAY_MS"))
+    {
         tokio::time::sleep(ms(&v)).await;
     }
     let ignore_drain = std::env::var("FIXTURE_IGNORE_DRAIN").is_ok_and(|v| v == "1");
@@ -192,12 +214,27 @@ async fn run_worker(variant: &'static str) {
         accept_loops.spawn(accept_loop(listener, connections.clone(), variant));
     }
     worker::listening();
-    worker::start_heartbeat();
+    if std::env::var("FIXTURE_READY_TWICE").is_ok_and(|v| v == "1") {
+        // As a server with several accept loops might: the master must count one.
+        write_raw(&encode(&WorkerMessage::Ready));
+        write_raw(&encode(&WorkerMessage::Ready));
+    }
+    if std::env::var("FIXTURE_NO_HEARTBEAT").is_ok_and(|v| v == "1") {
+        // Raw writes on the channel (SIGUSR2's garbage) must not interleave with heartbeats.
+    } else {
+        worker::start_heartbeat();
+    }
     if let Ok(v) = std::env::var("FIXTURE_MANUAL_READY_MS") {
         let delay = ms(&v);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             worker::ready();
+        });
+    }
+    if let Some(v) = variant_knob(variant, "CRASH_AFTER_READY_MS") {
+        tokio::spawn(async move {
+            tokio::time::sleep(ms(&v)).await;
+            std::process::exit(5);
         });
     }
     if ignore_drain {

@@ -346,12 +346,23 @@ fn failing_deploys_are_aborted_the_old_worker_serves_and_a_later_rollout_works()
         assert_eq!(k["why"], "start timeout");
         wait_gone(pid_of(k), CEILING);
     }
-    for f in evs[n1..i_abort].iter().filter(|e| is(e, "start-failed")) {
+    let failed: Vec<&Value> = evs[n1..i_abort]
+        .iter()
+        .filter(|e| is(e, "start-failed"))
+        .collect();
+    for f in &failed {
         assert!(
             f["why"].as_str().unwrap().starts_with("start timeout"),
             "{f}"
         );
     }
+    // The slot's backoff goes on growing (no healthy period passed since its last retry), up to
+    // its cap: a deploy that keeps failing never becomes a fork loop.
+    let delays: Vec<u64> = failed
+        .iter()
+        .map(|f| f["retry_in_ms"].as_u64().unwrap())
+        .collect();
+    assert_eq!(delays, [800, 1600, 2000], "retries back off, capped");
     assert_eq!(whoami(addr).2, old, "the old worker still serves");
     assert!(alive(old));
 
@@ -368,6 +379,99 @@ fn failing_deploys_are_aborted_the_old_worker_serves_and_a_later_rollout_works()
     let (variant, _, _, generation) = whoami(addr);
     assert_eq!((variant.as_str(), generation), ("v2", 4));
     check_rollout(&c.events(), n0, 1, 1);
+}
+
+#[test]
+fn an_aborted_rollout_drains_its_replacements_still_starting_and_the_old_workers_stay() {
+    let deploy = Deploy::new("abortsurge", FIXTURE);
+    let c = start(
+        deploy.app(),
+        &[
+            ("REGIMENT_WORKERS", "2"),
+            ("REGIMENT_MAX_SURGE", "2"),
+            ("REGIMENT_DRAIN_TIMEOUT", "2s"),
+            ("FIXTURE_ROLLOUT_FAILURES", "1"),
+            // Only the deployed v2 obeys these: in slot 1 it exits at once, in slot 0 it is
+            // still starting when the rollout is aborted.
+            ("FIXTURE_V2_EXIT_IN_SLOT", "1"),
+            ("FIXTURE_V2_READY_DELAY_MS", "20000"),
+        ],
+    );
+    let old = c.wait_serving(2);
+    deploy.install(FIXTURE_V2);
+    let n0 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    let (i_abort, _) = c.wait_event("rollout 2 aborted", n0, |e| {
+        is(e, "rollout-aborted") && e["generation"] == 2
+    });
+    let evs = c.events();
+    let starting = evs[n0..i_abort]
+        .iter()
+        .find(|e| is(e, "spawned") && e["slot"] == 0)
+        .map(pid_of)
+        .expect("slot 0's replacement was starting");
+    let (_, drained) = c.wait_event("the starting replacement drained", n0, |e| {
+        is(e, "draining") && pid_of(e) == starting
+    });
+    assert!(
+        drained["why"].as_str().unwrap().contains("rollout aborted"),
+        "{drained}"
+    );
+    c.wait_event("the starting replacement gone", n0, |e| {
+        (is(e, "exited") || is(e, "killed")) && pid_of(e) == starting
+    });
+    wait_gone(starting, CEILING);
+    // Both old workers serve on, and were never told to drain.
+    let evs = c.events();
+    for pid in old.values() {
+        assert!(alive(*pid));
+        assert_eq!(count(&evs, |e| is(e, "draining") && pid_of(e) == *pid), 0);
+    }
+    assert_eq!(serving(&evs), old);
+    assert_eq!(whoami(c.addr()).0, "v1");
+}
+
+#[test]
+fn new_workers_that_crash_soon_after_ready_abort_the_rollout() {
+    let deploy = Deploy::new("crashdeploy", FIXTURE);
+    let c = start(
+        deploy.app(),
+        &[
+            ("REGIMENT_WORKERS", "3"),
+            ("REGIMENT_MAX_SURGE", "1"),
+            ("REGIMENT_DRAIN_TIMEOUT", "2s"),
+            ("FIXTURE_ROLLOUT_FAILURES", "2"),
+            // The deployed v2 gets ready slowly, then dies soon after: a deploy that passes
+            // its readiness check and crashes a moment later.
+            ("FIXTURE_V2_READY_DELAY_MS", "1500"),
+            ("FIXTURE_V2_CRASH_AFTER_READY_MS", "100"),
+        ],
+    );
+    let old = c.wait_serving(3);
+    deploy.install(FIXTURE_V2);
+    let n0 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    let (_, aborted) = c.wait_event("rollout 2 aborted", n0, |e| {
+        is(e, "rollout-aborted") && e["generation"] == 2
+    });
+    assert!(
+        aborted["why"]
+            .as_str()
+            .unwrap()
+            .contains("crashed soon after they were ready"),
+        "{aborted}"
+    );
+    // The last slot's old worker was never replaced: it still serves.
+    let evs = c.events();
+    let untouched: Vec<u32> = old
+        .values()
+        .copied()
+        .filter(|pid| count(&evs, |e| is(e, "draining") && pid_of(e) == *pid) == 0)
+        .collect();
+    assert!(!untouched.is_empty(), "every old worker was replaced");
+    for pid in &untouched {
+        assert!(alive(*pid));
+    }
 }
 
 #[test]
@@ -397,28 +501,32 @@ fn a_crashing_worker_is_respawned_with_growing_delays_that_reset_after_a_healthy
     let c = start(
         FIXTURE,
         &[
-            ("REGIMENT_WORKERS", "1"),
+            ("REGIMENT_WORKERS", "2"),
             ("FIXTURE_BACKOFF", "200,10000,3000"),
         ],
     );
-    let mut pid = c.wait_serving(1)[&0];
+    let first = c.wait_serving(2);
+    let mut pid = first[&1];
     let mut delays = Vec::new();
     for _ in 0..3 {
         let n = c.events().len();
         signal_pid(pid, Signal::SIGKILL);
         let (_, crashed) = c.wait_event("crash", n, |e| is(e, "crashed") && pid_of(e) == pid);
-        let (_, spawned) = c.wait_event("respawn", n, |e| is(e, "spawned") && e["slot"] == 0);
+        assert_eq!(crashed["slot"], 1);
+        let (_, spawned) = c.wait_event("respawn", n, |e| is(e, "spawned"));
+        assert_eq!(spawned["slot"], 1, "respawned in the slot that crashed");
         let delay = crashed["respawn_in_ms"].as_u64().unwrap();
         assert!(spawned["t_ms"].as_u64().unwrap() >= crashed["t_ms"].as_u64().unwrap() + delay);
         delays.push(delay);
         pid = pid_of(
-            &c.wait_event("ready", n, |e| is(e, "ready") && e["slot"] == 0)
+            &c.wait_event("ready", n, |e| is(e, "ready") && e["slot"] == 1)
                 .1,
         );
     }
     assert_eq!(delays, [200, 400, 800]);
 
-    // The rule's own period, not a guess at how long something takes.
+    // The rule's own period, counted from when the test saw the worker ready (after the
+    // master did): not a guess at how long something takes.
     std::thread::sleep(healthy + Duration::from_millis(500));
     let n = c.events().len();
     signal_pid(pid, Signal::SIGKILL);
@@ -427,7 +535,8 @@ fn a_crashing_worker_is_respawned_with_growing_delays_that_reset_after_a_healthy
         crashed["respawn_in_ms"], 200,
         "backoff starts over after a healthy period"
     );
-    c.wait_serving(1);
+    let now = c.wait_serving(2);
+    assert_eq!(now[&0], first[&0], "the other slot's worker was left alone");
 }
 
 #[test]
@@ -505,7 +614,10 @@ fn workers_exit_on_their_own_when_the_master_is_sigkilled() {
 
 #[test]
 fn garbage_on_the_ipc_channel_is_logged_and_survived() {
-    let mut c = start(FIXTURE, &[("REGIMENT_WORKERS", "1")]);
+    let mut c = start(
+        FIXTURE,
+        &[("REGIMENT_WORKERS", "1"), ("FIXTURE_NO_HEARTBEAT", "1")],
+    );
     let old = c.wait_serving(1)[&0];
     // Non-JSON, an unknown type, a future version, a 1 MB frame; then a valid replace-me.
     signal_pid(old, Signal::SIGUSR2);
@@ -831,9 +943,13 @@ fn tcp_and_unix_listeners_are_served_by_every_worker_and_ready_counts_once() {
     std::fs::create_dir_all(&dir).unwrap();
     let sock = dir.join("app.sock");
     let bind = format!("127.0.0.1:0,unix:{}", sock.display());
-    let c = start(
+    let mut c = start(
         FIXTURE,
-        &[("REGIMENT_WORKERS", "2"), ("REGIMENT_BIND", &bind)],
+        &[
+            ("REGIMENT_WORKERS", "2"),
+            ("REGIMENT_BIND", &bind),
+            ("FIXTURE_READY_TWICE", "1"),
+        ],
     );
     let workers = c.wait_serving(2);
     let (_, listening) = c.wait_event("listening", 0, |e| is(e, "listening"));
@@ -853,12 +969,23 @@ fn tcp_and_unix_listeners_are_served_by_every_worker_and_ready_counts_once() {
                 .any(|kv| kv == "LISTEN_FDNAMES=regiment0:regiment1")
         );
     }
-    // The fixture reports listening once per listener's accept loop start; the master counts one.
+    // Each worker sent `ready` three times (listening() and two raw frames); the master counts
+    // one. Asked for a status after the frames were sent, so that they have been read.
+    c.status_where("both workers ready", |s| {
+        s["workers"]
+            .as_array()
+            .is_some_and(|w| w.len() == 2 && w.iter().all(|w| w["state"] == "ready"))
+    });
     let evs = c.events();
     for pid in workers.values() {
         assert_eq!(count(&evs, |e| is(e, "ready") && pid_of(e) == *pid), 1);
     }
-    drop(c);
+    assert!(count(&evs, |e| is(e, "invalid-message")) == 0);
+    // The master created the socket file: it removes it when it stops.
+    assert!(sock.exists());
+    c.signal(Signal::SIGTERM);
+    assert!(c.wait_exit(CEILING).success());
+    assert!(!sock.exists(), "the socket file is removed at exit");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -911,6 +1038,11 @@ fn a_worker_whose_runtime_is_blocked_is_replaced() {
     );
     let old = c.wait_serving(1)[&0];
     let addr = c.addr();
+    // Only a worker that has sent heartbeats is judged by their absence: block it only once
+    // the master has heard one (otherwise the block can win the race with the first beat).
+    c.status_where("a heartbeat from the worker", |s| {
+        s["workers"][0]["rss"].as_u64().is_some_and(|rss| rss > 0)
+    });
     assert_eq!(tests::cluster::ask(addr, "block").unwrap(), "blocking");
     let (_, silent) = c.wait_event("unresponsive", 0, |e| {
         is(e, "unresponsive") && pid_of(e) == old

@@ -22,7 +22,7 @@ impl Backoff {
     /// The delay before the next try; the one after will be twice as long, up to the maximum.
     pub fn next_delay(&mut self) -> Duration {
         let d = self.next;
-        self.next = (self.next * 2).min(self.max);
+        self.next = self.next.saturating_mul(2).min(self.max);
         d
     }
 

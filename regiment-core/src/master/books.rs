@@ -82,6 +82,10 @@ pub(crate) struct Rollout {
     pub target: u64,
     /// Consecutive failed starts of target-generation workers.
     pub failures: u32,
+    /// Target-generation workers that crashed soon after they were ready (within the backoff's
+    /// healthy period). Not reset by a later ready: a binary that dies a second after it is
+    /// ready would otherwise replace every old worker with a crash loop.
+    pub early_crashes: u32,
 }
 
 /// Whether and how the master is stopping.

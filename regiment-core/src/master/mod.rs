@@ -43,6 +43,9 @@ pub(crate) enum Control {
 /// A master ready to run: options checked, program resolved, listeners bound.
 pub struct Supervisor {
     master: supervise::Master,
+    /// Unix socket files this master created, removed when it returns (not those systemd
+    /// handed over: their files belong to the socket unit).
+    unix_paths: Vec<std::path::PathBuf>,
     control: mpsc::UnboundedReceiver<Control>,
     handle: Handle,
 }
@@ -57,7 +60,7 @@ impl std::fmt::Debug for Supervisor {
 
 impl Supervisor {
     pub(crate) fn new(config: Config) -> Result<Self> {
-        let listeners = take_or_bind(&config)?;
+        let (listeners, unix_paths) = take_or_bind(&config)?;
         crate::worker::SUPERVISING.store(true, std::sync::atomic::Ordering::Relaxed);
         let (events, _) = broadcast::channel(1024);
         let (status_tx, status_rx) = watch::channel(Status::default());
@@ -72,6 +75,7 @@ impl Supervisor {
         };
         Ok(Self {
             master,
+            unix_paths,
             control,
             handle,
         })
@@ -97,21 +101,31 @@ impl Supervisor {
     /// Spawns the workers and supervises them until a stop signal (or [`Handle::stop`]) and
     /// every worker has exited. Signal handlers are installed before the first spawn.
     pub async fn run(self) -> Result<()> {
-        self.master.run(self.control).await
+        let result = self.master.run(self.control).await;
+        for path in &self.unix_paths {
+            // Every worker is gone and our listener with them: the file would only be stale.
+            if let Err(e) = std::fs::remove_file(path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove the socket file");
+            }
+        }
+        result
     }
 }
 
 /// Takes the listeners from systemd socket activation, if this master was started that way,
 /// else binds the configured addresses. Any failure is an error before a worker is started.
-fn take_or_bind(config: &Config) -> Result<Vec<Listener>> {
+/// Also returns the Unix socket files it created.
+fn take_or_bind(config: &Config) -> Result<(Vec<Listener>, Vec<std::path::PathBuf>)> {
     let inherited = listen::take_inherited().map_err(|source| Error::Io {
         context: "taking listeners from LISTEN_FDS",
         source,
     })?;
     if !inherited.is_empty() {
-        return Ok(inherited);
+        return Ok((inherited, Vec::new()));
     }
-    config
+    let listeners = config
         .binds
         .iter()
         .map(|addr| {
@@ -121,7 +135,16 @@ fn take_or_bind(config: &Config) -> Result<Vec<Listener>> {
                 source,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    let unix_paths = config
+        .binds
+        .iter()
+        .filter_map(|addr| match addr {
+            listen::ListenAddr::Unix(path) => Some(path.clone()),
+            listen::ListenAddr::Tcp(_) => None,
+        })
+        .collect();
+    Ok((listeners, unix_paths))
 }
 
 /// Observes and steers a running [`Supervisor`]; cheap to clone.

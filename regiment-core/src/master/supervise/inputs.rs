@@ -123,7 +123,12 @@ impl Master {
         match self.stopping {
             None => {
                 self.stopping = Some(Stopping::Graceful);
-                self.rollout = None;
+                if let Some(r) = self.rollout.take() {
+                    self.emit(Event::RolloutAborted {
+                        generation: r.target,
+                        why: "stopping".into(),
+                    });
+                }
                 self.queue.clear();
                 for s in &mut self.slots {
                     s.pending = None;

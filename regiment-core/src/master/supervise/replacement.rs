@@ -93,15 +93,36 @@ impl Master {
         }
     }
 
+    /// Ends a rollout that failed: queued rollout replacements are dropped and replacements
+    /// of the rollout still starting are drained, so the old workers of every slot not yet
+    /// replaced stay. (A replacement wanted for another reason goes on.)
     pub(super) fn abort_rollout(&mut self, generation: u64, why: String) {
         self.rollout = None;
+        self.emit(Event::RolloutAborted {
+            generation,
+            why: why.clone(),
+        });
+        let now = Instant::now();
+        let mut starting = Vec::new();
         for (i, s) in self.slots.iter_mut().enumerate() {
             if s.pending.as_ref().is_some_and(|p| p.rollout) {
                 s.pending = None;
                 self.queue.retain(|q| *q != i);
             }
+            if let Some(id) = s.successor
+                && self
+                    .workers
+                    .get(&id)
+                    .and_then(|w| w.spawned_for.as_ref())
+                    .is_some_and(|p| p.rollout)
+            {
+                s.successor = None;
+                starting.push(id);
+            }
         }
-        self.emit(Event::RolloutAborted { generation, why });
+        for id in starting {
+            self.drain(id, format!("rollout aborted: {why}"), now);
+        }
     }
 
     pub(super) fn rolling_restart(&mut self) {
@@ -110,9 +131,19 @@ impl Master {
         }
         self.generation += 1;
         let target = self.generation;
+        if let Some(previous) = self.rollout {
+            // Nobody waits forever for a rollout that will not finish: it ends, superseded.
+            // Its workers are not wasted: those starting become ready and are replaced in
+            // turn, those ready serve until their replacement is.
+            self.emit(Event::RolloutAborted {
+                generation: previous.target,
+                why: format!("superseded by the rolling restart to generation {target}"),
+            });
+        }
         self.rollout = Some(Rollout {
             target,
             failures: 0,
+            early_crashes: 0,
         });
         self.emit(Event::RolloutStarted { generation: target });
         for slot in 0..self.slots.len() {

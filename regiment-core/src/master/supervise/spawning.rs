@@ -127,6 +127,7 @@ impl Master {
         why: String,
         now: Instant,
     ) {
+        let healthy_period = self.config.backoff_reset;
         let Some(s) = self.slots.get_mut(slot) else {
             self.emit(Event::StartFailed {
                 slot,
@@ -137,6 +138,13 @@ impl Master {
             });
             return;
         };
+        // A slot that stayed quiet for a healthy period after its last retry starts over: a
+        // deploy that failed last week does not make today's first retry wait 30 s.
+        if s.not_before
+            .is_some_and(|t| now.saturating_duration_since(t) >= healthy_period)
+        {
+            s.backoff.reset();
+        }
         let delay = s.backoff.next_delay();
         s.not_before = Some(now + delay);
         let retry_in_ms = if self.stopping.is_some() {

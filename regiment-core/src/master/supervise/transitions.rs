@@ -62,8 +62,10 @@ impl Master {
         let Some(w) = self.workers.get_mut(&id) else {
             return;
         };
-        if w.state != WorkerState::Starting {
-            // Counted once per worker, whatever it sends (several listeners, repeats).
+        if w.state != WorkerState::Starting || w.killed.is_some() {
+            // Counted once per worker, whatever it sends (several listeners, repeats). And a
+            // worker killed at its start timeout is dead even if its `ready` is still queued
+            // behind the kill: counting it would drain the worker it was meant to replace.
             return;
         }
         w.state = WorkerState::Ready;
@@ -144,9 +146,10 @@ impl Master {
             Some((true, false)) => {
                 let stopping = self.stopping.is_some();
                 let reset = self.config.backoff_reset;
+                let healthy = w.ready_at.is_some_and(|t| now.duration_since(t) >= reset);
                 let s = &mut self.slots[slot];
                 s.current = None;
-                if w.ready_at.is_some_and(|t| now.duration_since(t) >= reset) {
+                if healthy {
                     s.backoff.reset();
                 }
                 s.restarts += 1;
@@ -166,6 +169,7 @@ impl Master {
                     status,
                     respawn_in_ms,
                 });
+                self.count_early_crash(generation, healthy);
             }
             _ => self.emit(Event::Exited {
                 slot,
@@ -173,6 +177,27 @@ impl Master {
                 generation,
                 status,
             }),
+        }
+    }
+
+    /// A new-generation worker that crashes soon after it was ready is a failed deploy, just
+    /// as one that never gets ready: enough of them abort the rollout, so that the old
+    /// workers not yet replaced stay.
+    fn count_early_crash(&mut self, generation: u64, healthy: bool) {
+        let limit = self.config.rollout_failures;
+        let Some(r) = &mut self.rollout else { return };
+        if healthy || generation < r.target {
+            return;
+        }
+        r.early_crashes += 1;
+        let (target, crashes) = (r.target, r.early_crashes);
+        if crashes >= limit {
+            self.abort_rollout(
+                target,
+                format!(
+                    "{crashes} workers of generation {target} crashed soon after they were ready"
+                ),
+            );
         }
     }
 
