@@ -602,6 +602,37 @@ fn a_second_sigterm_stops_at_once() {
 }
 
 #[test]
+fn sigint_stops_gracefully_too_and_a_second_one_at_once() {
+    // Ctrl+C in a terminal: the workers are in their own process group, so only the master
+    // gets it, and it drains them in order.
+    let mut c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "2"),
+            ("FIXTURE_IGNORE_DRAIN", "1"),
+            ("REGIMENT_DRAIN_TIMEOUT", "600s"),
+        ],
+    );
+    let workers = c.wait_serving(2);
+    c.signal(Signal::SIGINT);
+    c.wait_event("graceful stop", 0, |e| {
+        is(e, "stopping") && e["forced"] == false
+    });
+    for pid in workers.values() {
+        c.wait_event("a worker told to drain", 0, |e| {
+            is(e, "draining") && pid_of(e) == *pid && e["why"] == "stopping"
+        });
+    }
+    c.signal(Signal::SIGINT);
+    c.wait_event("forced stop", 0, |e| {
+        is(e, "stopping") && e["forced"] == true
+    });
+    let status = c.wait_exit(CEILING);
+    assert!(status.success(), "{status:?}");
+    c.wait_all_gone(CEILING);
+}
+
+#[test]
 fn workers_exit_on_their_own_when_the_master_is_sigkilled() {
     let mut c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);
     let workers = c.wait_serving(2);

@@ -196,3 +196,30 @@ impl Handle {
         let _ = self.control.send(Control::ScaleDown);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Builder, Error};
+
+    #[test]
+    fn a_busy_address_given_to_the_builder_is_an_error_naming_it() {
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = busy.local_addr().unwrap().to_string();
+        let err = Builder::new()
+            .workers(1)
+            .bind("127.0.0.1:0")
+            .bind(addr.clone())
+            .env_overrides(false)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Bind { option: "bind", addr: a, .. } if *a == addr),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("`bind`") && text.contains(&addr) && text.contains("in use"),
+            "{text}"
+        );
+    }
+}
