@@ -8,7 +8,8 @@
 //!   from a before-spawn hook, `FIXTURE_FROM_HOOK=slotS-genG`.
 //! - Worker: accepts on the inherited listener and answers one line per connection:
 //!   `whoami` → `VARIANT SLOT PID GENERATION`; `sleep MS` → `started PID` at once, `done PID` after MS milliseconds.
-//!   `env NAME` → the value of NAME in the worker's environment; `block` → blocks the
+//!   `env NAME` → the value of NAME in the worker's environment; `args` → its arguments
+//!   (the master's, or `FIXTURE_WORKER_ARGS` split on spaces, given to `Builder::args`); `block` → blocks the
 //!   worker's runtime thread (its heartbeats stop; `FIXTURE_HEARTBEAT_TIMEOUT_MS` sets the
 //!   master's heartbeat timeout, with heartbeats every 100 ms).
 //!   SIGUSR1 makes it ask for its replacement (twice, as raw frames, to test the master's
@@ -82,6 +83,9 @@ async fn master() {
         b = b
             .heartbeat_interval(Duration::from_millis(100))
             .heartbeat_timeout(ms(&v));
+    }
+    if let Ok(v) = std::env::var("FIXTURE_WORKER_ARGS") {
+        b = b.args(v.split(' '));
     }
     if let Ok(v) = std::env::var("FIXTURE_ROLLOUT_FAILURES") {
         b = b.rollout_failure_limit(v.parse().expect("number"));
@@ -293,6 +297,7 @@ where
             "blocking\n".to_string()
         }
         ["env", name] => format!("{}\n", std::env::var(name).unwrap_or_default()),
+        ["args"] => format!("{}\n", std::env::args().skip(1).collect::<Vec<_>>().join(" ")),
         ["sleep", n] => {
             // Tells the client its request is in flight on this worker.
             if w.write_all(format!("started {pid}\n").as_bytes())

@@ -947,6 +947,34 @@ fn workers_get_the_configured_environment_and_the_before_spawn_hook_runs_per_spa
 }
 
 #[test]
+fn workers_get_the_masters_arguments_or_the_configured_ones() {
+    let mut cmd = std::process::Command::new(FIXTURE);
+    cmd.args(["--from-master", "x"]);
+    let c = Cluster::start_command(cmd, &[("REGIMENT_WORKERS", "1")]);
+    c.wait_serving(1);
+    assert_eq!(
+        tests::cluster::ask(c.addr(), "args").unwrap(),
+        "--from-master x"
+    );
+    drop(c);
+
+    let mut cmd = std::process::Command::new(FIXTURE);
+    cmd.args(["--from-master", "x"]);
+    let c = Cluster::start_command(
+        cmd,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("FIXTURE_WORKER_ARGS", "--role worker"),
+        ],
+    );
+    c.wait_serving(1);
+    assert_eq!(
+        tests::cluster::ask(c.addr(), "args").unwrap(),
+        "--role worker"
+    );
+}
+
+#[test]
 fn contract_variables_in_the_masters_environment_are_reset_for_workers() {
     // As if the master had itself been started by a worker, or by systemd for another pid.
     let c = start(
