@@ -13,26 +13,97 @@ use crate::listen::ListenAddr;
 use crate::readiness::Readiness;
 
 /// The default drain deadline: how long a worker has to finish after `drain`.
+///
+/// ```
+/// use std::time::Duration;
+/// // Long enough for a slow upload; a service of quick requests can ask for less.
+/// assert_eq!(regiment_core::DEFAULT_DRAIN_TIMEOUT, Duration::from_secs(30));
+/// let builder = regiment_core::Builder::new().drain_timeout(Duration::from_secs(5));
+/// # drop(builder);
+/// ```
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default start timeout: how long a new worker has to become ready.
+///
+/// ```
+/// use std::time::Duration;
+/// // A worker that warms big caches before it is ready may need more.
+/// assert_eq!(regiment_core::DEFAULT_START_TIMEOUT, Duration::from_secs(30));
+/// let builder = regiment_core::Builder::new().start_timeout(Duration::from_secs(120));
+/// # drop(builder);
+/// ```
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first respawn delay after a crash or a failed start.
+///
+/// ```
+/// use std::time::Duration;
+/// use regiment_core::{Builder, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_RESET};
+/// // Keep the defaults but never wait more than 5 s between respawns.
+/// let max = Duration::from_secs(5);
+/// let builder = Builder::new().backoff(DEFAULT_BACKOFF_INITIAL, max, DEFAULT_BACKOFF_RESET);
+/// assert!(builder.env_overrides(false).build().is_ok());
+/// ```
 pub const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
 /// The longest respawn delay.
+///
+/// ```
+/// use regiment_core::{DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX};
+/// // Doubling from 100 ms: nine doublings pass the 30 s cap.
+/// assert_eq!(DEFAULT_BACKOFF_INITIAL * 2u32.pow(8), std::time::Duration::from_millis(25_600));
+/// assert!(DEFAULT_BACKOFF_INITIAL * 2u32.pow(9) > DEFAULT_BACKOFF_MAX);
+/// ```
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How long a worker must stay up for its slot's backoff to start over.
+///
+/// ```
+/// use regiment_core::{DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET};
+/// // Longer than the longest delay: a worker that crashes at every start never looks healthy.
+/// assert!(DEFAULT_BACKOFF_RESET > DEFAULT_BACKOFF_MAX);
+/// ```
 pub const DEFAULT_BACKOFF_RESET: Duration = Duration::from_secs(60);
 /// Consecutive failed starts of new-generation workers that abort a rolling restart.
+///
+/// ```
+/// // Three failed starts in a row abort a deploy; the workers that were serving stay.
+/// assert_eq!(regiment_core::DEFAULT_ROLLOUT_FAILURES, 3);
+/// let builder = regiment_core::Builder::new().rollout_failure_limit(5);
+/// # drop(builder);
+/// ```
 pub const DEFAULT_ROLLOUT_FAILURES: u32 = 3;
 /// Interval of worker heartbeats.
+///
+/// ```
+/// use regiment_core::{Builder, DEFAULT_HEARTBEAT};
+/// // A heartbeat timeout must allow a few missed beats, never just one.
+/// let builder = Builder::new().heartbeat_timeout(DEFAULT_HEARTBEAT * 10);
+/// assert!(builder.env_overrides(false).build().is_ok());
+/// ```
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// The longest duration any option accepts. Deadlines are added to the clock and delays
 /// doubled: a bound keeps that arithmetic far from overflow (a panic in the master), and no
 /// drain, start or backoff has a reason to last longer.
+///
+/// ```
+/// use regiment_core::{Builder, MAX_DURATION};
+/// let too_long = MAX_DURATION + std::time::Duration::from_secs(1);
+/// // Refused at build, not a panic in the master later.
+/// assert!(Builder::new().drain_timeout(too_long).env_overrides(false).build().is_err());
+/// ```
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A hook run by the master before each spawn; see [`Builder::before_spawn`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use regiment_core::{BeforeSpawn, Builder, SpawnPlan};
+/// // A hook kept as a value, e.g. to share it between the builders of several services.
+/// let hook: BeforeSpawn = Arc::new(|plan: &mut SpawnPlan| {
+///     plan.env("SLOT", plan.slot().to_string());
+///     Ok(())
+/// });
+/// let builder = Builder::new().before_spawn(move |plan| hook(plan));
+/// # drop(builder);
+/// ```
 pub type BeforeSpawn = Arc<
     dyn Fn(&mut SpawnPlan) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>
         + Send
@@ -40,6 +111,15 @@ pub type BeforeSpawn = Arc<
 >;
 
 /// What the master is about to spawn, as seen (and adjusted) by a [`Builder::before_spawn`] hook.
+///
+/// ```
+/// // Nothing runs yet: the master calls the hook before each spawn, in `run`.
+/// let builder = regiment_core::Builder::new().before_spawn(|plan| {
+///     plan.env("WORKER_LABEL", format!("{}-{}", plan.slot(), plan.generation()));
+///     Ok(())
+/// });
+/// # drop(builder);
+/// ```
 #[derive(Debug)]
 pub struct SpawnPlan {
     pub(crate) slot: usize,
@@ -50,19 +130,56 @@ pub struct SpawnPlan {
 
 impl SpawnPlan {
     /// The slot the worker will take.
+    ///
+    /// ```
+    /// let builder = regiment_core::Builder::new().before_spawn(|plan| {
+    ///     // Each slot writes its own spool directory: a replacement reuses it.
+    ///     plan.env("SPOOL_DIR", format!("/var/spool/app/{}", plan.slot()));
+    ///     Ok(())
+    /// });
+    /// # drop(builder);
+    /// ```
     pub fn slot(&self) -> usize {
         self.slot
     }
     /// The generation the worker will belong to.
+    ///
+    /// ```
+    /// let builder = regiment_core::Builder::new().before_spawn(|plan| {
+    ///     // Generation 1 is the start; later ones come from rolling restarts (deploys).
+    ///     let deploy = plan.generation() > 1;
+    ///     plan.env("APP_DEPLOYED", if deploy { "1" } else { "0" });
+    ///     Ok(())
+    /// });
+    /// # drop(builder);
+    /// ```
     pub fn generation(&self) -> u64 {
         self.generation
     }
     /// Sets an environment variable for this worker only.
+    ///
+    /// ```
+    /// let builder = regiment_core::Builder::new().before_spawn(|plan| {
+    ///     // One port per slot for a debug endpoint that cannot be shared.
+    ///     plan.env("DEBUG_PORT", (9000 + plan.slot()).to_string());
+    ///     Ok(())
+    /// });
+    /// # drop(builder);
+    /// ```
     pub fn env(&mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> &mut Self {
         self.env.push((key.into(), value.into()));
         self
     }
     /// Runs this worker in `dir` (e.g. the release directory a deploy just switched to).
+    ///
+    /// ```
+    /// let builder = regiment_core::Builder::new().before_spawn(|plan| {
+    ///     // Resolved at each spawn: a deploy that switched the symlink is picked up.
+    ///     plan.current_dir(std::fs::canonicalize("/srv/app/current")?);
+    ///     Ok(())
+    /// });
+    /// # drop(builder);
+    /// ```
     pub fn current_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.current_dir = Some(dir.into());
         self
@@ -136,6 +253,13 @@ impl Builder {
     /// surge 25 % of the workers (at least 1), backoff 100 ms doubling to 30 s (reset after a
     /// worker stayed up 60 s), readiness `listening`, rolling restart on SIGHUP and SIGUSR2,
     /// heartbeats every second and no heartbeat timeout.
+    ///
+    /// ```
+    /// // Every option has a default: this is a working master already.
+    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// assert!(supervisor.handle().status().workers_wanted >= 1);
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
     pub fn new() -> Self {
         Self {
             workers: WorkerCount::Cpus,
@@ -161,36 +285,89 @@ impl Builder {
     }
 
     /// The number of workers (at least 1).
+    ///
+    /// ```
+    /// use regiment_core::Builder;
+    /// let supervisor = Builder::new().workers(3).env_overrides(false).build()?;
+    /// assert_eq!(supervisor.handle().status().workers_wanted, 3);
+    /// // Zero workers would serve nothing: refused.
+    /// assert!(Builder::new().workers(0).env_overrides(false).build().is_err());
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = WorkerCount::Fixed(n);
         self
     }
 
     /// The number of workers, computed once when the supervisor is built.
+    ///
+    /// ```
+    /// // Half the CPUs, leaving the rest to a database on the same host.
+    /// let supervisor = regiment_core::Builder::new()
+    ///     .workers_with(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)))
+    ///     .env_overrides(false)
+    ///     .build()?;
+    /// assert!(supervisor.handle().status().workers_wanted >= 1);
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
     pub fn workers_with(mut self, f: impl FnOnce() -> usize + Send + 'static) -> Self {
         self.workers = WorkerCount::Computed(Box::new(f));
         self
     }
 
     /// Adds a listener: `127.0.0.1:3000`, `[::]:80`, `unix:/run/app.sock`. May be repeated.
+    ///
+    /// ```
+    /// use regiment_core::Builder;
+    /// // Port 0: the system picks a free port, which `listeners` reports.
+    /// let supervisor = Builder::new().bind("127.0.0.1:0").env_overrides(false).build()?;
+    /// let addr = &supervisor.listeners()[0];
+    /// assert!(addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"));
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
     pub fn bind(mut self, addr: impl Into<String>) -> Self {
         self.binds.push(addr.into());
         self
     }
 
     /// How long a draining worker may take before it is killed with SIGKILL.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use regiment_core::Builder;
+    /// // Requests are short here: a worker still busy after 10 s is stuck, not slow.
+    /// let builder = Builder::new().drain_timeout(Duration::from_secs(10));
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// // Zero would kill every worker the moment it is told to drain: refused.
+    /// assert!(Builder::new().drain_timeout(Duration::ZERO).env_overrides(false).build().is_err());
+    /// ```
     pub fn drain_timeout(mut self, d: Duration) -> Self {
         self.drain_timeout = d;
         self
     }
 
     /// How long a new worker may take to become ready before it is killed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // Workers load a large model before they are ready: give them two minutes.
+    /// let builder = regiment_core::Builder::new().start_timeout(Duration::from_secs(120));
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
     pub fn start_timeout(mut self, d: Duration) -> Self {
         self.start_timeout = d;
         self
     }
 
     /// At most this many replacements starting at once (default 25 % of workers, at least 1).
+    ///
+    /// ```
+    /// use regiment_core::Builder;
+    /// // At most 2 extra workers (and their memory) while a rolling restart runs.
+    /// assert!(Builder::new().workers(8).max_surge(2).env_overrides(false).build().is_ok());
+    /// // A surge of 0 would never replace anything: refused.
+    /// assert!(Builder::new().max_surge(0).env_overrides(false).build().is_err());
+    /// ```
     pub fn max_surge(mut self, n: usize) -> Self {
         self.max_surge = Some(n);
         self
@@ -198,6 +375,18 @@ impl Builder {
 
     /// Respawn backoff: first delay, longest delay, and the time a worker must stay up for the
     /// delay to start over.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use regiment_core::Builder;
+    /// // Retry after 50 ms, wait at most 5 s, and forgive a worker that stayed up 2 minutes.
+    /// let (ms, s) = (Duration::from_millis, Duration::from_secs);
+    /// let builder = Builder::new().backoff(ms(50), s(5), s(120));
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// // A longest delay shorter than the first makes no sense: refused.
+    /// let builder = Builder::new().backoff(s(5), s(1), s(60));
+    /// assert!(builder.env_overrides(false).build().is_err());
+    /// ```
     pub fn backoff(mut self, initial: Duration, max: Duration, reset_after: Duration) -> Self {
         self.backoff_initial = initial;
         self.backoff_max = max;
@@ -206,30 +395,68 @@ impl Builder {
     }
 
     /// Consecutive failed starts of new workers after which a rolling restart is aborted.
+    ///
+    /// ```
+    /// use regiment_core::Builder;
+    /// // Workers of this service are slow to start and sometimes flaky: allow 5 failures.
+    /// assert!(Builder::new().rollout_failure_limit(5).env_overrides(false).build().is_ok());
+    /// // A limit of 0 would abort every deploy before it starts: refused.
+    /// assert!(Builder::new().rollout_failure_limit(0).env_overrides(false).build().is_err());
+    /// ```
     pub fn rollout_failure_limit(mut self, n: u32) -> Self {
         self.rollout_failures = n;
         self
     }
 
     /// When a new worker counts as ready.
+    ///
+    /// ```
+    /// use regiment_core::{Builder, Readiness};
+    /// // Workers warm their caches first and call `worker::ready()` when done.
+    /// let builder = Builder::new().readiness(Readiness::Manual);
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
     pub fn readiness(mut self, r: Readiness) -> Self {
         self.readiness = r;
         self
     }
 
     /// The signals that start a rolling restart (default SIGHUP and SIGUSR2).
+    ///
+    /// ```
+    /// use regiment_core::{Builder, Signal};
+    /// // SIGHUP means "reload the config" to this program's users: deploy on SIGUSR2 only.
+    /// let builder = Builder::new().restart_signals([Signal::SIGUSR2]);
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// // No signal at all: refused, an operator could not deploy.
+    /// assert!(Builder::new().restart_signals(Vec::new()).env_overrides(false).build().is_err());
+    /// ```
     pub fn restart_signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Self {
         self.restart_signals = signals.into_iter().collect();
         self
     }
 
     /// An environment variable for every worker (on top of the master's own environment).
+    ///
+    /// ```
+    /// // Only workers see these: the master itself keeps its own environment.
+    /// let builder = regiment_core::Builder::new()
+    ///     .env("APP_ENV", "production")
+    ///     .env("RUST_LOG", "info");
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.env.push((key.into(), value.into()));
         self
     }
 
     /// The arguments of workers (default: the master's own arguments).
+    ///
+    /// ```
+    /// // The master is `app supervise --workers 4`; its workers run `app serve`.
+    /// let builder = regiment_core::Builder::new().args(["serve"]);
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
     pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -241,13 +468,32 @@ impl Builder {
 
     /// The program to run as workers (default: this program, as it was started: a symlink in
     /// the path is followed anew at each spawn, so a deploy that switches it is picked up).
+    ///
+    /// ```
+    /// use regiment_core::{Builder, Error};
+    /// // Checked at build: a missing program is an error before any spawn, not a crash loop.
+    /// let err = Builder::new().program("/nonexistent/app").env_overrides(false).build().unwrap_err();
+    /// assert!(matches!(err, Error::Program { .. }));
+    /// ```
     pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
         self.program = Some(path.into());
         self
     }
 
     /// A hook the master runs before each spawn, e.g. to pick the release directory. An error
-    /// counts as a failed start (retried with backoff).
+    /// (or a panic) counts as a failed start, retried with backoff. It runs on the supervisor's
+    /// own loop: keep it quick (no network call), as nothing else is supervised while it runs.
+    ///
+    /// ```
+    /// let builder = regiment_core::Builder::new().before_spawn(|plan| {
+    ///     // Workers start in the release the `current` symlink points to now.
+    ///     let release = std::fs::canonicalize("/srv/app/current")?;
+    ///     plan.current_dir(release);
+    ///     plan.env("WORKER_LABEL", format!("slot{}-gen{}", plan.slot(), plan.generation()));
+    ///     Ok(())
+    /// });
+    /// # drop(builder);
+    /// ```
     pub fn before_spawn<F>(mut self, hook: F) -> Self
     where
         F: Fn(&mut SpawnPlan) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>
@@ -261,12 +507,25 @@ impl Builder {
 
     /// The name workers show in `ps` as `NAME worker SLOT gen GENERATION` (default: the
     /// program's file name).
+    ///
+    /// ```
+    /// // `ps` shows `shop worker 0 gen 1`, not the file name of a versioned binary.
+    /// let builder = regiment_core::Builder::new().process_name("shop");
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
     pub fn process_name(mut self, name: impl Into<String>) -> Self {
         self.process_name = Some(name.into());
         self
     }
 
     /// The interval of worker heartbeats.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // Fresher figures in `Handle::status`, for one small message per worker every 250 ms.
+    /// let builder = regiment_core::Builder::new().heartbeat_interval(Duration::from_millis(250));
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
     pub fn heartbeat_interval(mut self, d: Duration) -> Self {
         self.heartbeat = d;
         self
@@ -276,12 +535,30 @@ impl Builder {
     /// default. It applies only to workers that have sent at least one heartbeat
     /// ([`crate::worker::start_heartbeat`], which regiment-axum's server calls), so a worker
     /// that never sends any is not replaced for its silence.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use regiment_core::Builder;
+    /// // A worker whose runtime is blocked for 10 s is replaced.
+    /// let builder = Builder::new().heartbeat_timeout(Duration::from_secs(10));
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// // Not longer than the interval (1 s): healthy workers would be replaced. Refused.
+    /// let builder = Builder::new().heartbeat_timeout(Duration::from_secs(1));
+    /// assert!(builder.env_overrides(false).build().is_err());
+    /// ```
     pub fn heartbeat_timeout(mut self, d: Duration) -> Self {
         self.heartbeat_timeout = Some(d);
         self
     }
 
     /// Whether `REGIMENT_*` environment variables override the options (default true).
+    ///
+    /// ```
+    /// // An embedded master (or a test) runs with what the code says, whatever REGIMENT_* holds.
+    /// let supervisor = regiment_core::Builder::new().workers(2).env_overrides(false).build()?;
+    /// assert_eq!(supervisor.handle().status().workers_wanted, 2);
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
     pub fn env_overrides(mut self, on: bool) -> Self {
         self.env_overrides = on;
         self
@@ -289,6 +566,18 @@ impl Builder {
 
     /// Checks the options, applies environment overrides, resolves the program and binds the
     /// listeners. Nothing is spawned yet.
+    ///
+    /// ```
+    /// use regiment_core::{Builder, Error};
+    /// let supervisor = Builder::new().bind("127.0.0.1:0").env_overrides(false).build()?;
+    /// // Listening before any worker runs: early clients wait in the accept queue.
+    /// assert!(supervisor.handle().status().workers.is_empty());
+    /// // A busy address is an error now, not once workers are up.
+    /// let busy = supervisor.listeners()[0].clone();
+    /// let err = Builder::new().bind(busy).env_overrides(false).build().unwrap_err();
+    /// assert!(matches!(err, Error::Bind { .. }));
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
     pub fn build(self) -> Result<crate::Supervisor> {
         let config = self.into_config()?;
         crate::Supervisor::new(config)
@@ -574,6 +863,19 @@ mod tests {
             e.contains("`bind`") && e.contains("nowhere at all") && e.contains("HOST:PORT"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_worker_count_can_be_computed_at_start() {
+        let c = Builder::new()
+            .workers_with(|| 3)
+            .env_overrides(false)
+            .into_config()
+            .unwrap();
+        assert_eq!(c.workers, 3);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let c = Builder::new().env_overrides(false).into_config().unwrap();
+        assert_eq!(c.workers, cpus, "one worker per CPU by default");
     }
 
     #[test]

@@ -3,6 +3,14 @@
 use std::io;
 
 /// Why a supervisor could not be built or run.
+///
+/// ```
+/// use regiment_core::{Builder, Error};
+/// let err = Builder::new().workers(0).env_overrides(false).build().unwrap_err();
+/// // The error names the option, so an operator knows what to fix.
+/// assert!(matches!(err, Error::InvalidOption { option: "workers", .. }));
+/// assert!(err.to_string().contains("at least 1"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An option has a value it cannot take. Names the option and what it accepts.
@@ -61,4 +69,11 @@ impl Error {
 }
 
 /// `Result` with this crate's [`Error`].
+///
+/// ```
+/// fn supervisor() -> regiment_core::Result<regiment_core::Supervisor> {
+///     regiment_core::Builder::new().env_overrides(false).build()
+/// }
+/// assert!(supervisor().is_ok());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

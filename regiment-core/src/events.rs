@@ -18,6 +18,13 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 /// One thing that happened to the cluster.
+///
+/// ```
+/// use regiment_core::Event;
+/// // Events serialize as one JSON object each, ready for a log pipeline.
+/// let json = serde_json::to_string(&Event::Scaled { workers: 3 }).unwrap();
+/// assert_eq!(json, r#"{"event":"scaled","workers":3}"#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 #[non_exhaustive]
@@ -152,9 +159,12 @@ pub enum Event {
         /// The generation rolled out.
         generation: u64,
     },
-    /// The new generation kept failing; the workers that were serving stay.
+    /// The rollout to `generation` ended before every slot ran it: its new workers kept
+    /// failing to start, or crashed soon after they were ready (the workers that were serving
+    /// stay), or a newer rolling restart superseded it, or the master is stopping. `why` says
+    /// which. Every [`Event::RolloutStarted`] ends in a `RolloutDone` or a `RolloutAborted`.
     RolloutAborted {
-        /// The generation that failed.
+        /// The generation that was being rolled out.
         generation: u64,
         /// Why.
         why: String,
@@ -175,6 +185,18 @@ pub enum Event {
 
 /// A receiver of [`Event`]s. Each subscriber gets every event from the time it subscribed; a
 /// subscriber that falls more than 1024 events behind skips the oldest ones (with a warning).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), regiment_core::Error> {
+/// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+/// let mut events = supervisor.handle().events();
+/// // A supervisor dropped without running sent nothing, and the stream ends with it.
+/// drop(supervisor);
+/// assert_eq!(events.recv().await, None);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct EventStream {
     pub(crate) rx: broadcast::Receiver<Event>,
@@ -182,6 +204,20 @@ pub struct EventStream {
 
 impl EventStream {
     /// The next event, or `None` once the supervisor is gone.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), regiment_core::Error> {
+    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// let mut events = supervisor.handle().events();
+    /// drop(supervisor);
+    /// // `None` ends a `while let` loop once the supervisor is gone.
+    /// while let Some(event) = events.recv().await {
+    ///     println!("{event:?}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn recv(&mut self) -> Option<Event> {
         loop {
             match self.rx.recv().await {
@@ -196,6 +232,14 @@ impl EventStream {
 }
 
 /// The state of one worker in a [`Status`].
+///
+/// ```
+/// use regiment_core::events::WorkerState;
+/// // Only `Ready` workers take new connections.
+/// let serving = |s: WorkerState| s == WorkerState::Ready;
+/// assert!(serving(WorkerState::Ready) && !serving(WorkerState::Draining));
+/// assert_eq!(serde_json::to_string(&WorkerState::Starting).unwrap(), r#""starting""#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WorkerState {
@@ -208,6 +252,15 @@ pub enum WorkerState {
 }
 
 /// One worker in a [`Status`].
+///
+/// ```
+/// use regiment_core::{Status, events::WorkerStatus};
+/// // The worker to look at first when memory runs short.
+/// fn heaviest(status: &Status) -> Option<&WorkerStatus> {
+///     status.workers.iter().max_by_key(|w| w.rss)
+/// }
+/// assert!(heaviest(&Status::default()).is_none());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorkerStatus {
     /// Its slot.
@@ -231,6 +284,15 @@ pub struct WorkerStatus {
 }
 
 /// One slot in a [`Status`].
+///
+/// ```
+/// let supervisor = regiment_core::Builder::new().workers(2).env_overrides(false).build()?;
+/// let slots = supervisor.handle().status().slots;
+/// // Every slot exists from the start; restarts count from there.
+/// assert_eq!(slots.len(), 2);
+/// assert!(slots.iter().all(|s| s.restarts == 0 && s.last_restart_reason.is_none()));
+/// # Ok::<(), regiment_core::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SlotStatus {
     /// The slot number.
@@ -242,6 +304,16 @@ pub struct SlotStatus {
 }
 
 /// A snapshot of the cluster.
+///
+/// ```
+/// let supervisor = regiment_core::Builder::new().workers(2).env_overrides(false).build()?;
+/// let status = supervisor.handle().status();
+/// // Known before `run`: this process is the master, of generation 1, with 2 slots to fill.
+/// assert_eq!(status.master_pid, std::process::id());
+/// assert_eq!((status.generation, status.workers_wanted), (1, 2));
+/// assert!(status.workers.is_empty() && status.rollout.is_none());
+/// # Ok::<(), regiment_core::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Status {
     /// The master's pid.

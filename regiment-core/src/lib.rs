@@ -53,10 +53,27 @@ pub use config::{
 pub use error::{Error, Result};
 pub use events::{Event, EventStream, Status};
 pub use master::{Handle, Supervisor};
+/// Re-exported from `nix`, so that [`Builder::restart_signals`] needs no dependency on it.
+///
+/// ```
+/// use regiment_core::Signal;
+/// // Deploy tools that send SIGUSR2 instead of SIGHUP work as well.
+/// assert_eq!("SIGUSR2".parse::<Signal>(), Ok(Signal::SIGUSR2));
+/// ```
 pub use nix::sys::signal::Signal;
 pub use readiness::Readiness;
 
 /// Which side of a regiment cluster this process is.
+///
+/// ```
+/// use regiment_core::Role;
+/// // The same binary is both: the role picks what `main` does.
+/// let what = match regiment_core::role() {
+///     Role::Master => "supervise",
+///     Role::Worker => "serve",
+/// };
+/// assert_eq!(what, "supervise"); // not started by a regiment master
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// Started by a person or a service manager: supervise workers.

@@ -5,7 +5,7 @@
 //! binary also runs directly under systemd or `systemfd`, and a master started by systemd socket
 //! activation takes its listeners from there instead of binding.
 //!
-//! ```no_run
+//! ```
 //! // In a worker (or any process started with LISTEN_FDS): take the inherited listeners.
 //! for listener in regiment_core::listen::take_inherited()? {
 //!     println!("serving on {}", listener.describe());
@@ -25,11 +25,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use socket2::{Domain, SockAddr, Socket, Type};
 
 /// First fd of the systemd convention.
+///
+/// ```
+/// use regiment_core::listen::SD_LISTEN_FDS_START;
+/// // 0, 1 and 2 are stdin, stdout and stderr: listener `i` is fd 3 + i.
+/// assert_eq!(SD_LISTEN_FDS_START, 3);
+/// ```
 pub const SD_LISTEN_FDS_START: RawFd = 3;
 /// Backlog of the shared accept queue.
 const BACKLOG: i32 = 1024;
 
 /// Where to listen: a TCP address or a Unix-domain socket path.
+///
+/// ```
+/// use regiment_core::listen::ListenAddr;
+/// // The forms `Builder::bind` and `REGIMENT_BIND` accept.
+/// assert_eq!("127.0.0.1:3000".parse(), Ok(ListenAddr::Tcp(([127, 0, 0, 1], 3000).into())));
+/// assert_eq!("unix:/run/app.sock".parse(), Ok(ListenAddr::Unix("/run/app.sock".into())));
+/// assert!("nowhere".parse::<ListenAddr>().unwrap_err().contains("HOST:PORT"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ListenAddr {
     /// A TCP address; port 0 picks a free port.
@@ -74,6 +88,14 @@ impl FromStr for ListenAddr {
 }
 
 /// A listening socket, TCP or Unix-domain.
+///
+/// ```
+/// use regiment_core::listen::{self, Listener};
+/// let listener = listen::bind(&"127.0.0.1:0".parse().unwrap())?;
+/// // Servers branch on the kind to build their acceptor.
+/// assert!(matches!(listener, Listener::Tcp(_)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub enum Listener {
     /// A TCP listener.
@@ -84,6 +106,13 @@ pub enum Listener {
 
 impl Listener {
     /// The bound address, for logs and events: `127.0.0.1:3000` or `unix:/run/app.sock`.
+    ///
+    /// ```
+    /// let listener = regiment_core::listen::bind(&"127.0.0.1:0".parse().unwrap())?;
+    /// // The port actually bound, not the 0 that was asked for.
+    /// assert_eq!(listener.describe(), listener.tcp_addr().unwrap().to_string());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn describe(&self) -> String {
         match self {
             Listener::Tcp(l) => l
@@ -101,6 +130,14 @@ impl Listener {
     }
 
     /// The TCP address, if this is a TCP listener.
+    ///
+    /// ```
+    /// let listener = regiment_core::listen::bind(&"127.0.0.1:0".parse().unwrap())?;
+    /// // A test binds port 0 and learns here where to connect.
+    /// let addr = listener.tcp_addr().unwrap();
+    /// assert!(addr.ip().is_loopback() && addr.port() != 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         match self {
             Listener::Tcp(l) => l.local_addr().ok(),
@@ -137,6 +174,13 @@ impl AsFd for Listener {
 
 /// Binds `addr` for sharing between workers: SO_REUSEADDR (a restarted master rebinds at once),
 /// never SO_REUSEPORT (one accept queue for all workers), non-blocking, close-on-exec.
+///
+/// ```
+/// let listener = regiment_core::listen::bind(&"127.0.0.1:0".parse().unwrap())?;
+/// // Listening from here: a connection is queued even before anyone accepts.
+/// std::net::TcpStream::connect(listener.tcp_addr().unwrap())?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn bind(addr: &ListenAddr) -> io::Result<Listener> {
     let socket = match addr {
         ListenAddr::Tcp(a) => {
@@ -232,6 +276,13 @@ static TAKEN: AtomicBool = AtomicBool::new(false);
 /// Takes the listeners this process inherited under the systemd convention (from a regiment
 /// master, systemd or systemfd): non-blocking and close-on-exec, in fd order. Returns an empty
 /// list when there are none, or when they were taken already (an fd can have only one owner).
+///
+/// ```
+/// // Not started with LISTEN_FDS (by a master, systemd or systemfd): nothing to take.
+/// let listeners = regiment_core::listen::take_inherited()?;
+/// assert!(listeners.is_empty());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn take_inherited() -> io::Result<Vec<Listener>> {
     let Some(env) = activation_env() else {
         return Ok(Vec::new());

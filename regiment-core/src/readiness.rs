@@ -23,6 +23,13 @@ pub enum Readiness {
 
 impl Readiness {
     /// The name used in options and the worker environment.
+    ///
+    /// ```
+    /// use regiment_core::Readiness;
+    /// // The name parses back: it is what `REGIMENT_READINESS` takes.
+    /// assert_eq!(Readiness::Manual.as_str(), "manual");
+    /// assert_eq!(Readiness::Manual.as_str().parse(), Ok(Readiness::Manual));
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Readiness::Listening => "listening",

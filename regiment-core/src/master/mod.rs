@@ -41,6 +41,14 @@ pub(crate) enum Control {
 }
 
 /// A master ready to run: options checked, program resolved, listeners bound.
+///
+/// ```
+/// use regiment_core::Builder;
+/// let supervisor = Builder::new().bind("127.0.0.1:0").env_overrides(false).build()?;
+/// // Bound, not running: the address can be published (or a test client set up) first.
+/// assert_eq!(supervisor.listeners().len(), 1);
+/// # Ok::<(), regiment_core::Error>(())
+/// ```
 pub struct Supervisor {
     master: supervise::Master,
     /// Unix socket files this master created, removed when it returns (not those systemd
@@ -84,9 +92,13 @@ impl Supervisor {
     /// The addresses listened on, in fd order (`127.0.0.1:3000`, `unix:/run/app.sock`); empty
     /// when no address was configured (workers that serve no socket, such as queue consumers).
     ///
-    /// ```no_run
-    /// let supervisor = regiment_core::Builder::new().bind("127.0.0.1:0").build()?;
+    /// ```
+    /// use regiment_core::Builder;
+    /// let supervisor = Builder::new().bind("127.0.0.1:0").env_overrides(false).build()?;
     /// println!("listening on {}", supervisor.listeners()[0]);
+    /// // No address, no listener: workers that consume a queue serve no socket.
+    /// let consumers = Builder::new().env_overrides(false).build()?;
+    /// assert!(consumers.listeners().is_empty());
     /// # Ok::<(), regiment_core::Error>(())
     /// ```
     pub fn listeners(&self) -> Vec<String> {
@@ -94,12 +106,29 @@ impl Supervisor {
     }
 
     /// A handle to observe and steer the running supervisor.
+    ///
+    /// ```
+    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// // Taken before `run` consumes the supervisor, for an admin endpoint or a test.
+    /// let handle = supervisor.handle();
+    /// assert_eq!(handle.status().generation, 1);
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
     pub fn handle(&self) -> Handle {
         self.handle.clone()
     }
 
     /// Spawns the workers and supervises them until a stop signal (or [`Handle::stop`]) and
     /// every worker has exited. Signal handlers are installed before the first spawn.
+    ///
+    /// ```no_run
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), regiment_core::Error> {
+    /// let supervisor = regiment_core::Builder::new().workers(4).bind("127.0.0.1:3000").build()?;
+    /// // Returns once SIGTERM or SIGINT stopped every worker: the end of the master's `main`.
+    /// supervisor.run().await
+    /// # }
+    /// ```
     pub async fn run(self) -> Result<()> {
         let result = self.master.run(self.control).await;
         for path in &self.unix_paths {
@@ -148,6 +177,14 @@ fn take_or_bind(config: &Config) -> Result<(Vec<Listener>, Vec<std::path::PathBu
 }
 
 /// Observes and steers a running [`Supervisor`]; cheap to clone.
+///
+/// ```
+/// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+/// // Cheap to clone: one for the admin endpoint, one for the metrics exporter.
+/// let (admin, metrics) = (supervisor.handle(), supervisor.handle().clone());
+/// assert_eq!(admin.status(), metrics.status());
+/// # Ok::<(), regiment_core::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Handle {
     control: mpsc::UnboundedSender<Control>,
@@ -157,6 +194,18 @@ pub struct Handle {
 
 impl Handle {
     /// Subscribes to lifecycle events from now on.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), regiment_core::Error> {
+    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// // Subscribe before `run` to see every event, `Listening` included.
+    /// let mut events = supervisor.handle().events();
+    /// drop(supervisor); // here it never runs: the stream just ends
+    /// assert!(events.recv().await.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn events(&self) -> EventStream {
         EventStream {
             rx: self.events.subscribe(),
@@ -164,21 +213,53 @@ impl Handle {
     }
 
     /// A snapshot of workers, slots and generations.
+    ///
+    /// ```
+    /// let supervisor = regiment_core::Builder::new().workers(2).env_overrides(false).build()?;
+    /// // Cheap (a clone of the last snapshot): fine for every request of a status page.
+    /// let status = supervisor.handle().status();
+    /// assert_eq!(status.workers_wanted, 2);
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
     pub fn status(&self) -> Status {
         self.status.borrow().clone()
     }
 
     /// Starts a rolling restart, as SIGHUP does.
+    ///
+    /// ```
+    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// let handle = supervisor.handle(); // sent before `run`, a command waits for it
+    /// // A deploy tool that cannot send signals asks through an admin endpoint instead.
+    /// handle.rolling_restart();
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
     pub fn rolling_restart(&self) {
         let _ = self.control.send(Control::RollingRestart);
     }
 
     /// Stops gracefully, as SIGTERM does; a second call kills the workers.
+    ///
+    /// ```
+    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// let handle = supervisor.handle();
+    /// // Graceful, as SIGTERM: workers finish what they serve, then `run` returns.
+    /// handle.stop();
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
     pub fn stop(&self) {
         let _ = self.control.send(Control::Stop);
     }
 
     /// Replaces the worker of `slot` (new one first, as for a worker's own request).
+    ///
+    /// ```
+    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// let handle = supervisor.handle();
+    /// // An operator replaces a worker that misbehaves, without losing its slot's capacity.
+    /// handle.replace(0, "leaking file descriptors");
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
     pub fn replace(&self, slot: usize, reason: impl Into<String>) {
         let _ = self.control.send(Control::Replace {
             slot,
@@ -187,11 +268,27 @@ impl Handle {
     }
 
     /// One worker more, as SIGTTIN does.
+    ///
+    /// ```
+    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// let handle = supervisor.handle();
+    /// // More traffic: one worker more, in a new slot.
+    /// handle.scale_up();
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
     pub fn scale_up(&self) {
         let _ = self.control.send(Control::ScaleUp);
     }
 
     /// One worker fewer (never below one), as SIGTTOU does.
+    ///
+    /// ```
+    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// let handle = supervisor.handle();
+    /// // Less traffic: the last slot's worker is drained.
+    /// handle.scale_down();
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
     pub fn scale_down(&self) {
         let _ = self.control.send(Control::ScaleDown);
     }

@@ -1,4 +1,17 @@
 //! Framing of the IPC byte stream.
+//!
+//! ```
+//! use regiment_core::protocol::codec::{FrameDecoder, FrameEncoder};
+//! use regiment_core::protocol::{Incoming, WorkerMessage};
+//! use tokio_util::codec::{Decoder, Encoder};
+//!
+//! // What one side encodes, the other decodes: the two halves of the IPC channel.
+//! let mut buf = bytes::BytesMut::new();
+//! FrameEncoder.encode(WorkerMessage::Ready, &mut buf)?;
+//! let got = FrameDecoder::<WorkerMessage>::default().decode(&mut buf)?;
+//! assert_eq!(got, Some(Incoming::Message(WorkerMessage::Ready)));
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use bytes::{Buf, BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
@@ -12,6 +25,19 @@ use super::{Incoming, MAX_FRAME, decode, encode};
 /// Unlike `LengthDelimitedCodec`, an oversized frame is not an error that ends the stream: it is
 /// reported once as [`Incoming::Invalid`] and its bytes are skipped as they arrive, so the frames
 /// after it are read normally and the reader's buffer never grows past [`MAX_FRAME`].
+///
+/// ```
+/// use regiment_core::protocol::{codec::FrameDecoder, encode, Incoming, WorkerMessage};
+/// use tokio_util::codec::Decoder;
+/// let mut decoder = FrameDecoder::<WorkerMessage>::default();
+/// let frame = encode(&WorkerMessage::Ready);
+/// // Half a frame yields nothing yet: the rest may be in the next read.
+/// let mut buf = bytes::BytesMut::from(&frame[..3]);
+/// assert_eq!(decoder.decode(&mut buf)?, None);
+/// buf.extend_from_slice(&frame[3..]);
+/// assert_eq!(decoder.decode(&mut buf)?, Some(Incoming::Message(WorkerMessage::Ready)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct FrameDecoder<M> {
     /// Bytes of an oversized frame still to be thrown away.
@@ -77,6 +103,17 @@ impl<M: for<'de> Deserialize<'de>> Decoder for FrameDecoder<M> {
 }
 
 /// Writes messages as frames.
+///
+/// ```
+/// use regiment_core::protocol::{codec::FrameEncoder, encode, MasterMessage};
+/// use tokio_util::codec::Encoder;
+/// let mut buf = bytes::BytesMut::new();
+/// let drain = MasterMessage::Drain { deadline_ms: 30_000 };
+/// // Same bytes as `encode`: for a `FramedWrite` on the IPC socket.
+/// FrameEncoder.encode(drain.clone(), &mut buf)?;
+/// assert_eq!(&buf[..], &encode(&drain)[..]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct FrameEncoder;
 

@@ -18,15 +18,45 @@ pub mod codec;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version spoken by this build. A frame of another version is reported, not obeyed.
+///
+/// ```
+/// use regiment_core::protocol::{Incoming, WorkerMessage, VERSION, decode};
+/// assert_eq!(VERSION, 1);
+/// // A frame of another version (a worker of a newer build) is reported, not obeyed.
+/// let newer = format!(r#"{{"v":{},"type":"ready"}}"#, VERSION + 1);
+/// assert!(matches!(decode::<WorkerMessage>(newer.as_bytes()), Incoming::Invalid(_)));
+/// ```
 pub const VERSION: u32 = 1;
 
 /// The largest frame either side accepts, in bytes (length prefix excluded).
+///
+/// ```
+/// use regiment_core::protocol::{MAX_FRAME, MAX_REASON, WorkerMessage, encode};
+/// // The longest reason the master keeps still fits in a frame, with room to spare.
+/// let frame = encode(&WorkerMessage::ReplaceMe { reason: "x".repeat(MAX_REASON) });
+/// assert!(frame.len() - 4 < MAX_FRAME);
+/// ```
 pub const MAX_FRAME: usize = 64 * 1024;
 
 /// The longest replacement reason the master keeps; longer ones are cut at a char boundary.
+///
+/// ```
+/// use regiment_core::protocol::MAX_REASON;
+/// // Enough for "criterion, figure and threshold"; keep reasons to one line.
+/// let reason = format!("rss {} MB > {} MB", 812, 750);
+/// assert!(reason.len() <= MAX_REASON);
+/// ```
 pub const MAX_REASON: usize = 512;
 
 /// What a worker tells the master.
+///
+/// ```
+/// use regiment_core::protocol::{WorkerMessage, encode};
+/// // Heartbeats carry the figures `Handle::status` shows.
+/// let frame = encode(&WorkerMessage::Heartbeat { rss: 1 << 20, requests: 10, in_flight: 1 });
+/// let body = std::str::from_utf8(&frame[4..]).unwrap();
+/// assert_eq!(body, r#"{"v":1,"type":"heartbeat","rss":1048576,"requests":10,"in_flight":1}"#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum WorkerMessage {
@@ -50,6 +80,14 @@ pub enum WorkerMessage {
 }
 
 /// What the master tells a worker.
+///
+/// ```
+/// use regiment_core::protocol::{Incoming, MasterMessage, decode};
+/// // What a worker reads when it is to stop: 30 s before the master sends SIGKILL.
+/// let body = br#"{"v":1,"type":"drain","deadline_ms":30000}"#;
+/// let drain = MasterMessage::Drain { deadline_ms: 30_000 };
+/// assert_eq!(decode::<MasterMessage>(body), Incoming::Message(drain));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum MasterMessage {
@@ -74,6 +112,14 @@ struct Version {
 }
 
 /// Encodes one message as a complete frame (length prefix included).
+///
+/// ```
+/// use regiment_core::protocol::{MasterMessage, encode};
+/// let frame = encode(&MasterMessage::Drain { deadline_ms: 500 });
+/// // The 4-byte big-endian length prefix counts the JSON body after it.
+/// let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
+/// assert_eq!(len, frame.len() - 4);
+/// ```
 pub fn encode<M: Serialize>(msg: &M) -> Vec<u8> {
     let body = serde_json::to_vec(&EnvelopeOut { v: VERSION, msg })
         .expect("protocol messages always serialize");
@@ -85,6 +131,15 @@ pub fn encode<M: Serialize>(msg: &M) -> Vec<u8> {
 }
 
 /// One frame as received: a message, or why it was unusable.
+///
+/// ```
+/// use regiment_core::protocol::{Incoming, WorkerMessage, decode};
+/// // The master logs an invalid frame and reads on: a buggy worker cannot stop it.
+/// match decode::<WorkerMessage>(b"not json") {
+///     Incoming::Message(m) => panic!("accepted {m:?}"),
+///     Incoming::Invalid(why) => assert!(why.starts_with("not a protocol message")),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming<M> {
     /// A well-formed message of this version.
@@ -94,6 +149,13 @@ pub enum Incoming<M> {
 }
 
 /// Parses the body of one frame. Never fails: what cannot be used becomes [`Incoming::Invalid`].
+///
+/// ```
+/// use regiment_core::protocol::{Incoming, WorkerMessage, decode};
+/// assert_eq!(decode(br#"{"v":1,"type":"ready"}"#), Incoming::Message(WorkerMessage::Ready));
+/// // An unknown message type is reported, not an error that ends the channel.
+/// assert!(matches!(decode::<WorkerMessage>(br#"{"v":1,"type":"reboot"}"#), Incoming::Invalid(_)));
+/// ```
 pub fn decode<M: for<'de> Deserialize<'de>>(body: &[u8]) -> Incoming<M> {
     match serde_json::from_slice::<Version>(body) {
         Ok(Version { v: VERSION }) => {}

@@ -14,6 +14,17 @@ use crate::{Readiness, listen};
 
 /// Counters a server keeps for the heartbeats. Plain relaxed atomics: no lock on the request
 /// path.
+///
+/// ```
+/// use std::sync::atomic::Ordering::Relaxed;
+/// use regiment_core::worker::Stats;
+/// // A server counts each request in and out; heartbeats report both.
+/// let stats = Stats::default();
+/// stats.requests.fetch_add(1, Relaxed);
+/// stats.in_flight.fetch_add(1, Relaxed);
+/// stats.in_flight.fetch_sub(1, Relaxed);
+/// assert_eq!((stats.requests.load(Relaxed), stats.in_flight.load(Relaxed)), (1, 0));
+/// ```
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Requests accepted since the worker started.

@@ -17,6 +17,17 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 /// A kept-open `/proc/self/statm`.
+///
+/// ```
+/// # #[cfg(target_os = "linux")] {
+/// let mut statm = regiment_core::worker::memory::Statm::open()?;
+/// // Opened once and kept: each read is one `pread`, cheap enough for every request.
+/// for _ in 0..3 {
+///     assert!(statm.resident_bytes()? > 0);
+/// }
+/// # }
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Statm {
     file: File,
@@ -26,6 +37,15 @@ pub struct Statm {
 
 impl Statm {
     /// Opens `/proc/self/statm` (Linux only; an error elsewhere).
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// // Open at start-up, so a missing /proc shows at once, not on the first request.
+    /// let statm = regiment_core::worker::memory::Statm::open()?;
+    /// # drop(statm);
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open() -> io::Result<Self> {
         let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
             .ok()
@@ -39,6 +59,16 @@ impl Statm {
     }
 
     /// The resident set size in bytes, read now.
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// let mut statm = regiment_core::worker::memory::Statm::open()?;
+    /// // Whole pages: a multiple of the page size.
+    /// let rss = statm.resident_bytes()?;
+    /// assert!(rss > 0 && rss % 4096 == 0);
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn resident_bytes(&mut self) -> io::Result<u64> {
         let n = self.file.read_at(&mut self.buf, 0)?;
         // "size resident shared text lib data dt": the second field, in pages.

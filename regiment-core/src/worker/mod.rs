@@ -59,21 +59,45 @@ fn ctx(call: &'static str) -> Option<&'static WorkerContext> {
 }
 
 /// True in a process started by a regiment master as one of its workers.
+///
+/// ```
+/// // A binary run by hand (or by this doctest) is no worker: the same code runs as a master.
+/// assert!(!regiment_core::worker::is_worker());
+/// ```
 pub fn is_worker() -> bool {
     WorkerContext::get().is_some()
 }
 
 /// This worker's slot, `0..workers` (`REGIMENT_WORKER_ID`), or `None` outside a cluster.
+///
+/// ```
+/// // Per-slot resources (a spool directory, a debug port) follow the slot, not the pid.
+/// let spool = regiment_core::worker::slot().map(|slot| format!("/var/spool/app/{slot}"));
+/// assert_eq!(spool, None); // outside a cluster
+/// ```
 pub fn slot() -> Option<usize> {
     WorkerContext::get().map(|c| c.slot)
 }
 
 /// This worker's generation (1 at start, +1 per rolling restart), or `None` outside a cluster.
+///
+/// ```
+/// // Tag logs with the deploy this worker belongs to.
+/// let tag = regiment_core::worker::generation().map_or("-".to_string(), |g| format!("gen{g}"));
+/// assert_eq!(tag, "-"); // outside a cluster
+/// ```
 pub fn generation() -> Option<u64> {
     WorkerContext::get().map(|c| c.generation)
 }
 
 /// The readiness mode the master expects of this worker.
+///
+/// ```
+/// use regiment_core::{Readiness, worker};
+/// // Only `manual` workers must call `worker::ready()` themselves.
+/// let must_call_ready = worker::readiness() == Some(Readiness::Manual);
+/// assert!(!must_call_ready); // outside a cluster there is no mode at all
+/// ```
 pub fn readiness() -> Option<Readiness> {
     WorkerContext::get().map(|c| c.readiness)
 }
@@ -96,12 +120,29 @@ pub fn request_replacement(reason: impl Into<String>) -> bool {
 }
 
 /// True once [`request_replacement`] has been called in this worker.
+///
+/// ```
+/// use regiment_core::worker;
+/// // A criterion checks first, so it does not build a reason it will not send.
+/// if !worker::replacement_requested() {
+///     worker::request_replacement("rss 812 MB > 750 MB");
+/// }
+/// assert!(!worker::replacement_requested()); // nothing is sent outside a cluster
+/// ```
 pub fn replacement_requested() -> bool {
     WorkerContext::get().is_some_and(|c| c.replace_requested())
 }
 
 /// Marks this worker ready by hand, whatever its readiness mode. Meant for readiness `manual`
 /// (caches warmed, pools open). Only the first call is sent.
+///
+/// ```
+/// use regiment_core::worker;
+/// fn warm_caches() {}
+/// // Readiness `manual`: the master waits for this before draining the worker replaced.
+/// warm_caches();
+/// worker::ready();
+/// ```
 pub fn ready() {
     if let Some(c) = ctx("ready") {
         c.send_ready();
@@ -110,6 +151,14 @@ pub fn ready() {
 
 /// Called by a server once it accepts connections: marks the worker ready if its readiness is
 /// `listening` (the default), otherwise does nothing.
+///
+/// ```
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// // Once connections are accepted, not before: a replacement must serve before the old drains.
+/// regiment_core::worker::listening();
+/// # drop(listener);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn listening() {
     if let Some(c) = WorkerContext::get()
         && c.readiness == Readiness::Listening
@@ -119,16 +168,43 @@ pub fn listening() {
 }
 
 /// The per-worker counters reported in heartbeats; servers update them.
+///
+/// ```
+/// use std::sync::atomic::Ordering::Relaxed;
+/// // Once per request; outside a cluster there is nothing to count.
+/// if let Some(stats) = regiment_core::worker::stats() {
+///     stats.requests.fetch_add(1, Relaxed);
+/// }
+/// assert!(regiment_core::worker::stats().is_none());
+/// ```
 pub fn stats() -> Option<&'static Stats> {
     WorkerContext::get().map(|c| &c.stats)
 }
 
 /// When the drain started, the instant by which the master kills this worker.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// // Long jobs pick a shorter batch when the kill is near.
+/// let deadline = regiment_core::worker::drain_deadline();
+/// let near = deadline.is_some_and(|d| d < Instant::now() + Duration::from_secs(5));
+/// let batch = if near { 10 } else { 1000 };
+/// assert_eq!(batch, 1000); // not draining
+/// ```
 pub fn drain_deadline() -> Option<Instant> {
     WorkerContext::get().and_then(|c| c.drain_deadline())
 }
 
 /// True once this worker has been told to drain.
+///
+/// ```
+/// // A queue consumer checks between jobs instead of awaiting `drained()`.
+/// let mut jobs = 0;
+/// while !regiment_core::worker::is_draining() && jobs < 3 {
+///     jobs += 1; // ... take and run one job ...
+/// }
+/// assert_eq!(jobs, 3);
+/// ```
 pub fn is_draining() -> bool {
     WorkerContext::get().is_some_and(|c| c.drain.is_cancelled())
 }
@@ -136,6 +212,16 @@ pub fn is_draining() -> bool {
 /// Resolves when this worker must stop accepting and finish: the master sent `drain`, the
 /// master is gone (EOF on the IPC channel), or the worker received SIGTERM or SIGINT.
 /// Outside a cluster it never resolves.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// // Outside a cluster it never resolves: a server run by hand stops on its own signals.
+/// let drain = tokio::time::timeout(Duration::from_millis(10), regiment_core::worker::drained());
+/// assert!(drain.await.is_err());
+/// # }
+/// ```
 pub fn drained() -> Drained {
     Drained {
         inner: ctx("drained").map(|c| Box::pin(c.drain.clone().cancelled_owned())),
@@ -143,6 +229,18 @@ pub fn drained() -> Drained {
 }
 
 /// The future returned by [`drained`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// // Raced against the accept loop, it ends the loop when the drain comes.
+/// tokio::select! {
+///     _ = regiment_core::worker::drained() => unreachable!("no master outside a cluster"),
+///     _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+/// }
+/// # }
+/// ```
 pub struct Drained {
     inner: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
 }
@@ -161,6 +259,14 @@ impl Future for Drained {
 /// Starts sending heartbeats (RSS and [`Stats`]) from the calling tokio runtime, so that a
 /// blocked runtime shows as silence to the master. Servers call this once; further calls and
 /// calls outside a cluster do nothing.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // From the runtime that serves: if it blocks, the heartbeats stop and the master sees it.
+/// regiment_core::worker::start_heartbeat();
+/// # }
+/// ```
 pub fn start_heartbeat() {
     if let Some(c) = WorkerContext::get() {
         c.start_heartbeat();
@@ -168,6 +274,13 @@ pub fn start_heartbeat() {
 }
 
 /// The interval of heartbeats configured by the master.
+///
+/// ```
+/// use std::time::Duration;
+/// // A watchdog of one's own can use the master's pace.
+/// let every = regiment_core::worker::heartbeat_interval().unwrap_or(Duration::from_secs(1));
+/// assert_eq!(every, regiment_core::DEFAULT_HEARTBEAT); // outside a cluster
+/// ```
 pub fn heartbeat_interval() -> Option<Duration> {
     WorkerContext::get().map(|c| c.heartbeat)
 }
