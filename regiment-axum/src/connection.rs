@@ -5,16 +5,29 @@
 //! - HTTP/2: GOAWAY at once (hyper's graceful shutdown); open streams finish.
 //! - HTTP/1: a request in flight finishes and its answer carries `Connection: close` (see
 //!   [`crate::connection_close`]); hyper then closes. A connection that stays idle for a whole
-//!   grace period (no byte read, no answer under way) is shut down: hyper closes an idle
-//!   HTTP/1 connection at once (FIN, see [`crate::tracked_io`]). Otherwise the connection gets
-//!   another grace: the request being sent is served with `Connection: close`, or, if the
-//!   client stalls in its header, the header read timeout closes it; an answer still streaming
-//!   is waited for, and so is the request its client may send right after it.
+//!   grace period is shut down: hyper closes an idle HTTP/1 connection at once, without reading
+//!   (FIN, see [`crate::tracked_io`]). Idle means: no byte read during the grace, no answer
+//!   under way, no request begun but not yet handed to the service, and no unread byte in the
+//!   socket's receive queue when the grace ends. Otherwise the connection gets another grace:
+//!   the request being sent is served with `Connection: close`, or, if the client stalls in its
+//!   header, hyper's header read timeout closes it (not the grace: a request begun is never
+//!   taken for idleness); an answer still streaming is waited for, and so is the request its
+//!   client may send right after it.
+//!
+//! The grace and the client's next request can become ready in the same wakeup. The
+//! connection is therefore polled first (`biased`), so that a request whose bytes the runtime
+//! has seen is read before the grace is looked at; and when the grace has ended, the socket is
+//! asked (a non-blocking `MSG_PEEK`) whether bytes arrived that the runtime has not reported
+//! yet. What remains is inherent to HTTP/1.1: a request still on the wire, not yet in our
+//! receive queue, when we decide to close. Its client sees a clean close (FIN) before any byte
+//! of an answer, the case in which RFC 9112 §9.3.1 lets clients retry idempotent requests; the
+//! linger of [`crate::tracked_io`] keeps it a FIN, not a reset.
 //!
 //! Outside a drain, a connection that has not started a request within the header read timeout
 //! is shut down too: hyper's own header timer only starts once the connection is known to
 //! speak HTTP/1, and a peer that trickles the HTTP/2 preface would otherwise hold it forever.
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -46,17 +59,24 @@ pub(crate) fn http_builder(options: &HttpOptions) -> auto::Builder<TokioExecutor
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
         .keep_alive(true);
-    builder.http2().timer(hyper_util::rt::TokioTimer::new());
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        // Extended CONNECT (RFC 8441): WebSockets over HTTP/2, as `axum::serve` allows.
+        .enable_connect_protocol();
     builder
 }
 
 /// Serves `io` until the connection ends; see the module docs.
 pub(crate) async fn serve<I, S, B>(io: I, guard: ConnectionGuard, shared: Arc<Shared<S>>)
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static,
     S: HttpService<B>,
     B: ResponseBody,
 {
+    // Only used while `conn`, which owns the socket, is alive and unfinished: see
+    // `has_unread_bytes`.
+    let fd = io.as_raw_fd();
     let state = Arc::new(ConnectionState::default());
     let io = TokioIo::new(TrackedIo::new(io, state.clone(), guard));
     let service = ConnectionClose::new(
@@ -98,19 +118,43 @@ where
             }
             let reads = state.reads();
             tokio::select! {
+                // The connection first: a request that arrives as the grace ends is read (and
+                // counted) before the grace is looked at.
+                biased;
                 result = conn.as_mut() => return finished(result),
                 () = tokio::time::sleep(grace) => {}
             }
-            // Idle: nothing read for a whole grace, and no answer under way. (An answer whose
-            // head went out before the drain, without `Connection: close`, leaves its client
-            // free to send another request when it ends: that one is waited for too.)
-            if state.reads() == reads && state.in_flight() == 0 {
+            // Idle: nothing read for a whole grace, no request begun and not yet handed to the
+            // service (a stalled header is the header read timeout's), no answer under way (an
+            // answer whose head went out before the drain, without `Connection: close`, leaves
+            // its client free to send another request when it ends: that one is waited for too),
+            // and nothing in the receive queue that the runtime has not reported yet.
+            if state.reads() == reads
+                && state.in_flight() == 0
+                && !state.request_begun()
+                && !has_unread_bytes(fd)
+            {
                 conn.as_mut().graceful_shutdown();
                 break;
             }
         }
     }
     finished(conn.await);
+}
+
+/// Whether the peer sent bytes that are still in the socket's receive queue: one
+/// `recv(MSG_PEEK | MSG_DONTWAIT)`, which sees what the runtime's readiness has not reported
+/// yet, and never blocks. `false` on end of stream or any error.
+///
+/// `fd` must be the socket of a connection whose hyper connection is still alive and
+/// unfinished: that connection owns the socket, so the descriptor is open for the whole call
+/// (and could not have been reused by another file).
+fn has_unread_bytes(fd: RawFd) -> bool {
+    use nix::sys::socket::{MsgFlags, recv};
+    matches!(
+        recv(fd, &mut [0u8; 1], MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT),
+        Ok(n) if n > 0
+    )
 }
 
 fn finished(result: Result<(), BoxError>) {

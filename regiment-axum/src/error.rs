@@ -25,6 +25,16 @@ pub enum Error {
     /// A worker found no listener to serve: the master was configured without an address.
     #[error("this worker inherited no listener: give the master at least one bind address")]
     NoListeners,
+    /// A worker's drain deadline passed with connections still open: they were cut, and any
+    /// request on them lost. Returned by the worker's `serve` (the master normally kills the
+    /// worker at this deadline first; a worker whose master is gone, or that drains on its own
+    /// SIGTERM, reaches it itself). Exit with [`Error::exit_code`] so that a stuck drain shows
+    /// as one, not as a clean exit.
+    #[error("drain deadline reached with {open} connection(s) still open")]
+    DrainDeadline {
+        /// Connections still open at the deadline.
+        open: usize,
+    },
     /// A worker could not take or register its listeners.
     #[error("{context}: {source}")]
     Io {
@@ -34,4 +44,45 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The exit status [`Error::exit_code`] gives to [`Error::DrainDeadline`]: a drain that did not
+/// end before its deadline (EX_TEMPFAIL of sysexits.h).
+const DRAIN_DEADLINE_EXIT_CODE: u8 = 75;
+
+impl Error {
+    /// The process exit status this error calls for: 75 (EX_TEMPFAIL) for
+    /// [`Error::DrainDeadline`], so that a worker whose drain got stuck shows as such in the
+    /// master's `exited` event and in service managers; 1 for every other error.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::process::ExitCode {
+    /// let app = axum::Router::new();
+    /// match regiment_axum::serve(app).await {
+    ///     Ok(()) => std::process::ExitCode::SUCCESS,
+    ///     Err(e) => {
+    ///         eprintln!("{e}");
+    ///         std::process::ExitCode::from(e.exit_code())
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::DrainDeadline { .. } => DRAIN_DEADLINE_EXIT_CODE,
+            _ => 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stuck_drain_has_its_own_exit_code() {
+        assert_eq!(Error::DrainDeadline { open: 2 }.exit_code(), 75);
+        assert_eq!(Error::NoListeners.exit_code(), 1);
+        assert_ne!(Error::DrainDeadline { open: 1 }.exit_code(), 0);
+    }
 }

@@ -19,6 +19,17 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use crate::drain::ConnectionGuard;
 
 /// How long a closed connection keeps reading (and discarding) before its socket is closed.
+///
+/// Fixed, and not shortened to the idle grace (`min(LINGER, idle_grace)` would be unsound):
+/// the linger protects an answer still travelling to the client, not the server's patience
+/// with idle clients. A connection closed right after a `Connection: close` answer, whose
+/// client had already sent another request, must not reset while that answer is on its way
+/// or unread: an RST makes the client's kernel drop what it has not read yet, and the client
+/// sees "connection reset" instead of its answer. That takes a round trip plus the client's
+/// own delay, whatever the grace is (tests and some deployments set graces of a few
+/// milliseconds). The linger costs nothing in the usual case: it ends as soon as the peer
+/// closes its side, which clients do when they read the FIN. Only a peer that keeps its side
+/// open holds the worker's exit back, by this much at most.
 pub(crate) const LINGER: Duration = Duration::from_secs(2);
 
 /// What the connection task, the IO and the service wrapper of one connection share.
@@ -26,6 +37,9 @@ pub(crate) const LINGER: Duration = Duration::from_secs(2);
 pub(crate) struct ConnectionState {
     /// Reads that returned data; the drain compares it across its grace period.
     reads: AtomicU64,
+    /// `reads` when a request last reached the service or finished: more reads since then
+    /// mean a request has begun that the service has not seen yet.
+    reads_settled: AtomicU64,
     /// Requests that reached the service.
     requests: AtomicU64,
     /// Requests whose response body is not done yet.
@@ -44,6 +58,17 @@ impl ConnectionState {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// Bytes were read since a request last reached the service or finished: the peer is
+    /// sending a request (or a body nobody reads). Never true on a connection read by
+    /// nothing but whole requests.
+    ///
+    /// Blind to one case: a pipelined request partly read together with the end of the
+    /// previous one, then stalled. The grace may then close it as idle, after its client stalled
+    /// for a whole grace.
+    pub(crate) fn request_begun(&self) -> bool {
+        self.reads() > self.reads_settled.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::Relaxed)
     }
@@ -57,6 +82,7 @@ impl ConnectionState {
         // Only this connection's task and its requests touch these: uncontended.
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.settle();
         if http2 {
             self.http2.store(true, Ordering::Relaxed);
         }
@@ -65,6 +91,11 @@ impl ConnectionState {
     /// Called when a request's response body is done (or dropped).
     pub(crate) fn request_finished(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.settle();
+    }
+
+    fn settle(&self) {
+        self.reads_settled.store(self.reads(), Ordering::Relaxed);
     }
 }
 

@@ -1,5 +1,6 @@
 //! The worker side of a server: serve the inherited listeners until the master says drain,
-//! then drain and return as soon as the last connection is closed.
+//! then drain and return as soon as the last connection is closed, or with
+//! [`Error::DrainDeadline`] if connections are still open at the drain deadline.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -56,17 +57,18 @@ where
         "accepting stopped; waiting for open connections"
     );
     // The master kills us at the deadline anyway; stopping to wait then only makes the exit
-    // ours.
+    // ours, and says that the drain got stuck (see `Error::DrainDeadline`).
     match worker::drain_deadline() {
         Some(deadline) => {
             if tokio::time::timeout_at(deadline.into(), drain.all_closed())
                 .await
                 .is_err()
             {
-                tracing::warn!(
-                    open = drain.open_connections(),
-                    "drain deadline reached with connections still open"
-                );
+                let open = drain.open_connections();
+                if open > 0 {
+                    tracing::warn!(open, "drain deadline reached with connections still open");
+                    return Err(Error::DrainDeadline { open });
+                }
             }
         }
         None => drain.all_closed().await,

@@ -8,12 +8,20 @@
 //! ok (2xx with a complete body), connect error, reset/EOF before a full response, timeout, or
 //! non-2xx status.
 //!
-//! Requests the server cannot have seen are retried (once more at most, on a new connection)
-//! rather than counted as failures, because real clients retry them: on a reused connection,
-//! a request hyper hands back unsent (the connection was found closed before the request was
-//! written), and an HTTP/2 request refused after the server's GOAWAY(NO_ERROR), which RFC 9113
-//! §6.8 guarantees the server did not process. They are counted apart: `reconnects` for
-//! HTTP/1.1, `goaway_retries` for HTTP/2. On a fresh connection the same is a failure.
+//! Requests the server cannot have seen are retried (twice more at most, each on a new
+//! connection) rather than counted as failures, because real clients retry them:
+//! - HTTP/1.1: a request hyper hands back unsent because its connection, reused from an earlier
+//!   request, was found closed first (a server may close an idle keep-alive connection).
+//!   Counted as `reconnects`. On a connection opened for this very attempt the same is a
+//!   failure: a server that accepts a connection and closes it unanswered loses the request.
+//! - HTTP/2: a request the server refused, which it guarantees it did not process: a stream
+//!   above the last stream id of its GOAWAY(NO_ERROR) (RFC 9113 §6.8), a stream reset with
+//!   REFUSED_STREAM (§8.7), or a request not sent because its connection had received GOAWAY
+//!   and closed. Counted as `goaway_retries`, on any connection, fresh or not. Any other error
+//!   (a connection closed without GOAWAY, a reset with another code) is a failure.
+//!
+//! HTTP/2 connections that received a GOAWAY frame are counted too (`goaway_connections`), so
+//! that a test can check that the server ended them that way.
 //!
 //! Every run is bounded by a request count per client and a wall-clock limit, and can be
 //! stopped early through [`LoadConfig::stop`].
@@ -34,8 +42,10 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -99,6 +109,7 @@ pub struct LoadConfig {
     request_timeout: Duration,
     stop: Arc<AtomicBool>,
     completed: Arc<AtomicU64>,
+    goaway_connections: Arc<AtomicU64>,
 }
 
 impl LoadConfig {
@@ -111,6 +122,7 @@ impl LoadConfig {
             request_timeout: Duration::from_secs(20),
             stop: Arc::new(AtomicBool::new(false)),
             completed: Arc::new(AtomicU64::new(0)),
+            goaway_connections: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -164,8 +176,12 @@ pub struct Report {
     pub bad_status: u64,
     /// HTTP/1.1 requests not written because their reused connection was closed (retried).
     pub reconnects: u64,
-    /// HTTP/2 requests not sent or refused because their connection was going away (retried).
+    /// HTTP/2 requests the server refused unprocessed: above the last stream id of its GOAWAY,
+    /// reset with REFUSED_STREAM, or not sent because their connection had received GOAWAY and
+    /// closed (retried).
     pub goaway_retries: u64,
+    /// HTTP/2 connections that received a GOAWAY frame (each counted once).
+    pub goaway_connections: u64,
     /// Answers that carried `Connection: close` on a keep-alive connection.
     pub closed_by_server: u64,
     /// Latency of each successful request, in microseconds.
@@ -220,7 +236,7 @@ impl fmt::Display for Report {
         write!(
             f,
             "ok {} | failures: connect {} reset/eof {} timeout {} non-2xx {} | reconnects {} \
-             goaway-retries {} closed-by-server {}",
+             goaway-retries {} goaway-connections {} closed-by-server {}",
             self.ok,
             self.connect_errors,
             self.resets,
@@ -228,6 +244,7 @@ impl fmt::Display for Report {
             self.bad_status,
             self.reconnects,
             self.goaway_retries,
+            self.goaway_connections,
             self.closed_by_server
         )?;
         if let (Some(p50), Some(p99)) = (self.latency_quantile(0.5), self.latency_quantile(0.99)) {
@@ -254,6 +271,7 @@ pub async fn run(config: LoadConfig) -> Report {
     for t in tasks {
         report.merge(t.await.expect("a load client panicked"));
     }
+    report.goaway_connections = config.goaway_connections.load(Ordering::Relaxed);
     report
 }
 
@@ -267,7 +285,11 @@ enum Failure {
 
 enum Conn {
     H1(hyper::client::conn::http1::SendRequest<Empty<Bytes>>),
-    H2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
+    /// The flag says whether the connection received a GOAWAY frame.
+    H2(
+        hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+        Arc<AtomicBool>,
+    ),
 }
 
 async fn connect(config: &LoadConfig, mode: Mode) -> Result<Conn, Failure> {
@@ -276,25 +298,31 @@ async fn connect(config: &LoadConfig, mode: Mode) -> Result<Conn, Failure> {
         .map_err(|_| Failure::Timeout)?
         .map_err(|e| Failure::Connect(e.to_string()))?;
     let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(stream);
     match mode {
         Mode::KeepAlive | Mode::NewConnection => {
-            let (sender, conn) = hyper::client::conn::http1::handshake(io)
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
                 .await
                 .map_err(|e| Failure::Connect(e.to_string()))?;
             tokio::spawn(conn);
             Ok(Conn::H1(sender))
         }
         Mode::Http2 => {
+            let goaway = Arc::new(AtomicBool::new(false));
+            let io = GoawayWatch {
+                io: stream,
+                scan: FrameScan::default(),
+                seen: goaway.clone(),
+                count: config.goaway_connections.clone(),
+            };
             let (sender, conn) = tokio::time::timeout(
                 config.request_timeout,
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), io),
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io)),
             )
             .await
             .map_err(|_| Failure::Timeout)?
             .map_err(|e| Failure::Connect(e.to_string()))?;
             tokio::spawn(conn);
-            Ok(Conn::H2(sender))
+            Ok(Conn::H2(sender, goaway))
         }
     }
 }
@@ -314,18 +342,19 @@ async fn run_client(config: &LoadConfig, index: usize, deadline: Instant) -> Rep
         let path = &spec.paths[(sent as usize) % spec.paths.len()];
         sent += 1;
         let started = Instant::now();
-        // A request that could not be written on a reused connection is retried once on a
-        // fresh one; a fresh connection failing the same way is a failure.
+        // A request the server cannot have seen is retried on a new connection, twice at most;
+        // see the module docs.
         let mut attempts = 0;
         let outcome = loop {
             attempts += 1;
-            if conn.is_none() {
+            // Opened for this attempt: the server had no reason to close it unanswered.
+            let fresh = conn.is_none();
+            if fresh {
                 match connect(config, spec.mode).await {
                     Ok(c) => conn = Some(c),
                     Err(f) => break Err(f),
                 }
             }
-            let fresh = attempts > 1 || spec.mode == Mode::NewConnection;
             match send(config, spec.mode, conn.as_mut().expect("connected"), path).await {
                 Ok((status, close)) => {
                     if close || spec.mode == Mode::NewConnection {
@@ -342,17 +371,25 @@ async fn run_client(config: &LoadConfig, index: usize, deadline: Instant) -> Rep
                 }
                 Err(Sent::NotWritten(why)) if !fresh && attempts < 3 => {
                     conn = None;
-                    match spec.mode {
-                        Mode::Http2 => report.goaway_retries += 1,
-                        _ => report.reconnects += 1,
-                    }
+                    report.reconnects += 1;
                     tracing::debug!(%why, "request not written; retrying on a new connection");
                 }
                 Err(Sent::NotWritten(why)) => {
                     conn = None;
-                    break Err(Failure::Reset(format!(
-                        "not written on a fresh connection: {why}"
-                    )));
+                    break Err(Failure::Reset(if fresh {
+                        format!("not written on a connection opened for it: {why}")
+                    } else {
+                        format!("not written, {attempts} times: {why}")
+                    }));
+                }
+                Err(Sent::Refused(why)) if attempts < 3 => {
+                    conn = None;
+                    report.goaway_retries += 1;
+                    tracing::debug!(%why, "request refused; retrying on a new connection");
+                }
+                Err(Sent::Refused(why)) => {
+                    conn = None;
+                    break Err(Failure::Reset(format!("refused {attempts} times: {why}")));
                 }
                 Err(Sent::Failed(f)) => {
                     conn = None;
@@ -395,8 +432,12 @@ async fn run_client(config: &LoadConfig, index: usize, deadline: Instant) -> Rep
 }
 
 enum Sent {
-    /// The request never left the client: safe to retry.
+    /// HTTP/1.1: the request never left the client, its connection was found closed: safe to
+    /// retry if that connection was reused.
     NotWritten(String),
+    /// HTTP/2: the server refused the request unprocessed (GOAWAY, REFUSED_STREAM): safe to
+    /// retry.
+    Refused(String),
     Failed(Failure),
 }
 
@@ -418,34 +459,41 @@ async fn send(
                     req = req.header(header::CONNECTION, "close");
                 }
                 let req = req.body(Empty::new()).expect("a valid request");
-                sender.try_send_request(req).await
+                match sender.try_send_request(req).await {
+                    Ok(res) => res,
+                    // hyper hands the request back when it never reached the connection (it
+                    // closed first): the server cannot have seen it.
+                    Err(e) if e.message().is_some() => {
+                        return Err(Sent::NotWritten(describe(e.error())));
+                    }
+                    Err(e) => return Err(Sent::Failed(Failure::Reset(describe(e.error())))),
+                }
             }
-            Conn::H2(sender) => {
-                if sender.ready().await.is_err() {
-                    return Err(Sent::NotWritten("connection closed".into()));
+            Conn::H2(sender, goaway) => {
+                // Not sent because the connection is gone: safe only if it was going away.
+                let gone = |why: String| {
+                    if goaway.load(Ordering::Relaxed) {
+                        Sent::Refused(format!("after GOAWAY: {why}"))
+                    } else {
+                        Sent::Failed(Failure::Reset(format!("closed without GOAWAY: {why}")))
+                    }
+                };
+                if let Err(e) = sender.ready().await {
+                    return Err(gone(describe(&e)));
                 }
                 let req = Request::get(format!("http://{}{path}", config.addr))
                     .body(Empty::new())
                     .expect("a valid request");
                 match sender.try_send_request(req).await {
-                    Err(e) if refused_by_goaway(e.error()) => {
-                        return Err(Sent::NotWritten(format!("GOAWAY: {}", e.error())));
+                    Ok(res) => res,
+                    Err(e) if refused_unprocessed(e.error()) => {
+                        return Err(Sent::Refused(describe(e.error())));
                     }
-                    r => r,
+                    Err(e) if e.message().is_some() => {
+                        return Err(gone(describe(e.error())));
+                    }
+                    Err(e) => return Err(Sent::Failed(Failure::Reset(describe(e.error())))),
                 }
-            }
-        };
-        let res = match res {
-            Ok(res) => res,
-            Err(mut e) => {
-                // hyper hands the request back when it never reached the connection (it
-                // closed first): the server cannot have seen it.
-                let why = describe(e.error());
-                return Err(if e.take_message().is_some() {
-                    Sent::NotWritten(why)
-                } else {
-                    Sent::Failed(Failure::Reset(why))
-                });
             }
         };
         let status = res.status();
@@ -465,16 +513,101 @@ async fn send(
     }
 }
 
-/// An HTTP/2 request the server's GOAWAY (no error) kept from being processed.
-fn refused_by_goaway(e: &hyper::Error) -> bool {
+/// An HTTP/2 request the server guarantees it did not process: a stream refused by its
+/// GOAWAY(NO_ERROR) (above the last stream id, or opened after it), or reset with
+/// REFUSED_STREAM.
+fn refused_unprocessed(e: &hyper::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         if let Some(h2) = s.downcast_ref::<h2::Error>() {
-            return h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR);
+            return (h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR))
+                || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM));
         }
         source = s.source();
     }
     false
+}
+
+/// The socket of an HTTP/2 client connection, watched for the server's GOAWAY frames.
+struct GoawayWatch {
+    io: TcpStream,
+    scan: FrameScan,
+    /// Set at the first GOAWAY.
+    seen: Arc<AtomicBool>,
+    /// Connections that received one; counted at the first.
+    count: Arc<AtomicU64>,
+}
+
+impl tokio::io::AsyncRead for GoawayWatch {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.io).poll_read(cx, buf))?;
+        let this = &mut *self;
+        if this.scan.feed(&buf.filled()[before..]) && !this.seen.swap(true, Ordering::Relaxed) {
+            this.count.fetch_add(1, Ordering::Relaxed);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for GoawayWatch {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Follows the frames a server sends (RFC 9113 §4.1: a 9-byte header whose first 3 bytes are
+/// the payload length and 4th the type; the server's preface is a plain SETTINGS frame).
+#[derive(Default)]
+struct FrameScan {
+    header: [u8; 9],
+    have: usize,
+    /// Payload bytes of the current frame still to skip.
+    skip: usize,
+}
+
+impl FrameScan {
+    const GOAWAY: u8 = 0x7;
+
+    /// Consumes `data`; true if it completed the header of a GOAWAY frame.
+    fn feed(&mut self, mut data: &[u8]) -> bool {
+        let mut goaway = false;
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len());
+                self.skip -= n;
+                data = &data[n..];
+                continue;
+            }
+            let n = (9 - self.have).min(data.len());
+            self.header[self.have..self.have + n].copy_from_slice(&data[..n]);
+            self.have += n;
+            data = &data[n..];
+            if self.have == 9 {
+                self.have = 0;
+                let h = &self.header;
+                self.skip = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
+                goaway |= h[3] == Self::GOAWAY;
+            }
+        }
+        goaway
+    }
 }
 
 fn describe(e: &dyn std::error::Error) -> String {
@@ -486,4 +619,51 @@ fn describe(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrameScan;
+
+    fn frame(kind: u8, payload: usize) -> Vec<u8> {
+        let mut f = vec![
+            (payload >> 16) as u8,
+            (payload >> 8) as u8,
+            payload as u8,
+            kind,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        // A payload that looks like a GOAWAY header must not count.
+        f.extend(std::iter::repeat_n(0x7, payload));
+        f
+    }
+
+    #[test]
+    fn frame_scan_finds_goaway_across_reads_and_only_there() {
+        let mut bytes = frame(0x4, 18); // SETTINGS
+        bytes.extend(frame(0x0, 70_000)); // DATA, longer than 64 KiB
+        let before_goaway = bytes.len();
+        bytes.extend(frame(0x7, 8)); // GOAWAY
+        for chunk in [1, 5, 9, 4096] {
+            let mut scan = FrameScan::default();
+            let mut seen_at = None;
+            for (i, piece) in bytes.chunks(chunk).enumerate() {
+                if scan.feed(piece) && seen_at.is_none() {
+                    seen_at = Some(i * chunk + piece.len());
+                }
+            }
+            let seen_at = seen_at.expect("the GOAWAY was found");
+            assert!(seen_at > before_goaway, "chunk {chunk}: found at {seen_at}");
+            assert!(
+                seen_at <= before_goaway + 9 + chunk,
+                "chunk {chunk}: {seen_at}"
+            );
+        }
+        let mut scan = FrameScan::default();
+        assert!(!scan.feed(&bytes[..before_goaway]));
+    }
 }

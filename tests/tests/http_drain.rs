@@ -1,14 +1,22 @@
 //! How a draining worker ends its connections, seen on the wire.
 //!
-//! Each test runs one worker, makes the master replace it (SIGHUP), and watches one or two
-//! raw HTTP/1.1 connections to it:
+//! Each test runs one worker, makes the master replace it (SIGHUP), and watches raw HTTP/1.1
+//! connections to it:
 //! - a request in flight when the drain starts completes with 200 and `Connection: close`, and
-//!   the worker exits right after, long before its drain deadline;
-//! - a client trickling half a request header cannot hold the draining worker past the header
-//!   read timeout;
-//! - an idle keep-alive connection is closed with FIN (not RST) after the idle grace, and a
-//!   request sent on a keep-alive connection during the drain is served with
-//!   `Connection: close`.
+//!   the worker exits right after (within the linger and a margin), long before its deadline;
+//! - a header begun during the drain, on a keep-alive connection, and trickled a byte at a time,
+//!   cannot hold the draining worker past the header read timeout;
+//! - an idle keep-alive connection is closed with FIN (not RST) after the idle grace, counted
+//!   from the drain, and a request sent on a keep-alive connection during the drain is served
+//!   with `Connection: close`;
+//! - a draining worker stops accepting at once: while it still serves a slow request, every new
+//!   connection is answered by its replacement;
+//! - two requests pipelined in one write during the drain: the first is answered with
+//!   `Connection: close`, then the connection ends with FIN, not RST.
+//!
+//! The master reports `draining` as it sends the drain message; the worker gets it a moment
+//! later. Where a test needs the worker itself to be draining, it sends requests on a
+//! keep-alive connection until an answer says `Connection: close`.
 //!
 //! The tests of this file run one at a time: their bounds are about one worker's timing.
 
@@ -18,15 +26,24 @@ use std::io::{BufReader, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use http_common::{End, connect, read_end, read_response, send_get, start_hello};
+use http_common::{End, RawResponse, connect, read_end, read_response, send_get, start_hello};
 use nix::sys::signal::Signal;
-use tests::cluster::{CEILING, Cluster, pid_of, wait_gone};
+use tests::cluster::{CEILING, Cluster, alive, pid_of, wait_gone};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Drain deadline of these tests: far above every bound they assert, so that an exit by
 /// deadline can never pass for an exit on the last connection.
 const DRAIN_DEADLINE: &str = "60s";
+
+/// How soon a worker exits once its last connection is answered and closed by the client: at
+/// once in the engine (no timer runs then; a connection the client left open would linger 2 s
+/// at most), plus a wide margin for a busy machine to reap it and report it.
+const EXIT_AFTER_LAST: Duration = Duration::from_secs(5);
+
+/// How much later than the worker a test may see the `draining` event (both leave the master
+/// together, by different pipes): the tolerance of lower bounds counted from that event.
+const EVENT_LAG: Duration = Duration::from_secs(1);
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
@@ -45,6 +62,49 @@ fn replace(cluster: &Cluster, pid: u32) -> Instant {
         e["event"] == "draining" && pid_of(e) == pid
     });
     Instant::now()
+}
+
+/// Sends `GET /pid` on a keep-alive connection to the draining worker `pid` every 20 ms (well
+/// within the idle grace) until an answer says `Connection: close`: then the worker itself is
+/// draining. Every answer must come from `pid`; none may find the connection gone.
+fn until_drain_answered(
+    stream: &mut std::net::TcpStream,
+    reader: &mut BufReader<std::net::TcpStream>,
+    pid: u32,
+) -> RawResponse {
+    let started = Instant::now();
+    for _ in 0..250 {
+        send_get(stream, "/pid");
+        let res = read_response(reader).expect("a request during the drain is served");
+        assert_eq!(res.status, 200, "{res:?}");
+        assert_eq!(
+            res.body.trim(),
+            pid.to_string(),
+            "served by the draining worker"
+        );
+        if res.connection_close() {
+            return res;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "no answer carried Connection: close {:?} after the drain began",
+        started.elapsed()
+    );
+}
+
+/// A keep-alive connection to `pid` after one `/pid` request, now idle.
+fn idle_connection(
+    addr: std::net::SocketAddr,
+    pid: u32,
+) -> (std::net::TcpStream, BufReader<std::net::TcpStream>) {
+    let mut stream = connect(addr);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    send_get(&mut stream, "/pid");
+    let res = read_response(&mut reader).expect("a /pid answer");
+    assert_eq!(res.body.trim(), pid.to_string(), "{res:?}");
+    assert!(!res.connection_close(), "{res:?}");
+    (stream, reader)
 }
 
 /// Waits for `pid` to exit and checks that it exited by itself, not killed at its deadline.
@@ -79,7 +139,8 @@ fn a_request_in_flight_completes_and_the_worker_exits_right_after() {
     let res = read_response(&mut reader).expect("a /pid answer");
     assert_eq!(res.body.trim(), old.to_string());
 
-    send_get(&mut stream, "/slow?ms=3000");
+    // Long enough to outlast the replacement's start on a busy machine.
+    send_get(&mut stream, "/slow?ms=8000");
     let drain_seen = replace(&cluster, old);
     let res = read_response(&mut reader).expect("the slow request answered");
     let answered = Instant::now();
@@ -88,7 +149,7 @@ fn a_request_in_flight_completes_and_the_worker_exits_right_after() {
         "inconclusive: the slow request was answered before the drain began"
     );
     assert_eq!(res.status, 200, "{res:?}");
-    assert_eq!(res.body.trim(), format!("slept 3000 ms in pid {old}"));
+    assert_eq!(res.body.trim(), format!("slept 8000 ms in pid {old}"));
     assert!(
         res.connection_close(),
         "an answer during the drain must carry Connection: close: {res:?}"
@@ -103,67 +164,87 @@ fn a_request_in_flight_completes_and_the_worker_exits_right_after() {
     let exited = wait_exited(&cluster, old);
     let after = exited.duration_since(answered);
     assert!(
-        after < Duration::from_secs(10),
+        after < EXIT_AFTER_LAST,
         "worker {old} exited {after:?} after its last request (drain deadline {DRAIN_DEADLINE})"
     );
 }
 
+/// Header read timeout of the half-header test: longer than the replacement takes to start on
+/// a busy machine, since the timer runs from the moment the connection went idle, before
+/// SIGHUP.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(12);
+
 #[test]
-fn half_a_header_cannot_hold_a_draining_worker() {
+fn half_a_header_begun_during_the_drain_is_cut_by_the_header_timeout() {
     let _serial = serial();
     let cluster = start_hello(
         1,
         &[
             ("REGIMENT_DRAIN_TIMEOUT", DRAIN_DEADLINE),
-            ("REGIMENT_HEADER_READ_TIMEOUT", "4s"),
+            ("REGIMENT_HEADER_READ_TIMEOUT", "12s"),
         ],
     );
     let addr = cluster.addr();
     let old = only_worker(&cluster);
 
-    // Half a header, then one more byte every 200 ms: the connection is never idle, so only
-    // the header read timeout can end it.
-    let mut stream = connect(addr);
-    let connected = Instant::now();
+    // A keep-alive connection after one request: hyper restarts its header timer as the
+    // connection goes idle, a moment before the test reads the answer.
+    let (mut stream, mut reader) = idle_connection(addr, old);
+    let idle_seen = Instant::now();
+    let drain_seen = replace(&cluster, old);
+    assert!(
+        drain_seen.duration_since(idle_seen) + Duration::from_secs(3) < HEADER_TIMEOUT,
+        "inconclusive: the drain came {:?} after the connection went idle",
+        drain_seen.duration_since(idle_seen)
+    );
+
+    // Half a header, begun during the drain, then one more byte every 200 ms: the connection
+    // is never idle, so only the header read timeout can end it.
     stream
         .write_all(b"GET /pid HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Trickle: ")
         .unwrap();
-    let mut reader = stream.try_clone().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_trickle = stop.clone();
     let trickler = std::thread::spawn(move || {
         for _ in 0..300 {
-            if stream.write_all(b"a").is_err() {
+            if stop_trickle.load(std::sync::atomic::Ordering::Relaxed)
+                || stream.write_all(b"a").is_err()
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
     });
-    let drain_seen = replace(&cluster, old);
     reader
+        .get_ref()
         .set_read_timeout(Some(Duration::from_secs(45)))
         .unwrap();
     let end = read_end(&mut reader);
     let closed = Instant::now();
-    assert!(
-        !matches!(end, End::Timeout),
-        "the half-header connection was never closed"
-    );
-    assert!(
-        drain_seen < closed,
-        "inconclusive: the connection was closed before the drain began"
-    );
-    let open_for = closed.duration_since(connected);
-    assert!(
-        open_for < Duration::from_secs(20),
-        "the half-header connection stayed open {open_for:?} (header read timeout 4 s)"
-    );
-    drop(reader);
-    let exited = wait_exited(&cluster, old);
-    let drained_in = exited.duration_since(drain_seen);
-    assert!(
-        drained_in < Duration::from_secs(20),
-        "worker {old} took {drained_in:?} to drain (header read timeout 4 s, deadline {DRAIN_DEADLINE})"
-    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     trickler.join().unwrap();
+    drop(reader);
+    assert_eq!(
+        end,
+        End::Fin,
+        "the half-header connection must be closed cleanly"
+    );
+    let open_for = closed.duration_since(idle_seen);
+    assert!(
+        open_for + EVENT_LAG >= HEADER_TIMEOUT,
+        "closed {open_for:?} after going idle, before the header read timeout ({HEADER_TIMEOUT:?}): \
+         the drain cut a request begun"
+    );
+    assert!(
+        open_for < HEADER_TIMEOUT + Duration::from_secs(5),
+        "the half-header connection stayed open {open_for:?} (header read timeout {HEADER_TIMEOUT:?})"
+    );
+    let exited = wait_exited(&cluster, old);
+    let after = exited.duration_since(closed);
+    assert!(
+        after < EXIT_AFTER_LAST,
+        "worker {old} exited {after:?} after its last connection closed (deadline {DRAIN_DEADLINE})"
+    );
 }
 
 #[test]
@@ -181,49 +262,14 @@ fn idle_keep_alive_is_closed_with_fin_and_a_request_during_the_drain_is_served()
     let old = only_worker(&cluster);
 
     // Two keep-alive connections to the worker, each after one request, now idle.
-    let mut idle = connect(addr);
-    let mut idle_reader = BufReader::new(idle.try_clone().unwrap());
-    send_get(&mut idle, "/pid");
-    assert_eq!(
-        read_response(&mut idle_reader).unwrap().body.trim(),
-        old.to_string()
-    );
-    let mut busy = connect(addr);
-    let mut busy_reader = BufReader::new(busy.try_clone().unwrap());
-    send_get(&mut busy, "/pid");
-    assert_eq!(
-        read_response(&mut busy_reader).unwrap().body.trim(),
-        old.to_string()
-    );
+    let (idle, mut idle_reader) = idle_connection(addr, old);
+    let (mut busy, mut busy_reader) = idle_connection(addr, old);
 
-    let hup = Instant::now();
     let drain_seen = replace(&cluster, old);
 
-    // A client sending its next request now, during the drain, is served, and told to go. The
-    // master reports the drain as it sends it: the worker may get it a moment later, so the
-    // client keeps sending (every 20 ms, well within the grace) until an answer says close;
-    // every request must be answered by the old worker, and none may find its connection gone.
-    let mut answers = 0;
-    loop {
-        send_get(&mut busy, "/pid");
-        let res = read_response(&mut busy_reader).expect("a request during the drain is served");
-        answers += 1;
-        assert_eq!(res.status, 200, "{res:?}");
-        assert_eq!(
-            res.body.trim(),
-            old.to_string(),
-            "served by the draining worker"
-        );
-        if res.connection_close() {
-            break;
-        }
-        assert!(
-            answers < 250,
-            "no answer carried Connection: close {:?} after the drain began",
-            drain_seen.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // A client sending its next request now, during the drain, is served, and told to go; none
+    // of its requests may find its connection gone.
+    until_drain_answered(&mut busy, &mut busy_reader, old);
     assert_eq!(read_end(&mut busy_reader), End::Fin);
     drop((busy_reader, busy));
 
@@ -235,17 +281,110 @@ fn idle_keep_alive_is_closed_with_fin_and_a_request_during_the_drain_is_served()
         End::Fin,
         "an idle keep-alive connection must end with FIN"
     );
-    let after_hup = closed.duration_since(hup);
-    assert!(
-        after_hup >= Duration::from_secs(3),
-        "closed {after_hup:?} after SIGHUP, before the 3 s grace"
-    );
     let after_drain = closed.duration_since(drain_seen);
+    assert!(
+        after_drain + EVENT_LAG >= Duration::from_secs(3),
+        "closed {after_drain:?} after the drain began, before the 3 s grace"
+    );
     assert!(
         after_drain < Duration::from_secs(20),
         "closed {after_drain:?} after the drain began (grace 3 s, header timeout 40 s)"
     );
     drop((idle_reader, idle));
     let exited = wait_exited(&cluster, old);
-    assert!(exited.duration_since(closed) < Duration::from_secs(10));
+    let after = exited.duration_since(closed);
+    assert!(
+        after < EXIT_AFTER_LAST,
+        "worker {old} exited {after:?} after its last connection closed"
+    );
+}
+
+#[test]
+fn a_draining_worker_stops_accepting_at_once() {
+    let _serial = serial();
+    let cluster = start_hello(1, &[("REGIMENT_DRAIN_TIMEOUT", DRAIN_DEADLINE)]);
+    let addr = cluster.addr();
+    let old = only_worker(&cluster);
+
+    // The old worker stays alive, busy with a slow request, for the whole test.
+    let mut slow = connect(addr);
+    let mut slow_reader = BufReader::new(slow.try_clone().unwrap());
+    send_get(&mut slow, "/slow?ms=15000");
+    let (mut probe, mut probe_reader) = idle_connection(addr, old);
+
+    let _ = replace(&cluster, old);
+    let new = only_worker(&cluster);
+    assert_ne!(new, old);
+    until_drain_answered(&mut probe, &mut probe_reader, old);
+    drop((probe_reader, probe));
+
+    // The old worker now drains: every new connection goes to its replacement, although the
+    // old one still runs and the listening socket is shared.
+    for i in 0..30 {
+        let pid = http_common::pid_via_http(addr);
+        assert_eq!(
+            pid, new,
+            "new connection {i} was answered by {pid}, not the replacement {new} (old {old})"
+        );
+    }
+    assert!(
+        alive(old),
+        "inconclusive: the old worker {old} was gone before the last new connection"
+    );
+
+    let res = read_response(&mut slow_reader).expect("the slow request answered");
+    assert_eq!(res.status, 200, "{res:?}");
+    assert_eq!(res.body.trim(), format!("slept 15000 ms in pid {old}"));
+    assert!(res.connection_close(), "{res:?}");
+    assert_eq!(read_end(&mut slow_reader), End::Fin);
+    drop((slow_reader, slow));
+    wait_exited(&cluster, old);
+}
+
+#[test]
+fn pipelined_requests_during_the_drain_get_one_answer_and_a_fin() {
+    let _serial = serial();
+    let cluster = start_hello(
+        1,
+        &[
+            ("REGIMENT_DRAIN_TIMEOUT", DRAIN_DEADLINE),
+            // The pipelining connection stays idle while the probe confirms the drain.
+            ("REGIMENT_IDLE_GRACE", "20s"),
+            ("REGIMENT_HEADER_READ_TIMEOUT", "40s"),
+        ],
+    );
+    let addr = cluster.addr();
+    let old = only_worker(&cluster);
+    let (mut stream, mut reader) = idle_connection(addr, old);
+    let (mut probe, mut probe_reader) = idle_connection(addr, old);
+
+    let _ = replace(&cluster, old);
+    until_drain_answered(&mut probe, &mut probe_reader, old);
+    assert_eq!(read_end(&mut probe_reader), End::Fin);
+    drop((probe_reader, probe));
+
+    // Two requests in one write: the first is answered and says close; the second is never
+    // answered, and the connection ends with FIN, not RST, although it was sent.
+    let get = "GET /pid HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    stream.write_all(format!("{get}{get}").as_bytes()).unwrap();
+    let res = read_response(&mut reader).expect("the first pipelined request answered");
+    assert_eq!(res.status, 200, "{res:?}");
+    assert_eq!(res.body.trim(), old.to_string());
+    assert!(
+        res.connection_close(),
+        "an answer during the drain must carry Connection: close: {res:?}"
+    );
+    assert_eq!(
+        read_end(&mut reader),
+        End::Fin,
+        "after the answer that says close, a clean end"
+    );
+    let closed = Instant::now();
+    drop((reader, stream));
+    let exited = wait_exited(&cluster, old);
+    let after = exited.duration_since(closed);
+    assert!(
+        after < EXIT_AFTER_LAST,
+        "worker {old} exited {after:?} after its last connection closed"
+    );
 }

@@ -2,10 +2,12 @@
 //!
 //! Four HTTP/2 clients (prior knowledge, one connection each, reopened after GOAWAY) mixing
 //! fast and slow requests run while the master is sent SIGHUP five times. Every request must
-//! get a complete 200: zero connect errors, resets, timeouts or non-2xx. A request refused
-//! locally after the server's GOAWAY(NO_ERROR) is retried on a new connection, as HTTP/2
-//! clients do (RFC 9113 §6.8: the server did not process it); any other stream error fails.
-//! Every worker pid must have changed.
+//! get a complete 200: zero connect errors, resets, timeouts or non-2xx. A request the server
+//! refused unprocessed (above the last stream id of its GOAWAY(NO_ERROR), RFC 9113 §6.8, or
+//! REFUSED_STREAM, §8.7), or not sent because its connection had received GOAWAY and closed, is
+//! retried on a new connection, as HTTP/2 clients do; any other error fails, a connection
+//! closed without GOAWAY included. Draining workers must end their connections with GOAWAY:
+//! at least one connection per restart received one. Every worker pid must have changed.
 
 mod http_common;
 
@@ -41,6 +43,10 @@ fn rolling_restarts_under_http2_load_lose_no_request() {
     assert!(
         report.ok >= 500,
         "too little load to show anything: {report}"
+    );
+    assert!(
+        report.goaway_connections >= RESTARTS as u64,
+        "draining workers did not end their HTTP/2 connections with GOAWAY: {report}"
     );
     assert_all_replaced(&cluster, &first, WORKERS, RESTARTS);
 }
