@@ -1,5 +1,6 @@
-//! Per-request cost of each layer against the bare service, and the cost of one memory sample
-//! by each method. Results and the command: BENCHMARKS.md at the workspace root.
+//! Per-request cost of each layer against the bare service (a `service_fn`, and an axum
+//! `Router`), and the cost of one memory sample by each method. Results and the command:
+//! BENCHMARKS.md at the workspace root.
 //!
 //! `cargo bench -p regiment-tower --bench layers`
 //!
@@ -43,8 +44,8 @@ fn bare_http()
     )
 }
 
-/// A silent replacer for the "after firing" variants: the worker replacer would go to
-/// regiment-core, which outside a cluster logs a warning once.
+/// A silent replacer for the "after firing" variants: the worker replacer, outside a cluster,
+/// would log a warning once.
 fn quiet() -> Replacer {
     Replacer::new(|_| {})
 }
@@ -136,6 +137,44 @@ fn per_request(c: &mut Bench) {
     g.finish();
 }
 
+/// The real request path of an axum app: a `Router` with one route, bare and with both layers
+/// as an app writes them (`Router::layer`, which wraps each route), driven by hand like the
+/// others. The request is built in each iteration, in both cases alike, as a server would.
+fn per_request_axum(c: &mut Bench) {
+    let mut g = c.benchmark_group("per_request_axum");
+    let router = || axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+    let req = || {
+        http::Request::get("/")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let mut bench = |name: &str, mut app: axum::Router| {
+        // The handler answers at once, so one poll gives the response: check it does, or the
+        // figures would be those of a Pending.
+        let status = drive(&mut app, req()).map(|res| res.status());
+        assert_eq!(status, Some(http::StatusCode::OK), "{name} answers at once");
+        g.bench_function(name, |b| b.iter(|| black_box(drive(&mut app, req()))));
+    };
+    bench("bare", router());
+    // What axum's `Router::layer` costs by itself, whatever the layer: each call wraps every
+    // route in a boxed, cloned-per-request service and boxes its future. Two identity layers
+    // pay that twice and do nothing else: the baseline for `both`.
+    let identity = tower::layer::util::Identity::new;
+    bench(
+        "two_identity_layers",
+        router().layer(identity()).layer(identity()),
+    );
+    // As the README and hello write it: two `Router::layer` calls.
+    bench("both", router().layer(never_memory()).layer(never_count()));
+    // Both in one `Router::layer` call, so axum's wrapping is paid once.
+    let stack = ServiceBuilder::new()
+        .layer(never_memory())
+        .layer(never_count());
+    bench("one_identity_layer", router().layer(identity()));
+    bench("both_in_one_layer_call", router().layer(stack));
+    g.finish();
+}
+
 fn memory_sample(c: &mut Bench) {
     let mut g = c.benchmark_group("memory_sample");
     let pid = sysinfo::get_current_pid().unwrap();
@@ -165,7 +204,7 @@ fn memory_sample(c: &mut Bench) {
         });
         // The rollup walks every resident page's table entry: its cost grows with the heap,
         // statm's does not. 256 MiB of touched pages, as a leaking worker would have.
-        let ballast = vec![1u8; 256 << 20];
+        let ballast = black_box(vec![1u8; 256 << 20]);
         g.bench_function("statm_kept_open_pread_plus_256MiB", |b| {
             b.iter(|| black_box(statm.resident_bytes().unwrap()))
         });
@@ -196,6 +235,6 @@ fn config() -> Bench {
 criterion_group! {
     name = benches;
     config = config();
-    targets = per_request, memory_sample
+    targets = per_request, per_request_axum, memory_sample
 }
 criterion_main!(benches);

@@ -375,6 +375,10 @@ impl<C: Criterion> Job for Shared<C> {
             self.judge(self.criterion.on_tick());
         }
     }
+
+    fn done(&self) -> bool {
+        !self.live()
+    }
 }
 
 impl<S, C: Criterion> Layer<S> for CriterionLayer<C> {
@@ -739,6 +743,47 @@ mod tests {
             2,
             "not ticked once fired"
         );
+    }
+
+    #[tokio::test]
+    async fn poll_ready_is_delegated() {
+        let rec = Recorder::new();
+        // tower's ConcurrencyLimit is not ready while its one permit is out: neither are we.
+        let mut limited = CriterionLayer::with_replacer(ServerErrors::default(), rec.replacer())
+            .layer(tower::limit::ConcurrencyLimit::new(status_echo(), 1));
+        let fut = limited.ready().await.unwrap().call(get("/200"));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(limited.poll_ready(&mut cx).is_pending());
+        assert_eq!(fut.await.unwrap().status(), 200);
+        assert!(limited.poll_ready(&mut cx).is_ready());
+        assert_eq!(rec.calls(), 0);
+    }
+
+    #[test]
+    fn a_fired_criterion_leaves_the_sampler_schedule() {
+        // MaxAge of zero ticks every millisecond: once fired it must not keep waking the
+        // sampler thread for the rest of the process.
+        let rec = Recorder::new();
+        let layer =
+            CriterionLayer::with_replacer(crate::MaxAge::new(Duration::ZERO), rec.replacer());
+        let svc = layer.layer(status_echo());
+        // The weak reference keeps the allocation, so its address cannot be reused by a job
+        // registered later by another test.
+        let job = Arc::downgrade(&layer.shared);
+        let give_up = std::time::Instant::now() + Duration::from_secs(120);
+        while rec.calls() == 0 || sampler::is_scheduled(job.as_ptr()) {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "fired: {}, still scheduled",
+                rec.calls()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(rec.calls(), 1);
+        assert!(rec.reason().unwrap().starts_with("max-age: up "));
+        // Left for having fired, not for having been dropped.
+        assert!(job.upgrade().is_some());
+        drop((layer, svc));
     }
 
     #[tokio::test]

@@ -8,8 +8,9 @@
 //! [`Replacer::worker`] (the default of every layer) is one per process and passes the reason
 //! to [`regiment_core::worker::request_replacement`], which sends it to the master (where it
 //! shows in the `replace requested` event and in the worker's status). Outside a regiment
-//! cluster that call is a no-op that logs one warning, so the layers can stay in an app run
-//! on its own (tests, `cargo run` without a master).
+//! cluster firing it is a no-op that logs one warning naming the reason
+//! (`replacement criterion fired outside a regiment cluster; ignored: request-count: ...`), so
+//! the layers can stay in an app run on its own (tests, `cargo run` without a master).
 //!
 //! [`Replacer::new`] makes a replacer with a callback of your own instead: a scope of its own
 //! for "at most once", used by tests and by programs that want to observe or relay the
@@ -118,9 +119,14 @@ impl Replacer {
         let reason = self.inner.reason.get_or_init(reason);
         match &self.inner.callback {
             Some(callback) => callback(reason),
-            None => {
+            None if regiment_core::worker::is_worker() => {
                 regiment_core::worker::request_replacement(reason.clone());
             }
+            // A master holds the app it supervises: nothing to replace, nothing to warn of.
+            None if regiment_core::worker::is_supervising() => {
+                tracing::debug!(reason, "criterion fired in the master; ignored");
+            }
+            None => outside_a_cluster(reason),
         }
         true
     }
@@ -158,6 +164,21 @@ impl Replacer {
     pub fn same_as(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
+}
+
+/// The process-wide replacer fired in a process that no regiment master started.
+///
+/// regiment-core is not called: its own no-op would log a second warning, without the reason,
+/// and the reason is what tells a person running the app on its own which threshold their
+/// configuration crosses. This runs once per process (the replacer fires once), so it is one
+/// warning however many layers fire.
+#[cold]
+#[inline(never)]
+fn outside_a_cluster(reason: &str) {
+    tracing::warn!(
+        reason,
+        "replacement criterion fired outside a regiment cluster; ignored: {reason}"
+    );
 }
 
 impl Default for Replacer {

@@ -55,6 +55,15 @@ pub use criterion::{Criterion, CriterionLayer, CriterionService, Replace, Verdic
 pub use fire::Replacer;
 pub use max_age::MaxAge;
 pub use memory_footprint::{MemoryFootprint, MemoryFootprintService};
+/// regiment-core, re-exported so that code using the layers can reach the worker-side calls
+/// (`worker::request_replacement`, `worker::slot`, ...) and the events with the same version
+/// the layers fire through, without a dependency of its own.
+///
+/// ```
+/// // Outside a cluster: not a worker, no slot.
+/// assert!(!regiment_tower::regiment_core::worker::is_worker());
+/// assert_eq!(regiment_tower::regiment_core::worker::slot(), None);
+/// ```
 pub use regiment_core;
 pub use request_count::{RequestCount, RequestCountService};
 pub use sampler::Measure;

@@ -36,11 +36,14 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -244,6 +247,10 @@ impl Job for Watch {
     fn run(&self, bytes: u64) {
         self.check(bytes);
     }
+
+    fn done(&self) -> bool {
+        self.replacer.fired()
+    }
 }
 
 /// `812 MB`, or `812.4 MB` when not a whole number of mebibytes.
@@ -350,8 +357,9 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    // Nothing happens after the call, so the inner future is returned as it is.
-    type Future = S::Future;
+    // Nothing happens after the call: a newtype over the inner future, with no field of its
+    // own, so it costs nothing (tests/no_allocation.rs).
+    type Future = ResponseFuture<S::Future>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -361,7 +369,45 @@ where
     #[inline]
     fn call(&mut self, req: R) -> Self::Future {
         self.watch.check(self.watch.current.load(Ordering::Relaxed));
-        self.inner.call(req)
+        ResponseFuture {
+            inner: self.inner.call(req),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`MemoryFootprintService`]: the inner service's future, passed
+    /// through as is (the layer's work is done when the request is accepted; the response
+    /// and the error are untouched). A named type, as in tower-http, so that the future can
+    /// be named in signatures and the layer can look at responses later without a breaking
+    /// change. It adds nothing to the inner future's size.
+    ///
+    /// ```
+    /// use regiment_tower::memory_footprint::ResponseFuture;
+    /// use tower::{Layer, Service, service_fn};
+    /// let mut svc = regiment_tower::MemoryFootprint::mb(750).layer(service_fn(|x: u8| async move { Ok::<_, ()>(x) }));
+    /// let _future: ResponseFuture<_> = svc.call(1);
+    /// ```
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for ResponseFuture<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+impl<F: fmt::Debug> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("inner", &self.inner)
+            .finish()
     }
 }
 
@@ -402,8 +448,9 @@ mod tests {
         }
         assert_eq!(rec.calls(), 0, "below the threshold: no fire");
 
-        // Grow by 128 MiB of touched pages, then sample.
-        let ballast = vec![7u8; 128 << 20];
+        // Grow by 128 MiB of touched pages, then sample. black_box: the ballast is never read,
+        // and a release build could otherwise drop the allocation or never touch its pages.
+        let ballast = std::hint::black_box(vec![7u8; 128 << 20]);
         assert!(rss_now() > threshold, "the ballast is resident");
         for i in 0..10 {
             assert_eq!(call_now(&mut svc, i).unwrap(), i);
@@ -415,7 +462,7 @@ mod tests {
             reason.ends_with(&format!("> {}", fmt_mb(threshold))),
             "{reason}"
         );
-        drop(ballast);
+        drop(std::hint::black_box(ballast));
     }
 
     #[test]
@@ -492,25 +539,86 @@ mod tests {
         assert!(uss > 0 && uss <= pss, "uss {uss} pss {pss}");
     }
 
+    #[tokio::test]
+    async fn poll_ready_and_errors_pass_through() {
+        use tower::ServiceExt;
+        let rec = Recorder::new();
+        let failing = service_fn(|x: u32| async move { if x == 0 { Err("zero") } else { Ok(x) } });
+        let mut svc = MemoryFootprint::bytes(u64::MAX)
+            .replacer(rec.replacer())
+            .layer(failing);
+        assert_eq!(svc.ready().await.unwrap().call(0).await, Err("zero"));
+        assert_eq!(svc.ready().await.unwrap().call(3).await, Ok(3));
+        // tower's ConcurrencyLimit is not ready while its one permit is out: neither are we.
+        let mut limited = MemoryFootprint::bytes(u64::MAX)
+            .replacer(rec.replacer())
+            .layer(tower::limit::ConcurrencyLimit::new(echo(), 1));
+        let fut = limited.ready().await.unwrap().call(1);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(limited.poll_ready(&mut cx).is_pending());
+        assert_eq!(fut.await.unwrap(), 1);
+        assert!(limited.poll_ready(&mut cx).is_ready());
+        assert_eq!(rec.calls(), 0);
+    }
+
     #[test]
-    fn outside_a_cluster_firing_is_a_harmless_no_op() {
-        // The real path: Replacer::worker() calls regiment-core, and this test process is not
-        // a regiment worker.
+    fn the_sampler_forgets_a_watch_once_its_layers_and_services_are_dropped() {
+        // What a master relies on: it drops the app it was given, and its sampler thread must
+        // then stop sampling for it (and park once nothing is left).
         let _serial = memory_lock();
-        assert!(!regiment_core::worker::is_worker());
-        let mut svc = MemoryFootprint::bytes(1).layer(echo());
-        for i in 0..3 {
-            assert_eq!(call_now(&mut svc, i).unwrap(), i);
+        let rec = Recorder::new();
+        let layer = MemoryFootprint::bytes(u64::MAX)
+            .interval(Duration::from_millis(1))
+            .replacer(rec.replacer());
+        let svc = layer.layer(echo());
+        // The weak reference keeps the allocation, so its address cannot be reused by a job
+        // registered later by another test.
+        let watch = Arc::downgrade(&layer.watch);
+        assert!(sampler::is_scheduled(watch.as_ptr()));
+        drop((layer, svc));
+        assert!(watch.upgrade().is_none());
+        // The thread wakes within a millisecond for this watch's interval, and prunes it; the
+        // ceiling only turns a thread that never does into a failure rather than a hang.
+        let give_up = std::time::Instant::now() + Duration::from_secs(120);
+        while sampler::is_scheduled(watch.as_ptr()) {
+            assert!(std::time::Instant::now() < give_up, "still scheduled");
+            std::thread::sleep(Duration::from_millis(1));
         }
-        let worker = Replacer::worker();
-        assert!(worker.fired());
-        assert!(
-            worker
-                .reason()
-                .unwrap()
-                .starts_with("memory-footprint: rss ")
+        assert_eq!(rec.calls(), 0);
+    }
+
+    #[test]
+    fn a_fired_watch_leaves_the_schedule_while_its_layer_lives() {
+        let _serial = memory_lock();
+        let rec = Recorder::new();
+        let layer = MemoryFootprint::bytes(1)
+            .interval(Duration::from_millis(1))
+            .replacer(rec.replacer());
+        let svc = layer.layer(echo());
+        let watch = Arc::downgrade(&layer.watch);
+        let give_up = std::time::Instant::now() + Duration::from_secs(120);
+        // The thread fires it (1 byte: always above), then drops it from its schedule.
+        while rec.calls() == 0 || sampler::is_scheduled(watch.as_ptr()) {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "fired: {}, still scheduled",
+                rec.calls()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(rec.calls(), 1);
+        // Left for having fired, not for having been dropped.
+        assert!(watch.upgrade().is_some());
+        drop((layer, svc));
+    }
+
+    #[test]
+    fn the_response_future_is_the_inner_one_and_no_bigger() {
+        type Inner = std::future::Ready<Result<[u8; 24], ()>>;
+        assert_eq!(
+            std::mem::size_of::<ResponseFuture<Inner>>(),
+            std::mem::size_of::<Inner>()
         );
-        assert!(!regiment_core::worker::replacement_requested());
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //!   fires in a worker that gets no traffic).
 //!
 //! Jobs are held weakly: once every layer and service of a watch is dropped, it stops being
-//! sampled. With no job the thread sleeps until one is registered.
+//! sampled. A job whose replacer has fired is dropped from the schedule too (the worker is on
+//! its way out; checking again could change nothing). With no job the thread sleeps until one
+//! is registered.
 //!
 //! How the figures are read: on Linux, RSS from a kept-open `/proc/self/statm` (one `pread`,
 //! about two microseconds) and PSS/USS from a kept-open `/proc/self/smaps_rollup` (one `pread`
@@ -136,6 +138,12 @@ pub(crate) trait Job: Send + Sync {
     /// is the fresh sample of [`Job::measure`] (0 for jobs without a measure, or when it could
     /// not be read).
     fn run(&self, bytes: u64);
+    /// True once running the job can change nothing (its replacer has fired): it is then
+    /// dropped from the schedule, so that a fired job with a short interval does not wake the
+    /// thread for nothing for the rest of the process.
+    fn done(&self) -> bool {
+        false
+    }
 }
 
 /// Jobs taken out of the lock to run, each with its fresh sample.
@@ -201,9 +209,23 @@ impl Sampler {
     /// Collects the jobs due at `now` (all of them if `force`), sampling each needed measure
     /// once; returns them with their sample, and when the next one is due.
     fn due(&self, now: Instant, force: bool) -> (Due, Option<Instant>) {
+        // Upgraded to ask `done`; dropped after the lock, as `run_jobs` drops its own: the last
+        // reference to a layer may be one of these, and its drop (a criterion, a replacer's
+        // callback: user code) may build a layer, which registers, which locks.
+        let mut held: Vec<Arc<dyn Job>> = Vec::new();
         let mut state = self.lock();
         let State { entries, readers } = &mut *state;
-        entries.retain(|e| e.job.strong_count() > 0);
+        // Dropped jobs (every layer and service gone: in a master, once the app is dropped)
+        // and fired ones leave the schedule; with none left the thread parks until a
+        // registration.
+        entries.retain(|e| match e.job.upgrade() {
+            Some(job) => {
+                let live = !job.done();
+                held.push(job);
+                live
+            }
+            None => false,
+        });
         let mut fresh: Fresh = [None; 3];
         let mut due = Vec::new();
         for entry in entries.iter_mut() {
@@ -222,6 +244,8 @@ impl Sampler {
             due.push((job, bytes));
         }
         let next = entries.iter().map(|e| e.next_due).min();
+        drop(state);
+        drop(held);
         (due, next)
     }
 
@@ -309,6 +333,16 @@ pub fn current(measure: Measure) -> Option<u64> {
 
 pub(crate) fn slot(measure: Measure) -> &'static AtomicU64 {
     &sampler().bytes[measure.index()]
+}
+
+/// Whether a job at `job` (its `Arc`'s pointer) is in the schedule.
+#[cfg(test)]
+pub(crate) fn is_scheduled<T: ?Sized>(job: *const T) -> bool {
+    sampler()
+        .lock()
+        .entries
+        .iter()
+        .any(|e| std::ptr::addr_eq(e.job.as_ptr(), job))
 }
 
 /// Runs every registered job now, in the calling thread, whether due or not: each watched

@@ -58,6 +58,19 @@ fn ctx(call: &'static str) -> Option<&'static WorkerContext> {
     ctx
 }
 
+/// True once this process has built a [`crate::Supervisor`]: it is a master. A master holds the
+/// application too (`serve(app)` gets it before it knows its role), so code shared with the
+/// workers can tell "master, nothing to do" from "run outside a cluster, worth a warning".
+///
+/// ```
+/// let _supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+/// assert!(regiment_core::worker::is_supervising());
+/// # Ok::<(), regiment_core::Error>(())
+/// ```
+pub fn is_supervising() -> bool {
+    SUPERVISING.load(Ordering::Relaxed)
+}
+
 /// True in a process started by a regiment master as one of its workers.
 ///
 /// ```
