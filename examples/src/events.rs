@@ -1,16 +1,59 @@
 //! What the examples print in the master: where they listen, how to steer them, and which
 //! worker asked to be replaced and why; with `json`, also every lifecycle event as a line
-//! `EVENT {...}`, which the end-to-end tests read.
+//! `EVENT {...}`, and on SIGWINCH a snapshot of the master's status as a line
+//! `EVENT {"event":"status-snapshot","status":{...}}`, which the end-to-end tests read.
 
 use regiment_core::{Event, Handle};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 
-/// Prints `handle`'s events until the supervisor is gone. Call it from `on_master`.
+/// Prints `handle`'s events until the supervisor has stopped. Call it from `on_master`.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), regiment_axum::Error> {
+/// let app = axum::Router::new().route("/", axum::routing::get(|| async { "hi" }));
+/// regiment_axum::Server::new()
+///     .on_master(|handle| drop(examples::events::print("demo", handle, true)))
+///     .serve(app)
+///     .await
+/// # }
+/// ```
 pub fn print(name: &'static str, handle: &Handle, json: bool) -> JoinHandle<()> {
     let mut events = handle.events();
+    // For status snapshots. A handle keeps the event channel open, so the stream no longer
+    // ends when the supervisor is gone: the loop ends at `stopped` (the supervisor's last
+    // event), and this clone with it.
+    let handle = handle.clone();
+    // Only with `json`: a terminal sends SIGWINCH on each resize, and a person watching the
+    // plain output has no use for a JSON status there. The master itself does not use SIGWINCH.
+    let mut winch = if json {
+        match signal(SignalKind::window_change()) {
+            Ok(winch) => Some(winch),
+            Err(e) => {
+                eprintln!("{name}: no status snapshots on SIGWINCH: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     tokio::spawn(async move {
         let pid = std::process::id();
-        while let Some(event) = events.recv().await {
+        loop {
+            let event = tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => event,
+                    None => break,
+                },
+                Some(()) = async { winch.as_mut()?.recv().await } => {
+                    if let Ok(status) = serde_json::to_value(handle.status()) {
+                        let snapshot =
+                            serde_json::json!({"event": "status-snapshot", "status": status});
+                        println!("EVENT {snapshot}");
+                    }
+                    continue;
+                }
+            };
             match &event {
                 Event::Listening { addrs } => {
                     for addr in addrs {
@@ -31,6 +74,9 @@ pub fn print(name: &'static str, handle: &Handle, json: bool) -> JoinHandle<()> 
             }
             if json && let Ok(line) = serde_json::to_string(&event) {
                 println!("EVENT {line}");
+            }
+            if matches!(event, Event::Stopped) {
+                break;
             }
         }
     })

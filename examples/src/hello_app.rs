@@ -11,11 +11,16 @@
 //!
 //! Flags, each also an environment variable:
 //! `--bind ADDR` (`HELLO_BIND`, default 127.0.0.1:3000), `--workers N` (`HELLO_WORKERS`,
-//! default one per CPU), `--max-requests N` (`HELLO_MAX_REQUESTS`: replace a worker after N
-//! requests), `--max-rss-mb N` (`HELLO_MAX_RSS_MB`: replace a worker above N MB resident),
-//! `--print-events` (`HELLO_PRINT_EVENTS`: print every lifecycle event as a JSON line
-//! `EVENT {...}` on stdout). regiment's own variables (`REGIMENT_DRAIN_TIMEOUT`,
-//! `REGIMENT_IDLE_GRACE`, `REGIMENT_HEADER_READ_TIMEOUT`, ...) apply as to any regiment app.
+//! default one per CPU), `--max-requests N` (`HELLO_MAX_REQUESTS`, default 10000: replace a
+//! worker after N requests), `--max-requests-jitter J` (`HELLO_MAX_REQUESTS_JITTER`, default a
+//! tenth of `--max-requests`: each worker draws its own limit in `N..=N+J`, so workers started
+//! together are not all replaced together; 0 for exactly N), `--max-rss-mb N`
+//! (`HELLO_MAX_RSS_MB`, default 750: replace a worker above N MB resident), `--print-events`
+//! (`HELLO_PRINT_EVENTS`: print every lifecycle event as a JSON line `EVENT {...}` on stdout,
+//! and a status snapshot `EVENT {"event":"status-snapshot",...}` on SIGWINCH). Both criteria
+//! are always on, as in the API example of the README. regiment's own variables
+//! (`REGIMENT_DRAIN_TIMEOUT`, `REGIMENT_IDLE_GRACE`, `REGIMENT_HEADER_READ_TIMEOUT`, ...) apply
+//! as to any regiment app.
 //!
 //! The master prints `hello: listening on http://ADDR` for each listener, then how to restart
 //! and stop it.
@@ -41,43 +46,50 @@ pub struct Args {
     /// Number of worker processes (default: one per CPU).
     #[arg(long, env = "HELLO_WORKERS")]
     pub workers: Option<usize>,
-    /// Replace a worker after it served this many requests.
-    #[arg(long, env = "HELLO_MAX_REQUESTS")]
-    pub max_requests: Option<u64>,
+    /// Replace a worker after it served this many requests (plus its jitter).
+    #[arg(long, env = "HELLO_MAX_REQUESTS", default_value_t = 10_000)]
+    pub max_requests: u64,
+    /// Add a random 0..=J to each worker's --max-requests, drawn once per worker, so that
+    /// workers started together are not replaced together (default: a tenth of
+    /// --max-requests; 0 for none).
+    #[arg(long, env = "HELLO_MAX_REQUESTS_JITTER")]
+    pub max_requests_jitter: Option<u64>,
     /// Replace a worker whose resident memory exceeds this many MB.
-    #[arg(long, env = "HELLO_MAX_RSS_MB")]
-    pub max_rss_mb: Option<u64>,
-    /// Print every lifecycle event as a JSON line (`EVENT {...}`) on stdout.
+    #[arg(long, env = "HELLO_MAX_RSS_MB", default_value_t = 750)]
+    pub max_rss_mb: u64,
+    /// Print every lifecycle event as a JSON line (`EVENT {...}`) on stdout, and a status
+    /// snapshot (`EVENT {"event":"status-snapshot",...}`) on each SIGWINCH.
     #[arg(long, env = "HELLO_PRINT_EVENTS")]
     pub print_events: bool,
 }
 
-/// The routes of `hello`: `/`, `/slow?ms=N`, `/pid`.
+/// The routes of `hello` (`/`, `/slow?ms=N`, `/pid`), under both replacement criteria.
 ///
 /// ```
 /// let app = examples::hello_app::app(&examples::hello_app::Args {
 ///     bind: "127.0.0.1:0".into(),
 ///     workers: None,
-///     max_requests: None,
-///     max_rss_mb: None,
+///     max_requests: 10_000,
+///     max_requests_jitter: Some(0),
+///     max_rss_mb: 750,
 ///     print_events: false,
 /// });
 /// # drop(app);
 /// ```
 pub fn app(args: &Args) -> Router {
-    let app = Router::new()
+    // A tenth by default (gunicorn's max_requests_jitter, which is off unless set): workers
+    // start together (all of them at first, and again after each rolling restart) and share
+    // the load evenly, so with one limit they would all ask at once, and the master would
+    // replace them in one wave. Drawn in N..=N+N/10, the limits of W workers are about
+    // N/10/(W+1) requests apart (250 for 10000 and 3 workers), while N stays what it says.
+    let jitter = args.max_requests_jitter.unwrap_or(args.max_requests / 10);
+    // The replacement criteria: sampled off the request path, one atomic compare per request.
+    Router::new()
         .route("/", get(hello))
         .route("/slow", get(slow))
-        .route("/pid", get(pid));
-    // The replacement criteria: sampled off the request path, one atomic compare per request.
-    let app = match args.max_rss_mb {
-        Some(mb) => app.layer(MemoryFootprint::mb(mb)),
-        None => app,
-    };
-    match args.max_requests {
-        Some(n) => app.layer(RequestCount::new(n)),
-        None => app,
-    }
+        .route("/pid", get(pid))
+        .layer(MemoryFootprint::mb(args.max_rss_mb))
+        .layer(RequestCount::new(args.max_requests).jitter(jitter))
 }
 
 async fn hello() -> String {
@@ -127,7 +139,8 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hello: {e}");
-            ExitCode::FAILURE
+            // 75 for a worker whose drain outlived its deadline, 1 otherwise.
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -79,7 +79,8 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("leaky: {e}");
-            ExitCode::FAILURE
+            // 75 for a worker whose drain outlived its deadline, 1 otherwise.
+            ExitCode::from(e.exit_code())
         }
     }
 }

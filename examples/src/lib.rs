@@ -11,6 +11,7 @@ pub mod custom_criterion_app;
 pub mod events;
 pub mod hello_app;
 pub mod leaky_app;
+pub mod plain_hyper_app;
 
 /// The README's code, compiled by `cargo test` so that it stays true.
 #[doc = include_str!("../../README.md")]

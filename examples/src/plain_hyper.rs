@@ -1,44 +1,10 @@
-//! `plain_hyper`: a tower service without axum, served by regiment-axum's engine (same workers,
-//! same lossless drain).
+//! `plain_hyper`: a tower service without axum, on regiment-axum's engine; see
+//! `examples::plain_hyper_app`.
 //!
 //! ```text
-//! cargo run -p examples --bin plain_hyper            # listens on 127.0.0.1:3000
-//! REGIMENT_BIND=127.0.0.1:8080 REGIMENT_WORKERS=2 cargo run -p examples --bin plain_hyper
-//! curl http://127.0.0.1:3000/
+//! cargo run -p examples --bin plain_hyper
 //! ```
 
-use std::convert::Infallible;
-
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
-use hyper_util::service::TowerToHyperService;
-
-/// A plain tower service: no router, no extractors.
-async fn handle(req: Request<Incoming>) -> Result<Response<String>, Infallible> {
-    let res = match req.uri().path() {
-        "/" => Response::new(format!(
-            "hello from a plain tower service, pid {}\n",
-            std::process::id()
-        )),
-        _ => {
-            let mut res = Response::new("not found\n".to_owned());
-            *res.status_mut() = StatusCode::NOT_FOUND;
-            res
-        }
-    };
-    Ok(res)
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let service = TowerToHyperService::new(tower::service_fn(handle));
-    // A hyper service works as well: hyper::service::service_fn(handle).
-    regiment_axum::serve_service(service).await?;
-    Ok(())
+fn main() -> std::process::ExitCode {
+    examples::plain_hyper_app::main()
 }

@@ -272,6 +272,12 @@ impl Server {
         let http = self.http.finish(self.env_overrides)?;
         match regiment_core::role() {
             Role::Master => {
+                // The master never serves: drop what the factory holds now. With `serve(app)`
+                // that is the app built in main, whose criteria layers registered jobs with
+                // regiment-tower's sampler thread; the sampler holds them weakly, so once they
+                // are dropped it stops sampling this process's memory and ticking criteria
+                // (no CPU in an idle master, no criterion firing in it) and parks.
+                drop(factory);
                 let mut core = self.core;
                 if !self.has_bind {
                     // REGIMENT_BIND, when set, replaces it in build().

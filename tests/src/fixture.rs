@@ -297,7 +297,10 @@ where
             "blocking\n".to_string()
         }
         ["env", name] => format!("{}\n", std::env::var(name).unwrap_or_default()),
-        ["args"] => format!("{}\n", std::env::args().skip(1).collect::<Vec<_>>().join(" ")),
+        ["args"] => format!(
+            "{}\n",
+            std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+        ),
         ["sleep", n] => {
             // Tells the client its request is in flight on this worker.
             if w.write_all(format!("started {pid}\n").as_bytes())

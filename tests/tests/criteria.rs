@@ -1,6 +1,6 @@
 //! The criteria layers at work in real clusters under real HTTP load: workers that reach their
 //! request count or memory threshold, or a custom criterion, are replaced (new first) with no
-//! failed request, and the master's events carry the reason.
+//! failed request, and the master's events and status carry the reason.
 
 mod http_common;
 
@@ -68,6 +68,9 @@ fn load_until_replaced(
     let report = rt.block_on(load).expect("the load run");
     eprintln!("load: {report}");
     assert_no_failure(&report);
+    // Keep-alive clients without think time are never idle: a draining worker answers their
+    // next request with `Connection: close`, and never closes a connection under one.
+    assert_eq!(report.reconnects, 0, "{report}");
     let events = cluster.events();
     assert!(
         !events.iter().any(|e| is(e, "killed")),
@@ -92,13 +95,29 @@ fn load_until_replaced(
 
 #[test]
 fn hello_with_max_requests_recycles_workers_under_load_with_no_failed_request() {
-    let cluster = start_hello(2, &[("HELLO_MAX_REQUESTS", "500")]);
+    // No jitter: every worker's limit, and so its reason, is exactly 500.
+    let cluster = start_hello(
+        2,
+        &[
+            ("HELLO_MAX_REQUESTS", "500"),
+            ("HELLO_MAX_REQUESTS_JITTER", "0"),
+        ],
+    );
     cluster.wait_serving(2);
     let (report, done) =
         load_until_replaced(&cluster, &["/", "/pid", "/slow?ms=20"], 4, "request-count");
-    for (_, reason) in &done {
-        assert_eq!(reason, "request-count: 500 requests >= 500");
+    let reason = "request-count: 500 requests >= 500";
+    for (_, r) in &done {
+        assert_eq!(r, reason);
     }
+    // The reason reaches the master's status too, not only its events: a slot says why its
+    // worker was last replaced.
+    let status = cluster.status_where("a slot restarted for the request count", |s| {
+        s["slots"]
+            .as_array()
+            .is_some_and(|slots| slots.iter().any(|x| x["last_restart_reason"] == reason))
+    });
+    assert_eq!(status["master_pid"], cluster.pid());
     assert!(
         report.ok >= 2000,
         "four replacements at 500 requests need 2000 answers: {report}"
