@@ -23,6 +23,8 @@ pub const CEILING: Duration = Duration::from_secs(60);
 #[derive(Default)]
 struct Log {
     events: Vec<Value>,
+    /// The master's other stdout lines (what a person running it reads).
+    lines: Vec<String>,
     closed: bool,
 }
 
@@ -63,8 +65,10 @@ impl Cluster {
                 if let Some(json) = line.strip_prefix("EVENT ") {
                     let v: Value = serde_json::from_str(json).expect("event JSON");
                     l.0.lock().unwrap().events.push(v);
-                    l.1.notify_all();
+                } else {
+                    l.0.lock().unwrap().lines.push(line);
                 }
+                l.1.notify_all();
             }
             l.0.lock().unwrap().closed = true;
             l.1.notify_all();
@@ -106,6 +110,26 @@ impl Cluster {
     /// A copy of the events so far.
     pub fn events(&self) -> Vec<Value> {
         self.log.0.lock().unwrap().events.clone()
+    }
+
+    /// Waits until the master has printed a stdout line (other than an event) containing
+    /// `text`, or panics after the ceiling with what it printed.
+    pub fn wait_line(&self, text: &str) -> String {
+        let deadline = Instant::now() + CEILING;
+        let (lock, cv) = &*self.log;
+        let mut log = lock.lock().unwrap();
+        loop {
+            if let Some(line) = log.lines.iter().find(|l| l.contains(text)) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline && !log.closed,
+                "the master never printed {text:?}; it printed: {:?}\n{}",
+                log.lines,
+                self.stderr()
+            );
+            log = cv.wait_timeout(log, Duration::from_millis(200)).unwrap().0;
+        }
     }
 
     /// Waits until `check` returns `Some` over the events, or panics after `ceiling` with the
