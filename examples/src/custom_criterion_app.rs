@@ -68,9 +68,6 @@ struct Args {
 /// Runs the example as master or worker, from the command line and environment.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
     let app = Router::new()
         .route(
             "/",
@@ -95,13 +92,5 @@ pub fn main() -> ExitCode {
         .on_master(move |handle| {
             crate::events::print("custom_criterion", handle, print_events);
         });
-    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match rt.block_on(server.serve(app)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("custom_criterion: {e}");
-            // 75 for a worker whose drain outlived its deadline, 1 otherwise.
-            ExitCode::from(e.exit_code())
-        }
-    }
+    crate::run::main("custom_criterion", server.serve(app))
 }

@@ -121,28 +121,7 @@ async fn pid() -> String {
 
 /// Runs `hello` as master or worker, from the command line and environment.
 pub fn main() -> ExitCode {
-    let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("hello: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("hello: {e}");
-            // 75 for a worker whose drain outlived its deadline, 1 otherwise.
-            ExitCode::from(e.exit_code())
-        }
-    }
+    crate::run::main("hello", run(Args::parse()))
 }
 
 async fn run(args: Args) -> Result<(), regiment_axum::Error> {

@@ -59,9 +59,6 @@ async fn leak(State(leak_kb): State<usize>) -> String {
 /// Runs the example as master or worker, from the command line and environment.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
     let app = Router::new()
         .route("/", get(leak))
         .with_state(args.leak_kb)
@@ -74,13 +71,5 @@ pub fn main() -> ExitCode {
         .on_master(move |handle| {
             crate::events::print("leaky", handle, print_events);
         });
-    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match rt.block_on(server.serve(app)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("leaky: {e}");
-            // 75 for a worker whose drain outlived its deadline, 1 otherwise.
-            ExitCode::from(e.exit_code())
-        }
-    }
+    crate::run::main("leaky", server.serve(app))
 }

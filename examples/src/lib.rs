@@ -12,6 +12,7 @@ pub mod events;
 pub mod hello_app;
 pub mod leaky_app;
 pub mod plain_hyper_app;
+pub mod run;
 
 /// The README's code, compiled by `cargo test` so that it stays true.
 #[doc = include_str!("../../README.md")]

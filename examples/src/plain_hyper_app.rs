@@ -33,27 +33,7 @@ async fn handle(req: Request<Incoming>) -> Result<Response<String>, Infallible> 
 /// Runs `plain_hyper` as master or worker: `REGIMENT_BIND` (default 127.0.0.1:3000),
 /// `REGIMENT_WORKERS` and the other `REGIMENT_*` variables apply.
 pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("plain_hyper: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let service = TowerToHyperService::new(tower::service_fn(handle));
     // A hyper service works as well: hyper::service::service_fn(handle).
-    match rt.block_on(regiment_axum::serve_service(service)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("plain_hyper: {e}");
-            // 75 for a worker whose drain outlived its deadline, 1 otherwise.
-            ExitCode::from(e.exit_code())
-        }
-    }
+    crate::run::main("plain_hyper", regiment_axum::serve_service(service))
 }

@@ -1,0 +1,45 @@
+//! What every example's `main` does around its server: logs on stderr (`RUST_LOG`, `info` by
+//! default), a tokio runtime, and an exit status that says how the server ended.
+
+use std::future::Future;
+use std::process::ExitCode;
+
+/// Runs `serve` (the example as master or worker) on a new multi-threaded runtime, after
+/// installing the log. The future is built by the caller but runs only here, inside the
+/// runtime and after the log is up. On error it prints `NAME: error` and exits with
+/// [`regiment_axum::Error::exit_code`]: 75 for a worker whose drain outlived its deadline, 1
+/// for any other error.
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     examples::run::main("demo", async {
+///         let app = axum::Router::new().route("/", axum::routing::get(|| async { "hi" }));
+///         regiment_axum::serve(app).await
+///     })
+/// }
+/// ```
+pub fn main<F>(name: &str, serve: F) -> ExitCode
+where
+    F: Future<Output = Result<(), regiment_axum::Error>>,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(serve) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
