@@ -36,6 +36,39 @@ pub(crate) struct WorkerRec {
     pub heartbeats_seen: bool,
 }
 
+impl WorkerRec {
+    /// A worker just spawned: starting, no deadline yet, nothing heard.
+    pub fn new(
+        slot: usize,
+        generation: u64,
+        pid: u32,
+        child: Child,
+        to_worker: mpsc::Sender<MasterMessage>,
+        now: Instant,
+    ) -> Self {
+        Self {
+            slot,
+            generation,
+            pid,
+            child,
+            state: WorkerState::Starting,
+            spawned_at: now,
+            ready_at: None,
+            deadline: None,
+            to_worker,
+            spawned_for: None,
+            replace_reason: None,
+            killed: None,
+            last_heard: now,
+            rss: 0,
+            requests: 0,
+            in_flight: 0,
+            invalid_messages: 0,
+            heartbeats_seen: false,
+        }
+    }
+}
+
 /// A replacement wanted in a slot but not started yet.
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {

@@ -24,29 +24,10 @@ impl Master {
                 } else {
                     None
                 };
-                self.workers.insert(
-                    id,
-                    WorkerRec {
-                        slot,
-                        generation,
-                        pid,
-                        child,
-                        state: WorkerState::Starting,
-                        spawned_at: now,
-                        ready_at: None,
-                        deadline: Some(now + self.config.start_timeout),
-                        to_worker,
-                        spawned_for,
-                        replace_reason: None,
-                        killed: None,
-                        last_heard: now,
-                        rss: 0,
-                        requests: 0,
-                        in_flight: 0,
-                        invalid_messages: 0,
-                        heartbeats_seen: false,
-                    },
-                );
+                let mut rec = WorkerRec::new(slot, generation, pid, child, to_worker, now);
+                rec.deadline = Some(now + self.config.start_timeout);
+                rec.spawned_for = spawned_for;
+                self.workers.insert(id, rec);
                 if successor {
                     self.slots[slot].successor = Some(id);
                 } else {
@@ -59,11 +40,24 @@ impl Master {
                     replaces,
                 });
             }
-            Err(why) => {
+            Err(SpawnFailure { why, child }) => {
                 if let Some(p) = spawned_for {
                     self.restore_pending(slot, p);
                 }
-                self.start_failed(slot, generation, 0, why, now);
+                let pid = child.as_ref().map_or(0, |(pid, _)| *pid);
+                if let Some((pid, child)) = child {
+                    // Killed already, but in the books until reaped, as every child: it holds
+                    // no slot, and its exit is reported like that of any worker on its way out.
+                    let (to_worker, _) = mpsc::channel(1);
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    let mut rec = WorkerRec::new(slot, generation, pid, child, to_worker, now);
+                    rec.state = WorkerState::Draining;
+                    rec.deadline = None;
+                    rec.killed = Some("IPC channel setup failed");
+                    self.workers.insert(id, rec);
+                }
+                self.start_failed(slot, generation, pid, why, now);
             }
         }
     }
@@ -72,7 +66,7 @@ impl Master {
         &mut self,
         slot: usize,
         generation: u64,
-    ) -> std::result::Result<(u32, tokio::process::Child, mpsc::Sender<MasterMessage>), String>
+    ) -> std::result::Result<(u32, tokio::process::Child, mpsc::Sender<MasterMessage>), SpawnFailure>
     {
         let mut plan = SpawnPlan {
             slot,
@@ -84,8 +78,8 @@ impl Master {
             let hook = hook.clone();
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&mut plan))) {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(format!("before_spawn hook failed: {e}")),
-                Err(_) => return Err("before_spawn hook panicked".into()),
+                Ok(Err(e)) => return Err(format!("before_spawn hook failed: {e}").into()),
+                Err(_) => return Err(String::from("before_spawn hook panicked").into()),
             }
         }
         let spawned = spawn::spawn(SpawnRequest {
@@ -112,8 +106,10 @@ impl Master {
             Err(e) => {
                 let mut child = spawned.child;
                 let _ = child.start_kill();
-                // Reaped by tokio's orphan queue; it never ran as a worker.
-                Err(format!("IPC channel setup failed: {e}"))
+                Err(SpawnFailure {
+                    why: format!("IPC channel setup failed: {e}"),
+                    child: Some((spawned.pid, child)),
+                })
             }
         }
     }
@@ -173,5 +169,18 @@ impl Master {
                 );
             }
         }
+    }
+}
+
+/// Why a spawn failed, and the child if one was started (it must stay in the books until
+/// reaped).
+pub(super) struct SpawnFailure {
+    why: String,
+    child: Option<(u32, tokio::process::Child)>,
+}
+
+impl From<String> for SpawnFailure {
+    fn from(why: String) -> Self {
+        Self { why, child: None }
     }
 }
