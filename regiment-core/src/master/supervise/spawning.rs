@@ -44,8 +44,9 @@ impl Master {
                 if let Some(p) = spawned_for {
                     self.restore_pending(slot, p);
                 }
-                let pid = child.as_ref().map_or(0, |(pid, _)| *pid);
-                if let Some((pid, child)) = child {
+                let pid = child.as_ref().map_or(0, |c| c.0);
+                if let Some(c) = child {
+                    let (pid, child) = *c;
                     // Killed already, but in the books until reaped, as every child: it holds
                     // no slot, and its exit is reported like that of any worker on its way out.
                     let (to_worker, _) = mpsc::channel(1);
@@ -108,7 +109,7 @@ impl Master {
                 let _ = child.start_kill();
                 Err(SpawnFailure {
                     why: format!("IPC channel setup failed: {e}"),
-                    child: Some((spawned.pid, child)),
+                    child: Some(Box::new((spawned.pid, child))),
                 })
             }
         }
@@ -176,7 +177,8 @@ impl Master {
 /// reaped).
 pub(super) struct SpawnFailure {
     why: String,
-    child: Option<(u32, tokio::process::Child)>,
+    /// Boxed: rare, and a `Child` would make every `Result` of a spawn large.
+    child: Option<Box<(u32, tokio::process::Child)>>,
 }
 
 impl From<String> for SpawnFailure {
