@@ -561,7 +561,7 @@ impl<F: fmt::Debug, C> fmt::Debug for ResponseFuture<F, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{Recorder, memory_lock};
+    use crate::test_support::{Recorder, memory_lock, wait_until};
     use std::convert::Infallible;
     use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
     use tower::{ServiceBuilder, ServiceExt, service_fn};
@@ -770,15 +770,9 @@ mod tests {
         // The weak reference keeps the allocation, so its address cannot be reused by a job
         // registered later by another test.
         let job = Arc::downgrade(&layer.shared);
-        let give_up = std::time::Instant::now() + Duration::from_secs(120);
-        while rec.calls() == 0 || sampler::is_scheduled(job.as_ptr()) {
-            assert!(
-                std::time::Instant::now() < give_up,
-                "fired: {}, still scheduled",
-                rec.calls()
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_until("the criterion fired and left the schedule", || {
+            rec.calls() > 0 && !sampler::is_scheduled(job.as_ptr())
+        });
         assert_eq!(rec.calls(), 1);
         assert!(rec.reason().unwrap().starts_with("max-age: up "));
         // Left for having fired, not for having been dropped.

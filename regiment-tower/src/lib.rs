@@ -101,6 +101,20 @@ mod test_support {
         }
     }
 
+    /// Waits until `done` holds, polling every millisecond. No timing is asserted: the ceiling
+    /// (two minutes) only turns a sampler thread that never gets there into a failure naming
+    /// `what`, rather than a hang.
+    pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "timed out waiting until {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// A replacer of its own that records what reaches it.
     pub(crate) struct Recorder {
         calls: Arc<AtomicUsize>,

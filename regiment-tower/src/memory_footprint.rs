@@ -414,7 +414,7 @@ impl<F: fmt::Debug> fmt::Debug for ResponseFuture<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{Recorder, call_now, memory_lock};
+    use crate::test_support::{Recorder, call_now, memory_lock, wait_until};
     use std::convert::Infallible;
     use tower::{ServiceBuilder, service_fn};
 
@@ -577,13 +577,10 @@ mod tests {
         assert!(sampler::is_scheduled(watch.as_ptr()));
         drop((layer, svc));
         assert!(watch.upgrade().is_none());
-        // The thread wakes within a millisecond for this watch's interval, and prunes it; the
-        // ceiling only turns a thread that never does into a failure rather than a hang.
-        let give_up = std::time::Instant::now() + Duration::from_secs(120);
-        while sampler::is_scheduled(watch.as_ptr()) {
-            assert!(std::time::Instant::now() < give_up, "still scheduled");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        // The thread wakes within a millisecond for this watch's interval, and prunes it.
+        wait_until("the dropped watch left the schedule", || {
+            !sampler::is_scheduled(watch.as_ptr())
+        });
         assert_eq!(rec.calls(), 0);
     }
 
@@ -596,16 +593,10 @@ mod tests {
             .replacer(rec.replacer());
         let svc = layer.layer(echo());
         let watch = Arc::downgrade(&layer.watch);
-        let give_up = std::time::Instant::now() + Duration::from_secs(120);
         // The thread fires it (1 byte: always above), then drops it from its schedule.
-        while rec.calls() == 0 || sampler::is_scheduled(watch.as_ptr()) {
-            assert!(
-                std::time::Instant::now() < give_up,
-                "fired: {}, still scheduled",
-                rec.calls()
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_until("the watch fired and left the schedule", || {
+            rec.calls() > 0 && !sampler::is_scheduled(watch.as_ptr())
+        });
         assert_eq!(rec.calls(), 1);
         // Left for having fired, not for having been dropped.
         assert!(watch.upgrade().is_some());

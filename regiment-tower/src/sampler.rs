@@ -581,6 +581,7 @@ impl SysinfoRss {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::wait_until;
     use std::sync::atomic::AtomicUsize;
 
     const SAMPLE: &str =
@@ -699,14 +700,9 @@ Swap:                  0 kB
             None,
             Duration::from_millis(1),
         );
-        let give_up = Instant::now() + Duration::from_secs(120);
-        while !bad.0.load(Ordering::Relaxed) {
-            assert!(
-                Instant::now() < give_up,
-                "the sampler thread never ran the job"
-            );
-            thread::sleep(Duration::from_millis(2));
-        }
+        wait_until("the sampler thread ran the job", || {
+            bad.0.load(Ordering::Relaxed)
+        });
         // Jobs registered after the panic still run: the thread survived it.
         let good = Arc::new(Counting {
             runs: AtomicUsize::new(0),
@@ -718,13 +714,10 @@ Swap:                  0 kB
             None,
             Duration::from_millis(1),
         );
-        while good.runs.load(Ordering::Relaxed) < 2 {
-            assert!(
-                Instant::now() < give_up,
-                "the sampler thread died with the panic"
-            );
-            thread::sleep(Duration::from_millis(2));
-        }
+        wait_until(
+            "the sampler thread, past the panic, ran a later job",
+            || good.runs.load(Ordering::Relaxed) >= 2,
+        );
     }
 
     #[test]
@@ -739,15 +732,8 @@ Swap:                  0 kB
             None,
             Duration::from_millis(5),
         );
-        // No timing asserted: only that the thread gets there, however slowly (the bound
-        // turns a sampler that never runs into a failure rather than a hang).
-        let give_up = Instant::now() + Duration::from_secs(120);
-        while job.runs.load(Ordering::Relaxed) < 3 {
-            assert!(
-                Instant::now() < give_up,
-                "the sampler thread never ran the job"
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
+        wait_until("the sampler thread ran the job three times", || {
+            job.runs.load(Ordering::Relaxed) >= 3
+        });
     }
 }
