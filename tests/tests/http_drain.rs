@@ -54,6 +54,19 @@ fn only_worker(cluster: &Cluster) -> u32 {
     *cluster.wait_serving(1).get(&0).expect("slot 0")
 }
 
+/// `hello` with one worker, the far drain deadline and `env`, once that worker serves: the
+/// cluster, its address and the worker's pid.
+fn one_worker(env: &[(&str, &str)]) -> (Cluster, std::net::SocketAddr, u32) {
+    let mut all = vec![("REGIMENT_DRAIN_TIMEOUT", DRAIN_DEADLINE)];
+    all.extend_from_slice(env);
+    let cluster = start_hello(1, &all);
+    let old = only_worker(&cluster);
+    {
+        let addr = cluster.addr();
+        (cluster, addr, old)
+    }
+}
+
 /// Sends SIGHUP and waits until `pid` is told to drain; returns when the test saw it.
 fn replace(cluster: &Cluster, pid: u32) -> Instant {
     let from = cluster.events().len();
@@ -129,15 +142,9 @@ fn wait_exited(cluster: &Cluster, pid: u32) -> Instant {
 #[test]
 fn a_request_in_flight_completes_and_the_worker_exits_right_after() {
     let _serial = serial();
-    let cluster = start_hello(1, &[("REGIMENT_DRAIN_TIMEOUT", DRAIN_DEADLINE)]);
-    let addr = cluster.addr();
-    let old = only_worker(&cluster);
+    let (cluster, addr, old) = one_worker(&[]);
 
-    let mut stream = connect(addr);
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    send_get(&mut stream, "/pid");
-    let res = read_response(&mut reader).expect("a /pid answer");
-    assert_eq!(res.body.trim(), old.to_string());
+    let (mut stream, mut reader) = idle_connection(addr, old);
 
     // Long enough to outlast the replacement's start on a busy machine.
     send_get(&mut stream, "/slow?ms=8000");
@@ -177,15 +184,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(12);
 #[test]
 fn half_a_header_begun_during_the_drain_is_cut_by_the_header_timeout() {
     let _serial = serial();
-    let cluster = start_hello(
-        1,
-        &[
-            ("REGIMENT_DRAIN_TIMEOUT", DRAIN_DEADLINE),
-            ("REGIMENT_HEADER_READ_TIMEOUT", "12s"),
-        ],
-    );
-    let addr = cluster.addr();
-    let old = only_worker(&cluster);
+    let (cluster, addr, old) = one_worker(&[("REGIMENT_HEADER_READ_TIMEOUT", "12s")]);
 
     // A keep-alive connection after one request: hyper restarts its header timer as the
     // connection goes idle, a moment before the test reads the answer.
@@ -250,16 +249,10 @@ fn half_a_header_begun_during_the_drain_is_cut_by_the_header_timeout() {
 #[test]
 fn idle_keep_alive_is_closed_with_fin_and_a_request_during_the_drain_is_served() {
     let _serial = serial();
-    let cluster = start_hello(
-        1,
-        &[
-            ("REGIMENT_DRAIN_TIMEOUT", DRAIN_DEADLINE),
-            ("REGIMENT_IDLE_GRACE", "3s"),
-            ("REGIMENT_HEADER_READ_TIMEOUT", "40s"),
-        ],
-    );
-    let addr = cluster.addr();
-    let old = only_worker(&cluster);
+    let (cluster, addr, old) = one_worker(&[
+        ("REGIMENT_IDLE_GRACE", "3s"),
+        ("REGIMENT_HEADER_READ_TIMEOUT", "40s"),
+    ]);
 
     // Two keep-alive connections to the worker, each after one request, now idle.
     let (idle, mut idle_reader) = idle_connection(addr, old);
@@ -302,9 +295,7 @@ fn idle_keep_alive_is_closed_with_fin_and_a_request_during_the_drain_is_served()
 #[test]
 fn a_draining_worker_stops_accepting_at_once() {
     let _serial = serial();
-    let cluster = start_hello(1, &[("REGIMENT_DRAIN_TIMEOUT", DRAIN_DEADLINE)]);
-    let addr = cluster.addr();
-    let old = only_worker(&cluster);
+    let (cluster, addr, old) = one_worker(&[]);
 
     // The old worker stays alive, busy with a slow request, for the whole test.
     let mut slow = connect(addr);
@@ -344,17 +335,11 @@ fn a_draining_worker_stops_accepting_at_once() {
 #[test]
 fn pipelined_requests_during_the_drain_get_one_answer_and_a_fin() {
     let _serial = serial();
-    let cluster = start_hello(
-        1,
-        &[
-            ("REGIMENT_DRAIN_TIMEOUT", DRAIN_DEADLINE),
-            // The pipelining connection stays idle while the probe confirms the drain.
-            ("REGIMENT_IDLE_GRACE", "20s"),
-            ("REGIMENT_HEADER_READ_TIMEOUT", "40s"),
-        ],
-    );
-    let addr = cluster.addr();
-    let old = only_worker(&cluster);
+    let (cluster, addr, old) = one_worker(&[
+        // The pipelining connection stays idle while the probe confirms the drain.
+        ("REGIMENT_IDLE_GRACE", "20s"),
+        ("REGIMENT_HEADER_READ_TIMEOUT", "40s"),
+    ]);
     let (mut stream, mut reader) = idle_connection(addr, old);
     let (mut probe, mut probe_reader) = idle_connection(addr, old);
 
