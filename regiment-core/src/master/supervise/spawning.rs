@@ -54,7 +54,6 @@ impl Master {
                     self.next_id += 1;
                     let mut rec = WorkerRec::new(slot, generation, pid, child, to_worker, now);
                     rec.state = WorkerState::Draining;
-                    rec.deadline = None;
                     rec.killed = Some("IPC channel setup failed");
                     self.workers.insert(id, rec);
                 }
