@@ -814,13 +814,6 @@ pub(crate) struct Config {
     pub heartbeat_timeout: Option<Duration>,
 }
 
-impl Config {
-    /// `max_surge`, or 25 % of `workers`, at least 1.
-    pub fn surge(&self, workers: usize) -> usize {
-        self.max_surge.unwrap_or((workers / 4).max(1))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -876,18 +869,6 @@ mod tests {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let c = Builder::new().env_overrides(false).into_config().unwrap();
         assert_eq!(c.workers, cpus, "one worker per CPU by default");
-    }
-
-    #[test]
-    fn surge_defaults_to_a_quarter_at_least_one() {
-        let c = Builder::new()
-            .workers(8)
-            .env_overrides(false)
-            .into_config()
-            .unwrap();
-        assert_eq!(c.surge(8), 2);
-        assert_eq!(c.surge(3), 1);
-        assert_eq!(c.surge(1), 1);
     }
 
     #[test]

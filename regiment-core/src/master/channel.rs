@@ -7,20 +7,21 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use super::policy::WorkerId;
 use crate::protocol::codec::{FrameDecoder, FrameEncoder};
 use crate::protocol::{Incoming, MasterMessage, WorkerMessage};
 
 /// What a channel task reports to the supervisor loop, tagged with the worker's id.
 #[derive(Debug)]
 pub(crate) enum FromWorker {
-    Message(u64, WorkerMessage),
-    Invalid(u64, String),
-    Closed(u64),
+    Message(WorkerId, WorkerMessage),
+    Invalid(WorkerId, String),
+    Closed(WorkerId),
 }
 
 /// Starts the task; returns the sender for messages to the worker.
 pub(crate) fn start(
-    id: u64,
+    id: WorkerId,
     stream: std::os::unix::net::UnixStream,
     to_loop: mpsc::Sender<FromWorker>,
 ) -> std::io::Result<mpsc::Sender<MasterMessage>> {
@@ -36,7 +37,7 @@ pub(crate) fn start(
             tokio::select! {
                 Some(msg) = outbox.recv(), if writable => {
                     if let Err(e) = sink.send(msg).await {
-                        tracing::debug!(id, error = %e, "could not write to worker");
+                        tracing::debug!(%id, error = %e, "could not write to worker");
                         writable = false;
                     }
                 }
@@ -46,7 +47,7 @@ pub(crate) fn start(
                         Some(Ok(Incoming::Invalid(why))) => FromWorker::Invalid(id, why),
                         // A reset is how a killed worker's channel ends: not the worker's words.
                         Some(Err(e)) => {
-                            tracing::debug!(id, error = %e, "IPC channel read error");
+                            tracing::debug!(%id, error = %e, "IPC channel read error");
                             FromWorker::Closed(id)
                         }
                         None => FromWorker::Closed(id),

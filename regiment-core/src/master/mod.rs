@@ -14,14 +14,13 @@
 //! # }
 //! ```
 
-mod backoff;
-mod books;
 mod channel;
+mod driver;
 mod log;
+mod policy;
 pub(crate) mod program;
 mod signals;
 mod spawn;
-mod supervise;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -29,16 +28,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventStream, Status};
 use crate::listen::{self, Listener};
-
-/// A command to the supervisor loop, from a signal or a [`Handle`].
-#[derive(Debug, Clone)]
-pub(crate) enum Control {
-    RollingRestart,
-    Stop,
-    ScaleUp,
-    ScaleDown,
-    Replace { slot: usize, reason: String },
-}
+use policy::Control;
 
 /// A master ready to run: options checked, program resolved, listeners bound.
 ///
@@ -50,7 +40,7 @@ pub(crate) enum Control {
 /// # Ok::<(), regiment_core::Error>(())
 /// ```
 pub struct Supervisor {
-    master: supervise::Master,
+    driver: driver::Driver,
     /// Unix socket files this master created, removed when it returns (not those systemd
     /// handed over: their files belong to the socket unit).
     unix_paths: Vec<std::path::PathBuf>,
@@ -73,16 +63,16 @@ impl Supervisor {
         let (events, _) = broadcast::channel(1024);
         let (status_tx, status_rx) = watch::channel(Status::default());
         let (control_tx, control) = mpsc::unbounded_channel();
-        let master = supervise::Master::new(config, listeners, events.clone(), status_tx);
+        let driver = driver::Driver::new(config, listeners, events.clone(), status_tx);
         // Listeners and pid are known now: a program can read them before `run`.
-        master.publish_status();
+        driver.publish_status();
         let handle = Handle {
             control: control_tx,
             events,
             status: status_rx,
         };
         Ok(Self {
-            master,
+            driver,
             unix_paths,
             control,
             handle,
@@ -130,7 +120,7 @@ impl Supervisor {
     /// # }
     /// ```
     pub async fn run(self) -> Result<()> {
-        let result = self.master.run(self.control).await;
+        let result = self.driver.run(self.control).await;
         for path in &self.unix_paths {
             // Every worker is gone and our listener with them: the file would only be stale.
             if let Err(e) = std::fs::remove_file(path)

@@ -1,0 +1,343 @@
+//! The driver: carries out what the policy decides, and tells it what happened.
+//!
+//! It owns everything the policy must not touch: the child processes (reaped here only, so a
+//! pid is never reused while the books hold it), the IPC channels, the signals, the clock, the
+//! event stream and the status snapshot. One task runs it, so no two inputs ever race.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use tokio::process::Child;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::channel::{self, FromWorker};
+use super::policy::{
+    Control, Effect, Generation, Input, KillReason, Policy, PolicyConfig, WorkerId,
+};
+use super::spawn::{self, SpawnRequest};
+use crate::config::{Config, SpawnPlan};
+use crate::error::{Error, Result};
+use crate::events::{Event, Status};
+use crate::listen::Listener;
+use crate::protocol::{MasterMessage, WorkerMessage};
+
+/// How often the loop checks its children even without SIGCHLD.
+const REAP_TICK: Duration = Duration::from_secs(1);
+
+/// A worker process the driver started, until reaped.
+struct Process {
+    pid: u32,
+    child: Child,
+    to_worker: mpsc::Sender<MasterMessage>,
+}
+
+pub(crate) struct Driver {
+    policy: Policy,
+    config: Config,
+    listeners: Vec<Listener>,
+    listener_names: String,
+    addrs: Vec<String>,
+    processes: BTreeMap<WorkerId, Process>,
+    events: broadcast::Sender<Event>,
+    status: watch::Sender<Status>,
+    from_workers_tx: mpsc::Sender<FromWorker>,
+    from_workers: mpsc::Receiver<FromWorker>,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        config: Config,
+        listeners: Vec<Listener>,
+        events: broadcast::Sender<Event>,
+        status: watch::Sender<Status>,
+    ) -> Self {
+        let addrs: Vec<String> = listeners.iter().map(Listener::describe).collect();
+        let listener_names = (0..listeners.len())
+            .map(|i| format!("regiment{i}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        let (from_workers_tx, from_workers) = mpsc::channel(256);
+        let policy = Policy::new(policy_config(&config));
+        Self {
+            policy,
+            config,
+            listeners,
+            listener_names,
+            addrs,
+            processes: BTreeMap::new(),
+            events,
+            status,
+            from_workers_tx,
+            from_workers,
+        }
+    }
+
+    pub(crate) async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) -> Result<()> {
+        // Every handler is in place before the first spawn: a signal that arrives while workers
+        // start is never lost, nor does it kill the master with its default action.
+        let io = |source| Error::Io {
+            context: "installing signal handlers",
+            source,
+        };
+        let mut sigchld = signal(SignalKind::child()).map_err(io)?;
+        let mut sigs =
+            super::signals::Signals::install(&self.config.restart_signals).map_err(io)?;
+
+        self.emit(Event::Listening {
+            addrs: self.addrs.clone(),
+        });
+        self.policy.start(Instant::now());
+        loop {
+            self.carry_out();
+            if self.policy.is_stopped() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            let wake = self
+                .policy
+                .poll_timeout()
+                .map_or(now + REAP_TICK, |t| t.min(now + REAP_TICK));
+            tokio::select! {
+                _ = sigchld.recv() => self.reap(),
+                Some(m) = self.from_workers.recv() => self.on_worker(m),
+                Some(c) = control.recv() => self.policy.handle(Instant::now(), Input::Control(c)),
+                Some(c) = sigs.recv() => self.policy.handle(Instant::now(), Input::Control(c)),
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    self.reap();
+                    self.policy.handle_timeout(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Publishes the status known before `run`: listeners, generation, slots.
+    pub(crate) fn publish_status(&self) {
+        let mut status = self.policy.status(Instant::now());
+        status.master_pid = std::process::id();
+        status.listeners = self.addrs.clone();
+        self.status.send_replace(status);
+    }
+
+    /// Carries out every effect the policy queued (spawns answer at once, and may queue more).
+    fn carry_out(&mut self) {
+        while let Some(effect) = self.policy.poll() {
+            match effect {
+                Effect::Spawn {
+                    id,
+                    slot,
+                    generation,
+                    ..
+                } => {
+                    let input = self.spawn(id, slot, generation);
+                    self.policy.handle(Instant::now(), input);
+                }
+                Effect::Drain { id, deadline } => self.send_drain(id, deadline),
+                Effect::Kill { id, why } => self.kill(id, why),
+                Effect::Event(e) => self.emit(e),
+                Effect::StatusChanged => self.publish_status(),
+            }
+        }
+    }
+
+    fn emit(&self, e: Event) {
+        super::log::log(&e);
+        let _ = self.events.send(e);
+    }
+
+    fn on_worker(&mut self, m: FromWorker) {
+        let now = Instant::now();
+        let input = match m {
+            FromWorker::Message(id, WorkerMessage::Ready) => Input::Ready(id),
+            FromWorker::Message(
+                id,
+                WorkerMessage::Heartbeat {
+                    rss,
+                    requests,
+                    in_flight,
+                },
+            ) => Input::Heartbeat {
+                id,
+                rss,
+                requests,
+                in_flight,
+            },
+            FromWorker::Message(id, WorkerMessage::ReplaceMe { reason }) => {
+                Input::ReplaceMe { id, reason }
+            }
+            FromWorker::Invalid(id, why) => Input::InvalidMessage { id, why },
+            FromWorker::Closed(id) => {
+                if let Some(p) = self.processes.get(&id) {
+                    tracing::debug!(pid = p.pid, "worker closed its IPC channel");
+                }
+                return;
+            }
+        };
+        self.policy.handle(now, input);
+    }
+
+    fn reap(&mut self) {
+        let mut exited = Vec::new();
+        for (id, p) in &mut self.processes {
+            match p.child.try_wait() {
+                Ok(Some(status)) => exited.push((*id, status)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(pid = p.pid, error = %e, "waitpid failed"),
+            }
+        }
+        for (id, status) in exited {
+            self.processes.remove(&id);
+            let status = describe_status(&status);
+            self.policy
+                .handle(Instant::now(), Input::Exited { id, status });
+        }
+    }
+
+    fn send_drain(&self, id: WorkerId, deadline: Duration) {
+        let Some(p) = self.processes.get(&id) else {
+            return;
+        };
+        let deadline_ms = u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX);
+        if p.to_worker
+            .try_send(MasterMessage::Drain { deadline_ms })
+            .is_err()
+        {
+            tracing::warn!(
+                pid = p.pid,
+                "drain message not delivered; the deadline still applies"
+            );
+        }
+    }
+
+    fn kill(&self, id: WorkerId, why: KillReason) {
+        let Some(p) = self.processes.get(&id) else {
+            return;
+        };
+        // The worker leads its own process group; the group goes with it. The pid cannot have
+        // been reused: only this driver reaps, and it has not reaped this child yet.
+        let pid = Pid::from_raw(p.pid as i32);
+        if killpg(pid, Signal::SIGKILL).is_err() {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+        tracing::debug!(pid = p.pid, %why, "SIGKILL sent");
+    }
+
+    /// Starts the worker process the policy asked for; the answer is the policy's next input.
+    fn spawn(&mut self, id: WorkerId, slot: usize, generation: Generation) -> Input {
+        let mut plan = SpawnPlan {
+            slot,
+            generation: generation.0,
+            env: self.config.env.clone(),
+            current_dir: None,
+        };
+        if let Some(hook) = &self.config.before_spawn {
+            let hook = hook.clone();
+            let why =
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&mut plan))) {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(format!("before_spawn hook failed: {e}")),
+                    Err(_) => Some(String::from("before_spawn hook panicked")),
+                };
+            if let Some(why) = why {
+                return Input::SpawnFailed {
+                    id,
+                    why,
+                    leftover: None,
+                };
+            }
+        }
+        let spawned = spawn::spawn(SpawnRequest {
+            program: &self.config.program,
+            argv0: format!(
+                "{} worker {slot} gen {generation}",
+                self.config.process_name
+            ),
+            args: &self.config.args,
+            listeners: &self.listeners,
+            listener_names: &self.listener_names,
+            slot,
+            generation: generation.0,
+            readiness: self.config.readiness,
+            drain_timeout_ms: self.config.drain_timeout.as_millis() as u64,
+            heartbeat_ms: self.config.heartbeat.as_millis() as u64,
+            env: &plan.env,
+            current_dir: plan.current_dir,
+        });
+        let spawned = match spawned {
+            Ok(s) => s,
+            Err(e) => {
+                return Input::SpawnFailed {
+                    id,
+                    why: format!("spawn of {} failed: {e}", self.config.program.display()),
+                    leftover: None,
+                };
+            }
+        };
+        let pid = spawned.pid;
+        match channel::start(id, spawned.ipc, self.from_workers_tx.clone()) {
+            Ok(to_worker) => {
+                self.processes.insert(
+                    id,
+                    Process {
+                        pid,
+                        child: spawned.child,
+                        to_worker,
+                    },
+                );
+                Input::Spawned { id, pid }
+            }
+            Err(e) => {
+                let mut child = spawned.child;
+                let _ = child.start_kill();
+                // In the books until reaped, as every child: it must not become a zombie.
+                let (to_worker, _) = mpsc::channel(1);
+                self.processes.insert(
+                    id,
+                    Process {
+                        pid,
+                        child,
+                        to_worker,
+                    },
+                );
+                Input::SpawnFailed {
+                    id,
+                    why: format!("IPC channel setup failed: {e}"),
+                    leftover: Some(pid),
+                }
+            }
+        }
+    }
+}
+
+fn policy_config(config: &Config) -> PolicyConfig {
+    PolicyConfig {
+        workers: config.workers,
+        drain_timeout: config.drain_timeout,
+        start_timeout: config.start_timeout,
+        max_surge: config.max_surge,
+        backoff: super::policy::BackoffConfig {
+            initial: config.backoff_initial,
+            max: config.backoff_max,
+            reset_after: config.backoff_reset,
+        },
+        rollout_failures: config.rollout_failures,
+        heartbeat_timeout: config.heartbeat_timeout,
+    }
+}
+
+/// `exit 0`, `signal 9 (SIGKILL)`.
+fn describe_status(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        format!("exit {code}")
+    } else if let Some(sig) = status.signal() {
+        match Signal::try_from(sig) {
+            Ok(s) => format!("signal {sig} ({s})"),
+            Err(_) => format!("signal {sig}"),
+        }
+    } else {
+        format!("{status}")
+    }
+}

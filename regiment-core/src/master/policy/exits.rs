@@ -1,0 +1,127 @@
+//! A worker's exit, one function per case: a replacement that failed to start, a first worker
+//! that failed to start, a crash (rule 5), and the expected exit of a worker on its way out.
+
+use std::time::Instant;
+
+use super::ids::{Generation, WorkerId};
+use super::slot::{Pending, SlotRole};
+use super::worker::{Phase, Worker};
+use super::{Policy, millis};
+use crate::events::Event;
+
+impl Policy {
+    pub(super) fn on_exit(&mut self, id: WorkerId, status: String, now: Instant) {
+        let Some(w) = self.workers.remove(&id) else {
+            return;
+        };
+        let role = self.role_of(w.slot, id);
+        self.leave_slot(w.slot, id);
+        match (role, w.phase) {
+            (SlotRole::Successor, _) => self.successor_exited(w, status, now),
+            (SlotRole::Current, Phase::Starting { .. } | Phase::Killed { .. }) => {
+                self.starter_exited(w, status, now)
+            }
+            (SlotRole::Current, Phase::Ready { .. } | Phase::Draining { .. }) => {
+                self.crashed(w, status, now)
+            }
+            (SlotRole::Leaving, _) => self.emit(Event::Exited {
+                slot: w.slot,
+                pid: w.pid,
+                generation: w.generation.0,
+                status,
+            }),
+        }
+    }
+
+    /// A replacement exited before it was ready: the worker it was to replace keeps serving,
+    /// and the replacement is asked for again, after a backoff.
+    fn successor_exited(&mut self, mut w: Worker, status: String, now: Instant) {
+        self.successor_failed(w.slot, w.spawned_for.take());
+        let why = exit_before_ready(&w, &status);
+        self.start_failed(w.slot, w.generation, w.pid, why, now);
+    }
+
+    /// The first worker of an empty slot exited before it was ready: the slot is filled again
+    /// after a backoff.
+    fn starter_exited(&mut self, w: Worker, status: String, now: Instant) {
+        let why = exit_before_ready(&w, &status);
+        self.start_failed(w.slot, w.generation, w.pid, why, now);
+    }
+
+    /// The slot's serving worker exited unasked: respawned after a backoff, unless a replacement
+    /// already starting takes the slot when ready.
+    fn crashed(&mut self, w: Worker, status: String, now: Instant) {
+        let reset = self.slots[w.slot].backoff.config().reset_after;
+        let healthy = w
+            .ready_since()
+            .is_some_and(|t| now.saturating_duration_since(t) >= reset);
+        let stopping = self.stopping.is_some();
+        let s = &mut self.slots[w.slot];
+        if healthy {
+            s.backoff.reset();
+        }
+        s.restarts += 1;
+        s.last_reason = Some(format!("crashed: {status}"));
+        let respawn_in_ms = if stopping || s.successor.is_some() {
+            0
+        } else {
+            let delay = s.backoff.next_delay(now);
+            s.retry_at = Some(now + delay);
+            millis(delay)
+        };
+        self.emit(Event::Crashed {
+            slot: w.slot,
+            pid: w.pid,
+            generation: w.generation.0,
+            status,
+            respawn_in_ms,
+        });
+        if !healthy {
+            self.count_early_crash(w.generation, now);
+        }
+    }
+
+    /// A replacement failed: what it was spawned for is wanted again.
+    pub(super) fn successor_failed(&mut self, slot: usize, spawned_for: Option<Pending>) {
+        if let Some(p) = spawned_for {
+            self.restore_pending(slot, p);
+        }
+    }
+
+    /// A worker of `slot` failed before it was ready (or could not be spawned): the slot backs
+    /// off, and a rollout counts the failure.
+    pub(super) fn start_failed(
+        &mut self,
+        slot: usize,
+        generation: Generation,
+        pid: u32,
+        why: String,
+        now: Instant,
+    ) {
+        let stopping = self.stopping.is_some();
+        let retry_in_ms = match self.slots.get_mut(slot) {
+            Some(s) if !stopping => {
+                let delay = s.backoff.next_delay(now);
+                s.retry_at = Some(now + delay);
+                millis(delay)
+            }
+            _ => 0,
+        };
+        self.emit(Event::StartFailed {
+            slot,
+            pid,
+            generation: generation.0,
+            why,
+            retry_in_ms,
+        });
+        self.count_failed_start(generation, now);
+    }
+}
+
+/// `start timeout: signal 9 (SIGKILL)`, `exited before ready: exit 1`.
+fn exit_before_ready(w: &Worker, status: &str) -> String {
+    match w.phase {
+        Phase::Killed { why, .. } => format!("{why}: {status}"),
+        _ => format!("exited before ready: {status}"),
+    }
+}

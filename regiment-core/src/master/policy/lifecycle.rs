@@ -1,0 +1,230 @@
+//! What happens to a worker on its way through the books: spawned, ready (rule 1: only now does
+//! the worker it replaces drain), told to drain, killed.
+
+use std::time::Instant;
+
+use super::ids::WorkerId;
+use super::slot::{Pending, SlotRole};
+use super::worker::{KillReason, Phase, Worker};
+use super::{Effect, Policy, millis};
+use crate::events::Event;
+
+impl Policy {
+    /// Asks for a worker in the empty `slot`.
+    pub(super) fn spawn_current(&mut self, slot: usize, now: Instant) {
+        let id = self.spawn(slot, None, None, now);
+        self.slots[slot].current = Some(id);
+    }
+
+    /// Asks for a successor of `slot`'s current worker, for the replacement pending there.
+    pub(super) fn spawn_successor(&mut self, slot: usize, now: Instant) {
+        let s = &mut self.slots[slot];
+        let pending = s.pending.take();
+        let replaces = s.current;
+        let id = self.spawn(slot, pending, replaces, now);
+        self.slots[slot].successor = Some(id);
+    }
+
+    fn spawn(
+        &mut self,
+        slot: usize,
+        spawned_for: Option<Pending>,
+        replaces: Option<WorkerId>,
+        now: Instant,
+    ) -> WorkerId {
+        let id = WorkerId(self.next_id);
+        self.next_id += 1;
+        let generation = self.generation;
+        let deadline = now + self.config.start_timeout;
+        self.workers.insert(
+            id,
+            Worker::new(slot, generation, spawned_for, deadline, now),
+        );
+        self.effects.push_back(Effect::Spawn {
+            id,
+            slot,
+            generation,
+            replaces,
+        });
+        id
+    }
+
+    pub(super) fn on_spawned(&mut self, id: WorkerId, pid: u32) {
+        let Some(w) = self.workers.get_mut(&id) else {
+            return;
+        };
+        w.pid = pid;
+        let (slot, generation) = (w.slot, w.generation);
+        let replaces = self
+            .slots
+            .get(slot)
+            .filter(|s| s.successor == Some(id))
+            .and_then(|s| s.current)
+            .and_then(|c| self.workers.get(&c))
+            .map(|w| w.pid);
+        self.emit(Event::Spawned {
+            slot,
+            pid,
+            generation: generation.0,
+            replaces,
+        });
+    }
+
+    /// A spawn that did not happen counts as a failed start of its slot.
+    pub(super) fn on_spawn_failed(
+        &mut self,
+        id: WorkerId,
+        why: String,
+        leftover: Option<u32>,
+        now: Instant,
+    ) {
+        let Some(w) = self.workers.get_mut(&id) else {
+            return;
+        };
+        let (slot, generation) = (w.slot, w.generation);
+        let spawned_for = w.spawned_for.take();
+        let pid = leftover.unwrap_or(0);
+        match leftover {
+            // Killed already, but in the books until its exit is reported, as every process:
+            // it holds no slot, and its exit is reported like that of any worker on its way out.
+            Some(pid) => {
+                w.pid = pid;
+                w.phase = Phase::Killed {
+                    why: KillReason::IpcSetupFailed,
+                    at: now,
+                };
+            }
+            None => {
+                self.workers.remove(&id);
+            }
+        }
+        let role = self.role_of(slot, id);
+        self.leave_slot(slot, id);
+        match role {
+            SlotRole::Successor => self.successor_failed(slot, spawned_for),
+            SlotRole::Current | SlotRole::Leaving => {}
+        }
+        self.start_failed(slot, generation, pid, why, now);
+    }
+
+    pub(super) fn on_ready(&mut self, id: WorkerId, now: Instant) {
+        let Some(w) = self.workers.get_mut(&id) else {
+            return;
+        };
+        // Counted once per worker, whatever it sends (several listeners, repeats). And a worker
+        // killed at its start timeout is dead even if its `ready` is still queued behind the
+        // kill: counting it would drain the worker it was meant to replace.
+        let Phase::Starting { .. } = w.phase else {
+            return;
+        };
+        w.phase = Phase::Ready { since: now };
+        let (slot, pid, generation) = (w.slot, w.pid, w.generation);
+        let spawned_for = w.spawned_for.take();
+        let asked = w.replace_reason.clone();
+        self.emit(Event::Ready {
+            slot,
+            pid,
+            generation: generation.0,
+        });
+
+        if self.stopping.is_some() {
+            self.drain(id, "stopping", now);
+            return;
+        }
+        match self.role_of(slot, id) {
+            SlotRole::Successor => {
+                let s = &mut self.slots[slot];
+                s.successor = None;
+                let old = s.current.replace(id);
+                s.restarts += 1;
+                s.last_reason = spawned_for.map(|p| p.reason);
+                if let Some(old) = old {
+                    self.drain(old, &format!("replaced by pid {pid}"), now);
+                }
+            }
+            SlotRole::Current => {}
+            SlotRole::Leaving => {
+                let why = if slot < self.slots.len() {
+                    "not needed"
+                } else {
+                    "slot removed"
+                };
+                self.drain(id, why, now);
+                return;
+            }
+        }
+        self.ready_in_rollout(slot, generation);
+        if let Some(reason) = asked {
+            self.want_replacement(
+                slot,
+                Pending {
+                    reason,
+                    origin: super::slot::Origin::Request,
+                },
+            );
+        }
+    }
+
+    /// Tells a worker to drain; it is killed at the deadline. Idempotent.
+    pub(super) fn drain(&mut self, id: WorkerId, why: &str, now: Instant) {
+        let deadline = self.config.drain_timeout;
+        let Some(w) = self.workers.get_mut(&id) else {
+            return;
+        };
+        match w.phase {
+            Phase::Starting { .. } | Phase::Ready { .. } => {}
+            Phase::Draining { .. } | Phase::Killed { .. } => return,
+        }
+        w.phase = Phase::Draining {
+            since: now,
+            deadline: now + deadline,
+        };
+        let (slot, pid, generation) = (w.slot, w.pid, w.generation);
+        self.effects.push_back(Effect::Drain { id, deadline });
+        self.emit(Event::Draining {
+            slot,
+            pid,
+            generation: generation.0,
+            why: why.to_owned(),
+            deadline_ms: millis(deadline),
+        });
+    }
+
+    /// SIGKILLs a worker. Idempotent.
+    pub(super) fn kill(&mut self, id: WorkerId, why: KillReason, now: Instant) {
+        let Some(w) = self.workers.get_mut(&id) else {
+            return;
+        };
+        if let Phase::Killed { .. } = w.phase {
+            return;
+        }
+        w.phase = Phase::Killed { why, at: now };
+        let (slot, pid, generation) = (w.slot, w.pid, w.generation);
+        self.effects.push_back(Effect::Kill { id, why });
+        self.emit(Event::Killed {
+            slot,
+            pid,
+            generation: generation.0,
+            why: why.as_str().into(),
+        });
+    }
+
+    /// What `id` is to `slot` (a slot removed by a scale-down holds no one).
+    pub(super) fn role_of(&self, slot: usize, id: WorkerId) -> SlotRole {
+        self.slots
+            .get(slot)
+            .map_or(SlotRole::Leaving, |s| s.role_of(id))
+    }
+
+    /// Frees whatever place `id` held in `slot`.
+    pub(super) fn leave_slot(&mut self, slot: usize, id: WorkerId) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            if s.current == Some(id) {
+                s.current = None;
+            }
+            if s.successor == Some(id) {
+                s.successor = None;
+            }
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The supervisor's policy: every lifecycle rule, as a plain state machine.
+//!
+//! [`Policy`] owns the books (slots, workers, the replacement queue, the rollout, the stop) and
+//! nothing else. It is told what happened, with the time it happened at ([`Policy::handle`],
+//! [`Policy::handle_timeout`]), and answers with effects for its driver to carry out
+//! ([`Policy::poll`]: spawn, drain, kill, an event, a new status) and the time it next needs to
+//! be woken ([`Policy::poll_timeout`]). It reads no clock, spawns nothing and signals nothing,
+//! so every rule is tested on simulated time, and a seeded simulation checks the rules over
+//! random histories (`tests/`). The driver (`super::driver`) owns the processes, channels,
+//! signals and the clock.
+//!
+//! The rules:
+//! 1. an old worker is told to drain only after its replacement reported ready (a stop and a
+//!    scale-down aside);
+//! 2. a replacement that is not ready within the start timeout, or exits before ready, is
+//!    killed; the old worker keeps serving; the retry backs off. A rollout whose new workers keep
+//!    failing (or crash soon after ready) is aborted, and a later rollout can still run;
+//! 3. at most `max_surge` replacements start at once; further requests queue, one per slot;
+//! 4. a draining worker is killed at its deadline;
+//! 5. a crashed worker is respawned in its slot with exponential backoff that starts over after
+//!    a healthy period;
+//! 6. commands: rolling restart, graceful then forced stop, one worker more or fewer, replace a
+//!    slot;
+//! 7. a worker that stops sending heartbeats is replaced;
+//! 8. the policy is done only once every worker it spawned has exited.
+//!
+//! ```ignore
+//! // The driver's loop, in short (see `super::driver`).
+//! let mut policy = Policy::new(config, Instant::now());
+//! loop {
+//!     while let Some(effect) = policy.poll() { carry_out(effect) }
+//!     if policy.is_stopped() { break }
+//!     let input = next_input_or(policy.poll_timeout()).await;
+//!     policy.handle(Instant::now(), input);
+//! }
+//! ```
+
+mod backoff;
+mod exits;
+mod ids;
+mod inputs;
+mod lifecycle;
+mod replacement;
+mod rollout;
+mod slot;
+mod timers;
+mod worker;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use backoff::Backoff;
+pub(crate) use backoff::BackoffConfig;
+pub(crate) use ids::{Generation, WorkerId};
+use rollout::Rollout;
+use slot::Slot;
+pub(crate) use worker::KillReason;
+use worker::Worker;
+
+use crate::events::{Event, SlotStatus, Status, WorkerStatus};
+
+/// The options the policy decides by.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PolicyConfig {
+    pub workers: usize,
+    pub drain_timeout: Duration,
+    pub start_timeout: Duration,
+    /// `None`: a quarter of the workers, at least 1.
+    pub max_surge: Option<usize>,
+    pub backoff: BackoffConfig,
+    pub rollout_failures: u32,
+    pub heartbeat_timeout: Option<Duration>,
+}
+
+impl PolicyConfig {
+    /// `max_surge`, or 25 % of `workers`, at least 1.
+    pub(crate) fn surge(&self, workers: usize) -> usize {
+        self.max_surge.unwrap_or((workers / 4).max(1))
+    }
+}
+
+/// A command, from a signal or a [`crate::Handle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Control {
+    RollingRestart,
+    /// Graceful; a second one while stopping gracefully forces the stop.
+    Stop,
+    /// Kills every worker at once. Signals and handles force a stop with a second `Stop`; the
+    /// tests send this one directly.
+    #[cfg_attr(not(test), allow(dead_code))]
+    ForcedStop,
+    ScaleUp,
+    ScaleDown,
+    Replace {
+        slot: usize,
+        reason: String,
+    },
+}
+
+/// What the driver tells the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Input {
+    /// The spawn asked for by [`Effect::Spawn`] started process `pid`.
+    Spawned {
+        id: WorkerId,
+        pid: u32,
+    },
+    /// The spawn asked for could not be made. `leftover` is the pid of a process that was
+    /// started anyway and killed at once (its IPC channel could not be set up): it stays in
+    /// the books until its exit is reported.
+    SpawnFailed {
+        id: WorkerId,
+        why: String,
+        leftover: Option<u32>,
+    },
+    Ready(WorkerId),
+    Heartbeat {
+        id: WorkerId,
+        rss: u64,
+        requests: u64,
+        in_flight: u64,
+    },
+    ReplaceMe {
+        id: WorkerId,
+        reason: String,
+    },
+    InvalidMessage {
+        id: WorkerId,
+        why: String,
+    },
+    /// The process exited (reaped); `status` as `exit 0` or `signal 9 (SIGKILL)`.
+    Exited {
+        id: WorkerId,
+        status: String,
+    },
+    Control(Control),
+}
+
+/// What the policy asks its driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// Start a worker process; answer with [`Input::Spawned`] or [`Input::SpawnFailed`].
+    Spawn {
+        id: WorkerId,
+        slot: usize,
+        generation: Generation,
+        /// The worker it is to replace, for a successor.
+        replaces: Option<WorkerId>,
+    },
+    /// Send the worker its drain message.
+    Drain { id: WorkerId, deadline: Duration },
+    /// SIGKILL the worker's process group.
+    Kill { id: WorkerId, why: KillReason },
+    /// Log and broadcast.
+    Event(Event),
+    /// The status snapshot changed: publish [`Policy::status`].
+    StatusChanged,
+}
+
+/// Whether and how the master is stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopping {
+    Graceful,
+    Forced,
+    /// Every worker has exited: nothing is left to do.
+    Done,
+}
+
+/// The books of a master and every rule it applies. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Policy {
+    config: PolicyConfig,
+    workers: BTreeMap<WorkerId, Worker>,
+    slots: Vec<Slot>,
+    /// Slots with a pending replacement, in the order asked; each slot at most once.
+    queue: VecDeque<usize>,
+    next_id: u64,
+    generation: Generation,
+    rollout: Option<Rollout>,
+    stopping: Option<Stopping>,
+    effects: VecDeque<Effect>,
+    status_changed: bool,
+}
+
+impl Policy {
+    /// A policy with `config.workers` empty slots; [`Policy::start`] fills them.
+    pub(crate) fn new(config: PolicyConfig) -> Self {
+        let slots = (0..config.workers)
+            .map(|_| Slot::new(Backoff::new(config.backoff)))
+            .collect();
+        Self {
+            config,
+            workers: BTreeMap::new(),
+            slots,
+            queue: VecDeque::new(),
+            next_id: 1,
+            generation: Generation::FIRST,
+            rollout: None,
+            stopping: None,
+            effects: VecDeque::new(),
+            status_changed: true,
+        }
+    }
+
+    /// Spawns the first generation, one worker per slot.
+    pub(crate) fn start(&mut self, now: Instant) {
+        self.settle(now);
+    }
+
+    /// Applies what happened at `now`, then every timer due by `now`.
+    pub(crate) fn handle(&mut self, now: Instant, input: Input) {
+        self.status_changed = true;
+        match input {
+            Input::Spawned { id, pid } => self.on_spawned(id, pid),
+            Input::SpawnFailed { id, why, leftover } => {
+                self.on_spawn_failed(id, why, leftover, now)
+            }
+            Input::Ready(id) => self.on_ready(id, now),
+            Input::Heartbeat {
+                id,
+                rss,
+                requests,
+                in_flight,
+            } => self.on_heartbeat(
+                id,
+                worker::Load {
+                    rss,
+                    requests,
+                    in_flight,
+                },
+                now,
+            ),
+            Input::ReplaceMe { id, reason } => self.on_replace_me(id, reason, now),
+            Input::InvalidMessage { id, why } => self.on_invalid_message(id, why, now),
+            Input::Exited { id, status } => self.on_exit(id, status, now),
+            Input::Control(c) => self.on_control(c, now),
+        }
+        self.settle(now);
+    }
+
+    /// Applies every timer due by `now`.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.settle(now);
+    }
+
+    /// The next effect to carry out, in the order the policy decided them.
+    pub(crate) fn poll(&mut self) -> Option<Effect> {
+        if let Some(e) = self.effects.pop_front() {
+            return Some(e);
+        }
+        if std::mem::take(&mut self.status_changed) {
+            return Some(Effect::StatusChanged);
+        }
+        None
+    }
+
+    /// When [`Policy::handle_timeout`] must next be called, if ever (no timer is due now
+    /// without having been handled).
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.timers().map(|(at, _)| at).min()
+    }
+
+    /// Stopped, and every worker it spawned has exited.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopping == Some(Stopping::Done)
+    }
+
+    /// A snapshot of the books; `master_pid` and `listeners` are the driver's to fill.
+    pub(crate) fn status(&self, now: Instant) -> Status {
+        let mut workers: Vec<WorkerStatus> = self
+            .workers
+            .values()
+            .map(|w| WorkerStatus {
+                slot: w.slot,
+                pid: w.pid,
+                generation: w.generation.0,
+                state: w.phase.state(),
+                age_ms: millis(now.saturating_duration_since(w.spawned_at)),
+                rss: w.load.rss,
+                requests: w.load.requests,
+                in_flight: w.load.in_flight,
+                replace_reason: w.replace_reason.clone(),
+            })
+            .collect();
+        workers.sort_by_key(|w| (w.slot, w.pid));
+        Status {
+            master_pid: 0,
+            generation: self.generation.0,
+            workers_wanted: self.slots.len(),
+            rollout: self.rollout.map(|r| r.target.0),
+            stopping: self.stopping.is_some(),
+            listeners: Vec::new(),
+            workers,
+            slots: self
+                .slots
+                .iter()
+                .enumerate()
+                .map(|(i, s)| SlotStatus {
+                    slot: i,
+                    restarts: s.restarts,
+                    last_restart_reason: s.last_reason.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// After every input: the timers due, what may start now, whether a rollout is done, and
+    /// whether the stop is complete.
+    fn settle(&mut self, now: Instant) {
+        self.fire_timers(now);
+        self.pump(now);
+        self.check_rollout_done();
+        if matches!(self.stopping, Some(Stopping::Graceful | Stopping::Forced))
+            && self.workers.is_empty()
+        {
+            self.stopping = Some(Stopping::Done);
+            self.emit(Event::Stopped);
+        }
+    }
+
+    fn emit(&mut self, e: Event) {
+        self.effects.push_back(Effect::Event(e));
+    }
+}
+
+/// Milliseconds, for events and status.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,86 @@
+//! Which replacements start when: the queue (one entry per slot) and the surge budget
+//! (rule 3); empty slots refilled after their backoff (rule 5).
+
+use std::time::Instant;
+
+use super::Policy;
+use super::slot::{Origin, Pending};
+
+impl Policy {
+    /// Queues a replacement of `slot`'s current worker, unless one is queued or starting.
+    pub(super) fn want_replacement(&mut self, slot: usize, pending: Pending) {
+        if self.stopping.is_some() {
+            return;
+        }
+        let Some(s) = self.slots.get_mut(slot) else {
+            return;
+        };
+        if s.successor.is_some() || s.pending.is_some() {
+            tracing::debug!(slot, reason = %pending.reason, "replacement already under way");
+            return;
+        }
+        s.pending = Some(pending);
+        self.queue.push_back(slot);
+    }
+
+    /// Wants again what a failed replacement was spawned for (a rollout's, only while that
+    /// rollout goes on).
+    pub(super) fn restore_pending(&mut self, slot: usize, p: Pending) {
+        if p.origin == Origin::Rollout && self.rollout.is_none() {
+            return;
+        }
+        if self.stopping.is_some() {
+            return;
+        }
+        if let Some(s) = self.slots.get_mut(slot)
+            && s.pending.is_none()
+            && s.successor.is_none()
+        {
+            s.pending = Some(p);
+            self.queue.push_back(slot);
+        }
+    }
+
+    /// Starts what may start now: workers for empty slots, then queued replacements within the
+    /// surge budget, each once its slot's worker is ready and its backoff has passed.
+    pub(super) fn pump(&mut self, now: Instant) {
+        if self.stopping.is_some() {
+            return;
+        }
+        for slot in 0..self.slots.len() {
+            let s = &mut self.slots[slot];
+            if s.current.is_none() && s.successor.is_none() && s.may_spawn(now) {
+                // A fresh worker is the replacement a queued request asked for.
+                if s.pending.take().is_some() {
+                    self.queue.retain(|q| *q != slot);
+                }
+                self.spawn_current(slot, now);
+            }
+        }
+        let budget = self.config.surge(self.slots.len());
+        let mut i = 0;
+        while i < self.queue.len() {
+            let starting = self.slots.iter().filter(|s| s.successor.is_some()).count();
+            if starting >= budget {
+                break;
+            }
+            let slot = self.queue[i];
+            let Some(s) = self.slots.get(slot) else {
+                self.queue.remove(i);
+                continue;
+            };
+            let current_ready = s
+                .current
+                .and_then(|c| self.workers.get(&c))
+                .is_some_and(|w| w.is_ready());
+            if s.pending.is_none() || s.successor.is_some() {
+                self.queue.remove(i);
+            } else if current_ready && s.may_spawn(now) {
+                self.queue.remove(i);
+                self.spawn_successor(slot, now);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}

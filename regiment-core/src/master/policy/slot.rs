@@ -1,0 +1,78 @@
+//! Slots: the places for workers. A replacement takes the slot of the worker it replaces, so
+//! `REGIMENT_WORKER_ID` stays 0..N-1.
+
+use std::time::Instant;
+
+use super::backoff::Backoff;
+use super::ids::WorkerId;
+
+/// One place for a worker.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// The worker serving this slot, or starting to when the slot was empty.
+    pub(crate) current: Option<WorkerId>,
+    /// A replacement starting for `current`; it takes the slot when ready.
+    pub(crate) successor: Option<WorkerId>,
+    /// A replacement wanted but not started yet.
+    pub(crate) pending: Option<Pending>,
+    /// No spawn in this slot before then (the backoff timer). Cleared when it has passed.
+    pub(crate) retry_at: Option<Instant>,
+    pub(crate) backoff: Backoff,
+    pub(crate) restarts: u64,
+    pub(crate) last_reason: Option<String>,
+}
+
+/// What a worker is to its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotRole {
+    /// The slot's worker: serving, or starting in an empty slot.
+    Current,
+    /// Starting to replace the current worker.
+    Successor,
+    /// On its way out (draining, killed, not needed, or its slot is gone).
+    Leaving,
+}
+
+/// A replacement wanted in a slot but not started yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pending {
+    pub(crate) reason: String,
+    pub(crate) origin: Origin,
+}
+
+/// Who wants a replacement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A rolling restart: dropped if the rollout is aborted.
+    Rollout,
+    /// The worker itself, the heartbeat timeout or an operator: stands until carried out.
+    Request,
+}
+
+impl Slot {
+    pub(crate) fn new(backoff: Backoff) -> Self {
+        Self {
+            current: None,
+            successor: None,
+            pending: None,
+            retry_at: None,
+            backoff,
+            restarts: 0,
+            last_reason: None,
+        }
+    }
+
+    pub(crate) fn may_spawn(&self, now: Instant) -> bool {
+        self.retry_at.is_none_or(|t| t <= now)
+    }
+
+    pub(crate) fn role_of(&self, id: WorkerId) -> SlotRole {
+        if self.current == Some(id) {
+            SlotRole::Current
+        } else if self.successor == Some(id) {
+            SlotRole::Successor
+        } else {
+            SlotRole::Leaving
+        }
+    }
+}

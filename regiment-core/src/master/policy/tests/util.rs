@@ -1,0 +1,307 @@
+//! A policy on simulated time, with every effect answered as a driver would: spawns get pids
+//! (or fail, when told to), kills and drains are recorded, events are kept in order.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::super::worker::{Phase, Worker};
+use super::super::{
+    BackoffConfig, Control, Effect, Generation, Input, KillReason, Policy, PolicyConfig, WorkerId,
+};
+use crate::config::{
+    DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET, DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_ROLLOUT_FAILURES, DEFAULT_START_TIMEOUT,
+};
+use crate::events::Event;
+
+pub(super) fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+pub(super) fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// The defaults a master runs with, for `workers` slots (no heartbeat timeout, as by default).
+pub(super) fn config(workers: usize) -> PolicyConfig {
+    PolicyConfig {
+        workers,
+        drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        start_timeout: DEFAULT_START_TIMEOUT,
+        max_surge: None,
+        backoff: BackoffConfig {
+            initial: DEFAULT_BACKOFF_INITIAL,
+            max: DEFAULT_BACKOFF_MAX,
+            reset_after: DEFAULT_BACKOFF_RESET,
+        },
+        rollout_failures: DEFAULT_ROLLOUT_FAILURES,
+        heartbeat_timeout: None,
+    }
+}
+
+/// How the harness answers the next spawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SpawnAnswer {
+    /// The program could not be executed (or the hook failed).
+    Fail,
+    /// The process started but its IPC channel could not be set up: killed at once.
+    FailWithLeftover,
+}
+
+/// A process the harness "started", until its exit is reported.
+#[derive(Debug, Clone)]
+pub(super) struct Process {
+    pub pid: u32,
+    pub slot: usize,
+    pub generation: Generation,
+    pub replaces: Option<WorkerId>,
+    pub drained: bool,
+    pub killed: Option<KillReason>,
+}
+
+/// A policy and the world around it.
+pub(super) struct Harness {
+    pub policy: Policy,
+    pub now: Instant,
+    pub t0: Instant,
+    next_pid: u32,
+    /// How the next spawns are answered; once empty, spawns succeed.
+    pub spawn_answers: VecDeque<SpawnAnswer>,
+    /// Live processes (spawned, exit not reported yet).
+    pub processes: BTreeMap<WorkerId, Process>,
+    /// Every effect, with the time it was polled.
+    pub log: Vec<(Instant, Effect)>,
+    /// Where the effects of the latest call start in `log`.
+    pub step_start: usize,
+    /// Where `take_events` last stopped.
+    seen: usize,
+}
+
+impl Harness {
+    pub fn new(config: PolicyConfig) -> Self {
+        let t0 = Instant::now();
+        Self {
+            policy: Policy::new(config),
+            now: t0,
+            t0,
+            next_pid: 1000,
+            spawn_answers: VecDeque::new(),
+            processes: BTreeMap::new(),
+            log: Vec::new(),
+            step_start: 0,
+            seen: 0,
+        }
+    }
+
+    /// A started policy with `workers` slots, every first worker ready.
+    pub fn ready(workers: usize) -> Self {
+        let mut h = Self::new(config(workers));
+        h.start();
+        h.ready_all();
+        h.take_events();
+        h
+    }
+
+    pub fn start(&mut self) {
+        self.step_start = self.log.len();
+        self.policy.start(self.now);
+        self.pump();
+    }
+
+    pub fn input(&mut self, input: Input) {
+        self.step_start = self.log.len();
+        self.policy.handle(self.now, input);
+        self.pump();
+    }
+
+    pub fn control(&mut self, c: Control) {
+        self.input(Input::Control(c));
+    }
+
+    /// Lets `d` pass, firing the policy's timers at the times they are due, as a driver does.
+    pub fn advance(&mut self, d: Duration) {
+        self.step_start = self.log.len();
+        let until = self.now + d;
+        while let Some(t) = self.policy.poll_timeout().filter(|t| *t <= until) {
+            assert!(t >= self.now, "a timer due in the past was left unhandled");
+            self.now = t;
+            self.policy.handle_timeout(self.now);
+            self.pump();
+        }
+        self.now = until;
+        self.policy.handle_timeout(self.now);
+        self.pump();
+    }
+
+    pub fn ready_worker(&mut self, id: WorkerId) {
+        self.input(Input::Ready(id));
+    }
+
+    /// Every starting worker reports ready (repeated until none is left starting).
+    pub fn ready_all(&mut self) {
+        loop {
+            let starting: Vec<WorkerId> = self
+                .policy
+                .workers
+                .iter()
+                .filter(|(_, w)| matches!(w.phase, Phase::Starting { .. }))
+                .map(|(id, _)| *id)
+                .collect();
+            if starting.is_empty() {
+                return;
+            }
+            for id in starting {
+                self.ready_worker(id);
+            }
+        }
+    }
+
+    /// The process exits with `status`.
+    pub fn exit(&mut self, id: WorkerId, status: &str) {
+        self.processes.remove(&id);
+        self.input(Input::Exited {
+            id,
+            status: status.into(),
+        });
+    }
+
+    /// Every drained or killed process exits (a well-behaved worker after its drain).
+    pub fn exit_leaving(&mut self) {
+        let leaving: Vec<(WorkerId, bool)> = self
+            .processes
+            .iter()
+            .filter(|(_, p)| p.drained || p.killed.is_some())
+            .map(|(id, p)| (*id, p.killed.is_some()))
+            .collect();
+        for (id, killed) in leaving {
+            self.exit(
+                id,
+                if killed {
+                    "signal 9 (SIGKILL)"
+                } else {
+                    "exit 0"
+                },
+            );
+        }
+    }
+
+    pub fn replace_me(&mut self, id: WorkerId, reason: &str) {
+        self.input(Input::ReplaceMe {
+            id,
+            reason: reason.into(),
+        });
+    }
+
+    pub fn heartbeat(&mut self, id: WorkerId) {
+        self.input(Input::Heartbeat {
+            id,
+            rss: 1,
+            requests: 1,
+            in_flight: 0,
+        });
+    }
+
+    /// The slot's serving worker.
+    pub fn current(&self, slot: usize) -> WorkerId {
+        self.policy.slots[slot].current.expect("slot has a worker")
+    }
+
+    /// The replacement starting in the slot.
+    pub fn successor(&self, slot: usize) -> Option<WorkerId> {
+        self.policy.slots[slot].successor
+    }
+
+    pub fn worker(&self, id: WorkerId) -> &Worker {
+        &self.policy.workers[&id]
+    }
+
+    pub fn pid(&self, id: WorkerId) -> u32 {
+        self.processes[&id].pid
+    }
+
+    /// Workers in Ready phase.
+    pub fn ready_count(&self) -> usize {
+        self.policy
+            .workers
+            .values()
+            .filter(|w| w.is_ready())
+            .count()
+    }
+
+    /// The events polled since the last call.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        let events = self.log[self.seen..]
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Effect::Event(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect();
+        self.seen = self.log.len();
+        events
+    }
+
+    /// The effects of the latest call.
+    pub fn step_effects(&self) -> impl Iterator<Item = &Effect> {
+        self.log[self.step_start..].iter().map(|(_, e)| e)
+    }
+
+    /// Answers the policy's effects until it has none left.
+    fn pump(&mut self) {
+        while let Some(effect) = self.policy.poll() {
+            self.log.push((self.now, effect.clone()));
+            match effect {
+                Effect::Spawn {
+                    id,
+                    slot,
+                    generation,
+                    replaces,
+                } => {
+                    let pid = self.next_pid;
+                    self.next_pid += 1;
+                    let answer = match self.spawn_answers.pop_front() {
+                        None => Input::Spawned { id, pid },
+                        Some(SpawnAnswer::Fail) => Input::SpawnFailed {
+                            id,
+                            why: "spawn of /srv/app failed: No such file or directory".into(),
+                            leftover: None,
+                        },
+                        Some(SpawnAnswer::FailWithLeftover) => Input::SpawnFailed {
+                            id,
+                            why: "IPC channel setup failed: too many open files".into(),
+                            leftover: Some(pid),
+                        },
+                    };
+                    let started = !matches!(answer, Input::SpawnFailed { leftover: None, .. });
+                    if started {
+                        let killed = matches!(answer, Input::SpawnFailed { .. })
+                            .then_some(KillReason::IpcSetupFailed);
+                        self.processes.insert(
+                            id,
+                            Process {
+                                pid,
+                                slot,
+                                generation,
+                                replaces,
+                                drained: false,
+                                killed,
+                            },
+                        );
+                    }
+                    self.policy.handle(self.now, answer);
+                }
+                Effect::Drain { id, .. } => {
+                    if let Some(p) = self.processes.get_mut(&id) {
+                        p.drained = true;
+                    }
+                }
+                Effect::Kill { id, why } => {
+                    if let Some(p) = self.processes.get_mut(&id) {
+                        p.killed = Some(why);
+                    }
+                }
+                Effect::Event(_) | Effect::StatusChanged => {}
+            }
+        }
+    }
+}

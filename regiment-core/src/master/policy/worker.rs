@@ -1,0 +1,138 @@
+//! One worker process in the books: where it is in its life, and what it said.
+
+use std::fmt;
+use std::time::Instant;
+
+use super::ids::Generation;
+use super::slot::Pending;
+use crate::events::WorkerState;
+
+/// A worker process, from the spawn the policy asked for until its exit was reported.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    pub(crate) slot: usize,
+    pub(crate) generation: Generation,
+    /// 0 until the driver reported the spawn.
+    pub(crate) pid: u32,
+    pub(crate) phase: Phase,
+    pub(crate) spawned_at: Instant,
+    /// What this worker was spawned for, if it replaces another: restored if it fails.
+    pub(crate) spawned_for: Option<Pending>,
+    /// The replacement this worker asked for (first request only), or the one the heartbeat
+    /// timeout asked for it.
+    pub(crate) replace_reason: Option<String>,
+    pub(crate) last_heard: Instant,
+    pub(crate) heartbeats: Heartbeats,
+    pub(crate) load: Load,
+    pub(crate) invalid_messages: u64,
+}
+
+/// Where a worker is in its life. Each phase carries its own deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Spawned; killed at `deadline` unless ready by then.
+    Starting { deadline: Instant },
+    /// Serving since `since`.
+    Ready { since: Instant },
+    /// Told to drain at `since`; killed at `deadline` unless it exits first.
+    Draining { since: Instant, deadline: Instant },
+    /// SIGKILL sent at `at`; its exit is the master's intent, not a crash.
+    Killed { why: KillReason, at: Instant },
+}
+
+impl Phase {
+    /// The state shown in a status: a killed worker is on its way out.
+    pub(crate) fn state(self) -> WorkerState {
+        match self {
+            Phase::Starting { .. } => WorkerState::Starting,
+            Phase::Ready { .. } => WorkerState::Ready,
+            Phase::Draining { .. } | Phase::Killed { .. } => WorkerState::Draining,
+        }
+    }
+}
+
+/// Why the master sent SIGKILL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KillReason {
+    /// Not ready within the start timeout.
+    StartTimeout,
+    /// Still running at the end of its drain.
+    DrainDeadline,
+    /// The second stop signal.
+    ForcedStop,
+    /// Spawned, but its IPC channel could not be set up: killed at once by the driver.
+    IpcSetupFailed,
+}
+
+impl KillReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            KillReason::StartTimeout => "start timeout",
+            KillReason::DrainDeadline => "drain deadline",
+            KillReason::ForcedStop => "forced stop",
+            KillReason::IpcSetupFailed => "IPC channel setup failed",
+        }
+    }
+}
+
+impl fmt::Display for KillReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the heartbeat timeout judges this worker: only one that sends heartbeats can be
+/// judged by their absence, and it is judged once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Heartbeats {
+    NoneYet,
+    Seen,
+    /// Judged unresponsive; its replacement was asked for.
+    Silent,
+}
+
+/// The figures of the last heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Load {
+    pub(crate) rss: u64,
+    pub(crate) requests: u64,
+    pub(crate) in_flight: u64,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        slot: usize,
+        generation: Generation,
+        spawned_for: Option<Pending>,
+        start_deadline: Instant,
+        now: Instant,
+    ) -> Self {
+        Self {
+            slot,
+            generation,
+            pid: 0,
+            phase: Phase::Starting {
+                deadline: start_deadline,
+            },
+            spawned_at: now,
+            spawned_for,
+            replace_reason: None,
+            last_heard: now,
+            heartbeats: Heartbeats::NoneYet,
+            load: Load::default(),
+            invalid_messages: 0,
+        }
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Ready { .. })
+    }
+
+    /// When it became ready, if it is serving.
+    pub(crate) fn ready_since(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Ready { since } => Some(since),
+            _ => None,
+        }
+    }
+}
