@@ -27,7 +27,7 @@
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use regiment_core::protocol::{WorkerMessage, encode};
+use regiment_core::plumbing::{WorkerMessage, encode};
 use regiment_core::{Role, worker};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::signal::unix::{SignalKind, signal};
