@@ -9,3 +9,7 @@
 // The wire format of the IPC channel: the end-to-end fixture writes frames (valid and garbage)
 // straight to its channel, to test how the master takes them.
 pub use crate::protocol::{WorkerMessage, encode};
+
+// The kept-open `/proc/self/statm` of the heartbeats, shared with regiment-tower's memory
+// sampler so that RSS is read one way.
+pub use crate::worker::memory::Statm;

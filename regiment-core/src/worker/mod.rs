@@ -25,7 +25,7 @@
 
 mod context;
 mod ipc;
-pub mod memory;
+pub(crate) mod memory;
 
 use std::future::Future;
 use std::pin::Pin;
