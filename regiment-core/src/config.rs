@@ -549,9 +549,9 @@ impl Builder {
     }
 
     /// Replace a ready worker that sent nothing for this long (a blocked runtime). Off by
-    /// default. It applies only to workers that have sent at least one heartbeat
-    /// ([`crate::worker::start_heartbeat`], which regiment-axum's server calls), so a worker
-    /// that never sends any is not replaced for its silence.
+    /// default. It applies only to workers that have sent at least one heartbeat (regiment-axum's
+    /// workers send them from the runtime that serves), so a worker that never sends any is not
+    /// replaced for its silence.
     ///
     /// ```
     /// use std::time::Duration;

@@ -13,3 +13,35 @@ pub use crate::protocol::{WorkerMessage, encode};
 // The kept-open `/proc/self/statm` of the heartbeats, shared with regiment-tower's memory
 // sampler so that RSS is read one way.
 pub use crate::worker::memory::Statm;
+
+use std::sync::atomic::Ordering;
+
+/// Starts this worker's heartbeats (RSS and request counts) from the calling tokio runtime, so
+/// that a blocked runtime shows as silence to the master. regiment-axum's server calls it once
+/// from the runtime that serves; further calls, and calls outside a cluster, do nothing.
+pub fn start_heartbeat() {
+    crate::worker::start_heartbeat();
+}
+
+/// True once this process has built a `Supervisor`: it is a master. A master holds the
+/// application too (`serve(app)` gets it before it knows its role), so regiment-tower's
+/// criteria can tell "master, nothing to replace" from "run outside a cluster, worth a
+/// warning".
+pub fn is_supervising() -> bool {
+    crate::worker::SUPERVISING.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_built_a_supervisor_is_supervising() {
+        let _supervisor = crate::Builder::new()
+            .workers(1)
+            .env_overrides(false)
+            .build()
+            .unwrap();
+        assert!(is_supervising());
+    }
+}

@@ -226,7 +226,7 @@ async fn run_worker(variant: &'static str) {
     if std::env::var("FIXTURE_NO_HEARTBEAT").is_ok_and(|v| v == "1") {
         // Raw writes on the channel (SIGUSR2's garbage) must not interleave with heartbeats.
     } else {
-        worker::start_heartbeat();
+        regiment_core::plumbing::start_heartbeat();
     }
     if let Ok(v) = std::env::var("FIXTURE_MANUAL_READY_MS") {
         let delay = ms(&v);

@@ -58,19 +58,6 @@ fn ctx(call: &'static str) -> Option<&'static WorkerContext> {
     ctx
 }
 
-/// True once this process has built a [`crate::Supervisor`]: it is a master. A master holds the
-/// application too (`serve(app)` gets it before it knows its role), so code shared with the
-/// workers can tell "master, nothing to do" from "run outside a cluster, worth a warning".
-///
-/// ```
-/// let _supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
-/// assert!(regiment_core::worker::is_supervising());
-/// # Ok::<(), regiment_core::Error>(())
-/// ```
-pub fn is_supervising() -> bool {
-    SUPERVISING.load(Ordering::Relaxed)
-}
-
 /// True in a process started by a regiment master as one of its workers.
 ///
 /// ```
@@ -269,18 +256,8 @@ impl Future for Drained {
     }
 }
 
-/// Starts sending heartbeats (RSS and [`Stats`]) from the calling tokio runtime, so that a
-/// blocked runtime shows as silence to the master. Servers call this once; further calls and
-/// calls outside a cluster do nothing.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// // From the runtime that serves: if it blocks, the heartbeats stop and the master sees it.
-/// regiment_core::worker::start_heartbeat();
-/// # }
-/// ```
-pub fn start_heartbeat() {
+/// See [`crate::plumbing::start_heartbeat`], its way out of the crate.
+pub(crate) fn start_heartbeat() {
     if let Some(c) = WorkerContext::get() {
         c.start_heartbeat();
     }
@@ -312,7 +289,7 @@ mod tests {
         assert!(!replacement_requested());
         ready();
         listening();
-        start_heartbeat();
+        crate::plumbing::start_heartbeat();
         assert!(stats().is_none() && drain_deadline().is_none() && !is_draining());
         // The drain signal never comes.
         let pending = tokio::time::timeout(Duration::from_millis(20), drained()).await;
