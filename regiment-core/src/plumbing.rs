@@ -16,6 +16,8 @@ pub use crate::worker::memory::Statm;
 
 use std::sync::atomic::Ordering;
 
+use crate::worker::Stats;
+
 /// Starts this worker's heartbeats (RSS and request counts) from the calling tokio runtime, so
 /// that a blocked runtime shows as silence to the master. regiment-axum's server calls it once
 /// from the runtime that serves; further calls, and calls outside a cluster, do nothing.
@@ -31,9 +33,33 @@ pub fn is_supervising() -> bool {
     crate::worker::SUPERVISING.load(Ordering::Relaxed)
 }
 
+/// Counts a request in, in the counters the heartbeats report: one more request, one more in
+/// flight. regiment-axum calls it as it hands a request to the service, and
+/// [`request_finished`] once the response body is done.
+pub fn request_started(stats: &Stats) {
+    stats.requests.fetch_add(1, Ordering::Relaxed);
+    stats.in_flight.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts a request out: one fewer in flight. Once per [`request_started`].
+pub fn request_finished(stats: &Stats) {
+    stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_are_counted_in_and_out_and_read_by_the_getters() {
+        let stats = Stats::new();
+        request_started(&stats);
+        request_started(&stats);
+        request_finished(&stats);
+        assert_eq!((stats.requests(), stats.in_flight()), (2, 1));
+        request_finished(&stats);
+        assert_eq!((stats.requests(), stats.in_flight()), (2, 0));
+    }
 
     #[test]
     fn a_process_that_built_a_supervisor_is_supervising() {

@@ -167,15 +167,13 @@ pub fn listening() {
     }
 }
 
-/// The per-worker counters reported in heartbeats; servers update them.
+/// This worker's request counters, reported in its heartbeats; the server counts them, and they
+/// can be read here. `None` outside a cluster.
 ///
 /// ```
-/// use std::sync::atomic::Ordering::Relaxed;
-/// // Once per request; outside a cluster there is nothing to count.
-/// if let Some(stats) = regiment_core::worker::stats() {
-///     stats.requests.fetch_add(1, Relaxed);
-/// }
-/// assert!(regiment_core::worker::stats().is_none());
+/// // What the master shows in `Handle::status`, as this worker counts it now.
+/// let in_flight = regiment_core::worker::stats().map(|s| s.in_flight());
+/// assert_eq!(in_flight, None); // outside a cluster there is nothing to count
 /// ```
 pub fn stats() -> Option<&'static Stats> {
     WorkerContext::get().map(|c| &c.stats)
