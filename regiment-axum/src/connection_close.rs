@@ -14,12 +14,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 
 use http::header::{CONNECTION, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
+use regiment_core::plumbing;
 use regiment_core::worker::Stats;
 
 use crate::drain::Drain;
@@ -122,8 +122,7 @@ impl InFlight {
         http2: bool,
     ) -> Self {
         if let Some(s) = stats {
-            s.requests.fetch_add(1, Ordering::Relaxed);
-            s.in_flight.fetch_add(1, Ordering::Relaxed);
+            plumbing::request_started(s);
         }
         connection.request_started(http2);
         Self {
@@ -136,7 +135,7 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(s) = self.stats {
-            s.in_flight.fetch_sub(1, Ordering::Relaxed);
+            plumbing::request_finished(s);
         }
         self.connection.request_finished();
     }

@@ -24,7 +24,7 @@ where
     B: ResponseBody,
 {
     // From this runtime, so that a blocked runtime shows as silence to the master.
-    worker::start_heartbeat();
+    regiment_core::plumbing::start_heartbeat();
     let listeners = listen::take_inherited().map_err(|source| Error::Io {
         context: "taking the inherited listeners",
         source,

@@ -376,6 +376,11 @@ impl Builder {
     /// Respawn backoff: first delay, longest delay, and the time a worker must stay up for the
     /// delay to start over.
     ///
+    /// Refused at build: a first delay of zero (doubled, it stays zero: a crash loop with no
+    /// pause), a `reset_after` of zero (every worker would count as healthy the moment it is
+    /// ready, so one that crashes soon after would always be retried after the first delay), a
+    /// longest delay shorter than the first, and durations longer than [`MAX_DURATION`].
+    ///
     /// ```
     /// use std::time::Duration;
     /// use regiment_core::Builder;
@@ -386,6 +391,9 @@ impl Builder {
     /// // A longest delay shorter than the first makes no sense: refused.
     /// let builder = Builder::new().backoff(s(5), s(1), s(60));
     /// assert!(builder.env_overrides(false).build().is_err());
+    /// // Forgiving a worker as soon as it is up would keep a crash loop at the first delay.
+    /// let err = Builder::new().backoff(ms(50), s(5), Duration::ZERO).env_overrides(false).build();
+    /// assert!(err.unwrap_err().to_string().contains("`backoff`"));
     /// ```
     pub fn backoff(mut self, initial: Duration, max: Duration, reset_after: Duration) -> Self {
         self.backoff_initial = initial;
@@ -423,6 +431,12 @@ impl Builder {
 
     /// The signals that start a rolling restart (default SIGHUP and SIGUSR2).
     ///
+    /// Any signal the master can catch and that means nothing else to it is accepted. Refused
+    /// at build (under the name `restart_signals`, or `REGIMENT_RESTART_SIGNAL` for the
+    /// environment override): no signal at all; SIGKILL, SIGSTOP, SIGILL, SIGFPE and SIGSEGV,
+    /// which cannot be handled; SIGCHLD, which the master receives whenever a worker exits;
+    /// and the signals that already stop (SIGTERM, SIGINT) or scale (SIGTTIN, SIGTTOU).
+    ///
     /// ```
     /// use regiment_core::{Builder, Signal};
     /// // SIGHUP means "reload the config" to this program's users: deploy on SIGUSR2 only.
@@ -430,6 +444,9 @@ impl Builder {
     /// assert!(builder.env_overrides(false).build().is_ok());
     /// // No signal at all: refused, an operator could not deploy.
     /// assert!(Builder::new().restart_signals(Vec::new()).env_overrides(false).build().is_err());
+    /// // SIGTERM already means stop: refused at build, with the signals that are accepted.
+    /// let err = Builder::new().restart_signals([Signal::SIGTERM]).env_overrides(false).build();
+    /// assert!(err.unwrap_err().to_string().contains("such as SIGHUP or SIGUSR2"));
     /// ```
     pub fn restart_signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Self {
         self.restart_signals = signals.into_iter().collect();
@@ -532,9 +549,9 @@ impl Builder {
     }
 
     /// Replace a ready worker that sent nothing for this long (a blocked runtime). Off by
-    /// default. It applies only to workers that have sent at least one heartbeat
-    /// ([`crate::worker::start_heartbeat`], which regiment-axum's server calls), so a worker
-    /// that never sends any is not replaced for its silence.
+    /// default. It applies only to workers that have sent at least one heartbeat (regiment-axum's
+    /// workers send them from the runtime that serves), so a worker that never sends any is not
+    /// replaced for its silence.
     ///
     /// ```
     /// use std::time::Duration;
@@ -650,6 +667,14 @@ impl Builder {
                 "an initial delay above zero and a maximum at least as long",
             ));
         }
+        if self.backoff_reset.is_zero() {
+            return Err(Error::invalid(
+                "backoff",
+                "reset_after 0s",
+                "a reset_after above zero, such as 60s: how long a worker must stay up for its \
+                 slot's delay to start over",
+            ));
+        }
         if self.rollout_failures == 0 {
             return Err(Error::invalid("rollout_failure_limit", 0, "at least 1"));
         }
@@ -658,6 +683,17 @@ impl Builder {
                 "restart_signals",
                 "[]",
                 "at least one signal",
+            ));
+        }
+        if let Some(s) = self
+            .restart_signals
+            .iter()
+            .find(|s| !is_restart_signal(**s))
+        {
+            return Err(Error::invalid(
+                "restart_signals",
+                s,
+                restart_signals_expected("signals such as SIGHUP or SIGUSR2"),
             ));
         }
         let mut binds = Vec::with_capacity(self.binds.len());
@@ -764,21 +800,53 @@ impl Builder {
                 .map_err(|e| Error::invalid("REGIMENT_READINESS", &v, e))?;
         }
         if let Some(v) = get("REGIMENT_RESTART_SIGNAL") {
-            self.restart_signals = v
-                .split(',')
-                .map(|s| {
-                    parse_signal(s.trim()).ok_or_else(|| {
-                        Error::invalid(
-                            "REGIMENT_RESTART_SIGNAL",
-                            &v,
-                            "signal names such as SIGHUP,SIGUSR2",
-                        )
-                    })
-                })
-                .collect::<Result<_>>()?;
+            self.restart_signals = parse_restart_signals("REGIMENT_RESTART_SIGNAL", &v)?;
         }
         Ok(bind_option)
     }
+}
+
+/// Comma-separated restart signals, as `REGIMENT_RESTART_SIGNAL` gives them; an error names
+/// `option` and the whole value.
+fn parse_restart_signals(option: &'static str, v: &str) -> Result<Vec<Signal>> {
+    v.split(',')
+        .map(|s| {
+            parse_signal(s.trim())
+                .filter(|s| is_restart_signal(*s))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        option,
+                        v,
+                        restart_signals_expected("signal names such as SIGHUP,SIGUSR2"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Whether `s` can start a rolling restart: the master can install a handler for it, and it
+/// means nothing else to the master. Checked at build, because a handler that cannot be
+/// installed only fails once the master runs.
+fn is_restart_signal(s: Signal) -> bool {
+    use Signal::*;
+    !matches!(
+        s,
+        // Cannot be caught, or must not be (tokio refuses to register them).
+        SIGKILL | SIGSTOP | SIGILL | SIGFPE | SIGSEGV
+        // Received whenever a worker exits: every exit would roll all the workers.
+        | SIGCHLD
+        // Already mean stop and scale.
+        | SIGTERM | SIGINT | SIGTTIN | SIGTTOU
+    )
+}
+
+/// What the restart signals accept, after `examples` (in the option's own syntax).
+fn restart_signals_expected(examples: &str) -> String {
+    format!(
+        "{examples}; not SIGKILL, SIGSTOP, SIGILL, SIGFPE or SIGSEGV (they cannot be handled), \
+         SIGCHLD (sent at every worker exit), SIGTERM or SIGINT (they stop), SIGTTIN or SIGTTOU \
+         (they scale)"
+    )
 }
 
 fn parse_signal(s: &str) -> Option<Signal> {
@@ -856,6 +924,78 @@ mod tests {
             e.contains("`bind`") && e.contains("nowhere at all") && e.contains("HOST:PORT"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn restart_signals_that_cannot_roll_the_workers_are_refused() {
+        for refused in [
+            Signal::SIGKILL,
+            Signal::SIGSTOP,
+            Signal::SIGILL,
+            Signal::SIGFPE,
+            Signal::SIGSEGV,
+            Signal::SIGCHLD,
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGTTIN,
+            Signal::SIGTTOU,
+        ] {
+            let e = err(Builder::new()
+                .workers(1)
+                .restart_signals([Signal::SIGHUP, refused]));
+            // The value named is the signal refused, not the whole list.
+            assert!(
+                e.contains("`restart_signals`")
+                    && e.contains(&format!("{:?}", refused.as_str()))
+                    && e.contains("such as SIGHUP or SIGUSR2"),
+                "{e}"
+            );
+        }
+        let e = err(Builder::new().workers(1).restart_signals([]));
+        assert!(e.contains("`restart_signals`"), "{e}");
+        // Any other signal a process can catch is fine.
+        for fine in [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGWINCH] {
+            let config = Builder::new()
+                .workers(1)
+                .restart_signals([fine])
+                .env_overrides(false)
+                .into_config();
+            assert!(config.is_ok(), "{fine} refused");
+        }
+    }
+
+    #[test]
+    fn the_restart_signal_variable_is_checked_under_its_own_name() {
+        let e = parse_restart_signals("REGIMENT_RESTART_SIGNAL", "SIGHUP, kill")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`REGIMENT_RESTART_SIGNAL`")
+                && e.contains("\"SIGHUP, kill\"")
+                && e.contains("such as SIGHUP,SIGUSR2")
+                && e.contains("SIGKILL"),
+            "{e}"
+        );
+        for refused in ["SIGTERM", "int", "SIGCHLD", "SIGNOPE", ""] {
+            assert!(
+                parse_restart_signals("REGIMENT_RESTART_SIGNAL", refused).is_err(),
+                "{refused:?} accepted"
+            );
+        }
+        assert_eq!(
+            parse_restart_signals("REGIMENT_RESTART_SIGNAL", "hup, SIGWINCH").unwrap(),
+            [Signal::SIGHUP, Signal::SIGWINCH]
+        );
+    }
+
+    #[test]
+    fn a_backoff_that_never_resets_is_refused() {
+        let e = err(Builder::new().workers(1).backoff(
+            Duration::from_millis(100),
+            Duration::from_secs(30),
+            Duration::ZERO,
+        ));
+        assert!(e.contains("`backoff`") && e.contains("above zero"), "{e}");
     }
 
     #[test]

@@ -4,14 +4,22 @@ use std::io;
 
 /// Why a supervisor could not be built or run.
 ///
+/// Later releases may add variants: a `match` needs a `_` arm.
+///
 /// ```
 /// use regiment_core::{Builder, Error};
 /// let err = Builder::new().workers(0).env_overrides(false).build().unwrap_err();
 /// // The error names the option, so an operator knows what to fix.
 /// assert!(matches!(err, Error::InvalidOption { option: "workers", .. }));
 /// assert!(err.to_string().contains("at least 1"));
+/// let exit_code = match err {
+///     Error::InvalidOption { .. } | Error::Bind { .. } => 78, // EX_CONFIG: fix and retry
+///     _ => 1,
+/// };
+/// assert_eq!(exit_code, 78);
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// An option has a value it cannot take. Names the option and what it accepts.
     #[error("invalid value {value:?} for option `{option}`: expected {expected}")]

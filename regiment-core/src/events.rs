@@ -262,6 +262,7 @@ pub enum WorkerState {
 /// assert!(heaviest(&Status::default()).is_none());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct WorkerStatus {
     /// Its slot.
     pub slot: usize,
@@ -294,6 +295,7 @@ pub struct WorkerStatus {
 /// # Ok::<(), regiment_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SlotStatus {
     /// The slot number.
     pub slot: usize,
@@ -315,6 +317,7 @@ pub struct SlotStatus {
 /// # Ok::<(), regiment_core::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Status {
     /// The master's pid.
     pub master_pid: u32,

@@ -9,8 +9,10 @@
 //! - [`Builder`] / [`Supervisor`] / [`Handle`]: the master side.
 //! - [`worker`]: the calls a worker makes (readiness, replacement request, drain signal).
 //! - [`listen`]: listeners, bound by the master and inherited under the systemd convention.
-//! - [`protocol`]: the framed, versioned messages on each worker's private IPC socketpair.
 //! - [`events`]: lifecycle events and status snapshots.
+//!
+//! The messages on each worker's private IPC socketpair (framed, versioned, bounded) are an
+//! internal protocol between a master and the workers it spawned from the same program.
 //!
 //! ```no_run
 //! use regiment_core::{Role, worker};
@@ -41,7 +43,9 @@ mod error;
 pub mod events;
 pub mod listen;
 mod master;
-pub mod protocol;
+#[doc(hidden)]
+pub mod plumbing;
+mod protocol;
 mod readiness;
 pub mod worker;
 

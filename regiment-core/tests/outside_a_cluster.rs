@@ -38,7 +38,7 @@ async fn every_call_is_a_no_op_and_one_warning_says_so() {
     assert!(!worker::request_replacement("second"));
     worker::ready();
     worker::listening();
-    worker::start_heartbeat();
+    regiment_core::plumbing::start_heartbeat();
     assert!(worker::stats().is_none());
     // The drain signal never comes outside a cluster.
     assert!(

@@ -191,7 +191,7 @@ fn memory_sample(c: &mut Bench) {
     });
     #[cfg(target_os = "linux")]
     {
-        let mut statm = regiment_core::worker::memory::Statm::open().unwrap();
+        let mut statm = regiment_core::plumbing::Statm::open().unwrap();
         g.bench_function("statm_kept_open_pread", |b| {
             b.iter(|| black_box(statm.resident_bytes().unwrap()))
         });

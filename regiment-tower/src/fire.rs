@@ -123,7 +123,7 @@ impl Replacer {
                 regiment_core::worker::request_replacement(reason.clone());
             }
             // A master holds the app it supervises: nothing to replace, nothing to warn of.
-            None if regiment_core::worker::is_supervising() => {
+            None if regiment_core::plumbing::is_supervising() => {
                 tracing::debug!(reason, "criterion fired in the master; ignored");
             }
             None => outside_a_cluster(reason),

@@ -365,7 +365,7 @@ pub fn run_now() {
 #[derive(Default)]
 struct Readers {
     #[cfg(target_os = "linux")]
-    statm: Option<Option<regiment_core::worker::memory::Statm>>,
+    statm: Option<Option<regiment_core::plumbing::Statm>>,
     #[cfg(target_os = "linux")]
     smaps: Option<Option<SmapsRollup>>,
     #[cfg(not(target_os = "linux"))]
@@ -395,7 +395,7 @@ impl Readers {
         match measure {
             Measure::Rss => {
                 let statm = self.statm.get_or_insert_with(|| {
-                    regiment_core::worker::memory::Statm::open()
+                    regiment_core::plumbing::Statm::open()
                         .map_err(|e| tracing::warn!(error = %e, "regiment-tower: cannot open /proc/self/statm"))
                         .ok()
                 });
@@ -618,7 +618,7 @@ Swap:                  0 kB
     #[test]
     fn the_three_methods_agree_on_this_process() {
         let _serial = crate::test_support::memory_lock();
-        let mut statm = regiment_core::worker::memory::Statm::open().unwrap();
+        let mut statm = regiment_core::plumbing::Statm::open().unwrap();
         let rollup = SmapsRollup::open().unwrap().read().unwrap();
         let statm_rss = statm.resident_bytes().unwrap();
         let sysinfo_rss = SysinfoRss::new().read().unwrap();

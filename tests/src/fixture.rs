@@ -27,7 +27,7 @@
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use regiment_core::protocol::{WorkerMessage, encode};
+use regiment_core::plumbing::{WorkerMessage, encode};
 use regiment_core::{Role, worker};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::signal::unix::{SignalKind, signal};
@@ -226,7 +226,7 @@ async fn run_worker(variant: &'static str) {
     if std::env::var("FIXTURE_NO_HEARTBEAT").is_ok_and(|v| v == "1") {
         // Raw writes on the channel (SIGUSR2's garbage) must not interleave with heartbeats.
     } else {
-        worker::start_heartbeat();
+        regiment_core::plumbing::start_heartbeat();
     }
     if let Ok(v) = std::env::var("FIXTURE_MANUAL_READY_MS") {
         let delay = ms(&v);

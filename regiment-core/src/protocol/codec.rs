@@ -1,17 +1,4 @@
-//! Framing of the IPC byte stream.
-//!
-//! ```
-//! use regiment_core::protocol::codec::{FrameDecoder, FrameEncoder};
-//! use regiment_core::protocol::{Incoming, WorkerMessage};
-//! use tokio_util::codec::{Decoder, Encoder};
-//!
-//! // What one side encodes, the other decodes: the two halves of the IPC channel.
-//! let mut buf = bytes::BytesMut::new();
-//! FrameEncoder.encode(WorkerMessage::Ready, &mut buf)?;
-//! let got = FrameDecoder::<WorkerMessage>::default().decode(&mut buf)?;
-//! assert_eq!(got, Some(Incoming::Message(WorkerMessage::Ready)));
-//! # Ok::<(), std::io::Error>(())
-//! ```
+//! Framing of the IPC byte stream: what one side encodes, the other decodes.
 
 use bytes::{Buf, BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
@@ -24,20 +11,8 @@ use super::{Incoming, MAX_FRAME, decode, encode};
 ///
 /// Unlike `LengthDelimitedCodec`, an oversized frame is not an error that ends the stream: it is
 /// reported once as [`Incoming::Invalid`] and its bytes are skipped as they arrive, so the frames
-/// after it are read normally and the reader's buffer never grows past [`MAX_FRAME`].
-///
-/// ```
-/// use regiment_core::protocol::{codec::FrameDecoder, encode, Incoming, WorkerMessage};
-/// use tokio_util::codec::Decoder;
-/// let mut decoder = FrameDecoder::<WorkerMessage>::default();
-/// let frame = encode(&WorkerMessage::Ready);
-/// // Half a frame yields nothing yet: the rest may be in the next read.
-/// let mut buf = bytes::BytesMut::from(&frame[..3]);
-/// assert_eq!(decoder.decode(&mut buf)?, None);
-/// buf.extend_from_slice(&frame[3..]);
-/// assert_eq!(decoder.decode(&mut buf)?, Some(Incoming::Message(WorkerMessage::Ready)));
-/// # Ok::<(), std::io::Error>(())
-/// ```
+/// after it are read normally and the reader's buffer never grows past [`MAX_FRAME`]. Part of a
+/// frame yields nothing yet: the rest may be in the next read.
 #[derive(Debug)]
 pub struct FrameDecoder<M> {
     /// Bytes of an oversized frame still to be thrown away.
@@ -102,18 +77,7 @@ impl<M: for<'de> Deserialize<'de>> Decoder for FrameDecoder<M> {
     }
 }
 
-/// Writes messages as frames.
-///
-/// ```
-/// use regiment_core::protocol::{codec::FrameEncoder, encode, MasterMessage};
-/// use tokio_util::codec::Encoder;
-/// let mut buf = bytes::BytesMut::new();
-/// let drain = MasterMessage::Drain { deadline_ms: 30_000 };
-/// // Same bytes as `encode`: for a `FramedWrite` on the IPC socket.
-/// FrameEncoder.encode(drain.clone(), &mut buf)?;
-/// assert_eq!(&buf[..], &encode(&drain)[..]);
-/// # Ok::<(), std::io::Error>(())
-/// ```
+/// Writes messages as frames, the bytes of [`encode`]: for a `FramedWrite` on the IPC socket.
 #[derive(Debug, Default)]
 pub struct FrameEncoder;
 
@@ -129,7 +93,7 @@ impl<M: Serialize> Encoder<M> for FrameEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::WorkerMessage;
+    use crate::protocol::{MasterMessage, WorkerMessage};
 
     fn feed(
         dec: &mut FrameDecoder<WorkerMessage>,
@@ -140,6 +104,22 @@ mod tests {
             out.push(i);
         }
         out
+    }
+
+    #[test]
+    fn the_encoder_writes_the_frames_of_encode_and_the_decoder_reads_them() {
+        let drain = MasterMessage::Drain {
+            deadline_ms: 30_000,
+        };
+        let mut buf = BytesMut::new();
+        FrameEncoder.encode(drain.clone(), &mut buf).unwrap();
+        assert_eq!(&buf[..], &encode(&drain)[..]);
+        let mut dec = FrameDecoder::<MasterMessage>::default();
+        assert_eq!(
+            dec.decode(&mut buf).unwrap(),
+            Some(Incoming::Message(drain))
+        );
+        assert!(buf.is_empty());
     }
 
     #[test]

@@ -6,57 +6,26 @@
 //! yields [`Incoming::Invalid`] for a frame it cannot use (oversized, not JSON, unknown type,
 //! other version) and carries on with the next one.
 //!
-//! ```
-//! use regiment_core::protocol::{WorkerMessage, encode};
-//!
-//! let frame = encode(&WorkerMessage::ReplaceMe { reason: "rss 812 MB > 750 MB".into() });
-//! assert_eq!(&frame[4..], br#"{"v":1,"type":"replace-me","reason":"rss 812 MB > 750 MB"}"#);
-//! ```
+//! Private to the crate: a master only talks to workers spawned from its own program. (The
+//! end-to-end tests write raw frames through [`crate::plumbing`].) The unit tests below pin the
+//! bytes on the wire.
 
 pub mod codec;
 
 use serde::{Deserialize, Serialize};
 
-/// The protocol version spoken by this build. A frame of another version is reported, not obeyed.
-///
-/// ```
-/// use regiment_core::protocol::{Incoming, WorkerMessage, VERSION, decode};
-/// assert_eq!(VERSION, 1);
-/// // A frame of another version (a worker of a newer build) is reported, not obeyed.
-/// let newer = format!(r#"{{"v":{},"type":"ready"}}"#, VERSION + 1);
-/// assert!(matches!(decode::<WorkerMessage>(newer.as_bytes()), Incoming::Invalid(_)));
-/// ```
+/// The protocol version spoken by this build. A frame of another version (a worker of a newer
+/// build) is reported, not obeyed.
 pub const VERSION: u32 = 1;
 
 /// The largest frame either side accepts, in bytes (length prefix excluded).
-///
-/// ```
-/// use regiment_core::protocol::{MAX_FRAME, MAX_REASON, WorkerMessage, encode};
-/// // The longest reason the master keeps still fits in a frame, with room to spare.
-/// let frame = encode(&WorkerMessage::ReplaceMe { reason: "x".repeat(MAX_REASON) });
-/// assert!(frame.len() - 4 < MAX_FRAME);
-/// ```
 pub const MAX_FRAME: usize = 64 * 1024;
 
 /// The longest replacement reason the master keeps; longer ones are cut at a char boundary.
-///
-/// ```
-/// use regiment_core::protocol::MAX_REASON;
-/// // Enough for "criterion, figure and threshold"; keep reasons to one line.
-/// let reason = format!("rss {} MB > {} MB", 812, 750);
-/// assert!(reason.len() <= MAX_REASON);
-/// ```
+/// Enough for "criterion, figure and threshold" (`rss 812 MB > 750 MB`).
 pub const MAX_REASON: usize = 512;
 
-/// What a worker tells the master.
-///
-/// ```
-/// use regiment_core::protocol::{WorkerMessage, encode};
-/// // Heartbeats carry the figures `Handle::status` shows.
-/// let frame = encode(&WorkerMessage::Heartbeat { rss: 1 << 20, requests: 10, in_flight: 1 });
-/// let body = std::str::from_utf8(&frame[4..]).unwrap();
-/// assert_eq!(body, r#"{"v":1,"type":"heartbeat","rss":1048576,"requests":10,"in_flight":1}"#);
-/// ```
+/// What a worker tells the master. Heartbeats carry the figures `Handle::status` shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum WorkerMessage {
@@ -80,14 +49,6 @@ pub enum WorkerMessage {
 }
 
 /// What the master tells a worker.
-///
-/// ```
-/// use regiment_core::protocol::{Incoming, MasterMessage, decode};
-/// // What a worker reads when it is to stop: 30 s before the master sends SIGKILL.
-/// let body = br#"{"v":1,"type":"drain","deadline_ms":30000}"#;
-/// let drain = MasterMessage::Drain { deadline_ms: 30_000 };
-/// assert_eq!(decode::<MasterMessage>(body), Incoming::Message(drain));
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum MasterMessage {
@@ -111,15 +72,8 @@ struct Version {
     v: u32,
 }
 
-/// Encodes one message as a complete frame (length prefix included).
-///
-/// ```
-/// use regiment_core::protocol::{MasterMessage, encode};
-/// let frame = encode(&MasterMessage::Drain { deadline_ms: 500 });
-/// // The 4-byte big-endian length prefix counts the JSON body after it.
-/// let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
-/// assert_eq!(len, frame.len() - 4);
-/// ```
+/// Encodes one message as a complete frame: the 4-byte big-endian length of the JSON body,
+/// then the body.
 pub fn encode<M: Serialize>(msg: &M) -> Vec<u8> {
     let body = serde_json::to_vec(&EnvelopeOut { v: VERSION, msg })
         .expect("protocol messages always serialize");
@@ -130,16 +84,8 @@ pub fn encode<M: Serialize>(msg: &M) -> Vec<u8> {
     frame
 }
 
-/// One frame as received: a message, or why it was unusable.
-///
-/// ```
-/// use regiment_core::protocol::{Incoming, WorkerMessage, decode};
-/// // The master logs an invalid frame and reads on: a buggy worker cannot stop it.
-/// match decode::<WorkerMessage>(b"not json") {
-///     Incoming::Message(m) => panic!("accepted {m:?}"),
-///     Incoming::Invalid(why) => assert!(why.starts_with("not a protocol message")),
-/// }
-/// ```
+/// One frame as received: a message, or why it was unusable. The master logs an invalid frame
+/// and reads on: a buggy worker cannot stop it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming<M> {
     /// A well-formed message of this version.
@@ -148,14 +94,8 @@ pub enum Incoming<M> {
     Invalid(String),
 }
 
-/// Parses the body of one frame. Never fails: what cannot be used becomes [`Incoming::Invalid`].
-///
-/// ```
-/// use regiment_core::protocol::{Incoming, WorkerMessage, decode};
-/// assert_eq!(decode(br#"{"v":1,"type":"ready"}"#), Incoming::Message(WorkerMessage::Ready));
-/// // An unknown message type is reported, not an error that ends the channel.
-/// assert!(matches!(decode::<WorkerMessage>(br#"{"v":1,"type":"reboot"}"#), Incoming::Invalid(_)));
-/// ```
+/// Parses the body of one frame. Never fails: what cannot be used (an unknown message type
+/// too) becomes [`Incoming::Invalid`], not an error that ends the channel.
 pub fn decode<M: for<'de> Deserialize<'de>>(body: &[u8]) -> Incoming<M> {
     match serde_json::from_slice::<Version>(body) {
         Ok(Version { v: VERSION }) => {}
@@ -189,6 +129,50 @@ pub(crate) fn bounded_reason(mut reason: String) -> String {
 mod tests {
     use super::*;
 
+    /// The bytes on the wire, which workers of another build of the same program must read.
+    #[test]
+    fn frames_are_a_big_endian_length_and_versioned_json() {
+        let frame = encode(&WorkerMessage::ReplaceMe {
+            reason: "rss 812 MB > 750 MB".into(),
+        });
+        assert_eq!(
+            &frame[4..],
+            br#"{"v":1,"type":"replace-me","reason":"rss 812 MB > 750 MB"}"#
+        );
+        let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
+        assert_eq!(len, frame.len() - 4);
+        let frame = encode(&WorkerMessage::Heartbeat {
+            rss: 1 << 20,
+            requests: 10,
+            in_flight: 1,
+        });
+        assert_eq!(
+            &frame[4..],
+            br#"{"v":1,"type":"heartbeat","rss":1048576,"requests":10,"in_flight":1}"#
+        );
+        assert_eq!(
+            &encode(&WorkerMessage::Ready)[4..],
+            br#"{"v":1,"type":"ready"}"#
+        );
+        // What a worker reads when it is to stop: 30 s before the master sends SIGKILL.
+        assert_eq!(
+            decode::<MasterMessage>(br#"{"v":1,"type":"drain","deadline_ms":30000}"#),
+            Incoming::Message(MasterMessage::Drain {
+                deadline_ms: 30_000
+            })
+        );
+        assert_eq!(VERSION, 1);
+    }
+
+    #[test]
+    fn the_longest_reason_kept_fits_in_a_frame() {
+        let frame = encode(&WorkerMessage::ReplaceMe {
+            reason: bounded_reason("é".repeat(MAX_REASON)),
+        });
+        assert!(frame.len() - 4 < MAX_FRAME);
+        assert!("rss 812 MB > 750 MB".len() <= MAX_REASON);
+    }
+
     #[test]
     fn round_trips_every_message() {
         for m in [
@@ -216,7 +200,9 @@ mod tests {
 
     #[test]
     fn rejects_other_versions_unknown_types_and_garbage() {
-        let cases: [&[u8]; 4] = [
+        let newer = format!(r#"{{"v":{},"type":"ready"}}"#, VERSION + 1);
+        let cases: [&[u8]; 5] = [
+            newer.as_bytes(),
             br#"{"v":2,"type":"ready"}"#,
             br#"{"v":1,"type":"launch-missiles"}"#,
             br#"{"type":"ready"}"#,
@@ -229,6 +215,15 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+        // The description says what was wrong, for the master's log and events.
+        assert!(matches!(
+            decode::<WorkerMessage>(b"not json"),
+            Incoming::Invalid(why) if why.starts_with("not a protocol message")
+        ));
+        assert!(matches!(
+            decode::<WorkerMessage>(br#"{"v":2,"type":"ready"}"#),
+            Incoming::Invalid(why) if why.contains("protocol version 2")
+        ));
     }
 
     #[test]

@@ -12,25 +12,52 @@ use crate::env;
 use crate::protocol::WorkerMessage;
 use crate::{Readiness, listen};
 
-/// Counters a server keeps for the heartbeats. Plain relaxed atomics: no lock on the request
-/// path.
+/// This worker's request counters, as its heartbeats report them to the master. The server
+/// counts (regiment-axum's does, for every request); applications read them.
 ///
 /// ```
-/// use std::sync::atomic::Ordering::Relaxed;
-/// use regiment_core::worker::Stats;
-/// // A server counts each request in and out; heartbeats report both.
-/// let stats = Stats::default();
-/// stats.requests.fetch_add(1, Relaxed);
-/// stats.in_flight.fetch_add(1, Relaxed);
-/// stats.in_flight.fetch_sub(1, Relaxed);
-/// assert_eq!((stats.requests.load(Relaxed), stats.in_flight.load(Relaxed)), (1, 0));
+/// // A debug endpoint can show what the master sees in `Handle::status`.
+/// let line = regiment_core::worker::stats()
+///     .map(|s| format!("{} requests, {} in flight", s.requests(), s.in_flight()));
+/// assert_eq!(line, None); // outside a cluster nothing is counted
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
+    // Plain relaxed atomics: no lock on the request path. Counted through `crate::plumbing`.
+    pub(crate) requests: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) const fn new() -> Self {
+        Self {
+            requests: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+        }
+    }
+
     /// Requests accepted since the worker started.
-    pub requests: AtomicU64,
+    ///
+    /// ```
+    /// // A worker can log its share of the traffic when it drains.
+    /// if let Some(stats) = regiment_core::worker::stats() {
+    ///     println!("served {} requests", stats.requests());
+    /// }
+    /// ```
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
     /// Requests being served now.
-    pub in_flight: AtomicU64,
+    ///
+    /// ```
+    /// // Nothing in flight: a good moment for housekeeping that would slow requests down.
+    /// let idle = regiment_core::worker::stats().is_none_or(|s| s.in_flight() == 0);
+    /// assert!(idle);
+    /// ```
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
 }
 
 pub(crate) struct WorkerContext {
@@ -106,7 +133,7 @@ impl WorkerContext {
             heartbeat: Duration::from_millis(var(env::HEARTBEAT_MS).unwrap_or(1000).max(10)),
             drain_timeout: Duration::from_millis(var(env::DRAIN_TIMEOUT_MS).unwrap_or(30_000)),
             drain: CancellationToken::new(),
-            stats: Stats::default(),
+            stats: Stats::new(),
             drain_deadline: Mutex::new(None),
             outbox,
             ready_sent: AtomicBool::new(false),
@@ -197,8 +224,8 @@ impl WorkerContext {
                     .unwrap_or(0);
                 self.send(WorkerMessage::Heartbeat {
                     rss,
-                    requests: self.stats.requests.load(Ordering::Relaxed),
-                    in_flight: self.stats.in_flight.load(Ordering::Relaxed),
+                    requests: self.stats.requests(),
+                    in_flight: self.stats.in_flight(),
                 });
             }
         });

@@ -2,32 +2,15 @@
 //!
 //! `/proc/self/statm` is opened once and re-read with `pread` at offset 0: one syscall and a few
 //! dozen bytes to parse, about a microsecond, where a fresh `open` + `read` + `close` costs
-//! three syscalls and a path walk.
-//!
-//! ```
-//! # #[cfg(target_os = "linux")] {
-//! let mut statm = regiment_core::worker::memory::Statm::open()?;
-//! assert!(statm.resident_bytes()? > 0);
-//! # }
-//! # Ok::<(), std::io::Error>(())
-//! ```
+//! three syscalls and a path walk. The heartbeats use it, and so does regiment-tower's memory
+//! sampler (through [`crate::plumbing`]), so that RSS is read one way.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-/// A kept-open `/proc/self/statm`.
-///
-/// ```
-/// # #[cfg(target_os = "linux")] {
-/// let mut statm = regiment_core::worker::memory::Statm::open()?;
-/// // Opened once and kept: each read is one `pread`, cheap enough for every request.
-/// for _ in 0..3 {
-///     assert!(statm.resident_bytes()? > 0);
-/// }
-/// # }
-/// # Ok::<(), std::io::Error>(())
-/// ```
+/// A kept-open `/proc/self/statm`: opened once, each read is one `pread`, cheap enough for
+/// every request.
 #[derive(Debug)]
 pub struct Statm {
     file: File,
@@ -36,16 +19,8 @@ pub struct Statm {
 }
 
 impl Statm {
-    /// Opens `/proc/self/statm` (Linux only; an error elsewhere).
-    ///
-    /// ```
-    /// # #[cfg(target_os = "linux")] {
-    /// // Open at start-up, so a missing /proc shows at once, not on the first request.
-    /// let statm = regiment_core::worker::memory::Statm::open()?;
-    /// # drop(statm);
-    /// # }
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
+    /// Opens `/proc/self/statm` (Linux only; an error elsewhere). Open it at start-up, so that
+    /// a missing `/proc` shows at once, not on the first request.
     pub fn open() -> io::Result<Self> {
         let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
             .ok()
@@ -58,17 +33,7 @@ impl Statm {
         })
     }
 
-    /// The resident set size in bytes, read now.
-    ///
-    /// ```
-    /// # #[cfg(target_os = "linux")] {
-    /// let mut statm = regiment_core::worker::memory::Statm::open()?;
-    /// // Whole pages: a multiple of the page size.
-    /// let rss = statm.resident_bytes()?;
-    /// assert!(rss > 0 && rss % 4096 == 0);
-    /// # }
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
+    /// The resident set size in bytes, read now: whole pages.
     pub fn resident_bytes(&mut self) -> io::Result<u64> {
         let n = self.file.read_at(&mut self.buf, 0)?;
         // "size resident shared text lib data dt": the second field, in pages.
@@ -79,5 +44,20 @@ impl Statm {
             .and_then(|f| f.trim().parse::<u64>().ok())
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected statm format"))?;
         Ok(pages * self.page_size)
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_resident_size_in_whole_pages_again_and_again() {
+        let mut statm = Statm::open().unwrap();
+        // Kept open: every read is fresh, none fails.
+        for _ in 0..3 {
+            let rss = statm.resident_bytes().unwrap();
+            assert!(rss > 0 && rss.is_multiple_of(statm.page_size), "{rss}");
+        }
     }
 }

@@ -25,7 +25,7 @@
 
 mod context;
 mod ipc;
-pub mod memory;
+pub(crate) mod memory;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -56,19 +56,6 @@ fn ctx(call: &'static str) -> Option<&'static WorkerContext> {
         );
     }
     ctx
-}
-
-/// True once this process has built a [`crate::Supervisor`]: it is a master. A master holds the
-/// application too (`serve(app)` gets it before it knows its role), so code shared with the
-/// workers can tell "master, nothing to do" from "run outside a cluster, worth a warning".
-///
-/// ```
-/// let _supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
-/// assert!(regiment_core::worker::is_supervising());
-/// # Ok::<(), regiment_core::Error>(())
-/// ```
-pub fn is_supervising() -> bool {
-    SUPERVISING.load(Ordering::Relaxed)
 }
 
 /// True in a process started by a regiment master as one of its workers.
@@ -180,15 +167,13 @@ pub fn listening() {
     }
 }
 
-/// The per-worker counters reported in heartbeats; servers update them.
+/// This worker's request counters, reported in its heartbeats; the server counts them, and they
+/// can be read here. `None` outside a cluster.
 ///
 /// ```
-/// use std::sync::atomic::Ordering::Relaxed;
-/// // Once per request; outside a cluster there is nothing to count.
-/// if let Some(stats) = regiment_core::worker::stats() {
-///     stats.requests.fetch_add(1, Relaxed);
-/// }
-/// assert!(regiment_core::worker::stats().is_none());
+/// // What the master shows in `Handle::status`, as this worker counts it now.
+/// let in_flight = regiment_core::worker::stats().map(|s| s.in_flight());
+/// assert_eq!(in_flight, None); // outside a cluster there is nothing to count
 /// ```
 pub fn stats() -> Option<&'static Stats> {
     WorkerContext::get().map(|c| &c.stats)
@@ -269,18 +254,8 @@ impl Future for Drained {
     }
 }
 
-/// Starts sending heartbeats (RSS and [`Stats`]) from the calling tokio runtime, so that a
-/// blocked runtime shows as silence to the master. Servers call this once; further calls and
-/// calls outside a cluster do nothing.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// // From the runtime that serves: if it blocks, the heartbeats stop and the master sees it.
-/// regiment_core::worker::start_heartbeat();
-/// # }
-/// ```
-pub fn start_heartbeat() {
+/// See [`crate::plumbing::start_heartbeat`], its way out of the crate.
+pub(crate) fn start_heartbeat() {
     if let Some(c) = WorkerContext::get() {
         c.start_heartbeat();
     }
@@ -312,7 +287,7 @@ mod tests {
         assert!(!replacement_requested());
         ready();
         listening();
-        start_heartbeat();
+        crate::plumbing::start_heartbeat();
         assert!(stats().is_none() && drain_deadline().is_none() && !is_draining());
         // The drain signal never comes.
         let pending = tokio::time::timeout(Duration::from_millis(20), drained()).await;

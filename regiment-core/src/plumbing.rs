@@ -1,0 +1,73 @@
+//! Not API: what regiment's own crates (regiment-tower, regiment-axum and the end-to-end tests)
+//! need from regiment-core beyond its public API.
+//!
+//! Everything here may change or disappear in any release, patch releases included, and is
+//! hidden from the documentation: applications must not use it. It is public only because Rust
+//! has no visibility limited to the crates of one workspace, and it is kept to this one module
+//! so that the rest of the crate is exactly the API its documentation shows.
+
+// The wire format of the IPC channel: the end-to-end fixture writes frames (valid and garbage)
+// straight to its channel, to test how the master takes them.
+pub use crate::protocol::{WorkerMessage, encode};
+
+// The kept-open `/proc/self/statm` of the heartbeats, shared with regiment-tower's memory
+// sampler so that RSS is read one way.
+pub use crate::worker::memory::Statm;
+
+use std::sync::atomic::Ordering;
+
+use crate::worker::Stats;
+
+/// Starts this worker's heartbeats (RSS and request counts) from the calling tokio runtime, so
+/// that a blocked runtime shows as silence to the master. regiment-axum's server calls it once
+/// from the runtime that serves; further calls, and calls outside a cluster, do nothing.
+pub fn start_heartbeat() {
+    crate::worker::start_heartbeat();
+}
+
+/// True once this process has built a `Supervisor`: it is a master. A master holds the
+/// application too (`serve(app)` gets it before it knows its role), so regiment-tower's
+/// criteria can tell "master, nothing to replace" from "run outside a cluster, worth a
+/// warning".
+pub fn is_supervising() -> bool {
+    crate::worker::SUPERVISING.load(Ordering::Relaxed)
+}
+
+/// Counts a request in, in the counters the heartbeats report: one more request, one more in
+/// flight. regiment-axum calls it as it hands a request to the service, and
+/// [`request_finished`] once the response body is done.
+pub fn request_started(stats: &Stats) {
+    stats.requests.fetch_add(1, Ordering::Relaxed);
+    stats.in_flight.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts a request out: one fewer in flight. Once per [`request_started`].
+pub fn request_finished(stats: &Stats) {
+    stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_in_and_out_and_read_by_the_getters() {
+        let stats = Stats::new();
+        request_started(&stats);
+        request_started(&stats);
+        request_finished(&stats);
+        assert_eq!((stats.requests(), stats.in_flight()), (2, 1));
+        request_finished(&stats);
+        assert_eq!((stats.requests(), stats.in_flight()), (2, 0));
+    }
+
+    #[test]
+    fn a_process_that_built_a_supervisor_is_supervising() {
+        let _supervisor = crate::Builder::new()
+            .workers(1)
+            .env_overrides(false)
+            .build()
+            .unwrap();
+        assert!(is_supervising());
+    }
+}
