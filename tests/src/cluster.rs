@@ -5,7 +5,7 @@
 //! ceilings. Dropping a [`Cluster`] SIGKILLs the master and every worker it reported spawning,
 //! by pid, after checking that the pid still belongs to a worker of this cluster.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -373,25 +373,6 @@ pub fn serving(events: &[Value]) -> BTreeMap<u64, u32> {
         }
     }
     by_slot
-}
-
-/// The number of ready, not yet draining workers after each event.
-pub fn serving_counts(events: &[Value]) -> Vec<usize> {
-    let mut ready: BTreeSet<u32> = BTreeSet::new();
-    let mut counts = Vec::with_capacity(events.len());
-    for e in events {
-        match e["event"].as_str() {
-            Some("ready") => {
-                ready.insert(pid_of(e));
-            }
-            Some("draining" | "exited" | "crashed" | "killed") => {
-                ready.remove(&pid_of(e));
-            }
-            _ => {}
-        }
-        counts.push(ready.len());
-    }
-    counts
 }
 
 /// Sends one line to the cluster and returns the answer line.

@@ -2,7 +2,7 @@
 //! and worker, as in any regiment application.
 //!
 //! - Master: a [`regiment_core::Builder`] configured from the `REGIMENT_*` environment (plus
-//!   `FIXTURE_BACKOFF=initial,max,reset` and `FIXTURE_ROLLOUT_FAILURES`), printing every
+//!   `FIXTURE_ROLLOUT_FAILURES`), printing every
 //!   lifecycle event on stdout as `EVENT {json}` with the master's clock in `t_ms`, and a
 //!   `status-snapshot` event on SIGWINCH. It gives workers `FIXTURE_FROM_BUILDER=builder` and,
 //!   from a before-spawn hook, `FIXTURE_FROM_HOOK=slotS-genG`.
@@ -18,9 +18,6 @@
 //!   delays its readiness; `FIXTURE_MANUAL_READY_MS` calls `worker::ready()` that long after
 //!   `worker::listening()` (for readiness `manual`). `FIXTURE_READY_TWICE=1` sends two more
 //!   raw `ready` frames after `listening()`; `FIXTURE_NO_HEARTBEAT=1` sends no heartbeats.
-//!   Knobs only the workers of one variant obey (`V2` for `v2`): `FIXTURE_V2_EXIT_IN_SLOT=S`
-//!   (exit 3 at start in slot S), `FIXTURE_V2_READY_DELAY_MS`, `FIXTURE_V2_CRASH_AFTER_READY_MS`
-//!   (exit 5 that long after `listening()`).
 //!
 //! Variants (one binary each): `v1`, `v2` (normal), `never_ready`, `exit_early`.
 
@@ -75,10 +72,6 @@ async fn master() {
             plan.env("FIXTURE_FROM_HOOK", value);
             Ok(())
         });
-    if let Ok(v) = std::env::var("FIXTURE_BACKOFF") {
-        let parts: Vec<Duration> = v.split(',').map(ms).collect();
-        b = b.backoff(parts[0], parts[1], parts[2]);
-    }
     if let Ok(v) = std::env::var("FIXTURE_HEARTBEAT_TIMEOUT_MS") {
         b = b
             .heartbeat_interval(Duration::from_millis(100))
@@ -150,19 +143,8 @@ fn write_raw(mut bytes: &[u8]) {
     }
 }
 
-/// A knob that only workers of `variant` obey (`FIXTURE_V2_READY_DELAY_MS` for `v2`), so that
-/// a test can set it at the master's start and have it apply to a deployed binary alone.
-fn variant_knob(variant: &str, name: &str) -> Option<String> {
-    std::env::var(format!("FIXTURE_{}_{name}", variant.to_uppercase())).ok()
-}
-
 async fn run_worker(variant: &'static str) {
     if variant == "exit_early" {
-        std::process::exit(3);
-    }
-    if variant_knob(variant, "EXIT_IN_SLOT")
-        .is_some_and(|s| Some(s) == worker::slot().map(|s| s.to_string()))
-    {
         std::process::exit(3);
     }
     // Take the channel now: the handlers below must not run before the worker exists.
@@ -205,10 +187,7 @@ async fn run_worker(variant: &'static str) {
     if variant == "never_ready" {
         std::future::pending::<()>().await;
     }
-    if let Some(v) = std::env::var("FIXTURE_READY_DELAY_MS")
-        .ok()
-        .or_else(|| variant_knob(variant, "READY_DELAY_MS"))
-    {
+    if let Ok(v) = std::env::var("FIXTURE_READY_DELAY_MS") {
         tokio::time::sleep(ms(&v)).await;
     }
     let ignore_drain = std::env::var("FIXTURE_IGNORE_DRAIN").is_ok_and(|v| v == "1");
@@ -233,12 +212,6 @@ async fn run_worker(variant: &'static str) {
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             worker::ready();
-        });
-    }
-    if let Some(v) = variant_knob(variant, "CRASH_AFTER_READY_MS") {
-        tokio::spawn(async move {
-            tokio::time::sleep(ms(&v)).await;
-            std::process::exit(5);
         });
     }
     if ignore_drain {

@@ -1,6 +1,12 @@
-//! End-to-end tests of regiment-core's lifecycle rules: real master and worker processes, real
-//! signals, a real shared listener on 127.0.0.1. Each test waits on the master's events with
-//! generous ceilings and kills what it started by pid (see `tests::cluster`).
+//! End-to-end tests of what only real processes show: exec and fd inheritance, `LISTEN_PID`,
+//! process groups, signals, socket activation, the master's death, the SIGKILL at the drain
+//! deadline, the hook and the environment. Real master and worker processes, real signals, a
+//! real shared listener on 127.0.0.1. Each test waits on the master's events with generous
+//! ceilings and kills what it started by pid (see `tests::cluster`).
+//!
+//! The lifecycle rules themselves (new before old, the surge, backoff, aborted rollouts,
+//! stops, scaling, heartbeats) are unit tests of the policy on simulated time:
+//! `regiment-core/src/master/policy/tests/rules.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -10,9 +16,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use tests::cluster::{
-    CEILING, Cluster, alive, pid_of, serving, serving_counts, signal_pid, wait_gone, whoami,
-};
+use tests::cluster::{CEILING, Cluster, alive, pid_of, signal_pid, wait_gone, whoami};
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 const FIXTURE_V2: &str = env!("CARGO_BIN_EXE_fixture_v2");
@@ -121,126 +125,36 @@ fn workers_come_up_in_their_slots_and_share_the_listener() {
 }
 
 #[test]
-fn a_replacement_is_ready_before_the_old_worker_drains_and_is_made_once() {
+fn sighup_and_sigusr2_each_roll_every_worker() {
     let c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);
-    let by_slot = c.wait_serving(2);
-    let (old, other) = (by_slot[&0], by_slot[&1]);
-    let n0 = c.events().len();
-
-    // The fixture answers SIGUSR1 with two identical replace-me frames.
-    signal_pid(old, Signal::SIGUSR1);
-    let (i_ready, new) = c.wait_event("the replacement's ready", n0, |e| {
-        is(e, "ready") && e["slot"] == 0 && pid_of(e) != old
-    });
-    let (i_drain, _) = c.wait_event("the old worker draining", n0, |e| {
-        is(e, "draining") && pid_of(e) == old
-    });
-    assert!(
-        i_ready < i_drain,
-        "new before old: ready at {i_ready}, drain at {i_drain}"
-    );
-    let (i_spawn, spawned) = c.wait_event("the replacement's spawn", n0, |e| {
-        is(e, "spawned") && e["slot"] == 0
-    });
-    assert_eq!(spawned["replaces"], old);
-    assert_eq!(pid_of(&spawned), pid_of(&new));
-    assert!(i_spawn < i_ready);
-    c.wait_event("the old worker's exit", n0, |e| {
-        is(e, "exited") && pid_of(e) == old
-    });
-    wait_gone(old, CEILING);
-
-    // A later replacement elsewhere is the point by which a duplicate would have shown.
-    signal_pid(other, Signal::SIGUSR1);
-    c.wait_event("the other worker's exit", n0, |e| {
-        is(e, "exited") && pid_of(e) == other
-    });
-    let evs = c.events();
-    assert_eq!(
-        count(&evs, |e| is(e, "spawned") && e["replaces"] == old),
-        1,
-        "one replacement for two requests"
-    );
-    assert_eq!(
-        count(&evs, |e| is(e, "replace-requested") && pid_of(e) == old),
-        1
-    );
-    assert_eq!(count(&evs[n0..], |e| is(e, "spawned")), 2);
-    assert_eq!(c.wait_serving(2).len(), 2);
-}
-
-/// Checks the rollout rules over `evs[from..]`: never fewer than `n` serving workers, at most
-/// `surge` replacements starting at once; returns the largest number starting at once.
-fn check_rollout(evs: &[Value], from: usize, n: usize, surge: usize) -> usize {
-    let counts = serving_counts(evs);
-    for (i, c) in counts.iter().enumerate().skip(from) {
-        assert!(
-            *c >= n,
-            "only {c} serving workers after event {i}: {}",
-            evs[i]
-        );
-    }
-    let mut starting = BTreeSet::new();
-    let mut most = 0;
-    for e in &evs[from..] {
-        if is(e, "spawned") && !e["replaces"].is_null() {
-            starting.insert(pid_of(e));
-        } else if is(e, "ready") || is(e, "start-failed") || is(e, "exited") || is(e, "crashed") {
-            starting.remove(&pid_of(e));
-        }
-        most = most.max(starting.len());
-    }
-    assert!(
-        most <= surge,
-        "{most} replacements started at once, surge is {surge}"
-    );
-    most
-}
-
-#[test]
-fn sighup_and_sigusr2_roll_every_worker_within_the_surge() {
-    let c = start(
-        FIXTURE,
-        &[
-            ("REGIMENT_WORKERS", "4"),
-            ("REGIMENT_MAX_SURGE", "2"),
-            ("FIXTURE_READY_DELAY_MS", "200"),
-        ],
-    );
-    let first = c.wait_serving(4);
+    let first = c.wait_serving(2);
     let n0 = c.events().len();
 
     c.signal(Signal::SIGHUP);
     c.wait_event("rollout 2 done", n0, |e| {
         is(e, "rollout-done") && e["generation"] == 2
     });
-    let second = c.wait_serving(4);
+    let second = c.wait_serving(2);
     c.signal(Signal::SIGUSR2);
     c.wait_event("rollout 3 done", n0, |e| {
         is(e, "rollout-done") && e["generation"] == 3
     });
-    let third = c.wait_serving(4);
-
-    let evs = c.events();
-    let most = check_rollout(&evs, n0, 4, 2);
-    assert_eq!(most, 2, "four queued replacements use the whole surge");
+    let third = c.wait_serving(2);
     for (before, after) in [(&first, &second), (&second, &third)] {
-        for slot in 0..4 {
+        for slot in 0..2 {
             assert_ne!(before[&slot], after[&slot], "slot {slot} was not replaced");
         }
-    }
-    for pid in third.values() {
-        let ready = evs
-            .iter()
-            .rev()
-            .find(|e| is(e, "ready") && pid_of(e) == *pid)
-            .unwrap();
-        assert_eq!(ready["generation"], 3);
     }
     for pid in first.values().chain(second.values()) {
         c.wait_event("old worker exit", n0, |e| {
             is(e, "exited") && pid_of(e) == *pid
         });
+        wait_gone(*pid, CEILING);
+    }
+    // Only generation-3 processes are left to answer.
+    for _ in 0..10 {
+        let (_, slot, pid, generation) = whoami(c.addr());
+        assert_eq!((pid, generation), (third[&slot], 3));
     }
 }
 
@@ -269,6 +183,10 @@ fn a_rolling_restart_runs_the_binary_now_at_the_program_path() {
     }
 }
 
+/// How many failures abort a rollout, the retries' backoff and which workers drain are the
+/// policy's, unit tested (`regiment-core/src/master/policy/tests/rules.rs`). Here: real
+/// processes that exit before ready or never get ready (SIGKILLed at the start timeout), and
+/// the program path read again by each rollout.
 #[test]
 fn failing_deploys_are_aborted_the_old_worker_serves_and_a_later_rollout_works() {
     let deploy = Deploy::new("baddeploy", FIXTURE);
@@ -277,8 +195,7 @@ fn failing_deploys_are_aborted_the_old_worker_serves_and_a_later_rollout_works()
         &[
             ("REGIMENT_WORKERS", "1"),
             ("REGIMENT_START_TIMEOUT", "1s"),
-            ("FIXTURE_BACKOFF", "100,2000,60000"),
-            ("FIXTURE_ROLLOUT_FAILURES", "3"),
+            ("FIXTURE_ROLLOUT_FAILURES", "1"),
         ],
     );
     let old = c.wait_serving(1)[&0];
@@ -296,32 +213,9 @@ fn failing_deploys_are_aborted_the_old_worker_serves_and_a_later_rollout_works()
         .iter()
         .filter(|e| is(e, "start-failed"))
         .collect();
-    assert_eq!(failed.len(), 3, "aborted after the configured 3 failures");
-    for f in &failed {
-        assert!(
-            f["why"]
-                .as_str()
-                .unwrap()
-                .contains("exited before ready: exit 3"),
-            "{f}"
-        );
-    }
-    let delays: Vec<u64> = failed
-        .iter()
-        .map(|f| f["retry_in_ms"].as_u64().unwrap())
-        .collect();
-    assert_eq!(delays, [100, 200, 400], "retries back off");
-    // Retries honoured their delays (master's own clock).
-    for w in failed.windows(2) {
-        let spawned = evs[n0..]
-            .iter()
-            .find(|e| is(e, "spawned") && e["t_ms"].as_u64() > w[0]["t_ms"].as_u64())
-            .unwrap();
-        assert!(
-            spawned["t_ms"].as_u64().unwrap()
-                >= w[0]["t_ms"].as_u64().unwrap() + w[0]["retry_in_ms"].as_u64().unwrap()
-        );
-    }
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["why"], "exited before ready: exit 3");
+    wait_gone(pid_of(failed[0]), CEILING);
     let (variant, _, pid, generation) = whoami(addr);
     assert_eq!(
         (variant.as_str(), pid, generation),
@@ -341,28 +235,16 @@ fn failing_deploys_are_aborted_the_old_worker_serves_and_a_later_rollout_works()
         .iter()
         .filter(|e| is(e, "killed"))
         .collect();
-    assert_eq!(killed.len(), 3);
-    for k in &killed {
-        assert_eq!(k["why"], "start timeout");
-        wait_gone(pid_of(k), CEILING);
-    }
+    assert_eq!(killed.len(), 1, "{killed:?}");
+    assert_eq!(killed[0]["why"], "start timeout");
+    wait_gone(pid_of(killed[0]), CEILING);
     let failed: Vec<&Value> = evs[n1..i_abort]
         .iter()
         .filter(|e| is(e, "start-failed"))
         .collect();
-    for f in &failed {
-        assert!(
-            f["why"].as_str().unwrap().starts_with("start timeout"),
-            "{f}"
-        );
-    }
-    // The slot's backoff goes on growing (no healthy period passed since its last retry), up to
-    // its cap: a deploy that keeps failing never becomes a fork loop.
-    let delays: Vec<u64> = failed
-        .iter()
-        .map(|f| f["retry_in_ms"].as_u64().unwrap())
-        .collect();
-    assert_eq!(delays, [800, 1600, 2000], "retries back off, capped");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["why"], "start timeout: signal 9 (SIGKILL)");
+    assert_eq!(pid_of(failed[0]), pid_of(killed[0]));
     assert_eq!(whoami(addr).2, old, "the old worker still serves");
     assert!(alive(old));
 
@@ -378,100 +260,6 @@ fn failing_deploys_are_aborted_the_old_worker_serves_and_a_later_rollout_works()
     });
     let (variant, _, _, generation) = whoami(addr);
     assert_eq!((variant.as_str(), generation), ("v2", 4));
-    check_rollout(&c.events(), n0, 1, 1);
-}
-
-#[test]
-fn an_aborted_rollout_drains_its_replacements_still_starting_and_the_old_workers_stay() {
-    let deploy = Deploy::new("abortsurge", FIXTURE);
-    let c = start(
-        deploy.app(),
-        &[
-            ("REGIMENT_WORKERS", "2"),
-            ("REGIMENT_MAX_SURGE", "2"),
-            ("REGIMENT_DRAIN_TIMEOUT", "2s"),
-            ("FIXTURE_ROLLOUT_FAILURES", "1"),
-            // Only the deployed v2 obeys these: in slot 1 it exits at once, in slot 0 it is
-            // still starting when the rollout is aborted.
-            ("FIXTURE_V2_EXIT_IN_SLOT", "1"),
-            ("FIXTURE_V2_READY_DELAY_MS", "20000"),
-        ],
-    );
-    let old = c.wait_serving(2);
-    deploy.install(FIXTURE_V2);
-    let n0 = c.events().len();
-    c.signal(Signal::SIGHUP);
-    let (i_abort, _) = c.wait_event("rollout 2 aborted", n0, |e| {
-        is(e, "rollout-aborted") && e["generation"] == 2
-    });
-    let evs = c.events();
-    let starting = evs[n0..i_abort]
-        .iter()
-        .find(|e| is(e, "spawned") && e["slot"] == 0)
-        .map(pid_of)
-        .expect("slot 0's replacement was starting");
-    let (_, drained) = c.wait_event("the starting replacement drained", n0, |e| {
-        is(e, "draining") && pid_of(e) == starting
-    });
-    assert!(
-        drained["why"].as_str().unwrap().contains("rollout aborted"),
-        "{drained}"
-    );
-    c.wait_event("the starting replacement gone", n0, |e| {
-        (is(e, "exited") || is(e, "killed")) && pid_of(e) == starting
-    });
-    wait_gone(starting, CEILING);
-    // Both old workers serve on, and were never told to drain.
-    let evs = c.events();
-    for pid in old.values() {
-        assert!(alive(*pid));
-        assert_eq!(count(&evs, |e| is(e, "draining") && pid_of(e) == *pid), 0);
-    }
-    assert_eq!(serving(&evs), old);
-    assert_eq!(whoami(c.addr()).0, "v1");
-}
-
-#[test]
-fn new_workers_that_crash_soon_after_ready_abort_the_rollout() {
-    let deploy = Deploy::new("crashdeploy", FIXTURE);
-    let c = start(
-        deploy.app(),
-        &[
-            ("REGIMENT_WORKERS", "3"),
-            ("REGIMENT_MAX_SURGE", "1"),
-            ("REGIMENT_DRAIN_TIMEOUT", "2s"),
-            ("FIXTURE_ROLLOUT_FAILURES", "2"),
-            // The deployed v2 gets ready slowly, then dies soon after: a deploy that passes
-            // its readiness check and crashes a moment later.
-            ("FIXTURE_V2_READY_DELAY_MS", "1500"),
-            ("FIXTURE_V2_CRASH_AFTER_READY_MS", "100"),
-        ],
-    );
-    let old = c.wait_serving(3);
-    deploy.install(FIXTURE_V2);
-    let n0 = c.events().len();
-    c.signal(Signal::SIGHUP);
-    let (_, aborted) = c.wait_event("rollout 2 aborted", n0, |e| {
-        is(e, "rollout-aborted") && e["generation"] == 2
-    });
-    assert!(
-        aborted["why"]
-            .as_str()
-            .unwrap()
-            .contains("crashed soon after they were ready"),
-        "{aborted}"
-    );
-    // The last slot's old worker was never replaced: it still serves.
-    let evs = c.events();
-    let untouched: Vec<u32> = old
-        .values()
-        .copied()
-        .filter(|pid| count(&evs, |e| is(e, "draining") && pid_of(e) == *pid) == 0)
-        .collect();
-    assert!(!untouched.is_empty(), "every old worker was replaced");
-    for pid in &untouched {
-        assert!(alive(*pid));
-    }
 }
 
 #[test]
@@ -495,48 +283,34 @@ fn a_worker_that_ignores_its_drain_is_sigkilled_at_the_deadline() {
     wait_gone(old, CEILING);
 }
 
+/// The respawn delays (growing, starting over after a healthy period) are unit tested; here a
+/// real worker dies of a real signal.
 #[test]
-fn a_crashing_worker_is_respawned_with_growing_delays_that_reset_after_a_healthy_period() {
-    let healthy = Duration::from_secs(3);
-    let c = start(
-        FIXTURE,
-        &[
-            ("REGIMENT_WORKERS", "2"),
-            ("FIXTURE_BACKOFF", "200,10000,3000"),
-        ],
-    );
+fn a_worker_killed_by_a_signal_is_reported_crashed_and_respawned_in_its_slot() {
+    let c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);
     let first = c.wait_serving(2);
-    let mut pid = first[&1];
-    let mut delays = Vec::new();
-    for _ in 0..3 {
-        let n = c.events().len();
-        signal_pid(pid, Signal::SIGKILL);
-        let (_, crashed) = c.wait_event("crash", n, |e| is(e, "crashed") && pid_of(e) == pid);
-        assert_eq!(crashed["slot"], 1);
-        let (_, spawned) = c.wait_event("respawn", n, |e| is(e, "spawned"));
-        assert_eq!(spawned["slot"], 1, "respawned in the slot that crashed");
-        let delay = crashed["respawn_in_ms"].as_u64().unwrap();
-        assert!(spawned["t_ms"].as_u64().unwrap() >= crashed["t_ms"].as_u64().unwrap() + delay);
-        delays.push(delay);
-        pid = pid_of(
-            &c.wait_event("ready", n, |e| is(e, "ready") && e["slot"] == 1)
-                .1,
-        );
-    }
-    assert_eq!(delays, [200, 400, 800]);
-
-    // The rule's own period, counted from when the test saw the worker ready (after the
-    // master did): not a guess at how long something takes.
-    std::thread::sleep(healthy + Duration::from_millis(500));
+    let victim = first[&1];
     let n = c.events().len();
-    signal_pid(pid, Signal::SIGKILL);
-    let (_, crashed) = c.wait_event("crash", n, |e| is(e, "crashed") && pid_of(e) == pid);
-    assert_eq!(
-        crashed["respawn_in_ms"], 200,
-        "backoff starts over after a healthy period"
-    );
+    signal_pid(victim, Signal::SIGKILL);
+    let (_, crashed) = c.wait_event("crash", n, |e| is(e, "crashed") && pid_of(e) == victim);
+    assert_eq!(crashed["slot"], 1);
+    assert_eq!(crashed["status"], "signal 9 (SIGKILL)");
+    let delay = crashed["respawn_in_ms"].as_u64().unwrap();
+    assert_eq!(delay, 100, "the first respawn delay");
+    let (_, spawned) = c.wait_event("respawn", n, |e| is(e, "spawned"));
+    assert_eq!(spawned["slot"], 1, "respawned in the slot that crashed");
+    assert!(spawned["t_ms"].as_u64().unwrap() >= crashed["t_ms"].as_u64().unwrap() + delay);
+    let respawned = pid_of(&spawned);
     let now = c.wait_serving(2);
+    assert_eq!(now[&1], respawned);
     assert_eq!(now[&0], first[&0], "the other slot's worker was left alone");
+    let environ = std::fs::read(format!("/proc/{respawned}/environ")).unwrap();
+    assert!(
+        environ
+            .split(|b| *b == 0)
+            .any(|kv| kv == b"REGIMENT_WORKER_ID=1"),
+        "the respawned worker has its slot's id"
+    );
 }
 
 #[test]
@@ -715,60 +489,6 @@ fn bad_options_and_busy_addresses_fail_before_any_worker_starts() {
 }
 
 #[test]
-fn a_second_sighup_during_a_rollout_rolls_to_the_newest_generation() {
-    let c = start(
-        FIXTURE,
-        &[("REGIMENT_WORKERS", "3"), ("FIXTURE_READY_DELAY_MS", "300")],
-    );
-    c.wait_serving(3);
-    let n0 = c.events().len();
-    c.signal(Signal::SIGHUP);
-    c.wait_event("a generation-2 spawn", n0, |e| {
-        is(e, "spawned") && e["generation"] == 2
-    });
-    c.signal(Signal::SIGHUP);
-    c.wait_event("rollout 3 done", n0, |e| {
-        is(e, "rollout-done") && e["generation"] == 3
-    });
-    let evs = c.events();
-    check_rollout(&evs, n0, 3, 1);
-    for pid in serving(&evs).values() {
-        let ready = evs
-            .iter()
-            .rev()
-            .find(|e| is(e, "ready") && pid_of(e) == *pid)
-            .unwrap();
-        assert_eq!(ready["generation"], 3);
-    }
-}
-
-#[test]
-fn a_crash_during_a_rollout_is_respawned_and_the_rollout_completes() {
-    let c = start(
-        FIXTURE,
-        &[("REGIMENT_WORKERS", "3"), ("FIXTURE_READY_DELAY_MS", "300")],
-    );
-    let first = c.wait_serving(3);
-    let n0 = c.events().len();
-    c.signal(Signal::SIGHUP);
-    c.wait_event("a generation-2 worker ready", n0, |e| {
-        is(e, "ready") && e["generation"] == 2
-    });
-    let victim = first[&2];
-    signal_pid(victim, Signal::SIGKILL);
-    c.wait_event("crash", n0, |e| is(e, "crashed") && pid_of(e) == victim);
-    c.wait_event("rollout done", n0, |e| {
-        is(e, "rollout-done") && e["generation"] == 2
-    });
-    let evs = c.events();
-    let now = serving(&evs);
-    assert_eq!(now.len(), 3);
-    for pid in now.values() {
-        assert!(!first.values().any(|p| p == pid));
-    }
-}
-
-#[test]
 fn a_shutdown_during_a_rollout_stops_everything() {
     let mut c = start(
         FIXTURE,
@@ -785,79 +505,16 @@ fn a_shutdown_during_a_rollout_stops_everything() {
     assert_eq!(count(&c.events(), |e| is(e, "rollout-done")), 0);
 }
 
+/// What the snapshot says of states, generations, reasons and restarts is unit tested; here it
+/// is published by a real master, with real pids and listeners.
 #[test]
-fn a_replacement_request_from_a_draining_worker_is_ignored() {
-    let c = start(
-        FIXTURE,
-        &[
-            ("REGIMENT_WORKERS", "1"),
-            ("FIXTURE_IGNORE_DRAIN", "1"),
-            ("REGIMENT_DRAIN_TIMEOUT", "600s"),
-        ],
-    );
-    let old = c.wait_serving(1)[&0];
-    c.signal(Signal::SIGHUP);
-    c.wait_event("old draining", 0, |e| is(e, "draining") && pid_of(e) == old);
-    let new = c.wait_serving(1)[&0];
-    signal_pid(old, Signal::SIGUSR1);
-    let (i_req, _) = c.wait_event("the draining worker's request", 0, |e| {
-        is(e, "replace-requested") && pid_of(e) == old
-    });
-    // The next replacement is the point by which a wrong one would have started.
-    signal_pid(new, Signal::SIGUSR1);
-    c.wait_event("new draining", 0, |e| is(e, "draining") && pid_of(e) == new);
-    let evs = c.events();
-    let spawned: Vec<&Value> = evs[i_req..].iter().filter(|e| is(e, "spawned")).collect();
-    assert_eq!(spawned.len(), 1, "{spawned:?}");
-    assert_eq!(spawned[0]["replaces"], new);
-    assert!(alive(old), "the draining worker is left to its deadline");
-}
-
-#[test]
-fn a_worker_that_exits_before_its_replacement_is_ready_is_not_respawned_twice() {
-    let c = start(
-        FIXTURE,
-        &[
-            ("REGIMENT_WORKERS", "1"),
-            ("FIXTURE_READY_DELAY_MS", "1500"),
-        ],
-    );
-    let old = c.wait_serving(1)[&0];
-    signal_pid(old, Signal::SIGUSR1);
-    let (_, succ) = c.wait_event("replacement spawn", 0, |e| {
-        is(e, "spawned") && e["replaces"] == old
-    });
-    let succ = pid_of(&succ);
-    signal_pid(old, Signal::SIGKILL);
-    let (i_crash, crashed) = c.wait_event("crash", 0, |e| is(e, "crashed") && pid_of(e) == old);
-    assert_eq!(
-        crashed["respawn_in_ms"], 0,
-        "the starting replacement takes the slot"
-    );
-    c.wait_event("replacement ready", 0, |e| {
-        is(e, "ready") && pid_of(e) == succ
-    });
-    assert_eq!(serving(&c.events()), BTreeMap::from([(0, succ)]));
-    // Sync point: one more replacement; nothing else may have been spawned since the crash.
-    signal_pid(succ, Signal::SIGUSR1);
-    c.wait_event("succ draining", 0, |e| {
-        is(e, "draining") && pid_of(e) == succ
-    });
-    let evs = c.events();
-    let spawned: Vec<&Value> = evs[i_crash..].iter().filter(|e| is(e, "spawned")).collect();
-    assert_eq!(spawned.len(), 1, "{spawned:?}");
-    assert_eq!(spawned[0]["replaces"], succ);
-}
-
-#[test]
-fn the_status_snapshot_shows_workers_states_and_restart_reasons() {
+fn the_status_snapshot_shows_the_master_its_listeners_and_its_workers() {
     let c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);
-    let first = c.wait_serving(2);
-    signal_pid(first[&0], Signal::SIGUSR1);
-    c.wait_event("old exit", 0, |e| is(e, "exited") && pid_of(e) == first[&0]);
-    let now = c.wait_serving(2);
-    let status = c.status_where("the replaced worker gone", |s| {
-        s["workers"].as_array().unwrap().len() == 2
+    let serving = c.wait_serving(2);
+    let status = c.status_where("both workers ready", |s| {
+        s["workers"]
+            .as_array()
+            .is_some_and(|w| w.len() == 2 && w.iter().all(|w| w["state"] == "ready"))
     });
     assert_eq!(status["master_pid"], c.pid());
     assert_eq!(status["generation"], 1);
@@ -866,16 +523,12 @@ fn the_status_snapshot_shows_workers_states_and_restart_reasons() {
     let workers = status["workers"].as_array().unwrap();
     for (slot, w) in workers.iter().enumerate() {
         assert_eq!(w["slot"], slot);
-        assert_eq!(w["pid"], now[&(slot as u64)]);
-        assert_eq!(w["state"], "ready");
+        assert_eq!(w["pid"], serving[&(slot as u64)]);
         assert_eq!(w["generation"], 1);
     }
-    assert_eq!(status["slots"][0]["restarts"], 1);
-    assert_eq!(
-        status["slots"][0]["last_restart_reason"],
-        "asked by the test"
-    );
-    assert_eq!(status["slots"][1]["restarts"], 0);
+    for slot in 0..2 {
+        assert_eq!(status["slots"][slot]["restarts"], 0);
+    }
 }
 
 #[test]

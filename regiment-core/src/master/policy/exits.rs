@@ -60,11 +60,14 @@ impl Policy {
         if healthy {
             s.backoff.reset();
         }
-        s.restarts += 1;
         s.last_reason = Some(format!("crashed: {status}"));
-        let respawn_in_ms = if stopping || s.successor.is_some() {
+        let respawn_in_ms = if stopping {
+            0
+        } else if s.successor.is_some() {
+            // Counted once, when the successor takes the empty slot.
             0
         } else {
+            s.restarts += 1;
             let delay = s.backoff.next_delay(now);
             s.retry_at = Some(now + delay);
             millis(delay)

@@ -94,7 +94,7 @@ impl Policy {
             },
             Control::ForcedStop => match self.stopping {
                 None => {
-                    self.stop_gracefully(now);
+                    self.enter_stop();
                     self.stop_at_once(now);
                 }
                 Some(Stopping::Graceful) => self.stop_at_once(now),
@@ -147,6 +147,16 @@ impl Policy {
 
     /// Drains every worker; nothing is spawned from now on.
     fn stop_gracefully(&mut self, now: Instant) {
+        self.enter_stop();
+        self.emit(Event::Stopping { forced: false });
+        let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+        for id in ids {
+            self.drain(id, "stopping", now);
+        }
+    }
+
+    /// Nothing is spawned from now on: the rollout ends, and no slot holds or wants a worker.
+    fn enter_stop(&mut self) {
         self.stopping = Some(Stopping::Graceful);
         self.end_rollout_for_stop();
         self.queue.clear();
@@ -154,11 +164,6 @@ impl Policy {
             s.pending = None;
             s.current = None;
             s.successor = None;
-        }
-        self.emit(Event::Stopping { forced: false });
-        let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
-        for id in ids {
-            self.drain(id, "stopping", now);
         }
     }
 

@@ -137,7 +137,10 @@ impl Policy {
                 s.successor = None;
                 let old = s.current.replace(id);
                 s.restarts += 1;
-                s.last_reason = spawned_for.map(|p| p.reason);
+                if old.is_some() {
+                    s.last_reason = spawned_for.map(|p| p.reason);
+                }
+                // Else the worker it was to replace crashed meanwhile: that stays the reason.
                 if let Some(old) = old {
                     self.drain(old, &format!("replaced by pid {pid}"), now);
                 }

@@ -26,7 +26,8 @@
 //!
 //! ```ignore
 //! // The driver's loop, in short (see `super::driver`).
-//! let mut policy = Policy::new(config, Instant::now());
+//! let mut policy = Policy::new(config);
+//! policy.start(Instant::now());
 //! loop {
 //!     while let Some(effect) = policy.poll() { carry_out(effect) }
 //!     if policy.is_stopped() { break }

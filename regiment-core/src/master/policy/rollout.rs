@@ -56,7 +56,10 @@ impl Policy {
                 s.backoff.reset();
                 s.retry_at = None;
             }
-            if current.is_some_and(|w| w.generation < target) {
+            if let Some(p) = s.pending.as_mut().filter(|p| p.origin == Origin::Rollout) {
+                // Queued by the superseded rollout: it now deploys this one.
+                *p = rollout_pending(target);
+            } else if current.is_some_and(|w| w.generation < target) {
                 self.want_replacement(slot, rollout_pending(target));
             }
         }

@@ -1,1 +1,1902 @@
+//! Every lifecycle rule of the policy, one test per behaviour, on simulated time: no process,
+//! no sleep, no clock. What only real processes show (exec, fds, signals, process groups, the
+//! master's death) stays end to end in `tests/tests/core_lifecycle.rs`.
 
+use std::time::Duration;
+
+use super::super::{
+    BackoffConfig, Control, Effect, Generation, Input, KillReason, PolicyConfig, WorkerId,
+};
+use super::util::{Harness, SpawnAnswer, config, ms, secs};
+use crate::events::{Event, SlotStatus, Status, WorkerState, WorkerStatus};
+
+// ---- helpers ------------------------------------------------------------------------------
+
+/// A started policy with `config`, every first worker ready, the events so far taken.
+fn ready_with(config: PolicyConfig) -> Harness {
+    let mut h = Harness::new(config);
+    h.start();
+    h.ready_all();
+    h.take_events();
+    h
+}
+
+/// The spawns of the latest call: (id, slot, generation, replaces).
+fn spawns(h: &Harness) -> Vec<(WorkerId, usize, Generation, Option<WorkerId>)> {
+    h.step_effects()
+        .filter_map(|e| match e {
+            Effect::Spawn {
+                id,
+                slot,
+                generation,
+                replaces,
+            } => Some((*id, *slot, *generation, *replaces)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every spawn so far.
+fn all_spawns(h: &Harness) -> usize {
+    h.log
+        .iter()
+        .filter(|(_, e)| matches!(e, Effect::Spawn { .. }))
+        .count()
+}
+
+/// Every kill so far: how long after the start, whom, why.
+fn kills(h: &Harness) -> Vec<(Duration, WorkerId, KillReason)> {
+    h.log
+        .iter()
+        .filter_map(|(at, e)| match e {
+            Effect::Kill { id, why } => Some((*at - h.t0, *id, *why)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every drain so far: how long after the start, whom, with what deadline.
+fn drains(h: &Harness) -> Vec<(Duration, WorkerId, Duration)> {
+    h.log
+        .iter()
+        .filter_map(|(at, e)| match e {
+            Effect::Drain { id, deadline } => Some((*at - h.t0, *id, *deadline)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Replacements starting now.
+fn successors(h: &Harness) -> usize {
+    h.policy
+        .slots
+        .iter()
+        .filter(|s| s.successor.is_some())
+        .count()
+}
+
+fn since_start(h: &Harness) -> Duration {
+    h.now - h.t0
+}
+
+/// Readies the replacements of the rollout under way one at a time (the lowest id first), the
+/// old workers exiting as soon as they are told to drain, until it ends. Checks the surge at
+/// every step; returns the most replacements ever starting at once.
+fn roll(h: &mut Harness, surge: usize) -> usize {
+    let mut most = 0;
+    while h.policy.rollout.is_some() {
+        let starting = successors(h);
+        assert!(starting <= surge, "{starting} replacements start at once");
+        most = most.max(starting);
+        let next = (0..h.policy.slots.len())
+            .filter_map(|s| h.successor(s))
+            .min()
+            .expect("a rollout under way has a replacement starting");
+        h.ready_worker(next);
+        h.exit_leaving();
+    }
+    most
+}
+
+/// Fails the replacement of slot 0 (exit before ready) until the rollout is aborted, checking
+/// that every retry starts exactly when announced; returns the announced delays.
+fn fail_rollout(h: &mut Harness) -> Vec<u64> {
+    let mut delays = Vec::new();
+    while h.policy.rollout.is_some() {
+        let Some(new) = h.successor(0) else {
+            // The slot still backs off from an earlier failure.
+            let at = h.policy.poll_timeout().expect("a retry is due");
+            h.advance(at - h.now);
+            continue;
+        };
+        h.exit(new, "exit 3");
+        let retry = h
+            .take_events()
+            .iter()
+            .find_map(|e| match e {
+                Event::StartFailed { retry_in_ms, .. } => Some(*retry_in_ms),
+                _ => None,
+            })
+            .expect("a start-failed event");
+        delays.push(retry);
+        if h.policy.rollout.is_some() {
+            h.advance(ms(retry - 1));
+            assert_eq!(h.successor(0), None, "retried before {retry} ms");
+            h.advance(ms(1));
+            assert!(h.successor(0).is_some(), "not retried after {retry} ms");
+        }
+    }
+    delays
+}
+
+fn spawned(slot: usize, pid: u32, generation: u64, replaces: Option<u32>) -> Event {
+    Event::Spawned {
+        slot,
+        pid,
+        generation,
+        replaces,
+    }
+}
+
+fn ready(slot: usize, pid: u32, generation: u64) -> Event {
+    Event::Ready {
+        slot,
+        pid,
+        generation,
+    }
+}
+
+/// A drain with the default 30 s deadline.
+fn draining(slot: usize, pid: u32, generation: u64, why: &str) -> Event {
+    Event::Draining {
+        slot,
+        pid,
+        generation,
+        why: why.into(),
+        deadline_ms: 30_000,
+    }
+}
+
+fn exited(slot: usize, pid: u32, generation: u64, status: &str) -> Event {
+    Event::Exited {
+        slot,
+        pid,
+        generation,
+        status: status.into(),
+    }
+}
+
+fn start_failed(slot: usize, pid: u32, generation: u64, why: &str, retry_in_ms: u64) -> Event {
+    Event::StartFailed {
+        slot,
+        pid,
+        generation,
+        why: why.into(),
+        retry_in_ms,
+    }
+}
+
+// ---- replacements: new before old, once ------------------------------------------------------
+
+#[test]
+fn a_replacement_is_ready_before_the_old_worker_drains() {
+    let mut h = Harness::ready(2);
+    let (old, other) = (h.current(0), h.current(1));
+    let old_pid = h.pid(old);
+
+    h.replace_me(old, "asked by the test");
+    let new = h.successor(0).expect("a replacement starting");
+    let new_pid = h.pid(new);
+    assert_eq!(spawns(&h), [(new, 0, Generation(1), Some(old))]);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::ReplaceRequested {
+                slot: 0,
+                pid: old_pid,
+                generation: 1,
+                reason: "asked by the test".into(),
+            },
+            spawned(0, new_pid, 1, Some(old_pid)),
+        ]
+    );
+
+    // However long the replacement takes within its start timeout, the old worker serves.
+    h.advance(secs(30) - ms(1));
+    assert_eq!(h.take_events(), []);
+    assert!(drains(&h).is_empty());
+    assert_eq!(h.current(0), old);
+
+    h.ready_worker(new);
+    assert_eq!(
+        h.take_events(),
+        [
+            ready(0, new_pid, 1),
+            draining(0, old_pid, 1, &format!("replaced by pid {new_pid}")),
+        ]
+    );
+    assert_eq!(drains(&h), [(since_start(&h), old, secs(30))]);
+    assert_eq!((h.current(0), h.successor(0)), (new, None));
+
+    h.exit_leaving();
+    assert_eq!(h.take_events(), [exited(0, old_pid, 1, "exit 0")]);
+    assert_eq!(h.current(1), other, "the other slot was left alone");
+    assert_eq!(all_spawns(&h), 3);
+}
+
+#[test]
+fn many_replacement_requests_from_one_worker_make_one_replacement() {
+    let mut h = Harness::ready(1);
+    let old = h.current(0);
+    let old_pid = h.pid(old);
+
+    // The worker repeats its request (as the fixture does) while its replacement starts.
+    h.replace_me(old, "max requests");
+    h.replace_me(old, "max requests");
+    let new = h.successor(0).expect("a replacement starting");
+    h.replace_me(old, "max requests");
+    let new_pid = h.pid(new);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::ReplaceRequested {
+                slot: 0,
+                pid: old_pid,
+                generation: 1,
+                reason: "max requests".into(),
+            },
+            spawned(0, new_pid, 1, Some(old_pid)),
+        ]
+    );
+    h.ready_worker(new);
+    h.exit_leaving();
+    h.advance(secs(3600));
+    assert_eq!(all_spawns(&h), 2, "one replacement for three requests");
+    assert_eq!(h.current(0), new);
+    assert_eq!(h.policy.status(h.now).slots[0].restarts, 1);
+}
+
+#[test]
+fn requests_from_two_criteria_at_once_make_one_replacement_for_the_first_reason() {
+    let mut h = Harness::ready(1);
+    let old = h.current(0);
+    let old_pid = h.pid(old);
+
+    h.replace_me(old, "max requests: 1000");
+    h.replace_me(old, "memory: 600 MiB over 512 MiB");
+    let new = h.successor(0).expect("a replacement starting");
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::ReplaceRequested {
+                slot: 0,
+                pid: old_pid,
+                generation: 1,
+                reason: "max requests: 1000".into(),
+            },
+            spawned(0, h.pid(new), 1, Some(old_pid)),
+        ]
+    );
+    assert_eq!(
+        h.worker(old).replace_reason.as_deref(),
+        Some("max requests: 1000")
+    );
+    h.ready_worker(new);
+    h.exit_leaving();
+    assert_eq!(all_spawns(&h), 2);
+    assert_eq!(
+        h.policy.status(h.now).slots[0],
+        SlotStatus {
+            slot: 0,
+            restarts: 1,
+            last_restart_reason: Some("max requests: 1000".into()),
+        }
+    );
+}
+
+#[test]
+fn a_replacement_request_from_a_draining_worker_is_ignored() {
+    let mut h = Harness::ready(1);
+    let old = h.current(0);
+    let old_pid = h.pid(old);
+    // Replaced by a rolling restart: it has not asked for anything yet.
+    h.control(Control::RollingRestart);
+    let new = h.successor(0).unwrap();
+    h.ready_worker(new);
+    h.take_events();
+    assert!(h.processes[&old].drained);
+
+    h.replace_me(old, "leaking");
+    assert_eq!(
+        h.take_events(),
+        [Event::ReplaceRequested {
+            slot: 0,
+            pid: old_pid,
+            generation: 1,
+            reason: "leaking".into(),
+        }]
+    );
+    assert_eq!(spawns(&h), []);
+    assert_eq!((h.current(0), h.successor(0)), (new, None));
+    // It is left to its drain deadline; its successor is not replaced for it.
+    h.advance(secs(30) - ms(1));
+    assert_eq!(h.take_events(), []);
+    h.advance(ms(1));
+    assert_eq!(
+        kills(&h),
+        [(since_start(&h), old, KillReason::DrainDeadline)]
+    );
+    h.exit_leaving();
+    h.advance(secs(3600));
+    assert_eq!(all_spawns(&h), 2);
+    assert_eq!(h.current(0), new);
+}
+
+#[test]
+fn a_replacement_request_from_a_starting_worker_is_acted_on_once_it_is_ready() {
+    let mut h = Harness::ready(1);
+    let old = h.current(0);
+    let old_pid = h.pid(old);
+    h.replace_me(old, "first");
+    let new = h.successor(0).unwrap();
+    let new_pid = h.pid(new);
+    h.take_events();
+
+    h.replace_me(new, "second");
+    assert_eq!(
+        h.take_events(),
+        [Event::ReplaceRequested {
+            slot: 0,
+            pid: new_pid,
+            generation: 1,
+            reason: "second".into(),
+        }]
+    );
+    assert_eq!(spawns(&h), [], "nothing replaces a worker not serving yet");
+    assert_eq!(h.successor(0), Some(new));
+
+    h.ready_worker(new);
+    let third = h.successor(0).expect("the second request acted on");
+    assert_eq!(spawns(&h), [(third, 0, Generation(1), Some(new))]);
+    assert_eq!(
+        h.take_events(),
+        [
+            ready(0, new_pid, 1),
+            draining(0, old_pid, 1, &format!("replaced by pid {new_pid}")),
+            spawned(0, h.pid(third), 1, Some(new_pid)),
+        ]
+    );
+    h.ready_worker(third);
+    assert_eq!(
+        h.take_events(),
+        [
+            ready(0, h.pid(third), 1),
+            draining(0, new_pid, 1, &format!("replaced by pid {}", h.pid(third))),
+        ]
+    );
+    assert_eq!(
+        h.policy.status(h.now).slots[0]
+            .last_restart_reason
+            .as_deref(),
+        Some("second")
+    );
+}
+
+#[test]
+fn a_first_worker_that_asked_to_be_replaced_while_starting_is_replaced_once_ready() {
+    let mut h = Harness::new(config(1));
+    h.start();
+    let first = h.current(0);
+    h.replace_me(first, "asked early");
+    assert_eq!(spawns(&h), []);
+    h.ready_worker(first);
+    let next = h.successor(0).expect("the early request acted on");
+    assert_eq!(spawns(&h), [(next, 0, Generation(1), Some(first))]);
+}
+
+#[test]
+fn a_worker_that_exits_before_its_replacement_is_ready_is_not_respawned_twice() {
+    let mut h = Harness::ready(1);
+    let old = h.current(0);
+    let old_pid = h.pid(old);
+    h.replace_me(old, "asked");
+    let succ = h.successor(0).unwrap();
+    let succ_pid = h.pid(succ);
+    h.take_events();
+
+    h.exit(old, "signal 9 (SIGKILL)");
+    assert_eq!(
+        h.take_events(),
+        [Event::Crashed {
+            slot: 0,
+            pid: old_pid,
+            generation: 1,
+            status: "signal 9 (SIGKILL)".into(),
+            respawn_in_ms: 0,
+        }],
+        "the starting replacement takes the slot"
+    );
+    assert_eq!(spawns(&h), []);
+    h.advance(secs(20));
+    assert_eq!(h.take_events(), []);
+
+    h.ready_worker(succ);
+    assert_eq!(h.take_events(), [ready(0, succ_pid, 1)]);
+    assert_eq!((h.current(0), h.successor(0)), (succ, None));
+    h.advance(secs(3600));
+    assert_eq!(h.take_events(), []);
+    assert_eq!(all_spawns(&h), 2);
+    // One new worker, one restart, and the crash is why.
+    let slot = &h.policy.status(h.now).slots[0];
+    assert_eq!(slot.restarts, 1);
+    assert_eq!(
+        slot.last_restart_reason.as_deref(),
+        Some("crashed: signal 9 (SIGKILL)")
+    );
+}
+
+#[test]
+fn a_replacement_that_fails_to_start_is_retried_after_a_backoff_and_the_old_worker_serves() {
+    let mut h = Harness::ready(1);
+    let old = h.current(0);
+    h.replace_me(old, "asked");
+    let first = h.successor(0).unwrap();
+    let first_pid = h.pid(first);
+    h.take_events();
+
+    h.exit(first, "exit 1");
+    assert_eq!(
+        h.take_events(),
+        [start_failed(
+            0,
+            first_pid,
+            1,
+            "exited before ready: exit 1",
+            100
+        )]
+    );
+    assert_eq!(h.current(0), old);
+    assert!(h.worker(old).is_ready());
+    h.advance(ms(99));
+    assert_eq!(h.successor(0), None);
+    h.advance(ms(1));
+    let second = h.successor(0).expect("retried after 100 ms");
+    assert_eq!(spawns(&h), [(second, 0, Generation(1), Some(old))]);
+    h.ready_worker(second);
+    assert!(h.processes[&old].drained);
+    assert_eq!(h.policy.status(h.now).slots[0].restarts, 1);
+}
+
+// ---- rolling restarts ---------------------------------------------------------------------------
+
+#[test]
+fn a_rolling_restart_with_a_surge_of_one_replaces_every_worker_one_at_a_time() {
+    let mut h = ready_with(PolicyConfig {
+        max_surge: Some(1),
+        ..config(3)
+    });
+    let old: Vec<WorkerId> = (0..3).map(|s| h.current(s)).collect();
+    let old_pids: Vec<u32> = old.iter().map(|id| h.pid(*id)).collect();
+
+    h.control(Control::RollingRestart);
+    let mut new = h.successor(0).unwrap();
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::RolloutStarted { generation: 2 },
+            spawned(0, h.pid(new), 2, Some(old_pids[0])),
+        ]
+    );
+    for slot in 0..3 {
+        assert_eq!(successors(&h), 1, "never two successors at once");
+        assert_eq!(h.successor(slot), Some(new));
+        let p = &h.processes[&new];
+        assert_eq!(
+            (p.slot, p.generation, p.replaces),
+            (slot, Generation(2), Some(old[slot]))
+        );
+        assert!(!h.processes[&old[slot]].drained);
+        let new_pid = h.pid(new);
+        h.ready_worker(new);
+        let mut expected = vec![
+            ready(slot, new_pid, 2),
+            draining(
+                slot,
+                old_pids[slot],
+                1,
+                &format!("replaced by pid {new_pid}"),
+            ),
+        ];
+        if slot < 2 {
+            let next = h.successor(slot + 1).expect("the next slot's replacement");
+            expected.push(spawned(slot + 1, h.pid(next), 2, Some(old_pids[slot + 1])));
+            new = next;
+        } else {
+            expected.push(Event::RolloutDone { generation: 2 });
+        }
+        assert_eq!(h.take_events(), expected);
+        h.exit_leaving();
+        assert_eq!(h.take_events(), [exited(slot, old_pids[slot], 1, "exit 0")]);
+    }
+    for slot in 0..3 {
+        assert_eq!(h.worker(h.current(slot)).generation, Generation(2));
+    }
+    let status = h.policy.status(h.now);
+    assert_eq!((status.generation, status.rollout), (2, None));
+    assert!(status.slots.iter().all(|s| s.restarts == 1
+        && s.last_restart_reason.as_deref() == Some("rolling restart to generation 2")));
+}
+
+#[test]
+fn the_default_surge_is_a_quarter_of_the_workers_and_at_least_one() {
+    let c = config(8);
+    assert_eq!(c.max_surge, None);
+    assert_eq!((c.surge(8), c.surge(3), c.surge(1)), (2, 1, 1));
+    let chosen = PolicyConfig {
+        max_surge: Some(3),
+        ..c
+    };
+    assert_eq!(chosen.surge(8), 3);
+
+    // Eight workers: two replacements at once, never more, until every slot is replaced.
+    let mut h = Harness::ready(8);
+    h.control(Control::RollingRestart);
+    let started: Vec<usize> = spawns(&h).iter().map(|s| s.1).collect();
+    assert_eq!(started, [0, 1]);
+    assert_eq!(roll(&mut h, 2), 2);
+    for slot in 0..8 {
+        assert_eq!(h.worker(h.current(slot)).generation, Generation(2));
+    }
+    assert_eq!(all_spawns(&h), 16);
+}
+
+#[test]
+fn a_chosen_surge_is_used_whole() {
+    let mut h = ready_with(PolicyConfig {
+        max_surge: Some(2),
+        ..config(4)
+    });
+    h.control(Control::RollingRestart);
+    assert_eq!(roll(&mut h, 2), 2);
+    h.control(Control::RollingRestart);
+    assert_eq!(roll(&mut h, 2), 2);
+    for slot in 0..4 {
+        assert_eq!(h.worker(h.current(slot)).generation, Generation(3));
+    }
+    assert_eq!(all_spawns(&h), 12);
+}
+
+#[test]
+fn a_second_rolling_restart_supersedes_the_first_and_rolls_to_the_newest_generation() {
+    let mut h = Harness::ready(3);
+    let old_pids: Vec<u32> = (0..3).map(|s| h.pid(h.current(s))).collect();
+    h.control(Control::RollingRestart);
+    let gen2 = h.successor(0).unwrap();
+    h.take_events();
+
+    h.control(Control::RollingRestart);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::RolloutAborted {
+                generation: 2,
+                why: "superseded by the rolling restart to generation 3".into(),
+            },
+            Event::RolloutStarted { generation: 3 },
+        ]
+    );
+    assert_eq!(
+        spawns(&h),
+        [],
+        "the surge is used by the generation-2 replacement"
+    );
+    assert_eq!(h.policy.status(h.now).rollout, Some(3));
+
+    // The generation-2 replacement is not wasted: it takes its slot, and is replaced in turn.
+    let gen2_pid = h.pid(gen2);
+    h.ready_worker(gen2);
+    let next = h.successor(1).unwrap();
+    assert_eq!(
+        h.take_events(),
+        [
+            ready(0, gen2_pid, 2),
+            draining(0, old_pids[0], 1, &format!("replaced by pid {gen2_pid}")),
+            spawned(1, h.pid(next), 3, Some(old_pids[1])),
+        ]
+    );
+    h.exit_leaving();
+    roll(&mut h, 1);
+    let events = h.take_events();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::RolloutDone { .. }))
+            .collect::<Vec<_>>(),
+        [&Event::RolloutDone { generation: 3 }]
+    );
+    for slot in 0..3 {
+        assert_eq!(h.worker(h.current(slot)).generation, Generation(3));
+    }
+    // Slot 0 twice (to 2, then to 3), the others once.
+    assert_eq!(all_spawns(&h), 3 + 4);
+}
+
+/// A replacement queued by a rollout that a newer one supersedes now deploys the newer one, and
+/// says so: the status of a slot running generation 3 does not say "rolling restart to
+/// generation 2".
+#[test]
+fn a_superseding_rollout_names_its_own_generation_in_the_restart_reason() {
+    let mut h = Harness::ready(3);
+    h.control(Control::RollingRestart);
+    h.control(Control::RollingRestart);
+    roll(&mut h, 1);
+    let status = h.policy.status(h.now);
+    for (slot, w) in status.slots.iter().zip(&status.workers) {
+        assert_eq!(w.generation, 3);
+        assert_eq!(
+            slot.last_restart_reason.as_deref(),
+            Some("rolling restart to generation 3"),
+            "slot {}",
+            slot.slot
+        );
+    }
+}
+
+#[test]
+fn a_crash_during_a_rollout_is_respawned_in_the_new_generation_and_the_rollout_completes() {
+    let mut h = Harness::ready(3);
+    let victim = h.current(2);
+    let victim_pid = h.pid(victim);
+    h.control(Control::RollingRestart);
+    let first = h.successor(0).unwrap();
+    h.ready_worker(first);
+    h.exit_leaving();
+    h.take_events();
+
+    h.exit(victim, "signal 9 (SIGKILL)");
+    assert_eq!(
+        h.take_events(),
+        [Event::Crashed {
+            slot: 2,
+            pid: victim_pid,
+            generation: 1,
+            status: "signal 9 (SIGKILL)".into(),
+            respawn_in_ms: 100,
+        }]
+    );
+    assert_eq!(
+        h.policy.status(h.now).rollout,
+        Some(2),
+        "an old worker's crash is no failed deploy"
+    );
+    h.advance(ms(100));
+    let respawned = h.current(2);
+    assert_eq!(spawns(&h), [(respawned, 2, Generation(2), None)]);
+    h.ready_all();
+    h.exit_leaving();
+    roll(&mut h, 1);
+    assert!(
+        h.take_events()
+            .contains(&Event::RolloutDone { generation: 2 })
+    );
+    for slot in 0..3 {
+        assert_eq!(h.worker(h.current(slot)).generation, Generation(2));
+    }
+    // The respawn was slot 2's replacement: nothing else was started for it.
+    assert_eq!(all_spawns(&h), 3 + 3);
+}
+
+// ---- failing deploys ------------------------------------------------------------------------
+
+#[test]
+fn a_deploy_whose_workers_exit_before_ready_is_aborted_and_the_old_worker_stays() {
+    let mut h = Harness::ready(1);
+    let old = h.current(0);
+    let old_pid = h.pid(old);
+    h.control(Control::RollingRestart);
+    let mut new = h.successor(0).unwrap();
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::RolloutStarted { generation: 2 },
+            spawned(0, h.pid(new), 2, Some(old_pid)),
+        ]
+    );
+    for (i, delay) in [100, 200, 400].into_iter().enumerate() {
+        let pid = h.pid(new);
+        h.exit(new, "exit 3");
+        let mut expected = vec![start_failed(
+            0,
+            pid,
+            2,
+            "exited before ready: exit 3",
+            delay,
+        )];
+        if i == 2 {
+            expected.push(Event::RolloutAborted {
+                generation: 2,
+                why: "3 consecutive workers of generation 2 failed to start".into(),
+            });
+        }
+        assert_eq!(h.take_events(), expected);
+        assert_eq!(h.current(0), old);
+        if i < 2 {
+            h.advance(ms(delay - 1));
+            assert_eq!(h.successor(0), None, "retried early");
+            h.advance(ms(1));
+            new = h.successor(0).expect("retried after its backoff");
+            assert_eq!(spawns(&h), [(new, 0, Generation(2), Some(old))]);
+            h.take_events();
+        }
+    }
+    // Nothing more is tried; the old worker serves on, never told to drain.
+    h.advance(secs(3600));
+    assert_eq!(h.take_events(), []);
+    assert_eq!(all_spawns(&h), 1 + 3);
+    assert_eq!(h.current(0), old);
+    assert!(h.worker(old).is_ready());
+    assert_eq!(drains(&h), []);
+    assert_eq!(h.policy.status(h.now).rollout, None);
+}
+
+#[test]
+fn a_deploy_whose_workers_never_get_ready_is_killed_at_the_start_timeout_and_aborted() {
+    let mut h = Harness::ready(1);
+    let old = h.current(0);
+    h.control(Control::RollingRestart);
+    for (i, delay) in [100, 200, 400].into_iter().enumerate() {
+        h.take_events();
+        let new = h.successor(0).expect("a replacement starting");
+        let pid = h.pid(new);
+        let spawned_at = since_start(&h);
+        h.advance(secs(30) - ms(1));
+        assert_eq!(h.take_events(), []);
+        h.advance(ms(1));
+        assert_eq!(
+            kills(&h).last(),
+            Some(&(spawned_at + secs(30), new, KillReason::StartTimeout))
+        );
+        assert_eq!(
+            h.take_events(),
+            [Event::Killed {
+                slot: 0,
+                pid,
+                generation: 2,
+                why: "start timeout".into(),
+            }]
+        );
+        h.exit_leaving();
+        let mut expected = vec![start_failed(
+            0,
+            pid,
+            2,
+            "start timeout: signal 9 (SIGKILL)",
+            delay,
+        )];
+        if i == 2 {
+            expected.push(Event::RolloutAborted {
+                generation: 2,
+                why: "3 consecutive workers of generation 2 failed to start".into(),
+            });
+        }
+        assert_eq!(h.take_events(), expected);
+        h.advance(ms(delay));
+    }
+    assert_eq!(h.successor(0), None);
+    assert_eq!(h.current(0), old);
+    assert!(h.worker(old).is_ready());
+    assert_eq!(drains(&h), []);
+}
+
+#[test]
+fn a_ready_from_a_worker_killed_at_its_start_timeout_does_not_count() {
+    let mut h = Harness::ready(1);
+    let old = h.current(0);
+    h.replace_me(old, "asked");
+    let late = h.successor(0).unwrap();
+    h.advance(secs(30));
+    assert_eq!(h.processes[&late].killed, Some(KillReason::StartTimeout));
+    h.take_events();
+
+    // Its `ready` was queued behind the kill.
+    h.ready_worker(late);
+    assert_eq!(h.take_events(), []);
+    assert!(
+        !h.processes[&old].drained,
+        "the old worker would lose its slot to a dead one"
+    );
+    assert_eq!(h.current(0), old);
+}
+
+#[test]
+fn retries_of_failing_deploys_keep_backing_off_up_to_the_cap_while_the_slot_serves() {
+    let mut h = ready_with(PolicyConfig {
+        backoff: BackoffConfig {
+            initial: ms(100),
+            max: ms(2_000),
+            reset_after: secs(60),
+        },
+        ..config(1)
+    });
+    let old = h.current(0);
+    h.control(Control::RollingRestart);
+    assert_eq!(fail_rollout(&mut h), [100, 200, 400]);
+
+    // The next deploy, at once: the slot serves, so its backoff goes on (a deploy that keeps
+    // failing never becomes a fork loop), starting with what is left of the last delay.
+    let aborted_at = h.now;
+    h.control(Control::RollingRestart);
+    assert_eq!(spawns(&h), []);
+    h.advance(ms(399));
+    assert_eq!(h.successor(0), None);
+    h.advance(ms(1));
+    assert!(h.successor(0).is_some());
+    assert_eq!(h.now - aborted_at, ms(400));
+    assert_eq!(fail_rollout(&mut h), [800, 1_600, 2_000]);
+    assert_eq!(h.current(0), old);
+
+    // A good deploy after two failed ones rolls out.
+    h.control(Control::RollingRestart);
+    h.advance(ms(2_000));
+    let new = h.successor(0).expect("the good deploy's worker");
+    assert_eq!(h.worker(new).generation, Generation(4));
+    let new_pid = h.pid(new);
+    h.take_events();
+    h.ready_worker(new);
+    assert_eq!(
+        h.take_events(),
+        [
+            ready(0, new_pid, 4),
+            draining(0, h.pid(old), 1, &format!("replaced by pid {new_pid}")),
+            Event::RolloutDone { generation: 4 },
+        ]
+    );
+}
+
+/// Defect fix: the backoff of a slot only started over when a worker had been ready for a
+/// healthy period, so each deploy that failed made the next one wait longer, for ever (here the
+/// second deploy's retries would have been 800, 1600, 2000 ms, a week later as a minute later).
+#[test]
+fn a_failed_deploy_long_ago_does_not_slow_the_retries_of_the_next_one() {
+    let mut h = ready_with(PolicyConfig {
+        backoff: BackoffConfig {
+            initial: ms(100),
+            max: ms(2_000),
+            reset_after: secs(60),
+        },
+        ..config(1)
+    });
+    h.control(Control::RollingRestart);
+    assert_eq!(fail_rollout(&mut h), [100, 200, 400]);
+    // The last retry would have ended 400 ms after the abort; a healthy period after that:
+    h.advance(ms(400) + secs(60));
+    h.control(Control::RollingRestart);
+    assert!(h.successor(0).is_some(), "tried at once");
+    assert_eq!(fail_rollout(&mut h), [100, 200, 400]);
+}
+
+#[test]
+fn an_aborted_rollout_drains_its_replacements_still_starting_and_the_old_workers_stay() {
+    let mut h = ready_with(PolicyConfig {
+        max_surge: Some(2),
+        rollout_failures: 1,
+        ..config(2)
+    });
+    let old: Vec<WorkerId> = (0..2).map(|s| h.current(s)).collect();
+    h.control(Control::RollingRestart);
+    let (starting, failing) = (h.successor(0).unwrap(), h.successor(1).unwrap());
+    let (starting_pid, failing_pid) = (h.pid(starting), h.pid(failing));
+    h.take_events();
+
+    h.exit(failing, "exit 1");
+    let why = "1 consecutive workers of generation 2 failed to start";
+    assert_eq!(
+        h.take_events(),
+        [
+            start_failed(1, failing_pid, 2, "exited before ready: exit 1", 100),
+            Event::RolloutAborted {
+                generation: 2,
+                why: why.into(),
+            },
+            draining(0, starting_pid, 2, &format!("rollout aborted: {why}")),
+        ]
+    );
+    assert_eq!(drains(&h), [(since_start(&h), starting, secs(30))]);
+    assert_eq!((h.successor(0), h.successor(1)), (None, None));
+
+    // Its `ready` does not count any more; the old workers serve on, never told to drain.
+    h.ready_worker(starting);
+    assert_eq!(h.take_events(), []);
+    h.exit_leaving();
+    assert_eq!(h.take_events(), [exited(0, starting_pid, 2, "exit 0")]);
+    h.advance(secs(3600));
+    assert_eq!(h.take_events(), []);
+    assert_eq!((h.current(0), h.current(1)), (old[0], old[1]));
+    assert_eq!(drains(&h).len(), 1);
+    assert_eq!(all_spawns(&h), 2 + 2);
+}
+
+#[test]
+fn new_workers_that_crash_soon_after_ready_abort_the_rollout() {
+    let mut h = ready_with(PolicyConfig {
+        max_surge: Some(1),
+        rollout_failures: 2,
+        ..config(3)
+    });
+    let old: Vec<WorkerId> = (0..3).map(|s| h.current(s)).collect();
+    h.control(Control::RollingRestart);
+    let n0 = h.successor(0).unwrap();
+    h.ready_worker(n0);
+    h.exit_leaving();
+    let n1 = h.successor(1).unwrap();
+    h.advance(ms(100));
+    h.exit(n0, "exit 101");
+    assert_eq!(
+        h.policy.status(h.now).rollout,
+        Some(2),
+        "one crash is not enough"
+    );
+    h.ready_worker(n1);
+    h.exit_leaving();
+    let n2 = h.successor(2).unwrap();
+    let n2_pid = h.pid(n2);
+    h.advance(ms(100));
+    h.take_events();
+
+    h.exit(n1, "exit 101");
+    let why = "2 workers of generation 2 crashed soon after they were ready";
+    let events = h.take_events();
+    assert_eq!(
+        events[1..],
+        [
+            Event::RolloutAborted {
+                generation: 2,
+                why: why.into(),
+            },
+            draining(2, n2_pid, 2, &format!("rollout aborted: {why}")),
+        ]
+    );
+    assert!(matches!(events[0], Event::Crashed { slot: 1, .. }));
+    // The last slot's old worker was never replaced: it serves on.
+    assert_eq!(h.current(2), old[2]);
+    assert!(!h.processes[&old[2]].drained);
+    assert!(h.worker(old[2]).is_ready());
+}
+
+/// Defect fix: a slot whose worker keeps failing to start backed off up to 30 s, and a rolling
+/// restart (what may be the fix) waited for that backoff before trying its new workers.
+#[test]
+fn a_rolling_restart_tries_a_crash_looping_slot_at_once() {
+    let mut h = Harness::ready(2);
+    let crashing = h.current(0);
+    h.exit(crashing, "exit 1");
+    let mut delays = vec![100];
+    // Every respawn exits before ready, until the backoff is at its 30 s cap.
+    while delays.last() != Some(&30_000) {
+        h.advance(ms(*delays.last().unwrap()));
+        let w = h.current(0);
+        h.exit(w, "exit 1");
+        delays.extend(h.take_events().iter().filter_map(|e| match e {
+            Event::StartFailed { retry_in_ms, .. } => Some(*retry_in_ms),
+            _ => None,
+        }));
+    }
+    assert_eq!(
+        delays,
+        [
+            100, 200, 400, 800, 1_600, 3_200, 6_400, 12_800, 25_600, 30_000
+        ]
+    );
+    let serving = h.current(1);
+    let serving_pid = h.pid(serving);
+    h.take_events();
+
+    h.control(Control::RollingRestart);
+    let fix = h.policy.slots[0]
+        .current
+        .expect("the empty slot tried at once");
+    let replacement = h.successor(1).unwrap();
+    assert_eq!(
+        spawns(&h),
+        [
+            (fix, 0, Generation(2), None),
+            (replacement, 1, Generation(2), Some(serving))
+        ]
+    );
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::RolloutStarted { generation: 2 },
+            spawned(0, h.pid(fix), 2, None),
+            spawned(1, h.pid(replacement), 2, Some(serving_pid)),
+        ]
+    );
+    // And its backoff started over.
+    let fix_pid = h.pid(fix);
+    h.exit(fix, "exit 1");
+    assert_eq!(
+        h.take_events(),
+        [start_failed(
+            0,
+            fix_pid,
+            2,
+            "exited before ready: exit 1",
+            100
+        )]
+    );
+}
+
+// ---- timers: drain deadline, respawn backoff -----------------------------------------------------
+
+#[test]
+fn a_draining_worker_is_killed_at_exactly_the_drain_deadline() {
+    let mut h = ready_with(PolicyConfig {
+        drain_timeout: secs(1),
+        ..config(1)
+    });
+    let old = h.current(0);
+    let old_pid = h.pid(old);
+    h.replace_me(old, "asked");
+    h.advance(secs(2));
+    h.ready_all();
+    let drained_at = since_start(&h);
+    assert_eq!(drains(&h), [(drained_at, old, secs(1))]);
+    h.take_events();
+
+    h.advance(ms(999));
+    assert_eq!(kills(&h), []);
+    assert_eq!(h.policy.poll_timeout(), Some(h.t0 + drained_at + secs(1)));
+    h.advance(ms(1));
+    assert_eq!(
+        kills(&h),
+        [(drained_at + secs(1), old, KillReason::DrainDeadline)]
+    );
+    assert_eq!(
+        h.take_events(),
+        [Event::Killed {
+            slot: 0,
+            pid: old_pid,
+            generation: 1,
+            why: "drain deadline".into(),
+        }]
+    );
+    h.exit_leaving();
+    assert_eq!(
+        h.take_events(),
+        [exited(0, old_pid, 1, "signal 9 (SIGKILL)")]
+    );
+    assert_eq!(h.ready_count(), 1);
+}
+
+#[test]
+fn a_worker_that_exits_within_its_drain_is_not_killed() {
+    let mut h = Harness::ready(1);
+    let old = h.current(0);
+    h.replace_me(old, "asked");
+    h.ready_all();
+    h.advance(secs(29));
+    h.exit_leaving();
+    h.advance(secs(3600));
+    assert_eq!(kills(&h), []);
+    assert_eq!(h.policy.poll_timeout(), None);
+}
+
+#[test]
+fn a_crashing_worker_is_respawned_in_its_slot_with_growing_delays() {
+    let mut h = Harness::ready(2);
+    let other = h.current(0);
+    for delay in [100, 200, 400, 800] {
+        // Up a second: not a healthy period.
+        h.advance(secs(1));
+        h.take_events();
+        let w = h.current(1);
+        let pid = h.pid(w);
+        h.exit(w, "signal 9 (SIGKILL)");
+        assert_eq!(
+            h.take_events(),
+            [Event::Crashed {
+                slot: 1,
+                pid,
+                generation: 1,
+                status: "signal 9 (SIGKILL)".into(),
+                respawn_in_ms: delay,
+            }]
+        );
+        h.advance(ms(delay - 1));
+        assert_eq!(h.policy.slots[1].current, None, "respawned early");
+        h.advance(ms(1));
+        let respawned = h.current(1);
+        assert_eq!(spawns(&h), [(respawned, 1, Generation(1), None)]);
+        h.ready_worker(respawned);
+    }
+    assert_eq!(h.current(0), other, "the other slot was left alone");
+    assert_eq!(
+        h.policy.status(h.now).slots[1],
+        SlotStatus {
+            slot: 1,
+            restarts: 4,
+            last_restart_reason: Some("crashed: signal 9 (SIGKILL)".into()),
+        }
+    );
+}
+
+#[test]
+fn the_respawn_delays_start_over_after_a_worker_stayed_healthy() {
+    let mut h = Harness::ready(1);
+    let crash = |h: &mut Harness| {
+        let w = h.current(0);
+        h.exit(w, "signal 9 (SIGKILL)");
+        let delay = h
+            .take_events()
+            .iter()
+            .find_map(|e| match e {
+                Event::Crashed { respawn_in_ms, .. } => Some(*respawn_in_ms),
+                _ => None,
+            })
+            .expect("a crash");
+        h.advance(ms(delay));
+        h.ready_all();
+        delay
+    };
+    assert_eq!(crash(&mut h), 100);
+    assert_eq!(crash(&mut h), 200);
+    assert_eq!(crash(&mut h), 400);
+    // Ready for a millisecond less than the healthy period: still growing.
+    h.advance(secs(60) - ms(1));
+    assert_eq!(crash(&mut h), 800);
+    // Ready for the healthy period: back to the start.
+    h.advance(secs(60));
+    assert_eq!(crash(&mut h), 100);
+    assert_eq!(crash(&mut h), 200);
+}
+
+#[test]
+fn a_crash_after_a_healthy_period_starts_the_backoff_over_despite_failed_replacements() {
+    let mut h = Harness::ready(1);
+    let old = h.current(0);
+    let old_pid = h.pid(old);
+    h.advance(secs(60));
+    // Its replacements keep failing, which grows the slot's backoff...
+    h.replace_me(old, "asked");
+    for delay in [100, 200] {
+        let new = h.successor(0).unwrap();
+        h.exit(new, "exit 1");
+        if delay == 100 {
+            h.advance(ms(delay));
+        }
+    }
+    h.take_events();
+    // ...but the worker itself crashes after a healthy period: its respawn starts over.
+    h.exit(old, "signal 11 (SIGSEGV)");
+    assert_eq!(
+        h.take_events(),
+        [Event::Crashed {
+            slot: 0,
+            pid: old_pid,
+            generation: 1,
+            status: "signal 11 (SIGSEGV)".into(),
+            respawn_in_ms: 100,
+        }]
+    );
+    h.advance(ms(100));
+    let respawned = h.current(0);
+    assert_eq!(spawns(&h), [(respawned, 0, Generation(1), None)]);
+    // The fresh worker is the replacement that was asked for: none is started for it.
+    h.ready_worker(respawned);
+    assert_eq!(h.successor(0), None);
+    assert_eq!(h.policy.queue.len(), 0);
+}
+
+#[test]
+fn a_first_worker_that_fails_to_start_is_retried_with_backoff() {
+    let mut h = Harness::new(config(1));
+    h.start();
+    for delay in [100, 200, 400] {
+        let w = h.current(0);
+        let pid = h.pid(w);
+        h.take_events();
+        h.exit(w, "exit 2");
+        assert_eq!(
+            h.take_events(),
+            [start_failed(
+                0,
+                pid,
+                1,
+                "exited before ready: exit 2",
+                delay
+            )]
+        );
+        h.advance(ms(delay - 1));
+        assert_eq!(h.policy.slots[0].current, None);
+        h.advance(ms(1));
+        assert_eq!(spawns(&h).len(), 1);
+    }
+    h.ready_all();
+    assert_eq!(h.ready_count(), 1);
+}
+
+// ---- stop -------------------------------------------------------------------------------------
+
+#[test]
+fn a_stop_drains_every_worker_and_stopped_comes_after_the_last_exit() {
+    let mut h = Harness::ready(2);
+    let (a, b) = (h.current(0), h.current(1));
+    let (a_pid, b_pid) = (h.pid(a), h.pid(b));
+    h.control(Control::Stop);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Stopping { forced: false },
+            draining(0, a_pid, 1, "stopping"),
+            draining(1, b_pid, 1, "stopping"),
+        ]
+    );
+    // An exit while stopping, whatever its status, is no crash and is not respawned.
+    h.exit(a, "exit 1");
+    assert_eq!(h.take_events(), [exited(0, a_pid, 1, "exit 1")]);
+    assert!(!h.policy.is_stopped());
+    h.advance(secs(10));
+    assert_eq!(h.take_events(), []);
+    h.exit(b, "exit 0");
+    assert_eq!(
+        h.take_events(),
+        [exited(1, b_pid, 1, "exit 0"), Event::Stopped]
+    );
+    assert!(h.policy.is_stopped());
+    assert_eq!(h.policy.poll_timeout(), None);
+    assert_eq!(all_spawns(&h), 2);
+}
+
+#[test]
+fn a_stop_during_a_rollout_aborts_it_drains_everyone_and_spawns_nothing_more() {
+    let mut h = Harness::ready(2);
+    let (a, b) = (h.current(0), h.current(1));
+    let (a_pid, b_pid) = (h.pid(a), h.pid(b));
+    h.control(Control::RollingRestart);
+    let new = h.successor(0).unwrap();
+    let new_pid = h.pid(new);
+    h.take_events();
+
+    h.control(Control::Stop);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::RolloutAborted {
+                generation: 2,
+                why: "stopping".into(),
+            },
+            Event::Stopping { forced: false },
+            draining(0, a_pid, 1, "stopping"),
+            draining(1, b_pid, 1, "stopping"),
+            draining(0, new_pid, 2, "stopping"),
+        ]
+    );
+    let status = h.policy.status(h.now);
+    assert!(status.stopping);
+    assert_eq!(status.rollout, None);
+
+    // Nothing starts any more, whatever is asked.
+    h.ready_worker(new);
+    h.replace_me(a, "asked");
+    h.control(Control::RollingRestart);
+    h.control(Control::ScaleUp);
+    h.control(Control::ScaleDown);
+    h.control(Control::Replace {
+        slot: 1,
+        reason: "operator".into(),
+    });
+    h.advance(secs(10));
+    assert_eq!(
+        h.take_events(),
+        [Event::ReplaceRequested {
+            slot: 0,
+            pid: a_pid,
+            generation: 1,
+            reason: "asked".into(),
+        }]
+    );
+    assert_eq!(all_spawns(&h), 3);
+
+    h.exit(new, "exit 0");
+    h.exit(a, "exit 0");
+    assert!(!h.policy.is_stopped());
+    h.exit(b, "exit 0");
+    assert_eq!(h.take_events().last(), Some(&Event::Stopped));
+    assert!(h.policy.is_stopped());
+    assert_eq!(all_spawns(&h), 3);
+}
+
+#[test]
+fn a_stop_with_no_worker_running_is_done_at_once() {
+    let mut h = Harness::new(config(1));
+    h.spawn_answers.push_back(SpawnAnswer::Fail);
+    h.start();
+    h.take_events();
+    h.control(Control::Stop);
+    assert_eq!(
+        h.take_events(),
+        [Event::Stopping { forced: false }, Event::Stopped]
+    );
+    assert!(h.policy.is_stopped());
+    assert_eq!(h.policy.poll_timeout(), None, "the backoff timer is off");
+}
+
+#[test]
+fn a_worker_that_ignores_the_stop_is_killed_at_its_drain_deadline() {
+    let mut h = Harness::ready(1);
+    let w = h.current(0);
+    h.control(Control::Stop);
+    h.advance(secs(30) - ms(1));
+    assert_eq!(kills(&h), []);
+    h.advance(ms(1));
+    assert_eq!(kills(&h), [(secs(30), w, KillReason::DrainDeadline)]);
+    h.take_events();
+    h.exit_leaving();
+    assert_eq!(h.take_events().last(), Some(&Event::Stopped));
+}
+
+#[test]
+fn a_second_stop_kills_every_worker_at_once() {
+    let mut h = Harness::ready(2);
+    let (a, b) = (h.current(0), h.current(1));
+    let (a_pid, b_pid) = (h.pid(a), h.pid(b));
+    h.control(Control::Stop);
+    h.advance(secs(1));
+    h.take_events();
+
+    h.control(Control::Stop);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Stopping { forced: true },
+            Event::Killed {
+                slot: 0,
+                pid: a_pid,
+                generation: 1,
+                why: "forced stop".into(),
+            },
+            Event::Killed {
+                slot: 1,
+                pid: b_pid,
+                generation: 1,
+                why: "forced stop".into(),
+            },
+        ]
+    );
+    assert_eq!(
+        kills(&h),
+        [
+            (secs(1), a, KillReason::ForcedStop),
+            (secs(1), b, KillReason::ForcedStop)
+        ]
+    );
+    // A third changes nothing.
+    h.control(Control::Stop);
+    assert_eq!(h.take_events(), []);
+    h.exit_leaving();
+    assert_eq!(
+        h.take_events(),
+        [
+            exited(0, a_pid, 1, "signal 9 (SIGKILL)"),
+            exited(1, b_pid, 1, "signal 9 (SIGKILL)"),
+            Event::Stopped,
+        ]
+    );
+    assert!(h.policy.is_stopped());
+}
+
+#[test]
+fn a_forced_stop_kills_every_worker_at_once() {
+    let mut h = Harness::ready(1);
+    let w = h.current(0);
+    h.control(Control::ForcedStop);
+    let pid = h.pid(w);
+    // Killed at once: no drain message first.
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Stopping { forced: true },
+            Event::Killed {
+                slot: 0,
+                pid,
+                generation: 1,
+                why: "forced stop".into(),
+            },
+        ]
+    );
+    assert!(!h.step_effects().any(|e| matches!(e, Effect::Drain { .. })));
+    assert_eq!(kills(&h), [(secs(0), w, KillReason::ForcedStop)]);
+    h.exit_leaving();
+    assert_eq!(h.take_events().last(), Some(&Event::Stopped));
+}
+
+// ---- commands: scale, replace ---------------------------------------------------------------
+
+#[test]
+fn scale_up_adds_a_slot_and_spawns_into_it() {
+    let mut h = Harness::ready(2);
+    h.control(Control::ScaleUp);
+    let new = h.current(2);
+    assert_eq!(spawns(&h), [(new, 2, Generation(1), None)]);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Scaled { workers: 3 },
+            spawned(2, h.pid(new), 1, None)
+        ]
+    );
+    h.ready_worker(new);
+    let status = h.policy.status(h.now);
+    assert_eq!(status.workers_wanted, 3);
+    assert_eq!(status.slots.len(), 3);
+    assert_eq!(h.ready_count(), 3);
+}
+
+#[test]
+fn scale_down_drains_the_last_slots_workers_and_never_goes_below_one() {
+    let mut h = Harness::ready(3);
+    let last = h.current(2);
+    let last_pid = h.pid(last);
+    h.control(Control::ScaleDown);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Scaled { workers: 2 },
+            draining(2, last_pid, 1, "scaled down"),
+        ]
+    );
+    h.exit_leaving();
+    assert_eq!(h.take_events(), [exited(2, last_pid, 1, "exit 0")]);
+    h.advance(secs(3600));
+    assert_eq!(all_spawns(&h), 3, "nothing respawned in the removed slot");
+
+    h.control(Control::ScaleDown);
+    assert_eq!(h.policy.slots.len(), 1);
+    h.take_events();
+    h.control(Control::ScaleDown);
+    assert_eq!(h.take_events(), []);
+    assert_eq!(h.policy.slots.len(), 1);
+    assert_eq!(h.policy.status(h.now).workers_wanted, 1);
+}
+
+#[test]
+fn scale_down_also_drains_a_replacement_starting_in_the_removed_slot() {
+    let mut h = Harness::ready(2);
+    let old = h.current(1);
+    h.replace_me(old, "asked");
+    let new = h.successor(1).unwrap();
+    h.take_events();
+    h.control(Control::ScaleDown);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Scaled { workers: 1 },
+            draining(1, h.pid(old), 1, "scaled down"),
+            draining(1, h.pid(new), 1, "scaled down"),
+        ]
+    );
+    h.ready_worker(new);
+    h.exit_leaving();
+    h.advance(secs(3600));
+    assert_eq!(all_spawns(&h), 3);
+    assert_eq!(h.ready_count(), 1);
+}
+
+#[test]
+fn replacing_a_slot_replaces_its_worker_new_before_old() {
+    let mut h = Harness::ready(2);
+    let old = h.current(1);
+    let old_pid = h.pid(old);
+    h.control(Control::Replace {
+        slot: 1,
+        reason: "operator".into(),
+    });
+    let new = h.successor(1).expect("a replacement starting");
+    let new_pid = h.pid(new);
+    assert_eq!(spawns(&h), [(new, 1, Generation(1), Some(old))]);
+    assert_eq!(h.take_events(), [spawned(1, new_pid, 1, Some(old_pid))]);
+    assert!(!h.processes[&old].drained);
+    h.ready_worker(new);
+    assert_eq!(
+        h.take_events(),
+        [
+            ready(1, new_pid, 1),
+            draining(1, old_pid, 1, &format!("replaced by pid {new_pid}")),
+        ]
+    );
+    assert_eq!(
+        h.policy.status(h.now).slots[1],
+        SlotStatus {
+            slot: 1,
+            restarts: 1,
+            last_restart_reason: Some("operator".into()),
+        }
+    );
+}
+
+#[test]
+fn replacing_a_missing_slot_does_nothing() {
+    let mut h = Harness::ready(2);
+    h.control(Control::Replace {
+        slot: 2,
+        reason: "operator".into(),
+    });
+    assert_eq!(
+        h.step_effects().collect::<Vec<_>>(),
+        [&Effect::StatusChanged]
+    );
+    h.advance(secs(3600));
+    assert_eq!(h.take_events(), []);
+    assert_eq!(all_spawns(&h), 2);
+}
+
+// ---- heartbeats -------------------------------------------------------------------------------
+
+fn with_heartbeat_timeout(workers: usize) -> Harness {
+    ready_with(PolicyConfig {
+        heartbeat_timeout: Some(secs(5)),
+        ..config(workers)
+    })
+}
+
+#[test]
+fn a_ready_worker_that_goes_silent_is_reported_unresponsive_and_replaced() {
+    let mut h = with_heartbeat_timeout(1);
+    let old = h.current(0);
+    let old_pid = h.pid(old);
+    h.advance(secs(1));
+    h.heartbeat(old);
+    h.advance(secs(5));
+    assert_eq!(
+        h.take_events(),
+        [],
+        "silent 5 s: not longer than the timeout"
+    );
+    h.advance(ms(1));
+    let new = h.successor(0).expect("a replacement starting");
+    assert_eq!(spawns(&h), [(new, 0, Generation(1), Some(old))]);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Unresponsive {
+                slot: 0,
+                pid: old_pid,
+                generation: 1,
+                silent_ms: 5_001,
+            },
+            spawned(0, h.pid(new), 1, Some(old_pid)),
+        ]
+    );
+    assert_eq!(
+        h.worker(old).replace_reason.as_deref(),
+        Some("unresponsive: no heartbeat for 5001 ms")
+    );
+    // New before old, as any replacement; and it is judged once.
+    assert!(!h.processes[&old].drained);
+    h.advance(secs(20));
+    assert_eq!(h.take_events(), []);
+    h.ready_worker(new);
+    assert!(h.processes[&old].drained);
+    assert_eq!(
+        h.policy.status(h.now).slots[0]
+            .last_restart_reason
+            .as_deref(),
+        Some("unresponsive: no heartbeat for 5001 ms")
+    );
+}
+
+#[test]
+fn heartbeats_keep_a_worker_from_being_judged() {
+    let mut h = with_heartbeat_timeout(1);
+    let w = h.current(0);
+    for _ in 0..10 {
+        h.heartbeat(w);
+        h.advance(secs(5));
+    }
+    assert_eq!(h.take_events(), []);
+    assert_eq!(all_spawns(&h), 1);
+    // Its figures are the last heartbeat's.
+    let status = h.policy.status(h.now);
+    assert_eq!((status.workers[0].rss, status.workers[0].requests), (1, 1));
+}
+
+#[test]
+fn a_worker_that_never_sent_heartbeats_is_never_judged() {
+    let mut h = with_heartbeat_timeout(1);
+    assert_eq!(h.policy.poll_timeout(), None);
+    h.advance(secs(24 * 3600));
+    assert_eq!(h.take_events(), []);
+    assert_eq!(all_spawns(&h), 1);
+}
+
+/// Defect fix: a worker that had asked to be replaced was no longer judged by the heartbeat
+/// timeout, so when its replacement kept failing, nothing reported that it went silent.
+#[test]
+fn a_worker_that_asked_to_be_replaced_is_still_judged_by_the_heartbeat_timeout() {
+    let mut h = with_heartbeat_timeout(1);
+    let old = h.current(0);
+    let old_pid = h.pid(old);
+    h.heartbeat(old);
+    h.spawn_answers.extend([SpawnAnswer::Fail; 20]);
+    h.replace_me(old, "leaking");
+    // Its replacements cannot be spawned; it goes silent.
+    h.advance(secs(5));
+    let events = h.take_events();
+    assert!(events.iter().all(|e| matches!(
+        e,
+        Event::ReplaceRequested { .. } | Event::StartFailed { .. }
+    )));
+    h.advance(ms(1));
+    assert_eq!(
+        h.take_events(),
+        [Event::Unresponsive {
+            slot: 0,
+            pid: old_pid,
+            generation: 1,
+            silent_ms: 5_001,
+        }]
+    );
+    assert_eq!(
+        h.worker(old).replace_reason.as_deref(),
+        Some("leaking"),
+        "the first reason stands"
+    );
+}
+
+// ---- spawn failures -------------------------------------------------------------------------
+
+#[test]
+fn a_spawn_that_fails_counts_as_a_failed_start_with_backoff() {
+    let mut h = Harness::new(config(1));
+    h.spawn_answers
+        .extend([SpawnAnswer::Fail, SpawnAnswer::Fail]);
+    h.start();
+    let why = "spawn of /srv/app failed: No such file or directory";
+    assert_eq!(h.take_events(), [start_failed(0, 0, 1, why, 100)]);
+    assert_eq!(
+        h.policy.workers.len(),
+        0,
+        "nothing ran: nothing in the books"
+    );
+    h.advance(ms(100));
+    assert_eq!(h.take_events(), [start_failed(0, 0, 1, why, 200)]);
+    h.advance(ms(199));
+    assert_eq!(h.take_events(), []);
+    h.advance(ms(1));
+    let w = h.current(0);
+    assert_eq!(h.take_events(), [spawned(0, h.pid(w), 1, None)]);
+}
+
+#[test]
+fn spawns_that_fail_during_a_rollout_abort_it() {
+    let mut h = Harness::ready(1);
+    let old = h.current(0);
+    h.spawn_answers.extend([SpawnAnswer::Fail; 3]);
+    h.control(Control::RollingRestart);
+    h.advance(secs(1));
+    let events = h.take_events();
+    let retries: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StartFailed { retry_in_ms, .. } => Some(*retry_in_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retries, [100, 200, 400]);
+    assert_eq!(
+        events.last(),
+        Some(&Event::RolloutAborted {
+            generation: 2,
+            why: "3 consecutive workers of generation 2 failed to start".into(),
+        })
+    );
+    assert_eq!(h.current(0), old);
+    assert!(h.worker(old).is_ready());
+}
+
+#[test]
+fn a_leftover_process_of_a_failed_spawn_stays_in_the_books_until_its_exit() {
+    let mut h = Harness::ready(1);
+    let old = h.current(0);
+    h.spawn_answers.push_back(SpawnAnswer::FailWithLeftover);
+    h.replace_me(old, "asked");
+    let (&leftover, p) = h
+        .processes
+        .iter()
+        .find(|(id, _)| **id != old)
+        .expect("the leftover process");
+    let leftover_pid = p.pid;
+    assert_eq!(p.killed, Some(KillReason::IpcSetupFailed));
+    assert_eq!(
+        h.take_events()[1..],
+        [start_failed(
+            0,
+            leftover_pid,
+            1,
+            "IPC channel setup failed: too many open files",
+            100
+        )]
+    );
+    assert_eq!(h.successor(0), None, "it holds no slot");
+    let status = h.policy.status(h.now);
+    assert_eq!(status.workers.len(), 2);
+    assert_eq!(status.workers[1].pid, leftover_pid);
+    assert_eq!(status.workers[1].state, WorkerState::Draining);
+
+    // The stop waits for it too.
+    h.control(Control::Stop);
+    h.exit(old, "exit 0");
+    assert!(!h.policy.is_stopped());
+    h.take_events();
+    h.exit(leftover, "signal 9 (SIGKILL)");
+    assert_eq!(
+        h.take_events(),
+        [
+            exited(0, leftover_pid, 1, "signal 9 (SIGKILL)"),
+            Event::Stopped
+        ]
+    );
+}
+
+// ---- messages -------------------------------------------------------------------------------
+
+#[test]
+fn ready_counts_once_per_worker() {
+    let mut h = Harness::new(config(1));
+    h.start();
+    let w = h.current(0);
+    h.take_events();
+    for _ in 0..3 {
+        h.ready_worker(w);
+    }
+    assert_eq!(h.take_events(), [ready(0, h.pid(w), 1)]);
+}
+
+#[test]
+fn invalid_messages_are_reported_then_thinned() {
+    let mut h = Harness::ready(1);
+    let w = h.current(0);
+    let pid = h.pid(w);
+    for _ in 0..2_000 {
+        h.input(Input::InvalidMessage {
+            id: w,
+            why: "not a protocol message".into(),
+        });
+    }
+    let whys: Vec<String> = h
+        .take_events()
+        .into_iter()
+        .map(|e| match e {
+            Event::InvalidMessage {
+                slot: 0,
+                pid: p,
+                generation: 1,
+                why,
+            } if p == pid => why,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let mut expected = vec!["not a protocol message".to_owned()];
+    expected.extend(
+        (2..=10)
+            .chain([1_000, 2_000])
+            .map(|n| format!("not a protocol message (invalid message #{n})")),
+    );
+    assert_eq!(whys, expected);
+    assert!(h.worker(w).is_ready(), "survived");
+}
+
+// ---- status -------------------------------------------------------------------------------------
+
+#[test]
+fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
+    let mut h = Harness::ready(2);
+    let (a, b) = (h.current(0), h.current(1));
+    let (a_pid, b_pid) = (h.pid(a), h.pid(b));
+    let worker =
+        |slot, pid, generation, state, age_ms, load: u64, reason: Option<&str>| WorkerStatus {
+            slot,
+            pid,
+            generation,
+            state,
+            age_ms,
+            rss: load,
+            requests: load,
+            in_flight: 0,
+            replace_reason: reason.map(Into::into),
+        };
+    let slot = |slot, restarts, reason: Option<&str>| SlotStatus {
+        slot,
+        restarts,
+        last_restart_reason: reason.map(Into::into),
+    };
+    assert_eq!(
+        h.policy.status(h.now),
+        Status {
+            master_pid: 0,
+            generation: 1,
+            workers_wanted: 2,
+            rollout: None,
+            stopping: false,
+            listeners: vec![],
+            workers: vec![
+                worker(0, a_pid, 1, WorkerState::Ready, 0, 0, None),
+                worker(1, b_pid, 1, WorkerState::Ready, 0, 0, None),
+            ],
+            slots: vec![slot(0, 0, None), slot(1, 0, None)],
+        }
+    );
+
+    h.advance(secs(2));
+    h.heartbeat(a);
+    h.replace_me(a, "asked by the test");
+    let a2 = h.successor(0).unwrap();
+    let a2_pid = h.pid(a2);
+    h.advance(ms(500));
+    assert_eq!(
+        h.policy.status(h.now).workers,
+        [
+            worker(
+                0,
+                a_pid,
+                1,
+                WorkerState::Ready,
+                2_500,
+                1,
+                Some("asked by the test")
+            ),
+            worker(0, a2_pid, 1, WorkerState::Starting, 500, 0, None),
+            worker(1, b_pid, 1, WorkerState::Ready, 2_500, 0, None),
+        ]
+    );
+    h.ready_worker(a2);
+    assert_eq!(
+        h.policy.status(h.now).workers[0],
+        worker(
+            0,
+            a_pid,
+            1,
+            WorkerState::Draining,
+            2_500,
+            1,
+            Some("asked by the test")
+        )
+    );
+    h.exit_leaving();
+    h.exit(b, "signal 9 (SIGKILL)");
+    let status = h.policy.status(h.now);
+    assert_eq!(
+        status.workers,
+        [worker(0, a2_pid, 1, WorkerState::Ready, 500, 0, None)]
+    );
+    assert_eq!(
+        status.slots,
+        [
+            slot(0, 1, Some("asked by the test")),
+            slot(1, 1, Some("crashed: signal 9 (SIGKILL)")),
+        ]
+    );
+    h.control(Control::RollingRestart);
+    let status = h.policy.status(h.now);
+    assert_eq!((status.generation, status.rollout), (2, Some(2)));
+    assert_eq!(
+        status.workers.len(),
+        3,
+        "slot 0's replacement and slot 1's new worker"
+    );
+    assert!(
+        status.workers[1..]
+            .iter()
+            .all(|w| w.generation == 2 && w.state == WorkerState::Starting)
+    );
+    h.control(Control::Stop);
+    let status = h.policy.status(h.now);
+    assert!(status.stopping);
+    assert_eq!(status.rollout, None);
+    assert!(
+        status
+            .workers
+            .iter()
+            .all(|w| w.state == WorkerState::Draining)
+    );
+}

@@ -311,7 +311,8 @@ impl World {
                 .h
                 .spawn_answers
                 .push_back(SpawnAnswer::FailWithLeftover),
-            Step::ReadyAll => {
+            Step::ReadyAll => loop {
+                // Until none is left starting: a ready worker may start a replacement.
                 let starting: Vec<WorkerId> = self
                     .h
                     .policy
@@ -320,6 +321,9 @@ impl World {
                     .filter(|(_, w)| matches!(w.phase, Phase::Starting { .. }))
                     .map(|(id, _)| *id)
                     .collect();
+                if starting.is_empty() {
+                    break;
+                }
                 for id in starting {
                     if self.bad.contains(&self.h.processes[&id].generation) {
                         self.exit(id, "exit 3");
@@ -327,7 +331,7 @@ impl World {
                         self.h.ready_worker(id);
                     }
                 }
-            }
+            },
             Step::HeartbeatAll => {
                 let ready: Vec<WorkerId> = self
                     .h
@@ -428,22 +432,19 @@ impl World {
         }
 
         // A forced stop kills every worker at once.
-        if matches!(step, Step::ForcedStop)
-            || (matches!(step, Step::Stop)
-                && effects
-                    .iter()
-                    .any(|e| matches!(e, Effect::Event(Event::Stopping { forced: true }))))
-        {
-            if let Some((id, _)) = p
+        let forced = effects
+            .iter()
+            .any(|e| matches!(e, Effect::Event(Event::Stopping { forced: true })));
+        if (forced || matches!(step, Step::ForcedStop))
+            && let Some((id, _)) = p
                 .workers
                 .iter()
                 .find(|(_, w)| !matches!(w.phase, Phase::Killed { .. }))
-            {
-                return broken(
-                    "forced stop kills every worker",
-                    format!("forced stop left {id} unkilled"),
-                );
-            }
+        {
+            return broken(
+                "forced stop kills every worker",
+                format!("forced stop left {id} unkilled"),
+            );
         }
 
         // Every process spawned is in the books until its exit; the books hold nothing else.
@@ -508,7 +509,7 @@ impl World {
             for (i, s) in p.slots.iter().enumerate() {
                 // No slot stays empty unless it backs off.
                 let filled = s.current.is_some() || s.successor.is_some();
-                if !filled && !s.retry_at.is_some_and(|t| t > now) {
+                if !filled && s.retry_at.is_none_or(|t| t <= now) {
                     return broken(
                         "no slot stays empty",
                         format!("slot {i} is empty and waits for nothing"),
@@ -558,21 +559,21 @@ impl World {
                 }
                 self.stopped = true;
             }
-            Event::RolloutStarted { generation } => {
-                if !self.rollouts.insert(*generation) || self.ended.contains(generation) {
-                    return broken(
-                        "every rollout ends once",
-                        format!("rollout {generation} started twice"),
-                    );
-                }
+            Event::RolloutStarted { generation }
+                if !self.rollouts.insert(*generation) || self.ended.contains(generation) =>
+            {
+                return broken(
+                    "every rollout ends once",
+                    format!("rollout {generation} started twice"),
+                );
             }
-            Event::RolloutDone { generation } | Event::RolloutAborted { generation, .. } => {
-                if !self.rollouts.remove(generation) || !self.ended.insert(*generation) {
-                    return broken(
-                        "every rollout ends once",
-                        format!("rollout {generation} ended without being under way"),
-                    );
-                }
+            Event::RolloutDone { generation } | Event::RolloutAborted { generation, .. }
+                if !self.rollouts.remove(generation) || !self.ended.insert(*generation) =>
+            {
+                return broken(
+                    "every rollout ends once",
+                    format!("rollout {generation} ended without being under way"),
+                );
             }
             Event::StartFailed {
                 retry_in_ms, slot, ..
@@ -645,7 +646,8 @@ impl World {
             Step::ReadyAll,
             Step::HeartbeatAll,
             Step::ExitLeaving,
-            Step::Advance(ms(500)),
+            // Shorter than any start timeout: workers of the quiet phase are ready in time.
+            Step::Advance(ms(100)),
         ];
         let mut steps = vec![];
         if !self.stopping {
