@@ -18,9 +18,10 @@ impl Policy {
         self.leave_slot(w.slot, id);
         match (role, w.phase) {
             (SlotRole::Successor, _) => self.successor_exited(w, status, now),
-            (SlotRole::Current, Phase::Starting { .. } | Phase::Killed { .. }) => {
-                self.starter_exited(w, status, now)
-            }
+            (
+                SlotRole::Current,
+                Phase::Spawning | Phase::Starting { .. } | Phase::Killed { .. },
+            ) => self.starter_exited(w, status, now),
             (SlotRole::Current, Phase::Ready { .. } | Phase::Draining { .. }) => {
                 self.crashed(w, status, now)
             }
@@ -60,14 +61,12 @@ impl Policy {
         if healthy {
             s.backoff.reset();
         }
+        // Counted here, once: a successor that takes the emptied slot later counts nothing.
+        s.restarts += 1;
         s.last_reason = Some(format!("crashed: {status}"));
-        let respawn_in_ms = if stopping {
-            0
-        } else if s.successor.is_some() {
-            // Counted once, when the successor takes the empty slot.
+        let respawn_in_ms = if stopping || s.successor.is_some() {
             0
         } else {
-            s.restarts += 1;
             let delay = s.backoff.next_delay(now);
             s.retry_at = Some(now + delay);
             millis(delay)

@@ -61,11 +61,11 @@ impl Policy {
         }
     }
 
-    pub(super) fn on_invalid_message(&mut self, id: WorkerId, why: String, now: Instant) {
+    pub(super) fn on_invalid_message(&mut self, id: WorkerId, why: String) {
         let Some(w) = self.workers.get_mut(&id) else {
             return;
         };
-        w.last_heard = now;
+        // Not a sign of life: a worker whose runtime is blocked can still have garbage in flight.
         w.invalid_messages += 1;
         let n = w.invalid_messages;
         if n <= INVALID_REPORTED || n.is_multiple_of(1000) {

@@ -35,11 +35,8 @@ impl Policy {
         let id = WorkerId(self.next_id);
         self.next_id += 1;
         let generation = self.generation;
-        let deadline = now + self.config.start_timeout;
-        self.workers.insert(
-            id,
-            Worker::new(slot, generation, spawned_for, deadline, now),
-        );
+        self.workers
+            .insert(id, Worker::new(slot, generation, spawned_for, now));
         self.effects.push_back(Effect::Spawn {
             id,
             slot,
@@ -49,11 +46,21 @@ impl Policy {
         id
     }
 
-    pub(super) fn on_spawned(&mut self, id: WorkerId, pid: u32) {
+    pub(super) fn on_spawned(&mut self, id: WorkerId, pid: u32, now: Instant) {
         let Some(w) = self.workers.get_mut(&id) else {
             return;
         };
+        let Phase::Spawning = w.phase else {
+            return; // answered once
+        };
         w.pid = pid;
+        // The start timeout counts from the process's start, however long the spawns queued
+        // before it took (a slow `before_spawn` hook).
+        w.phase = Phase::Starting {
+            deadline: now + self.config.start_timeout,
+        };
+        w.spawned_at = now;
+        w.last_heard = now;
         let (slot, generation) = (w.slot, w.generation);
         let replaces = self
             .slots
@@ -80,6 +87,9 @@ impl Policy {
     ) {
         let Some(w) = self.workers.get_mut(&id) else {
             return;
+        };
+        let Phase::Spawning = w.phase else {
+            return; // answered once
         };
         let (slot, generation) = (w.slot, w.generation);
         let spawned_for = w.spawned_for.take();
@@ -117,6 +127,7 @@ impl Policy {
         let Phase::Starting { .. } = w.phase else {
             return;
         };
+        w.last_heard = now;
         w.phase = Phase::Ready { since: now };
         let (slot, pid, generation) = (w.slot, w.pid, w.generation);
         let spawned_for = w.spawned_for.take();
@@ -136,11 +147,12 @@ impl Policy {
                 let s = &mut self.slots[slot];
                 s.successor = None;
                 let old = s.current.replace(id);
-                s.restarts += 1;
+                // Else the worker it was to replace crashed meanwhile: that crash was counted,
+                // and stays the reason.
                 if old.is_some() {
+                    s.restarts += 1;
                     s.last_reason = spawned_for.map(|p| p.reason);
                 }
-                // Else the worker it was to replace crashed meanwhile: that stays the reason.
                 if let Some(old) = old {
                     self.drain(old, &format!("replaced by pid {pid}"), now);
                 }
@@ -175,6 +187,7 @@ impl Policy {
             return;
         };
         match w.phase {
+            Phase::Spawning => return self.withdraw_spawn(id),
             Phase::Starting { .. } | Phase::Ready { .. } => {}
             Phase::Draining { .. } | Phase::Killed { .. } => return,
         }
@@ -198,8 +211,10 @@ impl Policy {
         let Some(w) = self.workers.get_mut(&id) else {
             return;
         };
-        if let Phase::Killed { .. } = w.phase {
-            return;
+        match w.phase {
+            Phase::Spawning => return self.withdraw_spawn(id),
+            Phase::Killed { .. } => return,
+            Phase::Starting { .. } | Phase::Ready { .. } | Phase::Draining { .. } => {}
         }
         w.phase = Phase::Killed { why, at: now };
         let (slot, pid, generation) = (w.slot, w.pid, w.generation);
@@ -210,6 +225,16 @@ impl Policy {
             generation: generation.0,
             why: why.as_str().into(),
         });
+    }
+
+    /// A worker no longer wanted before its spawn was answered: the spawn is taken back from the
+    /// effects not yet carried out, and the worker never existed for anyone.
+    fn withdraw_spawn(&mut self, id: WorkerId) {
+        self.effects
+            .retain(|e| !matches!(e, Effect::Spawn { id: i, .. } if *i == id));
+        if let Some(w) = self.workers.remove(&id) {
+            self.leave_slot(w.slot, id);
+        }
     }
 
     /// What `id` is to `slot` (a slot removed by a scale-down holds no one).

@@ -215,7 +215,7 @@ impl Policy {
     pub(crate) fn handle(&mut self, now: Instant, input: Input) {
         self.status_changed = true;
         match input {
-            Input::Spawned { id, pid } => self.on_spawned(id, pid),
+            Input::Spawned { id, pid } => self.on_spawned(id, pid, now),
             Input::SpawnFailed { id, why, leftover } => {
                 self.on_spawn_failed(id, why, leftover, now)
             }
@@ -235,7 +235,7 @@ impl Policy {
                 now,
             ),
             Input::ReplaceMe { id, reason } => self.on_replace_me(id, reason, now),
-            Input::InvalidMessage { id, why } => self.on_invalid_message(id, why, now),
+            Input::InvalidMessage { id, why } => self.on_invalid_message(id, why),
             Input::Exited { id, status } => self.on_exit(id, status, now),
             Input::Control(c) => self.on_control(c, now),
         }
@@ -244,6 +244,8 @@ impl Policy {
 
     /// Applies every timer due by `now`.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        // Ages and phases move with time: the snapshot is refreshed at every tick.
+        self.status_changed = true;
         self.settle(now);
     }
 

@@ -7,7 +7,9 @@ use super::Policy;
 use super::slot::{Origin, Pending};
 
 impl Policy {
-    /// Queues a replacement of `slot`'s current worker, unless one is queued or starting.
+    /// Queues a replacement of `slot`'s current worker, unless one is queued or starting. A
+    /// request that finds a rollout's replacement under way makes it its own, so that it
+    /// survives an abort of the rollout.
     pub(super) fn want_replacement(&mut self, slot: usize, pending: Pending) {
         if self.stopping.is_some() {
             return;
@@ -15,9 +17,23 @@ impl Policy {
         let Some(s) = self.slots.get_mut(slot) else {
             return;
         };
-        if s.successor.is_some() || s.pending.is_some() {
-            tracing::debug!(slot, reason = %pending.reason, "replacement already under way");
+        let under_way = match s.successor {
+            Some(id) => self
+                .workers
+                .get_mut(&id)
+                .and_then(|w| w.spawned_for.as_mut()),
+            None => s.pending.as_mut(),
+        };
+        if let Some(p) = under_way {
+            if p.origin == Origin::Rollout && pending.origin == Origin::Request {
+                *p = pending;
+            } else {
+                tracing::debug!(slot, reason = %pending.reason, "replacement already under way");
+            }
             return;
+        }
+        if s.successor.is_some() {
+            return; // a successor for an empty slot: it takes the slot when ready
         }
         s.pending = Some(pending);
         self.queue.push_back(slot);
@@ -25,9 +41,14 @@ impl Policy {
 
     /// Wants again what a failed replacement was spawned for (a rollout's, only while that
     /// rollout goes on).
-    pub(super) fn restore_pending(&mut self, slot: usize, p: Pending) {
-        if p.origin == Origin::Rollout && self.rollout.is_none() {
-            return;
+    pub(super) fn restore_pending(&mut self, slot: usize, mut p: Pending) {
+        if p.origin == Origin::Rollout {
+            // The rollout it was spawned for may have been superseded since: it now deploys
+            // the newest one.
+            match self.rollout {
+                Some(r) => p = super::rollout::rollout_pending(r.target),
+                None => return,
+            }
         }
         if self.stopping.is_some() {
             return;

@@ -179,7 +179,7 @@ impl Policy {
     }
 }
 
-fn rollout_pending(target: Generation) -> Pending {
+pub(super) fn rollout_pending(target: Generation) -> Pending {
     Pending {
         reason: format!("rolling restart to generation {target}"),
         origin: Origin::Rollout,

@@ -40,7 +40,7 @@ impl Policy {
                     )),
                     _ => None,
                 },
-                Phase::Killed { .. } => None,
+                Phase::Spawning | Phase::Killed { .. } => None,
             });
         let stopping = self.stopping.is_some();
         let slots = self

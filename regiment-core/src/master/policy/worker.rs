@@ -12,7 +12,7 @@ use crate::events::WorkerState;
 pub(crate) struct Worker {
     pub(crate) slot: usize,
     pub(crate) generation: Generation,
-    /// 0 until the driver reported the spawn.
+    /// 0 while spawning.
     pub(crate) pid: u32,
     pub(crate) phase: Phase,
     pub(crate) spawned_at: Instant,
@@ -30,6 +30,9 @@ pub(crate) struct Worker {
 /// Where a worker is in its life. Each phase carries its own deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
+    /// Asked of the driver, not answered yet: no process, no timer. A spawn that is no longer
+    /// wanted before it is answered (an aborted rollout, a stop) is withdrawn, never started.
+    Spawning,
     /// Spawned; killed at `deadline` unless ready by then.
     Starting { deadline: Instant },
     /// Serving since `since`.
@@ -44,7 +47,7 @@ impl Phase {
     /// The state shown in a status: a killed worker is on its way out.
     pub(crate) fn state(self) -> WorkerState {
         match self {
-            Phase::Starting { .. } => WorkerState::Starting,
+            Phase::Spawning | Phase::Starting { .. } => WorkerState::Starting,
             Phase::Ready { .. } => WorkerState::Ready,
             Phase::Draining { .. } | Phase::Killed { .. } => WorkerState::Draining,
         }
@@ -100,20 +103,18 @@ pub(crate) struct Load {
 }
 
 impl Worker {
+    /// A worker whose spawn is asked for at `now`.
     pub(crate) fn new(
         slot: usize,
         generation: Generation,
         spawned_for: Option<Pending>,
-        start_deadline: Instant,
         now: Instant,
     ) -> Self {
         Self {
             slot,
             generation,
             pid: 0,
-            phase: Phase::Starting {
-                deadline: start_deadline,
-            },
+            phase: Phase::Spawning,
             spawned_at: now,
             spawned_for,
             replace_reason: None,

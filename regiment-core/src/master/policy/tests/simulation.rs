@@ -613,6 +613,14 @@ impl World {
                     );
                 }
             }
+            // Events name processes that were started.
+            Event::Ready { pid: 0, .. }
+            | Event::Draining { pid: 0, .. }
+            | Event::Killed { pid: 0, .. }
+            | Event::Unresponsive { pid: 0, .. }
+            | Event::Crashed { pid: 0, .. } => {
+                return broken("events name started processes", format!("{ev:?}"));
+            }
             Event::Ready { pid, .. } => {
                 // Any number of requests for one slot make one replacement.
                 let replaces = self
