@@ -552,6 +552,14 @@ impl World {
         let in_bounds =
             |d: u64| d >= backoff.initial.as_millis() as u64 && d <= backoff.max.as_millis() as u64;
         match ev {
+            // Events name processes that were started.
+            Event::Ready { pid: 0, .. }
+            | Event::Draining { pid: 0, .. }
+            | Event::Killed { pid: 0, .. }
+            | Event::Unresponsive { pid: 0, .. }
+            | Event::Crashed { pid: 0, .. } => {
+                return broken("events name started processes", format!("{ev:?}"));
+            }
             Event::Stopping { .. } => self.stopping = true,
             Event::Stopped => {
                 if self.stopped {
@@ -612,14 +620,6 @@ impl World {
                         ),
                     );
                 }
-            }
-            // Events name processes that were started.
-            Event::Ready { pid: 0, .. }
-            | Event::Draining { pid: 0, .. }
-            | Event::Killed { pid: 0, .. }
-            | Event::Unresponsive { pid: 0, .. }
-            | Event::Crashed { pid: 0, .. } => {
-                return broken("events name started processes", format!("{ev:?}"));
             }
             Event::Ready { pid, .. } => {
                 // Any number of requests for one slot make one replacement.
