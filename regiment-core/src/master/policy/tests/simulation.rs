@@ -313,14 +313,7 @@ impl World {
                 .push_back(SpawnAnswer::FailWithLeftover),
             Step::ReadyAll => loop {
                 // Until none is left starting: a ready worker may start a replacement.
-                let starting: Vec<WorkerId> = self
-                    .h
-                    .policy
-                    .workers
-                    .iter()
-                    .filter(|(_, w)| matches!(w.phase, Phase::Starting { .. }))
-                    .map(|(id, _)| *id)
-                    .collect();
+                let starting = self.h.in_phase(|p| matches!(p, Phase::Starting { .. }));
                 if starting.is_empty() {
                     break;
                 }
@@ -333,15 +326,7 @@ impl World {
                 }
             },
             Step::HeartbeatAll => {
-                let ready: Vec<WorkerId> = self
-                    .h
-                    .policy
-                    .workers
-                    .iter()
-                    .filter(|(_, w)| w.is_ready())
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in ready {
+                for id in self.h.in_phase(|p| matches!(p, Phase::Ready { .. })) {
                     self.h.heartbeat(id);
                 }
             }

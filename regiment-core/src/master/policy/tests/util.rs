@@ -140,13 +140,7 @@ impl Harness {
     /// Every starting worker reports ready (repeated until none is left starting).
     pub fn ready_all(&mut self) {
         loop {
-            let starting: Vec<WorkerId> = self
-                .policy
-                .workers
-                .iter()
-                .filter(|(_, w)| matches!(w.phase, Phase::Starting { .. }))
-                .map(|(id, _)| *id)
-                .collect();
+            let starting = self.in_phase(|p| matches!(p, Phase::Starting { .. }));
             if starting.is_empty() {
                 return;
             }
@@ -154,6 +148,16 @@ impl Harness {
                 self.ready_worker(id);
             }
         }
+    }
+
+    /// The workers whose phase matches.
+    pub fn in_phase(&self, matches: impl Fn(&Phase) -> bool) -> Vec<WorkerId> {
+        self.policy
+            .workers
+            .iter()
+            .filter(|(_, w)| matches(&w.phase))
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// The process exits with `status`.
