@@ -251,6 +251,41 @@ pub enum WorkerState {
     Draining,
 }
 
+/// Which executable a worker runs: its path, and the file found there when the generation was
+/// rolled out (device, inode and modification time), so that a deploy that replaced the file at
+/// the same path shows as a different program.
+///
+/// ```
+/// use regiment_core::Status;
+/// // Workers of one generation run one file, even if the path now holds another.
+/// fn programs(status: &Status) -> Vec<String> {
+///     status.workers.iter().filter_map(|w| w.program.as_ref()).map(|p| p.to_string()).collect()
+/// }
+/// assert!(programs(&Status::default()).is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ProgramId {
+    /// The path it was opened at.
+    pub path: String,
+    /// `st_dev` of the file.
+    pub device: u64,
+    /// `st_ino` of the file.
+    pub inode: u64,
+    /// Its modification time, in milliseconds since the Unix epoch.
+    pub modified_ms: u64,
+}
+
+impl std::fmt::Display for ProgramId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (dev {}, inode {}, modified {} ms)",
+            self.path, self.device, self.inode, self.modified_ms
+        )
+    }
+}
+
 /// One worker in a [`Status`].
 ///
 /// ```
@@ -282,6 +317,8 @@ pub struct WorkerStatus {
     pub in_flight: u64,
     /// The replacement it asked for, if any.
     pub replace_reason: Option<String>,
+    /// The executable it runs (unknown until it is spawned).
+    pub program: Option<ProgramId>,
 }
 
 /// One slot in a [`Status`].

@@ -286,7 +286,11 @@ impl Driver {
                         to_worker,
                     },
                 );
-                Input::Spawned { id, pid }
+                Input::Spawned {
+                    id,
+                    pid,
+                    program: program_id(&self.config.program),
+                }
             }
             Err(e) => {
                 let mut child = spawned.child;
@@ -308,6 +312,20 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+/// Placeholder until programs are kept open: the identity of what the path holds now.
+fn program_id(path: &std::path::Path) -> crate::events::ProgramId {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok();
+    crate::events::ProgramId {
+        path: path.display().to_string(),
+        device: meta.as_ref().map_or(0, |m| m.dev()),
+        inode: meta.as_ref().map_or(0, |m| m.ino()),
+        modified_ms: meta.as_ref().map_or(0, |m| {
+            (m.mtime() * 1000 + m.mtime_nsec() / 1_000_000) as u64
+        }),
     }
 }
 

@@ -7,7 +7,7 @@ use super::ids::WorkerId;
 use super::slot::{Pending, SlotRole};
 use super::worker::{KillReason, Phase, Worker};
 use super::{Effect, Policy, millis};
-use crate::events::Event;
+use crate::events::{Event, ProgramId};
 
 impl Policy {
     /// Asks for a worker in the empty `slot`.
@@ -46,7 +46,7 @@ impl Policy {
         id
     }
 
-    pub(super) fn on_spawned(&mut self, id: WorkerId, pid: u32, now: Instant) {
+    pub(super) fn on_spawned(&mut self, id: WorkerId, pid: u32, program: ProgramId, now: Instant) {
         let Some(w) = self.workers.get_mut(&id) else {
             return;
         };
@@ -54,6 +54,7 @@ impl Policy {
             return; // answered once
         };
         w.pid = pid;
+        w.program = Some(program);
         // The start timeout counts from the process's start, however long the spawns queued
         // before it took (a slow `before_spawn` hook).
         w.phase = Phase::Starting {

@@ -61,7 +61,7 @@ use slot::Slot;
 pub(crate) use worker::KillReason;
 use worker::Worker;
 
-use crate::events::{Event, SlotStatus, Status, WorkerStatus};
+use crate::events::{Event, ProgramId, SlotStatus, Status, WorkerStatus};
 
 /// The options the policy decides by.
 #[derive(Debug, Clone, Copy)]
@@ -104,10 +104,11 @@ pub(crate) enum Control {
 /// What the driver tells the policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Input {
-    /// The spawn asked for by [`Effect::Spawn`] started process `pid`.
+    /// The spawn asked for by [`Effect::Spawn`] started process `pid`, running `program`.
     Spawned {
         id: WorkerId,
         pid: u32,
+        program: ProgramId,
     },
     /// The spawn asked for could not be made. `leftover` is the pid of a process that was
     /// started anyway and killed at once (its IPC channel could not be set up): it stays in
@@ -215,7 +216,7 @@ impl Policy {
     pub(crate) fn handle(&mut self, now: Instant, input: Input) {
         self.status_changed = true;
         match input {
-            Input::Spawned { id, pid } => self.on_spawned(id, pid, now),
+            Input::Spawned { id, pid, program } => self.on_spawned(id, pid, program, now),
             Input::SpawnFailed { id, why, leftover } => {
                 self.on_spawn_failed(id, why, leftover, now)
             }
@@ -286,6 +287,7 @@ impl Policy {
                 requests: w.load.requests,
                 in_flight: w.load.in_flight,
                 replace_reason: w.replace_reason.clone(),
+                program: w.program.clone(),
             })
             .collect();
         workers.sort_by_key(|w| (w.slot, w.pid));

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::ids::Generation;
 use super::slot::Pending;
-use crate::events::WorkerState;
+use crate::events::{ProgramId, WorkerState};
 
 /// A worker process, from the spawn the policy asked for until its exit was reported.
 #[derive(Debug)]
@@ -14,6 +14,8 @@ pub(crate) struct Worker {
     pub(crate) generation: Generation,
     /// 0 while spawning.
     pub(crate) pid: u32,
+    /// The executable it runs, once spawned.
+    pub(crate) program: Option<ProgramId>,
     pub(crate) phase: Phase,
     pub(crate) spawned_at: Instant,
     /// What this worker was spawned for, if it replaces another: restored if it fails.
@@ -114,6 +116,7 @@ impl Worker {
             slot,
             generation,
             pid: 0,
+            program: None,
             phase: Phase::Spawning,
             spawned_at: now,
             spawned_for,

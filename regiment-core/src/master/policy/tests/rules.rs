@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::super::{
     BackoffConfig, Control, Effect, Generation, Input, KillReason, PolicyConfig, WorkerId,
 };
-use super::util::{Harness, SpawnAnswer, config, ms, secs};
+use super::util::{Harness, SpawnAnswer, config, ms, program_of, secs};
 use crate::events::{Event, SlotStatus, Status, WorkerState, WorkerStatus};
 
 // ---- helpers ------------------------------------------------------------------------------
@@ -1804,6 +1804,7 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
             requests: load,
             in_flight: 0,
             replace_reason: reason.map(Into::into),
+            program: Some(program_of(Generation(generation))),
         };
     let slot = |slot, restarts, reason: Option<&str>| SlotStatus {
         slot,

@@ -12,7 +12,7 @@ use crate::config::{
     DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET, DEFAULT_DRAIN_TIMEOUT,
     DEFAULT_ROLLOUT_FAILURES, DEFAULT_START_TIMEOUT,
 };
-use crate::events::Event;
+use crate::events::{Event, ProgramId};
 
 pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -36,6 +36,16 @@ pub(super) fn config(workers: usize) -> PolicyConfig {
         },
         rollout_failures: DEFAULT_ROLLOUT_FAILURES,
         heartbeat_timeout: None,
+    }
+}
+
+/// The executable of a generation, as a driver would report it: one file per generation.
+pub(super) fn program_of(generation: Generation) -> ProgramId {
+    ProgramId {
+        path: "/srv/app/current/bin/app".into(),
+        device: 2049,
+        inode: 1000 + generation.0,
+        modified_ms: 1_700_000_000_000 + generation.0,
     }
 }
 
@@ -264,7 +274,11 @@ impl Harness {
                     let pid = self.next_pid;
                     self.next_pid += 1;
                     let answer = match self.spawn_answers.pop_front() {
-                        None => Input::Spawned { id, pid },
+                        None => Input::Spawned {
+                            id,
+                            pid,
+                            program: program_of(generation),
+                        },
                         Some(SpawnAnswer::Fail) => Input::SpawnFailed {
                             id,
                             why: "spawn of /srv/app failed: No such file or directory".into(),
