@@ -483,8 +483,14 @@ impl Builder {
         self
     }
 
-    /// The program to run as workers (default: this program, as it was started: a symlink in
-    /// the path is followed anew at each spawn, so a deploy that switches it is picked up).
+    /// The program to run as workers (default: this program, as it was started: the path the
+    /// shell ran, found through `PATH` if it had no slash, with its symlinks kept).
+    ///
+    /// The path is opened when the master starts and again at each rolling restart, following
+    /// its symlinks then, and workers execute the file opened, through its descriptor: a deploy
+    /// that renames a new file over the path, or switches a `current` symlink, is picked up by
+    /// the next rolling restart, not by a worker that merely respawns. A script (`#!`) cannot
+    /// be executed that way: it is executed by path, with a warning at start.
     ///
     /// ```
     /// use regiment_core::{Builder, Error};

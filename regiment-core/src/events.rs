@@ -342,6 +342,58 @@ pub struct SlotStatus {
     pub last_restart_reason: Option<String>,
 }
 
+/// A rolling restart: what it deployed, when, and how it ended.
+///
+/// ```no_run
+/// # async fn deploy(handle: regiment_core::Handle) {
+/// use regiment_core::events::RolloutOutcome;
+/// // The last line of a deploy script: start the rollout and wait for its outcome.
+/// match handle.rolling_restart_and_wait().await {
+///     Some(r) if r.outcome == RolloutOutcome::Done => println!("generation {} is live", r.generation),
+///     Some(r) => eprintln!("deploy refused ({:?}): {}", r.outcome, r.why.unwrap_or_default()),
+///     None => eprintln!("the master is stopping: no rollout"),
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RolloutRecord {
+    /// The generation rolled out.
+    pub generation: u64,
+    /// Under way, or how it ended.
+    pub outcome: RolloutOutcome,
+    /// Why it was aborted or superseded.
+    pub why: Option<String>,
+    /// Workers of this generation that took a slot.
+    pub replaced: u64,
+    /// When it started, in milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+    /// When it ended, in milliseconds since the Unix epoch.
+    pub ended_at_ms: Option<u64>,
+}
+
+/// How a rolling restart ended, or that it has not.
+///
+/// ```
+/// use regiment_core::events::RolloutOutcome;
+/// // Only `Done` means the new generation serves in every slot.
+/// assert_eq!(serde_json::to_string(&RolloutOutcome::Superseded).unwrap(), r#""superseded""#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RolloutOutcome {
+    /// Still replacing workers.
+    InProgress,
+    /// Every slot runs the new generation: its program is now the good one.
+    Done,
+    /// Its workers kept failing, or the master is stopping: the workers not yet replaced stay,
+    /// and new workers run the good generation's program.
+    Aborted,
+    /// A newer rolling restart took over.
+    Superseded,
+}
+
 /// A snapshot of the cluster.
 ///
 /// ```
@@ -349,8 +401,8 @@ pub struct SlotStatus {
 /// let status = supervisor.handle().status();
 /// // Known before `run`: this process is the master, of generation 1, with 2 slots to fill.
 /// assert_eq!(status.master_pid, std::process::id());
-/// assert_eq!((status.generation, status.workers_wanted), (1, 2));
-/// assert!(status.workers.is_empty() && status.rollout.is_none());
+/// assert_eq!((status.generation, status.good_generation, status.workers_wanted), (1, 1, 2));
+/// assert!(status.workers.is_empty() && status.rollout.is_none() && status.last_rollout.is_none());
 /// # Ok::<(), regiment_core::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -358,12 +410,17 @@ pub struct SlotStatus {
 pub struct Status {
     /// The master's pid.
     pub master_pid: u32,
-    /// The generation new workers get.
+    /// The generation new workers get: the one being rolled out, else the good one.
     pub generation: u64,
+    /// The last generation whose rollout completed (1 until one does): after an aborted
+    /// rollout, every new worker runs this generation's program.
+    pub good_generation: u64,
     /// The number of slots.
     pub workers_wanted: usize,
     /// The generation being rolled out, if a rolling restart is under way.
     pub rollout: Option<u64>,
+    /// The last rolling restart, under way or ended, and how it ended.
+    pub last_rollout: Option<RolloutRecord>,
     /// True once a stop signal was received.
     pub stopping: bool,
     /// Listening addresses.

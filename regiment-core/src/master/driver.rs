@@ -15,8 +15,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::channel::{self, FromWorker};
 use super::policy::{
-    Control, Effect, Generation, Input, KillReason, Policy, PolicyConfig, WorkerId,
+    Control, Effect, Generation, Input, KillReason, Policy, PolicyConfig, WallClock, WorkerId,
 };
+use super::program::Program;
 use super::spawn::{self, SpawnRequest};
 use crate::config::{Config, SpawnPlan};
 use crate::error::{Error, Result};
@@ -37,6 +38,8 @@ struct Process {
 pub(crate) struct Driver {
     policy: Policy,
     config: Config,
+    /// The file workers execute, opened at start and again at each rolling restart.
+    program: Program,
     listeners: Vec<Listener>,
     listener_names: String,
     addrs: Vec<String>,
@@ -53,7 +56,11 @@ impl Driver {
         listeners: Vec<Listener>,
         events: broadcast::Sender<Event>,
         status: watch::Sender<Status>,
-    ) -> Self {
+    ) -> Result<Self> {
+        let program = Program::open(&config.program).map_err(|source| Error::Program {
+            path: config.program.clone(),
+            source,
+        })?;
         let addrs: Vec<String> = listeners.iter().map(Listener::describe).collect();
         let listener_names = (0..listeners.len())
             .map(|i| format!("regiment{i}"))
@@ -61,9 +68,10 @@ impl Driver {
             .join(":");
         let (from_workers_tx, from_workers) = mpsc::channel(256);
         let policy = Policy::new(policy_config(&config));
-        Self {
+        Ok(Self {
             policy,
             config,
+            program,
             listeners,
             listener_names,
             addrs,
@@ -72,7 +80,7 @@ impl Driver {
             status,
             from_workers_tx,
             from_workers,
-        }
+        })
     }
 
     pub(crate) async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) -> Result<()> {
@@ -86,6 +94,9 @@ impl Driver {
         let mut sigs =
             super::signals::Signals::install(&self.config.restart_signals).map_err(io)?;
 
+        if let Some(why) = self.program.fallback() {
+            tracing::warn!(program = %self.program.path().display(), "{why}");
+        }
         self.emit(Event::Listening {
             addrs: self.addrs.clone(),
         });
@@ -115,7 +126,7 @@ impl Driver {
 
     /// Publishes the status known before `run`: listeners, generation, slots.
     pub(crate) fn publish_status(&self) {
-        let mut status = self.policy.status(Instant::now());
+        let mut status = self.policy.status(Instant::now(), wall_clock());
         status.master_pid = std::process::id();
         status.listeners = self.addrs.clone();
         self.status.send_replace(status);
@@ -136,9 +147,35 @@ impl Driver {
                 }
                 Effect::Drain { id, deadline } => self.send_drain(id, deadline),
                 Effect::Kill { id, why } => self.kill(id, why),
-                Effect::Event(e) => self.emit(e),
+                Effect::Event(e) => {
+                    if matches!(e, Event::RolloutStarted { .. }) {
+                        self.reopen_program();
+                    }
+                    self.emit(e);
+                }
                 Effect::StatusChanged => self.publish_status(),
             }
+        }
+    }
+
+    /// A rolling restart runs what the program path holds now: the policy queues the new
+    /// generation's spawns after this event. (Until each generation keeps its own program, a
+    /// respawn in an older generation runs this one too.) If the path cannot be opened now,
+    /// the previous program stays and the rollout deploys it again.
+    fn reopen_program(&mut self) {
+        match Program::open(&self.config.program) {
+            Ok(program) => {
+                if let Some(why) = program.fallback()
+                    && program.fallback() != self.program.fallback()
+                {
+                    tracing::warn!(program = %program.path().display(), "{why}");
+                }
+                self.program = program;
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                "cannot open the worker program; the rollout runs the previous one"
+            ),
         }
     }
 
@@ -249,7 +286,7 @@ impl Driver {
             }
         }
         let spawned = spawn::spawn(SpawnRequest {
-            program: &self.config.program,
+            program: &self.program,
             argv0: format!(
                 "{} worker {slot} gen {generation}",
                 self.config.process_name
@@ -289,7 +326,7 @@ impl Driver {
                 Input::Spawned {
                     id,
                     pid,
-                    program: program_id(&self.config.program),
+                    program: self.program.id().clone(),
                 }
             }
             Err(e) => {
@@ -315,20 +352,6 @@ impl Driver {
     }
 }
 
-/// Placeholder until programs are kept open: the identity of what the path holds now.
-fn program_id(path: &std::path::Path) -> crate::events::ProgramId {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).ok();
-    crate::events::ProgramId {
-        path: path.display().to_string(),
-        device: meta.as_ref().map_or(0, |m| m.dev()),
-        inode: meta.as_ref().map_or(0, |m| m.ino()),
-        modified_ms: meta.as_ref().map_or(0, |m| {
-            (m.mtime() * 1000 + m.mtime_nsec() / 1_000_000) as u64
-        }),
-    }
-}
-
 fn policy_config(config: &Config) -> PolicyConfig {
     PolicyConfig {
         workers: config.workers,
@@ -342,6 +365,17 @@ fn policy_config(config: &Config) -> PolicyConfig {
         },
         rollout_failures: config.rollout_failures,
         heartbeat_timeout: config.heartbeat_timeout,
+    }
+}
+
+/// One reading of both clocks, to show the policy's instants as wall-clock time.
+fn wall_clock() -> WallClock {
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    WallClock {
+        instant: Instant::now(),
+        unix_ms,
     }
 }
 

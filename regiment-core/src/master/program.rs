@@ -1,28 +1,50 @@
-//! Which program the master runs as workers.
+//! Which program the master runs as workers, and the file it holds open to run it.
 
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::events::ProgramId;
 
-/// Resolves the worker program once, at master start.
+/// Resolves the worker program's path once, at master start.
 ///
 /// The path is made absolute but not canonicalised: when the program was started through a
-/// symlink (`/srv/app/current/bin/app`, with `current` switched by each deploy), every spawn
-/// follows the symlink anew and runs the release deployed now. Without an explicit path and
-/// when `argv[0]` has no slash (found through `PATH`), the running executable's path is used.
-/// Never `/proc/self/exe`: that would keep running the old image after a deploy.
+/// symlink (`/srv/app/current/bin/app`, with `current` switched by each deploy), each
+/// [`Program::open`] follows the symlink anew and gets the release deployed then. Without an
+/// explicit path, `argv[0]` is used as the shell used it: with a slash, as a path; without one,
+/// searched in `PATH` as `execvp` does, so that a symlink found there is followed too. Only if
+/// that finds nothing is the running executable's path used. Never `/proc/self/exe`: that would
+/// keep running the old image after a deploy.
 pub(crate) fn resolve(explicit: Option<PathBuf>) -> Result<PathBuf> {
-    let candidate = match explicit {
-        Some(p) => p,
-        None => match std::env::args_os().next().map(PathBuf::from) {
-            Some(arg0) if arg0.as_os_str().as_encoded_bytes().contains(&b'/') => arg0,
-            _ => std::env::current_exe().map_err(|source| Error::Program {
+    resolve_with(
+        explicit,
+        std::env::args_os().next(),
+        std::env::var_os("PATH"),
+    )
+}
+
+fn resolve_with(
+    explicit: Option<PathBuf>,
+    arg0: Option<OsString>,
+    path_var: Option<OsString>,
+) -> Result<PathBuf> {
+    let candidate = match (explicit, arg0) {
+        (Some(p), _) => p,
+        (None, Some(arg0)) if arg0.as_encoded_bytes().contains(&b'/') => PathBuf::from(arg0),
+        (None, arg0) => match arg0.and_then(|name| search_path(&name, path_var)) {
+            Some(found) => found,
+            None => std::env::current_exe().map_err(|source| Error::Program {
                 path: "<current executable>".into(),
                 source,
             })?,
         },
     };
-    let absolute = absolute(&candidate).map_err(|source| Error::Program {
+    // `std::path::absolute` drops `.` components but, unlike `canonicalize`, keeps symlinks.
+    let absolute = std::path::absolute(&candidate).map_err(|source| Error::Program {
         path: candidate.clone(),
         source,
     })?;
@@ -33,40 +55,356 @@ pub(crate) fn resolve(explicit: Option<PathBuf>) -> Result<PathBuf> {
     Ok(absolute)
 }
 
-fn absolute(p: &Path) -> std::io::Result<PathBuf> {
-    if p.is_absolute() {
-        Ok(p.to_path_buf())
-    } else {
-        Ok(std::env::current_dir()?.join(p))
+/// The first executable regular file called `name` in the directories of `path_var`, as
+/// `execvp` finds it: an empty entry is the current directory, an unset `PATH` is glibc's
+/// default.
+fn search_path(name: &OsStr, path_var: Option<OsString>) -> Option<PathBuf> {
+    if name.is_empty() {
+        return None;
     }
+    let path_var = path_var.unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
+    std::env::split_paths(&path_var)
+        .map(|dir| {
+            if dir.as_os_str().is_empty() {
+                PathBuf::from(".").join(name)
+            } else {
+                dir.join(name)
+            }
+        })
+        .find(|candidate| check_executable(candidate).is_ok())
 }
 
-fn check_executable(p: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+fn check_executable(p: &Path) -> io::Result<()> {
     let meta = std::fs::metadata(p)?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
             "not an executable file",
         ));
     }
     Ok(())
 }
 
+/// The worker program of a generation, held open: every spawn executes this file, whatever
+/// the path holds by then. A deploy that renames a new file over the path, or switches a
+/// `current` symlink, changes what the next [`Program::open`] gets, not what was opened.
+#[derive(Debug)]
+pub(crate) struct Program {
+    id: ProgramId,
+    path: PathBuf,
+    exec: Exec,
+}
+
+/// How a spawn executes the program.
+#[derive(Debug)]
+enum Exec {
+    /// Through this descriptor (`O_PATH | O_CLOEXEC`), with `execveat(fd, "", AT_EMPTY_PATH)`.
+    Fd(OwnedFd),
+    /// By path, following it anew at each spawn: the file held open cannot be executed.
+    Path { reason: String },
+}
+
+impl Program {
+    /// Opens the file `path` resolves to now (symlinks followed) and records its identity.
+    /// Refuses anything but a regular file with an execute bit; the errors name the path.
+    pub(crate) fn open(path: &Path) -> io::Result<Program> {
+        let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        let file = open_path(path).map_err(named)?;
+        let meta = file.metadata().map_err(named)?;
+        if !meta.is_file() {
+            return Err(named(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        if meta.permissions().mode() & 0o111 == 0 {
+            return Err(named(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "not executable (no execute permission bit)",
+            )));
+        }
+        let modified_ms = meta
+            .mtime()
+            .saturating_mul(1000)
+            .saturating_add(meta.mtime_nsec() / 1_000_000);
+        let id = ProgramId {
+            path: path.display().to_string(),
+            device: meta.dev(),
+            inode: meta.ino(),
+            modified_ms: u64::try_from(modified_ms).unwrap_or(0),
+        };
+        let fd = OwnedFd::from(file);
+        let exec = match fallback_reason(&fd, path, &meta) {
+            None => Exec::Fd(fd),
+            Some(reason) => Exec::Path { reason },
+        };
+        Ok(Program {
+            id,
+            path: path.to_path_buf(),
+            exec,
+        })
+    }
+
+    /// The identity of the file opened (not of what the path holds now).
+    pub(crate) fn id(&self) -> &ProgramId {
+        &self.id
+    }
+
+    /// The path it was opened at: argv for humans, and what is executed on the fallback.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Why spawns execute the path instead of the file held open, if they do.
+    pub(crate) fn fallback(&self) -> Option<&str> {
+        match &self.exec {
+            Exec::Fd(_) => None,
+            Exec::Path { reason } => Some(reason),
+        }
+    }
+
+    /// The descriptor to execute, unless the program falls back to its path.
+    pub(crate) fn fd(&self) -> Option<BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        match &self.exec {
+            Exec::Fd(fd) => Some(fd.as_fd()),
+            Exec::Path { .. } => None,
+        }
+    }
+}
+
+/// `O_PATH`: a reference to the file that needs no read permission (a mode 0711 binary can be
+/// held) and allows nothing but fstat and exec through it. std adds `O_CLOEXEC`: the
+/// descriptor never reaches a worker.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn open_path(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn open_path(path: &Path) -> io::Result<File> {
+    // Only the identity is used here: spawns execute the path (see `fallback_reason`).
+    std::fs::OpenOptions::new().read(true).open(path)
+}
+
+/// Why the file held open cannot be executed through its descriptor, if it cannot.
+fn fallback_reason(fd: &OwnedFd, path: &Path, meta: &std::fs::Metadata) -> Option<String> {
+    if let Some(why) = execveat_unavailable() {
+        return Some(format!(
+            "exec by descriptor is not available ({why}): spawns execute the path, following \
+             it anew each time"
+        ));
+    }
+    if starts_with_shebang(fd, path, meta) {
+        // The kernel hands a script's interpreter `/dev/fd/N`, which it cannot reopen once the
+        // close-on-exec descriptor is gone: execveat fails with ENOENT.
+        return Some(String::from(
+            "the program is a script (#!), which cannot be executed through a close-on-exec \
+             descriptor: spawns execute the path, following it anew each time",
+        ));
+    }
+    None
+}
+
+/// Why execveat cannot be used, if it cannot: probed once with a descriptor that is never
+/// valid. A kernel that has it answers EBADF; anything else (ENOSYS on a kernel before 3.19,
+/// EPERM or ENOSYS from a seccomp filter) means a spawn's execveat would fail too.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn execveat_unavailable() -> Option<&'static str> {
+    static UNAVAILABLE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    UNAVAILABLE
+        .get_or_init(|| {
+            let empty: [*const libc::c_char; 1] = [std::ptr::null()];
+            // SAFETY: fd -1 is never a valid descriptor, so the kernel fails the call (EBADF,
+            // or ENOSYS where execveat does not exist) before it replaces anything; the path
+            // and both arrays are valid, NUL- and null-terminated.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_execveat,
+                    -1,
+                    c"".as_ptr(),
+                    empty.as_ptr(),
+                    empty.as_ptr(),
+                    libc::AT_EMPTY_PATH,
+                )
+            };
+            let err = io::Error::last_os_error();
+            (err.raw_os_error() != Some(libc::EBADF)).then(|| format!("execveat: {err}"))
+        })
+        .as_deref()
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn execveat_unavailable() -> Option<&'static str> {
+    Some("execveat is Linux's")
+}
+
+/// Whether the file held by `fd` starts with `#!`. An `O_PATH` descriptor cannot be read, so
+/// the same file is reopened for reading through `/proc/self/fd`; without `/proc`, by path if
+/// that still is the same file. A file that cannot be read is no script: its interpreter could
+/// not read it either.
+fn starts_with_shebang(fd: &OwnedFd, path: &Path, meta: &std::fs::Metadata) -> bool {
+    let via_proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let file = File::open(via_proc).ok().or_else(|| {
+        let file = File::open(path).ok()?;
+        let now = file.metadata().ok()?;
+        (now.dev() == meta.dev() && now.ino() == meta.ino()).then_some(file)
+    });
+    let Some(mut file) = file else {
+        return false;
+    };
+    let mut head = [0u8; 2];
+    file.read_exact(&mut head).is_ok() && &head == b"#!"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A fresh directory per test: the tests run in parallel.
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("regiment-program-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn write_file(path: &Path, contents: &[u8], mode: u32) {
+        std::fs::write(path, contents).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// Writes a new file next to `path` and renames it over, as a deploy does.
+    fn deploy(path: &Path, contents: &[u8]) {
+        let tmp = path.with_extension("new");
+        write_file(&tmp, contents, 0o755);
+        std::fs::rename(&tmp, path).unwrap();
+    }
+
+    fn inode(path: &Path) -> u64 {
+        std::fs::metadata(path).unwrap().ino()
+    }
+
     #[test]
     fn keeps_symlinks_in_the_path() {
-        let dir = std::env::temp_dir().join(format!("regiment-program-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("symlinks");
         let link = dir.join("current");
-        let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink("/bin/sh", &link).unwrap();
         assert_eq!(resolve(Some(link.clone())).unwrap(), link);
         let err = resolve(Some(dir.join("missing"))).unwrap_err().to_string();
         assert!(err.contains("missing"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_program_opened_before_a_rename_over_is_the_old_file() {
+        let dir = scratch("rename");
+        let app = dir.join("app");
+        write_file(&app, b"\x7fELF old", 0o755);
+        let old_inode = inode(&app);
+        let before = Program::open(&app).unwrap();
+        deploy(&app, b"\x7fELF new");
+        let after = Program::open(&app).unwrap();
+
+        assert_eq!(before.id().inode, old_inode);
+        assert_eq!(after.id().inode, inode(&app));
+        assert_ne!(before.id().inode, after.id().inode);
+        assert_eq!(before.id().path, app.display().to_string());
+        assert_eq!(before.path(), app);
+        assert_eq!(before.fallback(), None);
+        assert!(before.fd().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_program_opened_before_a_symlink_switch_is_the_old_release() {
+        let dir = scratch("switch");
+        for release in ["r1", "r2"] {
+            std::fs::create_dir(dir.join(release)).unwrap();
+            write_file(&dir.join(release).join("app"), release.as_bytes(), 0o755);
+        }
+        let current = dir.join("current");
+        std::os::unix::fs::symlink("r1", &current).unwrap();
+        let app = current.join("app");
+        let before = Program::open(&app).unwrap();
+        // The switch a deploy makes: a new symlink renamed over the old one.
+        let next = dir.join("current.new");
+        std::os::unix::fs::symlink("r2", &next).unwrap();
+        std::fs::rename(&next, &current).unwrap();
+        let after = Program::open(&app).unwrap();
+
+        assert_eq!(before.id().inode, inode(&dir.join("r1/app")));
+        assert_eq!(after.id().inode, inode(&dir.join("r2/app")));
+        // Both were opened at the symlinked path, which is what they report.
+        assert_eq!(before.id().path, after.id().path);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_script_falls_back_to_its_path_with_the_reason() {
+        let dir = scratch("script");
+        let app = dir.join("app.sh");
+        write_file(&app, b"#!/bin/sh\nexit 0\n", 0o755);
+        let program = Program::open(&app).unwrap();
+        assert!(program.fd().is_none());
+        let reason = program.fallback().expect("a script falls back");
+        assert!(reason.contains("script"), "{reason}");
+        assert_eq!(program.path(), app);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_or_a_non_executable_is_refused_naming_the_path() {
+        let dir = scratch("refused");
+        let sub = dir.join("subdir");
+        std::fs::create_dir(&sub).unwrap();
+        let err = Program::open(&sub).unwrap_err().to_string();
+        assert!(err.contains(&*sub.to_string_lossy()), "{err}");
+        assert!(err.contains("not a regular file"), "{err}");
+
+        let plain = dir.join("plain");
+        write_file(&plain, b"\x7fELF", 0o644);
+        let err = Program::open(&plain).unwrap_err().to_string();
+        assert!(err.contains(&*plain.to_string_lossy()), "{err}");
+        assert!(err.contains("not executable"), "{err}");
+
+        let missing = dir.join("missing");
+        let err = Program::open(&missing).unwrap_err().to_string();
+        assert!(err.contains(&*missing.to_string_lossy()), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_name_without_a_slash_is_searched_in_path_like_execvp() {
+        let dir = scratch("search");
+        let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
+        for d in [&a, &b, &c] {
+            std::fs::create_dir(d).unwrap();
+        }
+        // Skipped: a file without an execute bit, then a directory of that name.
+        write_file(&a.join("app"), b"not executable", 0o644);
+        std::fs::create_dir(b.join("app")).unwrap();
+        write_file(&c.join("app"), b"\x7fELF", 0o755);
+        let later = dir.join("later");
+        std::fs::create_dir(&later).unwrap();
+        write_file(&later.join("app"), b"\x7fELF", 0o755);
+        // A symlink in PATH is kept, so that each open follows it anew.
+        std::os::unix::fs::symlink("c", dir.join("bin")).unwrap();
+
+        let path_var = std::env::join_paths([&a, &b, &dir.join("bin"), &later]).unwrap();
+        let found = resolve_with(None, Some("app".into()), Some(path_var)).unwrap();
+        assert_eq!(found, dir.join("bin/app"));
+
+        let path_var = std::env::join_paths([&a, &b]).unwrap();
+        assert_eq!(search_path(OsStr::new("app"), Some(path_var.clone())), None);
+        // Nothing found: the running executable.
+        let fallback = resolve_with(None, Some("app".into()), Some(path_var)).unwrap();
+        assert_eq!(fallback, std::env::current_exe().unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

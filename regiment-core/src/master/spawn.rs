@@ -2,21 +2,22 @@
 //! the IPC socket after them, the systemd variables, in a process group of its own.
 
 use std::ffi::{CString, OsStr, OsString};
-use std::os::fd::OwnedFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use command_fds::{CommandFdExt, FdMapping};
 use tokio::process::{Child, Command};
 
+use super::program::Program;
 use crate::env;
 use crate::listen::{Listener, SD_LISTEN_FDS_START};
 use crate::readiness::Readiness;
 
 /// Everything that varies between spawns.
 pub(crate) struct SpawnRequest<'a> {
-    pub program: &'a Path,
+    pub program: &'a Program,
     pub argv0: String,
     pub args: &'a [OsString],
     pub listeners: &'a [Listener],
@@ -70,9 +71,13 @@ pub(crate) fn spawn(req: SpawnRequest<'_>) -> std::io::Result<Spawned> {
     ];
     vars.extend(own.into_iter().map(|(k, v)| (k.into(), v.into())));
 
-    let plan = ExecPlan::new(req.program, &req.argv0, req.args, &vars)?;
+    // Above every fd the child is given: command-fds' mapping hook dup2s onto 3..=ipc_fd (and
+    // closes whatever was there) before our hook runs; fds above them it leaves alone.
+    let plan = ExecPlan::new(req.program, ipc_fd + 1, &req.argv0, req.args, &vars)?;
 
-    let mut cmd = Command::new(req.program);
+    // The program std is given is never executed by std: `plan.exec` execs first, and on
+    // failure the spawn fails with its error. It names the process for std's own messages.
+    let mut cmd = Command::new(req.program.path());
     cmd.process_group(0)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(false)
@@ -81,8 +86,9 @@ pub(crate) fn spawn(req: SpawnRequest<'_>) -> std::io::Result<Spawned> {
     if let Some(dir) = &req.current_dir {
         cmd.current_dir(dir);
     }
-    // SAFETY: `ExecPlan::exec` only writes into memory it owns and calls getpid and execve,
-    // both async-signal-safe; it allocates nothing. It runs after command-fds' mapping hook.
+    // SAFETY: `ExecPlan::exec` only writes into memory it owns and calls getpid, execveat and
+    // execve, all async-signal-safe; it allocates nothing. It runs after command-fds' mapping
+    // hook, which does not touch the program's descriptor (above every mapped child fd).
     unsafe {
         let mut plan = plan;
         cmd.pre_exec(move || plan.exec());
@@ -91,7 +97,8 @@ pub(crate) fn spawn(req: SpawnRequest<'_>) -> std::io::Result<Spawned> {
     let pid = child
         .id()
         .ok_or_else(|| std::io::Error::other("spawned child has no pid"))?;
-    // `cmd` holds the parent copies of the mapped fds; close them now.
+    // `cmd` holds the parent copies of the mapped fds and of the program's descriptor; close
+    // them now.
     drop(cmd);
     Ok(Spawned {
         child,
@@ -105,7 +112,12 @@ pub(crate) fn spawn(req: SpawnRequest<'_>) -> std::io::Result<Spawned> {
 /// before fork, when the child's pid is not known yet, and `sd_listen_fds` (and regiment's
 /// workers) ignore listeners whose `LISTEN_PID` is not their own.
 struct ExecPlan {
-    program: CString,
+    /// A copy of the program's descriptor, numbered above every fd the child is given, and
+    /// close-on-exec; `None` when the program is executed by path (always, without execveat).
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    program_fd: Option<OwnedFd>,
+    /// The path executed when there is no descriptor, or execveat does not exist (ENOSYS).
+    program_path: CString,
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
     _envs: Vec<CString>,
@@ -115,7 +127,7 @@ struct ExecPlan {
 }
 
 // SAFETY: the raw pointers point into the CStrings owned by the same struct; the plan is only
-// used (mutated) in the forked child.
+// used (mutated) in the forked child, and dropped (closing its descriptor) in the parent.
 unsafe impl Send for ExecPlan {}
 unsafe impl Sync for ExecPlan {}
 
@@ -123,7 +135,8 @@ const LISTEN_PID_PREFIX: &[u8] = b"LISTEN_PID=";
 
 impl ExecPlan {
     fn new(
-        program: &Path,
+        program: &Program,
+        min_fd: RawFd,
         argv0: &str,
         args: &[OsString],
         vars: &[(OsString, OsString)],
@@ -136,7 +149,15 @@ impl ExecPlan {
                 )
             })
         }
-        let program = cstring(program.as_os_str().as_bytes(), "program path")?;
+        let program_path = cstring(program.path().as_os_str().as_bytes(), "program path")?;
+        let program_fd = match program.fd() {
+            Some(fd) => {
+                let raw = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(min_fd))?;
+                // SAFETY: fcntl just created `raw`; nothing else owns it.
+                Some(unsafe { OwnedFd::from_raw_fd(raw) })
+            }
+            None => None,
+        };
         let mut argv = vec![cstring(argv0.as_bytes(), "process name")?];
         for a in args {
             argv.push(cstring(a.as_bytes(), "worker argument")?);
@@ -156,7 +177,8 @@ impl ExecPlan {
         env_ptrs.push(listen_pid.as_ptr().cast());
         env_ptrs.push(std::ptr::null());
         Ok(Self {
-            program,
+            program_fd,
+            program_path,
             _argv: argv,
             argv_ptrs,
             _envs: envs,
@@ -184,15 +206,141 @@ impl ExecPlan {
             self.listen_pid[start + i] = digits[len - 1 - i];
         }
         self.listen_pid[start + len] = 0;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(fd) = &self.program_fd {
+            use std::os::fd::AsRawFd;
+            // SAFETY: `fd` is open (owned by `self`); the empty path with AT_EMPTY_PATH executes
+            // the file it refers to; every pointer is into a NUL-terminated buffer owned by
+            // `self`, and both arrays end with a null pointer. Returns only on failure.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_execveat,
+                    fd.as_raw_fd(),
+                    c"".as_ptr(),
+                    self.argv_ptrs.as_ptr(),
+                    self.env_ptrs.as_ptr(),
+                    libc::AT_EMPTY_PATH,
+                )
+            };
+            // Reading errno allocates nothing (an OS error is stored inline).
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::ENOSYS) {
+                return Err(err);
+            }
+            // A kernel without execveat (or a filter that hides it): the path is all there is.
+        }
         // SAFETY: every pointer is into a NUL-terminated buffer owned by `self`, and both arrays
         // end with a null pointer.
         unsafe {
             libc::execve(
-                self.program.as_ptr(),
+                self.program_path.as_ptr(),
                 self.argv_ptrs.as_ptr(),
                 self.env_ptrs.as_ptr(),
             )
         };
         Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::path::Path;
+
+    use super::*;
+    use crate::listen::{self, ListenAddr};
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("regiment-spawn-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Copies `from` to `to` by a rename over it, as a deploy does.
+    fn deploy(from: &str, to: &Path) {
+        let tmp = to.with_extension("new");
+        std::fs::copy(from, &tmp).unwrap();
+        std::fs::rename(&tmp, to).unwrap();
+    }
+
+    /// Spawns `program` with `listeners` and returns its exit code.
+    async fn run(program: &Program, listeners: &[Listener]) -> i32 {
+        let mut attempts = 0;
+        let spawned = loop {
+            let spawned = spawn(SpawnRequest {
+                program,
+                argv0: String::from("regiment-test worker"),
+                args: &[],
+                listeners,
+                listener_names: "",
+                slot: 0,
+                generation: 1,
+                readiness: Readiness::Started,
+                drain_timeout_ms: 1000,
+                heartbeat_ms: 1000,
+                env: &[],
+                current_dir: None,
+            });
+            match spawned {
+                // A file just written is busy while a test running in parallel forks with its
+                // write descriptor (close-on-exec, but not closed before that child's exec).
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 50 => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                other => break other.unwrap(),
+            }
+        };
+        let status = { spawned.child }.wait().await.unwrap();
+        status.code().expect("exited, not killed")
+    }
+
+    #[tokio::test]
+    async fn a_spawn_executes_the_file_opened_not_what_the_path_holds_now() {
+        let dir = scratch("renamed");
+        let app = dir.join("app");
+        deploy("/bin/true", &app);
+        let before = Program::open(&app).unwrap();
+        assert_eq!(before.fallback(), None);
+        // As many listeners as it takes for the program's descriptor to be one of the child fds
+        // 3.. that command-fds dup2s over: the spawn must still execute the program.
+        let program_fd = before.fd().unwrap().as_raw_fd();
+        let addr: ListenAddr = "127.0.0.1:0".parse().unwrap();
+        let listeners: Vec<Listener> = (0..program_fd)
+            .map(|_| listen::bind(&addr).unwrap())
+            .collect();
+        assert!(
+            (SD_LISTEN_FDS_START..=SD_LISTEN_FDS_START + listeners.len() as i32)
+                .contains(&program_fd)
+        );
+
+        deploy("/bin/false", &app);
+        assert_eq!(
+            run(&before, &listeners).await,
+            0,
+            "ran the file opened: true"
+        );
+        let after = Program::open(&app).unwrap();
+        assert_eq!(
+            run(&after, &listeners).await,
+            1,
+            "ran the file deployed: false"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_script_is_executed_by_its_path() {
+        let dir = scratch("script");
+        let app = dir.join("app.sh");
+        std::fs::write(&app, "#!/bin/sh\nexit 7\n").unwrap();
+        std::fs::set_permissions(&app, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let program = Program::open(&app).unwrap();
+        assert!(program.fallback().is_some());
+        assert_eq!(run(&program, &[]).await, 7);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -86,7 +86,7 @@ impl Policy {
 
     pub(super) fn on_control(&mut self, c: Control, now: Instant) {
         match c {
-            Control::RollingRestart => self.rolling_restart(),
+            Control::RollingRestart => self.rolling_restart(now),
             Control::Stop => match self.stopping {
                 None => self.stop_gracefully(now),
                 Some(Stopping::Graceful) => self.stop_at_once(now),
@@ -94,7 +94,7 @@ impl Policy {
             },
             Control::ForcedStop => match self.stopping {
                 None => {
-                    self.enter_stop();
+                    self.enter_stop(now);
                     self.stop_at_once(now);
                 }
                 Some(Stopping::Graceful) => self.stop_at_once(now),
@@ -147,7 +147,7 @@ impl Policy {
 
     /// Drains every worker; nothing is spawned from now on.
     fn stop_gracefully(&mut self, now: Instant) {
-        self.enter_stop();
+        self.enter_stop(now);
         self.emit(Event::Stopping { forced: false });
         let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
         for id in ids {
@@ -156,9 +156,9 @@ impl Policy {
     }
 
     /// Nothing is spawned from now on: the rollout ends, and no slot holds or wants a worker.
-    fn enter_stop(&mut self) {
+    fn enter_stop(&mut self, now: Instant) {
         self.stopping = Some(Stopping::Graceful);
-        self.end_rollout_for_stop();
+        self.end_rollout_for_stop(now);
         self.queue.clear();
         for s in &mut self.slots {
             s.pending = None;

@@ -56,12 +56,12 @@ use std::time::{Duration, Instant};
 use backoff::Backoff;
 pub(crate) use backoff::BackoffConfig;
 pub(crate) use ids::{Generation, WorkerId};
-use rollout::Rollout;
+use rollout::{Rollout, RolloutLog};
 use slot::Slot;
 pub(crate) use worker::KillReason;
 use worker::Worker;
 
-use crate::events::{Event, ProgramId, SlotStatus, Status, WorkerStatus};
+use crate::events::{Event, ProgramId, RolloutRecord, SlotStatus, Status, WorkerStatus};
 
 /// The options the policy decides by.
 #[derive(Debug, Clone, Copy)]
@@ -180,8 +180,12 @@ pub(crate) struct Policy {
     /// Slots with a pending replacement, in the order asked; each slot at most once.
     queue: VecDeque<usize>,
     next_id: u64,
+    /// The newest generation number handed out.
     generation: Generation,
+    /// The last generation whose rollout completed: what every spawn runs outside a rollout.
+    good: Generation,
     rollout: Option<Rollout>,
+    last_rollout: Option<RolloutLog>,
     stopping: Option<Stopping>,
     effects: VecDeque<Effect>,
     status_changed: bool,
@@ -200,7 +204,9 @@ impl Policy {
             queue: VecDeque::new(),
             next_id: 1,
             generation: Generation::FIRST,
+            good: Generation::FIRST,
             rollout: None,
+            last_rollout: None,
             stopping: None,
             effects: VecDeque::new(),
             status_changed: true,
@@ -272,8 +278,9 @@ impl Policy {
         self.stopping == Some(Stopping::Done)
     }
 
-    /// A snapshot of the books; `master_pid` and `listeners` are the driver's to fill.
-    pub(crate) fn status(&self, now: Instant) -> Status {
+    /// A snapshot of the books, times given by `wall`; `master_pid` and `listeners` are the
+    /// driver's to fill.
+    pub(crate) fn status(&self, now: Instant, wall: WallClock) -> Status {
         let mut workers: Vec<WorkerStatus> = self
             .workers
             .values()
@@ -293,9 +300,18 @@ impl Policy {
         workers.sort_by_key(|w| (w.slot, w.pid));
         Status {
             master_pid: 0,
-            generation: self.generation.0,
+            generation: self.spawn_generation().0,
+            good_generation: self.good.0,
             workers_wanted: self.slots.len(),
             rollout: self.rollout.map(|r| r.target.0),
+            last_rollout: self.last_rollout.as_ref().map(|log| RolloutRecord {
+                generation: log.generation.0,
+                outcome: log.outcome,
+                why: log.why.clone(),
+                replaced: log.replaced,
+                started_at_ms: wall.unix_ms(log.started),
+                ended_at_ms: log.ended.map(|t| wall.unix_ms(t)),
+            }),
             stopping: self.stopping.is_some(),
             listeners: Vec::new(),
             workers,
@@ -317,7 +333,7 @@ impl Policy {
     fn settle(&mut self, now: Instant) {
         self.fire_timers(now);
         self.pump(now);
-        self.check_rollout_done();
+        self.check_rollout_done(now);
         if matches!(self.stopping, Some(Stopping::Graceful | Stopping::Forced))
             && self.workers.is_empty()
         {
@@ -328,6 +344,25 @@ impl Policy {
 
     fn emit(&mut self, e: Event) {
         self.effects.push_back(Effect::Event(e));
+    }
+}
+
+/// Turns the policy's instants into wall-clock time for the status: one reading of both clocks,
+/// taken by the driver.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WallClock {
+    pub(crate) instant: Instant,
+    /// Milliseconds since the Unix epoch at `instant`.
+    pub(crate) unix_ms: u64,
+}
+
+impl WallClock {
+    pub(crate) fn unix_ms(self, t: Instant) -> u64 {
+        if t >= self.instant {
+            self.unix_ms.saturating_add(millis(t - self.instant))
+        } else {
+            self.unix_ms.saturating_sub(millis(self.instant - t))
+        }
     }
 }
 

@@ -5,9 +5,9 @@
 use std::time::Instant;
 
 use super::Policy;
-use super::ids::Generation;
+use super::ids::{Generation, WorkerId};
 use super::slot::{Origin, Pending};
-use crate::events::Event;
+use crate::events::{Event, RolloutOutcome};
 
 /// A rolling restart under way.
 #[derive(Debug, Clone, Copy)]
@@ -21,26 +21,51 @@ pub(super) struct Rollout {
     early_crashes: u32,
 }
 
+/// The record of the last rollout, kept after it ended, for the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RolloutLog {
+    pub(super) generation: Generation,
+    pub(super) outcome: RolloutOutcome,
+    pub(super) why: Option<String>,
+    pub(super) replaced: u64,
+    pub(super) started: Instant,
+    pub(super) ended: Option<Instant>,
+}
+
 impl Policy {
-    pub(super) fn rolling_restart(&mut self) {
+    /// The generation a spawn gets now: the one being rolled out, else the last good one.
+    pub(super) fn spawn_generation(&self) -> Generation {
+        self.rollout.map_or(self.good, |r| r.target)
+    }
+
+    pub(super) fn rolling_restart(&mut self, now: Instant) {
         if self.stopping.is_some() {
             return;
         }
         self.generation = self.generation.next();
         let target = self.generation;
-        if let Some(previous) = self.rollout {
+        if self.rollout.is_some() {
             // Nobody waits forever for a rollout that will not finish: it ends, superseded.
             // Its workers are not wasted: those starting become ready and are replaced in
             // turn, those ready serve until their replacement is.
-            self.emit(Event::RolloutAborted {
-                generation: previous.target.0,
-                why: format!("superseded by the rolling restart to generation {target}"),
-            });
+            self.end_rollout(
+                RolloutOutcome::Superseded,
+                format!("superseded by the rolling restart to generation {target}"),
+                now,
+            );
         }
         self.rollout = Some(Rollout {
             target,
             failures: 0,
             early_crashes: 0,
+        });
+        self.last_rollout = Some(RolloutLog {
+            generation: target,
+            outcome: RolloutOutcome::InProgress,
+            why: None,
+            replaced: 0,
+            started: now,
+            ended: None,
         });
         self.emit(Event::RolloutStarted {
             generation: target.0,
@@ -65,13 +90,16 @@ impl Policy {
         }
     }
 
-    /// A worker became ready in `slot` during a rollout: one of the new generation resets the
-    /// failure count; one of an older generation (it was starting when the rollout began) is
-    /// replaced in turn.
+    /// A worker became ready in `slot` during a rollout: one of the new generation took its slot
+    /// and resets the failure count; one of an older generation (it was starting when the
+    /// rollout began) is replaced in turn.
     pub(super) fn ready_in_rollout(&mut self, slot: usize, generation: Generation) {
         let Some(r) = &mut self.rollout else { return };
         if generation >= r.target {
             r.failures = 0;
+            if let Some(log) = &mut self.last_rollout {
+                log.replaced += 1;
+            }
         } else {
             let target = r.target;
             self.want_replacement(slot, rollout_pending(target));
@@ -116,8 +144,9 @@ impl Policy {
         }
     }
 
-    /// Done once every slot has a ready worker of the target generation and nothing pending.
-    pub(super) fn check_rollout_done(&mut self) {
+    /// Done once every slot has a ready worker of the target generation and nothing pending:
+    /// its program becomes the good one.
+    pub(super) fn check_rollout_done(&mut self, now: Instant) {
         let Some(r) = self.rollout else { return };
         let done = self.slots.iter().all(|s| {
             s.pending.is_none()
@@ -128,21 +157,24 @@ impl Policy {
         });
         if done {
             self.rollout = None;
+            self.good = r.target;
+            if let Some(log) = &mut self.last_rollout {
+                log.outcome = RolloutOutcome::Done;
+                log.ended = Some(now);
+            }
             self.emit(Event::RolloutDone {
                 generation: r.target.0,
             });
         }
     }
 
-    /// Ends a rollout that failed: queued rollout replacements are dropped and replacements of
-    /// the rollout still starting are drained, so the old workers of every slot not yet
-    /// replaced stay. (A replacement wanted for another reason goes on.)
+    /// Ends a rollout that failed. Its queued replacements are dropped; its workers still
+    /// starting are drained (successors: the old workers of those slots stay) and replaced
+    /// by the good generation (in an empty slot; or when a worker's own request had taken over
+    /// the replacement): from now on no worker of the aborted generation joins.
     fn abort_rollout(&mut self, why: String, now: Instant) {
-        let Some(r) = self.rollout.take() else { return };
-        self.emit(Event::RolloutAborted {
-            generation: r.target.0,
-            why: why.clone(),
-        });
+        let Some(r) = self.rollout else { return };
+        self.end_rollout(RolloutOutcome::Aborted, why.clone(), now);
         let mut starting = Vec::new();
         for (i, s) in self.slots.iter_mut().enumerate() {
             if s.pending
@@ -152,30 +184,52 @@ impl Policy {
                 s.pending = None;
                 self.queue.retain(|q| *q != i);
             }
-            if let Some(id) = s.successor
-                && self
-                    .workers
-                    .get(&id)
-                    .and_then(|w| w.spawned_for.as_ref())
-                    .is_some_and(|p| p.origin == Origin::Rollout)
-            {
+            let unproven = |id: &WorkerId| {
+                self.workers
+                    .get(id)
+                    .is_some_and(|w| w.generation == r.target && !w.is_ready())
+            };
+            if let Some(id) = s.successor.filter(unproven) {
                 s.successor = None;
-                starting.push(id);
+                starting.push((i, id));
+            }
+            if let Some(id) = s.current.filter(unproven) {
+                s.current = None;
+                starting.push((i, id));
             }
         }
-        for id in starting {
+        for (slot, id) in starting {
+            let asked = self
+                .workers
+                .get_mut(&id)
+                .and_then(|w| w.spawned_for.take())
+                .filter(|p| p.origin == Origin::Request);
             self.drain(id, &format!("rollout aborted: {why}"), now);
+            if let Some(p) = asked {
+                self.restore_pending(slot, p);
+            }
         }
     }
 
     /// The master stops: the rollout ends, aborted.
-    pub(super) fn end_rollout_for_stop(&mut self) {
-        if let Some(r) = self.rollout.take() {
-            self.emit(Event::RolloutAborted {
-                generation: r.target.0,
-                why: "stopping".into(),
-            });
+    pub(super) fn end_rollout_for_stop(&mut self, now: Instant) {
+        if self.rollout.is_some() {
+            self.end_rollout(RolloutOutcome::Aborted, "stopping".into(), now);
         }
+    }
+
+    /// Records and reports the end of the rollout under way, other than done.
+    fn end_rollout(&mut self, outcome: RolloutOutcome, why: String, now: Instant) {
+        let Some(r) = self.rollout.take() else { return };
+        if let Some(log) = &mut self.last_rollout {
+            log.outcome = outcome;
+            log.why = Some(why.clone());
+            log.ended = Some(now);
+        }
+        self.emit(Event::RolloutAborted {
+            generation: r.target.0,
+            why,
+        });
     }
 }
 

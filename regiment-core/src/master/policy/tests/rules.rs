@@ -253,7 +253,7 @@ fn many_replacement_requests_from_one_worker_make_one_replacement() {
     h.advance(secs(3600));
     assert_eq!(all_spawns(&h), 2, "one replacement for three requests");
     assert_eq!(h.current(0), new);
-    assert_eq!(h.policy.status(h.now).slots[0].restarts, 1);
+    assert_eq!(h.status().slots[0].restarts, 1);
 }
 
 #[test]
@@ -285,7 +285,7 @@ fn requests_from_two_criteria_at_once_make_one_replacement_for_the_first_reason(
     h.exit_leaving();
     assert_eq!(all_spawns(&h), 2);
     assert_eq!(
-        h.policy.status(h.now).slots[0],
+        h.status().slots[0],
         SlotStatus {
             slot: 0,
             restarts: 1,
@@ -375,9 +375,7 @@ fn a_replacement_request_from_a_starting_worker_is_acted_on_once_it_is_ready() {
         ]
     );
     assert_eq!(
-        h.policy.status(h.now).slots[0]
-            .last_restart_reason
-            .as_deref(),
+        h.status().slots[0].last_restart_reason.as_deref(),
         Some("second")
     );
 }
@@ -427,7 +425,7 @@ fn a_worker_that_exits_before_its_replacement_is_ready_is_not_respawned_twice() 
     assert_eq!(h.take_events(), []);
     assert_eq!(all_spawns(&h), 2);
     // One new worker, one restart, and the crash is why.
-    let slot = &h.policy.status(h.now).slots[0];
+    let slot = &h.status().slots[0];
     assert_eq!(slot.restarts, 1);
     assert_eq!(
         slot.last_restart_reason.as_deref(),
@@ -464,7 +462,7 @@ fn a_replacement_that_fails_to_start_is_retried_after_a_backoff_and_the_old_work
     assert_eq!(spawns(&h), [(second, 0, Generation(1), Some(old))]);
     h.ready_worker(second);
     assert!(h.processes[&old].drained);
-    assert_eq!(h.policy.status(h.now).slots[0].restarts, 1);
+    assert_eq!(h.status().slots[0].restarts, 1);
 }
 
 // ---- rolling restarts ---------------------------------------------------------------------------
@@ -521,7 +519,7 @@ fn a_rolling_restart_with_a_surge_of_one_replaces_every_worker_one_at_a_time() {
     for slot in 0..3 {
         assert_eq!(h.worker(h.current(slot)).generation, Generation(2));
     }
-    let status = h.policy.status(h.now);
+    let status = h.status();
     assert_eq!((status.generation, status.rollout), (2, None));
     assert!(status.slots.iter().all(|s| s.restarts == 1
         && s.last_restart_reason.as_deref() == Some("rolling restart to generation 2")));
@@ -590,7 +588,7 @@ fn a_second_rolling_restart_supersedes_the_first_and_rolls_to_the_newest_generat
         [],
         "the surge is used by the generation-2 replacement"
     );
-    assert_eq!(h.policy.status(h.now).rollout, Some(3));
+    assert_eq!(h.status().rollout, Some(3));
 
     // The generation-2 replacement is not wasted: it takes its slot, and is replaced in turn.
     let gen2_pid = h.pid(gen2);
@@ -630,7 +628,7 @@ fn a_superseding_rollout_names_its_own_generation_in_the_restart_reason() {
     h.control(Control::RollingRestart);
     h.control(Control::RollingRestart);
     roll(&mut h, 1);
-    let status = h.policy.status(h.now);
+    let status = h.status();
     for (slot, w) in status.slots.iter().zip(&status.workers) {
         assert_eq!(w.generation, 3);
         assert_eq!(
@@ -665,7 +663,7 @@ fn a_crash_during_a_rollout_is_respawned_in_the_new_generation_and_the_rollout_c
         }]
     );
     assert_eq!(
-        h.policy.status(h.now).rollout,
+        h.status().rollout,
         Some(2),
         "an old worker's crash is no failed deploy"
     );
@@ -736,7 +734,7 @@ fn a_deploy_whose_workers_exit_before_ready_is_aborted_and_the_old_worker_stays(
     assert_eq!(h.current(0), old);
     assert!(h.worker(old).is_ready());
     assert_eq!(drains(&h), []);
-    assert_eq!(h.policy.status(h.now).rollout, None);
+    assert_eq!(h.status().rollout, None);
 }
 
 #[test]
@@ -931,21 +929,21 @@ fn new_workers_that_crash_soon_after_ready_abort_the_rollout() {
     let n1 = h.successor(1).unwrap();
     h.advance(ms(100));
     h.exit(n0, "exit 101");
-    assert_eq!(
-        h.policy.status(h.now).rollout,
-        Some(2),
-        "one crash is not enough"
-    );
+    assert_eq!(h.status().rollout, Some(2), "one crash is not enough");
     h.ready_worker(n1);
     h.exit_leaving();
     let n2 = h.successor(2).unwrap();
     let n2_pid = h.pid(n2);
     h.advance(ms(100));
+    // Slot 0's respawn after its crash, of generation 2, starting.
+    let respawn = h.current(0);
+    let respawn_pid = h.pid(respawn);
     h.take_events();
 
     h.exit(n1, "exit 101");
     let why = "2 workers of generation 2 crashed soon after they were ready";
     let events = h.take_events();
+    let fresh = h.current(0);
     assert_eq!(
         events[1..],
         [
@@ -953,7 +951,11 @@ fn new_workers_that_crash_soon_after_ready_abort_the_rollout() {
                 generation: 2,
                 why: why.into(),
             },
+            // No worker of the aborted generation joins: the starting ones are drained, and
+            // the empty slot gets the good generation at once.
+            draining(0, respawn_pid, 2, &format!("rollout aborted: {why}")),
             draining(2, n2_pid, 2, &format!("rollout aborted: {why}")),
+            spawned(0, h.pid(fresh), 1, None),
         ]
     );
     assert!(matches!(events[0], Event::Crashed { slot: 1, .. }));
@@ -1111,7 +1113,7 @@ fn a_crashing_worker_is_respawned_in_its_slot_with_growing_delays() {
     }
     assert_eq!(h.current(0), other, "the other slot was left alone");
     assert_eq!(
-        h.policy.status(h.now).slots[1],
+        h.status().slots[1],
         SlotStatus {
             slot: 1,
             restarts: 4,
@@ -1271,7 +1273,7 @@ fn a_stop_during_a_rollout_aborts_it_drains_everyone_and_spawns_nothing_more() {
             draining(0, new_pid, 2, "stopping"),
         ]
     );
-    let status = h.policy.status(h.now);
+    let status = h.status();
     assert!(status.stopping);
     assert_eq!(status.rollout, None);
 
@@ -1426,7 +1428,7 @@ fn scale_up_adds_a_slot_and_spawns_into_it() {
         ]
     );
     h.ready_worker(new);
-    let status = h.policy.status(h.now);
+    let status = h.status();
     assert_eq!(status.workers_wanted, 3);
     assert_eq!(status.slots.len(), 3);
     assert_eq!(h.ready_count(), 3);
@@ -1456,7 +1458,7 @@ fn scale_down_drains_the_last_slots_workers_and_never_goes_below_one() {
     h.control(Control::ScaleDown);
     assert_eq!(h.take_events(), []);
     assert_eq!(h.policy.slots.len(), 1);
-    assert_eq!(h.policy.status(h.now).workers_wanted, 1);
+    assert_eq!(h.status().workers_wanted, 1);
 }
 
 #[test]
@@ -1505,7 +1507,7 @@ fn replacing_a_slot_replaces_its_worker_new_before_old() {
         ]
     );
     assert_eq!(
-        h.policy.status(h.now).slots[1],
+        h.status().slots[1],
         SlotStatus {
             slot: 1,
             restarts: 1,
@@ -1578,9 +1580,7 @@ fn a_ready_worker_that_goes_silent_is_reported_unresponsive_and_replaced() {
     h.ready_worker(new);
     assert!(h.processes[&old].drained);
     assert_eq!(
-        h.policy.status(h.now).slots[0]
-            .last_restart_reason
-            .as_deref(),
+        h.status().slots[0].last_restart_reason.as_deref(),
         Some("unresponsive: no heartbeat for 5001 ms")
     );
 }
@@ -1596,7 +1596,7 @@ fn heartbeats_keep_a_worker_from_being_judged() {
     assert_eq!(h.take_events(), []);
     assert_eq!(all_spawns(&h), 1);
     // Its figures are the last heartbeat's.
-    let status = h.policy.status(h.now);
+    let status = h.status();
     assert_eq!((status.workers[0].rss, status.workers[0].requests), (1, 1));
 }
 
@@ -1718,7 +1718,7 @@ fn a_leftover_process_of_a_failed_spawn_stays_in_the_books_until_its_exit() {
         )]
     );
     assert_eq!(h.successor(0), None, "it holds no slot");
-    let status = h.policy.status(h.now);
+    let status = h.status();
     assert_eq!(status.workers.len(), 2);
     assert_eq!(status.workers[1].pid, leftover_pid);
     assert_eq!(status.workers[1].state, WorkerState::Draining);
@@ -1812,12 +1812,14 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
         last_restart_reason: reason.map(Into::into),
     };
     assert_eq!(
-        h.policy.status(h.now),
+        h.status(),
         Status {
             master_pid: 0,
             generation: 1,
+            good_generation: 1,
             workers_wanted: 2,
             rollout: None,
+            last_rollout: None,
             stopping: false,
             listeners: vec![],
             workers: vec![
@@ -1835,7 +1837,7 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
     let a2_pid = h.pid(a2);
     h.advance(ms(500));
     assert_eq!(
-        h.policy.status(h.now).workers,
+        h.status().workers,
         [
             worker(
                 0,
@@ -1852,7 +1854,7 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
     );
     h.ready_worker(a2);
     assert_eq!(
-        h.policy.status(h.now).workers[0],
+        h.status().workers[0],
         worker(
             0,
             a_pid,
@@ -1865,7 +1867,7 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
     );
     h.exit_leaving();
     h.exit(b, "signal 9 (SIGKILL)");
-    let status = h.policy.status(h.now);
+    let status = h.status();
     assert_eq!(
         status.workers,
         [worker(0, a2_pid, 1, WorkerState::Ready, 500, 0, None)]
@@ -1878,7 +1880,7 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
         ]
     );
     h.control(Control::RollingRestart);
-    let status = h.policy.status(h.now);
+    let status = h.status();
     assert_eq!((status.generation, status.rollout), (2, Some(2)));
     assert_eq!(
         status.workers.len(),
@@ -1891,7 +1893,7 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
             .all(|w| w.generation == 2 && w.state == WorkerState::Starting)
     );
     h.control(Control::Stop);
-    let status = h.policy.status(h.now);
+    let status = h.status();
     assert!(status.stopping);
     assert_eq!(status.rollout, None);
     assert!(
@@ -2016,9 +2018,7 @@ fn a_replacement_asked_during_a_rollout_survives_its_abort() {
     h.ready_worker(succ);
     assert_eq!(h.current(1), succ);
     assert_eq!(
-        h.policy.status(h.now).slots[1]
-            .last_restart_reason
-            .as_deref(),
+        h.status().slots[1].last_restart_reason.as_deref(),
         Some("rss 812 MB > 750 MB")
     );
     assert_eq!(h.current(0), a);
@@ -2041,9 +2041,7 @@ fn a_failed_replacement_of_a_superseded_rollout_is_retried_for_the_newest_one() 
     assert_eq!(h.worker(gen3).generation, Generation(3));
     h.ready_worker(gen3);
     assert_eq!(
-        h.policy.status(h.now).slots[0]
-            .last_restart_reason
-            .as_deref(),
+        h.status().slots[0].last_restart_reason.as_deref(),
         Some("rolling restart to generation 3")
     );
 }
@@ -2061,10 +2059,143 @@ fn a_crash_is_counted_once_whatever_becomes_of_the_replacement_under_way() {
     h.advance(ms(100));
     let fresh = h.current(0);
     h.ready_worker(fresh);
-    let slot = &h.policy.status(h.now).slots[0];
+    let slot = &h.status().slots[0];
     assert_eq!(slot.restarts, 1);
     assert_eq!(
         slot.last_restart_reason.as_deref(),
         Some("crashed: signal 9 (SIGKILL)")
     );
+}
+
+// ---- deploys as transactions: the good generation, the rollout's record ---------------------
+
+/// After an aborted rollout, every later spawn (a crash respawn, a replacement asked by the
+/// worker, a new slot) runs the last good generation, with its program.
+#[test]
+fn after_an_aborted_rollout_every_spawn_runs_the_good_generation() {
+    let mut h = ready_with(PolicyConfig {
+        rollout_failures: 1,
+        ..config(2)
+    });
+    h.control(Control::RollingRestart);
+    let bad = h.successor(0).unwrap();
+    h.exit(bad, "exit 1");
+    assert_eq!(h.status().rollout, None);
+    assert_eq!(
+        h.status().generation,
+        1,
+        "new workers get the good generation"
+    );
+
+    // A crash of slot 1's worker: respawned from the good program.
+    let b = h.current(1);
+    h.exit(b, "signal 9 (SIGKILL)");
+    h.advance(ms(100));
+    let respawn = h.current(1);
+    assert_eq!(h.worker(respawn).generation, Generation(1));
+    h.ready_worker(respawn);
+    // The worker of slot 0 asks to be replaced: its successor runs the good program too.
+    let a = h.current(0);
+    h.replace_me(a, "rss 812 MB > 750 MB");
+    h.advance(ms(100));
+    let succ = h
+        .successor(0)
+        .expect("replacement starting after the slot's backoff");
+    assert_eq!(h.worker(succ).generation, Generation(1));
+    // And a new slot.
+    h.control(Control::ScaleUp);
+    assert_eq!(h.worker(h.current(2)).generation, Generation(1));
+    h.ready_all();
+    let status = h.status();
+    assert!(
+        status
+            .workers
+            .iter()
+            .all(|w| w.generation == 1 && w.program == Some(program_of(Generation(1)))),
+        "{status:?}"
+    );
+    assert_eq!(status.good_generation, 1);
+}
+
+/// A completed rollout makes its generation the good one: a crash afterwards respawns it.
+#[test]
+fn a_completed_rollout_becomes_the_good_generation() {
+    let mut h = Harness::ready(2);
+    h.control(Control::RollingRestart);
+    roll(&mut h, 1);
+    assert_eq!(h.status().good_generation, 2);
+    let a = h.current(0);
+    h.exit(a, "exit 101");
+    h.advance(ms(100));
+    assert_eq!(h.worker(h.current(0)).generation, Generation(2));
+}
+
+/// The status keeps the last rollout: under way, then done with how many workers it replaced,
+/// its start and end; an aborted one says why; a superseded one says so.
+#[test]
+fn the_status_records_the_last_rollout_and_how_it_ended() {
+    use crate::events::{RolloutOutcome, RolloutRecord};
+    let mut h = Harness::ready(2);
+    h.advance(secs(1));
+    h.control(Control::RollingRestart);
+    let record = |h: &Harness| h.status().last_rollout.expect("a rollout was started");
+    assert_eq!(
+        record(&h),
+        RolloutRecord {
+            generation: 2,
+            outcome: RolloutOutcome::InProgress,
+            why: None,
+            replaced: 0,
+            started_at_ms: 1_000,
+            ended_at_ms: None,
+        }
+    );
+    h.advance(secs(2));
+    roll(&mut h, 1);
+    assert_eq!(
+        record(&h),
+        RolloutRecord {
+            generation: 2,
+            outcome: RolloutOutcome::Done,
+            why: None,
+            replaced: 2,
+            started_at_ms: 1_000,
+            ended_at_ms: Some(3_000),
+        }
+    );
+
+    // Superseded.
+    h.control(Control::RollingRestart);
+    h.control(Control::RollingRestart);
+    let superseded = h
+        .take_events()
+        .into_iter()
+        .find(|e| matches!(e, Event::RolloutAborted { generation: 3, .. }));
+    assert!(superseded.is_some());
+    assert_eq!(record(&h).generation, 4);
+    roll(&mut h, 1);
+    assert_eq!(record(&h).outcome, RolloutOutcome::Done);
+
+    // Aborted: why, and the good generation stays.
+    let mut h = ready_with(PolicyConfig {
+        rollout_failures: 1,
+        ..config(1)
+    });
+    h.control(Control::RollingRestart);
+    h.control(Control::RollingRestart);
+    // The superseded rollout's replacement fails: not a failure of generation 3.
+    let gen2 = h.successor(0).unwrap();
+    h.exit(gen2, "exit 1");
+    assert_eq!(record(&h).outcome, RolloutOutcome::InProgress);
+    h.advance(ms(100));
+    let gen3 = h.successor(0).unwrap();
+    h.exit(gen3, "exit 1");
+    let status = h.status();
+    let r = status.last_rollout.expect("recorded");
+    assert_eq!((r.generation, r.outcome), (3, RolloutOutcome::Aborted));
+    assert_eq!(
+        r.why.as_deref(),
+        Some("1 consecutive workers of generation 3 failed to start")
+    );
+    assert_eq!((status.good_generation, status.generation), (1, 1));
 }

@@ -157,6 +157,12 @@ struct World {
     rollouts: BTreeSet<u64>,
     /// Rollouts ended.
     ended: BTreeSet<u64>,
+    /// Rollouts aborted (not superseded): none of their workers may join afterwards.
+    aborted: BTreeSet<u64>,
+    /// The generation spawns must run, as the events so far say: the rolling one, else the
+    /// last one whose rollout completed.
+    rolling: Option<u64>,
+    good: u64,
     /// Successors that became ready, by the worker they replace.
     took_over: BTreeMap<WorkerId, u32>,
     /// Seen `Stopping` (nothing may be spawned from then on).
@@ -184,6 +190,9 @@ impl World {
             bad: BTreeSet::new(),
             rollouts: BTreeSet::new(),
             ended: BTreeSet::new(),
+            aborted: BTreeSet::new(),
+            rolling: None,
+            good: 1,
             took_over: BTreeMap::new(),
             stopping: false,
             stopped: false,
@@ -350,7 +359,25 @@ impl World {
             let p = &self.h.policy;
             let config = p.config;
             match e {
-                Effect::Spawn { id, replaces, .. } => {
+                Effect::Spawn {
+                    id,
+                    replaces,
+                    generation,
+                    ..
+                } => {
+                    // A spawn runs the rollout's generation, else the last good one: never
+                    // one whose rollout ended without completing.
+                    let expected = self.rolling.unwrap_or(self.good);
+                    if generation.0 != expected {
+                        return broken(
+                            "spawns run the good or the rolling generation",
+                            format!(
+                                "{id} spawned with generation {generation}, not {expected} \
+                                 (good {}, rolling {:?})",
+                                self.good, self.rolling
+                            ),
+                        );
+                    }
                     // Once stopping, nothing is spawned.
                     if self.stopping {
                         return broken(
@@ -568,6 +595,26 @@ impl World {
                     format!("rollout {generation} ended without being under way"),
                 );
             }
+            Event::RolloutStarted { generation } => self.rolling = Some(*generation),
+            Event::RolloutAborted { generation, why } => {
+                self.rolling = None;
+                if !why.starts_with("superseded") {
+                    self.aborted.insert(*generation);
+                }
+            }
+            Event::RolloutDone { generation } => {
+                self.rolling = None;
+                self.good = *generation;
+                if self.h.policy.good.0 != *generation {
+                    return broken(
+                        "a completed rollout's generation is the good one",
+                        format!(
+                            "rollout {generation} done, good generation {}",
+                            self.h.policy.good
+                        ),
+                    );
+                }
+            }
             Event::StartFailed {
                 retry_in_ms, slot, ..
             } => {
@@ -605,6 +652,14 @@ impl World {
                         ),
                     );
                 }
+            }
+            Event::Ready {
+                pid, generation, ..
+            } if self.aborted.contains(generation) => {
+                return broken(
+                    "no worker of an aborted rollout joins",
+                    format!("pid {pid} of aborted generation {generation} became ready"),
+                );
             }
             Event::Ready { pid, .. } => {
                 // Any number of requests for one slot make one replacement.

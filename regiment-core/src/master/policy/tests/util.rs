@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::super::worker::{Phase, Worker};
 use super::super::{
-    BackoffConfig, Control, Effect, Generation, Input, KillReason, Policy, PolicyConfig, WorkerId,
+    BackoffConfig, Control, Effect, Generation, Input, KillReason, Policy, PolicyConfig, WallClock,
+    WorkerId,
 };
 use crate::config::{
     DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET, DEFAULT_DRAIN_TIMEOUT,
@@ -213,6 +214,17 @@ impl Harness {
             requests: 1,
             in_flight: 0,
         });
+    }
+
+    /// The policy's status, its times in milliseconds since the harness started.
+    pub fn status(&self) -> crate::events::Status {
+        self.policy.status(
+            self.now,
+            WallClock {
+                instant: self.t0,
+                unix_ms: 0,
+            },
+        )
     }
 
     /// The slot's serving worker.
