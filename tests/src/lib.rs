@@ -2,5 +2,6 @@
 //! real cluster, reads its lifecycle events and cleans up every process it started.
 
 pub mod cluster;
+pub mod deploy;
 pub mod fixture;
 pub mod load;

@@ -11,12 +11,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use tests::cluster::{CEILING, Cluster, alive, pid_of, signal_pid, wait_gone, whoami};
+use tests::deploy::{Deploy, SymlinkDeploy};
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 const FIXTURE_V2: &str = env!("CARGO_BIN_EXE_fixture_v2");
@@ -33,38 +34,6 @@ fn count(evs: &[Value], pred: impl Fn(&Value) -> bool) -> usize {
 
 /// A directory of this test's own, holding a copy of a fixture as `app`: the program path that
 /// a deploy replaces.
-struct Deploy {
-    dir: PathBuf,
-}
-
-impl Deploy {
-    fn new(name: &str, first: &str) -> Deploy {
-        let dir = std::env::temp_dir().join(format!("regiment-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let d = Deploy { dir };
-        d.install(first);
-        d
-    }
-
-    fn app(&self) -> PathBuf {
-        self.dir.join("app")
-    }
-
-    /// Replaces the program atomically, as a deploy does (the running master keeps its image).
-    fn install(&self, binary: &str) {
-        let tmp = self.dir.join("app.new");
-        std::fs::copy(binary, &tmp).unwrap();
-        std::fs::rename(&tmp, self.app()).unwrap();
-    }
-}
-
-impl Drop for Deploy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn start(program: impl AsRef<Path>, env: &[(&str, &str)]) -> Cluster {
     Cluster::start(program.as_ref(), env)
 }
@@ -181,6 +150,98 @@ fn a_rolling_restart_runs_the_binary_now_at_the_program_path() {
         let (variant, _, _, generation) = whoami(addr);
         assert_eq!((variant.as_str(), generation), ("v2", 2));
     }
+}
+
+/// A deploy that fails leaves the bad binary at the program path; a crash of an old worker then
+/// respawns its slot from the last good program, kept open by the master, not from the path.
+fn crash_after_a_failed_deploy_respawns_the_good_program(
+    app: &Path,
+    install_bad: &dyn Fn(),
+    install_good: &dyn Fn(),
+) {
+    let c = start(
+        app,
+        &[
+            ("REGIMENT_WORKERS", "2"),
+            ("REGIMENT_START_TIMEOUT", "2s"),
+            ("FIXTURE_ROLLOUT_FAILURES", "1"),
+        ],
+    );
+    let old = c.wait_serving(2);
+    let addr = c.addr();
+    install_bad();
+    let n0 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    c.wait_event("rollout 2 aborted", n0, |e| {
+        is(e, "rollout-aborted") && e["generation"] == 2
+    });
+
+    // A crash of slot 1's old worker: its respawn runs generation 1's file, and serves.
+    let n1 = c.events().len();
+    signal_pid(old[&1], Signal::SIGKILL);
+    let (_, ready) = c.wait_event("slot 1 ready again", n1, |e| {
+        is(e, "ready") && e["slot"] == 1
+    });
+    assert_eq!(ready["generation"], 1, "{ready}");
+    let respawn = pid_of(&ready);
+    let evs = c.events();
+    assert_eq!(
+        count(&evs[n1..], |e| is(e, "start-failed")),
+        0,
+        "no crash loop"
+    );
+    let status = c.status_where("two ready workers", |s| {
+        s["workers"]
+            .as_array()
+            .is_some_and(|w| w.len() == 2 && w.iter().all(|w| w["state"] == "ready"))
+    });
+    assert_eq!(status["good_generation"], 1, "{status}");
+    assert_eq!(status["last_rollout"]["generation"], 2, "{status}");
+    assert_eq!(status["last_rollout"]["outcome"], "aborted", "{status}");
+    let programs: BTreeSet<String> = status["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["program"]["inode"].to_string())
+        .collect();
+    assert_eq!(programs.len(), 1, "both slots run one file: {status}");
+    // Every answer comes from a generation-1 worker of the first binary.
+    for _ in 0..10 {
+        let (variant, _, pid, generation) = whoami(addr);
+        assert_eq!((variant.as_str(), generation), ("v1", 1));
+        assert!(pid == respawn || pid == old[&0]);
+    }
+
+    // A good deploy still rolls out, and becomes the good program.
+    install_good();
+    let n2 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    c.wait_event("rollout 3 done", n2, |e| {
+        is(e, "rollout-done") && e["generation"] == 3
+    });
+    let status = c.status_where("good generation 3", |s| s["good_generation"] == 3);
+    assert_eq!(status["last_rollout"]["outcome"], "done", "{status}");
+    assert_eq!(status["last_rollout"]["replaced"], 2, "{status}");
+}
+
+#[test]
+fn after_a_failed_deploy_renamed_over_the_path_a_crash_respawns_the_good_program() {
+    let deploy = Deploy::new("goodprogram-rename", FIXTURE);
+    crash_after_a_failed_deploy_respawns_the_good_program(
+        &deploy.app(),
+        &|| deploy.install(FIXTURE_EXIT_EARLY),
+        &|| deploy.install(FIXTURE_V2),
+    );
+}
+
+#[test]
+fn after_a_failed_deploy_by_symlink_switch_a_crash_respawns_the_good_program() {
+    let deploy = SymlinkDeploy::new("goodprogram-symlink", FIXTURE);
+    crash_after_a_failed_deploy_respawns_the_good_program(
+        &deploy.app(),
+        &|| deploy.install(FIXTURE_EXIT_EARLY),
+        &|| deploy.install(FIXTURE_V2),
+    );
 }
 
 /// How many failures abort a rollout, the retries' backoff and which workers drain are the

@@ -11,19 +11,29 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use tokio::process::Child;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::channel::{self, FromWorker};
 use super::policy::{
     Control, Effect, Generation, Input, KillReason, Policy, PolicyConfig, WallClock, WorkerId,
 };
 use super::program::Program;
+use super::programs::Programs;
 use super::spawn::{self, SpawnRequest};
 use crate::config::{Config, SpawnPlan};
 use crate::error::{Error, Result};
-use crate::events::{Event, Status};
+use crate::events::{Event, RolloutRecord, Status};
 use crate::listen::Listener;
 use crate::protocol::{MasterMessage, WorkerMessage};
+
+/// What a [`crate::Handle`] asks of the driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Control(Control),
+    /// A rolling restart, answered with its record once it ended (`None`: none was started,
+    /// the master is stopping).
+    RollingRestartAndWait(oneshot::Sender<Option<RolloutRecord>>),
+}
 
 /// How often the loop checks its children even without SIGCHLD.
 const REAP_TICK: Duration = Duration::from_secs(1);
@@ -38,8 +48,13 @@ struct Process {
 pub(crate) struct Driver {
     policy: Policy,
     config: Config,
-    /// The file workers execute, opened at start and again at each rolling restart.
-    program: Program,
+    /// The files workers execute, by generation.
+    programs: Programs,
+    /// Who waits for the outcome of a rollout, by its generation.
+    waiters: BTreeMap<Generation, Vec<oneshot::Sender<Option<RolloutRecord>>>>,
+    /// Who asked for a rollout whose generation is not known yet: the next `RolloutStarted`
+    /// of this round is theirs, and without one (the master is stopping) there is no rollout.
+    asking: Vec<oneshot::Sender<Option<RolloutRecord>>>,
     listeners: Vec<Listener>,
     listener_names: String,
     addrs: Vec<String>,
@@ -70,8 +85,9 @@ impl Driver {
         let policy = Policy::new(policy_config(&config));
         Ok(Self {
             policy,
-            config,
-            program,
+            programs: Programs::new(config.program.clone(), program),
+            waiters: BTreeMap::new(),
+            asking: Vec::new(),
             listeners,
             listener_names,
             addrs,
@@ -80,10 +96,14 @@ impl Driver {
             status,
             from_workers_tx,
             from_workers,
+            config,
         })
     }
 
-    pub(crate) async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) -> Result<()> {
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Result<()> {
         // Every handler is in place before the first spawn: a signal that arrives while workers
         // start is never lost, nor does it kill the master with its default action.
         let io = |source| Error::Io {
@@ -94,15 +114,16 @@ impl Driver {
         let mut sigs =
             super::signals::Signals::install(&self.config.restart_signals).map_err(io)?;
 
-        if let Some(why) = self.program.fallback() {
-            tracing::warn!(program = %self.program.path().display(), "{why}");
-        }
         self.emit(Event::Listening {
             addrs: self.addrs.clone(),
         });
         self.policy.start(Instant::now());
         loop {
             self.carry_out();
+            // A rolling restart asked for while stopping starts nothing.
+            for waiter in self.asking.drain(..) {
+                let _ = waiter.send(None);
+            }
             if self.policy.is_stopped() {
                 return Ok(());
             }
@@ -114,7 +135,7 @@ impl Driver {
             tokio::select! {
                 _ = sigchld.recv() => self.reap(),
                 Some(m) = self.from_workers.recv() => self.on_worker(m),
-                Some(c) = control.recv() => self.policy.handle(Instant::now(), Input::Control(c)),
+                Some(c) = commands.recv() => self.on_command(c),
                 Some(c) = sigs.recv() => self.policy.handle(Instant::now(), Input::Control(c)),
                 _ = tokio::time::sleep_until(wake.into()) => {
                     self.reap();
@@ -148,40 +169,54 @@ impl Driver {
                 Effect::Drain { id, deadline } => self.send_drain(id, deadline),
                 Effect::Kill { id, why } => self.kill(id, why),
                 Effect::Event(e) => {
-                    if matches!(e, Event::RolloutStarted { .. }) {
-                        self.reopen_program();
+                    match e {
+                        Event::RolloutStarted { generation } => {
+                            // Before the new generation's spawns, which the policy queues next.
+                            self.programs.rollout_started(Generation(generation));
+                            if !self.asking.is_empty() {
+                                let asking = std::mem::take(&mut self.asking);
+                                self.waiters
+                                    .entry(Generation(generation))
+                                    .or_default()
+                                    .extend(asking);
+                            }
+                        }
+                        Event::RolloutDone { generation } => {
+                            self.programs.rollout_done(Generation(generation))
+                        }
+                        Event::RolloutAborted { generation, .. } => {
+                            self.programs.rollout_ended(Generation(generation))
+                        }
+                        _ => {}
                     }
                     self.emit(e);
                 }
                 Effect::StatusChanged => self.publish_status(),
-            }
-        }
-    }
-
-    /// A rolling restart runs what the program path holds now: the policy queues the new
-    /// generation's spawns after this event. (Until each generation keeps its own program, a
-    /// respawn in an older generation runs this one too.) If the path cannot be opened now,
-    /// the previous program stays and the rollout deploys it again.
-    fn reopen_program(&mut self) {
-        match Program::open(&self.config.program) {
-            Ok(program) => {
-                if let Some(why) = program.fallback()
-                    && program.fallback() != self.program.fallback()
-                {
-                    tracing::warn!(program = %program.path().display(), "{why}");
+                Effect::RolloutEnded(log) => {
+                    let record = log.record(wall_clock());
+                    let generation = Generation(record.generation);
+                    for waiter in self.waiters.remove(&generation).unwrap_or_default() {
+                        let _ = waiter.send(Some(record.clone()));
+                    }
                 }
-                self.program = program;
             }
-            Err(e) => tracing::error!(
-                error = %e,
-                "cannot open the worker program; the rollout runs the previous one"
-            ),
         }
     }
 
     fn emit(&self, e: Event) {
         super::log::log(&e);
         let _ = self.events.send(e);
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Control(c) => self.policy.handle(Instant::now(), Input::Control(c)),
+            Command::RollingRestartAndWait(waiter) => {
+                self.asking.push(waiter);
+                self.policy
+                    .handle(Instant::now(), Input::Control(Control::RollingRestart));
+            }
+        }
     }
 
     fn on_worker(&mut self, m: FromWorker) {
@@ -285,8 +320,22 @@ impl Driver {
                 };
             }
         }
+        let program = match self.programs.get(generation) {
+            Ok(p) => p,
+            Err(e) => {
+                return Input::SpawnFailed {
+                    id,
+                    why: format!(
+                        "cannot open the worker program {}: {e}",
+                        self.config.program.display()
+                    ),
+                    leftover: None,
+                };
+            }
+        };
+        let program_id = program.id().clone();
         let spawned = spawn::spawn(SpawnRequest {
-            program: &self.program,
+            program,
             argv0: format!(
                 "{} worker {slot} gen {generation}",
                 self.config.process_name
@@ -326,7 +375,7 @@ impl Driver {
                 Input::Spawned {
                     id,
                     pid,
-                    program: self.program.id().clone(),
+                    program: program_id,
                 }
             }
             Err(e) => {

@@ -19,6 +19,7 @@ mod driver;
 mod log;
 mod policy;
 pub(crate) mod program;
+mod programs;
 mod signals;
 mod spawn;
 
@@ -26,8 +27,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::events::{Event, EventStream, Status};
+use crate::events::{Event, EventStream, RolloutRecord, Status};
 use crate::listen::{self, Listener};
+use driver::Command;
 use policy::Control;
 
 /// A master ready to run: options checked, program resolved, listeners bound.
@@ -44,7 +46,7 @@ pub struct Supervisor {
     /// Unix socket files this master created, removed when it returns (not those systemd
     /// handed over: their files belong to the socket unit).
     unix_paths: Vec<std::path::PathBuf>,
-    control: mpsc::UnboundedReceiver<Control>,
+    control: mpsc::UnboundedReceiver<Command>,
     handle: Handle,
 }
 
@@ -177,7 +179,7 @@ fn take_or_bind(config: &Config) -> Result<(Vec<Listener>, Vec<std::path::PathBu
 /// ```
 #[derive(Debug, Clone)]
 pub struct Handle {
-    control: mpsc::UnboundedSender<Control>,
+    control: mpsc::UnboundedSender<Command>,
     events: broadcast::Sender<Event>,
     status: watch::Receiver<Status>,
 }
@@ -225,7 +227,29 @@ impl Handle {
     /// # Ok::<(), regiment_core::Error>(())
     /// ```
     pub fn rolling_restart(&self) {
-        let _ = self.control.send(Control::RollingRestart);
+        let _ = self.control.send(Command::Control(Control::RollingRestart));
+    }
+
+    /// Starts a rolling restart, as SIGHUP does, and waits for its outcome: done (the new
+    /// generation serves in every slot and is now the good one), aborted (its workers kept
+    /// failing: the previous workers stay) or superseded (a newer rolling restart took over).
+    /// `None` when no rollout was started: the master is stopping, or gone.
+    ///
+    /// ```no_run
+    /// # async fn deploy(handle: regiment_core::Handle) -> Result<(), String> {
+    /// use regiment_core::events::RolloutOutcome;
+    /// // The last step of a deploy: the new binary is at the program path.
+    /// let record = handle.rolling_restart_and_wait().await.ok_or("master stopping")?;
+    /// if record.outcome != RolloutOutcome::Done {
+    ///     return Err(format!("generation {} refused: {:?}", record.generation, record.why));
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn rolling_restart_and_wait(&self) -> Option<RolloutRecord> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.control.send(Command::RollingRestartAndWait(tx)).ok()?;
+        rx.await.ok().flatten()
     }
 
     /// Stops gracefully, as SIGTERM does; a second call kills the workers.
@@ -238,7 +262,7 @@ impl Handle {
     /// # Ok::<(), regiment_core::Error>(())
     /// ```
     pub fn stop(&self) {
-        let _ = self.control.send(Control::Stop);
+        let _ = self.control.send(Command::Control(Control::Stop));
     }
 
     /// Replaces the worker of `slot` (new one first, as for a worker's own request).
@@ -251,10 +275,10 @@ impl Handle {
     /// # Ok::<(), regiment_core::Error>(())
     /// ```
     pub fn replace(&self, slot: usize, reason: impl Into<String>) {
-        let _ = self.control.send(Control::Replace {
+        let _ = self.control.send(Command::Control(Control::Replace {
             slot,
             reason: reason.into(),
-        });
+        }));
     }
 
     /// One worker more, as SIGTTIN does.
@@ -267,7 +291,7 @@ impl Handle {
     /// # Ok::<(), regiment_core::Error>(())
     /// ```
     pub fn scale_up(&self) {
-        let _ = self.control.send(Control::ScaleUp);
+        let _ = self.control.send(Command::Control(Control::ScaleUp));
     }
 
     /// One worker fewer (never below one), as SIGTTOU does.
@@ -280,7 +304,7 @@ impl Handle {
     /// # Ok::<(), regiment_core::Error>(())
     /// ```
     pub fn scale_down(&self) {
-        let _ = self.control.send(Control::ScaleDown);
+        let _ = self.control.send(Command::Control(Control::ScaleDown));
     }
 }
 

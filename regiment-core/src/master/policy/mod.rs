@@ -56,12 +56,13 @@ use std::time::{Duration, Instant};
 use backoff::Backoff;
 pub(crate) use backoff::BackoffConfig;
 pub(crate) use ids::{Generation, WorkerId};
-use rollout::{Rollout, RolloutLog};
+use rollout::Rollout;
+pub(crate) use rollout::RolloutLog;
 use slot::Slot;
 pub(crate) use worker::KillReason;
 use worker::Worker;
 
-use crate::events::{Event, ProgramId, RolloutRecord, SlotStatus, Status, WorkerStatus};
+use crate::events::{Event, ProgramId, SlotStatus, Status, WorkerStatus};
 
 /// The options the policy decides by.
 #[derive(Debug, Clone, Copy)]
@@ -160,6 +161,9 @@ pub(crate) enum Effect {
     Event(Event),
     /// The status snapshot changed: publish [`Policy::status`].
     StatusChanged,
+    /// A rollout ended (right after its `RolloutDone` or `RolloutAborted` event): its record,
+    /// for whoever waits for its outcome.
+    RolloutEnded(RolloutLog),
 }
 
 /// Whether and how the master is stopping.
@@ -304,14 +308,7 @@ impl Policy {
             good_generation: self.good.0,
             workers_wanted: self.slots.len(),
             rollout: self.rollout.map(|r| r.target.0),
-            last_rollout: self.last_rollout.as_ref().map(|log| RolloutRecord {
-                generation: log.generation.0,
-                outcome: log.outcome,
-                why: log.why.clone(),
-                replaced: log.replaced,
-                started_at_ms: wall.unix_ms(log.started),
-                ended_at_ms: log.ended.map(|t| wall.unix_ms(t)),
-            }),
+            last_rollout: self.last_rollout.as_ref().map(|log| log.record(wall)),
             stopping: self.stopping.is_some(),
             listeners: Vec::new(),
             workers,

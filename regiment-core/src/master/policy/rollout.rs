@@ -4,10 +4,10 @@
 
 use std::time::Instant;
 
-use super::Policy;
 use super::ids::{Generation, WorkerId};
 use super::slot::{Origin, Pending};
-use crate::events::{Event, RolloutOutcome};
+use super::{Effect, Policy, WallClock};
+use crate::events::{Event, RolloutOutcome, RolloutRecord};
 
 /// A rolling restart under way.
 #[derive(Debug, Clone, Copy)]
@@ -21,15 +21,29 @@ pub(super) struct Rollout {
     early_crashes: u32,
 }
 
-/// The record of the last rollout, kept after it ended, for the status.
+/// The record of a rollout, kept after it ended for the status, on the policy's clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct RolloutLog {
+pub(crate) struct RolloutLog {
     pub(super) generation: Generation,
     pub(super) outcome: RolloutOutcome,
     pub(super) why: Option<String>,
     pub(super) replaced: u64,
     pub(super) started: Instant,
     pub(super) ended: Option<Instant>,
+}
+
+impl RolloutLog {
+    /// The public record, times given by `wall`.
+    pub(crate) fn record(&self, wall: WallClock) -> RolloutRecord {
+        RolloutRecord {
+            generation: self.generation.0,
+            outcome: self.outcome,
+            why: self.why.clone(),
+            replaced: self.replaced,
+            started_at_ms: wall.unix_ms(self.started),
+            ended_at_ms: self.ended.map(|t| wall.unix_ms(t)),
+        }
+    }
 }
 
 impl Policy {
@@ -165,6 +179,7 @@ impl Policy {
             self.emit(Event::RolloutDone {
                 generation: r.target.0,
             });
+            self.report_rollout_end();
         }
     }
 
@@ -230,6 +245,14 @@ impl Policy {
             generation: r.target.0,
             why,
         });
+        self.report_rollout_end();
+    }
+
+    /// The record of the rollout that just ended, for whoever waits for it.
+    fn report_rollout_end(&mut self) {
+        if let Some(log) = &self.last_rollout {
+            self.effects.push_back(Effect::RolloutEnded(log.clone()));
+        }
     }
 }
 

@@ -424,7 +424,7 @@ impl World {
                     }
                 }
                 Effect::Event(ev) => self.check_event(ev, before)?,
-                Effect::Kill { .. } | Effect::StatusChanged => {}
+                Effect::Kill { .. } | Effect::StatusChanged | Effect::RolloutEnded(_) => {}
             }
         }
 

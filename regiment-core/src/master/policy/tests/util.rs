@@ -330,7 +330,7 @@ impl Harness {
                         p.killed = Some(why);
                     }
                 }
-                Effect::Event(_) | Effect::StatusChanged => {}
+                Effect::Event(_) | Effect::StatusChanged | Effect::RolloutEnded(_) => {}
             }
         }
     }
