@@ -44,6 +44,8 @@ pub enum Event {
         generation: u64,
         /// The pid it is to replace, for a replacement.
         replaces: Option<u32>,
+        /// The executable it runs.
+        program: ProgramId,
     },
     /// A worker reported ready and now takes traffic.
     Ready {

@@ -11,8 +11,9 @@ pub(crate) fn log(e: &Event) {
             pid,
             generation,
             replaces,
+            program,
         } => {
-            tracing::info!(target: "regiment", slot, pid, generation, replaces, "worker spawned")
+            tracing::info!(target: "regiment", slot, pid, generation, replaces, %program, "worker spawned")
         }
         Ready {
             slot,

@@ -54,7 +54,7 @@ impl Policy {
             return; // answered once
         };
         w.pid = pid;
-        w.program = Some(program);
+        w.program = Some(program.clone());
         // The start timeout counts from the process's start, however long the spawns queued
         // before it took (a slow `before_spawn` hook).
         w.phase = Phase::Starting {
@@ -75,6 +75,7 @@ impl Policy {
             pid,
             generation: generation.0,
             replaces,
+            program,
         });
     }
 

@@ -135,6 +135,7 @@ fn spawned(slot: usize, pid: u32, generation: u64, replaces: Option<u32>) -> Eve
         pid,
         generation,
         replaces,
+        program: program_of(Generation(generation)),
     }
 }
 
