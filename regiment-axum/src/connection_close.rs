@@ -8,8 +8,8 @@
 //! illegal there and is not added.)
 //!
 //! The request path pays relaxed atomic increments (and decrements) on the worker's counters
-//! and on the connection's own, one relaxed load of the drain flag, and nothing else: no lock,
-//! no syscall.
+//! (one more for a 5xx answer) and on the connection's own, one relaxed load of the drain flag,
+//! and nothing else: no lock, no syscall.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -89,7 +89,23 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut res = ready!(this.inner.poll(cx))?;
+        let stats = this.in_flight.as_ref().and_then(|f| f.stats);
+        // Response classes for the heartbeats (a canary rollout compares them between
+        // generations): one relaxed increment, on errors only.
+        let mut res = match ready!(this.inner.poll(cx)) {
+            Ok(res) => res,
+            Err(e) => {
+                if let Some(s) = stats {
+                    plumbing::failure(s);
+                }
+                return Poll::Ready(Err(e));
+            }
+        };
+        if res.status().is_server_error()
+            && let Some(s) = stats
+        {
+            plumbing::response_5xx(s);
+        }
         // Checked when the answer is ready, not when the request came: a request that was in
         // flight when the drain started must close its connection too.
         if *this.http1

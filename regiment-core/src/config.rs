@@ -231,6 +231,7 @@ pub struct Builder {
     process_name: Option<String>,
     heartbeat: Duration,
     heartbeat_timeout: Option<Duration>,
+    canary: Option<crate::Canary>,
     env_overrides: bool,
 }
 
@@ -280,6 +281,7 @@ impl Builder {
             process_name: None,
             heartbeat: DEFAULT_HEARTBEAT,
             heartbeat_timeout: None,
+            canary: None,
             env_overrides: true,
         }
     }
@@ -574,6 +576,19 @@ impl Builder {
         self
     }
 
+    /// Rolling restarts start with a canary, judged on its 5xx ratio before the other workers
+    /// are replaced (off by default). See [`crate::Canary`].
+    ///
+    /// ```
+    /// use regiment_core::{Builder, Canary};
+    /// let builder = Builder::new().workers(4).canary(Canary::new());
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
+    pub fn canary(mut self, canary: crate::Canary) -> Self {
+        self.canary = Some(canary);
+        self
+    }
+
     /// Whether `REGIMENT_*` environment variables override the options (default true).
     ///
     /// ```
@@ -739,6 +754,7 @@ impl Builder {
             process_name,
             heartbeat: self.heartbeat,
             heartbeat_timeout: self.heartbeat_timeout,
+            canary: self.canary.map(crate::Canary::check).transpose()?,
         })
     }
 
@@ -808,6 +824,7 @@ impl Builder {
         if let Some(v) = get("REGIMENT_RESTART_SIGNAL") {
             self.restart_signals = parse_restart_signals("REGIMENT_RESTART_SIGNAL", &v)?;
         }
+        self.canary = crate::Canary::from_env(self.canary)?;
         Ok(bind_option)
     }
 }
@@ -886,6 +903,7 @@ pub(crate) struct Config {
     pub process_name: String,
     pub heartbeat: Duration,
     pub heartbeat_timeout: Option<Duration>,
+    pub canary: Option<crate::master::CanaryConfig>,
 }
 
 #[cfg(test)]

@@ -156,6 +156,14 @@ pub enum Event {
         /// The generation being rolled out.
         generation: u64,
     },
+    /// The canary of `generation` served its window no worse than the old generation: the
+    /// rollout goes on to every slot.
+    CanaryPassed {
+        /// The generation rolled out.
+        generation: u64,
+        /// Both generations' figures.
+        why: String,
+    },
     /// Every slot runs `generation`.
     RolloutDone {
         /// The generation rolled out.
@@ -317,6 +325,10 @@ pub struct WorkerStatus {
     pub requests: u64,
     /// Requests in flight at its last heartbeat.
     pub in_flight: u64,
+    /// Responses with a 5xx status, from its last heartbeat.
+    pub responses_5xx: u64,
+    /// Requests that failed below HTTP, from its last heartbeat.
+    pub failures: u64,
     /// The replacement it asked for, if any.
     pub replace_reason: Option<String>,
     /// The executable it runs (unknown until it is spawned).

@@ -37,6 +37,7 @@
 
 #![warn(missing_docs)]
 
+mod canary;
 mod config;
 pub mod env;
 mod error;
@@ -49,6 +50,7 @@ mod protocol;
 mod readiness;
 pub mod worker;
 
+pub use canary::Canary;
 pub use config::{
     BeforeSpawn, Builder, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET,
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEARTBEAT, DEFAULT_ROLLOUT_FAILURES, DEFAULT_START_TIMEOUT,

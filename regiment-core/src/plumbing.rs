@@ -46,6 +46,16 @@ pub fn request_finished(stats: &Stats) {
     stats.in_flight.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Counts a response with a 5xx status.
+pub fn response_5xx(stats: &Stats) {
+    stats.responses_5xx.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts a request or connection that failed below HTTP.
+pub fn failure(stats: &Stats) {
+    stats.failures.fetch_add(1, Ordering::Relaxed);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

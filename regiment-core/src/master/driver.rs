@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::channel::{self, FromWorker};
 use super::policy::{
-    Control, Effect, Generation, Input, KillReason, Policy, PolicyConfig, WallClock, WorkerId,
+    Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig, WallClock, WorkerId,
 };
 use super::program::Program;
 use super::programs::Programs;
@@ -229,12 +229,18 @@ impl Driver {
                     rss,
                     requests,
                     in_flight,
+                    responses_5xx,
+                    failures,
                 },
             ) => Input::Heartbeat {
                 id,
-                rss,
-                requests,
-                in_flight,
+                load: Load {
+                    rss,
+                    requests,
+                    in_flight,
+                    responses_5xx,
+                    failures,
+                },
             },
             FromWorker::Message(id, WorkerMessage::ReplaceMe { reason }) => {
                 Input::ReplaceMe { id, reason }
@@ -414,6 +420,7 @@ fn policy_config(config: &Config) -> PolicyConfig {
         },
         rollout_failures: config.rollout_failures,
         heartbeat_timeout: config.heartbeat_timeout,
+        canary: config.canary,
     }
 }
 

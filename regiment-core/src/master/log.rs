@@ -90,6 +90,9 @@ pub(crate) fn log(e: &Event) {
         RolloutStarted { generation } => {
             tracing::info!(target: "regiment", generation, "rolling restart started")
         }
+        CanaryPassed { generation, why } => {
+            tracing::info!(target: "regiment", generation, %why, "canary passed; the rollout goes on")
+        }
         RolloutDone { generation } => {
             tracing::info!(target: "regiment", generation, "rolling restart done")
         }

@@ -18,6 +18,7 @@ mod channel;
 mod driver;
 mod log;
 mod policy;
+pub(crate) use policy::CanaryConfig;
 pub(crate) mod program;
 mod programs;
 mod signals;

@@ -45,6 +45,13 @@ pub enum WorkerMessage {
         requests: u64,
         /// Requests being served now.
         in_flight: u64,
+        /// Responses with a 5xx status since the worker started (absent from older workers).
+        #[serde(default)]
+        responses_5xx: u64,
+        /// Requests or connections that failed below HTTP (a service error, a protocol
+        /// error) since the worker started.
+        #[serde(default)]
+        failures: u64,
     },
 }
 
@@ -145,10 +152,25 @@ mod tests {
             rss: 1 << 20,
             requests: 10,
             in_flight: 1,
+            responses_5xx: 2,
+            failures: 0,
         });
         assert_eq!(
             &frame[4..],
-            br#"{"v":1,"type":"heartbeat","rss":1048576,"requests":10,"in_flight":1}"#
+            br#"{"v":1,"type":"heartbeat","rss":1048576,"requests":10,"in_flight":1,"responses_5xx":2,"failures":0}"#
+        );
+        // A worker of an earlier build sends no response classes: read as zero.
+        assert_eq!(
+            decode::<WorkerMessage>(
+                br#"{"v":1,"type":"heartbeat","rss":1,"requests":2,"in_flight":0}"#
+            ),
+            Incoming::Message(WorkerMessage::Heartbeat {
+                rss: 1,
+                requests: 2,
+                in_flight: 0,
+                responses_5xx: 0,
+                failures: 0,
+            })
         );
         assert_eq!(
             &encode(&WorkerMessage::Ready)[4..],
@@ -182,6 +204,8 @@ mod tests {
                 rss: 1,
                 requests: 2,
                 in_flight: 3,
+                responses_5xx: 4,
+                failures: 5,
             },
         ] {
             let f = encode(&m);

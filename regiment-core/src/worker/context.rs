@@ -26,6 +26,8 @@ pub struct Stats {
     // Plain relaxed atomics: no lock on the request path. Counted through `crate::plumbing`.
     pub(crate) requests: AtomicU64,
     pub(crate) in_flight: AtomicU64,
+    pub(crate) responses_5xx: AtomicU64,
+    pub(crate) failures: AtomicU64,
 }
 
 impl Stats {
@@ -33,6 +35,8 @@ impl Stats {
         Self {
             requests: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            responses_5xx: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
         }
     }
 
@@ -57,6 +61,29 @@ impl Stats {
     /// ```
     pub fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Responses with a 5xx status since the worker started: what a canary rollout compares
+    /// between generations.
+    ///
+    /// ```
+    /// // An error ratio of one's own, for a log line.
+    /// let ratio = regiment_core::worker::stats()
+    ///     .map(|s| s.responses_5xx() as f64 / s.requests().max(1) as f64);
+    /// assert_eq!(ratio, None);
+    /// ```
+    pub fn responses_5xx(&self) -> u64 {
+        self.responses_5xx.load(Ordering::Relaxed)
+    }
+
+    /// Requests or connections that failed below HTTP (a service error, a protocol error).
+    ///
+    /// ```
+    /// let failing = regiment_core::worker::stats().is_some_and(|s| s.failures() > 0);
+    /// assert!(!failing);
+    /// ```
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 }
 
@@ -226,6 +253,8 @@ impl WorkerContext {
                     rss,
                     requests: self.stats.requests(),
                     in_flight: self.stats.in_flight(),
+                    responses_5xx: self.stats.responses_5xx(),
+                    failures: self.stats.failures(),
                 });
             }
         });

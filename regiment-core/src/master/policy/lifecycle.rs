@@ -34,7 +34,7 @@ impl Policy {
     ) -> WorkerId {
         let id = WorkerId(self.next_id);
         self.next_id += 1;
-        let generation = self.spawn_generation();
+        let generation = self.generation_for(spawned_for.as_ref());
         self.workers
             .insert(id, Worker::new(slot, generation, spawned_for, now));
         self.effects.push_back(Effect::Spawn {

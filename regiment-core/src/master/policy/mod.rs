@@ -37,6 +37,7 @@
 //! ```
 
 mod backoff;
+mod canary;
 mod exits;
 mod ids;
 mod inputs;
@@ -55,12 +56,13 @@ use std::time::{Duration, Instant};
 
 use backoff::Backoff;
 pub(crate) use backoff::BackoffConfig;
+pub(crate) use canary::CanaryConfig;
 pub(crate) use ids::{Generation, WorkerId};
 use rollout::Rollout;
 pub(crate) use rollout::RolloutLog;
 use slot::Slot;
-pub(crate) use worker::KillReason;
 use worker::Worker;
+pub(crate) use worker::{KillReason, Load};
 
 use crate::events::{Event, ProgramId, SlotStatus, Status, WorkerStatus};
 
@@ -75,6 +77,8 @@ pub(crate) struct PolicyConfig {
     pub backoff: BackoffConfig,
     pub rollout_failures: u32,
     pub heartbeat_timeout: Option<Duration>,
+    /// A rollout starts with a canary, judged before the other workers are replaced.
+    pub canary: Option<CanaryConfig>,
 }
 
 impl PolicyConfig {
@@ -122,9 +126,7 @@ pub(crate) enum Input {
     Ready(WorkerId),
     Heartbeat {
         id: WorkerId,
-        rss: u64,
-        requests: u64,
-        in_flight: u64,
+        load: Load,
     },
     ReplaceMe {
         id: WorkerId,
@@ -190,6 +192,8 @@ pub(crate) struct Policy {
     good: Generation,
     rollout: Option<Rollout>,
     last_rollout: Option<RolloutLog>,
+    /// Every ready worker's requests and 5xx answers when the canary's window opened.
+    canary_baseline: BTreeMap<WorkerId, (u64, u64)>,
     stopping: Option<Stopping>,
     effects: VecDeque<Effect>,
     status_changed: bool,
@@ -211,6 +215,7 @@ impl Policy {
             good: Generation::FIRST,
             rollout: None,
             last_rollout: None,
+            canary_baseline: BTreeMap::new(),
             stopping: None,
             effects: VecDeque::new(),
             status_changed: true,
@@ -231,20 +236,7 @@ impl Policy {
                 self.on_spawn_failed(id, why, leftover, now)
             }
             Input::Ready(id) => self.on_ready(id, now),
-            Input::Heartbeat {
-                id,
-                rss,
-                requests,
-                in_flight,
-            } => self.on_heartbeat(
-                id,
-                worker::Load {
-                    rss,
-                    requests,
-                    in_flight,
-                },
-                now,
-            ),
+            Input::Heartbeat { id, load } => self.on_heartbeat(id, load, now),
             Input::ReplaceMe { id, reason } => self.on_replace_me(id, reason, now),
             Input::InvalidMessage { id, why } => self.on_invalid_message(id, why),
             Input::Exited { id, status } => self.on_exit(id, status, now),
@@ -297,6 +289,8 @@ impl Policy {
                 rss: w.load.rss,
                 requests: w.load.requests,
                 in_flight: w.load.in_flight,
+                responses_5xx: w.load.responses_5xx,
+                failures: w.load.failures,
                 replace_reason: w.replace_reason.clone(),
                 program: w.program.clone(),
             })
@@ -304,7 +298,7 @@ impl Policy {
         workers.sort_by_key(|w| (w.slot, w.pid));
         Status {
             master_pid: 0,
-            generation: self.spawn_generation().0,
+            generation: self.generation_for(None).0,
             good_generation: self.good.0,
             workers_wanted: self.slots.len(),
             rollout: self.rollout.map(|r| r.target.0),
@@ -329,6 +323,7 @@ impl Policy {
     /// whether the stop is complete.
     fn settle(&mut self, now: Instant) {
         self.fire_timers(now);
+        self.advance_canary(now);
         self.pump(now);
         self.check_rollout_done(now);
         if matches!(self.stopping, Some(Stopping::Graceful | Stopping::Forced))

@@ -46,6 +46,9 @@ impl Policy {
             // The rollout it was spawned for may have been superseded since: it now deploys
             // the newest one.
             match self.rollout {
+                // During a canary, its count is kept by `advance_canary`, which queues what
+                // is missing: a restored replacement would add one more.
+                Some(r) if r.stage != super::canary::Stage::Full => return,
                 Some(r) => p = super::rollout::rollout_pending(r.target),
                 None => return,
             }

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::canary::Stage;
 use super::ids::{Generation, WorkerId};
 use super::slot::{Origin, Pending};
 use super::{Effect, Policy, WallClock};
@@ -19,6 +20,7 @@ pub(super) struct Rollout {
     /// healthy period). Not reset by a later ready: a binary that dies a second after it is
     /// ready would otherwise replace every old worker with a crash loop.
     early_crashes: u32,
+    pub(super) stage: Stage,
 }
 
 /// The record of a rollout, kept after it ended for the status, on the policy's clock.
@@ -47,11 +49,6 @@ impl RolloutLog {
 }
 
 impl Policy {
-    /// The generation a spawn gets now: the one being rolled out, else the last good one.
-    pub(super) fn spawn_generation(&self) -> Generation {
-        self.rollout.map_or(self.good, |r| r.target)
-    }
-
     pub(super) fn rolling_restart(&mut self, now: Instant) {
         if self.stopping.is_some() {
             return;
@@ -68,10 +65,12 @@ impl Policy {
                 now,
             );
         }
+        let stage = self.first_stage();
         self.rollout = Some(Rollout {
             target,
             failures: 0,
             early_crashes: 0,
+            stage,
         });
         self.last_rollout = Some(RolloutLog {
             generation: target,
@@ -95,13 +94,16 @@ impl Policy {
                 s.backoff.reset();
                 s.retry_at = None;
             }
-            if let Some(p) = s.pending.as_mut().filter(|p| p.origin == Origin::Rollout) {
-                // Queued by the superseded rollout: it now deploys this one.
-                *p = rollout_pending(target);
-            } else if current.is_some_and(|w| w.generation < target) {
-                self.want_replacement(slot, rollout_pending(target));
+            if s.pending
+                .as_ref()
+                .is_some_and(|p| p.origin == Origin::Rollout)
+            {
+                // Queued by the superseded rollout: this one queues what it deploys.
+                s.pending = None;
+                self.queue.retain(|q| *q != slot);
             }
         }
+        self.queue_rollout(self.rollout_width(stage));
     }
 
     /// A worker became ready in `slot` during a rollout: one of the new generation took its slot
@@ -114,7 +116,7 @@ impl Policy {
             if let Some(log) = &mut self.last_rollout {
                 log.replaced += 1;
             }
-        } else {
+        } else if r.stage == Stage::Full {
             let target = r.target;
             self.want_replacement(slot, rollout_pending(target));
         }
@@ -187,7 +189,7 @@ impl Policy {
     /// starting are drained (successors: the old workers of those slots stay) and replaced
     /// by the good generation (in an empty slot; or when a worker's own request had taken over
     /// the replacement): from now on no worker of the aborted generation joins.
-    fn abort_rollout(&mut self, why: String, now: Instant) {
+    pub(super) fn abort_rollout(&mut self, why: String, now: Instant) {
         let Some(r) = self.rollout else { return };
         self.end_rollout(RolloutOutcome::Aborted, why.clone(), now);
         let mut starting = Vec::new();

@@ -20,6 +20,8 @@ pub(super) enum Timer {
     HeartbeatTimeout(WorkerId),
     /// A slot's backoff ends: it may spawn again (rules 2 and 5).
     Backoff(usize),
+    /// The canary's window ends: it is judged.
+    CanaryWindow,
 }
 
 impl Policy {
@@ -49,7 +51,11 @@ impl Policy {
             .enumerate()
             .filter(move |_| !stopping)
             .filter_map(|(i, s)| s.retry_at.map(|t| (t, Timer::Backoff(i))));
-        workers.chain(slots)
+        let canary = self.rollout.and_then(|r| match r.stage {
+            super::canary::Stage::Window { until } => Some((until, Timer::CanaryWindow)),
+            _ => None,
+        });
+        workers.chain(slots).chain(canary)
     }
 
     /// Fires every timer due by `now`.
@@ -66,6 +72,8 @@ impl Policy {
                 Timer::HeartbeatTimeout(id) => self.unresponsive(id, now),
                 // `pump` spawns what the slot was waiting for.
                 Timer::Backoff(slot) => self.slots[slot].retry_at = None,
+                // Judged by `advance_canary`, right after the timers.
+                Timer::CanaryWindow => {}
             }
         }
     }

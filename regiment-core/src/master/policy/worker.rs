@@ -102,6 +102,8 @@ pub(crate) struct Load {
     pub(crate) rss: u64,
     pub(crate) requests: u64,
     pub(crate) in_flight: u64,
+    pub(crate) responses_5xx: u64,
+    pub(crate) failures: u64,
 }
 
 impl Worker {

@@ -22,8 +22,11 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::super::canary::Stage;
 use super::super::worker::{Heartbeats, Phase};
-use super::super::{BackoffConfig, Control, Effect, Generation, Input, PolicyConfig, WorkerId};
+use super::super::{
+    BackoffConfig, CanaryConfig, Control, Effect, Generation, Input, Load, PolicyConfig, WorkerId,
+};
 use super::util::{Harness, SpawnAnswer, ms};
 use crate::events::Event;
 
@@ -50,6 +53,8 @@ enum Step {
     RollingRestart,
     /// A rolling restart to a generation whose workers all fail to start.
     BadRollingRestart,
+    /// A rolling restart to a generation whose workers answer every request with a 5xx.
+    ErroringRollingRestart,
     Stop,
     ForcedStop,
     ScaleUp,
@@ -88,6 +93,16 @@ fn draw_config(rng: &mut ChaCha8Rng) -> PolicyConfig {
         } else {
             Some(ms(rng.random_range(1_000..=5_000)))
         },
+        canary: if rng.random_bool(0.5) {
+            None
+        } else {
+            Some(CanaryConfig {
+                workers: rng.random_range(1..=2),
+                window: ms(rng.random_range(500..=10_000)),
+                max_error_ratio: [0.0, 0.01, 0.2][rng.random_range(0..3)],
+                min_requests: rng.random_range(0..=50),
+            })
+        },
     }
 }
 
@@ -108,7 +123,8 @@ fn draw_step(rng: &mut ChaCha8Rng) -> Step {
         8_187..8_337 => Step::Garbage(k),
         8_337..8_437 => Step::Stray,
         8_437..8_837 => Step::RollingRestart,
-        8_837..8_987 => Step::BadRollingRestart,
+        8_837..8_937 => Step::BadRollingRestart,
+        8_937..8_987 => Step::ErroringRollingRestart,
         8_987..8_997 => Step::Stop,
         8_997..9_000 => Step::ForcedStop,
         9_000..9_250 => Step::ScaleUp,
@@ -153,6 +169,10 @@ struct World {
     h: Harness,
     /// Generations whose workers fail to start.
     bad: BTreeSet<Generation>,
+    /// Generations whose workers answer every request with a 5xx.
+    erroring: BTreeSet<Generation>,
+    /// Requests each worker has answered (10 more at each heartbeat).
+    answered: BTreeMap<WorkerId, u64>,
     /// Rollouts started and not ended yet.
     rollouts: BTreeSet<u64>,
     /// Rollouts ended.
@@ -162,6 +182,8 @@ struct World {
     /// The generation spawns must run, as the events so far say: the rolling one, else the
     /// last one whose rollout completed.
     rolling: Option<u64>,
+    /// The rolling generation is an unproven canary: only its own replacements run it.
+    canary_stage: bool,
     good: u64,
     /// Successors that became ready, by the worker they replace.
     took_over: BTreeMap<WorkerId, u32>,
@@ -188,10 +210,13 @@ impl World {
         Self {
             h,
             bad: BTreeSet::new(),
+            erroring: BTreeSet::new(),
+            answered: BTreeMap::new(),
             rollouts: BTreeSet::new(),
             ended: BTreeSet::new(),
             aborted: BTreeSet::new(),
             rolling: None,
+            canary_stage: false,
             good: 1,
             took_over: BTreeMap::new(),
             stopping: false,
@@ -219,6 +244,24 @@ impl World {
                 .map(|(id, w)| (*id, (w.slot, w.pid, w.phase)))
                 .collect(),
         }
+    }
+
+    /// A heartbeat after 10 more requests, all answered 5xx by an erroring generation.
+    fn heartbeat(&mut self, id: WorkerId) {
+        let requests = self.answered.entry(id).or_default();
+        *requests += 10;
+        let requests = *requests;
+        let erroring = self.erroring.contains(&self.h.processes[&id].generation);
+        self.h.input(Input::Heartbeat {
+            id,
+            load: Load {
+                rss: 1,
+                requests,
+                in_flight: 0,
+                responses_5xx: if erroring { requests } else { 0 },
+                failures: 0,
+            },
+        });
     }
 
     fn exit(&mut self, id: WorkerId, status: &str) {
@@ -270,7 +313,7 @@ impl World {
             }
             Step::Heartbeat(k) => {
                 if let Some(id) = self.nth_live(k) {
-                    self.h.heartbeat(id);
+                    self.heartbeat(id);
                 }
             }
             Step::Garbage(k) => {
@@ -293,6 +336,10 @@ impl World {
             Step::RollingRestart => self.h.control(Control::RollingRestart),
             Step::BadRollingRestart => {
                 self.bad.insert(self.h.policy.generation.next());
+                self.h.control(Control::RollingRestart);
+            }
+            Step::ErroringRollingRestart => {
+                self.erroring.insert(self.h.policy.generation.next());
                 self.h.control(Control::RollingRestart);
             }
             Step::Stop => {
@@ -336,7 +383,7 @@ impl World {
             },
             Step::HeartbeatAll => {
                 for id in self.h.in_phase(|p| matches!(p, Phase::Ready { .. })) {
-                    self.h.heartbeat(id);
+                    self.heartbeat(id);
                 }
             }
             Step::ExitLeaving => {
@@ -367,7 +414,14 @@ impl World {
                 } => {
                     // A spawn runs the rollout's generation, else the last good one: never
                     // one whose rollout ended without completing.
-                    let expected = self.rolling.unwrap_or(self.good);
+                    // During a canary, the canary's own replacements run the rolling
+                    // generation and everything else the good one (the count of the canary's
+                    // generation is checked below).
+                    let expected = match self.rolling {
+                        Some(_) if self.canary_stage && generation.0 == self.good => self.good,
+                        Some(g) => g,
+                        None => self.good,
+                    };
                     if generation.0 != expected {
                         return broken(
                             "spawns run the good or the rolling generation",
@@ -441,6 +495,26 @@ impl World {
                     before.ready.len()
                 ),
             );
+        }
+
+        // While a canary is unproven, no more of its generation serve than the canary count.
+        if let (Some(r), Some(c)) = (p.rollout, p.config.canary)
+            && r.stage != Stage::Full
+        {
+            let serving = p
+                .workers
+                .values()
+                .filter(|w| w.generation == r.target && w.is_ready())
+                .count();
+            if serving > c.workers {
+                return broken(
+                    "an unproven canary stays within its count",
+                    format!(
+                        "{serving} ready workers of generation {} during its canary of {}",
+                        r.target, c.workers
+                    ),
+                );
+            }
         }
 
         // A forced stop kills every worker at once.
@@ -595,7 +669,31 @@ impl World {
                     format!("rollout {generation} ended without being under way"),
                 );
             }
-            Event::RolloutStarted { generation } => self.rolling = Some(*generation),
+            Event::RolloutStarted { generation } => {
+                self.rolling = Some(*generation);
+                let p = &self.h.policy;
+                self.canary_stage = p.config.canary.is_some_and(|c| c.workers < p.slots.len());
+            }
+            Event::CanaryPassed { generation, why } => {
+                self.canary_stage = false;
+                // A canary that answers only 5xx, beside workers that answer none, never passes
+                // a margin below 100 % once it had to answer anything.
+                let p = &self.h.policy;
+                let c = p.config.canary.expect("a canary was configured");
+                let others_clean = p.workers.values().all(|w| {
+                    w.generation.0 == *generation || !self.erroring.contains(&w.generation)
+                });
+                if self.erroring.contains(&Generation(*generation))
+                    && others_clean
+                    && c.min_requests > 0
+                    && c.max_error_ratio < 1.0
+                {
+                    return broken(
+                        "a canary worse than the margin is refused",
+                        format!("generation {generation} passed: {why}"),
+                    );
+                }
+            }
             Event::RolloutAborted { generation, why } => {
                 self.rolling = None;
                 if !why.starts_with("superseded") {

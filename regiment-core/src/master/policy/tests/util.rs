@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::super::worker::{Phase, Worker};
 use super::super::{
-    BackoffConfig, Control, Effect, Generation, Input, KillReason, Policy, PolicyConfig, WallClock,
-    WorkerId,
+    BackoffConfig, Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig,
+    WallClock, WorkerId,
 };
 use crate::config::{
     DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET, DEFAULT_DRAIN_TIMEOUT,
@@ -37,6 +37,7 @@ pub(super) fn config(workers: usize) -> PolicyConfig {
         },
         rollout_failures: DEFAULT_ROLLOUT_FAILURES,
         heartbeat_timeout: None,
+        canary: None,
     }
 }
 
@@ -210,9 +211,13 @@ impl Harness {
     pub fn heartbeat(&mut self, id: WorkerId) {
         self.input(Input::Heartbeat {
             id,
-            rss: 1,
-            requests: 1,
-            in_flight: 0,
+            load: Load {
+                rss: 1,
+                requests: 1,
+                in_flight: 0,
+                responses_5xx: 0,
+                failures: 0,
+            },
         });
     }
 

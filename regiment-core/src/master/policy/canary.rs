@@ -1,0 +1,247 @@
+//! Canary rollouts: a rollout first replaces a few workers, lets them serve beside the old
+//! generation for a window, and goes on only if their 5xx ratio is no worse than the old
+//! generation's by more than a margin (and they answered enough requests to tell). Otherwise it
+//! is aborted, and the canary workers are replaced by the good generation, new before old.
+//!
+//! While the canary is unproven, no more of its generation serve than the canary count: every
+//! spawn that is not one of the canary's own runs the good generation.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::ids::{Generation, WorkerId};
+use super::slot::{Origin, Pending};
+use super::{Policy, rollout};
+use crate::events::Event;
+
+/// How a canary is judged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct CanaryConfig {
+    pub workers: usize,
+    pub window: Duration,
+    /// How far above the old generation's 5xx ratio the canary's may be (0.01: one point).
+    pub max_error_ratio: f64,
+    pub min_requests: u64,
+}
+
+/// Where a rollout is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Stage {
+    /// Replacing the canary's workers, and no other.
+    Canary,
+    /// The canary serves beside the old generation until `until`.
+    Window { until: Instant },
+    /// Every slot.
+    Full,
+}
+
+/// Requests and 5xx answers of one generation over the window.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    requests: u64,
+    errors: u64,
+}
+
+impl Tally {
+    fn ratio(self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.requests as f64
+        }
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.2}% ({} of {} requests)",
+            self.ratio() * 100.0,
+            self.errors,
+            self.requests
+        )
+    }
+}
+
+impl Policy {
+    /// The stage a rollout starts in: a canary if one is configured and smaller than the
+    /// cluster (a canary of every worker is the whole rollout).
+    pub(super) fn first_stage(&self) -> Stage {
+        match self.config.canary {
+            Some(c) if c.workers < self.slots.len() => Stage::Canary,
+            _ => Stage::Full,
+        }
+    }
+
+    /// How many slots a rollout in `stage` replaces: the canary's, or all.
+    pub(super) fn rollout_width(&self, stage: Stage) -> usize {
+        match (stage, self.config.canary) {
+            (Stage::Canary | Stage::Window { .. }, Some(c)) => c.workers,
+            _ => usize::MAX,
+        }
+    }
+
+    /// The generation a spawn for `pending` gets: a rollout's own replacements run the rolling
+    /// generation; anything else does too once the rollout is past its canary, else the good
+    /// one.
+    pub(super) fn generation_for(&self, pending: Option<&Pending>) -> Generation {
+        match self.rollout {
+            Some(r) if r.stage == Stage::Full => r.target,
+            Some(r) if pending.is_some_and(|p| p.origin == Origin::Rollout) => r.target,
+            _ => self.good,
+        }
+    }
+
+    /// After every input: the canary's workers serving start the window (topped up if one was
+    /// lost); the window's end judges it.
+    pub(super) fn advance_canary(&mut self, now: Instant) {
+        let Some(r) = self.rollout else { return };
+        let Some(c) = self.config.canary else { return };
+        match r.stage {
+            Stage::Full => {}
+            Stage::Canary => {
+                let serving = self.serving_of(r.target);
+                let coming = self
+                    .slots
+                    .iter()
+                    .filter(|s| rollout_under_way(self, s))
+                    .count();
+                if serving >= c.workers && coming == 0 {
+                    self.canary_baseline = self.tallies_now();
+                    if let Some(r) = &mut self.rollout {
+                        r.stage = Stage::Window {
+                            until: now + c.window,
+                        };
+                    }
+                } else if serving + coming < c.workers {
+                    self.queue_rollout(c.workers - serving - coming);
+                }
+            }
+            Stage::Window { until } if until <= now => self.judge_canary(c, now),
+            Stage::Window { .. } => {}
+        }
+    }
+
+    /// Slots whose current worker is of `generation` and ready.
+    fn serving_of(&self, generation: Generation) -> usize {
+        self.slots
+            .iter()
+            .filter_map(|s| s.current.and_then(|c| self.workers.get(&c)))
+            .filter(|w| w.generation == generation && w.is_ready())
+            .count()
+    }
+
+    /// Queues rollout replacements for up to `n` slots still on an older generation.
+    pub(super) fn queue_rollout(&mut self, mut n: usize) {
+        let Some(r) = self.rollout else { return };
+        for slot in 0..self.slots.len() {
+            if n == 0 {
+                return;
+            }
+            let s = &self.slots[slot];
+            let old = s
+                .current
+                .and_then(|c| self.workers.get(&c))
+                .is_some_and(|w| w.generation < r.target);
+            if old && s.pending.is_none() && s.successor.is_none() {
+                self.want_replacement(slot, rollout::rollout_pending(r.target));
+                n -= 1;
+            }
+        }
+    }
+
+    /// Every ready worker's figures now, by worker.
+    fn tallies_now(&self) -> BTreeMap<WorkerId, (u64, u64)> {
+        self.workers
+            .iter()
+            .filter(|(_, w)| w.is_ready())
+            .map(|(id, w)| (*id, (w.load.requests, w.load.responses_5xx)))
+            .collect()
+    }
+
+    /// The window is over: the rollout goes on, or is aborted with both figures.
+    fn judge_canary(&mut self, c: CanaryConfig, now: Instant) {
+        let Some(r) = self.rollout else { return };
+        let (mut canary, mut old) = (Tally::default(), Tally::default());
+        for (id, w) in self.workers.iter().filter(|(_, w)| w.is_ready()) {
+            let (r0, e0) = self.canary_baseline.get(id).copied().unwrap_or_default();
+            let tally = if w.generation == r.target {
+                &mut canary
+            } else {
+                &mut old
+            };
+            tally.requests += w.load.requests.saturating_sub(r0);
+            tally.errors += w.load.responses_5xx.saturating_sub(e0);
+        }
+        self.canary_baseline.clear();
+        let target = r.target;
+        let good = self.good;
+        let refused = if canary.requests < c.min_requests {
+            Some(format!(
+                "the canary of generation {target} answered {} requests in {:?}, fewer than the \
+                 {} required",
+                canary.requests, c.window, c.min_requests
+            ))
+        } else if canary.ratio() > old.ratio() + c.max_error_ratio {
+            Some(format!(
+                "the canary of generation {target} answered 5xx to {canary}, generation \
+                 {good} to {old}: more than {:.2} points worse",
+                c.max_error_ratio * 100.0
+            ))
+        } else {
+            None
+        };
+        match refused {
+            None => {
+                self.emit(Event::CanaryPassed {
+                    generation: target.0,
+                    why: format!(
+                        "the canary of generation {target} answered 5xx to {canary}, \
+                         generation {good} to {old}"
+                    ),
+                });
+                if let Some(r) = &mut self.rollout {
+                    r.stage = Stage::Full;
+                }
+                self.queue_rollout(usize::MAX);
+            }
+            Some(why) => {
+                self.abort_rollout(why.clone(), now);
+                // The canary's workers serve the refused program: each is replaced by the good
+                // generation, new before old.
+                for slot in 0..self.slots.len() {
+                    let refused = self.slots[slot]
+                        .current
+                        .and_then(|c| self.workers.get(&c))
+                        .is_some_and(|w| w.generation == target);
+                    if refused {
+                        self.want_replacement(
+                            slot,
+                            Pending {
+                                reason: format!("rollout aborted: {why}"),
+                                origin: Origin::Request,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A rollout replacement is queued or starting in this slot.
+fn rollout_under_way(policy: &Policy, s: &super::slot::Slot) -> bool {
+    let pending = s
+        .pending
+        .as_ref()
+        .is_some_and(|p| p.origin == Origin::Rollout);
+    // By generation, not by who asked: a worker's own request may have taken over a rollout
+    // replacement already starting, which still runs the canary's generation.
+    let starting = s
+        .successor
+        .and_then(|id| policy.workers.get(&id))
+        .zip(policy.rollout)
+        .is_some_and(|(w, r)| w.generation == r.target);
+    pending || starting
+}
