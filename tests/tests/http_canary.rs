@@ -1,0 +1,177 @@
+//! Canary rollouts end to end: `hello` with 3 workers and a canary of 1, under load. A build
+//! that answers every request with a 500 is refused at the end of its window (the reason names
+//! both ratios), its canary is replaced by the good program, and no request sent after the
+//! canary is gone sees a 500. A good build passes its canary and rolls out; a crash afterwards
+//! respawns the new program.
+
+mod http_common;
+
+use std::io::BufReader;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use http_common::{connect, read_response, send_get};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use tests::cluster::{Cluster, pid_of, signal_pid, wait_gone};
+use tests::deploy::Deploy;
+
+const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
+const HELLO_500: &str = env!("CARGO_BIN_EXE_hello_500_under_test");
+
+fn is(e: &Value, event: &str) -> bool {
+    e["event"] == event
+}
+
+/// Answers by phase of the test: (200s, 500s, anything else).
+type Tally = [[u64; 3]; 4];
+
+/// Clients sending `GET /` on a new connection each time (so every request goes through the
+/// shared accept queue), tagged with the test's phase when sent. Bounded in time and count.
+fn load(
+    addr: SocketAddr,
+    phase: Arc<AtomicU8>,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Tally>> {
+    (0..3)
+        .map(|_| {
+            let (phase, stop) = (phase.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut tally: Tally = [[0; 3]; 4];
+                let deadline = Instant::now() + Duration::from_secs(120);
+                for _ in 0..200_000 {
+                    if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+                        break;
+                    }
+                    let p = phase.load(Ordering::Relaxed) as usize;
+                    let mut s = connect(addr);
+                    send_get(&mut s, "/");
+                    let class = match read_response(&mut BufReader::new(s)) {
+                        Ok(r) if r.status == 200 => 0,
+                        Ok(r) if r.status == 500 => 1,
+                        _ => 2,
+                    };
+                    tally[p][class] += 1;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                tally
+            })
+        })
+        .collect()
+}
+
+fn start(app: &std::path::Path) -> Cluster {
+    Cluster::start(
+        app,
+        &[
+            ("HELLO_WORKERS", "3"),
+            ("HELLO_PRINT_EVENTS", "true"),
+            ("HELLO_MAX_REQUESTS", "100000000"),
+            ("RUST_LOG", "warn"),
+            ("REGIMENT_CANARY_WORKERS", "1"),
+            ("REGIMENT_CANARY_WINDOW", "3s"),
+            ("REGIMENT_CANARY_MIN_REQUESTS", "20"),
+            ("REGIMENT_CANARY_MAX_ERROR_RATIO", "0.01"),
+        ],
+    )
+}
+
+#[test]
+fn a_canary_answering_500_is_refused_and_a_good_build_rolls_out() {
+    let deploy = Deploy::new("canary", HELLO);
+    let c = start(&deploy.app());
+    let addr = c.addr();
+    c.wait_for("3 workers ready", tests::cluster::CEILING, |evs| {
+        (evs.iter().filter(|e| is(e, "ready")).count() >= 3).then_some(())
+    });
+
+    let phase = Arc::new(AtomicU8::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(addr, phase.clone(), stop.clone());
+
+    // Phase 1: the broken build's canary serves beside the good workers.
+    deploy.install(HELLO_500);
+    let n0 = c.events().len();
+    phase.store(1, Ordering::Relaxed);
+    c.signal(Signal::SIGHUP);
+    let (_, canary) = c.wait_event("the canary spawned", n0, |e| {
+        is(e, "spawned") && e["generation"] == 2
+    });
+    let (_, aborted) = c.wait_event("rollout 2 refused", n0, |e| {
+        is(e, "rollout-aborted") && e["generation"] == 2
+    });
+    let why = aborted["why"].as_str().unwrap();
+    assert!(
+        why.starts_with("the canary of generation 2 answered 5xx to 100.00% (")
+            && why.contains("generation 1 to 0.00% ("),
+        "{why}"
+    );
+    // Replaced, new before old, by the good program; then gone.
+    wait_gone(pid_of(&canary), tests::cluster::CEILING);
+    // Phase 2: every request sent from now on is served by generation 1.
+    phase.store(2, Ordering::Relaxed);
+    let status = c.status_where("the canary's slot back on generation 1", |s| {
+        s["workers"].as_array().is_some_and(|w| {
+            w.len() == 3
+                && w.iter()
+                    .all(|w| w["generation"] == 1 && w["state"] == "ready")
+        })
+    });
+    assert_eq!(status["last_rollout"]["outcome"], "aborted", "{status}");
+    assert_eq!(status["good_generation"], 1);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Phase 3: a good build passes its canary (the load gives it requests to be judged on)
+    // and rolls out.
+    phase.store(3, Ordering::Relaxed);
+    deploy.install(HELLO);
+    let n1 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    c.wait_event("canary 3 passed", n1, |e| {
+        is(e, "canary-passed") && e["generation"] == 3
+    });
+    c.wait_event("rollout 3 done", n1, |e| {
+        is(e, "rollout-done") && e["generation"] == 3
+    });
+    stop.store(true, Ordering::Relaxed);
+    let mut tally: Tally = [[0; 3]; 4];
+    for client in clients {
+        let t = client.join().expect("a load client");
+        for p in 0..4 {
+            for k in 0..3 {
+                tally[p][k] += t[p][k];
+            }
+        }
+    }
+    eprintln!("answers by phase [200, 500, other]: {tally:?}");
+    assert_eq!(tally[0][1] + tally[0][2], 0, "before the deploy: all 200");
+    assert!(tally[1][1] > 0, "the canary served during its window");
+    assert!(
+        tally[1][1] < tally[1][0],
+        "the canary served a minority of the requests: {:?}",
+        tally[1]
+    );
+    assert_eq!(tally[1][2], 0, "no request failed otherwise");
+    assert!(tally[2][0] > 0);
+    assert_eq!(
+        tally[2][1] + tally[2][2],
+        0,
+        "after the canary: no 500, no failure"
+    );
+    assert!(tally[3][0] > 0);
+    assert_eq!(
+        tally[3][1] + tally[3][2],
+        0,
+        "the good build: no 500, no failure"
+    );
+
+    // A crash now respawns the new program.
+    let status = c.status_where("good generation 3", |s| s["good_generation"] == 3);
+    let victim = status["workers"][0]["pid"].as_u64().unwrap() as u32;
+    let n2 = c.events().len();
+    signal_pid(victim, Signal::SIGKILL);
+    let (_, ready) = c.wait_event("the respawn ready", n2, |e| is(e, "ready"));
+    assert_eq!(ready["generation"], 3, "{ready}");
+}
