@@ -167,6 +167,21 @@ impl Server {
         self
     }
 
+    /// A check each new worker must pass before it counts as ready: a failure is a failed
+    /// start (the old worker keeps serving; a rollout whose workers keep failing it is
+    /// aborted). See [`crate::HealthCheck`].
+    ///
+    /// ```no_run
+    /// # async fn run(app: axum::Router) -> Result<(), regiment_axum::Error> {
+    /// use regiment_axum::HealthCheck;
+    /// regiment_axum::Server::new().health_check(HealthCheck::path("/healthz")).serve(app).await
+    /// # }
+    /// ```
+    pub fn health_check(mut self, check: crate::HealthCheck) -> Self {
+        self.http.health_check = Some(check);
+        self
+    }
+
     /// Whether accepted TCP connections get `TCP_NODELAY` (default true).
     pub fn tcp_nodelay(mut self, on: bool) -> Self {
         self.http.tcp_nodelay = on;

@@ -35,6 +35,10 @@ pub enum Error {
         /// Connections still open at the deadline.
         open: usize,
     },
+    /// A new worker did not pass its [`crate::HealthCheck`] in time: it exits before it is
+    /// ready, which its master counts as a failed start.
+    #[error("{0}")]
+    HealthCheck(String),
     /// A worker could not take or register its listeners.
     #[error("{context}: {source}")]
     Io {

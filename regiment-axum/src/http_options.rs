@@ -14,6 +14,8 @@ pub(crate) struct HttpOptions {
     pub header_read_timeout: Duration,
     pub idle_grace: Duration,
     pub tcp_nodelay: bool,
+    /// What a new worker must pass before it reports ready.
+    pub health_check: Option<crate::HealthCheck>,
 }
 
 impl Default for HttpOptions {
@@ -22,6 +24,7 @@ impl Default for HttpOptions {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             idle_grace: DEFAULT_IDLE_GRACE,
             tcp_nodelay: true,
+            health_check: None,
         }
     }
 }

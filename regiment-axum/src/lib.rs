@@ -51,6 +51,7 @@ mod drain;
 #[cfg(test)]
 mod engine_tests;
 mod error;
+mod health;
 mod http_options;
 mod service;
 mod tracked_io;
@@ -62,6 +63,7 @@ use axum::Router;
 
 pub use builder::{DEFAULT_BIND, Server};
 pub use error::Error;
+pub use health::{DEFAULT_HEALTH_CHECK_WITHIN, HealthCheck};
 pub use http_options::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_GRACE};
 pub use regiment_core;
 pub use service::{HttpService, ResponseBody};

@@ -33,6 +33,13 @@ where
         return Err(Error::NoListeners);
     }
     let service = make_service().await;
+    if let Some(check) = &options.health_check {
+        // Before the accept loops: a worker that fails it never takes a connection.
+        check.pass(&service).await.map_err(|why| {
+            tracing::error!(%why, "health check failed; exiting before ready");
+            Error::HealthCheck(why)
+        })?;
+    }
     let drain = Drain::leak();
     let shared = Arc::new(Shared {
         http: connection::http_builder(&options),

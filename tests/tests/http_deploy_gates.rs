@@ -1,8 +1,9 @@
-//! Canary rollouts end to end: `hello` with 3 workers and a canary of 1, under load. A build
+//! Deploys gated on health, end to end. Canary rollouts: `hello` with 3 workers and a canary of 1, under load. A build
 //! that answers every request with a 500 is refused at the end of its window (the reason names
 //! both ratios), its canary is replaced by the good program, and no request sent after the
 //! canary is gone sees a 500. A good build passes its canary and rolls out; a crash afterwards
-//! respawns the new program.
+//! respawns the new program. A build that fails its own health check never gets ready: the
+//! rollout is aborted and the old workers serve on.
 
 mod http_common;
 
@@ -20,6 +21,7 @@ use tests::deploy::Deploy;
 
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
 const HELLO_500: &str = env!("CARGO_BIN_EXE_hello_500_under_test");
+const HELLO_UNHEALTHY: &str = env!("CARGO_BIN_EXE_hello_unhealthy_under_test");
 
 fn is(e: &Value, event: &str) -> bool {
     e["event"] == event
@@ -174,4 +176,48 @@ fn a_canary_answering_500_is_refused_and_a_good_build_rolls_out() {
     signal_pid(victim, Signal::SIGKILL);
     let (_, ready) = c.wait_event("the respawn ready", n2, |e| is(e, "ready"));
     assert_eq!(ready["generation"], 3, "{ready}");
+}
+
+#[test]
+fn a_build_failing_its_health_check_never_gets_ready_and_its_rollout_is_aborted() {
+    let deploy = Deploy::new("unhealthy", HELLO);
+    let c = Cluster::start(
+        &deploy.app(),
+        &[
+            ("HELLO_WORKERS", "2"),
+            ("HELLO_PRINT_EVENTS", "true"),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    let addr = c.addr();
+    c.wait_for("2 workers ready", tests::cluster::CEILING, |evs| {
+        (evs.iter().filter(|e| is(e, "ready")).count() >= 2).then_some(())
+    });
+    deploy.install(HELLO_UNHEALTHY);
+    let n0 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    let (i, _) = c.wait_event("rollout 2 aborted", n0, |e| {
+        is(e, "rollout-aborted") && e["generation"] == 2
+    });
+    let evs = c.events();
+    let failed: Vec<&Value> = evs[n0..i]
+        .iter()
+        .filter(|e| is(e, "start-failed"))
+        .collect();
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    for f in &failed {
+        assert_eq!(f["why"], "exited before ready: exit 1", "{f}");
+    }
+    assert_eq!(
+        evs[n0..].iter().filter(|e| is(e, "ready")).count(),
+        0,
+        "no worker of the unhealthy build got ready"
+    );
+    for _ in 0..20 {
+        let mut s = connect(addr);
+        send_get(&mut s, "/");
+        let r = read_response(&mut BufReader::new(s)).expect("an answer");
+        assert_eq!(r.status, 200);
+        assert!(r.body.contains("generation 1"), "{}", r.body);
+    }
 }
