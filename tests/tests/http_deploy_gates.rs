@@ -1,9 +1,9 @@
-//! Deploys gated on health, end to end. Canary rollouts: `hello` with 3 workers and a canary of 1, under load. A build
-//! that answers every request with a 500 is refused at the end of its window (the reason names
-//! both ratios), its canary is replaced by the good program, and no request sent after the
-//! canary is gone sees a 500. A good build passes its canary and rolls out; a crash afterwards
-//! respawns the new program. A build that fails its own health check never gets ready: the
-//! rollout is aborted and the old workers serve on.
+//! Deploys gated on health, end to end. Canary rollouts: `hello` with 3 workers and a canary of 1,
+//! under load. A build that answers every request with a 500 is refused at the end of its window
+//! (the reason names both ratios), its canary is replaced by the good program, and no request sent
+//! after the canary is gone sees a 500. A good build passes its canary and rolls out; a crash
+//! afterwards respawns the new program. A build that fails its own health check never gets ready:
+//! the rollout is aborted and the old workers serve on.
 
 mod http_common;
 
