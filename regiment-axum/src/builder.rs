@@ -169,7 +169,9 @@ impl Server {
 
     /// A check each new worker must pass before it counts as ready: a failure is a failed
     /// start (the old worker keeps serving; a rollout whose workers keep failing it is
-    /// aborted). See [`crate::HealthCheck`].
+    /// aborted). See [`crate::HealthCheck`]. It gates readiness `listening` (the default):
+    /// under `started` the master counts a worker ready as soon as it runs, and under `manual`
+    /// a `ready()` called by the app factory comes before the check.
     ///
     /// ```no_run
     /// # async fn run(app: axum::Router) -> Result<(), regiment_axum::Error> {

@@ -69,6 +69,15 @@ pub const DEFAULT_BACKOFF_RESET: Duration = Duration::from_secs(60);
 /// # drop(builder);
 /// ```
 pub const DEFAULT_ROLLOUT_FAILURES: u32 = 3;
+/// How long the last new worker of a rolling restart must serve before the rollout completes
+/// and its program becomes the good one.
+///
+/// ```
+/// // A build that crashes within 5 s of being ready is caught while the rollout is under way:
+/// // its crashes abort it, and the previous program stays the good one.
+/// assert_eq!(regiment_core::DEFAULT_ROLLOUT_SETTLE, std::time::Duration::from_secs(5));
+/// ```
+pub const DEFAULT_ROLLOUT_SETTLE: Duration = Duration::from_secs(5);
 /// Interval of worker heartbeats.
 ///
 /// ```
@@ -222,6 +231,7 @@ pub struct Builder {
     backoff_max: Duration,
     backoff_reset: Duration,
     rollout_failures: u32,
+    rollout_settle: Duration,
     readiness: Readiness,
     restart_signals: Vec<Signal>,
     env: Vec<(OsString, OsString)>,
@@ -272,6 +282,7 @@ impl Builder {
             backoff_max: DEFAULT_BACKOFF_MAX,
             backoff_reset: DEFAULT_BACKOFF_RESET,
             rollout_failures: DEFAULT_ROLLOUT_FAILURES,
+            rollout_settle: DEFAULT_ROLLOUT_SETTLE,
             readiness: Readiness::default(),
             restart_signals: vec![Signal::SIGHUP, Signal::SIGUSR2],
             env: Vec::new(),
@@ -401,6 +412,23 @@ impl Builder {
         self.backoff_initial = initial;
         self.backoff_max = max;
         self.backoff_reset = reset_after;
+        self
+    }
+
+    /// How long the last new worker of a rolling restart must serve before the rollout
+    /// completes (default 5 s; zero: at once). New workers that crash before then count as
+    /// failures of the rollout, so that a build that dies soon after it is ready never becomes
+    /// the good program.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use regiment_core::Builder;
+    /// // This service's fatal bugs show within a minute: only then is a deploy done.
+    /// let builder = Builder::new().rollout_settle(Duration::from_secs(60));
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
+    pub fn rollout_settle(mut self, d: Duration) -> Self {
+        self.rollout_settle = d;
         self
     }
 
@@ -658,6 +686,7 @@ impl Builder {
             ),
             ("backoff", self.backoff_max),
             ("backoff", self.backoff_reset),
+            ("rollout_settle", self.rollout_settle),
         ] {
             if d > MAX_DURATION {
                 return Err(Error::invalid(
@@ -742,6 +771,7 @@ impl Builder {
             backoff_max: self.backoff_max,
             backoff_reset: self.backoff_reset,
             rollout_failures: self.rollout_failures,
+            rollout_settle: self.rollout_settle,
             readiness: self.readiness,
             restart_signals: self.restart_signals,
             env: self.env,
@@ -809,6 +839,19 @@ impl Builder {
         }
         if let Some(d) = duration("REGIMENT_START_TIMEOUT")? {
             self.start_timeout = d;
+        }
+        // Zero is a valid settle (complete at once), which `duration` refuses.
+        if let Some(v) = get("REGIMENT_ROLLOUT_SETTLE") {
+            self.rollout_settle = humantime::parse_duration(v.trim())
+                .ok()
+                .filter(|d| *d <= MAX_DURATION)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "REGIMENT_ROLLOUT_SETTLE",
+                        &v,
+                        "a duration of at most 365 days, such as 5s or 0s",
+                    )
+                })?;
         }
         if let Some(n) = count(
             "REGIMENT_MAX_SURGE",
@@ -894,6 +937,7 @@ pub(crate) struct Config {
     pub backoff_max: Duration,
     pub backoff_reset: Duration,
     pub rollout_failures: u32,
+    pub rollout_settle: Duration,
     pub readiness: Readiness,
     pub restart_signals: Vec<Signal>,
     pub env: Vec<(OsString, OsString)>,

@@ -327,7 +327,7 @@ pub struct WorkerStatus {
     pub in_flight: u64,
     /// Responses with a 5xx status, from its last heartbeat.
     pub responses_5xx: u64,
-    /// Requests that failed below HTTP, from its last heartbeat.
+    /// Requests whose service returned an error instead of a response, from its last heartbeat.
     pub failures: u64,
     /// The replacement it asked for, if any.
     pub replace_reason: Option<String>,

@@ -51,7 +51,7 @@ pub fn response_5xx(stats: &Stats) {
     stats.responses_5xx.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Counts a request or connection that failed below HTTP.
+/// Counts a request whose service returned an error instead of a response.
 pub fn failure(stats: &Stats) {
     stats.failures.fetch_add(1, Ordering::Relaxed);
 }

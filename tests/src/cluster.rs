@@ -47,6 +47,10 @@ impl Cluster {
     pub fn start_command(mut cmd: Command, env: &[(&str, &str)]) -> Cluster {
         let tag = format!("{}-{}", std::process::id(), rand_suffix());
         cmd.env("REGIMENT_BIND", "127.0.0.1:0")
+            // Rollouts complete once their last worker served this long (5 s by default): short
+            // here, so that the tests that wait for many rollouts stay quick; the tests of the
+            // settle itself give their own.
+            .env("REGIMENT_ROLLOUT_SETTLE", "300ms")
             .env("FIXTURE_TAG", &tag)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

@@ -22,6 +22,7 @@ use tests::deploy::Deploy;
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
 const HELLO_500: &str = env!("CARGO_BIN_EXE_hello_500_under_test");
 const HELLO_UNHEALTHY: &str = env!("CARGO_BIN_EXE_hello_unhealthy_under_test");
+const HELLO_CRASHY: &str = env!("CARGO_BIN_EXE_hello_crashy_under_test");
 
 fn is(e: &Value, event: &str) -> bool {
     e["event"] == event
@@ -220,4 +221,89 @@ fn a_build_failing_its_health_check_never_gets_ready_and_its_rollout_is_aborted(
         assert_eq!(r.status, 200);
         assert!(r.body.contains("generation 1"), "{}", r.body);
     }
+}
+
+/// A build that crashes a second after it is ready: the rollout is aborted, and afterwards the
+/// replacements RequestCount asks for run the good program, losing no request.
+#[test]
+fn after_a_build_that_crashes_soon_after_ready_recycling_runs_the_good_program() {
+    let deploy = Deploy::new("crashy", HELLO);
+    let c = Cluster::start(
+        &deploy.app(),
+        &[
+            ("HELLO_WORKERS", "2"),
+            ("HELLO_PRINT_EVENTS", "true"),
+            ("HELLO_MAX_REQUESTS", "300"),
+            ("HELLO_MAX_REQUESTS_JITTER", "0"),
+            ("RUST_LOG", "warn"),
+            // The default: the build crashes a second after it is ready, within it.
+            ("REGIMENT_ROLLOUT_SETTLE", "5s"),
+        ],
+    );
+    let addr = c.addr();
+    c.wait_for("2 workers ready", tests::cluster::CEILING, |evs| {
+        (evs.iter().filter(|e| is(e, "ready")).count() >= 2).then_some(())
+    });
+    deploy.install(HELLO_CRASHY);
+    let n0 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    let (i_abort, aborted) = c.wait_event("rollout 2 aborted", n0, |e| {
+        is(e, "rollout-aborted") && e["generation"] == 2
+    });
+    assert!(
+        aborted["why"]
+            .as_str()
+            .unwrap()
+            .contains("crashed soon after they were ready"),
+        "{aborted}"
+    );
+    // Every worker of the doomed build is gone, and both slots serve generation 1.
+    for e in &c.events()[n0..] {
+        if is(e, "spawned") && e["generation"] == 2 {
+            wait_gone(pid_of(e), tests::cluster::CEILING);
+        }
+    }
+    c.status_where("two generation-1 workers", |s| {
+        s["workers"].as_array().is_some_and(|w| {
+            w.len() == 2
+                && w.iter()
+                    .all(|w| w["generation"] == 1 && w["state"] == "ready")
+        })
+    });
+
+    // Afterwards: load, and the replacements RequestCount asks for (every 300 requests).
+    let n1 = c.events().len();
+    let phase = Arc::new(AtomicU8::new(2));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(addr, phase, stop.clone());
+    c.wait_for(
+        "4 replacements after the abort",
+        tests::cluster::CEILING,
+        |evs| {
+            (evs[n1..]
+                .iter()
+                .filter(|e| is(e, "ready") && !e["slot"].is_null())
+                .count()
+                >= 4)
+                .then_some(())
+        },
+    );
+    stop.store(true, Ordering::Relaxed);
+    let mut tally = [0u64; 3];
+    for client in clients {
+        let t = client.join().expect("a load client");
+        for k in 0..3 {
+            tally[k] += t[2][k];
+        }
+    }
+    eprintln!("answers after the abort [200, 500, other]: {tally:?}");
+    assert!(tally[0] >= 600, "{tally:?}");
+    assert_eq!(tally[1] + tally[2], 0, "no request failed: {tally:?}");
+    let evs = c.events();
+    let respawns: Vec<&Value> = evs[n1..].iter().filter(|e| is(e, "spawned")).collect();
+    assert!(respawns.len() >= 4, "{respawns:?}");
+    for e in &respawns {
+        assert_eq!(e["generation"], 1, "the good program: {e}");
+    }
+    assert!(i_abort > n0);
 }

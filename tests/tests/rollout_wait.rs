@@ -24,6 +24,7 @@ async fn a_deploy_waits_for_its_outcome_and_the_good_generation_follows() {
         .workers(2)
         .bind("127.0.0.1:0")
         .rollout_failure_limit(1)
+        .rollout_settle(Duration::from_millis(300))
         .start_timeout(Duration::from_secs(10))
         .env_overrides(false)
         .build()

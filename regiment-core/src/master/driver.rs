@@ -421,6 +421,7 @@ fn policy_config(config: &Config) -> PolicyConfig {
         rollout_failures: config.rollout_failures,
         heartbeat_timeout: config.heartbeat_timeout,
         canary: config.canary,
+        rollout_settle: config.rollout_settle,
     }
 }
 

@@ -97,7 +97,7 @@ pub(crate) fn log(e: &Event) {
             tracing::info!(target: "regiment", generation, "rolling restart done")
         }
         RolloutAborted { generation, why } => {
-            tracing::error!(target: "regiment", generation, %why, "rolling restart aborted; new workers run the good generation")
+            tracing::error!(target: "regiment", generation, %why, "rolling restart did not complete; new workers run the good generation")
         }
         Scaled { workers } => {
             tracing::info!(target: "regiment", workers, "number of workers changed")

@@ -48,8 +48,8 @@ pub enum WorkerMessage {
         /// Responses with a 5xx status since the worker started (absent from older workers).
         #[serde(default)]
         responses_5xx: u64,
-        /// Requests or connections that failed below HTTP (a service error, a protocol
-        /// error) since the worker started.
+        /// Requests whose service returned an error instead of a response (never, for an
+        /// axum `Router`) since the worker started.
         #[serde(default)]
         failures: u64,
     },

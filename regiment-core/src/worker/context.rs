@@ -76,7 +76,8 @@ impl Stats {
         self.responses_5xx.load(Ordering::Relaxed)
     }
 
-    /// Requests or connections that failed below HTTP (a service error, a protocol error).
+    /// Requests whose service returned an error instead of a response (never, for an axum
+    /// `Router`, whose errors are responses).
     ///
     /// ```
     /// let failing = regiment_core::worker::stats().is_some_and(|s| s.failures() > 0);

@@ -36,13 +36,20 @@ pub(super) enum Stage {
 }
 
 /// Requests and 5xx answers of one generation over the window.
-#[derive(Debug, Clone, Copy, Default)]
-struct Tally {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Tally {
     requests: u64,
     errors: u64,
 }
 
 impl Tally {
+    /// Adds figures reported by a worker: untrusted, so saturating, and never more errors
+    /// than requests.
+    fn add(&mut self, (requests, errors): (u64, u64)) {
+        self.requests = self.requests.saturating_add(requests);
+        self.errors = self.errors.saturating_add(errors.min(requests));
+    }
+
     fn ratio(self) -> f64 {
         if self.requests == 0 {
             0.0
@@ -109,6 +116,7 @@ impl Policy {
                     .count();
                 if serving >= c.workers && coming == 0 {
                     self.canary_baseline = self.tallies_now();
+                    self.canary_gone = Default::default();
                     if let Some(r) = &mut self.rollout {
                         r.stage = Stage::Window {
                             until: now + c.window,
@@ -132,22 +140,50 @@ impl Policy {
             .count()
     }
 
-    /// Queues rollout replacements for up to `n` slots still on an older generation.
+    /// Queues rollout replacements for up to `n` slots still on an older generation: first those
+    /// whose worker serves, then those that are empty or whose worker is not ready (a crash
+    /// loop the rollout may fix: its next spawn there runs the rolling generation).
     pub(super) fn queue_rollout(&mut self, mut n: usize) {
         let Some(r) = self.rollout else { return };
-        for slot in 0..self.slots.len() {
-            if n == 0 {
-                return;
+        for serving_first in [true, false] {
+            for slot in 0..self.slots.len() {
+                if n == 0 {
+                    return;
+                }
+                let s = &self.slots[slot];
+                let current = s.current.and_then(|c| self.workers.get(&c));
+                let wanted = match current {
+                    Some(w) => w.generation < r.target && w.is_ready() == serving_first,
+                    None => !serving_first,
+                };
+                if wanted && s.pending.is_none() && s.successor.is_none() {
+                    self.want_replacement(slot, rollout::rollout_pending(r.target));
+                    n -= 1;
+                }
             }
-            let s = &self.slots[slot];
-            let old = s
-                .current
-                .and_then(|c| self.workers.get(&c))
-                .is_some_and(|w| w.generation < r.target);
-            if old && s.pending.is_none() && s.successor.is_none() {
-                self.want_replacement(slot, rollout::rollout_pending(r.target));
-                n -= 1;
-            }
+        }
+    }
+
+    /// What a worker answered since the window opened: its figures less those it had then.
+    fn window_share(&self, id: WorkerId, load: super::worker::Load) -> (u64, u64) {
+        let (r0, e0) = self.canary_baseline.get(&id).copied().unwrap_or_default();
+        (
+            load.requests.saturating_sub(r0),
+            load.responses_5xx.saturating_sub(e0),
+        )
+    }
+
+    /// A worker exits during the window: what it answered still counts for its generation.
+    pub(super) fn canary_worker_gone(&mut self, id: WorkerId, w: &super::worker::Worker) {
+        let Some(r) = self.rollout else { return };
+        if !matches!(r.stage, Stage::Window { .. }) {
+            return;
+        }
+        let share = self.window_share(id, w.load);
+        if w.generation == r.target {
+            self.canary_gone.0.add(share);
+        } else {
+            self.canary_gone.1.add(share);
         }
     }
 
@@ -163,16 +199,14 @@ impl Policy {
     /// The window is over: the rollout goes on, or is aborted with both figures.
     fn judge_canary(&mut self, c: CanaryConfig, now: Instant) {
         let Some(r) = self.rollout else { return };
-        let (mut canary, mut old) = (Tally::default(), Tally::default());
+        let (mut canary, mut old) = std::mem::take(&mut self.canary_gone);
         for (id, w) in self.workers.iter().filter(|(_, w)| w.is_ready()) {
-            let (r0, e0) = self.canary_baseline.get(id).copied().unwrap_or_default();
             let tally = if w.generation == r.target {
                 &mut canary
             } else {
                 &mut old
             };
-            tally.requests += w.load.requests.saturating_sub(r0);
-            tally.errors += w.load.responses_5xx.saturating_sub(e0);
+            tally.add(self.window_share(*id, w.load));
         }
         self.canary_baseline.clear();
         let target = r.target;
@@ -206,42 +240,27 @@ impl Policy {
                 }
                 self.queue_rollout(usize::MAX);
             }
-            Some(why) => {
-                self.abort_rollout(why.clone(), now);
-                // The canary's workers serve the refused program: each is replaced by the good
-                // generation, new before old.
-                for slot in 0..self.slots.len() {
-                    let refused = self.slots[slot]
-                        .current
-                        .and_then(|c| self.workers.get(&c))
-                        .is_some_and(|w| w.generation == target);
-                    if refused {
-                        self.want_replacement(
-                            slot,
-                            Pending {
-                                reason: format!("rollout aborted: {why}"),
-                                origin: Origin::Request,
-                            },
-                        );
-                    }
-                }
-            }
+            Some(why) => self.abort_rollout(why, now),
         }
     }
 }
 
-/// A rollout replacement is queued or starting in this slot.
+/// A worker of the rolling generation is queued or starting in this slot: a rollout
+/// replacement pending, a successor of that generation, or (in a slot that was empty) the
+/// slot's own worker of that generation not ready yet.
 fn rollout_under_way(policy: &Policy, s: &super::slot::Slot) -> bool {
+    let Some(r) = policy.rollout else {
+        return false;
+    };
     let pending = s
         .pending
         .as_ref()
         .is_some_and(|p| p.origin == Origin::Rollout);
     // By generation, not by who asked: a worker's own request may have taken over a rollout
     // replacement already starting, which still runs the canary's generation.
-    let starting = s
-        .successor
-        .and_then(|id| policy.workers.get(&id))
-        .zip(policy.rollout)
-        .is_some_and(|(w, r)| w.generation == r.target);
-    pending || starting
+    let of_target = |id: Option<WorkerId>| {
+        id.and_then(|id| policy.workers.get(&id))
+            .is_some_and(|w| w.generation == r.target && !w.is_ready())
+    };
+    pending || of_target(s.successor) || of_target(s.current)
 }

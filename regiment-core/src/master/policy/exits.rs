@@ -14,6 +14,7 @@ impl Policy {
         let Some(w) = self.workers.remove(&id) else {
             return;
         };
+        self.canary_worker_gone(id, &w);
         let role = self.role_of(w.slot, id);
         self.leave_slot(w.slot, id);
         match (role, w.phase) {

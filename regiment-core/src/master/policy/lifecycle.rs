@@ -11,8 +11,10 @@ use crate::events::{Event, ProgramId};
 
 impl Policy {
     /// Asks for a worker in the empty `slot`.
-    pub(super) fn spawn_current(&mut self, slot: usize, now: Instant) {
-        let id = self.spawn(slot, None, None, now);
+    /// `pending`: the replacement that was wanted there, if any (a rollout's runs the rolling
+    /// generation even during its canary).
+    pub(super) fn spawn_current(&mut self, slot: usize, pending: Option<Pending>, now: Instant) {
+        let id = self.spawn(slot, pending, None, now);
         self.slots[slot].current = Some(id);
     }
 

@@ -79,6 +79,8 @@ pub(crate) struct PolicyConfig {
     pub heartbeat_timeout: Option<Duration>,
     /// A rollout starts with a canary, judged before the other workers are replaced.
     pub canary: Option<CanaryConfig>,
+    /// How long the last worker of a rollout must serve before the rollout completes.
+    pub rollout_settle: Duration,
 }
 
 impl PolicyConfig {
@@ -194,6 +196,9 @@ pub(crate) struct Policy {
     last_rollout: Option<RolloutLog>,
     /// Every ready worker's requests and 5xx answers when the canary's window opened.
     canary_baseline: BTreeMap<WorkerId, (u64, u64)>,
+    /// What the canary's and the old generation's workers that exited during the window had
+    /// answered in it.
+    canary_gone: (canary::Tally, canary::Tally),
     stopping: Option<Stopping>,
     effects: VecDeque<Effect>,
     status_changed: bool,
@@ -216,6 +221,7 @@ impl Policy {
             rollout: None,
             last_rollout: None,
             canary_baseline: BTreeMap::new(),
+            canary_gone: Default::default(),
             stopping: None,
             effects: VecDeque::new(),
             status_changed: true,

@@ -75,10 +75,11 @@ impl Policy {
             let s = &mut self.slots[slot];
             if s.current.is_none() && s.successor.is_none() && s.may_spawn(now) {
                 // A fresh worker is the replacement a queued request asked for.
-                if s.pending.take().is_some() {
+                let pending = s.pending.take();
+                if pending.is_some() {
                     self.queue.retain(|q| *q != slot);
                 }
-                self.spawn_current(slot, now);
+                self.spawn_current(slot, pending, now);
             }
         }
         let budget = self.config.surge(self.slots.len());

@@ -21,6 +21,7 @@ pub(super) struct Rollout {
     /// ready would otherwise replace every old worker with a crash loop.
     early_crashes: u32,
     pub(super) stage: Stage,
+    started: Instant,
 }
 
 /// The record of a rollout, kept after it ended for the status, on the policy's clock.
@@ -71,6 +72,7 @@ impl Policy {
             failures: 0,
             early_crashes: 0,
             stage,
+            started: now,
         });
         self.last_rollout = Some(RolloutLog {
             generation: target,
@@ -164,14 +166,7 @@ impl Policy {
     /// its program becomes the good one.
     pub(super) fn check_rollout_done(&mut self, now: Instant) {
         let Some(r) = self.rollout else { return };
-        let done = self.slots.iter().all(|s| {
-            s.pending.is_none()
-                && s.successor.is_none()
-                && s.current
-                    .and_then(|c| self.workers.get(&c))
-                    .is_some_and(|w| w.is_ready() && w.generation >= r.target)
-        });
-        if done {
+        if self.settled_at().is_some_and(|t| t <= now) {
             self.rollout = None;
             self.good = r.target;
             if let Some(log) = &mut self.last_rollout {
@@ -183,6 +178,25 @@ impl Policy {
             });
             self.report_rollout_end();
         }
+    }
+
+    /// When the rollout under way may complete: once every slot runs a ready worker of its
+    /// generation, and the last of them has served for the settle time (a build that crashes
+    /// soon after it is ready is caught before it becomes the good one). `None` until every
+    /// slot is there.
+    pub(super) fn settled_at(&self) -> Option<Instant> {
+        // A canary is judged first, whatever the slots run.
+        let r = self.rollout.filter(|r| r.stage == Stage::Full)?;
+        let mut last_ready = None;
+        for s in &self.slots {
+            if s.pending.is_some() || s.successor.is_some() {
+                return None;
+            }
+            let w = s.current.and_then(|c| self.workers.get(&c))?;
+            let since = w.ready_since().filter(|_| w.generation >= r.target)?;
+            last_ready = last_ready.max(Some(since));
+        }
+        Some(last_ready.unwrap_or(r.started) + self.config.rollout_settle)
     }
 
     /// Ends a rollout that failed. Its queued replacements are dropped; its workers still
@@ -201,10 +215,13 @@ impl Policy {
                 s.pending = None;
                 self.queue.retain(|q| *q != i);
             }
+            // Any generation newer than the good one never completed a rollout: neither this
+            // one nor one it superseded may join.
+            let good = self.good;
             let unproven = |id: &WorkerId| {
                 self.workers
                     .get(id)
-                    .is_some_and(|w| w.generation == r.target && !w.is_ready())
+                    .is_some_and(|w| w.generation > good && !w.is_ready())
             };
             if let Some(id) = s.successor.filter(unproven) {
                 s.successor = None;
@@ -224,6 +241,25 @@ impl Policy {
             self.drain(id, &format!("rollout aborted: {why}"), now);
             if let Some(p) = asked {
                 self.restore_pending(slot, p);
+            }
+        }
+        if r.stage != Stage::Full {
+            // An unjudged canary serves a build that did not prove itself: each of its workers
+            // is replaced by the good generation, new before old.
+            for slot in 0..self.slots.len() {
+                let canary = self.slots[slot]
+                    .current
+                    .and_then(|c| self.workers.get(&c))
+                    .is_some_and(|w| w.generation == r.target && w.is_ready());
+                if canary {
+                    self.want_replacement(
+                        slot,
+                        Pending {
+                            reason: format!("rollout aborted: {why}"),
+                            origin: Origin::Request,
+                        },
+                    );
+                }
             }
         }
     }

@@ -22,6 +22,9 @@ pub(super) enum Timer {
     Backoff(usize),
     /// The canary's window ends: it is judged.
     CanaryWindow,
+    /// Every slot runs the rollout's generation, and the last one has served for the settle
+    /// time: the rollout completes.
+    RolloutSettled,
 }
 
 impl Policy {
@@ -55,7 +58,8 @@ impl Policy {
             super::canary::Stage::Window { until } => Some((until, Timer::CanaryWindow)),
             _ => None,
         });
-        workers.chain(slots).chain(canary)
+        let settled = self.settled_at().map(|t| (t, Timer::RolloutSettled));
+        workers.chain(slots).chain(canary).chain(settled)
     }
 
     /// Fires every timer due by `now`.
@@ -74,6 +78,8 @@ impl Policy {
                 Timer::Backoff(slot) => self.slots[slot].retry_at = None,
                 // Judged by `advance_canary`, right after the timers.
                 Timer::CanaryWindow => {}
+                // Completed by `check_rollout_done`, after the timers.
+                Timer::RolloutSettled => {}
             }
         }
     }

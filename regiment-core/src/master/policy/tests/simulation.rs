@@ -93,6 +93,7 @@ fn draw_config(rng: &mut ChaCha8Rng) -> PolicyConfig {
         } else {
             Some(ms(rng.random_range(1_000..=5_000)))
         },
+        rollout_settle: ms([0, 500, 3_000][rng.random_range(0..3)]),
         canary: if rng.random_bool(0.5) {
             None
         } else {

@@ -38,6 +38,7 @@ pub(super) fn config(workers: usize) -> PolicyConfig {
         rollout_failures: DEFAULT_ROLLOUT_FAILURES,
         heartbeat_timeout: None,
         canary: None,
+        rollout_settle: Duration::ZERO,
     }
 }
 
