@@ -59,7 +59,20 @@ impl Cluster {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut master = cmd.spawn().expect("start the master");
+        // A program just copied into place (a test's deploy) can be busy for an instant: a
+        // process forked by another test at that moment holds the copy's write descriptor
+        // until it execs (ETXTBSY). Retried, a bounded number of times.
+        let mut tries = 0;
+        let mut master = loop {
+            match cmd.spawn() {
+                Ok(child) => break child,
+                Err(e) if e.raw_os_error() == Some(libc_etxtbsy()) && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("start the master: {e}"),
+            }
+        };
         let log = Arc::new((Mutex::new(Log::default()), Condvar::new()));
         let stdout = master.stdout.take().expect("stdout");
         let l = log.clone();
@@ -421,4 +434,9 @@ pub fn whoami(addr: SocketAddr) -> (String, u64, u32, u64) {
 /// Sends `sig` to a worker.
 pub fn signal_pid(pid: u32, sig: Signal) {
     kill(Pid::from_raw(pid as i32), sig).expect("signal the worker");
+}
+
+/// `ETXTBSY`: text file busy.
+fn libc_etxtbsy() -> i32 {
+    nix::errno::Errno::ETXTBSY as i32
 }

@@ -10,7 +10,7 @@ mod http_common;
 use std::io::BufReader;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http_common::{connect, read_response, send_get};
@@ -31,16 +31,22 @@ fn is(e: &Value, event: &str) -> bool {
 /// Answers by phase of the test: (200s, 500s, anything else).
 type Tally = [[u64; 3]; 4];
 
+/// How many answers each load client has had so far.
+type Progress = Arc<[AtomicU64; CLIENTS]>;
+
+const CLIENTS: usize = 3;
+
 /// Clients sending `GET /` on a new connection each time (so every request goes through the
 /// shared accept queue), tagged with the test's phase when sent. Bounded in time and count.
 fn load(
     addr: SocketAddr,
     phase: Arc<AtomicU8>,
     stop: Arc<AtomicBool>,
-) -> Vec<std::thread::JoinHandle<Tally>> {
-    (0..3)
-        .map(|_| {
-            let (phase, stop) = (phase.clone(), stop.clone());
+) -> (Vec<std::thread::JoinHandle<Tally>>, Progress) {
+    let progress: Progress = Arc::new(std::array::from_fn(|_| AtomicU64::new(0)));
+    let clients = (0..CLIENTS)
+        .map(|i| {
+            let (phase, stop, progress) = (phase.clone(), stop.clone(), progress.clone());
             std::thread::spawn(move || {
                 let mut tally: Tally = [[0; 3]; 4];
                 let deadline = Instant::now() + Duration::from_secs(120);
@@ -57,12 +63,29 @@ fn load(
                         _ => 2,
                     };
                     tally[p][class] += 1;
+                    progress[i].fetch_add(1, Ordering::Relaxed);
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 tally
             })
         })
-        .collect()
+        .collect();
+    (clients, progress)
+}
+
+/// Waits until every client has had two more answers: the requests they sent before now are
+/// all answered (or failed).
+fn wait_in_flight_done(progress: &Progress) {
+    let from: Vec<u64> = progress.iter().map(|p| p.load(Ordering::Relaxed)).collect();
+    let deadline = Instant::now() + tests::cluster::CEILING;
+    while progress
+        .iter()
+        .zip(&from)
+        .any(|(p, f)| p.load(Ordering::Relaxed) < f + 2)
+    {
+        assert!(Instant::now() < deadline, "the load clients stalled");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn start(app: &std::path::Path) -> Cluster {
@@ -92,7 +115,7 @@ fn a_canary_answering_500_is_refused_and_a_good_build_rolls_out() {
 
     let phase = Arc::new(AtomicU8::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(addr, phase.clone(), stop.clone());
+    let (clients, _) = load(addr, phase.clone(), stop.clone());
 
     // Phase 1: the broken build's canary serves beside the good workers.
     deploy.install(HELLO_500);
@@ -275,7 +298,7 @@ fn after_a_build_that_crashes_soon_after_ready_recycling_runs_the_good_program()
     let n1 = c.events().len();
     let phase = Arc::new(AtomicU8::new(2));
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(addr, phase, stop.clone());
+    let (clients, _) = load(addr, phase, stop.clone());
     c.wait_for(
         "4 replacements after the abort",
         tests::cluster::CEILING,
@@ -306,4 +329,91 @@ fn after_a_build_that_crashes_soon_after_ready_recycling_runs_the_good_program()
         assert_eq!(e["generation"], 1, "the good program: {e}");
     }
     assert!(i_abort > n0);
+}
+
+/// A deploy of a binary that exits at once, then a crash of an old worker: the slot comes back
+/// with the last good program, the cluster is back to its size, and the only requests lost are
+/// those in flight on the killed worker (at most one per client).
+#[test]
+fn after_a_failed_deploy_a_crashed_worker_comes_back_with_the_good_program_under_load() {
+    const EXITS_AT_ONCE: &str = env!("CARGO_BIN_EXE_fixture_exit_early");
+    let deploy = Deploy::new("exits-at-once", HELLO);
+    let c = Cluster::start(
+        &deploy.app(),
+        &[
+            ("HELLO_WORKERS", "2"),
+            ("HELLO_PRINT_EVENTS", "true"),
+            ("HELLO_MAX_REQUESTS", "100000000"),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    let addr = c.addr();
+    c.wait_for("2 workers ready", tests::cluster::CEILING, |evs| {
+        (evs.iter().filter(|e| is(e, "ready")).count() >= 2).then_some(())
+    });
+    let phase = Arc::new(AtomicU8::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (clients, progress) = load(addr, phase.clone(), stop.clone());
+
+    deploy.install(EXITS_AT_ONCE);
+    let n0 = c.events().len();
+    c.signal(Signal::SIGHUP);
+    c.wait_event("rollout 2 aborted", n0, |e| {
+        is(e, "rollout-aborted") && e["generation"] == 2
+    });
+    let status = c.status_where("two workers", |s| {
+        s["workers"].as_array().is_some_and(|w| w.len() == 2)
+    });
+    let victim = status["workers"][1]["pid"].as_u64().unwrap() as u32;
+
+    // The crash: requests in flight on it may fail (phase 1), none other.
+    phase.store(1, Ordering::Relaxed);
+    wait_in_flight_done(&progress);
+    let n1 = c.events().len();
+    signal_pid(victim, Signal::SIGKILL);
+    let (_, back) = c.wait_event("the slot back", n1, |e| is(e, "ready"));
+    assert_eq!(back["generation"], 1, "the good program: {back}");
+    phase.store(2, Ordering::Relaxed);
+    let status = c.status_where("two ready workers of generation 1", |s| {
+        s["workers"].as_array().is_some_and(|w| {
+            w.len() == 2
+                && w.iter()
+                    .all(|w| w["generation"] == 1 && w["state"] == "ready")
+        })
+    });
+    assert_eq!(status["last_rollout"]["outcome"], "aborted", "{status}");
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let mut tally: Tally = [[0; 3]; 4];
+    for client in clients {
+        let t = client.join().expect("a load client");
+        for p in 0..4 {
+            for k in 0..3 {
+                tally[p][k] += t[p][k];
+            }
+        }
+    }
+    eprintln!("answers by phase [200, 500, other]: {tally:?}");
+    assert_eq!(
+        tally[0][1] + tally[0][2],
+        0,
+        "the failed deploy lost nothing"
+    );
+    assert!(
+        tally[1][2] <= 3,
+        "only what was in flight on the killed worker"
+    );
+    assert_eq!(tally[1][1], 0);
+    assert!(tally[2][0] > 0);
+    assert_eq!(
+        tally[2][1] + tally[2][2],
+        0,
+        "after its return: nothing lost"
+    );
+    let evs = c.events();
+    assert_eq!(
+        evs[n1..].iter().filter(|e| is(e, "start-failed")).count(),
+        0,
+        "no crash loop"
+    );
 }

@@ -182,7 +182,7 @@ impl Policy {
         let share = self.window_share(id, w.load);
         if w.generation == r.target {
             self.canary_gone.0.add(share);
-        } else {
+        } else if w.generation == self.good {
             self.canary_gone.1.add(share);
         }
     }
@@ -200,11 +200,15 @@ impl Policy {
     fn judge_canary(&mut self, c: CanaryConfig, now: Instant) {
         let Some(r) = self.rollout else { return };
         let (mut canary, mut old) = std::mem::take(&mut self.canary_gone);
+        // Compared with the good generation's workers only: a superseded build still serving
+        // is neither.
         for (id, w) in self.workers.iter().filter(|(_, w)| w.is_ready()) {
             let tally = if w.generation == r.target {
                 &mut canary
-            } else {
+            } else if w.generation == self.good {
                 &mut old
+            } else {
+                continue;
             };
             tally.add(self.window_share(*id, w.load));
         }

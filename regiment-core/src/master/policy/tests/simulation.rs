@@ -681,9 +681,8 @@ impl World {
                 // a margin below 100 % once it had to answer anything.
                 let p = &self.h.policy;
                 let c = p.config.canary.expect("a canary was configured");
-                let others_clean = p.workers.values().all(|w| {
-                    w.generation.0 == *generation || !self.erroring.contains(&w.generation)
-                });
+                // Compared with the good generation: unless it answers 5xx too.
+                let others_clean = !self.erroring.contains(&p.good);
                 if self.erroring.contains(&Generation(*generation))
                     && others_clean
                     && c.min_requests > 0
