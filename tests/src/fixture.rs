@@ -8,7 +8,8 @@
 //!   from a before-spawn hook, `FIXTURE_FROM_HOOK=slotS-genG`.
 //! - Worker: accepts on the inherited listener and answers one line per connection:
 //!   `whoami` → `VARIANT SLOT PID GENERATION`; `sleep MS` → `started PID` at once, `done PID` after MS milliseconds.
-//!   `env NAME` → the value of NAME in the worker's environment; `args` → its arguments
+//!   `env NAME` → the value of NAME in the worker's environment; `fds` → what its open
+//!   descriptors point to; `args` → its arguments
 //!   (the master's, or `FIXTURE_WORKER_ARGS` split on spaces, given to `Builder::args`); `block` → blocks the
 //!   worker's runtime thread (its heartbeats stop; `FIXTURE_HEARTBEAT_TIMEOUT_MS` sets the
 //!   master's heartbeat timeout, with heartbeats every 100 ms).
@@ -274,6 +275,17 @@ where
             "{}\n",
             std::env::args().skip(1).collect::<Vec<_>>().join(" ")
         ),
+        // What every open descriptor of this worker points to, space-separated.
+        ["fds"] => {
+            let targets: Vec<String> = std::fs::read_dir("/proc/self/fd")
+                .map(|dir| {
+                    dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                        .map(|t| t.display().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!("{}\n", targets.join(" "))
+        }
         ["sleep", n] => {
             // Tells the client its request is in flight on this worker.
             if w.write_all(format!("started {pid}\n").as_bytes())

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use tests::cluster::{CEILING, Cluster, alive, pid_of, signal_pid, wait_gone, whoami};
+use tests::cluster::{CEILING, Cluster, alive, ask, pid_of, signal_pid, wait_gone, whoami};
 use tests::deploy::{Deploy, SymlinkDeploy};
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
@@ -222,6 +222,24 @@ fn crash_after_a_failed_deploy_respawns_the_good_program(
     let status = c.status_where("good generation 3", |s| s["good_generation"] == 3);
     assert_eq!(status["last_rollout"]["outcome"], "done", "{status}");
     assert_eq!(status["last_rollout"]["replaced"], 2, "{status}");
+}
+
+/// The master keeps each generation's program open, but no worker inherits that descriptor.
+#[test]
+fn no_worker_inherits_the_descriptor_of_its_program() {
+    let deploy = Deploy::new("programfd", FIXTURE);
+    let c = start(deploy.app(), &[("REGIMENT_WORKERS", "1")]);
+    c.wait_serving(1);
+    let fds = ask(c.addr(), "fds").expect("an answer");
+    let app = deploy.app().display().to_string();
+    assert!(
+        !fds.contains(&app),
+        "the program is open in the worker: {fds}"
+    );
+    assert!(
+        fds.contains("socket:"),
+        "the listener and the IPC channel are: {fds}"
+    );
 }
 
 #[test]
