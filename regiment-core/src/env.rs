@@ -69,4 +69,9 @@ pub(crate) const INHERITED_AND_RESET: &[&str] = &[
     "LISTEN_FDS",
     "LISTEN_PID",
     "LISTEN_FDNAMES",
+    // The service manager's channel is the master's: a worker that notified would be ignored
+    // (NotifyAccess=main) or, worse, taken for the service.
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
 ];

@@ -63,6 +63,7 @@ pub(crate) struct Driver {
     status: watch::Sender<Status>,
     from_workers_tx: mpsc::Sender<FromWorker>,
     from_workers: mpsc::Receiver<FromWorker>,
+    notifier: super::notify::Notifier,
 }
 
 impl Driver {
@@ -96,6 +97,7 @@ impl Driver {
             status,
             from_workers_tx,
             from_workers,
+            notifier: super::notify::Notifier::from_env(),
             config,
         })
     }
@@ -118,6 +120,8 @@ impl Driver {
             addrs: self.addrs.clone(),
         });
         self.policy.start(Instant::now());
+        // The service manager's watchdog is fed from this loop: if it stalls, systemd sees it.
+        let mut watchdog = self.notifier.watchdog_interval().map(tokio::time::interval);
         loop {
             self.carry_out();
             // A rolling restart asked for while stopping starts nothing.
@@ -137,6 +141,9 @@ impl Driver {
                 Some(m) = self.from_workers.recv() => self.on_worker(m),
                 Some(c) = commands.recv() => self.on_command(c),
                 Some(c) = sigs.recv() => self.policy.handle(Instant::now(), Input::Control(c)),
+                _ = async { watchdog.as_mut().expect("guarded").tick().await }, if watchdog.is_some() => {
+                    self.notifier.watchdog();
+                }
                 _ = tokio::time::sleep_until(wake.into()) => {
                     self.reap();
                     self.policy.handle_timeout(Instant::now());
@@ -146,10 +153,11 @@ impl Driver {
     }
 
     /// Publishes the status known before `run`: listeners, generation, slots.
-    pub(crate) fn publish_status(&self) {
+    pub(crate) fn publish_status(&mut self) {
         let mut status = self.policy.status(Instant::now(), wall_clock());
         status.master_pid = std::process::id();
         status.listeners = self.addrs.clone();
+        self.notifier.on_status(&status);
         self.status.send_replace(status);
     }
 
@@ -189,6 +197,7 @@ impl Driver {
                         }
                         _ => {}
                     }
+                    self.notifier.on_event(&e);
                     self.emit(e);
                 }
                 Effect::StatusChanged => self.publish_status(),

@@ -17,6 +17,7 @@
 mod channel;
 mod driver;
 mod log;
+mod notify;
 mod policy;
 pub(crate) use policy::CanaryConfig;
 pub(crate) mod program;
@@ -66,7 +67,7 @@ impl Supervisor {
         let (events, _) = broadcast::channel(1024);
         let (status_tx, status_rx) = watch::channel(Status::default());
         let (control_tx, control) = mpsc::unbounded_channel();
-        let driver = driver::Driver::new(config, listeners, events.clone(), status_tx)?;
+        let mut driver = driver::Driver::new(config, listeners, events.clone(), status_tx)?;
         // Listeners and pid are known now: a program can read them before `run`.
         driver.publish_status();
         let handle = Handle {

@@ -1,0 +1,111 @@
+//! The service manager's view (sd_notify), when `NOTIFY_SOCKET` is set: `READY=1` once the first
+//! generation serves in every slot; `RELOADING=1` with `MONOTONIC_USEC` when a rolling restart
+//! starts (so `Type=notify-reload` works, systemd 253 and later) and `READY=1` when it ends;
+//! `STOPPING=1` on stop; `STATUS=` a one-line summary whenever it changes; `WATCHDOG=1` at half
+//! of `WATCHDOG_USEC` for as long as the supervisor loop runs.
+
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+
+use crate::events::{Event, Status, WorkerState};
+
+/// What has been told to the service manager, so that each state is told once.
+pub(crate) struct Notifier {
+    enabled: bool,
+    ready_sent: bool,
+    last_status: String,
+}
+
+impl Notifier {
+    pub(crate) fn from_env() -> Self {
+        Self {
+            enabled: std::env::var_os("NOTIFY_SOCKET").is_some_and(|v| !v.is_empty()),
+            ready_sent: false,
+            last_status: String::new(),
+        }
+    }
+
+    /// How often to tell the service manager the loop is alive: half its watchdog timeout.
+    pub(crate) fn watchdog_interval(&self) -> Option<Duration> {
+        if !self.enabled {
+            return None;
+        }
+        let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.trim().parse().ok()?;
+        let for_us = std::env::var("WATCHDOG_PID")
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+            .is_none_or(|pid| pid == std::process::id());
+        (for_us && usec > 0).then(|| Duration::from_micros(usec / 2))
+    }
+
+    pub(crate) fn watchdog(&self) {
+        self.send(&[NotifyState::Watchdog]);
+    }
+
+    pub(crate) fn on_event(&mut self, e: &Event) {
+        if !self.enabled {
+            return;
+        }
+        match e {
+            Event::RolloutStarted { .. } if self.ready_sent => {
+                match NotifyState::monotonic_usec_now() {
+                    Ok(now) => self.send(&[NotifyState::Reloading, now]),
+                    Err(e) => tracing::warn!(error = %e, "cannot read the monotonic clock"),
+                }
+            }
+            Event::RolloutDone { .. } | Event::RolloutAborted { .. } if self.ready_sent => {
+                self.send(&[NotifyState::Ready]);
+            }
+            Event::Stopping { forced: false } => self.send(&[NotifyState::Stopping]),
+            _ => {}
+        }
+    }
+
+    /// After every status change: the first time every slot serves, `READY=1`; the summary
+    /// line whenever it reads differently.
+    pub(crate) fn on_status(&mut self, status: &Status) {
+        if !self.enabled {
+            return;
+        }
+        let ready = status
+            .workers
+            .iter()
+            .filter(|w| w.state == WorkerState::Ready)
+            .count();
+        if !self.ready_sent && !status.stopping && ready >= status.workers_wanted {
+            self.ready_sent = true;
+            self.send(&[NotifyState::Ready]);
+        }
+        let line = summary(status, ready);
+        if line != self.last_status {
+            self.send(&[NotifyState::Status(&line)]);
+            self.last_status = line;
+        }
+    }
+
+    fn send(&self, states: &[NotifyState<'_>]) {
+        if let Err(e) = sd_notify::notify(states) {
+            tracing::debug!(error = %e, "sd_notify failed");
+        }
+    }
+}
+
+/// `2/2 workers ready, generation 3 (good 3); last rollout 3 done`.
+fn summary(status: &Status, ready: usize) -> String {
+    let mut line = format!(
+        "{ready}/{} workers ready, generation {} (good {})",
+        status.workers_wanted, status.generation, status.good_generation
+    );
+    if let Some(r) = &status.last_rollout {
+        let outcome = serde_json::to_value(r.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        line.push_str(&format!("; last rollout {} {outcome}", r.generation));
+    }
+    if status.stopping {
+        line.push_str("; stopping");
+    }
+    line
+}
