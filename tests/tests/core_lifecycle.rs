@@ -790,7 +790,11 @@ fn a_master_started_by_socket_activation_uses_the_socket_it_was_given() {
     // As systemd does: the socket at fd 3, LISTEN_PID naming the master itself (`exec` keeps
     // the shell's pid).
     let mut cmd = std::process::Command::new("sh");
-    cmd.args(["-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\"", FIXTURE]);
+    cmd.args([
+        "-c",
+        "LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web exec \"$0\"",
+        FIXTURE,
+    ]);
     // SAFETY: dup2 is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -815,6 +819,11 @@ fn a_master_started_by_socket_activation_uses_the_socket_it_was_given() {
     );
     drop(listener);
     assert_eq!(whoami(addr).0, "v1");
+    assert_eq!(
+        ask(addr, "env LISTEN_FDNAMES").unwrap().trim(),
+        "web",
+        "workers see the socket as systemd named it"
+    );
 }
 
 #[test]

@@ -70,6 +70,7 @@ impl Driver {
     pub(crate) fn new(
         config: Config,
         listeners: Vec<Listener>,
+        listener_names: String,
         events: broadcast::Sender<Event>,
         status: watch::Sender<Status>,
     ) -> Result<Self> {
@@ -78,10 +79,6 @@ impl Driver {
             source,
         })?;
         let addrs: Vec<String> = listeners.iter().map(Listener::describe).collect();
-        let listener_names = (0..listeners.len())
-            .map(|i| format!("regiment{i}"))
-            .collect::<Vec<_>>()
-            .join(":");
         let (from_workers_tx, from_workers) = mpsc::channel(256);
         let policy = Policy::new(policy_config(&config));
         Ok(Self {

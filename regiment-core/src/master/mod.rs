@@ -67,7 +67,8 @@ impl Supervisor {
         let (events, _) = broadcast::channel(1024);
         let (status_tx, status_rx) = watch::channel(Status::default());
         let (control_tx, control) = mpsc::unbounded_channel();
-        let mut driver = driver::Driver::new(config, listeners, events.clone(), status_tx)?;
+        let names = listener_names(listeners.len());
+        let mut driver = driver::Driver::new(config, listeners, names, events.clone(), status_tx)?;
         // Listeners and pid are known now: a program can read them before `run`.
         driver.publish_status();
         let handle = Handle {
@@ -135,6 +136,21 @@ impl Supervisor {
         }
         result
     }
+}
+
+/// The names workers get in `LISTEN_FDNAMES`: those systemd gave the master's sockets (socket
+/// activation, one name per socket), else `regiment0:regiment1:...`.
+fn listener_names(count: usize) -> String {
+    let activated = listen::activation_env().is_some_and(|env| env.count == count);
+    std::env::var("LISTEN_FDNAMES")
+        .ok()
+        .filter(|names| activated && names.split(':').count() == count)
+        .unwrap_or_else(|| {
+            (0..count)
+                .map(|i| format!("regiment{i}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        })
 }
 
 /// Takes the listeners from systemd socket activation, if this master was started that way,
