@@ -88,6 +88,23 @@ fn wait_in_flight_done(progress: &Progress) {
     }
 }
 
+/// Starts `hello` deployed at `deploy`'s path with `workers` workers (printing its events, on
+/// top of `env`) and waits until they serve.
+fn start_deployed(deploy: &Deploy, workers: &str, env: &[(&str, &str)]) -> Cluster {
+    let mut all = vec![
+        ("HELLO_WORKERS", workers),
+        ("HELLO_PRINT_EVENTS", "true"),
+        ("RUST_LOG", "warn"),
+    ];
+    all.extend_from_slice(env);
+    let c = Cluster::start(&deploy.app(), &all);
+    let n: usize = workers.parse().expect("a number of workers");
+    c.wait_for("the workers ready", tests::cluster::CEILING, |evs| {
+        (evs.iter().filter(|e| is(e, "ready")).count() >= n).then_some(())
+    });
+    c
+}
+
 fn start(app: &std::path::Path) -> Cluster {
     Cluster::start(
         app,
@@ -205,18 +222,8 @@ fn a_canary_answering_500_is_refused_and_a_good_build_rolls_out() {
 #[test]
 fn a_build_failing_its_health_check_never_gets_ready_and_its_rollout_is_aborted() {
     let deploy = Deploy::new("unhealthy", HELLO);
-    let c = Cluster::start(
-        &deploy.app(),
-        &[
-            ("HELLO_WORKERS", "2"),
-            ("HELLO_PRINT_EVENTS", "true"),
-            ("RUST_LOG", "warn"),
-        ],
-    );
+    let c = start_deployed(&deploy, "2", &[]);
     let addr = c.addr();
-    c.wait_for("2 workers ready", tests::cluster::CEILING, |evs| {
-        (evs.iter().filter(|e| is(e, "ready")).count() >= 2).then_some(())
-    });
     deploy.install(HELLO_UNHEALTHY);
     let n0 = c.events().len();
     c.signal(Signal::SIGHUP);
@@ -251,22 +258,17 @@ fn a_build_failing_its_health_check_never_gets_ready_and_its_rollout_is_aborted(
 #[test]
 fn after_a_build_that_crashes_soon_after_ready_recycling_runs_the_good_program() {
     let deploy = Deploy::new("crashy", HELLO);
-    let c = Cluster::start(
-        &deploy.app(),
+    let c = start_deployed(
+        &deploy,
+        "2",
         &[
-            ("HELLO_WORKERS", "2"),
-            ("HELLO_PRINT_EVENTS", "true"),
             ("HELLO_MAX_REQUESTS", "300"),
             ("HELLO_MAX_REQUESTS_JITTER", "0"),
-            ("RUST_LOG", "warn"),
             // The default: the build crashes a second after it is ready, within it.
             ("REGIMENT_ROLLOUT_SETTLE", "5s"),
         ],
     );
     let addr = c.addr();
-    c.wait_for("2 workers ready", tests::cluster::CEILING, |evs| {
-        (evs.iter().filter(|e| is(e, "ready")).count() >= 2).then_some(())
-    });
     deploy.install(HELLO_CRASHY);
     let n0 = c.events().len();
     c.signal(Signal::SIGHUP);
@@ -338,19 +340,8 @@ fn after_a_build_that_crashes_soon_after_ready_recycling_runs_the_good_program()
 fn after_a_failed_deploy_a_crashed_worker_comes_back_with_the_good_program_under_load() {
     const EXITS_AT_ONCE: &str = env!("CARGO_BIN_EXE_fixture_exit_early");
     let deploy = Deploy::new("exits-at-once", HELLO);
-    let c = Cluster::start(
-        &deploy.app(),
-        &[
-            ("HELLO_WORKERS", "2"),
-            ("HELLO_PRINT_EVENTS", "true"),
-            ("HELLO_MAX_REQUESTS", "100000000"),
-            ("RUST_LOG", "warn"),
-        ],
-    );
+    let c = start_deployed(&deploy, "2", &[("HELLO_MAX_REQUESTS", "100000000")]);
     let addr = c.addr();
-    c.wait_for("2 workers ready", tests::cluster::CEILING, |evs| {
-        (evs.iter().filter(|e| is(e, "ready")).count() >= 2).then_some(())
-    });
     let phase = Arc::new(AtomicU8::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let (clients, progress) = load(addr, phase.clone(), stop.clone());
