@@ -73,6 +73,18 @@ fn load(
     (clients, progress)
 }
 
+/// Waits for the load clients to end; their answers, added up.
+fn join(clients: Vec<std::thread::JoinHandle<Tally>>) -> Tally {
+    let mut tally: Tally = [[0; 3]; 4];
+    for client in clients {
+        let t = client.join().expect("a load client");
+        for (sum, answers) in tally.iter_mut().flatten().zip(t.iter().flatten()) {
+            *sum += answers;
+        }
+    }
+    tally
+}
+
 /// Waits until every client has had two more answers: the requests they sent before now are
 /// all answered (or failed).
 fn wait_in_flight_done(progress: &Progress) {
@@ -179,15 +191,7 @@ fn a_canary_answering_500_is_refused_and_a_good_build_rolls_out() {
         is(e, "rollout-done") && e["generation"] == 3
     });
     stop.store(true, Ordering::Relaxed);
-    let mut tally: Tally = [[0; 3]; 4];
-    for client in clients {
-        let t = client.join().expect("a load client");
-        for p in 0..4 {
-            for k in 0..3 {
-                tally[p][k] += t[p][k];
-            }
-        }
-    }
+    let tally = join(clients);
     eprintln!("answers by phase [200, 500, other]: {tally:?}");
     assert_eq!(tally[0][1] + tally[0][2], 0, "before the deploy: all 200");
     assert!(tally[1][1] > 0, "the canary served during its window");
@@ -314,13 +318,7 @@ fn after_a_build_that_crashes_soon_after_ready_recycling_runs_the_good_program()
         },
     );
     stop.store(true, Ordering::Relaxed);
-    let mut tally = [0u64; 3];
-    for client in clients {
-        let t = client.join().expect("a load client");
-        for k in 0..3 {
-            tally[k] += t[2][k];
-        }
-    }
+    let tally = join(clients)[2];
     eprintln!("answers after the abort [200, 500, other]: {tally:?}");
     assert!(tally[0] >= 600, "{tally:?}");
     assert_eq!(tally[1] + tally[2], 0, "no request failed: {tally:?}");
@@ -375,15 +373,7 @@ fn after_a_failed_deploy_a_crashed_worker_comes_back_with_the_good_program_under
     assert_eq!(status["last_rollout"]["outcome"], "aborted", "{status}");
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
-    let mut tally: Tally = [[0; 3]; 4];
-    for client in clients {
-        let t = client.join().expect("a load client");
-        for p in 0..4 {
-            for k in 0..3 {
-                tally[p][k] += t[p][k];
-            }
-        }
-    }
+    let tally = join(clients);
     eprintln!("answers by phase [200, 500, other]: {tally:?}");
     assert_eq!(
         tally[0][1] + tally[0][2],
