@@ -179,12 +179,28 @@ impl Policy {
         if !matches!(r.stage, Stage::Window { .. }) {
             return;
         }
-        let share = self.window_share(id, w.load);
-        if w.generation == r.target {
-            self.canary_gone.0.add(share);
+        let mut gone = std::mem::take(&mut self.canary_gone);
+        self.add_share(&mut gone, id, w, r.target);
+        self.canary_gone = gone;
+    }
+
+    /// Adds what `w` answered in the window to its generation's tally, the canary's or the good
+    /// one's. A superseded build still serving is neither.
+    fn add_share(
+        &self,
+        (canary, old): &mut (Tally, Tally),
+        id: WorkerId,
+        w: &super::worker::Worker,
+        target: Generation,
+    ) {
+        let tally = if w.generation == target {
+            canary
         } else if w.generation == self.good {
-            self.canary_gone.1.add(share);
-        }
+            old
+        } else {
+            return;
+        };
+        tally.add(self.window_share(id, w.load));
     }
 
     /// Every ready worker's figures now, by worker.
@@ -199,19 +215,11 @@ impl Policy {
     /// The window is over: the rollout goes on, or is aborted with both figures.
     fn judge_canary(&mut self, c: CanaryConfig, now: Instant) {
         let Some(r) = self.rollout else { return };
-        let (mut canary, mut old) = std::mem::take(&mut self.canary_gone);
-        // Compared with the good generation's workers only: a superseded build still serving
-        // is neither.
+        let mut tallies = std::mem::take(&mut self.canary_gone);
         for (id, w) in self.workers.iter().filter(|(_, w)| w.is_ready()) {
-            let tally = if w.generation == r.target {
-                &mut canary
-            } else if w.generation == self.good {
-                &mut old
-            } else {
-                continue;
-            };
-            tally.add(self.window_share(*id, w.load));
+            self.add_share(&mut tallies, *id, w, r.target);
         }
+        let (canary, old) = tallies;
         self.canary_baseline.clear();
         let target = r.target;
         let good = self.good;
