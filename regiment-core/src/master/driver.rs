@@ -64,6 +64,9 @@ pub(crate) struct Driver {
     from_workers_tx: mpsc::Sender<FromWorker>,
     from_workers: mpsc::Receiver<FromWorker>,
     notifier: super::notify::Notifier,
+    /// The wall clock the status's times are read against: one anchor, so an instant reads as
+    /// the same millisecond in every status and record.
+    wall: WallClock,
 }
 
 impl Driver {
@@ -95,6 +98,7 @@ impl Driver {
             from_workers_tx,
             from_workers,
             notifier: super::notify::Notifier::from_env(),
+            wall: read_wall_clock(),
             config,
         })
     }
@@ -151,7 +155,22 @@ impl Driver {
 
     /// Publishes the status known before `run`: listeners, generation, slots.
     pub(crate) fn publish_status(&mut self) {
-        let mut status = self.policy.status(Instant::now(), wall_clock());
+        let wall = self.wall_clock();
+        self.publish_status_at(wall);
+    }
+
+    /// The anchored wall clock, anchored anew only when the system clock was stepped (by more
+    /// than a second), so that status times follow a corrected clock without jitter.
+    fn wall_clock(&mut self) -> WallClock {
+        let now = read_wall_clock();
+        if now.unix_ms.abs_diff(self.wall.unix_ms(now.instant)) > 1000 {
+            self.wall = now;
+        }
+        self.wall
+    }
+
+    fn publish_status_at(&mut self, wall: WallClock) {
+        let mut status = self.policy.status(Instant::now(), wall);
         status.master_pid = std::process::id();
         status.listeners = self.addrs.clone();
         self.notifier.on_status(&status);
@@ -199,7 +218,13 @@ impl Driver {
                 }
                 Effect::StatusChanged => self.publish_status(),
                 Effect::RolloutEnded(log) => {
-                    let record = log.record(wall_clock());
+                    // The status first: whoever the answer wakes reads the good generation the
+                    // outcome made, not the one before it.
+                    // One reading of the clocks for both, so the record answered is the one
+                    // the status shows.
+                    let wall = self.wall_clock();
+                    self.publish_status_at(wall);
+                    let record = log.record(wall);
                     let generation = Generation(record.generation);
                     for waiter in self.waiters.remove(&generation).unwrap_or_default() {
                         let _ = waiter.send(Some(record.clone()));
@@ -432,7 +457,7 @@ fn policy_config(config: &Config) -> PolicyConfig {
 }
 
 /// One reading of both clocks, to show the policy's instants as wall-clock time.
-fn wall_clock() -> WallClock {
+fn read_wall_clock() -> WallClock {
     let unix_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
