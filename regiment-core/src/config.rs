@@ -206,7 +206,8 @@ enum WorkerCount {
 /// Every option can be overridden at start by an environment variable, so operators can change
 /// them without a rebuild: `REGIMENT_WORKERS`, `REGIMENT_BIND` (comma-separated),
 /// `REGIMENT_DRAIN_TIMEOUT`, `REGIMENT_START_TIMEOUT` (`30s`, `500ms`), `REGIMENT_MAX_SURGE`,
-/// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP`, `SIGUSR2`, comma-separated).
+/// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP`, `SIGUSR2`, comma-separated),
+/// `REGIMENT_CONTROL_SOCKET`.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -242,6 +243,8 @@ pub struct Builder {
     heartbeat: Duration,
     heartbeat_timeout: Option<Duration>,
     canary: Option<crate::Canary>,
+    /// The path, and the option that gave it (for errors).
+    control_socket: Option<(PathBuf, &'static str)>,
     env_overrides: bool,
 }
 
@@ -293,6 +296,7 @@ impl Builder {
             heartbeat: DEFAULT_HEARTBEAT,
             heartbeat_timeout: None,
             canary: None,
+            control_socket: None,
             env_overrides: true,
         }
     }
@@ -617,6 +621,26 @@ impl Builder {
         self
     }
 
+    /// A control socket at `path`, for the `regiment` command (off by default): status,
+    /// metrics, rolling restarts answered with their outcome, scale, replace, stop. The file
+    /// is created with mode 0600 and only the master's user and root are served; a file left
+    /// by a dead master is replaced, a live master's is never taken over.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), regiment_core::Error> {
+    /// // A deploy script ends with `regiment --socket /run/shop/control.sock reload --wait`.
+    /// let supervisor = regiment_core::Builder::new()
+    ///     .bind("127.0.0.1:3000")
+    ///     .control_socket("/run/shop/control.sock")
+    ///     .build()?;
+    /// supervisor.run().await
+    /// # }
+    /// ```
+    pub fn control_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.control_socket = Some((path.into(), "control_socket"));
+        self
+    }
+
     /// Whether `REGIMENT_*` environment variables override the options (default true).
     ///
     /// ```
@@ -785,6 +809,7 @@ impl Builder {
             heartbeat: self.heartbeat,
             heartbeat_timeout: self.heartbeat_timeout,
             canary: self.canary.map(crate::Canary::check).transpose()?,
+            control_socket: self.control_socket,
         })
     }
 
@@ -867,6 +892,9 @@ impl Builder {
         if let Some(v) = get("REGIMENT_RESTART_SIGNAL") {
             self.restart_signals = parse_restart_signals("REGIMENT_RESTART_SIGNAL", &v)?;
         }
+        if let Some(v) = get("REGIMENT_CONTROL_SOCKET") {
+            self.control_socket = Some((PathBuf::from(v.trim()), "REGIMENT_CONTROL_SOCKET"));
+        }
         self.canary = crate::Canary::from_env(self.canary)?;
         Ok(bind_option)
     }
@@ -948,6 +976,7 @@ pub(crate) struct Config {
     pub heartbeat: Duration,
     pub heartbeat_timeout: Option<Duration>,
     pub canary: Option<crate::master::CanaryConfig>,
+    pub control_socket: Option<(PathBuf, &'static str)>,
 }
 
 #[cfg(test)]

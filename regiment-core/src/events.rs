@@ -14,7 +14,7 @@
 //! # }
 //! ```
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// One thing that happened to the cluster.
@@ -25,7 +25,7 @@ use tokio::sync::broadcast;
 /// let json = serde_json::to_string(&Event::Scaled { workers: 3 }).unwrap();
 /// assert_eq!(json, r#"{"event":"scaled","workers":3}"#);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Event {
@@ -250,7 +250,7 @@ impl EventStream {
 /// assert!(serving(WorkerState::Ready) && !serving(WorkerState::Draining));
 /// assert_eq!(serde_json::to_string(&WorkerState::Starting).unwrap(), r#""starting""#);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WorkerState {
     /// Spawned, not ready yet.
@@ -273,7 +273,7 @@ pub enum WorkerState {
 /// }
 /// assert!(programs(&Status::default()).is_empty());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ProgramId {
     /// The path it was opened at.
@@ -306,7 +306,7 @@ impl std::fmt::Display for ProgramId {
 /// }
 /// assert!(heaviest(&Status::default()).is_none());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct WorkerStatus {
     /// Its slot.
@@ -345,7 +345,7 @@ pub struct WorkerStatus {
 /// assert!(slots.iter().all(|s| s.restarts == 0 && s.last_restart_reason.is_none()));
 /// # Ok::<(), regiment_core::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SlotStatus {
     /// The slot number.
@@ -369,7 +369,7 @@ pub struct SlotStatus {
 /// }
 /// # }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RolloutRecord {
     /// The generation rolled out.
@@ -393,7 +393,7 @@ pub struct RolloutRecord {
 /// // Only `Done` means the new generation serves in every slot.
 /// assert_eq!(serde_json::to_string(&RolloutOutcome::Superseded).unwrap(), r#""superseded""#);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum RolloutOutcome {
@@ -419,7 +419,7 @@ pub enum RolloutOutcome {
 /// assert!(status.workers.is_empty() && status.rollout.is_none() && status.last_rollout.is_none());
 /// # Ok::<(), regiment_core::Error>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Status {
     /// The master's pid.

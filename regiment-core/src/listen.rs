@@ -203,9 +203,10 @@ pub fn bind(addr: &ListenAddr) -> io::Result<Listener> {
     Listener::from_socket(socket)
 }
 
-/// A socket file left by a dead process is removed; one that someone still listens on is
-/// `AddrInUse`, as for TCP.
-fn remove_stale_unix_socket(path: &std::path::Path) -> io::Result<()> {
+/// A socket file left by a dead process (a connection is refused) is removed; one that someone
+/// still listens on is `AddrInUse`, as for TCP; one we cannot tell about (no permission to
+/// connect) is left alone, with the error.
+pub(crate) fn remove_stale_unix_socket(path: &std::path::Path) -> io::Result<()> {
     use std::os::unix::fs::FileTypeExt;
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
@@ -214,7 +215,10 @@ fn remove_stale_unix_socket(path: &std::path::Path) -> io::Result<()> {
                     io::ErrorKind::AddrInUse,
                     "a process is already listening on this socket",
                 )),
-                Err(_) => std::fs::remove_file(path),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    std::fs::remove_file(path)
+                }
+                Err(e) => Err(e),
             }
         }
         Ok(_) => Err(io::Error::new(

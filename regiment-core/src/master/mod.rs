@@ -15,6 +15,7 @@
 //! ```
 
 mod channel;
+mod control;
 mod driver;
 mod log;
 mod notify;
@@ -48,6 +49,7 @@ pub struct Supervisor {
     /// Unix socket files this master created, removed when it returns (not those systemd
     /// handed over: their files belong to the socket unit).
     unix_paths: Vec<std::path::PathBuf>,
+    control_socket: Option<control::ControlSocket>,
     control: mpsc::UnboundedReceiver<Command>,
     handle: Handle,
 }
@@ -63,6 +65,17 @@ impl std::fmt::Debug for Supervisor {
 impl Supervisor {
     pub(crate) fn new(config: Config) -> Result<Self> {
         let (listeners, unix_paths) = take_or_bind(&config)?;
+        let control_socket = config
+            .control_socket
+            .as_ref()
+            .map(|(path, option)| {
+                control::ControlSocket::bind(path).map_err(|source| Error::Bind {
+                    option,
+                    addr: path.display().to_string(),
+                    source,
+                })
+            })
+            .transpose()?;
         crate::worker::SUPERVISING.store(true, std::sync::atomic::Ordering::Relaxed);
         let (events, _) = broadcast::channel(1024);
         let (status_tx, status_rx) = watch::channel(Status::default());
@@ -79,6 +92,7 @@ impl Supervisor {
         Ok(Self {
             driver,
             unix_paths,
+            control_socket,
             control,
             handle,
         })
@@ -125,7 +139,25 @@ impl Supervisor {
     /// # }
     /// ```
     pub async fn run(self) -> Result<()> {
-        let result = self.driver.run(self.control).await;
+        let result = match self.control_socket {
+            None => self.driver.run(self.control).await,
+            // Served beside the driver and dropped with it: open connections close when the
+            // master is done, which is how `regiment stop` learns that it is. The file goes
+            // with `_file`, at the end of this arm.
+            Some(control::ControlSocket {
+                listener,
+                file: _file,
+            }) => match tokio::net::UnixListener::from_std(listener) {
+                Ok(listener) => tokio::select! {
+                    result = self.driver.run(self.control) => result,
+                    never = control::serve(listener, self.handle.clone()) => match never {},
+                },
+                Err(source) => Err(Error::Io {
+                    context: "serving the control socket",
+                    source,
+                }),
+            },
+        };
         for path in &self.unix_paths {
             // Every worker is gone and our listener with them: the file would only be stale.
             if let Err(e) = std::fs::remove_file(path)
@@ -323,6 +355,27 @@ impl Handle {
     /// ```
     pub fn scale_down(&self) {
         let _ = self.control.send(Command::Control(Control::ScaleDown));
+    }
+
+    /// Scales to `workers` (never below one): new slots are filled, the last slots' workers
+    /// drained, as `regiment scale N` does.
+    ///
+    /// ```
+    /// let supervisor = regiment_core::Builder::new().workers(2).env_overrides(false).build()?;
+    /// // The evening's traffic fits in one worker.
+    /// supervisor.handle().scale_to(1);
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn scale_to(&self, workers: usize) {
+        let _ = self
+            .control
+            .send(Command::Control(Control::ScaleTo(workers)));
+    }
+
+    /// Resolves once the supervisor has returned (or was dropped without running).
+    pub(crate) async fn finished(&self) {
+        let mut status = self.status.clone();
+        while status.changed().await.is_ok() {}
     }
 }
 

@@ -100,8 +100,9 @@ impl Policy {
                 Some(Stopping::Graceful) => self.stop_at_once(now),
                 Some(Stopping::Forced | Stopping::Done) => {}
             },
-            Control::ScaleUp => self.scale_up(),
+            Control::ScaleUp => self.scale_up(now),
             Control::ScaleDown => self.scale_down(now),
+            Control::ScaleTo(workers) => self.scale_to(workers.max(1), now),
             Control::Replace { slot, reason } => {
                 if self.stopping.is_none()
                     && self.slots.get(slot).is_some_and(|s| s.current.is_some())
@@ -118,29 +119,35 @@ impl Policy {
         }
     }
 
-    fn scale_up(&mut self) {
-        if self.stopping.is_some() {
-            return;
-        }
-        self.slots
-            .push(Slot::new(Backoff::new(self.config.backoff)));
-        self.emit(Event::Scaled {
-            workers: self.slots.len(),
-        });
+    fn scale_up(&mut self, now: Instant) {
+        self.scale_to(self.slots.len() + 1, now);
     }
 
-    /// Removes the last slot; its workers drain at once (there is no replacement to wait for).
     fn scale_down(&mut self, now: Instant) {
-        if self.stopping.is_some() || self.slots.len() <= 1 {
+        self.scale_to(self.slots.len().saturating_sub(1).max(1), now);
+    }
+
+    /// Adds slots (filled by the next ticks) or removes the last ones, whose workers drain at
+    /// once (there is no replacement to wait for); one `Scaled` event.
+    fn scale_to(&mut self, workers: usize, now: Instant) {
+        if self.stopping.is_some() || workers == self.slots.len() {
             return;
         }
-        let slot = self.slots.len() - 1;
-        let s = self.slots.pop().expect("more than one slot");
-        self.queue.retain(|q| *q != slot);
+        while self.slots.len() < workers {
+            self.slots
+                .push(Slot::new(Backoff::new(self.config.backoff)));
+        }
+        let mut leaving = Vec::new();
+        while self.slots.len() > workers {
+            let slot = self.slots.len() - 1;
+            let s = self.slots.pop().expect("more slots than wanted");
+            self.queue.retain(|q| *q != slot);
+            leaving.extend([s.current, s.successor].into_iter().flatten());
+        }
         self.emit(Event::Scaled {
             workers: self.slots.len(),
         });
-        for id in [s.current, s.successor].into_iter().flatten() {
+        for id in leaving {
             self.drain(id, "scaled down", now);
         }
     }

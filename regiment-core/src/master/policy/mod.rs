@@ -102,6 +102,8 @@ pub(crate) enum Control {
     ForcedStop,
     ScaleUp,
     ScaleDown,
+    /// Adds or removes slots until there are this many (at least one).
+    ScaleTo(usize),
     Replace {
         slot: usize,
         reason: String,

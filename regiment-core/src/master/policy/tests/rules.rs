@@ -1463,6 +1463,48 @@ fn scale_down_drains_the_last_slots_workers_and_never_goes_below_one() {
 }
 
 #[test]
+fn scale_to_a_count_adds_or_drains_slots_at_once_with_one_event() {
+    let mut h = Harness::ready(2);
+    h.control(Control::ScaleTo(4));
+    let (two, three) = (h.current(2), h.current(3));
+    assert_eq!(
+        spawns(&h),
+        [
+            (two, 2, Generation(1), None),
+            (three, 3, Generation(1), None)
+        ]
+    );
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Scaled { workers: 4 },
+            spawned(2, h.pid(two), 1, None),
+            spawned(3, h.pid(three), 1, None),
+        ]
+    );
+    h.ready_worker(two);
+    h.ready_worker(three);
+    h.take_events();
+    let (one, pids) = (h.current(1), [h.pid(three), h.pid(two)]);
+    h.control(Control::ScaleTo(1));
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Scaled { workers: 1 },
+            draining(3, pids[0], 1, "scaled down"),
+            draining(2, pids[1], 1, "scaled down"),
+            draining(1, h.pid(one), 1, "scaled down"),
+        ]
+    );
+    assert_eq!(h.status().workers_wanted, 1);
+    // The same count, or none at all, changes nothing: a cluster keeps one worker.
+    h.control(Control::ScaleTo(1));
+    h.control(Control::ScaleTo(0));
+    assert_eq!(h.take_events(), []);
+    assert_eq!(h.status().workers_wanted, 1);
+}
+
+#[test]
 fn scale_down_also_drains_a_replacement_starting_in_the_removed_slot() {
     let mut h = Harness::ready(2);
     let old = h.current(1);

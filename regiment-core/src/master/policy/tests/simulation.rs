@@ -59,6 +59,7 @@ enum Step {
     ForcedStop,
     ScaleUp,
     ScaleDown,
+    ScaleTo(usize),
     Replace(usize),
     /// The next spawns fail.
     FailSpawns(u8),
@@ -129,7 +130,8 @@ fn draw_step(rng: &mut ChaCha8Rng) -> Step {
         8_987..8_997 => Step::Stop,
         8_997..9_000 => Step::ForcedStop,
         9_000..9_250 => Step::ScaleUp,
-        9_250..9_500 => Step::ScaleDown,
+        9_250..9_420 => Step::ScaleDown,
+        9_420..9_500 => Step::ScaleTo(rng.random_range(0..6)),
         9_500..9_800 => Step::Replace(rng.random_range(0..6)),
         9_800..9_950 => Step::FailSpawns(rng.random_range(1..=4)),
         _ => Step::FailSpawnWithLeftover,
@@ -354,6 +356,10 @@ impl World {
             Step::ScaleUp => self.h.control(Control::ScaleUp),
             Step::ScaleDown => {
                 self.h.control(Control::ScaleDown);
+                return Lowers::Maybe;
+            }
+            Step::ScaleTo(workers) => {
+                self.h.control(Control::ScaleTo(workers));
                 return Lowers::Maybe;
             }
             Step::Replace(slot) => self.h.control(Control::Replace {

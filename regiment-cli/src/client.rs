@@ -1,0 +1,134 @@
+//! One connection to the master's control socket: the request, then its answers, and every way
+//! this can fail, told in words an operator acts on.
+
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use regiment_core::plumbing::control::{
+    Answer, Command, ErrorKind, Frame, MAX_ANSWER, Request, VERSION, read_frame, write_frame,
+};
+
+pub(crate) struct Connection {
+    stream: UnixStream,
+}
+
+/// Why a command was not carried out.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// No file at the path.
+    NoSocket,
+    /// The file's mode, or the master's peer check, refused us.
+    PermissionDenied(Option<String>),
+    /// A file is there, but nothing listens: its master died.
+    MasterGone,
+    /// The master closed the connection before its answer was complete.
+    ClosedEarly,
+    /// The master speaks another version of the protocol.
+    Version(String),
+    /// The master refused the request (no such slot, stopping, bad request).
+    Refused(String),
+    /// An answer of the wrong kind or shape: not a regiment master, or a bug.
+    Unexpected,
+    Io(io::Error),
+}
+
+impl Failure {
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Refused(_) => 1,
+            _ => 3,
+        }
+    }
+
+    pub(crate) fn describe(&self, socket: &Path) -> String {
+        let path = socket.display();
+        match self {
+            Failure::NoSocket => format!(
+                "no control socket at {path}: is the master running, with \
+                 REGIMENT_CONTROL_SOCKET (or Builder::control_socket) set to this path?"
+            ),
+            Failure::PermissionDenied(None) => format!(
+                "permission denied on {path}: the control socket serves the master's user and \
+                 root only"
+            ),
+            Failure::PermissionDenied(Some(why)) => {
+                format!("permission denied by the master at {path}: {why}")
+            }
+            Failure::MasterGone => format!(
+                "the master is gone: nothing listens on {path} (the file of a master that died)"
+            ),
+            Failure::ClosedEarly => format!(
+                "the master at {path} closed the connection before answering: it stopped or \
+                 crashed"
+            ),
+            Failure::Version(why) => format!(
+                "protocol version mismatch with the master at {path}: {why}; use the regiment \
+                 command of the master's release"
+            ),
+            Failure::Refused(why) => why.clone(),
+            Failure::Unexpected => {
+                format!("the answer from {path} is not one a regiment master gives")
+            }
+            Failure::Io(e) => format!("talking to the master at {path}: {e}"),
+        }
+    }
+}
+
+impl Connection {
+    pub(crate) fn open(socket: &Path, command: &Command) -> Result<Self, Failure> {
+        let mut stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Failure::NoSocket,
+            io::ErrorKind::PermissionDenied => Failure::PermissionDenied(None),
+            io::ErrorKind::ConnectionRefused => Failure::MasterGone,
+            _ => Failure::Io(e),
+        })?;
+        let request = Request {
+            version: VERSION,
+            command: command.clone(),
+        };
+        // A master that refuses us answers, then closes: its answer says why, so a failed
+        // write is left for `answer` to explain.
+        let _ = write_frame(&mut stream, &request);
+        Ok(Self { stream })
+    }
+
+    /// The next answer; a refusal is a [`Failure`].
+    pub(crate) fn answer(&mut self) -> Result<Answer, Failure> {
+        let body = read_frame(&mut self.stream, MAX_ANSWER).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => Failure::ClosedEarly,
+            io::ErrorKind::InvalidData => Failure::Unexpected,
+            _ => Failure::Io(e),
+        })?;
+        // The version first: a master of another release may answer in another shape.
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| Failure::Unexpected)?;
+        match value.get("version").and_then(serde_json::Value::as_u64) {
+            Some(v) if v == u64::from(VERSION) => {}
+            Some(v) => {
+                return Err(Failure::Version(format!(
+                    "the master speaks version {v}, this command {VERSION}"
+                )));
+            }
+            None => return Err(Failure::Unexpected),
+        }
+        let frame: Frame = serde_json::from_value(value).map_err(|_| Failure::Unexpected)?;
+        match frame.answer {
+            Answer::Error { error, message } => Err(match error {
+                ErrorKind::Version => Failure::Version(message),
+                ErrorKind::PermissionDenied => Failure::PermissionDenied(Some(message)),
+                ErrorKind::BadRequest | ErrorKind::Refused => Failure::Refused(message),
+            }),
+            answer => Ok(answer),
+        }
+    }
+
+    /// Waits for the master to close the connection: it has stopped.
+    pub(crate) fn wait_closed(&mut self) -> Result<(), Failure> {
+        match self.answer() {
+            Err(Failure::ClosedEarly) => Ok(()),
+            Err(failure) => Err(failure),
+            Ok(_) => Err(Failure::Unexpected),
+        }
+    }
+}

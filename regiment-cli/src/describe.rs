@@ -1,0 +1,117 @@
+//! Events and outcomes as lines a person reads, and the figures in them.
+
+use regiment_core::Event;
+use regiment_core::events::{RolloutOutcome, RolloutRecord};
+
+/// One line for an event of a rollout's progress; `None` for those that say nothing of it.
+pub(crate) fn event(e: &Event) -> Option<String> {
+    Some(match e {
+        Event::RolloutStarted { generation } => {
+            format!("rolling restart to generation {generation} started")
+        }
+        Event::Spawned {
+            slot,
+            pid,
+            generation,
+            replaces,
+            ..
+        } => match replaces {
+            Some(old) => {
+                format!(
+                    "slot {slot}: pid {pid} started (generation {generation}), to replace pid {old}"
+                )
+            }
+            None => format!("slot {slot}: pid {pid} started (generation {generation})"),
+        },
+        Event::Ready { slot, pid, .. } => format!("slot {slot}: pid {pid} ready"),
+        Event::Draining { slot, pid, why, .. } => {
+            format!("slot {slot}: pid {pid} draining ({why})")
+        }
+        Event::Exited {
+            slot, pid, status, ..
+        } => format!("slot {slot}: pid {pid} exited ({status})"),
+        Event::Killed { slot, pid, why, .. } => format!("slot {slot}: pid {pid} killed ({why})"),
+        Event::Crashed {
+            slot, pid, status, ..
+        } => format!("slot {slot}: pid {pid} crashed ({status})"),
+        Event::StartFailed { slot, pid, why, .. } => {
+            format!("slot {slot}: pid {pid} failed to start ({why})")
+        }
+        Event::CanaryPassed { generation, why } => {
+            format!("canary of generation {generation} passed ({why})")
+        }
+        _ => return None,
+    })
+}
+
+/// The outcome of a rollout, with its reason when it did not complete.
+pub(crate) fn outcome(r: &RolloutRecord) -> String {
+    let took = r
+        .ended_at_ms
+        .map(|end| format!(" in {}", duration(end.saturating_sub(r.started_at_ms))))
+        .unwrap_or_default();
+    let why = r
+        .why
+        .as_deref()
+        .map(|w| format!(": {w}"))
+        .unwrap_or_default();
+    let replaced = match r.replaced {
+        1 => "1 worker replaced".to_owned(),
+        n => format!("{n} workers replaced"),
+    };
+    let g = r.generation;
+    match r.outcome {
+        RolloutOutcome::Done => format!("generation {g} done: {replaced}{took}"),
+        RolloutOutcome::Aborted => format!(
+            "generation {g} aborted{why} ({replaced}{took}); the last good program keeps serving"
+        ),
+        RolloutOutcome::Superseded => format!("generation {g} superseded{why} ({replaced}{took})"),
+        RolloutOutcome::InProgress => format!("generation {g} in progress ({replaced})"),
+        _ => format!("generation {g}: {:?}{why}", r.outcome),
+    }
+}
+
+/// `850ms`, `4.2s`, `3m12s`, `2h05m`, `3d04h`.
+pub(crate) fn duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0 => format!("{ms}ms"),
+        1..60 => format!("{}.{}s", s, (ms % 1000) / 100),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// `512 KiB`, `48.3 MiB`, `1.2 GiB`; `-` before the first heartbeat.
+pub(crate) fn bytes(n: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let f = n as f64;
+    if n == 0 {
+        "-".into()
+    } else if f < KIB * KIB {
+        format!("{:.0} KiB", f / KIB)
+    } else if f < KIB * KIB * KIB {
+        format!("{:.1} MiB", f / (KIB * KIB))
+    } else {
+        format!("{:.1} GiB", f / (KIB * KIB * KIB))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_read_at_a_glance() {
+        assert_eq!(duration(850), "850ms");
+        assert_eq!(duration(4_250), "4.2s");
+        assert_eq!(duration(192_000), "3m12s");
+        assert_eq!(duration(7_500_000), "2h05m");
+        assert_eq!(duration(3 * 86_400_000 + 4 * 3_600_000), "3d04h");
+        assert_eq!(bytes(0), "-");
+        assert_eq!(bytes(512 * 1024), "512 KiB");
+        assert_eq!(bytes(50_659_328), "48.3 MiB");
+        assert_eq!(bytes(1_288_490_189), "1.2 GiB");
+    }
+}

@@ -1,0 +1,191 @@
+//! `regiment`: asks a running regiment master what it is doing, and steers it, through its
+//! control socket (`REGIMENT_CONTROL_SOCKET` or `Builder::control_socket` on the master).
+//!
+//! ```text
+//! $ regiment --socket /run/shop/control.sock status
+//! $ regiment reload --wait && echo deployed     # REGIMENT_CONTROL_SOCKET is set
+//! ```
+//!
+//! Exit status: 0 when the command was carried out (for `reload --wait`: the rollout
+//! completed), 1 when the master refused it or the rollout did not complete (aborted,
+//! superseded, or not started because the master stops), 2 for a wrong command line, 3 when
+//! the master could not be reached or spoke another protocol.
+
+mod client;
+mod describe;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use regiment_core::events::RolloutOutcome;
+use regiment_core::plumbing::control::{Answer, Command};
+
+use client::{Connection, Failure};
+
+#[derive(Parser)]
+#[command(
+    name = "regiment",
+    version,
+    about = "Asks a running regiment master what it is doing, and steers it.",
+    after_help = "Exit status: 0 done (reload --wait: the rollout completed); 1 refused, or the \
+                  rollout aborted, superseded or not started; 2 wrong command line; 3 the master \
+                  could not be reached or speaks another protocol version."
+)]
+struct Cli {
+    /// The master's control socket.
+    #[arg(
+        long,
+        global = true,
+        env = "REGIMENT_CONTROL_SOCKET",
+        value_name = "PATH"
+    )]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Action,
+}
+
+#[derive(Subcommand)]
+enum Action {
+    /// Workers by slot, generations and the last rollout.
+    Status {
+        /// The status as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A rolling restart: the program is resolved anew and every worker replaced, new before
+    /// old.
+    Reload {
+        /// Show progress and wait for the outcome: exit 0 when the rollout completed, 1 with
+        /// the reason when it was aborted or superseded.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Scales to N workers (new slots are filled, the last slots' workers drained).
+    Scale {
+        /// Workers wanted, from 1.
+        workers: usize,
+    },
+    /// Replaces the worker of a slot, new before old.
+    Replace {
+        /// The slot, from 0 (see `regiment status`).
+        slot: usize,
+    },
+    /// Stops gracefully: every worker drains, then the master exits.
+    Stop {
+        /// Wait until the master has exited.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// The metrics, in the Prometheus text format.
+    Metrics,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(socket) = cli.socket else {
+        eprintln!(
+            "regiment: no control socket given: pass --socket PATH or set REGIMENT_CONTROL_SOCKET \
+             (the path the master was given with REGIMENT_CONTROL_SOCKET or Builder::control_socket)"
+        );
+        return ExitCode::from(2);
+    };
+    match run(&socket, cli.command) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("regiment: {}", failure.describe(&socket));
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+fn run(socket: &std::path::Path, action: Action) -> Result<ExitCode, Failure> {
+    let command = match &action {
+        Action::Status { .. } => Command::Status,
+        Action::Reload { .. } => Command::Reload,
+        Action::Scale { workers } => Command::Scale { workers: *workers },
+        Action::Replace { slot } => Command::Replace { slot: *slot },
+        Action::Stop { .. } => Command::Stop,
+        Action::Metrics => Command::Metrics,
+    };
+    let mut connection = Connection::open(socket, &command)?;
+    match action {
+        Action::Status { json } => {
+            let Answer::Status { status } = connection.answer()? else {
+                return Err(Failure::Unexpected);
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).map_err(|_| Failure::Unexpected)?
+                );
+            } else {
+                print!("{}", table::status(&status));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Metrics => {
+            let Answer::Metrics { text } = connection.answer()? else {
+                return Err(Failure::Unexpected);
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Reload { wait } => reload(&mut connection, wait),
+        Action::Scale { .. } | Action::Replace { .. } => {
+            let Answer::Done { message } = connection.answer()? else {
+                return Err(Failure::Unexpected);
+            };
+            println!("{message}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Stop { wait } => {
+            let Answer::Done { message } = connection.answer()? else {
+                return Err(Failure::Unexpected);
+            };
+            println!("{message}");
+            if wait {
+                connection.wait_closed()?;
+                println!("stopped");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Without `--wait`, returns once the rollout has started; with it, prints its progress and
+/// ends with its outcome.
+fn reload(connection: &mut Connection, wait: bool) -> Result<ExitCode, Failure> {
+    loop {
+        match connection.answer()? {
+            Answer::Progress { event } => {
+                if let Some(line) = describe::event(&event) {
+                    if wait {
+                        println!("{line}");
+                    } else if matches!(event, regiment_core::Event::RolloutStarted { .. }) {
+                        println!("{line}");
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+            }
+            Answer::Rollout { record: None } => {
+                eprintln!("regiment: no rollout was started: the master is stopping");
+                return Ok(ExitCode::FAILURE);
+            }
+            Answer::Rollout {
+                record: Some(record),
+            } => {
+                let line = describe::outcome(&record);
+                return Ok(if record.outcome == RolloutOutcome::Done {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!("regiment: {line}");
+                    ExitCode::FAILURE
+                });
+            }
+            _ => return Err(Failure::Unexpected),
+        }
+    }
+}

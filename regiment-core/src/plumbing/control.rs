@@ -1,0 +1,217 @@
+//! The wire format of the control socket, shared by the master and the `regiment` command.
+//!
+//! A connection carries one request and its answer. Every message is a frame: a 4-byte
+//! big-endian length, then that many bytes of JSON. A request is `{"version": 1, "command":
+//! ...}`; the master reads the version before anything else, so a client of another version
+//! gets an answer it understands (a version mismatch) instead of a parse error. Requests are
+//! untrusted: at most [`MAX_REQUEST`] bytes, read within a deadline, anything malformed is
+//! answered with an error and logged. Answers are bounded by [`MAX_ANSWER`] on the client side.
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::events::{Event, RolloutRecord, Status};
+
+/// The version of this wire format. A master and a client of different versions refuse each
+/// other with [`ErrorKind::Version`].
+pub const VERSION: u32 = 1;
+/// The largest request a master reads, in bytes: a command is a few dozen.
+pub const MAX_REQUEST: usize = 4 * 1024;
+/// The largest answer frame a client reads, in bytes: a status of thousands of workers fits.
+pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
+/// The most workers `scale` accepts: a typo (`scale 1000000`) must not fork a million
+/// processes.
+pub const MAX_WORKERS: usize = 1024;
+
+/// A request: the version of the client, and what it asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// [`VERSION`] of the client.
+    pub version: u32,
+    /// What it asks.
+    pub command: Command,
+}
+
+/// What a client asks of the master.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum Command {
+    /// The status snapshot: answered with [`Answer::Status`].
+    Status,
+    /// The Prometheus exposition: answered with [`Answer::Metrics`].
+    Metrics,
+    /// A rolling restart: [`Answer::Progress`] for every event while it runs, then
+    /// [`Answer::Rollout`] with its outcome.
+    Reload,
+    /// Scales to this many workers: answered with [`Answer::Done`].
+    Scale {
+        /// Workers wanted, from 1 to [`MAX_WORKERS`].
+        workers: usize,
+    },
+    /// Replaces the worker of a slot, new before old: answered with [`Answer::Done`].
+    Replace {
+        /// The slot, from 0.
+        slot: usize,
+    },
+    /// A graceful stop: answered with [`Answer::Done`] at once, and the connection stays open
+    /// until the master has stopped, so a client can wait for it.
+    Stop,
+}
+
+/// One frame of the master's answer, with the master's [`VERSION`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    /// [`VERSION`] of the master.
+    pub version: u32,
+    /// The answer.
+    pub answer: Answer,
+}
+
+/// What the master answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Answer {
+    /// The status snapshot.
+    Status {
+        /// The snapshot, as [`crate::Handle::status`] returns it.
+        status: Box<Status>,
+    },
+    /// The metrics in the Prometheus text format.
+    Metrics {
+        /// The exposition.
+        text: String,
+    },
+    /// Something happened while a rollout runs.
+    Progress {
+        /// The event, as [`crate::Handle::events`] streams it.
+        event: Event,
+    },
+    /// The rollout ended: its record, or `None` when none was started (the master stops).
+    Rollout {
+        /// Its record.
+        record: Option<RolloutRecord>,
+    },
+    /// The command was taken.
+    Done {
+        /// What was done, for a person.
+        message: String,
+    },
+    /// The request was refused.
+    Error {
+        /// Why, for a program.
+        error: ErrorKind,
+        /// Why, for a person.
+        message: String,
+    },
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// The client speaks another version of this format.
+    Version,
+    /// The peer is neither the master's user nor root.
+    PermissionDenied,
+    /// The request could not be read: too large, not JSON, not a known command, too slow.
+    BadRequest,
+    /// A well-formed request the master cannot carry out (no such slot, too many workers, it
+    /// is stopping).
+    Refused,
+}
+
+/// Writes one frame: its length, then its JSON.
+///
+/// ```
+/// use regiment_core::plumbing::control::{Command, Request, VERSION, read_frame, write_frame};
+/// let mut wire = Vec::new();
+/// write_frame(&mut wire, &Request { version: VERSION, command: Command::Status })?;
+/// let back: Request = serde_json::from_slice(&read_frame(&mut &wire[..], 4096)?).unwrap();
+/// assert_eq!(back.command, Command::Status);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_frame(w: &mut impl Write, message: &impl Serialize) -> io::Result<()> {
+    w.write_all(&frame_bytes(message)?)?;
+    w.flush()
+}
+
+/// One frame as bytes, length first.
+pub fn frame_bytes(message: &impl Serialize) -> io::Result<Vec<u8>> {
+    let json = serde_json::to_vec(message).map_err(io::Error::other)?;
+    let len = u32::try_from(json.len()).map_err(io::Error::other)?;
+    let mut bytes = Vec::with_capacity(4 + json.len());
+    bytes.extend_from_slice(&len.to_be_bytes());
+    bytes.extend_from_slice(&json);
+    Ok(bytes)
+}
+
+/// Reads one frame's body, refusing one longer than `max` bytes before reading it. An end of
+/// stream before the length is `UnexpectedEof`.
+pub fn read_frame(r: &mut impl Read, max: usize) -> io::Result<Vec<u8>> {
+    let mut len = [0; 4];
+    r.read_exact(&mut len)?;
+    let len = frame_len(len, max)?;
+    let mut body = vec![0; len];
+    r.read_exact(&mut body)?;
+    Ok(body)
+}
+
+/// The length a frame announces, if it is within `max`.
+pub fn frame_len(prefix: [u8; 4], max: usize) -> io::Result<usize> {
+    let len = u32::from_be_bytes(prefix) as usize;
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a frame of {len} bytes exceeds the limit of {max}"),
+        ));
+    }
+    Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_and_answers_have_a_stable_json_shape() {
+        let request = Request {
+            version: VERSION,
+            command: Command::Scale { workers: 3 },
+        };
+        assert_eq!(
+            serde_json::to_string(&request).unwrap(),
+            r#"{"version":1,"command":{"name":"scale","workers":3}}"#
+        );
+        let frame = Frame {
+            version: VERSION,
+            answer: Answer::Error {
+                error: ErrorKind::PermissionDenied,
+                message: "no".into(),
+            },
+        };
+        let json = serde_json::to_string(&frame).unwrap();
+        assert_eq!(
+            json,
+            r#"{"version":1,"answer":{"kind":"error","error":"permission-denied","message":"no"}}"#
+        );
+        assert_eq!(serde_json::from_str::<Frame>(&json).unwrap(), frame);
+    }
+
+    #[test]
+    fn a_frame_longer_than_the_limit_is_refused_before_it_is_read() {
+        let wire = frame_bytes(&"x".repeat(100)).unwrap();
+        let err = read_frame(&mut &wire[..], 50).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            err.to_string()
+                .contains("102 bytes exceeds the limit of 50")
+        );
+        assert_eq!(read_frame(&mut &wire[..], 200).unwrap().len(), 102);
+        let cut = &wire[..10];
+        assert_eq!(
+            read_frame(&mut &cut[..], 200).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+    }
+}

@@ -1,0 +1,430 @@
+//! The `regiment` command against a running `hello` master, through its control socket: status
+//! (table and JSON), `reload --wait` with its exit status for a good and for an aborted deploy,
+//! scale, replace, metrics and stop; the errors an operator meets (no socket, a dead master's
+//! file, another user, another protocol version); and a socket that survives garbage and is
+//! never taken from a live master.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tests::cluster::{CEILING, Cluster};
+use tests::deploy::Deploy;
+
+const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
+const REGIMENT: &str = env!("CARGO_BIN_EXE_regiment_under_test");
+
+/// Runs `regiment --socket SOCKET ARGS...`.
+fn regiment(socket: &Path, args: &[&str]) -> Output {
+    let out = Command::new(REGIMENT)
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .env_remove("REGIMENT_CONTROL_SOCKET")
+        .output()
+        .expect("run regiment");
+    eprintln!(
+        "$ regiment {}\n{}{}-> {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        out.status
+    );
+    out
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn status_json(socket: &Path) -> Value {
+    let out = regiment(socket, &["status", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+}
+
+/// Asks `regiment status --json` until `pred` holds, within the ceiling.
+fn wait_status(socket: &Path, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + CEILING;
+    loop {
+        let s = status_json(socket);
+        if pred(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{what} within {CEILING:?}: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn ready_pids(s: &Value) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = s["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["state"] == "ready")
+        .map(|w| (w["slot"].as_u64().unwrap(), w["pid"].as_u64().unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A directory for a test's socket files, removed with it.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!("regiment-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn start(program: &Path, socket: &Path, workers: &str) -> Cluster {
+    let c = Cluster::start(
+        program,
+        &[
+            ("HELLO_WORKERS", workers),
+            ("HELLO_PRINT_EVENTS", "true"),
+            ("RUST_LOG", "warn"),
+            ("REGIMENT_CONTROL_SOCKET", socket.to_str().unwrap()),
+        ],
+    );
+    let n: usize = workers.parse().unwrap();
+    c.wait_for("the workers ready", CEILING, |evs| {
+        (evs.iter().filter(|e| e["event"] == "ready").count() >= n).then_some(())
+    });
+    c
+}
+
+/// A program that fails at every start: a bad build.
+fn bad_build(dir: &Path) -> PathBuf {
+    let script = dir.join("bad-build");
+    std::fs::write(&script, "#!/bin/sh\necho 'bad build' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+#[test]
+fn the_cli_shows_reloads_scales_replaces_measures_and_stops_a_running_hello() {
+    let dir = Dir::new("lifecycle");
+    let socket = dir.0.join("control.sock");
+    let deploy = Deploy::new("cli-lifecycle", HELLO);
+    let mut cluster = start(&deploy.app(), &socket, "2");
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the control socket is private");
+
+    // status: JSON for scripts, a table for people.
+    let s = wait_status(&socket, "two ready workers", |s| ready_pids(s).len() == 2);
+    assert_eq!(s["master_pid"], cluster.pid());
+    assert_eq!(s["workers_wanted"], 2);
+    let table = regiment(&socket, &["status"]);
+    assert!(table.status.success());
+    let text = stdout(&table);
+    assert!(
+        text.contains("2/2 workers ready") && text.contains("generation 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("SLOT") && text.contains("RSS") && text.contains("RESTARTS"),
+        "{text}"
+    );
+    for (_, pid) in ready_pids(&s) {
+        assert!(text.contains(&pid.to_string()), "{text}");
+    }
+
+    // A good deploy: progress as workers are replaced, exit 0 once it completed.
+    let out = regiment(&socket, &["reload", "--wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("rolling restart to generation 2 started"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ready") && text.contains("draining"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("generation 2 done: 2 workers replaced")),
+        "{text}"
+    );
+    let s = status_json(&socket);
+    assert_eq!(
+        (s["generation"].as_u64(), s["good_generation"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    // A bad deploy: exit 1 with the reason, and the good generation serves on.
+    let good = ready_pids(&s);
+    deploy.install(bad_build(&dir.0).to_str().unwrap());
+    let out = regiment(&socket, &["reload", "--wait"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let why = stderr(&out);
+    assert!(
+        why.contains("generation 3 aborted") && why.contains("failed to start"),
+        "{why}"
+    );
+    let s = status_json(&socket);
+    assert_eq!(s["good_generation"], 2);
+    assert_eq!(ready_pids(&s), good, "the workers that served still do");
+
+    // scale: to 3, refused at 0; replace: refused for a slot that does not exist.
+    let out = regiment(&socket, &["scale", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "scaling from 2 to 3 workers");
+    let s = wait_status(&socket, "three ready workers", |s| {
+        ready_pids(s).len() == 3 && s["workers_wanted"] == 3
+    });
+    let out = regiment(&socket, &["scale", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("from 1 to 1024"), "{}", stderr(&out));
+    let out = regiment(&socket, &["replace", "7"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no slot 7: the slots are 0 to 2"),
+        "{}",
+        stderr(&out)
+    );
+    let before = ready_pids(&s);
+    let old = before.iter().find(|(slot, _)| *slot == 1).unwrap().1;
+    let out = regiment(&socket, &["replace", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_status(&socket, "slot 1 replaced", |s| {
+        let now = ready_pids(s);
+        now.len() == 3 && now.iter().any(|(slot, pid)| *slot == 1 && *pid != old)
+    });
+
+    // metrics: the Prometheus exposition.
+    let out = regiment(&socket, &["metrics"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("regiment_"), "{}", stdout(&out));
+
+    // stop --wait returns once the master has exited; its socket file is gone with it.
+    let out = regiment(&socket, &["stop", "--wait"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "stopping\nstopped\n");
+    assert!(cluster.wait_exit(CEILING).success());
+    assert!(!socket.exists(), "the master removed its socket file");
+    let out = regiment(&socket, &["status"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("no control socket at"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_cli_says_what_is_wrong_when_it_cannot_ask() {
+    let dir = Dir::new("errors");
+    // No socket given at all: a usage error naming both ways to give one.
+    let out = Command::new(REGIMENT)
+        .arg("status")
+        .env_remove("REGIMENT_CONTROL_SOCKET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--socket PATH or set REGIMENT_CONTROL_SOCKET"),
+        "{}",
+        stderr(&out)
+    );
+    // The variable is read when the option is absent.
+    let absent = dir.0.join("absent.sock");
+    let out = Command::new(REGIMENT)
+        .arg("status")
+        .env("REGIMENT_CONTROL_SOCKET", &absent)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains(&format!("no control socket at {}", absent.display())),
+        "{}",
+        stderr(&out)
+    );
+
+    // The file of a master that died: nothing listens.
+    let stale = dir.0.join("stale.sock");
+    drop(UnixListener::bind(&stale).unwrap());
+    let out = regiment(&stale, &["status"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("the master is gone"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A master of another release.
+    let other = dir.0.join("other.sock");
+    let listener = UnixListener::bind(&other).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let answer = br#"{"version":99,"answer":{"kind":"something-new"}}"#;
+        s.write_all(&(answer.len() as u32).to_be_bytes()).unwrap();
+        s.write_all(answer).unwrap();
+    });
+    let out = regiment(&other, &["status"]);
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("protocol version mismatch")
+            && stderr(&out).contains("the master speaks version 99, this command 1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Sends raw bytes to the control socket and reads the answer frame, if any.
+fn exchange(socket: &Path, bytes: &[u8]) -> Option<Value> {
+    let mut s = UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(CEILING)).unwrap();
+    let _ = s.write_all(bytes);
+    let mut len = [0; 4];
+    s.read_exact(&mut len).ok()?;
+    let mut body = vec![0; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).ok()?;
+    Some(serde_json::from_slice(&body).unwrap())
+}
+
+fn frame(json: &str) -> Vec<u8> {
+    let mut v = (json.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(json.as_bytes());
+    v
+}
+
+#[test]
+fn the_socket_answers_garbage_with_errors_and_a_live_one_is_never_taken() {
+    let dir = Dir::new("garbage");
+    let socket = dir.0.join("control.sock");
+    let cluster = start(Path::new(HELLO), &socket, "1");
+
+    let refused = |answer: Option<Value>, kind: &str, text: &str| {
+        let a = answer.expect("an answer");
+        assert_eq!(a["answer"]["kind"], "error", "{a}");
+        assert_eq!(a["answer"]["error"], kind, "{a}");
+        assert!(
+            a["answer"]["message"].as_str().unwrap().contains(text),
+            "{a}"
+        );
+    };
+    refused(
+        exchange(&socket, &frame("not json")),
+        "bad-request",
+        "not JSON",
+    );
+    refused(
+        exchange(
+            &socket,
+            &frame(r#"{"version":1,"command":{"name":"format-disk"}}"#),
+        ),
+        "bad-request",
+        "unknown command",
+    );
+    refused(
+        exchange(
+            &socket,
+            &frame(r#"{"version":2,"command":{"name":"status"}}"#),
+        ),
+        "version",
+        "version 2",
+    );
+    refused(
+        exchange(&socket, &u32::MAX.to_be_bytes()),
+        "bad-request",
+        "exceeds the limit",
+    );
+    // A peer that connects and says nothing, or half a frame, is not waited for forever; a
+    // peer that closes at once costs nothing.
+    refused(exchange(&socket, &[0, 0]), "bad-request", "no request");
+    drop(UnixStream::connect(&socket).unwrap());
+    // After all that, the master answers as ever.
+    let s = status_json(&socket);
+    assert_eq!(s["master_pid"], cluster.pid());
+
+    // A second master given the same socket refuses to start, naming the option and the path.
+    let second = Command::new(HELLO)
+        .env("REGIMENT_BIND", "127.0.0.1:0")
+        .env("REGIMENT_CONTROL_SOCKET", &socket)
+        .env("HELLO_WORKERS", "1")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let err = stderr(&second);
+    assert!(
+        err.contains("REGIMENT_CONTROL_SOCKET") && err.contains(socket.to_str().unwrap()),
+        "{err}"
+    );
+    assert_eq!(status_json(&socket)["master_pid"], cluster.pid());
+}
+
+#[test]
+fn a_dead_masters_socket_file_is_replaced_by_the_next_master() {
+    let dir = Dir::new("stale");
+    let socket = dir.0.join("control.sock");
+    let mut first = start(Path::new(HELLO), &socket, "1");
+    first.signal(nix::sys::signal::Signal::SIGKILL);
+    first.wait_exit(CEILING);
+    assert!(socket.exists(), "a killed master leaves its file");
+    let second = start(Path::new(HELLO), &socket, "1");
+    assert_eq!(status_json(&socket)["master_pid"], second.pid());
+}
+
+#[test]
+fn a_peer_of_another_user_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root, to run the client as another user");
+        return;
+    }
+    let dir = Dir::new("peer");
+    // `nobody` must reach the socket's directory to be refused by the socket itself.
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = dir.0.join("control.sock");
+    let _cluster = start(Path::new(HELLO), &socket, "1");
+    let as_nobody = |args: &[&str]| {
+        use std::os::unix::process::CommandExt;
+        Command::new(REGIMENT)
+            .arg("--socket")
+            .arg(&socket)
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    // The file's mode keeps others out.
+    let out = as_nobody(&["status"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("permission denied on"),
+        "{}",
+        stderr(&out)
+    );
+    // Widened by hand, the master still refuses them by their credentials.
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = as_nobody(&["stop"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("permission denied by the master")
+            && stderr(&out).contains("uid 65534 is neither the master's user (uid 0) nor root"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(status_json(&socket)["stopping"], false, "nothing was done");
+}
