@@ -492,7 +492,8 @@ impl Builder {
         self
     }
 
-    /// An environment variable for every worker (on top of the master's own environment).
+    /// An environment variable for every worker, on top of the master's own environment (see
+    /// [`Builder::worker_env`]); it replaces a variable of the same name the master has.
     ///
     /// ```
     /// // Only workers see these: the master itself keeps its own environment.

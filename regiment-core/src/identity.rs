@@ -72,12 +72,15 @@ pub(crate) fn resolve_for(
     if user.is_none() && group.is_none() {
         return Ok(None);
     }
-    let account = user.as_ref().map(lookup_user).transpose()?;
+    // The option beside what it resolved to, for the errors below.
+    let account = user
+        .as_ref()
+        .map(|u| lookup_user(u).map(|found| (u, found)))
+        .transpose()?;
     let (gid, group_name) = match (&group, &account) {
         (Some(g), _) => lookup_group(g)?,
-        (None, Some((_, Some(u)))) => (u.gid, group_name(u.gid)),
-        (None, Some((uid, None))) => {
-            let u = user.as_ref().expect("an account comes from a user option");
+        (None, Some((_, (_, Some(entry))))) => (entry.gid, group_name(entry.gid)),
+        (None, Some((u, (uid, None)))) => {
             return Err(Error::invalid(
                 u.option,
                 &u.value,
@@ -90,21 +93,22 @@ pub(crate) fn resolve_for(
         }
         (None, None) => (master.gid, group_name(master.gid)),
     };
-    let uid = account.as_ref().map_or(master.uid, |(uid, _)| *uid);
+    let uid = account.as_ref().map_or(master.uid, |(_, (uid, _))| *uid);
 
     if !master.privileged {
         if uid == master.uid && gid == master.gid {
             return Ok(None);
         }
-        let (option, value) = match (&user, &group) {
-            (Some(u), _) if uid != master.uid => (u.option, &u.value),
-            (_, Some(g)) => (g.option, &g.value),
-            (Some(u), None) => (u.option, &u.value),
-            (None, None) => unreachable!("an option was given"),
+        // The option that asks for what the master cannot do.
+        let refused = match (&account, &group) {
+            (Some((u, _)), _) if uid != master.uid => u,
+            (_, Some(g)) => g,
+            (Some((u, _)), None) => u,
+            (None, None) => return Ok(None),
         };
         return Err(Error::invalid(
-            option,
-            value,
+            refused.option,
+            &refused.value,
             format!(
                 "the master's own user and group (uid {}, gid {}): only a master started as \
                  root can run its workers as another user or group",
@@ -114,15 +118,15 @@ pub(crate) fn resolve_for(
     }
 
     let user_part = match &account {
-        Some((uid, Some(u))) => format!("user {} (uid {uid})", u.name),
-        Some((uid, None)) => format!("uid {uid}"),
+        Some((_, (uid, Some(entry)))) => format!("user {} (uid {uid})", entry.name),
+        Some((_, (uid, None))) => format!("uid {uid}"),
         None => format!("the master's user (uid {uid})"),
     };
     let group_part = match group_name {
         Some(name) => format!("group {name} (gid {gid})"),
         None => format!("gid {gid}"),
     };
-    let login_vars = account.map(|(_, entry)| match entry {
+    let login_vars = account.map(|(_, (_, entry))| match entry {
         Some(u) => vec![
             ("HOME".into(), u.dir.into_os_string()),
             ("USER".into(), u.name.clone().into()),
@@ -267,8 +271,14 @@ mod tests {
         let mut vars = BTreeMap::from([("HOME".into(), "/elsewhere".into())]);
         id.set_login_vars(&mut vars);
         assert_eq!(vars.get(std::ffi::OsStr::new("USER")), Some(&"root".into()));
-        assert_ne!(vars.get(std::ffi::OsStr::new("HOME")), Some(&"/elsewhere".into()));
-        assert!(id.to_string().starts_with("user root (uid 0), group "), "{id}");
+        assert_ne!(
+            vars.get(std::ffi::OsStr::new("HOME")),
+            Some(&"/elsewhere".into())
+        );
+        assert!(
+            id.to_string().starts_with("user root (uid 0), group "),
+            "{id}"
+        );
         // By number, the same user.
         let by_uid = resolve_for(ROOT, user("0"), None).unwrap().unwrap();
         assert_eq!(by_uid.ids, id.ids);
@@ -290,7 +300,10 @@ mod tests {
         );
         // A uid with no entry has no primary group: a group must be given.
         let e = err(ROOT, user("3999999999"), None);
-        assert!(e.contains("`worker_user`") && e.contains("no primary group"), "{e}");
+        assert!(
+            e.contains("`worker_user`") && e.contains("no primary group"),
+            "{e}"
+        );
         let id = resolve_for(ROOT, user("3999999999"), group("3999999998"))
             .unwrap()
             .unwrap();

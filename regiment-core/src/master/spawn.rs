@@ -291,8 +291,14 @@ fn drop_privileges(ids: Ids) -> std::io::Result<()> {
     // As root, setuid sets the real, effective and saved ids at once; check that it did, so
     // that a worker can never regain what the master had.
     // SAFETY: the get*id calls cannot fail and are async-signal-safe.
-    let (uid, euid, gid, egid) =
-        unsafe { (libc::getuid(), libc::geteuid(), libc::getgid(), libc::getegid()) };
+    let (uid, euid, gid, egid) = unsafe {
+        (
+            libc::getuid(),
+            libc::geteuid(),
+            libc::getgid(),
+            libc::getegid(),
+        )
+    };
     if (uid, euid, gid, egid) != (ids.uid, ids.uid, ids.gid, ids.gid) {
         return Err(std::io::Error::from_raw_os_error(libc::EPERM));
     }
