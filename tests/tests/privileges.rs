@@ -122,22 +122,25 @@ fn workers_of_another_user_get_its_home_and_name_and_not_the_masters() {
     }
     let nobody = nobody();
     let deploy = world_readable_copy("privileges-login", FIXTURE);
-    let c = Cluster::start(
-        &deploy.app(),
-        &[
-            ("REGIMENT_WORKERS", "1"),
-            ("REGIMENT_WORKER_USER", "nobody"),
-            ("HOME", "/root"),
-            ("USER", "root"),
-            ("LOGNAME", "root"),
-        ],
-    );
-    c.wait_serving(1);
-    let addr = c.addr();
-    let env = |name: &str| ask(addr, &format!("env {name}")).unwrap();
-    assert_eq!(PathBuf::from(env("HOME")), nobody.dir);
-    assert_eq!(env("USER"), "nobody");
-    assert_eq!(env("LOGNAME"), "nobody");
+    let masters_env = [
+        ("REGIMENT_WORKERS", "1"),
+        ("REGIMENT_WORKER_USER", "nobody"),
+        ("HOME", "/root"),
+        ("USER", "root"),
+        ("LOGNAME", "root"),
+    ];
+    // Inherited or not, the login variables are the workers' user's.
+    for worker_env in ["inherit", "only-configured"] {
+        let mut env = masters_env.to_vec();
+        env.push(("REGIMENT_WORKER_ENV", worker_env));
+        let c = Cluster::start(&deploy.app(), &env);
+        c.wait_serving(1);
+        let addr = c.addr();
+        let env = |name: &str| ask(addr, &format!("env {name}")).unwrap();
+        assert_eq!(PathBuf::from(env("HOME")), nobody.dir, "{worker_env}");
+        assert_eq!(env("USER"), "nobody", "{worker_env}");
+        assert_eq!(env("LOGNAME"), "nobody", "{worker_env}");
+    }
 }
 
 #[test]
