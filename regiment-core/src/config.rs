@@ -9,8 +9,10 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
+use crate::identity::{Requested, WorkerIdentity};
 use crate::listen::ListenAddr;
 use crate::readiness::Readiness;
+use crate::worker_env::WorkerEnv;
 
 /// The default drain deadline: how long a worker has to finish after `drain`.
 ///
@@ -207,7 +209,8 @@ enum WorkerCount {
 /// them without a rebuild: `REGIMENT_WORKERS`, `REGIMENT_BIND` (comma-separated),
 /// `REGIMENT_DRAIN_TIMEOUT`, `REGIMENT_START_TIMEOUT` (`30s`, `500ms`), `REGIMENT_MAX_SURGE`,
 /// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP`, `SIGUSR2`, comma-separated),
-/// `REGIMENT_CONTROL_SOCKET`.
+/// `REGIMENT_CONTROL_SOCKET`, `REGIMENT_WORKER_USER`, `REGIMENT_WORKER_GROUP`,
+/// `REGIMENT_WORKER_ENV`.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -245,6 +248,9 @@ pub struct Builder {
     canary: Option<crate::Canary>,
     /// The path, and the option that gave it (for errors).
     control_socket: Option<(PathBuf, &'static str)>,
+    worker_user: Option<Requested>,
+    worker_group: Option<Requested>,
+    worker_env: WorkerEnv,
     env_overrides: bool,
 }
 
@@ -297,6 +303,9 @@ impl Builder {
             heartbeat_timeout: None,
             canary: None,
             control_socket: None,
+            worker_user: None,
+            worker_group: None,
+            worker_env: WorkerEnv::Inherit,
             env_overrides: true,
         }
     }
@@ -487,7 +496,8 @@ impl Builder {
         self
     }
 
-    /// An environment variable for every worker (on top of the master's own environment).
+    /// An environment variable for every worker, on top of the master's own environment (see
+    /// [`Builder::worker_env`]); it replaces a variable of the same name the master has.
     ///
     /// ```
     /// // Only workers see these: the master itself keeps its own environment.
@@ -641,6 +651,63 @@ impl Builder {
         self
     }
 
+    /// The user workers run as, by name or numeric uid (default: the master's user). A master
+    /// started as root (to bind port 80, say) switches each worker, between fork and exec, to
+    /// the user's group (or [`Builder::worker_group`]) with no other group, then to the user; a
+    /// spawn whose switch fails fails (the worker never runs as root). Workers get the user's
+    /// `HOME`, `USER` and `LOGNAME` (a configured value still wins). The program must be
+    /// readable and executable by that user; the listeners are inherited, so a port below 1024
+    /// or a socket file in a directory only root can enter still serves.
+    ///
+    /// Resolved at build: an unknown user, a uid without an entry in the user database and no
+    /// group, or a master that is not root asking for another user than its own is an error.
+    /// `REGIMENT_WORKER_USER` overrides it.
+    ///
+    /// ```
+    /// use regiment_core::Builder;
+    /// let builder = Builder::new().worker_user("no-such-user").env_overrides(false);
+    /// let err = builder.build().unwrap_err().to_string();
+    /// assert!(err.contains("`worker_user`") && err.contains("no-such-user"));
+    /// ```
+    pub fn worker_user(mut self, user: impl Into<String>) -> Self {
+        self.worker_user = Some(Requested {
+            option: "worker_user",
+            value: user.into(),
+        });
+        self
+    }
+
+    /// The group workers run as, by name or numeric gid (default: the primary group of
+    /// [`Builder::worker_user`], else the master's group). `REGIMENT_WORKER_GROUP` overrides it.
+    ///
+    /// ```
+    /// use regiment_core::Builder;
+    /// // Workers of user `www` run in group `app`, which may read the release directory.
+    /// let builder = Builder::new().worker_user("www").worker_group("app");
+    /// # drop(builder);
+    /// ```
+    pub fn worker_group(mut self, group: impl Into<String>) -> Self {
+        self.worker_group = Some(Requested {
+            option: "worker_group",
+            value: group.into(),
+        });
+        self
+    }
+
+    /// The environment workers start from (default [`WorkerEnv::Inherit`], the master's).
+    /// `REGIMENT_WORKER_ENV` (`inherit`, `only-configured`) overrides it.
+    ///
+    /// ```
+    /// use regiment_core::{Builder, WorkerEnv};
+    /// // Workers see APP_ENV and regiment's own variables, nothing of the master's.
+    /// let builder = Builder::new().worker_env(WorkerEnv::OnlyConfigured).env("APP_ENV", "prod");
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
+    pub fn worker_env(mut self, env: WorkerEnv) -> Self {
+        self.worker_env = env;
+        self
+    }
+
     /// Whether `REGIMENT_*` environment variables override the options (default true).
     ///
     /// ```
@@ -777,6 +844,8 @@ impl Builder {
                     .map_err(|e| Error::invalid(bind_option, b, e))?,
             );
         }
+        let worker_identity =
+            crate::identity::resolve(self.worker_user.take(), self.worker_group.take())?;
         let program = crate::master::program::resolve(self.program.take())?;
         let process_name = self.process_name.take().unwrap_or_else(|| {
             program
@@ -810,6 +879,8 @@ impl Builder {
             heartbeat_timeout: self.heartbeat_timeout,
             canary: self.canary.map(crate::Canary::check).transpose()?,
             control_socket: self.control_socket,
+            worker_identity,
+            worker_env: self.worker_env,
         })
     }
 
@@ -896,6 +967,22 @@ impl Builder {
             self.control_socket = Some((PathBuf::from(v.trim()), "REGIMENT_CONTROL_SOCKET"));
         }
         self.canary = crate::Canary::from_env(self.canary)?;
+        for (name, field) in [
+            ("REGIMENT_WORKER_USER", &mut self.worker_user),
+            ("REGIMENT_WORKER_GROUP", &mut self.worker_group),
+        ] {
+            if let Some(value) = get(name) {
+                *field = Some(Requested {
+                    option: name,
+                    value,
+                });
+            }
+        }
+        if let Some(v) = get("REGIMENT_WORKER_ENV") {
+            self.worker_env = v.parse().map_err(|_| {
+                Error::invalid("REGIMENT_WORKER_ENV", &v, "one of inherit, only-configured")
+            })?;
+        }
         Ok(bind_option)
     }
 }
@@ -977,6 +1064,9 @@ pub(crate) struct Config {
     pub heartbeat_timeout: Option<Duration>,
     pub canary: Option<crate::master::CanaryConfig>,
     pub control_socket: Option<(PathBuf, &'static str)>,
+    /// Who workers run as; `None`: as the master.
+    pub worker_identity: Option<WorkerIdentity>,
+    pub worker_env: WorkerEnv,
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! Besides these, a worker gets `LISTEN_FDS`, `LISTEN_PID` and `LISTEN_FDNAMES` (the systemd
 //! socket-activation convention, see [`crate::listen`]) and the variables configured with
-//! [`crate::Builder::env`].
+//! [`crate::Builder::env`], on top of the master's environment unless
+//! [`crate::WorkerEnv::OnlyConfigured`] says otherwise.
 //!
 //! ```
 //! // The master sets these itself: a worker's own environment cannot fake its slot.

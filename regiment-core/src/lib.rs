@@ -42,6 +42,7 @@ mod config;
 pub mod env;
 mod error;
 pub mod events;
+mod identity;
 pub mod listen;
 mod master;
 #[doc(hidden)]
@@ -49,6 +50,7 @@ pub mod plumbing;
 mod protocol;
 mod readiness;
 pub mod worker;
+mod worker_env;
 
 pub use canary::Canary;
 pub use config::{
@@ -68,6 +70,7 @@ pub use master::{Handle, Supervisor};
 /// ```
 pub use nix::sys::signal::Signal;
 pub use readiness::Readiness;
+pub use worker_env::WorkerEnv;
 
 /// Which side of a regiment cluster this process is.
 ///

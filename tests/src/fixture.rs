@@ -4,8 +4,8 @@
 //! - Master: a [`regiment_core::Builder`] configured from the `REGIMENT_*` environment (plus
 //!   `FIXTURE_ROLLOUT_FAILURES`), printing every
 //!   lifecycle event on stdout as `EVENT {json}` with the master's clock in `t_ms`, and a
-//!   `status-snapshot` event on SIGWINCH. It gives workers `FIXTURE_FROM_BUILDER=builder` and,
-//!   from a before-spawn hook, `FIXTURE_FROM_HOOK=slotS-genG`.
+//!   `status-snapshot` event on SIGWINCH. It gives workers `FIXTURE_FROM_BUILDER=builder`, its
+//!   own `FIXTURE_TAG` and, from a before-spawn hook, `FIXTURE_FROM_HOOK=slotS-genG`.
 //! - Worker: accepts on the inherited listener and answers one line per connection:
 //!   `whoami` → `VARIANT SLOT PID GENERATION`; `sleep MS` → `started PID` at once, `done PID` after MS milliseconds.
 //!   `env NAME` → the value of NAME in the worker's environment; `fds` → what its open
@@ -73,6 +73,11 @@ async fn master() {
             plan.env("FIXTURE_FROM_HOOK", value);
             Ok(())
         });
+    // The harness finds its workers by this tag (`Cluster::is_ours`), in whatever
+    // environment they start from (`REGIMENT_WORKER_ENV=only-configured`).
+    if let Ok(tag) = std::env::var("FIXTURE_TAG") {
+        b = b.env("FIXTURE_TAG", tag);
+    }
     if let Ok(v) = std::env::var("FIXTURE_HEARTBEAT_TIMEOUT_MS") {
         b = b
             .heartbeat_interval(Duration::from_millis(100))

@@ -120,6 +120,9 @@ impl Driver {
         self.emit(Event::Listening {
             addrs: self.addrs.clone(),
         });
+        if let Some(identity) = &self.config.worker_identity {
+            tracing::info!(target: "regiment", "workers run as {identity}");
+        }
         self.policy.start(Instant::now());
         // The service manager's watchdog is fed from this loop: if it stalls, systemd sees it.
         let mut watchdog = self.notifier.watchdog_interval().map(tokio::time::interval);
@@ -387,6 +390,8 @@ impl Driver {
             heartbeat_ms: self.config.heartbeat.as_millis() as u64,
             env: &plan.env,
             current_dir: plan.current_dir,
+            worker_env: self.config.worker_env,
+            identity: self.config.worker_identity.as_ref(),
         });
         let spawned = match spawned {
             Ok(s) => s,

@@ -1,6 +1,8 @@
 //! Starting one worker process: a fresh execution of the program with the listeners at fds 3..,
-//! the IPC socket after them, the systemd variables, in a process group of its own.
+//! the IPC socket after them, the systemd variables, in a process group of its own, as the
+//! configured user.
 
+use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -12,8 +14,10 @@ use tokio::process::{Child, Command};
 
 use super::program::Program;
 use crate::env;
+use crate::identity::{Ids, WorkerIdentity};
 use crate::listen::{Listener, SD_LISTEN_FDS_START};
 use crate::readiness::Readiness;
+use crate::worker_env::WorkerEnv;
 
 /// Everything that varies between spawns.
 pub(crate) struct SpawnRequest<'a> {
@@ -29,6 +33,9 @@ pub(crate) struct SpawnRequest<'a> {
     pub heartbeat_ms: u64,
     pub env: &'a [(OsString, OsString)],
     pub current_dir: Option<PathBuf>,
+    pub worker_env: WorkerEnv,
+    /// Who the worker runs as; `None`: as the master.
+    pub identity: Option<&'a WorkerIdentity>,
 }
 
 /// A started worker: the child and the master's end of its IPC channel.
@@ -55,9 +62,18 @@ pub(crate) fn spawn(req: SpawnRequest<'_>) -> std::io::Result<Spawned> {
         child_fd: ipc_fd,
     });
 
-    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, _)| !env::INHERITED_AND_RESET.iter().any(|r| OsStr::new(r) == k))
-        .collect();
+    // A map, so that a later value replaces an earlier one: with two entries for one name,
+    // getenv would return the first (the master's, not the configured one).
+    let mut vars: BTreeMap<OsString, OsString> = BTreeMap::new();
+    if req.worker_env == WorkerEnv::Inherit {
+        vars.extend(
+            std::env::vars_os()
+                .filter(|(k, _)| !env::INHERITED_AND_RESET.iter().any(|r| OsStr::new(r) == k)),
+        );
+    }
+    if let Some(identity) = req.identity {
+        identity.set_login_vars(&mut vars);
+    }
     vars.extend(req.env.iter().cloned());
     let own = [
         (env::WORKER_ID, req.slot.to_string()),
@@ -70,10 +86,12 @@ pub(crate) fn spawn(req: SpawnRequest<'_>) -> std::io::Result<Spawned> {
         ("LISTEN_FDNAMES", req.listener_names.to_string()),
     ];
     vars.extend(own.into_iter().map(|(k, v)| (k.into(), v.into())));
+    let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
 
     // Above every fd the child is given: command-fds' mapping hook dup2s onto 3..=ipc_fd (and
     // closes whatever was there) before our hook runs; fds above them it leaves alone.
-    let plan = ExecPlan::new(req.program, ipc_fd + 1, &req.argv0, req.args, &vars)?;
+    let mut plan = ExecPlan::new(req.program, ipc_fd + 1, &req.argv0, req.args, &vars)?;
+    plan.drop_to = req.identity.map(|i| i.ids);
 
     // The program std is given is never executed by std: `plan.exec` execs first, and on
     // failure the spawn fails with its error. It names the process for std's own messages.
@@ -86,9 +104,10 @@ pub(crate) fn spawn(req: SpawnRequest<'_>) -> std::io::Result<Spawned> {
     if let Some(dir) = &req.current_dir {
         cmd.current_dir(dir);
     }
-    // SAFETY: `ExecPlan::exec` only writes into memory it owns and calls getpid, execveat and
-    // execve, all async-signal-safe; it allocates nothing. It runs after command-fds' mapping
-    // hook, which does not touch the program's descriptor (above every mapped child fd).
+    // SAFETY: `ExecPlan::exec` only writes into memory it owns and calls getpid, setgroups,
+    // setgid, setuid, the get*id calls, execveat and execve, all async-signal-safe; it
+    // allocates nothing. It runs after command-fds' mapping hook, which does not touch the
+    // program's descriptor (above every mapped child fd).
     unsafe {
         let mut plan = plan;
         cmd.pre_exec(move || plan.exec());
@@ -124,6 +143,8 @@ struct ExecPlan {
     env_ptrs: Vec<*const libc::c_char>,
     /// `LISTEN_PID=` followed by room for the digits and the NUL.
     listen_pid: Box<[u8; 40]>,
+    /// The user and group to switch to before exec; `None`: stay the master's.
+    drop_to: Option<Ids>,
 }
 
 // SAFETY: the raw pointers point into the CStrings owned by the same struct; the plan is only
@@ -184,11 +205,15 @@ impl ExecPlan {
             _envs: envs,
             env_ptrs,
             listen_pid,
+            drop_to: None,
         })
     }
 
     /// Runs in the child between fork and exec: no allocation, no lock.
     fn exec(&mut self) -> std::io::Result<()> {
+        if let Some(ids) = self.drop_to {
+            drop_privileges(ids)?;
+        }
         // SAFETY: getpid is async-signal-safe.
         let mut pid = unsafe { libc::getpid() } as u32;
         let mut digits = [0u8; 10];
@@ -242,6 +267,44 @@ impl ExecPlan {
     }
 }
 
+/// Switches the child to `ids` for good, in the only order that works: the supplementary
+/// groups and the group while still root, the user last. Any failure is the spawn's error: the
+/// child returns before exec, never running the program as the master's user. Runs between fork
+/// and exec: libc calls only, no allocation.
+fn drop_privileges(ids: Ids) -> std::io::Result<()> {
+    let check = |rc: libc::c_int| {
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    let groups = [ids.gid];
+    // SAFETY: setgroups reads one gid from a live array; setgid and setuid take plain ids.
+    // All three are async-signal-safe system calls (libc's wrappers apply them to every thread;
+    // the child has only this one).
+    unsafe {
+        check(libc::setgroups(groups.len() as _, groups.as_ptr()))?;
+        check(libc::setgid(ids.gid))?;
+        check(libc::setuid(ids.uid))?;
+    }
+    // As root, setuid sets the real, effective and saved ids at once; check that it did, so
+    // that a worker can never regain what the master had.
+    // SAFETY: the get*id calls cannot fail and are async-signal-safe.
+    let (uid, euid, gid, egid) = unsafe {
+        (
+            libc::getuid(),
+            libc::geteuid(),
+            libc::getgid(),
+            libc::getegid(),
+        )
+    };
+    if (uid, euid, gid, egid) != (ids.uid, ids.uid, ids.gid, ids.gid) {
+        return Err(std::io::Error::from_raw_os_error(libc::EPERM));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::fd::AsRawFd;
@@ -282,6 +345,8 @@ mod tests {
                 heartbeat_ms: 1000,
                 env: &[],
                 current_dir: None,
+                worker_env: WorkerEnv::Inherit,
+                identity: None,
             });
             match spawned {
                 // A file just written is busy while a test running in parallel forks with its
@@ -328,6 +393,46 @@ mod tests {
             1,
             "ran the file deployed: false"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_switch_of_user_that_fails_fails_the_spawn_and_nothing_runs() {
+        let dir = scratch("drop");
+        let marker = dir.join("ran");
+        let app = dir.join("app.sh");
+        std::fs::write(&app, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+        std::fs::set_permissions(&app, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let program = Program::open(&app).unwrap();
+        // uid -1 is no uid: setuid refuses it (EINVAL), even for root, after setgroups and
+        // setgid succeeded (as root; otherwise setgroups already fails, EPERM).
+        let identity = WorkerIdentity::from_ids(Ids {
+            uid: u32::MAX,
+            gid: 65534,
+        });
+        let spawned = spawn(SpawnRequest {
+            program: &program,
+            argv0: String::from("regiment-test worker"),
+            args: &[],
+            listeners: &[],
+            listener_names: "",
+            slot: 0,
+            generation: 1,
+            readiness: Readiness::Started,
+            drain_timeout_ms: 1000,
+            heartbeat_ms: 1000,
+            env: &[],
+            current_dir: None,
+            worker_env: WorkerEnv::Inherit,
+            identity: Some(&identity),
+        });
+        let err = spawned.err().expect("the spawn fails");
+        assert!(
+            matches!(err.raw_os_error(), Some(libc::EINVAL | libc::EPERM)),
+            "{err}"
+        );
+        assert!(!marker.exists(), "the program ran");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

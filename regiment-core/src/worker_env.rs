@@ -1,0 +1,69 @@
+//! Which environment workers start from.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The environment a worker starts from, before the variables configured with
+/// [`crate::Builder::env`] and [`crate::SpawnPlan::env`] and regiment's own (see
+/// [`crate::env`]) are added.
+///
+/// ```
+/// use regiment_core::{Builder, WorkerEnv};
+/// // Secrets the master was started with (a deploy tool's token) stay in the master.
+/// let builder = Builder::new()
+///     .worker_env(WorkerEnv::OnlyConfigured)
+///     .env("PATH", "/usr/bin:/bin")
+///     .env("DATABASE_URL", "postgres://app@db/app");
+/// assert!(builder.env_overrides(false).build().is_ok());
+/// // `REGIMENT_WORKER_ENV` takes the same names.
+/// assert_eq!("only-configured".parse(), Ok(WorkerEnv::OnlyConfigured));
+/// assert!("clean".parse::<WorkerEnv>().unwrap_err().contains("inherit, only-configured"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WorkerEnv {
+    /// The master's environment, less the variables regiment sets itself (`LISTEN_*`,
+    /// `REGIMENT_*` of the worker contract) and the service manager's (`NOTIFY_SOCKET`,
+    /// `WATCHDOG_*`).
+    #[default]
+    Inherit,
+    /// Nothing of the master's: only the configured variables, regiment's own and, when workers
+    /// run as another user ([`crate::Builder::worker_user`]), that user's `HOME`, `USER` and
+    /// `LOGNAME`. Not even `PATH`: configure it if workers run other programs.
+    OnlyConfigured,
+}
+
+impl WorkerEnv {
+    /// The name `REGIMENT_WORKER_ENV` takes.
+    ///
+    /// ```
+    /// use regiment_core::WorkerEnv;
+    /// assert_eq!(WorkerEnv::Inherit.as_str(), "inherit");
+    /// assert_eq!(WorkerEnv::OnlyConfigured.as_str().parse(), Ok(WorkerEnv::OnlyConfigured));
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerEnv::Inherit => "inherit",
+            WorkerEnv::OnlyConfigured => "only-configured",
+        }
+    }
+}
+
+impl fmt::Display for WorkerEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for WorkerEnv {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "inherit" => Ok(WorkerEnv::Inherit),
+            "only-configured" => Ok(WorkerEnv::OnlyConfigured),
+            other => Err(format!(
+                "`{other}` is not a worker environment; expected one of inherit, only-configured"
+            )),
+        }
+    }
+}
