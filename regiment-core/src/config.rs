@@ -206,7 +206,8 @@ enum WorkerCount {
 /// Every option can be overridden at start by an environment variable, so operators can change
 /// them without a rebuild: `REGIMENT_WORKERS`, `REGIMENT_BIND` (comma-separated),
 /// `REGIMENT_DRAIN_TIMEOUT`, `REGIMENT_START_TIMEOUT` (`30s`, `500ms`), `REGIMENT_MAX_SURGE`,
-/// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP`, `SIGUSR2`, comma-separated).
+/// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP`, `SIGUSR2`, comma-separated),
+/// `REGIMENT_ADMIN_BIND`.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -242,6 +243,8 @@ pub struct Builder {
     heartbeat: Duration,
     heartbeat_timeout: Option<Duration>,
     canary: Option<crate::Canary>,
+    /// The admin listener's address, with the option that gave it (for its errors).
+    admin_bind: Option<(&'static str, String)>,
     env_overrides: bool,
 }
 
@@ -293,6 +296,7 @@ impl Builder {
             heartbeat: DEFAULT_HEARTBEAT,
             heartbeat_timeout: None,
             canary: None,
+            admin_bind: None,
             env_overrides: true,
         }
     }
@@ -617,6 +621,27 @@ impl Builder {
         self
     }
 
+    /// Serves the admin HTTP endpoints from the master on this address (off by default):
+    /// `GET /metrics` (the Prometheus text format, see [`crate::Handle::metrics`]), `/status`
+    /// (the [`crate::Status`] as JSON), `/healthz` (200 while the supervisor loop runs) and
+    /// `/readyz` (200 while at least one worker is ready, so a rolling restart never fails a
+    /// readiness probe). A TCP address (`127.0.0.1:9100`; port 0 picks one, shown in
+    /// [`crate::Status::admin`]) or `unix:/path`. Bound at build; never inherited by workers.
+    /// `REGIMENT_ADMIN_BIND` overrides it.
+    ///
+    /// ```
+    /// use regiment_core::Builder;
+    /// let supervisor = Builder::new().admin_bind("127.0.0.1:0").env_overrides(false).build()?;
+    /// // Bound now: the port is known before `run` (the endpoints answer once it runs).
+    /// let admin = supervisor.handle().status().admin.unwrap();
+    /// assert!(admin.starts_with("127.0.0.1:") && !admin.ends_with(":0"));
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn admin_bind(mut self, addr: impl Into<String>) -> Self {
+        self.admin_bind = Some(("admin_bind", addr.into()));
+        self
+    }
+
     /// Whether `REGIMENT_*` environment variables override the options (default true).
     ///
     /// ```
@@ -785,6 +810,10 @@ impl Builder {
             heartbeat: self.heartbeat,
             heartbeat_timeout: self.heartbeat_timeout,
             canary: self.canary.map(crate::Canary::check).transpose()?,
+            admin_bind: self
+                .admin_bind
+                .map(|(option, addr)| parse_admin_bind(option, &addr))
+                .transpose()?,
         })
     }
 
@@ -868,6 +897,9 @@ impl Builder {
             self.restart_signals = parse_restart_signals("REGIMENT_RESTART_SIGNAL", &v)?;
         }
         self.canary = crate::Canary::from_env(self.canary)?;
+        if let Some(v) = get("REGIMENT_ADMIN_BIND") {
+            self.admin_bind = Some(("REGIMENT_ADMIN_BIND", v.trim().to_owned()));
+        }
         Ok(bind_option)
     }
 }
@@ -925,6 +957,23 @@ fn parse_signal(s: &str) -> Option<Signal> {
     name.parse().ok()
 }
 
+/// The admin listener's address, checked, with the option that gave it.
+pub(crate) struct AdminBind {
+    pub option: &'static str,
+    pub addr: ListenAddr,
+}
+
+fn parse_admin_bind(option: &'static str, addr: &str) -> Result<AdminBind> {
+    let addr = addr.parse::<ListenAddr>().map_err(|e| {
+        Error::invalid(
+            option,
+            addr,
+            format!("an address for the admin endpoints, HOST:PORT or unix:PATH ({e})"),
+        )
+    })?;
+    Ok(AdminBind { option, addr })
+}
+
 /// The checked options a supervisor runs with.
 pub(crate) struct Config {
     pub workers: usize,
@@ -948,6 +997,7 @@ pub(crate) struct Config {
     pub heartbeat: Duration,
     pub heartbeat_timeout: Option<Duration>,
     pub canary: Option<crate::master::CanaryConfig>,
+    pub admin_bind: Option<AdminBind>,
 }
 
 #[cfg(test)]
@@ -1054,6 +1104,22 @@ mod tests {
             parse_restart_signals("REGIMENT_RESTART_SIGNAL", "hup, SIGWINCH").unwrap(),
             [Signal::SIGHUP, Signal::SIGWINCH]
         );
+    }
+
+    #[test]
+    fn the_admin_address_is_checked_under_the_name_that_gave_it() {
+        let e = err(Builder::new().workers(1).admin_bind("nowhere"));
+        assert!(
+            e.contains("`admin_bind`") && e.contains("\"nowhere\"") && e.contains("HOST:PORT"),
+            "{e}"
+        );
+        let e = parse_admin_bind("REGIMENT_ADMIN_BIND", "localhost")
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("`REGIMENT_ADMIN_BIND`"), "{e}");
+        let ok = parse_admin_bind("REGIMENT_ADMIN_BIND", "unix:/run/a.sock").unwrap();
+        assert_eq!(ok.addr, ListenAddr::Unix("/run/a.sock".into()));
     }
 
     #[test]

@@ -1825,6 +1825,7 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
             last_rollout: None,
             stopping: false,
             listeners: vec![],
+            admin: None,
             workers: vec![
                 worker(0, a_pid, 1, WorkerState::Ready, 0, 0, None),
                 worker(1, b_pid, 1, WorkerState::Ready, 0, 0, None),
