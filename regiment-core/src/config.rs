@@ -210,7 +210,7 @@ enum WorkerCount {
 /// `REGIMENT_DRAIN_TIMEOUT`, `REGIMENT_START_TIMEOUT` (`30s`, `500ms`), `REGIMENT_MAX_SURGE`,
 /// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP`, `SIGUSR2`, comma-separated),
 /// `REGIMENT_CONTROL_SOCKET`, `REGIMENT_WORKER_USER`, `REGIMENT_WORKER_GROUP`,
-/// `REGIMENT_WORKER_ENV`.
+/// `REGIMENT_WORKER_ENV`, `REGIMENT_ADMIN_BIND`.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -251,6 +251,8 @@ pub struct Builder {
     worker_user: Option<Requested>,
     worker_group: Option<Requested>,
     worker_env: WorkerEnv,
+    /// The admin listener's address, with the option that gave it (for its errors).
+    admin_bind: Option<(&'static str, String)>,
     env_overrides: bool,
 }
 
@@ -306,6 +308,7 @@ impl Builder {
             worker_user: None,
             worker_group: None,
             worker_env: WorkerEnv::Inherit,
+            admin_bind: None,
             env_overrides: true,
         }
     }
@@ -708,6 +711,27 @@ impl Builder {
         self
     }
 
+    /// Serves the admin HTTP endpoints from the master on this address (off by default):
+    /// `GET /metrics` (the Prometheus text format, see [`crate::Handle::metrics`]), `/status`
+    /// (the [`crate::Status`] as JSON), `/healthz` (200 while the supervisor loop runs) and
+    /// `/readyz` (200 while at least one worker is ready, so a rolling restart never fails a
+    /// readiness probe). A TCP address (`127.0.0.1:9100`; port 0 picks one, shown in
+    /// [`crate::Status::admin`]) or `unix:/path`. Bound at build; never inherited by workers.
+    /// `REGIMENT_ADMIN_BIND` overrides it.
+    ///
+    /// ```
+    /// use regiment_core::Builder;
+    /// let supervisor = Builder::new().admin_bind("127.0.0.1:0").env_overrides(false).build()?;
+    /// // Bound now: the port is known before `run` (the endpoints answer once it runs).
+    /// let admin = supervisor.handle().status().admin.unwrap();
+    /// assert!(admin.starts_with("127.0.0.1:") && !admin.ends_with(":0"));
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn admin_bind(mut self, addr: impl Into<String>) -> Self {
+        self.admin_bind = Some(("admin_bind", addr.into()));
+        self
+    }
+
     /// Whether `REGIMENT_*` environment variables override the options (default true).
     ///
     /// ```
@@ -881,6 +905,10 @@ impl Builder {
             control_socket: self.control_socket,
             worker_identity,
             worker_env: self.worker_env,
+            admin_bind: self
+                .admin_bind
+                .map(|(option, addr)| parse_admin_bind(option, &addr))
+                .transpose()?,
         })
     }
 
@@ -983,6 +1011,9 @@ impl Builder {
                 Error::invalid("REGIMENT_WORKER_ENV", &v, "one of inherit, only-configured")
             })?;
         }
+        if let Some(v) = get("REGIMENT_ADMIN_BIND") {
+            self.admin_bind = Some(("REGIMENT_ADMIN_BIND", v.trim().to_owned()));
+        }
         Ok(bind_option)
     }
 }
@@ -1040,6 +1071,23 @@ fn parse_signal(s: &str) -> Option<Signal> {
     name.parse().ok()
 }
 
+/// The admin listener's address, checked, with the option that gave it.
+pub(crate) struct AdminBind {
+    pub option: &'static str,
+    pub addr: ListenAddr,
+}
+
+fn parse_admin_bind(option: &'static str, addr: &str) -> Result<AdminBind> {
+    let addr = addr.parse::<ListenAddr>().map_err(|e| {
+        Error::invalid(
+            option,
+            addr,
+            format!("an address for the admin endpoints, HOST:PORT or unix:PATH ({e})"),
+        )
+    })?;
+    Ok(AdminBind { option, addr })
+}
+
 /// The checked options a supervisor runs with.
 pub(crate) struct Config {
     pub workers: usize,
@@ -1067,6 +1115,7 @@ pub(crate) struct Config {
     /// Who workers run as; `None`: as the master.
     pub worker_identity: Option<WorkerIdentity>,
     pub worker_env: WorkerEnv,
+    pub admin_bind: Option<AdminBind>,
 }
 
 #[cfg(test)]
@@ -1173,6 +1222,22 @@ mod tests {
             parse_restart_signals("REGIMENT_RESTART_SIGNAL", "hup, SIGWINCH").unwrap(),
             [Signal::SIGHUP, Signal::SIGWINCH]
         );
+    }
+
+    #[test]
+    fn the_admin_address_is_checked_under_the_name_that_gave_it() {
+        let e = err(Builder::new().workers(1).admin_bind("nowhere"));
+        assert!(
+            e.contains("`admin_bind`") && e.contains("\"nowhere\"") && e.contains("HOST:PORT"),
+            "{e}"
+        );
+        let e = parse_admin_bind("REGIMENT_ADMIN_BIND", "localhost")
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("`REGIMENT_ADMIN_BIND`"), "{e}");
+        let ok = parse_admin_bind("REGIMENT_ADMIN_BIND", "unix:/run/a.sock").unwrap();
+        assert_eq!(ok.addr, ListenAddr::Unix("/run/a.sock".into()));
     }
 
     #[test]

@@ -439,6 +439,9 @@ pub struct Status {
     pub stopping: bool,
     /// Listening addresses.
     pub listeners: Vec<String>,
+    /// The admin listener's address, the port actually bound (`127.0.0.1:9100`,
+    /// `unix:/run/app-admin.sock`), if [`crate::Builder::admin_bind`] configured one.
+    pub admin: Option<String>,
     /// Every live worker process, in slot order.
     pub workers: Vec<WorkerStatus>,
     /// Every slot.

@@ -5,6 +5,7 @@
 //! event stream and the status snapshot. One task runs it, so no two inputs ever race.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
@@ -14,6 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::channel::{self, FromWorker};
+use super::metrics::Metrics;
 use super::policy::{
     Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig, WallClock, WorkerId,
 };
@@ -67,6 +69,10 @@ pub(crate) struct Driver {
     /// The wall clock the status's times are read against: one anchor, so an instant reads as
     /// the same millisecond in every status and record.
     wall: WallClock,
+    /// Counted from the effects carried out; the loop's liveness.
+    metrics: Arc<Metrics>,
+    /// The admin listener's address, for the status.
+    admin_addr: Option<String>,
 }
 
 impl Driver {
@@ -99,6 +105,8 @@ impl Driver {
             from_workers,
             notifier: super::notify::Notifier::from_env(),
             wall: read_wall_clock(),
+            metrics: Arc::default(),
+            admin_addr: None,
             config,
         })
     }
@@ -127,6 +135,7 @@ impl Driver {
         // The service manager's watchdog is fed from this loop: if it stalls, systemd sees it.
         let mut watchdog = self.notifier.watchdog_interval().map(tokio::time::interval);
         loop {
+            self.metrics.loop_turned();
             self.carry_out();
             // A rolling restart asked for while stopping starts nothing.
             for waiter in self.asking.drain(..) {
@@ -156,6 +165,14 @@ impl Driver {
         }
     }
 
+    pub(crate) fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    pub(crate) fn set_admin_addr(&mut self, addr: Option<String>) {
+        self.admin_addr = addr;
+    }
+
     /// Publishes the status known before `run`: listeners, generation, slots.
     pub(crate) fn publish_status(&mut self) {
         let wall = self.wall_clock();
@@ -176,6 +193,7 @@ impl Driver {
         let mut status = self.policy.status(Instant::now(), wall);
         status.master_pid = std::process::id();
         status.listeners = self.addrs.clone();
+        status.admin = self.admin_addr.clone();
         self.notifier.on_status(&status);
         self.status.send_replace(status);
     }
@@ -183,6 +201,7 @@ impl Driver {
     /// Carries out every effect the policy queued (spawns answer at once, and may queue more).
     fn carry_out(&mut self) {
         while let Some(effect) = self.policy.poll() {
+            self.metrics.count(&effect);
             match effect {
                 Effect::Spawn {
                     id,
@@ -220,6 +239,7 @@ impl Driver {
                     self.emit(e);
                 }
                 Effect::StatusChanged => self.publish_status(),
+                Effect::Replaced(_) => {} // counted
                 Effect::RolloutEnded(log) => {
                     // The status first: whoever the answer wakes reads the good generation the
                     // outcome made, not the one before it.

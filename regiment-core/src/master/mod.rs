@@ -14,10 +14,12 @@
 //! # }
 //! ```
 
+mod admin;
 mod channel;
 mod control;
 mod driver;
 mod log;
+mod metrics;
 mod notify;
 mod policy;
 pub(crate) use policy::CanaryConfig;
@@ -52,6 +54,8 @@ pub struct Supervisor {
     control_socket: Option<control::ControlSocket>,
     control: mpsc::UnboundedReceiver<Command>,
     handle: Handle,
+    /// The admin listener, served while `run` runs.
+    admin: Option<Listener>,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -64,7 +68,11 @@ impl std::fmt::Debug for Supervisor {
 
 impl Supervisor {
     pub(crate) fn new(config: Config) -> Result<Self> {
-        let (listeners, unix_paths) = take_or_bind(&config)?;
+        let (listeners, mut unix_paths) = take_or_bind(&config)?;
+        let admin = admin::bind(&config)?;
+        if let Some(listen::ListenAddr::Unix(path)) = config.admin_bind.as_ref().map(|a| &a.addr) {
+            unix_paths.push(path.clone());
+        }
         let control_socket = config
             .control_socket
             .as_ref()
@@ -82,12 +90,14 @@ impl Supervisor {
         let (control_tx, control) = mpsc::unbounded_channel();
         let names = listener_names(listeners.len());
         let mut driver = driver::Driver::new(config, listeners, names, events.clone(), status_tx)?;
+        driver.set_admin_addr(admin.as_ref().map(Listener::describe));
         // Listeners and pid are known now: a program can read them before `run`.
         driver.publish_status();
         let handle = Handle {
             control: control_tx,
             events,
             status: status_rx,
+            metrics: driver.metrics(),
         };
         Ok(Self {
             driver,
@@ -95,6 +105,7 @@ impl Supervisor {
             control_socket,
             control,
             handle,
+            admin,
         })
     }
 
@@ -139,6 +150,9 @@ impl Supervisor {
     /// # }
     /// ```
     pub async fn run(self) -> Result<()> {
+        let admin = self
+            .admin
+            .map(|listener| tokio::spawn(admin::serve(listener, self.handle.clone())));
         let result = match self.control_socket {
             None => self.driver.run(self.control).await,
             // Served beside the driver and dropped with it: open connections close when the
@@ -158,6 +172,10 @@ impl Supervisor {
                 }),
             },
         };
+        if let Some(admin) = admin {
+            admin.abort();
+            let _ = admin.await;
+        }
         for path in &self.unix_paths {
             // Every worker is gone and our listener with them: the file would only be stale.
             if let Err(e) = std::fs::remove_file(path)
@@ -232,6 +250,7 @@ pub struct Handle {
     control: mpsc::UnboundedSender<Command>,
     events: broadcast::Sender<Event>,
     status: watch::Receiver<Status>,
+    metrics: std::sync::Arc<metrics::Metrics>,
 }
 
 impl Handle {
@@ -265,6 +284,30 @@ impl Handle {
     /// ```
     pub fn status(&self) -> Status {
         self.status.borrow().clone()
+    }
+
+    /// The metrics of the running supervisor, in the Prometheus text exposition format 0.0.4
+    /// (`Content-Type: text/plain; version=0.0.4; charset=utf-8`), as the admin listener serves
+    /// them at `/metrics` ([`crate::Builder::admin_bind`]). Families, prefixed `regiment_`, in
+    /// base units, counters ending in `_total`: `workers{state}`, `workers_wanted`,
+    /// `generation`, `good_generation`, `rollouts_total{outcome}`,
+    /// `replacements_total{reason}` (`rollout`, `rollout_aborted`, `unresponsive`, `operator`,
+    /// `worker`, and for regiment-tower's criteria `request_count`, `memory`, `max_age`),
+    /// `crashes_total`, `start_failures_total`, `kills_total{reason}` (`drain_deadline`, ...);
+    /// per slot, from its worker's last heartbeat: `worker_resident_memory_bytes{slot}`,
+    /// `worker_requests_total{slot}`, `worker_in_flight_requests{slot}`,
+    /// `worker_responses_5xx_total{slot}`, `worker_age_seconds{slot}`. Every label takes its
+    /// values from a fixed set (slots: those of the current workers), never from free text.
+    ///
+    /// ```
+    /// let supervisor = regiment_core::Builder::new().workers(2).env_overrides(false).build()?;
+    /// // Served by an endpoint of the program's own, or printed by a command.
+    /// let text = supervisor.handle().metrics();
+    /// assert!(text.contains("# TYPE regiment_workers_wanted gauge\nregiment_workers_wanted 2\n"));
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn metrics(&self) -> String {
+        self.metrics.encode(self.status())
     }
 
     /// Starts a rolling restart, as SIGHUP does.

@@ -97,7 +97,7 @@ async fn answer(stream: &mut UnixStream, command: Command, handle: &Handle) -> s
             send(stream, Answer::Status { status }).await
         }
         Command::Metrics => {
-            let text = String::new(); // TEMPORARY until metrics merge
+            let text = handle.metrics();
             send(stream, Answer::Metrics { text }).await
         }
         Command::Reload => reload(stream, handle).await,

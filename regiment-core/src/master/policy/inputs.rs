@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::backoff::Backoff;
 use super::ids::WorkerId;
-use super::slot::{Origin, Pending, Slot, SlotRole};
+use super::slot::{Cause, Origin, Pending, Slot, SlotRole};
 use super::worker::{Heartbeats, KillReason, Load, Phase};
 use super::{Control, Policy, Stopping};
 use crate::events::Event;
@@ -49,6 +49,7 @@ impl Policy {
                 Pending {
                     reason,
                     origin: Origin::Request,
+                    cause: Cause::Worker,
                 },
             ),
             // Acted on when it becomes ready.
@@ -112,6 +113,7 @@ impl Policy {
                         Pending {
                             reason: bounded_reason(reason),
                             origin: Origin::Request,
+                            cause: Cause::Operator,
                         },
                     );
                 }

@@ -155,7 +155,10 @@ impl Policy {
                 // and stays the reason.
                 if old.is_some() {
                     s.restarts += 1;
-                    s.last_reason = spawned_for.map(|p| p.reason);
+                    s.last_reason = spawned_for.as_ref().map(|p| p.reason.clone());
+                    if let Some(p) = spawned_for {
+                        self.effects.push_back(Effect::Replaced(p));
+                    }
                 }
                 if let Some(old) = old {
                     self.drain(old, &format!("replaced by pid {pid}"), now);
@@ -179,6 +182,7 @@ impl Policy {
                 Pending {
                     reason,
                     origin: super::slot::Origin::Request,
+                    cause: super::slot::Cause::Worker,
                 },
             );
         }

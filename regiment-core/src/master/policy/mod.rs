@@ -60,7 +60,10 @@ pub(crate) use canary::CanaryConfig;
 pub(crate) use ids::{Generation, WorkerId};
 use rollout::Rollout;
 pub(crate) use rollout::RolloutLog;
+#[cfg(test)]
+pub(crate) use slot::Origin;
 use slot::Slot;
+pub(crate) use slot::{Cause, Pending};
 use worker::Worker;
 pub(crate) use worker::{KillReason, Load};
 
@@ -167,6 +170,9 @@ pub(crate) enum Effect {
     Event(Event),
     /// The status snapshot changed: publish [`Policy::status`].
     StatusChanged,
+    /// A worker took its slot from the one it replaced (which is told to drain next), for
+    /// what: counted by the metrics.
+    Replaced(Pending),
     /// A rollout ended (right after its `RolloutDone` or `RolloutAborted` event): its record,
     /// for whoever waits for its outcome.
     RolloutEnded(RolloutLog),
@@ -313,6 +319,7 @@ impl Policy {
             last_rollout: self.last_rollout.as_ref().map(|log| log.record(wall)),
             stopping: self.stopping.is_some(),
             listeners: Vec::new(),
+            admin: None,
             workers,
             slots: self
                 .slots

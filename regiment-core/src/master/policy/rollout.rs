@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::canary::Stage;
 use super::ids::{Generation, WorkerId};
-use super::slot::{Origin, Pending};
+use super::slot::{Cause, Origin, Pending};
 use super::{Effect, Policy, WallClock};
 use crate::events::{Event, RolloutOutcome, RolloutRecord};
 
@@ -36,6 +36,10 @@ pub(crate) struct RolloutLog {
 }
 
 impl RolloutLog {
+    pub(crate) fn outcome(&self) -> RolloutOutcome {
+        self.outcome
+    }
+
     /// The public record, times given by `wall`.
     pub(crate) fn record(&self, wall: WallClock) -> RolloutRecord {
         RolloutRecord {
@@ -257,6 +261,7 @@ impl Policy {
                         Pending {
                             reason: format!("rollout aborted: {why}"),
                             origin: Origin::Request,
+                            cause: Cause::RolloutAborted,
                         },
                     );
                 }
@@ -298,5 +303,6 @@ pub(super) fn rollout_pending(target: Generation) -> Pending {
     Pending {
         reason: format!("rolling restart to generation {target}"),
         origin: Origin::Rollout,
+        cause: Cause::Rollout,
     }
 }

@@ -38,6 +38,23 @@ pub(crate) enum SlotRole {
 pub(crate) struct Pending {
     pub(crate) reason: String,
     pub(crate) origin: Origin,
+    pub(crate) cause: Cause,
+}
+
+/// Why a replacement is wanted, from a fixed set (the reason is free text): the metrics count
+/// replacements by cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// A rolling restart deploys a new generation.
+    Rollout,
+    /// An aborted rollout's canary makes way for the good generation.
+    RolloutAborted,
+    /// The worker asked, for the reason it gave.
+    Worker,
+    /// It stopped sending heartbeats.
+    Unresponsive,
+    /// An operator asked ([`crate::Handle::replace`]).
+    Operator,
 }
 
 /// Who wants a replacement.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use super::Policy;
 use super::ids::WorkerId;
 use super::millis;
-use super::slot::{Origin, Pending, SlotRole};
+use super::slot::{Cause, Origin, Pending, SlotRole};
 use super::worker::{Heartbeats, KillReason, Phase};
 use crate::events::Event;
 
@@ -107,6 +107,7 @@ impl Policy {
                 Pending {
                     reason,
                     origin: Origin::Request,
+                    cause: Cause::Unresponsive,
                 },
             );
         }

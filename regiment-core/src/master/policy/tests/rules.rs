@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::super::{
-    BackoffConfig, Control, Effect, Generation, Input, KillReason, PolicyConfig, WorkerId,
+    BackoffConfig, Cause, Control, Effect, Generation, Input, KillReason, PolicyConfig, WorkerId,
 };
 use super::util::{Harness, SpawnAnswer, config, ms, program_of, secs};
 use crate::events::{Event, SlotStatus, Status, WorkerState, WorkerStatus};
@@ -1575,6 +1575,45 @@ fn replacing_a_missing_slot_does_nothing() {
     assert_eq!(all_spawns(&h), 2);
 }
 
+/// The cause of every replacement that took its slot so far, in order.
+fn replaced(h: &Harness) -> Vec<Cause> {
+    h.log
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Effect::Replaced(p) => Some(p.cause),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_replacement_reports_its_cause_once_it_took_the_slot() {
+    let mut h = ready_with(PolicyConfig {
+        heartbeat_timeout: Some(secs(5)),
+        max_surge: Some(3),
+        ..config(3)
+    });
+    // An operator's reason is free text: what counts is who asked.
+    h.control(Control::Replace {
+        slot: 0,
+        reason: "request-count: says the operator".into(),
+    });
+    h.replace_me(h.current(1), "request-count: 3 requests >= 3");
+    h.heartbeat(h.current(2));
+    h.advance(ms(5_001));
+    assert_eq!(successors(&h), 3);
+    assert_eq!(replaced(&h), [], "new before old: none took its slot yet");
+    h.ready_all();
+    assert_eq!(
+        replaced(&h),
+        [Cause::Operator, Cause::Worker, Cause::Unresponsive]
+    );
+    h.exit_leaving();
+    h.control(Control::RollingRestart);
+    h.ready_all();
+    assert_eq!(replaced(&h)[3..], [Cause::Rollout; 3]);
+}
+
 // ---- heartbeats -------------------------------------------------------------------------------
 
 fn with_heartbeat_timeout(workers: usize) -> Harness {
@@ -1867,6 +1906,7 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
             last_rollout: None,
             stopping: false,
             listeners: vec![],
+            admin: None,
             workers: vec![
                 worker(0, a_pid, 1, WorkerState::Ready, 0, 0, None),
                 worker(1, b_pid, 1, WorkerState::Ready, 0, 0, None),

@@ -485,7 +485,10 @@ impl World {
                     }
                 }
                 Effect::Event(ev) => self.check_event(ev, before)?,
-                Effect::Kill { .. } | Effect::StatusChanged | Effect::RolloutEnded(_) => {}
+                Effect::Kill { .. }
+                | Effect::StatusChanged
+                | Effect::RolloutEnded(_)
+                | Effect::Replaced(_) => {}
             }
         }
 

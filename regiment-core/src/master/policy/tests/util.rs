@@ -336,7 +336,10 @@ impl Harness {
                         p.killed = Some(why);
                     }
                 }
-                Effect::Event(_) | Effect::StatusChanged | Effect::RolloutEnded(_) => {}
+                Effect::Event(_)
+                | Effect::StatusChanged
+                | Effect::RolloutEnded(_)
+                | Effect::Replaced(_) => {}
             }
         }
     }

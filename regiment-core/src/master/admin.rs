@@ -1,0 +1,255 @@
+//! The admin listener ([`crate::Builder::admin_bind`]): HTTP/1.1 served by the master itself,
+//! for scrapers and probes. `GET /metrics` (the Prometheus text format), `/status` (the
+//! [`Status`] as JSON), `/healthz` (200 while the supervisor loop turns) and `/readyz` (200
+//! while at least one worker is ready). `HEAD` as `GET`; other methods 405; other paths 404.
+//!
+//! Bound at build, close-on-exec (workers never inherit it), served only while
+//! [`crate::Supervisor::run`] runs. Clients are untrusted: headers must arrive within
+//! [`HEADER_READ_TIMEOUT`], at most [`MAX_CONNECTIONS`] are served at once, and whatever a
+//! client sends ends at worst its own connection.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use super::Handle;
+use super::metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, STALLED_AFTER};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::events::{Status, WorkerState};
+use crate::listen::{self, Listener};
+
+/// How long a client has to send a request's headers (and an idle connection may wait).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the accept queue.
+const MAX_CONNECTIONS: usize = 64;
+
+/// Binds the admin listener, if one is configured; an error names the option that gave it.
+pub(super) fn bind(config: &Config) -> Result<Option<Listener>> {
+    let Some(admin) = &config.admin_bind else {
+        return Ok(None);
+    };
+    listen::bind(&admin.addr)
+        .map(Some)
+        .map_err(|source| Error::Bind {
+            option: admin.option,
+            addr: admin.addr.to_string(),
+            source,
+        })
+}
+
+/// Serves the admin endpoints on `listener` until dropped (its connections with it).
+pub(super) async fn serve(listener: Listener, handle: Handle) {
+    let acceptor = match Acceptor::new(listener) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "the admin listener cannot be served");
+            return;
+        }
+    };
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return; // never closed
+        };
+        while connections.try_join_next().is_some() {}
+        let handle = handle.clone();
+        let accepted = match &acceptor {
+            Acceptor::Tcp(l) => l
+                .accept()
+                .await
+                .map(|(s, _)| connections.spawn(connection(s, handle, permit))),
+            Acceptor::Unix(l) => l
+                .accept()
+                .await
+                .map(|(s, _)| connections.spawn(connection(s, handle, permit))),
+        };
+        if let Err(e) = accepted {
+            // Out of descriptors, most likely: no hot loop while it lasts.
+            tracing::warn!(error = %e, "admin listener: accept failed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+enum Acceptor {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+impl Acceptor {
+    fn new(listener: Listener) -> std::io::Result<Self> {
+        Ok(match listener {
+            Listener::Tcp(l) => Acceptor::Tcp(tokio::net::TcpListener::from_std(l)?),
+            Listener::Unix(l) => Acceptor::Unix(tokio::net::UnixListener::from_std(l)?),
+        })
+    }
+}
+
+async fn connection<S>(stream: S, handle: Handle, _permit: OwnedSemaphorePermit)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+        let response = respond(request.method(), request.uri().path(), &handle);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(e) = served {
+        tracing::debug!(error = %e, "admin connection ended with an error");
+    }
+}
+
+const PATHS: [&str; 4] = ["/metrics", "/status", "/healthz", "/readyz"];
+
+fn respond(method: &Method, path: &str, handle: &Handle) -> Response<Full<Bytes>> {
+    if !PATHS.contains(&path) {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("not found; the admin endpoints are {}\n", PATHS.join(", ")),
+        );
+    }
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed: GET or HEAD\n".into(),
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    match path {
+        "/metrics" => with_type(
+            StatusCode::OK,
+            METRICS_CONTENT_TYPE,
+            handle.metrics.encode(handle.status()),
+        ),
+        "/status" => match serde_json::to_string(&handle.status()) {
+            Ok(json) => with_type(StatusCode::OK, "application/json", json + "\n"),
+            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+        },
+        "/healthz" => {
+            let since = handle.metrics.since_loop_turned();
+            if since < STALLED_AFTER {
+                text(StatusCode::OK, "ok\n".into())
+            } else {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "the supervisor loop has not turned for {} s\n",
+                        since.as_secs()
+                    ),
+                )
+            }
+        }
+        _ => readiness(&handle.status()),
+    }
+}
+
+/// 200 while at least one worker is ready: a rolling restart keeps the old workers serving
+/// until their replacements are, so it never fails a readiness probe.
+fn readiness(status: &Status) -> Response<Full<Bytes>> {
+    let ready = status
+        .workers
+        .iter()
+        .filter(|w| w.state == WorkerState::Ready)
+        .count();
+    let line = format!("{ready} of {} workers ready\n", status.workers_wanted);
+    if ready > 0 {
+        text(StatusCode::OK, line)
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, line)
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    with_type(status, "text/plain; charset=utf-8", body)
+}
+
+fn with_type(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::WorkerStatus;
+
+    fn handle() -> Handle {
+        crate::Builder::new()
+            .workers(2)
+            .env_overrides(false)
+            .build()
+            .expect("builds")
+            .handle()
+    }
+
+    #[test]
+    fn paths_and_methods() {
+        let h = handle();
+        let status = |m: Method, p: &str| respond(&m, p, &h).status();
+        assert_eq!(status(Method::GET, "/metrics"), StatusCode::OK);
+        assert_eq!(status(Method::HEAD, "/status"), StatusCode::OK);
+        assert_eq!(status(Method::GET, "/nope"), StatusCode::NOT_FOUND);
+        assert_eq!(status(Method::POST, "/nope"), StatusCode::NOT_FOUND);
+        let post = respond(&Method::POST, "/metrics", &h);
+        assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(post.headers()[ALLOW], "GET, HEAD");
+        let metrics = respond(&Method::GET, "/metrics", &h);
+        assert_eq!(
+            metrics.headers()[CONTENT_TYPE],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+    }
+
+    #[test]
+    fn ready_while_one_worker_is() {
+        let worker = |state| WorkerStatus {
+            slot: 0,
+            pid: 1,
+            generation: 1,
+            state,
+            age_ms: 0,
+            rss: 0,
+            requests: 0,
+            in_flight: 0,
+            responses_5xx: 0,
+            failures: 0,
+            replace_reason: None,
+            program: None,
+        };
+        let mut status = Status {
+            workers_wanted: 2,
+            ..Status::default()
+        };
+        assert_eq!(readiness(&status).status(), StatusCode::SERVICE_UNAVAILABLE);
+        status.workers = vec![worker(WorkerState::Starting), worker(WorkerState::Draining)];
+        assert_eq!(readiness(&status).status(), StatusCode::SERVICE_UNAVAILABLE);
+        status.workers.push(worker(WorkerState::Ready));
+        assert_eq!(readiness(&status).status(), StatusCode::OK);
+    }
+}
