@@ -114,7 +114,18 @@ fn serve_reload_stop(service: &UnitFile, socket: &UnitFile) {
     );
     let notify = unit.notify();
     notify.wait_for("READY=1", |m| count(m, "READY=1") == 1);
-    unit.cluster().wait_serving(workers);
+    let serving = unit.cluster().wait_serving(workers);
+    // Workers get the socket under the name the socket unit gave it, and not the notify socket.
+    let fdname = socket.require("Socket", "FileDescriptorName");
+    for pid in serving.values() {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("a worker's environ");
+        let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+        assert!(
+            vars.contains(&format!("LISTEN_FDNAMES={fdname}").as_bytes()),
+            "worker {pid} sees the socket as {fdname}"
+        );
+        assert!(!vars.iter().any(|v| v.starts_with(b"NOTIFY_SOCKET=")));
+    }
     notify.wait_for("a watchdog ping", |m| count(m, "WATCHDOG=1") >= 1);
 
     // systemctl reload: RELOADING=1 stamped after the reload began (systemd ignores an older
@@ -365,8 +376,8 @@ fn yaml_documents(text: &str) -> Vec<yaml_serde::Value> {
 #[test]
 fn kubernetes_grace_period_covers_the_prestop_sleep_and_the_drain() {
     let text = std::fs::read_to_string(docs("kubernetes/deployment.yaml")).unwrap();
-    let docs_ = yaml_documents(&text);
-    let deployment = docs_
+    let manifests = yaml_documents(&text);
+    let deployment = manifests
         .iter()
         .find(|d| d["kind"] == "Deployment")
         .expect("a Deployment");
@@ -447,7 +458,7 @@ fn kubernetes_grace_period_covers_the_prestop_sleep_and_the_drain() {
         assert_eq!(port_named(&get["port"]), admin, "{probe} on the admin port");
     }
     let http = port_of("REGIMENT_BIND");
-    let service = docs_
+    let service = manifests
         .iter()
         .find(|d| d["kind"] == "Service")
         .expect("a Service");
@@ -493,6 +504,7 @@ fn nginx_closes_idle_connections_first_and_waits_no_longer_than_the_drain() {
         socket.require("Socket", "ListenStream"),
         "nginx proxies to hello.socket's address"
     );
+    // Panics unless nginx keeps idle connections to regiment at all.
     one("upstream", "keepalive");
     let idle = timespan(&one("upstream", "keepalive_timeout")[0]).expect("a time");
     assert!(
