@@ -1,7 +1,12 @@
 //! Helpers for the end-to-end tests: a fixture application and a harness that starts it as a
-//! real cluster, reads its lifecycle events and cleans up every process it started.
+//! real cluster, reads its lifecycle events and cleans up every process it started; readers of
+//! the unit files and Dockerfile in docs/, and a harness that runs a unit as systemd would.
 
 pub mod cluster;
 pub mod deploy;
+pub mod dockerfile;
 pub mod fixture;
 pub mod load;
+pub mod notify;
+pub mod systemd;
+pub mod unit_file;
