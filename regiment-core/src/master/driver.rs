@@ -67,6 +67,8 @@ pub(crate) struct Driver {
     /// The wall clock the status's times are read against: one anchor, so an instant reads as
     /// the same millisecond in every status and record.
     wall: WallClock,
+    /// Re-parented processes, reaped when the master is PID 1 or a subreaper.
+    orphans: super::reaper::Reaper,
 }
 
 impl Driver {
@@ -99,6 +101,7 @@ impl Driver {
             from_workers,
             notifier: super::notify::Notifier::from_env(),
             wall: read_wall_clock(),
+            orphans: super::reaper::Reaper::detect(),
             config,
         })
     }
@@ -137,6 +140,7 @@ impl Driver {
                 .policy
                 .poll_timeout()
                 .map_or(now + REAP_TICK, |t| t.min(now + REAP_TICK));
+            let wake = self.orphans.next_due().map_or(wake, |due| due.min(wake));
             tokio::select! {
                 _ = sigchld.recv() => self.reap(),
                 Some(m) = self.from_workers.recv() => self.on_worker(m),
@@ -302,6 +306,11 @@ impl Driver {
             self.policy
                 .handle(Instant::now(), Input::Exited { id, status });
         }
+        // After the workers: their zombies are theirs to reap, never the orphans' reaper's.
+        let processes = &self.processes;
+        self.orphans.reap(Instant::now(), |pid| {
+            processes.values().any(|p| p.pid == pid)
+        });
     }
 
     fn send_drain(&self, id: WorkerId, deadline: Duration) {

@@ -22,6 +22,7 @@ mod policy;
 pub(crate) use policy::CanaryConfig;
 pub(crate) mod program;
 mod programs;
+mod reaper;
 mod signals;
 mod spawn;
 
