@@ -119,6 +119,14 @@ impl Driver {
         let mut sigchld = signal(SignalKind::child()).map_err(io)?;
         let mut sigs =
             super::signals::Signals::install(&self.config.restart_signals).map_err(io)?;
+        let watched = self
+            .config
+            .watch_program
+            .then_some(self.config.program.as_path());
+        let mut reloads = super::program_watch::start(watched).map_err(|source| Error::Io {
+            context: "watching the program (watch_program)",
+            source,
+        })?;
 
         self.emit(Event::Listening {
             addrs: self.addrs.clone(),
@@ -146,6 +154,9 @@ impl Driver {
                 Some(m) = self.from_workers.recv() => self.on_worker(m),
                 Some(c) = commands.recv() => self.on_command(c),
                 Some(c) = sigs.recv() => self.policy.handle(Instant::now(), Input::Control(c)),
+                Some(()) = reloads.recv() => {
+                    self.policy.handle(Instant::now(), Input::Control(Control::RollingRestart));
+                }
                 _ = async { watchdog.as_mut().expect("guarded").tick().await }, if watchdog.is_some() => {
                     self.notifier.watchdog();
                 }

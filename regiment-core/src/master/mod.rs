@@ -21,6 +21,7 @@ mod notify;
 mod policy;
 pub(crate) use policy::CanaryConfig;
 pub(crate) mod program;
+mod program_watch;
 mod programs;
 mod reaper;
 mod signals;
