@@ -210,7 +210,7 @@ enum WorkerCount {
 /// `REGIMENT_DRAIN_TIMEOUT`, `REGIMENT_START_TIMEOUT` (`30s`, `500ms`), `REGIMENT_MAX_SURGE`,
 /// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP`, `SIGUSR2`, comma-separated),
 /// `REGIMENT_CONTROL_SOCKET`, `REGIMENT_WORKER_USER`, `REGIMENT_WORKER_GROUP`,
-/// `REGIMENT_WORKER_ENV`, `REGIMENT_ADMIN_BIND`.
+/// `REGIMENT_WORKER_ENV`, `REGIMENT_ADMIN_BIND`, `REGIMENT_WATCH` (`1` or `0`).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -246,6 +246,7 @@ pub struct Builder {
     heartbeat: Duration,
     heartbeat_timeout: Option<Duration>,
     canary: Option<crate::Canary>,
+    watch_program: bool,
     /// The path, and the option that gave it (for errors).
     control_socket: Option<(PathBuf, &'static str)>,
     worker_user: Option<Requested>,
@@ -304,6 +305,7 @@ impl Builder {
             heartbeat: DEFAULT_HEARTBEAT,
             heartbeat_timeout: None,
             canary: None,
+            watch_program: false,
             control_socket: None,
             worker_user: None,
             worker_group: None,
@@ -732,6 +734,26 @@ impl Builder {
         self
     }
 
+    /// Development reload (off by default; `REGIMENT_WATCH=1`): when the program file changes,
+    /// a rebuild say, the workers roll as on SIGHUP, once the file was left alone for half a
+    /// second. Each reload is logged at info with its cause. For development: in production a
+    /// deploy asks for its rollout (SIGHUP, [`crate::Handle::rolling_restart_and_wait`]).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), regiment_core::Error> {
+    /// // `cargo build` in another terminal reloads this server, without dropping a request.
+    /// let supervisor = regiment_core::Builder::new()
+    ///     .bind("127.0.0.1:3000")
+    ///     .watch_program(cfg!(debug_assertions))
+    ///     .build()?;
+    /// supervisor.run().await
+    /// # }
+    /// ```
+    pub fn watch_program(mut self, on: bool) -> Self {
+        self.watch_program = on;
+        self
+    }
+
     /// Whether `REGIMENT_*` environment variables override the options (default true).
     ///
     /// ```
@@ -902,6 +924,7 @@ impl Builder {
             heartbeat: self.heartbeat,
             heartbeat_timeout: self.heartbeat_timeout,
             canary: self.canary.map(crate::Canary::check).transpose()?,
+            watch_program: self.watch_program,
             control_socket: self.control_socket,
             worker_identity,
             worker_env: self.worker_env,
@@ -994,6 +1017,10 @@ impl Builder {
         if let Some(v) = get("REGIMENT_CONTROL_SOCKET") {
             self.control_socket = Some((PathBuf::from(v.trim()), "REGIMENT_CONTROL_SOCKET"));
         }
+        if let Some(v) = get("REGIMENT_WATCH") {
+            self.watch_program = parse_switch(&v)
+                .ok_or_else(|| Error::invalid("REGIMENT_WATCH", &v, SWITCH_EXPECTED))?;
+        }
         self.canary = crate::Canary::from_env(self.canary)?;
         for (name, field) in [
             ("REGIMENT_WORKER_USER", &mut self.worker_user),
@@ -1061,6 +1088,17 @@ fn restart_signals_expected(examples: &str) -> String {
     )
 }
 
+/// What an on/off variable (`REGIMENT_WATCH`) accepts.
+const SWITCH_EXPECTED: &str = "1 or 0 (also true/false, yes/no, on/off)";
+
+fn parse_switch(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 fn parse_signal(s: &str) -> Option<Signal> {
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -1111,6 +1149,7 @@ pub(crate) struct Config {
     pub heartbeat: Duration,
     pub heartbeat_timeout: Option<Duration>,
     pub canary: Option<crate::master::CanaryConfig>,
+    pub watch_program: bool,
     pub control_socket: Option<(PathBuf, &'static str)>,
     /// Who workers run as; `None`: as the master.
     pub worker_identity: Option<WorkerIdentity>,
@@ -1261,6 +1300,23 @@ mod tests {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let c = Builder::new().env_overrides(false).into_config().unwrap();
         assert_eq!(c.workers, cpus, "one worker per CPU by default");
+    }
+
+    #[test]
+    fn the_watch_switch_reads_the_usual_spellings_and_nothing_else() {
+        for on in ["1", "true", "YES", " on "] {
+            assert_eq!(parse_switch(on), Some(true), "{on}");
+        }
+        for off in ["0", "False", "no", "OFF"] {
+            assert_eq!(parse_switch(off), Some(false), "{off}");
+        }
+        assert_eq!(parse_switch("2"), None);
+        assert_eq!(parse_switch("watch"), None);
+        let e = Error::invalid("REGIMENT_WATCH", "2", SWITCH_EXPECTED).to_string();
+        assert!(
+            e.contains("`REGIMENT_WATCH`") && e.contains("1 or 0"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //!   descriptors point to; `args` → its arguments
 //!   (the master's, or `FIXTURE_WORKER_ARGS` split on spaces, given to `Builder::args`); `block` → blocks the
 //!   worker's runtime thread (its heartbeats stop; `FIXTURE_HEARTBEAT_TIMEOUT_MS` sets the
-//!   master's heartbeat timeout, with heartbeats every 100 ms).
+//!   master's heartbeat timeout, with heartbeats every 100 ms); `orphan` → `orphan PID PARENT`:
+//!   a grandchild PID whose parent exited, so that it was re-parented to PARENT, which it tells
+//!   before it exits at once (a zombie of PARENT until PARENT reaps it).
 //!   SIGUSR1 makes it ask for its replacement (twice, as raw frames, to test the master's
 //!   idempotence); SIGUSR2 makes it write garbage on its IPC channel, then ask for its
 //!   replacement. `FIXTURE_IGNORE_DRAIN=1` makes it ignore drains; `FIXTURE_READY_DELAY_MS`
@@ -276,6 +278,11 @@ where
             "blocking\n".to_string()
         }
         ["env", name] => format!("{}\n", std::env::var(name).unwrap_or_default()),
+        ["orphan"] => match tokio::task::spawn_blocking(orphan).await {
+            Ok(Ok((orphan, parent))) => format!("orphan {orphan} {parent}\n"),
+            Ok(Err(e)) => format!("error {e}\n"),
+            Err(e) => format!("error {e}\n"),
+        },
         ["args"] => format!(
             "{}\n",
             std::env::args().skip(1).collect::<Vec<_>>().join(" ")
@@ -310,4 +317,61 @@ where
     };
     let _ = w.write_all(reply.as_bytes()).await;
     let _ = w.shutdown().await;
+}
+
+/// Double-forks: a child forks the grandchild, tells its pid and exits; the grandchild, once
+/// re-parented (to the nearest subreaper above, else to init), tells its new parent's pid and
+/// exits. Returns both pids. Between fork and `_exit` only async-signal-safe calls are made.
+fn orphan() -> std::io::Result<(i32, i32)> {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let [read_end, write_end] = fds;
+    // SAFETY: pipe2 just created both descriptors; nothing else owns them.
+    let mut reader = unsafe { std::fs::File::from_raw_fd(read_end) };
+    let writer = unsafe { std::os::fd::OwnedFd::from_raw_fd(write_end) };
+    // SAFETY: the child and the grandchild only call fork, getpid, getppid, nanosleep, write
+    // and _exit, all async-signal-safe.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        unsafe {
+            let me = libc::getpid();
+            let grandchild = libc::fork();
+            if grandchild == 0 {
+                // Bounded (60 s): its parent exits right after writing.
+                let pause = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 1_000_000,
+                };
+                for _ in 0..60_000 {
+                    if libc::getppid() != me {
+                        break;
+                    }
+                    libc::nanosleep(&pause, std::ptr::null_mut());
+                }
+                let parent = libc::getppid().to_ne_bytes();
+                libc::write(write_end, parent.as_ptr().cast(), parent.len());
+                libc::_exit(0);
+            }
+            let pid = grandchild.to_ne_bytes();
+            libc::write(write_end, pid.as_ptr().cast(), pid.len());
+            libc::_exit(0);
+        }
+    }
+    drop(writer);
+    if child < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None)?;
+    let mut pids = [0u8; 8];
+    reader.read_exact(&mut pids)?;
+    let [a, b, c, d, e, f, g, h] = pids;
+    Ok((
+        i32::from_ne_bytes([a, b, c, d]),
+        i32::from_ne_bytes([e, f, g, h]),
+    ))
 }

@@ -73,6 +73,8 @@ pub(crate) struct Driver {
     metrics: Arc<Metrics>,
     /// The admin listener's address, for the status.
     admin_addr: Option<String>,
+    /// Re-parented processes, reaped when the master is PID 1 or a subreaper.
+    orphans: super::reaper::Reaper,
 }
 
 impl Driver {
@@ -107,6 +109,7 @@ impl Driver {
             wall: read_wall_clock(),
             metrics: Arc::default(),
             admin_addr: None,
+            orphans: super::reaper::Reaper::detect(),
             config,
         })
     }
@@ -124,6 +127,14 @@ impl Driver {
         let mut sigchld = signal(SignalKind::child()).map_err(io)?;
         let mut sigs =
             super::signals::Signals::install(&self.config.restart_signals).map_err(io)?;
+        let watched = self
+            .config
+            .watch_program
+            .then_some(self.config.program.as_path());
+        let mut reloads = super::program_watch::start(watched).map_err(|source| Error::Io {
+            context: "watching the program (watch_program)",
+            source,
+        })?;
 
         self.emit(Event::Listening {
             addrs: self.addrs.clone(),
@@ -149,11 +160,15 @@ impl Driver {
                 .policy
                 .poll_timeout()
                 .map_or(now + REAP_TICK, |t| t.min(now + REAP_TICK));
+            let wake = self.orphans.next_due().map_or(wake, |due| due.min(wake));
             tokio::select! {
                 _ = sigchld.recv() => self.reap(),
                 Some(m) = self.from_workers.recv() => self.on_worker(m),
                 Some(c) = commands.recv() => self.on_command(c),
                 Some(c) = sigs.recv() => self.policy.handle(Instant::now(), Input::Control(c)),
+                Some(()) = reloads.recv() => {
+                    self.policy.handle(Instant::now(), Input::Control(Control::RollingRestart));
+                }
                 _ = async { watchdog.as_mut().expect("guarded").tick().await }, if watchdog.is_some() => {
                     self.notifier.watchdog();
                 }
@@ -325,6 +340,11 @@ impl Driver {
             self.policy
                 .handle(Instant::now(), Input::Exited { id, status });
         }
+        // After the workers: their zombies are theirs to reap, never the orphans' reaper's.
+        let processes = &self.processes;
+        self.orphans.reap(Instant::now(), |pid| {
+            processes.values().any(|p| p.pid == pid)
+        });
     }
 
     fn send_drain(&self, id: WorkerId, deadline: Duration) {

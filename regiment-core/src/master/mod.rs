@@ -24,7 +24,9 @@ mod notify;
 mod policy;
 pub(crate) use policy::CanaryConfig;
 pub(crate) mod program;
+mod program_watch;
 mod programs;
+mod reaper;
 mod signals;
 mod spawn;
 
