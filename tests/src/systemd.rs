@@ -82,6 +82,17 @@ impl ActivatedService {
         }
     }
 
+    /// The value the unit's `Environment=` gives `name`, its specifiers resolved as they were
+    /// for the service.
+    pub fn environment(&self, name: &str) -> Option<String> {
+        let runtime_root = self.dir.join("run");
+        self.service
+            .environment()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| specifiers(&v, &runtime_root))
+    }
+
     /// The activated socket's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -214,7 +214,13 @@ fn the_cli_shows_reloads_scales_replaces_measures_and_stops_a_running_hello() {
     // metrics: the Prometheus exposition.
     let out = regiment(&socket, &["metrics"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("regiment_"), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.lines().any(|l| l == "regiment_workers_wanted 3")
+            && text.lines().any(|l| l == "regiment_good_generation 2")
+            && text.contains("regiment_rollouts_total{outcome=\"aborted\"} 1"),
+        "{text}"
+    );
 
     // stop --wait returns once the master has exited; its socket file is gone with it.
     let out = regiment(&socket, &["stop", "--wait"]);

@@ -27,6 +27,7 @@ use tests::systemd::ActivatedService;
 use tests::unit_file::{UnitFile, timespan};
 
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
+const REGIMENT: &str = env!("CARGO_BIN_EXE_regiment_under_test");
 
 /// The least time a service manager must leave the master after the drain deadline: the
 /// master kills the workers still draining then, reaps them and exits.
@@ -149,6 +150,50 @@ fn serve_reload_stop(service: &UnitFile, socket: &UnitFile) {
     });
     let body = get(unit.addr(), "/");
     assert!(body.contains("generation 2"), "after the reload: {body}");
+
+    // The guide's deploy script ends with `regiment reload --wait`, on the unit's control
+    // socket: the same rollout, answered with its outcome, and systemd told of it as well.
+    let control = unit
+        .environment("REGIMENT_CONTROL_SOCKET")
+        .expect("REGIMENT_CONTROL_SOCKET in the unit");
+    let regiment = |args: &[&str]| {
+        let out = Command::new(REGIMENT)
+            .args(args)
+            .env("REGIMENT_CONTROL_SOCKET", &control)
+            .output()
+            .expect("run regiment");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "regiment {args:?}: {}\n{text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let deployed = regiment(&["reload", "--wait"]);
+    assert!(
+        deployed
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("generation 3 done")),
+        "{deployed}"
+    );
+    notify.wait_for("RELOADING=1 then READY=1 for the deploy", |m| {
+        let second = m
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| carries(m, "RELOADING=1"))
+            .nth(1);
+        second.is_some_and(|(i, _)| count(&m[i..], "READY=1") == 1)
+    });
+    assert!(get(unit.addr(), "/").contains("generation 3"));
+    let status = regiment(&["status"]);
+    assert!(
+        status.contains(&format!("{workers}/{workers} workers ready · generation 3")),
+        "{status}"
+    );
+
     // Pings go on at half of WatchdogSec= (the first one came at start).
     notify.wait_for("a second watchdog ping", |m| count(m, "WATCHDOG=1") >= 2);
 
@@ -323,6 +368,16 @@ fn the_dockerfile_entrypoint_runs_as_pid_1_and_stops_on_its_stopsignal() {
         .unwrap();
     let body = get(SocketAddr::from(([127, 0, 0, 1], bind.port())), "/");
     assert!(body.starts_with("hello from worker"), "{body}");
+    // The probes and the scrape of the guide, on the image's admin listener.
+    let admin: SocketAddr = env
+        .iter()
+        .find(|(k, _)| *k == "REGIMENT_ADMIN_BIND")
+        .map(|(_, v)| v.parse().unwrap())
+        .expect("REGIMENT_ADMIN_BIND in the image");
+    let admin = SocketAddr::from(([127, 0, 0, 1], admin.port()));
+    get(admin, "/healthz");
+    get(admin, "/readyz");
+    assert!(get(admin, "/metrics").contains("regiment_workers{state=\"ready\"}"));
 
     // docker stop: the STOPSIGNAL to PID 1, from outside its namespace.
     let pid_1 = child_of(c.pid());
