@@ -149,6 +149,20 @@ impl Cluster {
         }
     }
 
+    /// Waits until the master's log (its stderr) says `text`, or panics after the ceiling with
+    /// what it logged.
+    pub fn wait_log(&self, text: &str) {
+        let deadline = Instant::now() + CEILING;
+        while !self.stderr().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "the master never logged {text:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until `check` returns `Some` over the events, or panics after `ceiling` with the
     /// events and the master's stderr.
     pub fn wait_for<T>(

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::unit_file::words;
+use crate::unit_file::{logical_lines, words};
 
 /// One stage of a Dockerfile: its `FROM` and the instructions up to the next one.
 #[derive(Debug, Clone)]
@@ -19,19 +19,7 @@ pub fn stages(path: &Path) -> Vec<Stage> {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let mut stages: Vec<Stage> = Vec::new();
-    let mut pending = String::new();
-    for raw in text.lines() {
-        let line = raw.trim();
-        if line.starts_with('#') || (pending.is_empty() && line.is_empty()) {
-            continue;
-        }
-        if let Some(continued) = line.strip_suffix('\\') {
-            pending.push_str(continued);
-            pending.push(' ');
-            continue;
-        }
-        pending.push_str(line);
-        let instruction = std::mem::take(&mut pending);
+    for instruction in logical_lines(&text, &['#']) {
         let (keyword, args) = instruction
             .split_once(char::is_whitespace)
             .unwrap_or((instruction.as_str(), ""));

@@ -42,19 +42,7 @@ impl UnitFile {
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let mut section = String::new();
-        let mut pending = String::new();
-        for raw in text.lines() {
-            let line = raw.trim();
-            if pending.is_empty() && (line.is_empty() || line.starts_with(['#', ';'])) {
-                continue;
-            }
-            if let Some(continued) = line.strip_suffix('\\') {
-                pending.push_str(continued);
-                pending.push(' ');
-                continue;
-            }
-            pending.push_str(line);
-            let line = std::mem::take(&mut pending);
+        for line in logical_lines(&text, &['#', ';']) {
             if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
                 section = name.to_owned();
                 continue;
@@ -165,6 +153,28 @@ pub fn words(value: &str) -> Vec<String> {
         out.push(word);
     }
     out
+}
+
+/// The lines of a configuration text as unit files and Dockerfiles both read them: trimmed,
+/// lines ending in `\` joined to the next with a space, comment lines (starting with one of
+/// `comments`) and blank lines dropped.
+pub fn logical_lines(text: &str, comments: &[char]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut pending = String::new();
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.starts_with(comments) || (pending.is_empty() && line.is_empty()) {
+            continue;
+        }
+        if let Some(continued) = line.strip_suffix('\\') {
+            pending.push_str(continued);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(line);
+        lines.push(std::mem::take(&mut pending));
+    }
+    lines
 }
 
 #[cfg(test)]

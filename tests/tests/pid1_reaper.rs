@@ -74,26 +74,13 @@ fn wait_reaped(c: &Cluster, orphans: &BTreeSet<u32>) {
     }
 }
 
-/// Waits until the master's log says `text`.
-fn wait_log(c: &Cluster, text: &str) {
-    let deadline = Instant::now() + CEILING;
-    while !c.stderr().contains(text) {
-        assert!(
-            Instant::now() < deadline,
-            "the master never logged {text:?}:\n{}",
-            c.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn zombies_of_re_parented_processes_are_reaped_and_no_worker_is_mistaken_for_one() {
     let mut cmd = Command::new(SUBREAPER);
     cmd.arg(FIXTURE);
     let mut c = Cluster::start_command(cmd, &[("REGIMENT_WORKERS", "2")]);
     let serving = c.wait_serving(2);
-    wait_log(&c, "the master is a child subreaper");
+    c.wait_log("the master is a child subreaper");
 
     let orphans: BTreeSet<u32> = (0..6).map(|_| orphan(&c)).collect();
     wait_reaped(&c, &orphans);
@@ -171,7 +158,7 @@ fn a_master_that_is_pid_1_of_its_namespace_reaps_orphans_too() {
     // the master (--kill-child) and with it the whole namespace.
     let c = Cluster::start_command(cmd, &[("REGIMENT_WORKERS", "2")]);
     c.wait_serving(2);
-    wait_log(&c, "the master is PID 1");
+    c.wait_log("the master is PID 1");
     let [(master, _)] = children(c.pid())[..] else {
         panic!("unshare has one child, the master: {:?}", children(c.pid()))
     };

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_common::{assert_no_failure, pid_via_http, runtime, wait_progress};
 use serde_json::Value;
@@ -40,19 +40,6 @@ fn start(deploy: &Deploy, watch: &str) -> Cluster {
     );
     c.wait_serving(2);
     c
-}
-
-/// Waits until the master's log says `text`.
-fn wait_log(c: &Cluster, text: &str) {
-    let deadline = Instant::now() + CEILING;
-    while !c.stderr().contains(text) {
-        assert!(
-            Instant::now() < deadline,
-            "the master never logged {text:?}:\n{}",
-            c.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Rebuilds the program as a linker does: unlinks it and writes a new file at its path, in
@@ -91,7 +78,7 @@ fn inodes_of_generation(events: &[Value], generation: u64) -> Vec<u64> {
 fn a_rebuild_is_picked_up_by_the_watch_option_with_zero_failed_requests() {
     let deploy = Deploy::new("watch-on", HELLO);
     let c = start(&deploy, "1");
-    wait_log(&c, "watching the program");
+    c.wait_log("watching the program");
     let addr = c.addr();
 
     let config = LoadConfig::new(addr)
@@ -160,7 +147,7 @@ fn without_the_watch_option_a_rebuild_rolls_nothing() {
     let deploy = Deploy::new("watch-off", HELLO);
     let watching = start(&deploy, "1");
     let still = start(&deploy, "0");
-    wait_log(&watching, "watching the program");
+    watching.wait_log("watching the program");
 
     rebuild(&deploy.app(), HELLO);
     watching.wait_event("the watching master's rollout done", 0, |e| {

@@ -328,26 +328,35 @@ mod tests {
         std::fs::rename(&tmp, to).unwrap();
     }
 
+    /// A worker of slot 0, generation 1, ready once started.
+    fn request<'a>(
+        program: &'a Program,
+        listeners: &'a [Listener],
+        identity: Option<&'a WorkerIdentity>,
+    ) -> SpawnRequest<'a> {
+        SpawnRequest {
+            program,
+            argv0: String::from("regiment-test worker"),
+            args: &[],
+            listeners,
+            listener_names: "",
+            slot: 0,
+            generation: 1,
+            readiness: Readiness::Started,
+            drain_timeout_ms: 1000,
+            heartbeat_ms: 1000,
+            env: &[],
+            current_dir: None,
+            worker_env: WorkerEnv::Inherit,
+            identity,
+        }
+    }
+
     /// Spawns `program` with `listeners` and returns its exit code.
     async fn run(program: &Program, listeners: &[Listener]) -> i32 {
         let mut attempts = 0;
         let spawned = loop {
-            let spawned = spawn(SpawnRequest {
-                program,
-                argv0: String::from("regiment-test worker"),
-                args: &[],
-                listeners,
-                listener_names: "",
-                slot: 0,
-                generation: 1,
-                readiness: Readiness::Started,
-                drain_timeout_ms: 1000,
-                heartbeat_ms: 1000,
-                env: &[],
-                current_dir: None,
-                worker_env: WorkerEnv::Inherit,
-                identity: None,
-            });
+            let spawned = spawn(request(program, listeners, None));
             match spawned {
                 // A file just written is busy while a test running in parallel forks with its
                 // write descriptor (close-on-exec, but not closed before that child's exec).
@@ -411,22 +420,7 @@ mod tests {
             uid: u32::MAX,
             gid: 65534,
         });
-        let spawned = spawn(SpawnRequest {
-            program: &program,
-            argv0: String::from("regiment-test worker"),
-            args: &[],
-            listeners: &[],
-            listener_names: "",
-            slot: 0,
-            generation: 1,
-            readiness: Readiness::Started,
-            drain_timeout_ms: 1000,
-            heartbeat_ms: 1000,
-            env: &[],
-            current_dir: None,
-            worker_env: WorkerEnv::Inherit,
-            identity: Some(&identity),
-        });
+        let spawned = spawn(request(&program, &[], Some(&identity)));
         let err = spawned.err().expect("the spawn fails");
         assert!(
             matches!(err.raw_os_error(), Some(libc::EINVAL | libc::EPERM)),
