@@ -6,7 +6,7 @@
 //! has no visibility limited to the crates of one workspace, and it is kept to this one module
 //! so that the rest of the crate is exactly the API its documentation shows.
 
-/// The wire format of the control socket, shared with the `regiment` command (regiment-cli).
+// The wire format of the control socket, shared with the `regiment` command (regiment-cli).
 pub mod control;
 
 // The wire format of the IPC channel: the end-to-end fixture writes frames (valid and garbage)
