@@ -26,7 +26,7 @@
 //! at once, as it closes every socket upgraded before the drain.
 //!
 //! The request path pays relaxed atomic increments (and decrements) on the worker's counters
-//! (one more for a 5xx answer) and on the connection's own, one relaxed load of the drain flag,
+//! (one more for a 5xx answer) and on the connection's own, two relaxed loads of the drain flag,
 //! and nothing else: no lock, no syscall.
 
 use std::future::Future;

@@ -59,13 +59,9 @@ fn an_idle_http2_connection_is_kept_and_served_on_the_same_connection() {
             .expect("the half-preface connection closed within the ceiling")
             .unwrap();
         assert_eq!(end, "FIN", "a stalled preface must be cut cleanly");
-        assert!(
-            idle_from.elapsed() < IDLE,
-            "inconclusive: the half-preface connection took {:?} to close",
-            idle_from.elapsed()
-        );
 
-        // The deliberate idle: the behaviour under test.
+        // The deliberate idle: the behaviour under test. The HTTP/2 connection was accepted
+        // before the half-preface one, so its own header read timeout has passed too.
         tokio::time::sleep_until((idle_from + IDLE).into()).await;
         assert!(
             !h2.goaway.load(Ordering::Relaxed),
@@ -503,20 +499,30 @@ fn a_server_sent_events_stream_ends_on_drain_with_a_retry_hint_and_resumes_elsew
         "{first}"
     );
 
-    // The client reconnects with the last id it saw, to a worker that is not draining.
+    // The client reconnects at once with the last id it saw, as `retry: 0` says, and again
+    // should it reach a worker that is draining (an EventSource does the same).
     let last_id = *ids.last().expect("at least three ticks");
     let resumed = rt.block_on(async {
-        let mut body = sse_request(addr, Some(last_id)).await;
-        let mut text = String::new();
-        while !text.contains("\n\n") {
-            text.push_str(&next_chunk(&mut body).await.expect("a tick after resuming"));
+        for _ in 0..50 {
+            let mut body = sse_request(addr, Some(last_id)).await;
+            let mut text = String::new();
+            while !text.contains("\n\n") {
+                text.push_str(
+                    &next_chunk(&mut body)
+                        .await
+                        .expect("an event after resuming"),
+                );
+            }
+            let first = parse_sse(&text).remove(0);
+            if first.get("event").map(String::as_str) != Some("draining") {
+                return first;
+            }
         }
-        text
+        panic!("50 reconnections all reached a draining worker");
     });
-    let resumed = parse_sse(&resumed);
-    assert_eq!(resumed[0]["id"], (last_id + 1).to_string(), "{resumed:?}");
+    assert_eq!(resumed["id"], (last_id + 1).to_string(), "{resumed:?}");
     assert!(
-        !resumed[0]["data"].ends_with(&format!("pid {old}")),
+        !resumed["data"].ends_with(&format!("pid {old}")),
         "resumed on the draining worker: {resumed:?}"
     );
 }
