@@ -5,12 +5,14 @@
 //! - `leaky`: a service that leaks memory on purpose, recycled by `MemoryFootprint`;
 //! - `custom_criterion`: a ten-line criterion (50 consecutive 5xx) and `MaxAge`;
 //! - `plain_hyper`: a tower/hyper service without axum, on the same engine;
+//! - `live`: a WebSocket and a server-sent-events stream that end on drain, and reconnect;
 //! - `echo_cluster`: regiment-core alone, a line-echo service with no HTTP.
 
 pub mod custom_criterion_app;
 pub mod events;
 pub mod hello_app;
 pub mod leaky_app;
+pub mod live_app;
 pub mod plain_hyper_app;
 pub mod run;
 

@@ -11,6 +11,7 @@ use regiment_core::listen::Listener;
 use tokio::task::JoinHandle;
 
 use crate::connection::{self, Shared};
+use crate::drain::Peer;
 use crate::{HttpService, ResponseBody};
 
 /// A listener registered with tokio.
@@ -62,12 +63,13 @@ where
             r = accept(&listener, shared.options.tcp_nodelay) => r,
         };
         match accepted {
-            Ok(Accepted::Tcp(stream)) => {
-                let guard = drain.open();
+            Ok(Accepted::Tcp(stream, peer)) => {
+                let guard = drain.open(Peer::Tcp(peer));
                 tokio::spawn(connection::serve(stream, guard, shared.clone()));
             }
             Ok(Accepted::Unix(stream)) => {
-                let guard = drain.open();
+                let pid = stream.peer_cred().ok().and_then(|c| c.pid());
+                let guard = drain.open(Peer::Unix(pid));
                 tokio::spawn(connection::serve(stream, guard, shared.clone()));
             }
             Err(e) if is_connection_error(&e) => {}
@@ -85,19 +87,19 @@ where
 }
 
 enum Accepted {
-    Tcp(tokio::net::TcpStream),
+    Tcp(tokio::net::TcpStream, std::net::SocketAddr),
     Unix(tokio::net::UnixStream),
 }
 
 async fn accept(listener: &Accepting, nodelay: bool) -> io::Result<Accepted> {
     match listener {
         Accepting::Tcp(l) => {
-            let (stream, _) = l.accept().await?;
+            let (stream, peer) = l.accept().await?;
             if nodelay {
                 // Small answers must not wait for Nagle; failure only costs latency.
                 let _ = stream.set_nodelay(true);
             }
-            Ok(Accepted::Tcp(stream))
+            Ok(Accepted::Tcp(stream, peer))
         }
         Accepting::Unix(l) => Ok(Accepted::Unix(l.accept().await?.0)),
     }

@@ -26,7 +26,7 @@ type MasterHook = Box<dyn FnOnce(&Handle) + Send>;
 ///
 /// Every option has an environment override, applied in master and workers alike: those of
 /// [`regiment_core::Builder`] (`REGIMENT_WORKERS`, `REGIMENT_BIND`, `REGIMENT_DRAIN_TIMEOUT`,
-/// ...) and `REGIMENT_HEADER_READ_TIMEOUT`, `REGIMENT_IDLE_GRACE`.
+/// ...) and `REGIMENT_HEADER_READ_TIMEOUT`, `REGIMENT_IDLE_GRACE`, `REGIMENT_HTTP2_KEEP_ALIVE`.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -152,8 +152,11 @@ impl Server {
     }
 
     /// How long a client may take to send a request header (default 10 s). It also bounds how
-    /// long an HTTP/1 keep-alive connection may stay idle between requests, and it is what
-    /// keeps a client that sends half a header from holding a draining worker open.
+    /// long an HTTP/1 keep-alive connection may stay idle between requests, and how long a new
+    /// connection may take to send its first request or complete the HTTP/2 preface; it is
+    /// what keeps a client that sends half a header from holding a draining worker open. An
+    /// HTTP/2 connection past its preface is not bound by it: it may stay idle (see
+    /// [`Server::http2_keep_alive`]).
     pub fn header_read_timeout(mut self, d: Duration) -> Self {
         self.http.header_read_timeout = d;
         self
@@ -164,6 +167,23 @@ impl Server {
     /// with `Connection: close`; a connection idle for the whole grace is closed with FIN.
     pub fn idle_grace(mut self, d: Duration) -> Self {
         self.http.idle_grace = d;
+        self
+    }
+
+    /// Sends HTTP/2 keep-alive PINGs on a connection after `interval` without a frame from its
+    /// peer, and closes it if the peer does not acknowledge one within 20 s: this finds peers
+    /// gone without a word (a host that vanished, a NAT that forgot the flow). Off by default:
+    /// an idle HTTP/2 connection is kept for as long as its client keeps it open.
+    /// `REGIMENT_HTTP2_KEEP_ALIVE` overrides it (`30s`, or `off`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // gRPC clients commonly ping too; a server that pings finds half-open channels itself.
+    /// let server = regiment_axum::Server::new().http2_keep_alive(Duration::from_secs(60));
+    /// # drop(server);
+    /// ```
+    pub fn http2_keep_alive(mut self, interval: Duration) -> Self {
+        self.http.http2_keep_alive = Some(interval);
         self
     }
 

@@ -23,12 +23,24 @@
 //! of an answer, the case in which RFC 9112 §9.3.1 lets clients retry idempotent requests; the
 //! linger of [`crate::tracked_io`] keeps it a FIN, not a reset.
 //!
-//! Outside a drain, a connection that has not started a request within the header read timeout
-//! is shut down too: hyper's own header timer only starts once the connection is known to
-//! speak HTTP/1, and a peer that trickles the HTTP/2 preface would otherwise hold it forever.
+//! Outside a drain, a connection is closed only by its client, by a protocol error, or by one of
+//! the timeouts the user sets:
+//! - the header read timeout ([`crate::Server::header_read_timeout`]): an HTTP/1 client must
+//!   send each request header within it, and an idle HTTP/1 keep-alive connection is closed
+//!   after it (hyper's timer, restarted as the connection waits for its next request). A
+//!   connection that neither started a request nor completed the HTTP/2 client preface (the
+//!   magic and a SETTINGS frame, see [`crate::preface`]) within it is shut down here: hyper's
+//!   own header timer only starts once the connection is known to speak HTTP/1, and a peer
+//!   that trickles the HTTP/2 preface would otherwise hold it forever;
+//! - HTTP/2 keep-alive ([`crate::Server::http2_keep_alive`], off by default): a connection
+//!   whose peer does not acknowledge a PING within [`HTTP2_KEEP_ALIVE_TIMEOUT`] is closed.
+//!
+//! An HTTP/2 connection past its preface may stay idle as long as its client likes: a gRPC
+//! channel or a pooled client connection between calls is not churned.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -38,7 +50,7 @@ use crate::BoxError;
 use crate::connection_close::ConnectionClose;
 use crate::drain::{ConnectionGuard, Drain};
 use crate::http_options::HttpOptions;
-use crate::tracked_io::{ConnectionState, TrackedIo};
+use crate::tracked_io::TrackedIo;
 use crate::{HttpService, ResponseBody};
 
 /// What every connection of a worker shares.
@@ -49,6 +61,10 @@ pub(crate) struct Shared<S> {
     pub drain: &'static Drain,
     pub stats: Option<&'static regiment_core::worker::Stats>,
 }
+
+/// How long a peer has to acknowledge an HTTP/2 keep-alive PING before its connection is closed
+/// (hyper's default, and gRPC's).
+pub(crate) const HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The hyper connection builder: HTTP/1.1 and HTTP/2 by preface, with a timer installed so
 /// that the header read timeout (and HTTP/2 keep-alive) actually run.
@@ -63,7 +79,10 @@ pub(crate) fn http_builder(options: &HttpOptions) -> auto::Builder<TokioExecutor
         .http2()
         .timer(hyper_util::rt::TokioTimer::new())
         // Extended CONNECT (RFC 8441): WebSockets over HTTP/2, as `axum::serve` allows.
-        .enable_connect_protocol();
+        .enable_connect_protocol()
+        // PINGs after this long without a frame from the peer, when the user asked for them.
+        .keep_alive_interval(options.http2_keep_alive)
+        .keep_alive_timeout(HTTP2_KEEP_ALIVE_TIMEOUT);
     builder
 }
 
@@ -77,8 +96,8 @@ where
     // Only used while `conn`, which owns the socket, is alive and unfinished: see
     // `has_unread_bytes`.
     let fd = io.as_raw_fd();
-    let state = Arc::new(ConnectionState::default());
-    let io = TokioIo::new(TrackedIo::new(io, state.clone(), guard));
+    let state = guard.state().clone();
+    let io = TokioIo::new(TrackedIo::new(io, guard));
     let service = ConnectionClose::new(
         shared.service.clone(),
         state.clone(),
@@ -99,8 +118,19 @@ where
             result = conn.as_mut() => return finished(result),
             () = &mut first_request_by, if !first_request_checked => {
                 first_request_checked = true;
-                if state.requests() == 0 {
-                    tracing::debug!("no request within the header read timeout; closing");
+                if state.requests() == 0 && !state.http2_preface_complete() {
+                    tracing::debug!(
+                        "no request nor HTTP/2 preface within the header read timeout; closing"
+                    );
+                    if state.is_http2() {
+                        // The magic without its SETTINGS: an HTTP/2 graceful shutdown would
+                        // wait for the acknowledgement of a PING from a peer that says
+                        // nothing. There is no request to lose: close (FIN).
+                        return;
+                    }
+                    // HTTP/1, or a connection whose protocol is not known yet (hyper then
+                    // stops reading the version at once); a header that began meanwhile is
+                    // still read and answered.
                     conn.as_mut().graceful_shutdown();
                     shut_down = true;
                 }

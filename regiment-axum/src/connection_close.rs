@@ -1,5 +1,6 @@
 //! The service wrapper every request goes through: it counts requests for the heartbeats and,
-//! once the worker drains, answers HTTP/1 requests with `Connection: close`.
+//! once the worker drains, answers HTTP/1 requests with `Connection: close` and refuses new
+//! upgrades.
 //!
 //! That header is what makes an HTTP/1.1 drain lossless: a keep-alive client that sends its
 //! next request while the worker starts draining is still served, and learns from the answer
@@ -7,8 +8,25 @@
 //! after writing such a response. (HTTP/2 connections get GOAWAY instead; the header is
 //! illegal there and is not added.)
 //!
+//! A draining worker takes no new upgrade: a request that asks for one (an HTTP/1 `Upgrade:`
+//! such as a WebSocket handshake, or a `CONNECT`, HTTP/2's extended CONNECT included) is
+//! answered `503 Service Unavailable` with `Retry-After: 0` (and `Connection: close` on
+//! HTTP/1) without reaching the application, so that the client reconnects at once to a worker
+//! that is not draining. Otherwise the new socket would hold the worker until the application
+//! noticed the drain, or until the master's SIGKILL. `Upgrade: h2c` is not taken for one: hyper
+//! does not switch to HTTP/2 that way, applications answer such requests over HTTP/1, and
+//! clients send it on ordinary requests (Java's `HttpClient` does by default).
+//!
+//! The request is dropped with hyper's `OnUpgrade`, which hyper would otherwise hand the socket
+//! to once the refusal is written: so the socket is closed, as `Connection: close` says. The
+//! check is made when the request comes, not when its answer is ready, for that reason: a
+//! handshake the application took before the drain and answers during it still switches
+//! protocols (refusing its answer would hand the application a socket whose client was told to
+//! go), and the application, which sees [`regiment_core::worker::drained`] resolved, closes it
+//! at once, as it closes every socket upgraded before the drain.
+//!
 //! The request path pays relaxed atomic increments (and decrements) on the worker's counters
-//! (one more for a 5xx answer) and on the connection's own, one relaxed load of the drain flag,
+//! (one more for a 5xx answer) and on the connection's own, two relaxed loads of the drain flag,
 //! and nothing else: no lock, no syscall.
 
 use std::future::Future;
@@ -16,8 +34,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::header::{CONNECTION, HeaderValue};
-use http::{Request, Response, StatusCode, Version};
+use http::header::{CONNECTION, HeaderValue, RETRY_AFTER, UPGRADE};
+use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use regiment_core::plumbing;
 use regiment_core::worker::Stats;
@@ -59,24 +77,91 @@ where
     type Future = ResponseFuture<S::Future>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let http1 = req.version() < Version::HTTP_2;
-        let in_flight = InFlight::start(self.stats, &self.connection, !http1);
+        let kind = RequestKind::of(&req);
+        let in_flight = InFlight::start(self.stats, &self.connection, kind.http2());
+        let inner = if self.drain.is_draining() && asks_to_upgrade(&req) {
+            tracing::debug!(uri = %req.uri(), "upgrade refused: the worker is draining");
+            // Dropped with its `OnUpgrade`: the socket hyper hands over goes nowhere, closed.
+            None
+        } else {
+            Some(self.inner.call(req))
+        };
         ResponseFuture {
-            inner: self.inner.call(req),
+            inner,
             in_flight: Some(in_flight),
-            http1,
+            kind,
             drain: self.drain,
         }
     }
 }
 
+/// Whether `req` asks to switch protocols (see the module docs): a `CONNECT`, or an HTTP/1
+/// `Upgrade:` to anything but `h2c`. Looked at only while draining.
+fn asks_to_upgrade<B>(req: &Request<B>) -> bool {
+    if req.method() == Method::CONNECT {
+        return true;
+    }
+    req.version() < Version::HTTP_2
+        && req
+            .headers()
+            .get_all(UPGRADE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| {
+                let p = p.trim();
+                !p.is_empty() && !p.eq_ignore_ascii_case("h2c")
+            })
+}
+
+/// What the wrapper must know of a request once its answer is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestKind {
+    Http1,
+    /// An HTTP/1 `CONNECT`: a 2xx answer turns the connection into a tunnel.
+    Http1Connect,
+    Http2,
+    /// An HTTP/2 `CONNECT`, extended (`:protocol`, RFC 8441: WebSockets) or not: a 2xx answer
+    /// turns the stream into a tunnel.
+    Http2Connect,
+}
+
+impl RequestKind {
+    fn of<B>(req: &Request<B>) -> Self {
+        let connect = req.method() == Method::CONNECT;
+        match (req.version() < Version::HTTP_2, connect) {
+            (true, false) => RequestKind::Http1,
+            (true, true) => RequestKind::Http1Connect,
+            (false, false) => RequestKind::Http2,
+            (false, true) => RequestKind::Http2Connect,
+        }
+    }
+
+    fn http2(self) -> bool {
+        matches!(self, RequestKind::Http2 | RequestKind::Http2Connect)
+    }
+
+    /// Whether an answer with `status` upgrades the connection (or the HTTP/2 stream).
+    fn upgrades_with(self, status: StatusCode) -> bool {
+        match self {
+            RequestKind::Http1 => status == StatusCode::SWITCHING_PROTOCOLS,
+            RequestKind::Http1Connect => {
+                status == StatusCode::SWITCHING_PROTOCOLS || status.is_success()
+            }
+            RequestKind::Http2 => false,
+            RequestKind::Http2Connect => status.is_success(),
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
-    /// The application's response future, finished with the drain's `Connection: close`.
+    /// The application's response future, finished with the drain's `Connection: close`; or
+    /// none, for an upgrade refused.
     pub(crate) struct ResponseFuture<F> {
         #[pin]
-        inner: F,
+        inner: Option<F>,
         in_flight: Option<InFlight>,
-        http1: bool,
+        kind: RequestKind,
         drain: &'static Drain,
     }
 }
@@ -89,10 +174,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let kind = *this.kind;
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(Ok(refused(kind, this.in_flight.take())));
+        };
         let stats = this.in_flight.as_ref().and_then(|f| f.stats);
         // Response classes for the heartbeats (a canary rollout compares them between
         // generations): one relaxed increment, on errors only.
-        let mut res = match ready!(this.inner.poll(cx)) {
+        let mut res = match ready!(inner.poll(cx)) {
             Ok(res) => res,
             Err(e) => {
                 if let Some(s) = stats {
@@ -106,21 +195,41 @@ where
         {
             plumbing::response_5xx(s);
         }
-        // Checked when the answer is ready, not when the request came: a request that was in
-        // flight when the drain started must close its connection too.
-        if *this.http1
-            && this.drain.is_draining()
-            && res.status() != StatusCode::SWITCHING_PROTOCOLS
-        {
+        let in_flight = this.in_flight.take();
+        if kind.upgrades_with(res.status()) {
+            // Asked for before the drain: the application closes it on `drained`.
+            if let Some(f) = &in_flight {
+                f.connection.upgraded();
+            }
+        } else if !kind.http2() && this.drain.is_draining() {
+            // Checked when the answer is ready, not when the request came: a request that was
+            // in flight when the drain started must close its connection too.
             res.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        let in_flight = this.in_flight.take();
         Poll::Ready(Ok(res.map(|body| InFlightBody {
-            inner: body,
+            inner: Some(body),
             _in_flight: in_flight,
         })))
     }
+}
+
+/// The answer of a draining worker to a request for an upgrade: `503` with `Retry-After: 0`,
+/// and `Connection: close` on HTTP/1 (on HTTP/2 the connection has its GOAWAY already), with
+/// an empty body. Its request stays counted as in flight until that body is sent.
+fn refused<B>(kind: RequestKind, in_flight: Option<InFlight>) -> Response<InFlightBody<B>> {
+    let mut res = Response::new(InFlightBody {
+        inner: None,
+        _in_flight: in_flight,
+    });
+    *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    res.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("0"));
+    if !kind.http2() {
+        res.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
 }
 
 /// One request counted as in flight, in the worker's [`Stats`] and on its connection, until
@@ -158,10 +267,11 @@ impl Drop for InFlight {
 }
 
 pin_project_lite::pin_project! {
-    /// A response body that keeps its request counted as in flight until hyper drops it.
+    /// A response body that keeps its request counted as in flight until hyper drops it: the
+    /// application's, or none (empty) for an answer of the wrapper's own.
     pub(crate) struct InFlightBody<B> {
         #[pin]
-        inner: B,
+        inner: Option<B>,
         _in_flight: Option<InFlight>,
     }
 }
@@ -174,14 +284,19 @@ impl<B: Body> Body for InFlightBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        self.project().inner.poll_frame(cx)
+        match self.project().inner.as_pin_mut() {
+            Some(body) => body.poll_frame(cx),
+            None => Poll::Ready(None),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }

@@ -48,10 +48,21 @@ where
     (addr, drain)
 }
 
-/// Echoes the bytes of an upgraded connection (`Upgrade: echo`); answers "ok" otherwise.
+/// Echoes the bytes of an upgraded connection (`Upgrade: echo`, or an HTTP/2 `CONNECT`);
+/// answers "ok" otherwise. With `X-Answer-After-Drain`, answers only once the drain started.
 async fn echo_upgrades(mut req: Request<Incoming>) -> Result<Response<String>, Infallible> {
-    if !req.headers().contains_key(header::UPGRADE) {
+    let connect = req.method() == http::Method::CONNECT;
+    if req
+        .headers()
+        .get(header::UPGRADE)
+        .is_none_or(|v| v != "echo")
+        && !connect
+    {
         return Ok(Response::new("ok".into()));
+    }
+    if let Some(hold) = req.extensions().get::<&'static AnswerAfterDrain>() {
+        hold.received.notify_one();
+        hold.drain.get().expect("set").started().await;
     }
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
@@ -64,12 +75,44 @@ async fn echo_upgrades(mut req: Request<Incoming>) -> Result<Response<String>, I
             }
         }
     });
+    if connect {
+        return Ok(Response::new(String::new()));
+    }
     Ok(Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONNECTION, "upgrade")
         .header(header::UPGRADE, "echo")
         .body(String::new())
         .unwrap())
+}
+
+/// Holds the answer to an upgrade until the drain started.
+#[derive(Default)]
+struct AnswerAfterDrain {
+    drain: std::sync::OnceLock<&'static Drain>,
+    /// Notified when such a request reached the service.
+    received: tokio::sync::Notify,
+}
+
+/// [`echo_upgrades`], which answers requests marked `X-Answer-After-Drain` only once the drain
+/// of `hold` started: an upgrade asked for before the drain and answered during it.
+fn echo_upgrades_holding(
+    hold: &'static AnswerAfterDrain,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<String>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
+    hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        if req.headers().contains_key("x-answer-after-drain") {
+            req.extensions_mut().insert(hold);
+        }
+        echo_upgrades(req)
+    })
 }
 
 /// Reads a response head; returns its lines, lower-cased.
@@ -90,32 +133,22 @@ async fn read_head(r: &mut BufReader<TcpStream>) -> Vec<String> {
     }
 }
 
+const UPGRADE: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n";
+
 #[tokio::test]
-async fn an_upgrade_during_the_drain_keeps_its_connection_until_the_app_drops_it() {
+async fn an_upgrade_made_before_the_drain_keeps_its_connection_until_the_app_drops_it() {
     let service = hyper::service::service_fn(echo_upgrades);
     let (addr, drain) = start(service, HttpOptions::default());
     let stream = TcpStream::connect(addr).await.unwrap();
     let mut r = BufReader::new(stream);
 
-    r.get_mut()
-        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-        .await
-        .unwrap();
-    let head = read_head(&mut r).await;
-    assert!(head[0].contains("200"), "{head:?}");
-    let mut body = [0u8; 2];
-    r.read_exact(&mut body).await.unwrap();
-
-    drain.start();
-    r.get_mut()
-        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n")
-        .await
-        .unwrap();
+    r.get_mut().write_all(UPGRADE).await.unwrap();
     let head = read_head(&mut r).await;
     assert!(head[0].contains("101"), "{head:?}");
     assert!(head.contains(&"connection: upgrade".to_owned()), "{head:?}");
     assert!(!head.contains(&"connection: close".to_owned()), "{head:?}");
 
+    drain.start();
     r.get_mut().write_all(b"ping").await.unwrap();
     let mut echoed = [0u8; 4];
     tokio::time::timeout(CEILING, r.read_exact(&mut echoed))
@@ -131,6 +164,134 @@ async fn an_upgrade_during_the_drain_keeps_its_connection_until_the_app_drops_it
     tokio::time::timeout(CEILING, drain.all_closed())
         .await
         .expect("the drain ends once the upgraded connection is closed");
+}
+
+/// A keep-alive connection to `addr` after one answered `GET`.
+async fn keep_alive_connection(addr: SocketAddr) -> BufReader<TcpStream> {
+    let mut r = BufReader::new(TcpStream::connect(addr).await.unwrap());
+    r.get_mut().write_all(GET).await.unwrap();
+    let head = read_head(&mut r).await;
+    assert!(head[0].contains("200"), "{head:?}");
+    let mut body = [0u8; 2];
+    r.read_exact(&mut body).await.unwrap();
+    r
+}
+
+/// Reads `r` to its end; panics on a reset.
+async fn read_to_fin(r: &mut BufReader<TcpStream>) -> Vec<u8> {
+    let mut rest = Vec::new();
+    tokio::time::timeout(CEILING, r.read_to_end(&mut rest))
+        .await
+        .expect("the connection ends within the ceiling")
+        .expect("FIN, not RST");
+    rest
+}
+
+#[tokio::test]
+async fn an_upgrade_asked_for_during_the_drain_is_refused_with_503_and_connection_close() {
+    let hold: &'static AnswerAfterDrain = Box::leak(Box::default());
+    let (addr, drain) = start(echo_upgrades_holding(hold), HttpOptions::default());
+    hold.drain.set(drain).unwrap();
+
+    // Asked for before the drain, answered during it (the handler waits for the drain).
+    let mut asked_before = BufReader::new(TcpStream::connect(addr).await.unwrap());
+    let ask = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: echo\r\nX-Answer-After-Drain: 1\r\n\r\n";
+    asked_before.get_mut().write_all(ask).await.unwrap();
+    tokio::time::timeout(CEILING, hold.received.notified())
+        .await
+        .unwrap();
+    let mut asked_during = keep_alive_connection(addr).await;
+    let mut h2c = keep_alive_connection(addr).await;
+
+    drain.start();
+    asked_during.get_mut().write_all(UPGRADE).await.unwrap();
+    let head = tokio::time::timeout(CEILING, read_head(&mut asked_during))
+        .await
+        .unwrap();
+    assert!(head[0].contains("503"), "{head:?}");
+    assert!(head.contains(&"connection: close".to_owned()), "{head:?}");
+    assert!(head.contains(&"retry-after: 0".to_owned()), "{head:?}");
+    assert!(head.contains(&"content-length: 0".to_owned()), "{head:?}");
+    let rest = read_to_fin(&mut asked_during).await;
+    assert!(rest.is_empty(), "nothing after the refusal: {rest:?}");
+
+    // `Upgrade: h2c` asks for nothing an application does: an ordinary request, served.
+    h2c.get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n")
+        .await
+        .unwrap();
+    let head = tokio::time::timeout(CEILING, read_head(&mut h2c))
+        .await
+        .unwrap();
+    assert!(head[0].contains("200"), "{head:?}");
+    assert!(head.contains(&"connection: close".to_owned()), "{head:?}");
+    assert_eq!(read_to_fin(&mut h2c).await, b"ok");
+
+    // The one asked for before the drain switches: the application's to close.
+    let head = tokio::time::timeout(CEILING, read_head(&mut asked_before))
+        .await
+        .unwrap();
+    assert!(head[0].contains("101"), "{head:?}");
+    asked_before.get_mut().write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    asked_before.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"ping");
+
+    drop((asked_before, asked_during, h2c));
+    tokio::time::timeout(CEILING, drain.all_closed())
+        .await
+        .expect("no refused upgrade holds the drain");
+}
+
+/// An HTTP/2 connection to `addr` whose SETTINGS from the server have arrived (one request
+/// answered): its sender and its connection task.
+async fn h2_connection(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<String>,
+    tokio::task::JoinHandle<Result<(), hyper::Error>>,
+) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let task = tokio::spawn(conn);
+    let res = sender
+        .send_request(Request::get("http://a/").body(String::new()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    (sender, task)
+}
+
+/// An extended CONNECT on a stream opened as the drain starts, before the connection's GOAWAY
+/// (the drain flag is set, the connection not yet told).
+#[tokio::test]
+async fn an_http2_extended_connect_during_the_drain_is_refused_with_503() {
+    let service = hyper::service::service_fn(echo_upgrades);
+    let (addr, drain) = start(service, HttpOptions::default());
+    let (mut sender, _task) = h2_connection(addr).await;
+
+    drain.set_draining_flag();
+    let mut connect = Request::connect("http://a/").body(String::new()).unwrap();
+    connect
+        .extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    let res = tokio::time::timeout(CEILING, sender.send_request(connect))
+        .await
+        .unwrap()
+        .expect("an answer to the CONNECT");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()[header::RETRY_AFTER], "0");
+    assert!(!res.headers().contains_key(header::CONNECTION));
+    drop(res);
+    drain.start();
+    tokio::time::timeout(CEILING, drain.all_closed())
+        .await
+        .expect("the HTTP/2 connection ends after its GOAWAY");
 }
 
 #[tokio::test]
@@ -153,6 +314,114 @@ async fn a_silent_connection_is_closed_after_the_header_read_timeout() {
     tokio::time::timeout(CEILING, drain.all_closed())
         .await
         .unwrap();
+}
+
+/// Header read timeout of the idle tests, and how long their HTTP/2 client idles: five times
+/// that. Real time: the deliberate idle is the behaviour under test.
+const SHORT_HEADER_TIMEOUT: Duration = Duration::from_millis(200);
+const IDLE: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn an_http2_connection_past_its_preface_may_stay_idle_past_the_header_read_timeout() {
+    let service = hyper::service::service_fn(echo_upgrades);
+    let options = HttpOptions {
+        header_read_timeout: SHORT_HEADER_TIMEOUT,
+        ..HttpOptions::default()
+    };
+    let (addr, drain) = start(service, options);
+    let stream = TcpStream::connect(addr).await.unwrap();
+    // The preface and SETTINGS go out with the handshake; no request yet.
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let task = tokio::spawn(conn);
+    tokio::time::sleep(IDLE).await;
+    assert!(!task.is_finished(), "the idle HTTP/2 connection was closed");
+    for _ in 0..3 {
+        let res = tokio::time::timeout(
+            CEILING,
+            sender.send_request(Request::get("http://a/").body(String::new()).unwrap()),
+        )
+        .await
+        .unwrap()
+        .expect("served on the connection that idled");
+        assert_eq!(res.status(), 200);
+    }
+    assert!(!task.is_finished());
+    assert_eq!(drain.open_connections(), 1);
+}
+
+/// Writes `bytes` on a new connection to `addr`, then waits for the server to end it.
+async fn end_after(addr: SocketAddr, bytes: &[u8]) -> usize {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(CEILING, stream.read_to_end(&mut rest))
+        .await
+        .expect("the server closes a connection that never completes the HTTP/2 preface")
+        .expect("with FIN, not RST")
+}
+
+#[tokio::test]
+async fn a_peer_that_never_completes_the_http2_preface_is_cut_by_the_header_read_timeout() {
+    let service = hyper::service::service_fn(echo_upgrades);
+    let options = HttpOptions {
+        header_read_timeout: SHORT_HEADER_TIMEOUT,
+        ..HttpOptions::default()
+    };
+    let (addr, drain) = start(service, options);
+    // Half the magic; the whole magic without its SETTINGS frame.
+    end_after(addr, b"PRI * HTTP/2.0").await;
+    end_after(addr, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+    assert!(!drain.is_draining());
+    tokio::time::timeout(CEILING, drain.all_closed())
+        .await
+        .unwrap();
+}
+
+/// A peer that completed the preface and then says nothing, not even to a PING: keep-alive
+/// closes it once a PING goes unanswered for 20 s (the clock is paused); a hyper client, which
+/// answers PINGs, stays.
+#[tokio::test(start_paused = true)]
+async fn http2_keep_alive_closes_a_peer_that_does_not_answer_pings() {
+    let service = hyper::service::service_fn(echo_upgrades);
+    let options = HttpOptions {
+        http2_keep_alive: Some(Duration::from_secs(5)),
+        ..HttpOptions::default()
+    };
+    let (addr, drain) = start(service, options);
+    let (mut sender, task) = h2_connection(addr).await;
+
+    let mut mute = TcpStream::connect(addr).await.unwrap();
+    mute.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let from = tokio::time::Instant::now();
+    // Read (and ignore) what the server sends: its SETTINGS, PINGs, then the end.
+    let mut rest = Vec::new();
+    let end = tokio::time::timeout(Duration::from_secs(120), mute.read_to_end(&mut rest)).await;
+    assert!(end.is_ok(), "the mute peer was kept for 2 minutes");
+    let after = from.elapsed();
+    assert!(
+        after >= crate::connection::HTTP2_KEEP_ALIVE_TIMEOUT,
+        "closed after {after:?}, before a PING could go unanswered for 20 s"
+    );
+    assert!(
+        rest.windows(9).any(|h| h[3] == 0x6 && h[0..3] == [0, 0, 8]),
+        "no PING was sent"
+    );
+
+    // The live client answered every PING meanwhile.
+    assert!(!task.is_finished(), "a peer answering PINGs was closed");
+    let res = sender
+        .send_request(Request::get("http://a/").body(String::new()).unwrap())
+        .await
+        .expect("served");
+    assert_eq!(res.status(), 200);
+    assert_eq!(drain.open_connections(), 1);
 }
 
 #[tokio::test]

@@ -25,12 +25,13 @@ pub enum Error {
     /// A worker found no listener to serve: the master was configured without an address.
     #[error("this worker inherited no listener: give the master at least one bind address")]
     NoListeners,
-    /// A worker's drain deadline passed with connections still open: they were cut, and any
-    /// request on them lost. Returned by the worker's `serve` (the master normally kills the
-    /// worker at this deadline first; a worker whose master is gone, or that drains on its own
-    /// SIGTERM, reaches it itself). Exit with [`Error::exit_code`] so that a stuck drain shows
-    /// as one, not as a clean exit.
-    #[error("drain deadline reached with {open} connection(s) still open")]
+    /// A worker's drain deadline was near with connections still open: the worker gave up on
+    /// them, a margin (a tenth of the drain, at most 1 s) before its master would have killed
+    /// it, and logged what they were (peer address and state); they are cut as it exits, and
+    /// any request on them lost. Returned by the worker's `serve`. Exit with
+    /// [`Error::exit_code`] so that a stuck drain shows as one (`exit 75` in the master's
+    /// `exited` event), not as a clean exit nor as a kill.
+    #[error("drain deadline near with {open} connection(s) still open")]
     DrainDeadline {
         /// Connections still open at the deadline.
         open: usize,

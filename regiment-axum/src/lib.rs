@@ -34,9 +34,32 @@
 //!   is closed with FIN (never RST); HTTP/2 connections get GOAWAY;
 //! - a client that sends half a header is cut off by the header read timeout (hyper's timer is
 //!   installed; `axum::serve` waits forever there);
+//! - no new upgrade: a WebSocket handshake (any `101` answer) or an HTTP/2 extended CONNECT that
+//!   the app accepts is answered `503` with `Retry-After: 0` (and `Connection: close` on
+//!   HTTP/1) instead, so that the client reconnects at once to a worker that is not draining;
 //! - the worker returns from `serve` as soon as its last connection is closed. An upgraded
 //!   connection (WebSocket) counts until the application drops it: applications that hold such
-//!   connections should close them on [`regiment_core::worker::drained`].
+//!   connections close them on [`regiment_core::worker::drained`] (a WebSocket with close code
+//!   1001, going away; a server-sent-events stream by ending, after an event with a `retry:`
+//!   hint). The `live` example of the repository does both;
+//! - a drain that cannot finish (a request that outlasts the drain timeout, a WebSocket the app
+//!   never closes) is given up a tenth of the drain timeout (at most 1 s) before the master's
+//!   deadline: `serve` logs each connection still open (peer address and state) and returns
+//!   [`Error::DrainDeadline`], whose [`Error::exit_code`] is 75, so that the worker exits on its
+//!   own and says why, rather than being killed without a word.
+//!
+//! ## Long-lived connections
+//!
+//! Outside a drain, a connection is closed only by its client, by a protocol error, or by a
+//! timeout you set:
+//! - [`Server::header_read_timeout`] (`REGIMENT_HEADER_READ_TIMEOUT`, 10 s): the time to send a
+//!   request header, and the most an HTTP/1 keep-alive connection idles between requests; a new
+//!   connection must send its first request, or complete the HTTP/2 preface, within it;
+//! - [`Server::http2_keep_alive`] (`REGIMENT_HTTP2_KEEP_ALIVE`, off): PINGs that find HTTP/2
+//!   peers gone without a word.
+//!
+//! An HTTP/2 connection past its preface (a gRPC channel, a client's pool) may stay idle for as
+//! long as its client keeps it.
 //!
 //! Requests and requests in flight are counted in [`regiment_core::worker::stats`] (relaxed
 //! atomics, for the heartbeats).
@@ -53,6 +76,7 @@ mod engine_tests;
 mod error;
 mod health;
 mod http_options;
+mod preface;
 mod service;
 mod tracked_io;
 mod worker;

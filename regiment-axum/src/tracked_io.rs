@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::drain::ConnectionGuard;
+use crate::preface::{Preface, PrefaceScan};
 
 /// How long a closed connection keeps reading (and discarding) before its socket is closed.
 ///
@@ -44,9 +45,15 @@ pub(crate) struct ConnectionState {
     requests: AtomicU64,
     /// Requests whose response body is not done yet.
     in_flight: AtomicU64,
-    /// The connection speaks HTTP/2 (preface or request seen): it gets GOAWAY at once when the
-    /// drain starts.
+    /// The connection speaks HTTP/2 (preface magic or request seen): it gets GOAWAY at once
+    /// when the drain starts.
     http2: AtomicBool,
+    /// The client sent the whole HTTP/2 preface (magic and SETTINGS): it may stay idle.
+    http2_preface_complete: AtomicBool,
+    /// Upgrades answered (`101`, or a 2xx to an HTTP/2 extended CONNECT).
+    upgrades: AtomicU64,
+    /// hyper is done with the connection; its socket lingers for the peer's FIN.
+    lingering: AtomicBool,
 }
 
 impl ConnectionState {
@@ -77,6 +84,41 @@ impl ConnectionState {
         self.http2.load(Ordering::Relaxed)
     }
 
+    /// Whether the client completed the HTTP/2 preface (or sent an HTTP/2 request).
+    pub(crate) fn http2_preface_complete(&self) -> bool {
+        self.http2_preface_complete.load(Ordering::Relaxed)
+    }
+
+    /// Called by the service wrapper when an upgrade answer goes out.
+    pub(crate) fn upgraded(&self) {
+        self.upgrades.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What the connection is doing, for the log line of a drain that gives up on it.
+    pub(crate) fn describe(&self) -> String {
+        let in_flight = self.in_flight();
+        let upgrades = self.upgrades.load(Ordering::Relaxed);
+        if self.lingering.load(Ordering::Relaxed) {
+            "closed, waiting for the peer's FIN".into()
+        } else if self.is_http2() {
+            let mut what = format!("HTTP/2, {in_flight} request(s) in flight");
+            if upgrades > 0 {
+                what.push_str(&format!(", {upgrades} extended CONNECT stream(s) opened"));
+            }
+            what
+        } else if upgrades > 0 {
+            "upgraded from HTTP/1 (WebSocket or other), held by the application".into()
+        } else if in_flight > 0 {
+            "HTTP/1, a request in flight".into()
+        } else if self.request_begun() {
+            "HTTP/1, a request being received".into()
+        } else if self.requests() == 0 {
+            "no request yet".into()
+        } else {
+            "HTTP/1, idle".into()
+        }
+    }
+
     /// Called by the service wrapper for each request.
     pub(crate) fn request_started(&self, http2: bool) {
         // Only this connection's task and its requests touch these: uncontended.
@@ -85,6 +127,7 @@ impl ConnectionState {
         self.settle();
         if http2 {
             self.http2.store(true, Ordering::Relaxed);
+            self.http2_preface_complete.store(true, Ordering::Relaxed);
         }
     }
 
@@ -110,6 +153,8 @@ where
     state: Arc<ConnectionState>,
     /// The peer closed its side (a read returned 0 bytes): no linger needed.
     peer_closed: bool,
+    /// Follows the first bytes until they are known to be an HTTP/2 preface or not.
+    preface: Option<PrefaceScan>,
     guard: Option<ConnectionGuard>,
 }
 
@@ -117,11 +162,13 @@ impl<S> TrackedIo<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    pub(crate) fn new(io: S, state: Arc<ConnectionState>, guard: ConnectionGuard) -> Self {
+    /// `io`, counted as open by `guard` (whose state it reports to) until closed.
+    pub(crate) fn new(io: S, guard: ConnectionGuard) -> Self {
         Self {
             io: Some(io),
-            state,
+            state: guard.state().clone(),
             peer_closed: false,
+            preface: Some(PrefaceScan::default()),
             guard: Some(guard),
         }
     }
@@ -144,12 +191,23 @@ where
         let asked = buf.remaining() > 0;
         ready!(self.io().poll_read(cx, buf))?;
         if buf.filled().len() > before {
-            // The HTTP/2 preface opens the first read of an HTTP/2 connection: knowing it
-            // before any request lets the drain send GOAWAY at once.
-            if self.state.reads.fetch_add(1, Ordering::Relaxed) == 0
-                && buf.filled()[before..].starts_with(b"PRI * HTTP/2.0")
-            {
-                self.state.http2.store(true, Ordering::Relaxed);
+            self.state.reads.fetch_add(1, Ordering::Relaxed);
+            // Knowing an HTTP/2 connection by its preface, before any request, lets the drain
+            // send GOAWAY at once, and lets the connection idle once the preface is complete.
+            let this = &mut *self;
+            if let Some(scan) = &mut this.preface {
+                match scan.feed(&buf.filled()[before..]) {
+                    Preface::Undecided => {}
+                    Preface::Magic => this.state.http2.store(true, Ordering::Relaxed),
+                    Preface::Complete => {
+                        this.state.http2.store(true, Ordering::Relaxed);
+                        this.state
+                            .http2_preface_complete
+                            .store(true, Ordering::Relaxed);
+                        this.preface = None;
+                    }
+                    Preface::Not => this.preface = None,
+                }
             }
         } else if asked {
             self.peer_closed = true;
@@ -204,6 +262,7 @@ where
         }
         // The connection stays counted as open while it lingers: the worker must not exit (and
         // have the kernel reset the socket) before the peer has read its FIN.
+        self.state.lingering.store(true, Ordering::Relaxed);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(linger(io, guard));
         }

@@ -1,9 +1,16 @@
 //! The worker side of a server: serve the inherited listeners until the master says drain,
 //! then drain and return as soon as the last connection is closed, or with
-//! [`Error::DrainDeadline`] if connections are still open at the drain deadline.
+//! [`Error::DrainDeadline`] if connections are still open a margin before the drain deadline.
+//!
+//! The margin is a tenth of the time the drain had left when it began, at most
+//! [`MAX_DEADLINE_MARGIN`]: it covers the drain message's transit (the worker counts the time
+//! left from when it read it, see [`regiment_core::worker::drain_deadline`]) and the worker's
+//! own exit, so that the worker exits on its own, with its own status (75) and a log line
+//! naming what was still open, before the master's SIGKILL would have cut it without a word.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use regiment_core::{listen, worker};
 
@@ -63,17 +70,22 @@ where
         open = drain.open_connections(),
         "accepting stopped; waiting for open connections"
     );
-    // The master kills us at the deadline anyway; stopping to wait then only makes the exit
-    // ours, and says that the drain got stuck (see `Error::DrainDeadline`).
+    // The master kills us at the deadline anyway; giving up a margin before it makes the exit
+    // ours, and says that the drain got stuck and on what (see `Error::DrainDeadline`).
     match worker::drain_deadline() {
         Some(deadline) => {
-            if tokio::time::timeout_at(deadline.into(), drain.all_closed())
+            let give_up = give_up_at(deadline, Instant::now());
+            if tokio::time::timeout_at(give_up.into(), drain.all_closed())
                 .await
                 .is_err()
             {
                 let open = drain.open_connections();
                 if open > 0 {
-                    tracing::warn!(open, "drain deadline reached with connections still open");
+                    tracing::warn!(
+                        open,
+                        connections = %drain.describe_open(),
+                        "drain deadline near: exiting with connections still open"
+                    );
                     return Err(Error::DrainDeadline { open });
                 }
             }
@@ -82,4 +94,29 @@ where
     }
     tracing::debug!("drained");
     Ok(())
+}
+
+/// The largest margin a draining worker keeps before its deadline; see the module docs.
+pub(crate) const MAX_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+
+/// When a drain that began at `now`, to be killed at `deadline`, stops waiting: a tenth of the
+/// time left before the deadline, at most [`MAX_DEADLINE_MARGIN`].
+fn give_up_at(deadline: Instant, now: Instant) -> Instant {
+    let left = deadline.saturating_duration_since(now);
+    deadline - (left / 10).min(MAX_DEADLINE_MARGIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drain_gives_up_a_tenth_of_its_time_at_most_a_second_early() {
+        let now = Instant::now();
+        let at = |left: u64| give_up_at(now + Duration::from_millis(left), now) - now;
+        assert_eq!(at(30_000), Duration::from_secs(29));
+        assert_eq!(at(5_000), Duration::from_millis(4_500));
+        assert_eq!(at(100), Duration::from_millis(90));
+        assert_eq!(at(0), Duration::ZERO);
+    }
 }

@@ -327,6 +327,43 @@ async fn connect(config: &LoadConfig, mode: Mode) -> Result<Conn, Failure> {
     }
 }
 
+/// One HTTP/2 connection (prior knowledge) over one TCP connection, for tests that must know
+/// that every request went over the same connection: see [`http2_connection`].
+pub struct Http2Connection {
+    /// Sends requests on this connection only.
+    pub sender: hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+    /// Set once a GOAWAY frame came from the server.
+    pub goaway: Arc<AtomicBool>,
+    /// The connection's task: it ends when the connection does.
+    pub task: tokio::task::JoinHandle<Result<(), hyper::Error>>,
+    /// The client's end of the TCP connection.
+    pub local_addr: SocketAddr,
+}
+
+/// Opens an HTTP/2 connection to `addr` and completes the handshake (the client preface and
+/// SETTINGS go out at once); no request is sent.
+pub async fn http2_connection(addr: SocketAddr) -> std::io::Result<Http2Connection> {
+    let stream = TcpStream::connect(addr).await?;
+    let local_addr = stream.local_addr()?;
+    let goaway = Arc::new(AtomicBool::new(false));
+    let io = GoawayWatch {
+        io: stream,
+        scan: FrameScan::default(),
+        seen: goaway.clone(),
+        count: Arc::new(AtomicU64::new(0)),
+    };
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .map_err(std::io::Error::other)?;
+    Ok(Http2Connection {
+        sender,
+        goaway,
+        task: tokio::spawn(conn),
+        local_addr,
+    })
+}
+
 async fn run_client(config: &LoadConfig, index: usize, deadline: Instant) -> Report {
     let spec = &config.clients[index];
     let mut report = Report::default();

@@ -12,7 +12,10 @@
 //! - a draining worker stops accepting at once: while it still serves a slow request, every new
 //!   connection is answered by its replacement;
 //! - two requests pipelined in one write during the drain: the first is answered with
-//!   `Connection: close`, then the connection ends with FIN, not RST.
+//!   `Connection: close`, then the connection ends with FIN, not RST;
+//! - a drain that cannot finish (a request outlasting the drain timeout): the worker gives up a
+//!   margin before the master's deadline, exits with status 75 (not killed), and its log line
+//!   names the connection still open.
 //!
 //! The master reports `draining` as it sends the drain message; the worker gets it a moment
 //! later. Where a test needs the worker itself to be draining, it sends requests on a
@@ -26,7 +29,10 @@ use std::io::{BufReader, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use http_common::{End, RawResponse, connect, read_end, read_response, send_get, start_hello};
+use http_common::{
+    End, connect, idle_connection, read_end, read_response, send_get, start_hello,
+    until_drain_answered,
+};
 use nix::sys::signal::Signal;
 use tests::cluster::{CEILING, Cluster, alive, pid_of, wait_gone};
 
@@ -75,49 +81,6 @@ fn replace(cluster: &Cluster, pid: u32) -> Instant {
         e["event"] == "draining" && pid_of(e) == pid
     });
     Instant::now()
-}
-
-/// Sends `GET /pid` on a keep-alive connection to the draining worker `pid` every 20 ms (well
-/// within the idle grace) until an answer says `Connection: close`: then the worker itself is
-/// draining. Every answer must come from `pid`; none may find the connection gone.
-fn until_drain_answered(
-    stream: &mut std::net::TcpStream,
-    reader: &mut BufReader<std::net::TcpStream>,
-    pid: u32,
-) -> RawResponse {
-    let started = Instant::now();
-    for _ in 0..250 {
-        send_get(stream, "/pid");
-        let res = read_response(reader).expect("a request during the drain is served");
-        assert_eq!(res.status, 200, "{res:?}");
-        assert_eq!(
-            res.body.trim(),
-            pid.to_string(),
-            "served by the draining worker"
-        );
-        if res.connection_close() {
-            return res;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!(
-        "no answer carried Connection: close {:?} after the drain began",
-        started.elapsed()
-    );
-}
-
-/// A keep-alive connection to `pid` after one `/pid` request, now idle.
-fn idle_connection(
-    addr: std::net::SocketAddr,
-    pid: u32,
-) -> (std::net::TcpStream, BufReader<std::net::TcpStream>) {
-    let mut stream = connect(addr);
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    send_get(&mut stream, "/pid");
-    let res = read_response(&mut reader).expect("a /pid answer");
-    assert_eq!(res.body.trim(), pid.to_string(), "{res:?}");
-    assert!(!res.connection_close(), "{res:?}");
-    (stream, reader)
 }
 
 /// Waits for `pid` to exit and checks that it exited by itself, not killed at its deadline.
@@ -372,4 +335,53 @@ fn pipelined_requests_during_the_drain_get_one_answer_and_a_fin() {
         after < EXIT_AFTER_LAST,
         "worker {old} exited {after:?} after its last connection closed"
     );
+}
+
+/// Drain timeout of the stuck-drain test: the worker gives up a tenth of it (600 ms) early.
+const SHORT_DRAIN: &str = "6s";
+
+#[test]
+fn a_worker_whose_drain_cannot_finish_exits_on_its_own_before_the_deadline() {
+    let _serial = serial();
+    let (cluster, addr, old) = one_worker(&[("REGIMENT_DRAIN_TIMEOUT", SHORT_DRAIN)]);
+
+    // A request that outlasts the drain timeout by far: the drain cannot finish.
+    let mut stuck = connect(addr);
+    let stuck_addr = stuck.local_addr().unwrap();
+    send_get(&mut stuck, "/slow?ms=60000");
+    // The request is in flight once the worker counts it (the heartbeats carry the count).
+    cluster.status_where("the slow request in flight", |s| {
+        s["workers"].as_array().is_some_and(|ws| {
+            ws.iter()
+                .any(|w| w["pid"] == old && w["in_flight"].as_u64() >= Some(1))
+        })
+    });
+    let _ = replace(&cluster, old);
+
+    let (_, e) = cluster.wait_event("the old worker gone", 0, |e| {
+        matches!(e["event"].as_str(), Some("exited" | "crashed" | "killed")) && pid_of(e) == old
+    });
+    assert_eq!(
+        e["event"], "exited",
+        "the worker must exit by itself, before the master's SIGKILL: {e}"
+    );
+    assert_eq!(e["status"], "exit 75", "{e}");
+    // A SIGKILL sent after the exit would still show as `killed`: none may have been sent.
+    let killed = cluster
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "killed" && pid_of(e) == old)
+        .count();
+    assert_eq!(killed, 0, "worker {old} was killed at its deadline");
+
+    // Its last words name the connection it gave up on, and what it was doing.
+    let named = format!("{stuck_addr} (HTTP/1, a request in flight)");
+    let stderr = cluster.stderr();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("drain deadline near"))
+        .unwrap_or_else(|| panic!("no log line about the stuck drain in:\n{stderr}"));
+    assert!(line.contains(&named), "{named:?} not named in {line:?}");
+    wait_gone(old, CEILING);
+    drop(stuck);
 }

@@ -2,6 +2,14 @@
 //!
 //! The task forwards what the worker says to the supervisor loop through a bounded channel, so
 //! a worker that floods its channel only slows its own task, never the loop or other workers.
+//!
+//! It also writes what the loop tells the worker. A drain carries the instant of the worker's
+//! SIGKILL, and the task turns it into the time left as it writes the frame: the worker, whose
+//! clock may not be ours to read, counts from when it reads that frame, so it can only err late
+//! by the frame's transit (it stops waiting a margin before the deadline, see
+//! `regiment_core::worker::drain_deadline`).
+
+use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -10,6 +18,27 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use super::policy::WorkerId;
 use crate::protocol::codec::{FrameDecoder, FrameEncoder};
 use crate::protocol::{Incoming, MasterMessage, WorkerMessage};
+
+/// What the supervisor loop tells a worker, through its channel task.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ToWorker {
+    /// Drain; the master kills the worker at `kill_at`.
+    Drain { kill_at: Instant },
+}
+
+impl ToWorker {
+    /// The message as written now.
+    fn message(self) -> MasterMessage {
+        match self {
+            ToWorker::Drain { kill_at } => {
+                let left = kill_at.saturating_duration_since(Instant::now());
+                MasterMessage::Drain {
+                    deadline_ms: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+                }
+            }
+        }
+    }
+}
 
 /// What a channel task reports to the supervisor loop, tagged with the worker's id.
 #[derive(Debug)]
@@ -24,10 +53,10 @@ pub(crate) fn start(
     id: WorkerId,
     stream: std::os::unix::net::UnixStream,
     to_loop: mpsc::Sender<FromWorker>,
-) -> std::io::Result<mpsc::Sender<MasterMessage>> {
+) -> std::io::Result<mpsc::Sender<ToWorker>> {
     stream.set_nonblocking(true)?;
     let stream = tokio::net::UnixStream::from_std(stream)?;
-    let (tx, mut outbox) = mpsc::channel::<MasterMessage>(4);
+    let (tx, mut outbox) = mpsc::channel::<ToWorker>(4);
     tokio::spawn(async move {
         let (r, w) = stream.into_split();
         let mut frames = FramedRead::new(r, FrameDecoder::<WorkerMessage>::default());
@@ -36,7 +65,7 @@ pub(crate) fn start(
         loop {
             tokio::select! {
                 Some(msg) = outbox.recv(), if writable => {
-                    if let Err(e) = sink.send(msg).await {
+                    if let Err(e) = sink.send(msg.message()).await {
                         tracing::debug!(%id, error = %e, "could not write to worker");
                         writable = false;
                     }
@@ -61,7 +90,7 @@ pub(crate) fn start(
         }
         // Keep the write half open until the worker is gone: a drain may still be sent.
         while let Some(msg) = outbox.recv().await {
-            if writable && sink.send(msg).await.is_err() {
+            if writable && sink.send(msg.message()).await.is_err() {
                 writable = false;
             }
         }

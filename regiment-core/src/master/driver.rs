@@ -14,7 +14,7 @@ use tokio::process::Child;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::channel::{self, FromWorker};
+use super::channel::{self, FromWorker, ToWorker};
 use super::metrics::Metrics;
 use super::policy::{
     Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig, WallClock, WorkerId,
@@ -26,7 +26,7 @@ use crate::config::{Config, SpawnPlan};
 use crate::error::{Error, Result};
 use crate::events::{Event, RolloutRecord, Status};
 use crate::listen::Listener;
-use crate::protocol::{MasterMessage, WorkerMessage};
+use crate::protocol::WorkerMessage;
 
 /// What a [`crate::Handle`] asks of the driver.
 #[derive(Debug)]
@@ -44,7 +44,7 @@ const REAP_TICK: Duration = Duration::from_secs(1);
 struct Process {
     pid: u32,
     child: Child,
-    to_worker: mpsc::Sender<MasterMessage>,
+    to_worker: mpsc::Sender<ToWorker>,
 }
 
 pub(crate) struct Driver {
@@ -227,7 +227,7 @@ impl Driver {
                     let input = self.spawn(id, slot, generation);
                     self.policy.handle(Instant::now(), input);
                 }
-                Effect::Drain { id, deadline } => self.send_drain(id, deadline),
+                Effect::Drain { id, kill_at } => self.send_drain(id, kill_at),
                 Effect::Kill { id, why } => self.kill(id, why),
                 Effect::Event(e) => {
                     match e {
@@ -347,15 +347,12 @@ impl Driver {
         });
     }
 
-    fn send_drain(&self, id: WorkerId, deadline: Duration) {
+    fn send_drain(&self, id: WorkerId, kill_at: Instant) {
         let Some(p) = self.processes.get(&id) else {
             return;
         };
-        let deadline_ms = u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX);
-        if p.to_worker
-            .try_send(MasterMessage::Drain { deadline_ms })
-            .is_err()
-        {
+        // The channel task writes the time left until `kill_at`, as it writes the frame.
+        if p.to_worker.try_send(ToWorker::Drain { kill_at }).is_err() {
             tracing::warn!(
                 pid = p.pid,
                 "drain message not delivered; the deadline still applies"

@@ -60,9 +60,13 @@ pub enum WorkerMessage {
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum MasterMessage {
     /// Stop accepting, finish what is in flight, exit. The master sends SIGKILL when
-    /// `deadline_ms` milliseconds have passed since it sent this.
+    /// `deadline_ms` milliseconds have passed since it wrote this frame.
     Drain {
-        /// Milliseconds left before the master kills the worker.
+        /// Milliseconds left before the master kills the worker, measured by the master as it
+        /// writes the frame. Time left rather than an instant: the two processes need not
+        /// share a clock (only Linux's `CLOCK_MONOTONIC` is shared, and not across time
+        /// namespaces); the worker, counting from when it reads the frame, errs late by the
+        /// frame's transit only.
         deadline_ms: u64,
     },
 }

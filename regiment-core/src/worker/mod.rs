@@ -179,7 +179,13 @@ pub fn stats() -> Option<&'static Stats> {
     WorkerContext::get().map(|c| &c.stats)
 }
 
-/// When the drain started, the instant by which the master kills this worker.
+/// When the drain started, the instant by which the master kills this worker, as this worker
+/// reckons it: the time left that the master measured as it wrote the drain message, counted
+/// from when this worker read it. It is therefore late by that message's transit (usually far
+/// less than a millisecond, more on a machine short of CPU), and work that must end before the
+/// kill should stop a margin before it: regiment-axum's server gives up on its open connections
+/// a tenth of the time left (at most 1 s) early, and exits with its own status. For a drain
+/// this worker started itself (SIGTERM, or its master gone) it is the drain timeout from then.
 ///
 /// ```
 /// use std::time::{Duration, Instant};

@@ -160,6 +160,46 @@ pub fn read_end(stream: &mut impl Read) -> End {
     }
 }
 
+/// Sends `GET /pid` on a keep-alive connection to the draining worker `pid` every 20 ms (well
+/// within the idle grace) until an answer says `Connection: close`: then the worker itself is
+/// draining. Every answer must come from `pid`; none may find the connection gone.
+pub fn until_drain_answered(
+    stream: &mut TcpStream,
+    reader: &mut BufReader<TcpStream>,
+    pid: u32,
+) -> RawResponse {
+    let started = Instant::now();
+    for _ in 0..250 {
+        send_get(stream, "/pid");
+        let res = read_response(reader).expect("a request during the drain is served");
+        assert_eq!(res.status, 200, "{res:?}");
+        assert_eq!(
+            res.body.trim(),
+            pid.to_string(),
+            "served by the draining worker"
+        );
+        if res.connection_close() {
+            return res;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "no answer carried Connection: close {:?} after the drain began",
+        started.elapsed()
+    );
+}
+
+/// A keep-alive connection to `pid` after one `/pid` request, now idle.
+pub fn idle_connection(addr: SocketAddr, pid: u32) -> (TcpStream, BufReader<TcpStream>) {
+    let mut stream = connect(addr);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    send_get(&mut stream, "/pid");
+    let res = read_response(&mut reader).expect("a /pid answer");
+    assert_eq!(res.body.trim(), pid.to_string(), "{res:?}");
+    assert!(!res.connection_close(), "{res:?}");
+    (stream, reader)
+}
+
 /// The pid of the worker serving a fresh connection to `addr`.
 pub fn pid_via_http(addr: SocketAddr) -> u32 {
     let mut s = connect(addr);

@@ -199,12 +199,13 @@ impl Policy {
             Phase::Starting { .. } | Phase::Ready { .. } => {}
             Phase::Draining { .. } | Phase::Killed { .. } => return,
         }
+        let kill_at = now + deadline;
         w.phase = Phase::Draining {
             since: now,
-            deadline: now + deadline,
+            deadline: kill_at,
         };
         let (slot, pid, generation) = (w.slot, w.pid, w.generation);
-        self.effects.push_back(Effect::Drain { id, deadline });
+        self.effects.push_back(Effect::Drain { id, kill_at });
         self.emit(Event::Draining {
             slot,
             pid,

@@ -162,8 +162,9 @@ pub(crate) enum Effect {
         /// The worker it is to replace, for a successor.
         replaces: Option<WorkerId>,
     },
-    /// Send the worker its drain message.
-    Drain { id: WorkerId, deadline: Duration },
+    /// Send the worker its drain message; it is killed at `kill_at` (the drain timeout after
+    /// the drain was decided), which the message tells as the time left when it is written.
+    Drain { id: WorkerId, kill_at: Instant },
     /// SIGKILL the worker's process group.
     Kill { id: WorkerId, why: KillReason },
     /// Log and broadcast.

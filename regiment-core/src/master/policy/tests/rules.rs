@@ -60,7 +60,7 @@ fn drains(h: &Harness) -> Vec<(Duration, WorkerId, Duration)> {
     h.log
         .iter()
         .filter_map(|(at, e)| match e {
-            Effect::Drain { id, deadline } => Some((*at - h.t0, *id, *deadline)),
+            Effect::Drain { id, kill_at } => Some((*at - h.t0, *id, *kill_at - *at)),
             _ => None,
         })
         .collect()
