@@ -49,6 +49,18 @@ fn drain_timeout(value: Option<String>) -> Duration {
 /// Answers `GET path` on a connection of its own, with a ceiling that covers the start of a
 /// socket-activated service (its first connection starts it).
 fn get(addr: SocketAddr, path: &str) -> String {
+    let (head, body) = ask(addr, path);
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    body
+}
+
+/// Whether `GET path` is answered 200.
+fn answers_200(addr: SocketAddr, path: &str) -> bool {
+    ask(addr, path).0.starts_with("HTTP/1.1 200")
+}
+
+/// The head and body of the answer to `GET path`, on a connection of its own.
+fn ask(addr: SocketAddr, path: &str) -> (String, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
     s.set_read_timeout(Some(CEILING)).unwrap();
     write!(
@@ -59,8 +71,7 @@ fn get(addr: SocketAddr, path: &str) -> String {
     let mut answer = String::new();
     s.read_to_string(&mut answer).expect("an answer");
     let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
-    body.to_owned()
+    (head.to_owned(), body.to_owned())
 }
 
 /// CLOCK_MONOTONIC in µs, the clock of `MONOTONIC_USEC`.
@@ -376,7 +387,12 @@ fn the_dockerfile_entrypoint_runs_as_pid_1_and_stops_on_its_stopsignal() {
         .expect("REGIMENT_ADMIN_BIND in the image");
     let admin = SocketAddr::from(([127, 0, 0, 1], admin.port()));
     get(admin, "/healthz");
-    get(admin, "/readyz");
+    // A worker can answer before its master has read its ready message: ready soon after.
+    let deadline = std::time::Instant::now() + CEILING;
+    while !answers_200(admin, "/readyz") {
+        assert!(std::time::Instant::now() < deadline, "/readyz never 200");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(get(admin, "/metrics").contains("regiment_workers{state=\"ready\"}"));
 
     // docker stop: the STOPSIGNAL to PID 1, from outside its namespace.
