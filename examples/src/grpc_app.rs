@@ -39,7 +39,6 @@ use tonic::{Request, Response, Status};
 
 /// The code generated from `examples/proto/worker_info.proto`: messages, the server
 /// (`worker_info_server`) and the client (`worker_info_client`).
-#[allow(missing_docs, clippy::all)]
 pub mod proto {
     tonic::include_proto!("workerinfo.v1");
 }

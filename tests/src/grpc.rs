@@ -31,7 +31,7 @@
 //!     .unary_clients(2, &[0, 50])
 //!     .stream_clients(1, 10, Duration::from_millis(20));
 //! let report = load.run().await;
-//! assert!(report.failures.is_empty(), "{report}");
+//! assert_eq!(report.failed, 0, "{report}");
 //! # }
 //! ```
 
