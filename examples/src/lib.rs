@@ -6,10 +6,12 @@
 //! - `custom_criterion`: a ten-line criterion (50 consecutive 5xx) and `MaxAge`;
 //! - `plain_hyper`: a tower/hyper service without axum, on the same engine;
 //! - `live`: a WebSocket and a server-sent-events stream that end on drain, and reconnect;
+//! - `grpc`: a tonic gRPC service (unary and server streaming) through regiment-axum;
 //! - `echo_cluster`: regiment-core alone, a line-echo service with no HTTP.
 
 pub mod custom_criterion_app;
 pub mod events;
+pub mod grpc_app;
 pub mod hello_app;
 pub mod leaky_app;
 pub mod live_app;

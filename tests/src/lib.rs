@@ -1,11 +1,13 @@
 //! Helpers for the end-to-end tests: a fixture application and a harness that starts it as a
 //! real cluster, reads its lifecycle events and cleans up every process it started; readers of
-//! the unit files and Dockerfile in docs/, and a harness that runs a unit as systemd would.
+//! the unit files and Dockerfile in docs/, a harness that runs a unit as systemd would, and a
+//! tonic client that watches its channel's connections.
 
 pub mod cluster;
 pub mod deploy;
 pub mod dockerfile;
 pub mod fixture;
+pub mod grpc;
 pub mod load;
 pub mod notify;
 pub mod systemd;

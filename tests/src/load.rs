@@ -612,7 +612,7 @@ impl tokio::io::AsyncWrite for GoawayWatch {
 /// Follows the frames a server sends (RFC 9113 §4.1: a 9-byte header whose first 3 bytes are
 /// the payload length and 4th the type; the server's preface is a plain SETTINGS frame).
 #[derive(Default)]
-struct FrameScan {
+pub(crate) struct FrameScan {
     header: [u8; 9],
     have: usize,
     /// Payload bytes of the current frame still to skip.
@@ -623,7 +623,7 @@ impl FrameScan {
     const GOAWAY: u8 = 0x7;
 
     /// Consumes `data`; true if it completed the header of a GOAWAY frame.
-    fn feed(&mut self, mut data: &[u8]) -> bool {
+    pub(crate) fn feed(&mut self, mut data: &[u8]) -> bool {
         let mut goaway = false;
         while !data.is_empty() {
             if self.skip > 0 {
