@@ -152,33 +152,42 @@ impl Supervisor {
     /// # }
     /// ```
     pub async fn run(self) -> Result<()> {
-        let admin = self
-            .admin
-            .map(|listener| tokio::spawn(admin::serve(listener, self.handle.clone())));
-        let result = match self.control_socket {
-            None => self.driver.run(self.control).await,
-            // Served beside the driver and dropped with it: open connections close when the
-            // master is done, which is how `regiment stop` learns that it is. The file goes
-            // with `_file`, at the end of this arm.
-            Some(control::ControlSocket {
-                listener,
-                file: _file,
-            }) => match tokio::net::UnixListener::from_std(listener) {
-                Ok(listener) => tokio::select! {
-                    result = self.driver.run(self.control) => result,
-                    never = control::serve(listener, self.handle.clone()) => match never {},
-                },
-                Err(source) => Err(Error::Io {
-                    context: "serving the control socket",
-                    source,
-                }),
-            },
-        };
-        if let Some(admin) = admin {
-            admin.abort();
-            let _ = admin.await;
+        let Self {
+            driver,
+            unix_paths,
+            control_socket,
+            control,
+            handle,
+            admin,
+        } = self;
+        // The admin listener and the control socket are served beside the driver, as tasks
+        // that end when it returns: their open connections close then, which is how `regiment
+        // stop --wait` learns that the master is done. The control socket's file is removed
+        // when `_control_file` drops, at the end.
+        let mut _control_file = None;
+        let result = async {
+            let mut beside = Vec::new();
+            if let Some(control::ControlSocket { listener, file }) = control_socket {
+                let listener =
+                    tokio::net::UnixListener::from_std(listener).map_err(|source| Error::Io {
+                        context: "serving the control socket",
+                        source,
+                    })?;
+                beside.push(tokio::spawn(control::serve(listener, handle.clone())));
+                _control_file = Some(file);
+            }
+            if let Some(listener) = admin {
+                beside.push(tokio::spawn(admin::serve(listener, handle.clone())));
+            }
+            let result = driver.run(control).await;
+            for task in beside {
+                task.abort();
+                let _ = task.await;
+            }
+            result
         }
-        for path in &self.unix_paths {
+        .await;
+        for path in &unix_paths {
             // Every worker is gone and our listener with them: the file would only be stale.
             if let Err(e) = std::fs::remove_file(path)
                 && e.kind() != std::io::ErrorKind::NotFound

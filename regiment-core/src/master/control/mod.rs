@@ -12,8 +12,6 @@ mod socket;
 
 pub(crate) use socket::ControlSocket;
 
-use std::convert::Infallible;
-
 use tokio::task::JoinSet;
 
 use crate::Handle;
@@ -25,7 +23,7 @@ const MAX_SESSIONS: usize = 64;
 /// Serves the control socket until dropped. Sessions live in a `JoinSet`: when the supervisor
 /// returns and drops this future, every open connection is closed with it, which is how a
 /// client waiting on `stop` learns that the master is gone.
-pub(crate) async fn serve(listener: tokio::net::UnixListener, handle: Handle) -> Infallible {
+pub(crate) async fn serve(listener: tokio::net::UnixListener, handle: Handle) {
     let mut sessions = JoinSet::new();
     loop {
         tokio::select! {
