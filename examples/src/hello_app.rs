@@ -61,6 +61,22 @@ pub struct Args {
     /// snapshot (`EVENT {"event":"status-snapshot",...}`) on each SIGWINCH.
     #[arg(long, env = "HELLO_PRINT_EVENTS")]
     pub print_events: bool,
+    /// Whether the two criteria layers wrap the routes (`off`: the routes alone, as
+    /// `plain_axum` serves them, for the benchmarks).
+    #[arg(long, env = "HELLO_CRITERIA", value_enum, default_value_t = Criteria::On)]
+    pub criteria: Criteria,
+    /// The tokio runtime of each process, master and workers (the benchmarks compare them).
+    #[arg(long, env = "HELLO_RUNTIME", value_enum, default_value_t = crate::run::Flavor::MultiThread)]
+    pub runtime: crate::run::Flavor,
+}
+
+/// Whether `hello`'s routes run under its replacement criteria.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Criteria {
+    /// `MemoryFootprint` and `RequestCount`, as in the README.
+    On,
+    /// The routes alone.
+    Off,
 }
 
 /// The routes of `hello` (`/`, `/slow?ms=N`, `/pid`), under both replacement criteria.
@@ -73,6 +89,8 @@ pub struct Args {
 ///     max_requests_jitter: Some(0),
 ///     max_rss_mb: 750,
 ///     print_events: false,
+///     criteria: examples::hello_app::Criteria::On,
+///     runtime: examples::run::Flavor::MultiThread,
 /// });
 /// # drop(app);
 /// ```
@@ -84,12 +102,20 @@ pub fn app(args: &Args) -> Router {
     // N/10/(W+1) requests apart (250 for 10000 and 3 workers), while N stays what it says.
     let jitter = args.max_requests_jitter.unwrap_or(args.max_requests / 10);
     // The replacement criteria: sampled off the request path, one atomic compare per request.
+    if args.criteria == Criteria::Off {
+        return routes();
+    }
+    routes()
+        .layer(MemoryFootprint::mb(args.max_rss_mb))
+        .layer(RequestCount::new(args.max_requests).jitter(jitter))
+}
+
+/// The routes alone, without the criteria: what `plain_axum` serves.
+pub fn routes() -> Router {
     Router::new()
         .route("/", get(hello))
         .route("/slow", get(slow))
         .route("/pid", get(pid))
-        .layer(MemoryFootprint::mb(args.max_rss_mb))
-        .layer(RequestCount::new(args.max_requests).jitter(jitter))
 }
 
 async fn hello() -> String {
@@ -121,7 +147,8 @@ async fn pid() -> String {
 
 /// Runs `hello` as master or worker, from the command line and environment.
 pub fn main() -> ExitCode {
-    crate::run::main("hello", run(Args::parse()))
+    let args = Args::parse();
+    crate::run::main_on(args.runtime, "hello", run(args))
 }
 
 async fn run(args: Args) -> Result<(), regiment_axum::Error> {

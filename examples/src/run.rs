@@ -22,13 +22,37 @@ pub fn main<F>(name: &str, serve: F) -> ExitCode
 where
     F: Future<Output = Result<(), regiment_axum::Error>>,
 {
+    main_on(Flavor::MultiThread, name, serve)
+}
+
+/// The kind of tokio runtime [`main_on`] builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Flavor {
+    /// `Runtime::new()`: `TOKIO_WORKER_THREADS` threads, by default one per CPU (for
+    /// regiment's workers, the share of the CPUs their master gives them).
+    MultiThread,
+    /// `Builder::new_current_thread()`: everything on the thread that calls it.
+    CurrentThread,
+}
+
+/// [`main`] on a runtime of the given flavor.
+pub fn main_on<F>(flavor: Flavor, name: &str, serve: F) -> ExitCode
+where
+    F: Future<Output = Result<(), regiment_axum::Error>>,
+{
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Runtime::new() {
+    let rt = match flavor {
+        Flavor::MultiThread => tokio::runtime::Runtime::new(),
+        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{name}: cannot start the runtime: {e}");

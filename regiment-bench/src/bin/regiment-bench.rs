@@ -1,0 +1,219 @@
+//! `regiment-bench`: runs the benchmark matrix of BENCHMARKS.md on the machine at hand and
+//! writes its report.
+//!
+//! ```text
+//! cargo run --release -p regiment-bench --bin regiment-bench              # everything, ~25 min
+//! cargo run --release -p regiment-bench --bin regiment-bench -- --section throughput --rounds 5
+//! ```
+//!
+//! It first builds what it measures (`cargo build --release` of `hello`, `plain_axum` and
+//! `regiment-load`, unless `--no-build`), then runs each section and writes
+//! `report.md` (the tables) and `report.json` (every run's figures) under `--out`.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use regiment_bench::matrix::{
+    self, Pinning, Settings, cores, recycling, resources, restarts, scale, server, throughput,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+enum Section {
+    Throughput,
+    Recycling,
+    Restarts,
+    Resources,
+    Scale,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "regiment-bench",
+    about = "Runs regiment's benchmark matrix here and writes its report"
+)]
+struct Args {
+    /// Sections to run (repeatable; default all).
+    #[arg(long = "section", value_enum)]
+    sections: Vec<Section>,
+    /// Rounds of each side-by-side comparison.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Measured time of each load run.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Unmeasured time before each.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    /// Keep-alive connections of the generator.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Replacements in a row of the scale section.
+    #[arg(long, default_value_t = 1000)]
+    replacements: u64,
+    /// Where report.md and report.json go.
+    #[arg(long, default_value = "target/regiment-bench")]
+    out: PathBuf,
+    /// Use the binaries already built next to this one.
+    #[arg(long)]
+    no_build: bool,
+}
+
+fn build() -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "examples",
+            "--bin",
+            "hello",
+            "--bin",
+            "plain_axum",
+            "-p",
+            "regiment-bench",
+            "--bin",
+            "regiment-load",
+        ])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo build failed: {status}"))
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    if !args.no_build {
+        build()?;
+    }
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .ok_or("cannot find this executable's directory")?;
+    let bins = server::Binaries { dir };
+    server::check(&bins)?;
+    let sections = if args.sections.is_empty() {
+        vec![
+            Section::Throughput,
+            Section::Recycling,
+            Section::Restarts,
+            Section::Resources,
+            Section::Scale,
+        ]
+    } else {
+        let mut s = args.sections.clone();
+        s.sort();
+        s.dedup();
+        s
+    };
+    let settings = Settings {
+        bins,
+        rounds: args.rounds.max(1),
+        duration: args.duration,
+        warmup: args.warmup,
+        connections: args.connections.max(1),
+        cpus: cores::allowed(),
+        pinning: if cores::taskset_available() {
+            Pinning::Available
+        } else {
+            Pinning::Unavailable
+        },
+        replacements: args.replacements,
+    };
+    let started = std::time::SystemTime::now();
+    let mut md = format!(
+        "# regiment-bench report\n\n{}\n\nCommand: `regiment-bench {}`\n",
+        matrix::machine(),
+        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+    );
+    if settings.pinning == Pinning::Unavailable {
+        md.push_str(
+            "\nNo `taskset` here (or a single CPU): the pinned placement is not measured.\n",
+        );
+    }
+    let mut json = serde_json::Map::new();
+    let mut rate = None;
+    for section in sections {
+        match section {
+            Section::Throughput => {
+                let found = throughput::run(&settings)?;
+                md.push_str("\n## Throughput and latency\n");
+                md.push_str(&found.markdown);
+                json.insert("throughput".into(), found.json);
+                rate = Some(found.hello_rate);
+            }
+            Section::Recycling => {
+                let rate = match rate {
+                    Some(r) => r,
+                    None => {
+                        let mut quick = settings.clone();
+                        quick.rounds = 1;
+                        throughput::hello_rate(&quick)?
+                    }
+                };
+                let (m, j) = recycling::run(&settings, rate)?;
+                md.push_str("\n## Recycling\n");
+                md.push_str(&m);
+                json.insert("recycling".into(), j);
+            }
+            Section::Restarts => {
+                let (m, j) = restarts::run(&settings)?;
+                md.push_str("\n## Rolling restarts\n");
+                md.push_str(&m);
+                json.insert("restarts".into(), j);
+            }
+            Section::Resources => {
+                let (m, j) = resources::run(&settings)?;
+                md.push_str("\n## Resources\n");
+                md.push_str(&m);
+                json.insert("resources".into(), j);
+            }
+            Section::Scale => {
+                let (m, j) = scale::run(&settings)?;
+                md.push_str("\n## Scale\n");
+                md.push_str(&m);
+                json.insert("scale".into(), j);
+            }
+        }
+        // Written after each section, so that a long run shows its progress.
+        write(&args.out, &md, &json)?;
+    }
+    let took = started.elapsed().map(|d| d.as_secs()).unwrap_or(0);
+    md.push_str(&format!("\nTook {} min {} s.\n", took / 60, took % 60));
+    write(&args.out, &md, &json)?;
+    print!("{md}");
+    eprintln!(
+        "regiment-bench: report in {}",
+        args.out.join("report.md").display()
+    );
+    Ok(())
+}
+
+fn write(
+    out: &std::path::Path,
+    md: &str,
+    json: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    std::fs::write(out.join("report.md"), md)
+        .map_err(|e| format!("cannot write the report: {e}"))?;
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(json).unwrap_or_default(),
+    )
+    .map_err(|e| format!("cannot write the report: {e}"))
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("regiment-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

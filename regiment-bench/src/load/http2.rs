@@ -1,0 +1,126 @@
+//! HTTP/2 with prior knowledge through hyper's client: one connection, one stream at a time,
+//! reopened when the server ends it.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+
+use super::{Outcome, Shared, path_index};
+
+enum Attempt {
+    Answered(http::StatusCode),
+    /// The server refused the request unprocessed: a stream above its GOAWAY's last stream
+    /// id, reset with REFUSED_STREAM, or not sent because the connection was gone.
+    Refused,
+    Failed(Outcome),
+}
+
+pub(super) async fn connection(shared: &Shared, index: usize) {
+    let uris: Vec<http::Uri> = shared
+        .plan
+        .paths
+        .iter()
+        .map(|p| {
+            format!("http://{}{p}", shared.plan.addr)
+                .parse()
+                .unwrap_or_else(|_| http::Uri::from_static("/"))
+        })
+        .collect();
+    let mut sender: Option<SendRequest<Empty<Bytes>>> = None;
+    let mut sent = 0u64;
+    let mut n = 0u64;
+    while !shared.over() && sent < shared.phase.budget {
+        let uri = &uris[path_index(shared, index, n)];
+        n += 1;
+        if shared.measuring() {
+            sent += 1;
+        }
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started + shared.plan.request_timeout);
+        let mut tries = 0;
+        let outcome = loop {
+            tries += 1;
+            let attempt = tokio::time::timeout_at(deadline, exchange(&mut sender, shared, uri))
+                .await
+                .unwrap_or(Attempt::Failed(Outcome::Timeout));
+            match attempt {
+                Attempt::Answered(status) if status.is_success() => break Outcome::Ok,
+                Attempt::Answered(_) => break Outcome::NotSuccess,
+                Attempt::Refused if tries <= 2 => {
+                    sender = None;
+                    shared.retried();
+                }
+                Attempt::Refused => {
+                    sender = None;
+                    break Outcome::Reset;
+                }
+                Attempt::Failed(outcome) => {
+                    sender = None;
+                    break outcome;
+                }
+            }
+        };
+        shared.record(started, outcome);
+    }
+}
+
+async fn exchange(
+    sender: &mut Option<SendRequest<Empty<Bytes>>>,
+    shared: &Shared,
+    uri: &http::Uri,
+) -> Attempt {
+    if sender.as_ref().is_none_or(|s| s.is_closed()) {
+        let stream = match TcpStream::connect(shared.plan.addr).await {
+            Ok(s) => s,
+            Err(_) => return Attempt::Failed(Outcome::ConnectError),
+        };
+        let _ = stream.set_nodelay(true);
+        match hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+        {
+            Ok((s, conn)) => {
+                tokio::spawn(conn);
+                *sender = Some(s);
+            }
+            Err(_) => return Attempt::Failed(Outcome::ConnectError),
+        }
+    }
+    let s = sender.as_mut().expect("connected above");
+    if s.ready().await.is_err() {
+        return Attempt::Refused;
+    }
+    let req = Request::get(uri.clone())
+        .body(Empty::new())
+        .expect("a valid request");
+    let res = match s.try_send_request(req).await {
+        Ok(res) => res,
+        // Handed back unsent: the connection was gone before it went out.
+        Err(e) if e.message().is_some() || refused_unprocessed(e.error()) => {
+            return Attempt::Refused;
+        }
+        Err(_) => return Attempt::Failed(Outcome::Reset),
+    };
+    let status = res.status();
+    match res.into_body().collect().await {
+        Ok(_) => Attempt::Answered(status),
+        Err(_) => Attempt::Failed(Outcome::Reset),
+    }
+}
+
+/// An HTTP/2 request the server guarantees it did not process (RFC 9113 §6.8, §8.7).
+fn refused_unprocessed(e: &hyper::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(h2) = s.downcast_ref::<h2::Error>() {
+            return (h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR))
+                || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM));
+        }
+        source = s.source();
+    }
+    false
+}

@@ -1,0 +1,55 @@
+//! The load generator as its own process (`regiment-load --json`), so that it can be pinned
+//! to its core and shares nothing with the runner.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use super::cores::Cores;
+use super::server::Binaries;
+use crate::load::{Measured, Protocol};
+
+/// One load run's settings.
+#[derive(Debug, Clone)]
+pub struct Load {
+    pub connections: usize,
+    pub protocol: Protocol,
+    pub warmup: Duration,
+    pub duration: Duration,
+}
+
+/// Runs `load` against `addr` on `cores` and returns its figures.
+pub fn run(
+    bins: &Binaries,
+    cores: &Cores,
+    addr: SocketAddr,
+    load: &Load,
+) -> Result<Measured, String> {
+    let protocol = match load.protocol {
+        Protocol::KeepAlive => "keep-alive",
+        Protocol::NewConnection => "new-connection",
+        Protocol::H2 => "h2",
+    };
+    let out = cores
+        .command(&bins.path("regiment-load"))
+        .arg(addr.to_string())
+        .arg("--connections")
+        .arg(load.connections.to_string())
+        .arg("--protocol")
+        .arg(protocol)
+        .arg("--warmup")
+        .arg(format!("{}ms", load.warmup.as_millis()))
+        .arg("--duration")
+        .arg(format!("{}ms", load.duration.as_millis()))
+        .arg("--json")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run regiment-load: {e}"))?;
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "regiment-load printed no figures ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}

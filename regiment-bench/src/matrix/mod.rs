@@ -1,0 +1,178 @@
+//! The benchmark matrix of BENCHMARKS.md, run on the machine at hand by `regiment-bench`.
+//!
+//! Every comparison is measured side by side in one run: the configurations of a table take
+//! turns, round after round, so that a change in the machine's load touches all of them
+//! alike, and each ratio is taken within a round before the median over rounds.
+//!
+//! Sections, each a function of its own module:
+//! - [`throughput`]: plain `axum::serve` against `hello` with 1, 2 and as many workers as
+//!   the server's cores, criteria off and on, and the worker runtimes; pinned (the generator
+//!   on one core, the server on the rest) and unpinned;
+//! - [`recycling`]: a replacement every second against none, and how long a replacement
+//!   takes;
+//! - [`restarts`]: a rolling restart every 2 s against none, keep-alive and not;
+//! - [`resources`]: memory and CPU of the master and its workers;
+//! - [`scale`]: 32 and 64 workers, and 1,000 replacements in a row under load.
+
+pub mod cores;
+pub mod generator;
+pub mod procfs;
+pub mod recycling;
+pub mod resources;
+pub mod restarts;
+pub mod scale;
+pub mod server;
+pub mod throughput;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use cores::Cores;
+use server::Binaries;
+
+/// What the whole run is given.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bins: Binaries,
+    /// Rounds of each side-by-side comparison.
+    pub rounds: usize,
+    /// Measured time of each load run.
+    pub duration: Duration,
+    /// Unmeasured time before it.
+    pub warmup: Duration,
+    /// Connections of the generator.
+    pub connections: usize,
+    /// The CPUs this run may use.
+    pub cpus: Vec<usize>,
+    /// Whether `taskset` is there to pin.
+    pub pinning: Pinning,
+    /// Replacements in a row of the scale section.
+    pub replacements: u64,
+}
+
+/// Whether the pinned placement can be measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pinning {
+    Available,
+    /// No `taskset`, or a single CPU.
+    Unavailable,
+}
+
+/// Where the generator and the server run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub name: &'static str,
+    pub generator: Cores,
+    pub server: Cores,
+}
+
+impl Settings {
+    /// The placements to measure: unpinned, then (if possible) the generator on the first
+    /// CPU and the server on the others.
+    pub fn placements(&self) -> Vec<Placement> {
+        let mut v = vec![Placement {
+            name: "unpinned",
+            generator: Cores::All,
+            server: Cores::All,
+        }];
+        if self.pinning == Pinning::Available && self.cpus.len() >= 2 {
+            v.push(Placement {
+                name: "pinned",
+                generator: Cores::Only(vec![self.cpus[0]]),
+                server: Cores::Only(self.cpus[1..].to_vec()),
+            });
+        }
+        v
+    }
+
+    /// The standard load of the matrix: keep-alive connections.
+    pub fn load(&self) -> generator::Load {
+        generator::Load {
+            connections: self.connections,
+            protocol: crate::load::Protocol::KeepAlive,
+            warmup: self.warmup,
+            duration: self.duration,
+        }
+    }
+}
+
+/// The median of `v` (0 when empty).
+pub fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// `median [min-max]` of ratios, two decimals.
+pub fn ratio_cell(v: &[f64]) -> String {
+    if v.is_empty() {
+        return "-".to_string();
+    }
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{:.2}x [{:.2}-{:.2}]", median(v), min, max)
+}
+
+/// A markdown table from a header and rows.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "| {} |", header.join(" | "));
+    let _ = writeln!(
+        s,
+        "|{}",
+        header
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i == 0 { "---|" } else { "---:|" })
+            .collect::<String>()
+    );
+    for r in rows {
+        let _ = writeln!(s, "| {} |", r.join(" | "));
+    }
+    s
+}
+
+/// The machine, for the report's head.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map_or("?".into(), |kb| format!("{:.1} GiB", kb as f64 / 1048576.0));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    format!(
+        "{} CPUs usable ({cpu}), {mem} RAM, Linux {kernel}; load average at start {load}",
+        cores::allowed().len()
+    )
+}
+
+/// The load average now, for the report.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}

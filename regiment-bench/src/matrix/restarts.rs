@@ -1,0 +1,197 @@
+//! Rolling restarts under load: a SIGHUP every 2 s against none, keep-alive and a new
+//! connection per request; failures by class, p99 during restarts against steady p99, and the
+//! master's CPU.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::server::{self, Criteria, HelloSetup, NEVER, Runtime, Server};
+use super::{Settings, generator, median, procfs, ratio_cell, table};
+use crate::load::{Measured, Protocol};
+use crate::report::ms;
+
+/// Whether SIGHUPs are sent during a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Restarts {
+    None,
+    Every2s,
+}
+
+struct Run {
+    measured: Measured,
+    /// Rollouts completed during the run.
+    done: usize,
+    /// Master CPU seconds per second of the run.
+    master_cpu: f64,
+}
+
+fn one(settings: &Settings, protocol: Protocol, restarts: Restarts) -> Result<Run, String> {
+    let server = Server::Hello(HelloSetup {
+        workers: settings.cpus.len(),
+        criteria: Criteria::On,
+        runtime: Runtime::Default,
+        max_requests: NEVER,
+    });
+    let placement = &settings.placements()[0];
+    let running = server::start(&settings.bins, &server, &placement.server)?;
+    let mut load = settings.load();
+    load.protocol = protocol;
+    load.duration = load.duration.max(Duration::from_secs(10));
+    let stop = Arc::new(AtomicBool::new(false));
+    let pid = running.pid();
+    let sender = {
+        let stop = stop.clone();
+        let warmup = load.warmup;
+        std::thread::spawn(move || {
+            std::thread::sleep(warmup);
+            while restarts == Restarts::Every2s && !stop.load(Ordering::Relaxed) {
+                let _ =
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGHUP);
+                // Sliced so that the end of the run is seen at once.
+                for _ in 0..20 {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        })
+    };
+    let cpu_before = procfs::cpu_seconds(pid).unwrap_or(0.0);
+    let began = Instant::now();
+    let measured = generator::run(&settings.bins, &placement.generator, running.addr, &load);
+    let elapsed = began.elapsed().as_secs_f64();
+    let cpu = procfs::cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
+    stop.store(true, Ordering::Relaxed);
+    let _ = sender.join();
+    let done = running
+        .output
+        .events()
+        .iter()
+        .filter(|(_, e)| e["event"] == "rollout-done")
+        .count();
+    running.stop();
+    Ok(Run {
+        measured: measured?,
+        done,
+        master_cpu: cpu / elapsed,
+    })
+}
+
+/// Runs the section.
+pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
+    let mut md = String::new();
+    let mut json = serde_json::Map::new();
+    let mut rows = Vec::new();
+    for protocol in [Protocol::KeepAlive, Protocol::NewConnection] {
+        let name = match protocol {
+            Protocol::KeepAlive => "keep-alive",
+            Protocol::NewConnection => "new connection per request",
+            Protocol::H2 => "h2",
+        };
+        let mut steady = Vec::new();
+        let mut during = Vec::new();
+        for round in 0..settings.rounds {
+            for restarts in [Restarts::None, Restarts::Every2s] {
+                eprintln!(
+                    "regiment-bench: restarts, {name}, round {}/{}: {restarts:?}",
+                    round + 1,
+                    settings.rounds
+                );
+                let run = one(settings, protocol, restarts)?;
+                match restarts {
+                    Restarts::None => steady.push(run),
+                    Restarts::Every2s => during.push(run),
+                }
+            }
+        }
+        let p99_ratio: Vec<f64> = during
+            .iter()
+            .zip(&steady)
+            .map(|(d, s)| {
+                d.measured.latency.p99_us as f64 / s.measured.latency.p99_us.max(1) as f64
+            })
+            .collect();
+        let rate_ratio: Vec<f64> = during
+            .iter()
+            .zip(&steady)
+            .map(|(d, s)| d.measured.throughput / s.measured.throughput.max(1.0))
+            .collect();
+        for (label, runs) in [("steady", &steady), ("SIGHUP every 2 s", &during)] {
+            let sum =
+                |f: &dyn Fn(&Measured) -> u64| runs.iter().map(|r| f(&r.measured)).sum::<u64>();
+            rows.push(vec![
+                format!("{name}, {label}"),
+                format!(
+                    "{:.0}",
+                    median(
+                        &runs
+                            .iter()
+                            .map(|r| r.measured.throughput)
+                            .collect::<Vec<_>>()
+                    )
+                ),
+                ms(median(
+                    &runs
+                        .iter()
+                        .map(|r| r.measured.latency.p99_us as f64)
+                        .collect::<Vec<_>>(),
+                ) as u64),
+                sum(&|m| m.counts.ok).to_string(),
+                format!(
+                    "{} / {} / {} / {}",
+                    sum(&|m| m.counts.non_2xx),
+                    sum(&|m| m.counts.connect_error),
+                    sum(&|m| m.counts.reset),
+                    sum(&|m| m.counts.timeout)
+                ),
+                sum(&|m| m.counts.retried).to_string(),
+                runs.iter().map(|r| r.done).sum::<usize>().to_string(),
+                format!(
+                    "{:.1}%",
+                    100.0 * median(&runs.iter().map(|r| r.master_cpu).collect::<Vec<_>>())
+                ),
+            ]);
+        }
+        let _ = writeln!(
+            md,
+            "- {name}: throughput during restarts {} of steady; p99 during restarts {} of steady.",
+            ratio_cell(&rate_ratio),
+            ratio_cell(&p99_ratio)
+        );
+        json.insert(
+            name.to_string(),
+            serde_json::json!({
+                "steady": steady.iter().map(|r| &r.measured).collect::<Vec<_>>(),
+                "restarts": during.iter().map(|r| &r.measured).collect::<Vec<_>>(),
+                "rollouts_done": during.iter().map(|r| r.done).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    let mut out = format!(
+        "\n{} workers, criteria on, unpinned, {} rounds of at least 10 s; load average after: {}\n\n",
+        settings.cpus.len(),
+        settings.rounds,
+        super::loadavg()
+    );
+    out.push_str(&table(
+        &[
+            "load",
+            "requests/s",
+            "p99 ms",
+            "ok",
+            "failed: non-2xx / connect / reset / timeout",
+            "retried",
+            "rollouts done",
+            "master CPU",
+        ],
+        &rows,
+    ));
+    out.push('\n');
+    out.push_str(&md);
+    Ok((out, serde_json::Value::Object(json)))
+}

@@ -1,0 +1,180 @@
+//! Throughput and latency: plain `axum::serve` against `hello` (1, 2 and as many workers as
+//! the server's cores; criteria off and on; each worker runtime), pinned and unpinned.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::server::{self, Criteria, HelloSetup, NEVER, Runtime, Server, Threads};
+use super::{Placement, Settings, generator, median, ratio_cell, table};
+use crate::load::Measured;
+use crate::report::ms;
+
+/// What the section found, and the figures later sections start from.
+#[derive(Debug)]
+pub struct Found {
+    pub markdown: String,
+    pub json: serde_json::Value,
+    /// Median throughput of `hello` with one worker per core, criteria on, unpinned.
+    pub hello_rate: f64,
+}
+
+/// The configurations measured in `placement`, the baseline first.
+fn servers(settings: &Settings, placement: &Placement) -> Vec<Server> {
+    let free = placement.server.count(settings.cpus.len());
+    let mut workers = vec![1, 2, free];
+    workers.dedup();
+    workers.sort_unstable();
+    workers.dedup();
+    let mut v = vec![Server::Plain {
+        threads: Threads::PerCpu,
+    }];
+    let hello = |workers, criteria, runtime| {
+        Server::Hello(HelloSetup {
+            workers,
+            criteria,
+            runtime,
+            max_requests: NEVER,
+        })
+    };
+    for &w in &workers {
+        v.push(hello(w, Criteria::Off, Runtime::Default));
+        v.push(hello(w, Criteria::On, Runtime::Default));
+    }
+    for &w in &workers {
+        let mut runtimes = vec![
+            Runtime::MultiThread(free),
+            Runtime::MultiThread((free / w).max(1)),
+            Runtime::CurrentThread,
+        ];
+        runtimes.dedup();
+        for r in runtimes {
+            v.push(hello(w, Criteria::On, r));
+        }
+    }
+    v
+}
+
+/// Runs the section.
+pub fn run(settings: &Settings) -> Result<Found, String> {
+    let mut markdown = String::new();
+    let mut json = serde_json::Map::new();
+    let mut hello_rate = 0.0;
+    for placement in settings.placements() {
+        let servers = servers(settings, &placement);
+        // runs[i] = the figures of servers[i], one per round.
+        let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); servers.len()];
+        for round in 0..settings.rounds {
+            for (i, s) in servers.iter().enumerate() {
+                eprintln!(
+                    "regiment-bench: throughput, {}, round {}/{}: {}",
+                    placement.name,
+                    round + 1,
+                    settings.rounds,
+                    s.label()
+                );
+                let running = server::start(&settings.bins, s, &placement.server)?;
+                let m = generator::run(
+                    &settings.bins,
+                    &placement.generator,
+                    running.addr,
+                    &settings.load(),
+                )?;
+                running.stop();
+                runs[i].push(m);
+            }
+        }
+        let base = &runs[0];
+        let mut rows = Vec::new();
+        let mut entries = BTreeMap::new();
+        for (s, r) in servers.iter().zip(&runs) {
+            let rate: Vec<f64> = r.iter().map(|m| m.throughput).collect();
+            let p99: Vec<f64> = r.iter().map(|m| m.latency.p99_us as f64).collect();
+            let rate_ratio: Vec<f64> = r
+                .iter()
+                .zip(base)
+                .map(|(m, b)| m.throughput / b.throughput.max(1.0))
+                .collect();
+            let p99_ratio: Vec<f64> = r
+                .iter()
+                .zip(base)
+                .map(|(m, b)| m.latency.p99_us as f64 / (b.latency.p99_us.max(1)) as f64)
+                .collect();
+            let failures: u64 = r.iter().map(|m| m.failures).sum();
+            rows.push(vec![
+                s.label(),
+                format!("{:.0}", median(&rate)),
+                ratio_cell(&rate_ratio),
+                ms(median(&p99) as u64),
+                ratio_cell(&p99_ratio),
+                failures.to_string(),
+            ]);
+            entries.insert(s.label(), serde_json::to_value(r).unwrap_or_default());
+            let free = placement.server.count(settings.cpus.len());
+            if placement.name == "unpinned"
+                && *s
+                    == Server::Hello(HelloSetup {
+                        workers: free,
+                        criteria: Criteria::On,
+                        runtime: Runtime::Default,
+                        max_requests: NEVER,
+                    })
+            {
+                hello_rate = median(&rate);
+            }
+        }
+        let _ = writeln!(
+            markdown,
+            "\n#### {}: generator on CPUs {}, server on CPUs {} ({} connections, keep-alive, {} s per run, {} rounds; load average after: {})\n",
+            placement.name,
+            placement.generator.label(),
+            placement.server.label(),
+            settings.connections,
+            settings.duration.as_secs_f64(),
+            settings.rounds,
+            super::loadavg()
+        );
+        markdown.push_str(&table(
+            &[
+                "server",
+                "requests/s",
+                "vs plain",
+                "p99 ms",
+                "p99 vs plain",
+                "failed",
+            ],
+            &rows,
+        ));
+        json.insert(
+            placement.name.to_string(),
+            serde_json::Value::Object(entries.into_iter().collect()),
+        );
+    }
+    Ok(Found {
+        markdown,
+        json: serde_json::Value::Object(json),
+        hello_rate,
+    })
+}
+
+/// `hello`'s throughput with one worker per core, criteria on, unpinned: one run.
+pub fn hello_rate(settings: &Settings) -> Result<f64, String> {
+    let placement = &settings.placements()[0];
+    let running = server::start(
+        &settings.bins,
+        &Server::Hello(HelloSetup {
+            workers: settings.cpus.len(),
+            criteria: Criteria::On,
+            runtime: Runtime::Default,
+            max_requests: NEVER,
+        }),
+        &placement.server,
+    )?;
+    let m = generator::run(
+        &settings.bins,
+        &placement.generator,
+        running.addr,
+        &settings.load(),
+    )?;
+    running.stop();
+    Ok(m.throughput)
+}
