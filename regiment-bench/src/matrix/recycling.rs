@@ -181,3 +181,32 @@ pub fn run(settings: &Settings, rate: f64) -> Result<(String, serde_json::Value)
     });
     Ok((md, json))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_replacement_is_timed_from_its_request_to_its_successor_ready_and_itself_gone() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let events = vec![
+            (at(0), json!({"event": "replace-requested", "pid": 10})),
+            (
+                at(1),
+                json!({"event": "spawned", "pid": 20, "replaces": 10}),
+            ),
+            // Another worker's events between them do not count.
+            (at(2), json!({"event": "ready", "pid": 11})),
+            (at(8), json!({"event": "ready", "pid": 20})),
+            (at(15), json!({"event": "exited", "pid": 10})),
+            // Asked, but not yet replaced: left out.
+            (at(16), json!({"event": "replace-requested", "pid": 11})),
+        ];
+        let found = replacements(&events);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].ready_us, 8_000);
+        assert_eq!(found[0].gone_us, 15_000);
+    }
+}
