@@ -429,6 +429,7 @@ impl Driver {
             current_dir: plan.current_dir,
             worker_env: self.config.worker_env,
             identity: self.config.worker_identity.as_ref(),
+            workers_wanted: self.policy.slots_wanted(),
         });
         let spawned = match spawned {
             Ok(s) => s,

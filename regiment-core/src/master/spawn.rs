@@ -36,6 +36,24 @@ pub(crate) struct SpawnRequest<'a> {
     pub worker_env: WorkerEnv,
     /// Who the worker runs as; `None`: as the master.
     pub identity: Option<&'a WorkerIdentity>,
+    /// Workers wanted now, whose share of the CPUs sets the worker's runtime threads.
+    pub workers_wanted: usize,
+}
+
+/// What tokio reads for the threads of a multi-threaded runtime (`#[tokio::main]`).
+const TOKIO_WORKER_THREADS: &str = "TOKIO_WORKER_THREADS";
+
+/// The tokio runtime threads a worker gets unless `TOKIO_WORKER_THREADS` is set: its share of
+/// the CPUs the master may run on, at least one.
+///
+/// A multi-threaded runtime starts one thread per CPU. Workers on one machine are N such
+/// runtimes, N times more threads than cores: they cannot steal work from each other as the
+/// threads of one process do, so a request waits behind another process's thread that the
+/// scheduler ran instead (the p99 of BENCHMARKS.md's runtime table). A share each keeps the
+/// threads of all workers to the cores there are.
+pub(crate) fn runtime_threads(workers_wanted: usize) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus / workers_wanted.max(1)).max(1)
 }
 
 /// A started worker: the child and the master's end of its IPC channel.
@@ -75,6 +93,9 @@ pub(crate) fn spawn(req: SpawnRequest<'_>) -> std::io::Result<Spawned> {
         identity.set_login_vars(&mut vars);
     }
     vars.extend(req.env.iter().cloned());
+    // A value the user gave (inherited or configured) is theirs.
+    vars.entry(TOKIO_WORKER_THREADS.into())
+        .or_insert_with(|| runtime_threads(req.workers_wanted).to_string().into());
     let own = [
         (env::WORKER_ID, req.slot.to_string()),
         (env::GENERATION, req.generation.to_string()),
@@ -349,6 +370,7 @@ mod tests {
             current_dir: None,
             worker_env: WorkerEnv::Inherit,
             identity,
+            workers_wanted: 1,
         }
     }
 

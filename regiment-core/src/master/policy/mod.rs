@@ -291,6 +291,11 @@ impl Policy {
 
     /// A snapshot of the books, times given by `wall`; `master_pid` and `listeners` are the
     /// driver's to fill.
+    /// Workers wanted: one per slot.
+    pub(crate) fn slots_wanted(&self) -> usize {
+        self.slots.len()
+    }
+
     pub(crate) fn status(&self, now: Instant, wall: WallClock) -> Status {
         let mut workers: Vec<WorkerStatus> = self
             .workers
