@@ -75,6 +75,14 @@ pub fn children(pid: u32) -> Vec<u32> {
     kids
 }
 
+/// CPU seconds of `pid` and its children together (user + system).
+pub fn tree_cpu_seconds(pid: u32) -> f64 {
+    std::iter::once(pid)
+        .chain(children(pid))
+        .filter_map(cpu_seconds)
+        .sum()
+}
+
 /// Memory of a process and its children together.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Footprint {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::server::{self, Criteria, HelloSetup, NEVER, Runtime, Server, Threads};
-use super::{Placement, Settings, generator, median, ratio_cell, table};
+use super::{Placement, Settings, generator, median, procfs, ratio_cell, table};
 use crate::load::Measured;
 use crate::report::ms;
 
@@ -63,6 +63,7 @@ pub fn run(settings: &Settings) -> Result<Found, String> {
         let servers = servers(settings, &placement);
         // runs[i] = the figures of servers[i], one per round.
         let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); servers.len()];
+        let mut cpu_us: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
         for round in 0..settings.rounds {
             for (i, s) in servers.iter().enumerate() {
                 eprintln!(
@@ -73,20 +74,35 @@ pub fn run(settings: &Settings) -> Result<Found, String> {
                     s.label()
                 );
                 let running = server::start(&settings.bins, s, &placement.server)?;
+                // The server's CPU time over the measured window (from the end of the
+                // warm-up): per request, a figure the machine's other load barely moves.
+                let pid = running.pid();
+                let warmup = settings.warmup;
+                let at_start = std::thread::spawn(move || {
+                    std::thread::sleep(warmup);
+                    procfs::tree_cpu_seconds(pid)
+                });
                 let m = generator::run(
                     &settings.bins,
                     &placement.generator,
                     running.addr,
                     &settings.load(),
                 )?;
+                let cpu = procfs::tree_cpu_seconds(pid) - at_start.join().unwrap_or(0.0);
                 running.stop();
+                cpu_us[i].push(cpu * 1e6 / m.counts.ok.max(1) as f64);
                 runs[i].push(m);
             }
         }
         let base = &runs[0];
         let mut rows = Vec::new();
         let mut entries = BTreeMap::new();
-        for (s, r) in servers.iter().zip(&runs) {
+        for ((s, r), cpu) in servers.iter().zip(&runs).zip(&cpu_us) {
+            let cpu_ratio: Vec<f64> = cpu
+                .iter()
+                .zip(&cpu_us[0])
+                .map(|(c, b)| c / b.max(1e-9))
+                .collect();
             let rate: Vec<f64> = r.iter().map(|m| m.throughput).collect();
             let p99: Vec<f64> = r.iter().map(|m| m.latency.p99_us as f64).collect();
             let rate_ratio: Vec<f64> = r
@@ -106,9 +122,14 @@ pub fn run(settings: &Settings) -> Result<Found, String> {
                 ratio_cell(&rate_ratio),
                 ms(median(&p99) as u64),
                 ratio_cell(&p99_ratio),
+                format!("{:.1}", median(cpu)),
+                ratio_cell(&cpu_ratio),
                 failures.to_string(),
             ]);
-            entries.insert(s.label(), serde_json::to_value(r).unwrap_or_default());
+            entries.insert(
+                s.label(),
+                serde_json::json!({"runs": r, "server_cpu_us_per_request": cpu}),
+            );
             let free = placement.server.count(settings.cpus.len());
             if placement.name == "unpinned"
                 && *s
@@ -140,6 +161,8 @@ pub fn run(settings: &Settings) -> Result<Found, String> {
                 "vs plain",
                 "p99 ms",
                 "p99 vs plain",
+                "server CPU µs/request",
+                "vs plain",
                 "failed",
             ],
             &rows,
