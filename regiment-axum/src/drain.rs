@@ -1,11 +1,15 @@
 //! The drain of one worker, on one tokio `watch` channel (as hyper-util's graceful shutdown):
 //! its sender signals the start of the drain, and every open connection holds one of its
 //! receivers, so the channel also counts the connections and [`Drain::all_closed`] is the
-//! sender's `closed()`. Beside it, what each open connection is, for the log line of a drain
-//! that has to give up on them.
+//! sender's `closed()`, with no hand-made race guard. A connection's receiver lives in its
+//! [`ConnectionState`], which its socket (lingering or upgraded included), its task, its
+//! service wrapper and its requests share: the connection counts until the last of them is
+//! gone. Beside the channel, what each open connection is, for the log line of a drain that
+//! has to give up on them, and for the number of open connections (`receiver_count` would also
+//! count the tasks waiting in [`Drain::started`]).
 //!
 //! The request path reads the signal with [`ConnectionGuard::drain_started`]: one atomic load
-//! of the channel's version, no lock.
+//! of the channel's version, through the connection's own receiver; no lock.
 
 use std::collections::BTreeMap;
 use std::fmt;
