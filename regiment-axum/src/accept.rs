@@ -1,107 +1,118 @@
-//! The accept loops of a worker: one per inherited listener, each stopping the moment the drain
-//! starts. The worker then closes its copy of the listening socket; the socket itself stays
-//! open in the master and the other workers, so connections still queued on it are accepted by
-//! them, not reset.
+//! The accept loops of a worker: one per inherited listener, each a task of a [`JoinSet`] that
+//! the worker shuts down (aborts) the moment the drain starts. A loop holds no accepted
+//! connection across an await (it spawns the connection's task before it awaits again), so
+//! aborting it loses none. The worker then has closed its copy of the listening socket; the
+//! socket itself stays open in the master and the other workers, so connections still queued
+//! on it are accepted by them, not reset.
+//!
+//! TCP and Unix-domain listeners are served by one loop through [`Listener`], as
+//! `axum::serve` does with its own `Listener` trait.
 
+use std::future::Future;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use regiment_core::listen::Listener;
-use tokio::task::JoinHandle;
+use regiment_core::listen;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::task::JoinSet;
 
-use crate::connection::{self, Shared};
+use crate::connection::{self, Engine};
 use crate::drain::Peer;
 use crate::{HttpService, ResponseBody};
 
-/// A listener registered with tokio.
-enum Accepting {
-    Tcp(tokio::net::TcpListener),
-    Unix(tokio::net::UnixListener),
+/// A listening socket registered with tokio, TCP or Unix-domain.
+trait Listener: Send + Sync + 'static {
+    /// An accepted connection.
+    type Io: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static;
+
+    /// Accepts the next connection, set up for serving, with who is at its other end.
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Io, Peer)>> + Send;
 }
 
-impl Accepting {
-    fn register(listener: Listener) -> io::Result<Self> {
-        // take_inherited hands them over non-blocking already, as tokio requires.
-        Ok(match listener {
-            Listener::Tcp(l) => Accepting::Tcp(tokio::net::TcpListener::from_std(l)?),
-            Listener::Unix(l) => Accepting::Unix(tokio::net::UnixListener::from_std(l)?),
-        })
+/// A TCP listener, and whether its connections get `TCP_NODELAY`.
+struct Tcp {
+    listener: tokio::net::TcpListener,
+    nodelay: bool,
+}
+
+impl Listener for Tcp {
+    type Io = tokio::net::TcpStream;
+
+    async fn accept(&self) -> io::Result<(Self::Io, Peer)> {
+        let (stream, peer) = self.listener.accept().await?;
+        if self.nodelay {
+            // Small answers must not wait for Nagle; failure only costs latency.
+            let _ = stream.set_nodelay(true);
+        }
+        Ok((stream, Peer::Tcp(peer)))
     }
 }
 
-/// Registers every listener and spawns its accept loop. Errors if one cannot be registered
-/// (then nothing is spawned).
-pub(crate) fn spawn_all<S, B>(
-    listeners: Vec<Listener>,
-    shared: Arc<Shared<S>>,
-) -> io::Result<Vec<JoinHandle<()>>>
-where
-    S: HttpService<B>,
-    B: ResponseBody,
-{
-    let registered = listeners
-        .into_iter()
-        .map(Accepting::register)
-        .collect::<io::Result<Vec<_>>>()?;
-    Ok(registered
-        .into_iter()
-        .map(|l| tokio::spawn(accept_loop(l, shared.clone())))
-        .collect())
+impl Listener for tokio::net::UnixListener {
+    type Io = tokio::net::UnixStream;
+
+    async fn accept(&self) -> io::Result<(Self::Io, Peer)> {
+        let (stream, _) = tokio::net::UnixListener::accept(self).await?;
+        let pid = stream.peer_cred().ok().and_then(|c| c.pid());
+        Ok((stream, Peer::Unix(pid)))
+    }
 }
 
-async fn accept_loop<S, B>(listener: Accepting, shared: Arc<Shared<S>>)
+/// Registers every inherited listener and spawns its accept loop. Errors if one cannot be
+/// registered (then nothing is spawned).
+pub(crate) fn spawn_all<S, B>(
+    inherited: Vec<listen::Listener>,
+    engine: Arc<Engine<S>>,
+) -> io::Result<JoinSet<()>>
 where
     S: HttpService<B>,
     B: ResponseBody,
 {
-    let drain = shared.drain;
+    // take_inherited hands them over non-blocking already, as tokio requires.
+    let mut tcp = Vec::new();
+    let mut unix = Vec::new();
+    for listener in inherited {
+        match listener {
+            listen::Listener::Tcp(l) => tcp.push(Tcp {
+                listener: tokio::net::TcpListener::from_std(l)?,
+                nodelay: engine.options.tcp_nodelay,
+            }),
+            listen::Listener::Unix(l) => unix.push(tokio::net::UnixListener::from_std(l)?),
+        }
+    }
+    let mut loops = JoinSet::new();
+    for listener in tcp {
+        loops.spawn(accept_loop(listener, engine.clone()));
+    }
+    for listener in unix {
+        loops.spawn(accept_loop(listener, engine.clone()));
+    }
+    Ok(loops)
+}
+
+/// Accepts and spawns connections until aborted; dropping `listener` then closes this worker's
+/// copy of the socket only.
+async fn accept_loop<L, S, B>(listener: L, engine: Arc<Engine<S>>)
+where
+    L: Listener,
+    S: HttpService<B>,
+    B: ResponseBody,
+{
     loop {
-        let accepted = tokio::select! {
-            biased;
-            () = drain.started() => break,
-            r = accept(&listener, shared.options.tcp_nodelay) => r,
-        };
-        match accepted {
-            Ok(Accepted::Tcp(stream, peer)) => {
-                let guard = drain.open(Peer::Tcp(peer));
-                tokio::spawn(connection::serve(stream, guard, shared.clone()));
-            }
-            Ok(Accepted::Unix(stream)) => {
-                let pid = stream.peer_cred().ok().and_then(|c| c.pid());
-                let guard = drain.open(Peer::Unix(pid));
-                tokio::spawn(connection::serve(stream, guard, shared.clone()));
+        match listener.accept().await {
+            Ok((io, peer)) => {
+                let state = engine.drain.track(peer);
+                tokio::spawn(connection::serve(io, state, engine.clone()));
             }
             Err(e) if is_connection_error(&e) => {}
             Err(e) => {
                 // Out of fds or memory: retrying at once would spin. (axum::serve does the same.)
                 tracing::error!(error = %e, "accept failed; retrying in 1 s");
-                tokio::select! {
-                    () = drain.started() => break,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
-    }
-    // Dropping `listener` here closes this worker's copy of the socket only.
-}
-
-enum Accepted {
-    Tcp(tokio::net::TcpStream, std::net::SocketAddr),
-    Unix(tokio::net::UnixStream),
-}
-
-async fn accept(listener: &Accepting, nodelay: bool) -> io::Result<Accepted> {
-    match listener {
-        Accepting::Tcp(l) => {
-            let (stream, peer) = l.accept().await?;
-            if nodelay {
-                // Small answers must not wait for Nagle; failure only costs latency.
-                let _ = stream.set_nodelay(true);
-            }
-            Ok(Accepted::Tcp(stream, peer))
-        }
-        Accepting::Unix(l) => Ok(Accepted::Unix(l.accept().await?.0)),
     }
 }
 

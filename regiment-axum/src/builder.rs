@@ -10,7 +10,7 @@ use hyper_util::service::TowerToHyperService;
 use regiment_core::{Handle, Role};
 
 use crate::http_options::HttpOptions;
-use crate::{Error, worker};
+use crate::{Error, worker_server};
 use crate::{HttpService, ResponseBody};
 
 /// The address [`Server`] listens on when none is given (and `REGIMENT_BIND` is unset).
@@ -87,7 +87,10 @@ impl Server {
     /// # drop(server);
     /// ```
     pub fn new() -> Self {
-        Self::from_builder_inner(regiment_core::Builder::new(), false)
+        Self {
+            has_bind: false,
+            ..Self::with_builder(regiment_core::Builder::new())
+        }
     }
 
     /// Starts from a supervisor builder you configured (its bind addresses are used as they
@@ -99,13 +102,9 @@ impl Server {
     /// # drop(server);
     /// ```
     pub fn with_builder(core: regiment_core::Builder) -> Self {
-        Self::from_builder_inner(core, true)
-    }
-
-    fn from_builder_inner(core: regiment_core::Builder, has_bind: bool) -> Self {
         Self {
             core,
-            has_bind,
+            has_bind: true,
             http: HttpOptions::default(),
             env_overrides: true,
             on_master: None,
@@ -331,7 +330,7 @@ impl Server {
                 supervisor.run().await?;
                 Ok(())
             }
-            Role::Worker => worker::run(factory, http).await,
+            Role::Worker => worker_server::run(factory, http).await,
         }
     }
 }

@@ -39,22 +39,24 @@
 //! channel or a pooled client connection between calls is not churned.
 
 use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::BoxError;
 use crate::connection_close::ConnectionClose;
-use crate::drain::{ConnectionGuard, Drain};
+use crate::drain::Drain;
 use crate::http_options::HttpOptions;
-use crate::tracked_io::TrackedIo;
+use crate::tracked_io::{ConnectionState, TrackedIo};
 use crate::{HttpService, ResponseBody};
 
-/// What every connection of a worker shares.
-pub(crate) struct Shared<S> {
+/// The HTTP engine of a worker: what its accept loops and every connection they accept share.
+pub(crate) struct Engine<S> {
     pub service: S,
     pub http: auto::Builder<TokioExecutor>,
     pub options: HttpOptions,
@@ -86,8 +88,8 @@ pub(crate) fn http_builder(options: &HttpOptions) -> auto::Builder<TokioExecutor
     builder
 }
 
-/// Serves `io` until the connection ends; see the module docs.
-pub(crate) async fn serve<I, S, B>(io: I, guard: ConnectionGuard, shared: Arc<Shared<S>>)
+/// Serves `io`, counted as open by `state`, until the connection ends; see the module docs.
+pub(crate) async fn serve<I, S, B>(io: I, state: Arc<ConnectionState>, engine: Arc<Engine<S>>)
 where
     I: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static,
     S: HttpService<B>,
@@ -96,79 +98,108 @@ where
     // Only used while `conn`, which owns the socket, is alive and unfinished: see
     // `has_unread_bytes`.
     let fd = io.as_raw_fd();
-    let state = guard.state().clone();
-    let io = TokioIo::new(TrackedIo::new(io, guard));
-    let service = ConnectionClose::new(
-        shared.service.clone(),
-        state.clone(),
-        shared.drain,
-        shared.stats,
-    );
-    let conn = shared.http.serve_connection_with_upgrades(io, service);
+    let io = TokioIo::new(TrackedIo::new(io, state.clone()));
+    let service = ConnectionClose::new(engine.service.clone(), state.clone(), engine.stats);
+    let conn = engine.http.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
-    let grace = shared.options.idle_grace;
-    let first_request_by = tokio::time::sleep(shared.options.header_read_timeout);
-    tokio::pin!(first_request_by);
-    let mut first_request_checked = false;
-    let mut shut_down = false;
-
-    // Serving.
-    loop {
-        tokio::select! {
-            result = conn.as_mut() => return finished(result),
-            () = &mut first_request_by, if !first_request_checked => {
-                first_request_checked = true;
-                if state.requests() == 0 && !state.http2_preface_complete() {
-                    tracing::debug!(
-                        "no request nor HTTP/2 preface within the header read timeout; closing"
-                    );
-                    if state.is_http2() {
-                        // The magic without its SETTINGS: an HTTP/2 graceful shutdown would
-                        // wait for the acknowledgement of a PING from a peer that says
-                        // nothing. There is no request to lose: close (FIN).
-                        return;
-                    }
-                    // HTTP/1, or a connection whose protocol is not known yet (hyper then
-                    // stops reading the version at once); a header that began meanwhile is
-                    // still read and answered.
-                    conn.as_mut().graceful_shutdown();
-                    shut_down = true;
-                }
-            }
-            () = shared.drain.started() => break,
-        }
+    match serve_until_drain(conn.as_mut(), &state, &engine).await {
+        Served::Ended => {}
+        Served::UntilDrain => drain_connection(conn, &state, fd, engine.options.idle_grace).await,
     }
+}
 
-    // Draining.
-    if !shut_down {
-        loop {
+/// How [`serve_until_drain`] returned.
+enum Served {
+    /// The connection is done with: ended, or closed without a request to lose.
+    Ended,
+    /// The drain started on a connection still serving.
+    UntilDrain,
+}
+
+/// The serving phase: serves the connection until it ends or the drain starts, and applies the
+/// first-request rule (see the module docs).
+async fn serve_until_drain<C>(
+    mut conn: Pin<&mut C>,
+    state: &ConnectionState,
+    engine: &Engine<impl Sized>,
+) -> Served
+where
+    C: GracefulConnection<Error = BoxError>,
+{
+    tokio::select! {
+        result = conn.as_mut() => finished(result),
+        () = tokio::time::sleep(engine.options.header_read_timeout) => {
+            if state.requests() > 0 || state.http2_preface_complete() {
+                // The first-request rule is met: serve until the end or the drain.
+                return serve_past_first_request(conn, engine.drain).await;
+            }
+            tracing::debug!(
+                "no request nor HTTP/2 preface within the header read timeout; closing"
+            );
             if state.is_http2() {
-                conn.as_mut().graceful_shutdown();
-                break;
+                // The magic without its SETTINGS: an HTTP/2 graceful shutdown would wait for
+                // the acknowledgement of a PING from a peer that says nothing. There is no
+                // request to lose: close (FIN).
+                return Served::Ended;
             }
-            let reads = state.reads();
-            tokio::select! {
-                // The connection first: a request that arrives as the grace ends is read (and
-                // counted) before the grace is looked at.
-                biased;
-                result = conn.as_mut() => return finished(result),
-                () = tokio::time::sleep(grace) => {}
-            }
-            // Idle: nothing read for a whole grace, no request begun and not yet handed to the
-            // service (a stalled header is the header read timeout's), no answer under way (an
-            // answer whose head went out before the drain, without `Connection: close`, leaves
-            // its client free to send another request when it ends: that one is waited for too),
-            // and nothing in the receive queue that the runtime has not reported yet.
-            if state.reads() == reads
-                && state.in_flight() == 0
-                && !state.request_begun()
-                && !has_unread_bytes(fd)
-            {
-                conn.as_mut().graceful_shutdown();
-                break;
-            }
+            // HTTP/1, or a connection whose protocol is not known yet (hyper then stops
+            // reading the version at once); a header that began meanwhile is still read and
+            // answered. The drain has nothing to add to a connection shutting down.
+            conn.as_mut().graceful_shutdown();
+            finished(conn.await);
+        }
+        () = engine.drain.started() => return Served::UntilDrain,
+    }
+    Served::Ended
+}
+
+/// The rest of the serving phase, once the first-request rule is met.
+async fn serve_past_first_request<C>(conn: Pin<&mut C>, drain: &Drain) -> Served
+where
+    C: GracefulConnection<Error = BoxError>,
+{
+    tokio::select! {
+        result = conn => {
+            finished(result);
+            Served::Ended
+        }
+        () = drain.started() => Served::UntilDrain,
+    }
+}
+
+/// The draining phase: HTTP/2 gets GOAWAY at once; an HTTP/1 connection is shut down once it
+/// stayed idle for a whole `grace` (see the module docs). Returns when the connection ends.
+async fn drain_connection<C>(
+    mut conn: Pin<&mut C>,
+    state: &ConnectionState,
+    fd: RawFd,
+    grace: Duration,
+) where
+    C: GracefulConnection<Error = BoxError>,
+{
+    while !state.is_http2() {
+        let reads = state.reads();
+        tokio::select! {
+            // The connection first: a request that arrives as the grace ends is read (and
+            // counted) before the grace is looked at.
+            biased;
+            result = conn.as_mut() => return finished(result),
+            () = tokio::time::sleep(grace) => {}
+        }
+        // Idle: nothing read for a whole grace, no request begun and not yet handed to the
+        // service (a stalled header is the header read timeout's), no answer under way (an
+        // answer whose head went out before the drain, without `Connection: close`, leaves
+        // its client free to send another request when it ends: that one is waited for too),
+        // and nothing in the receive queue that the runtime has not reported yet.
+        if state.reads() == reads
+            && state.in_flight() == 0
+            && !state.request_begun()
+            && !has_unread_bytes(fd)
+        {
+            break;
         }
     }
+    conn.as_mut().graceful_shutdown();
     finished(conn.await);
 }
 

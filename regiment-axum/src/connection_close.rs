@@ -26,8 +26,9 @@
 //! at once, as it closes every socket upgraded before the drain.
 //!
 //! The request path pays relaxed atomic increments (and decrements) on the worker's counters
-//! (one more for a 5xx answer) and on the connection's own, two relaxed loads of the drain flag,
-//! and nothing else: no lock, no syscall.
+//! (one more for a 5xx answer) and on the connection's own, two atomic loads of the drain's
+//! signal (its version, through the connection's receiver), and nothing else: no lock, no
+//! syscall.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,7 +41,6 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use regiment_core::plumbing;
 use regiment_core::worker::Stats;
 
-use crate::drain::Drain;
 use crate::tracked_io::ConnectionState;
 
 /// Wraps the application's service on one connection.
@@ -48,7 +48,6 @@ use crate::tracked_io::ConnectionState;
 pub(crate) struct ConnectionClose<S> {
     inner: S,
     connection: Arc<ConnectionState>,
-    drain: &'static Drain,
     stats: Option<&'static Stats>,
 }
 
@@ -56,13 +55,11 @@ impl<S> ConnectionClose<S> {
     pub(crate) fn new(
         inner: S,
         connection: Arc<ConnectionState>,
-        drain: &'static Drain,
         stats: Option<&'static Stats>,
     ) -> Self {
         Self {
             inner,
             connection,
-            drain,
             stats,
         }
     }
@@ -78,8 +75,8 @@ where
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let kind = RequestKind::of(&req);
-        let in_flight = InFlight::start(self.stats, &self.connection, kind.http2());
-        let inner = if self.drain.is_draining() && asks_to_upgrade(&req) {
+        let in_flight = InFlight::start(self.stats, &self.connection, kind);
+        let inner = if self.connection.drain_started() && asks_to_upgrade(&req) {
             tracing::debug!(uri = %req.uri(), "upgrade refused: the worker is draining");
             // Dropped with its `OnUpgrade`: the socket hyper hands over goes nowhere, closed.
             None
@@ -90,7 +87,6 @@ where
             inner,
             in_flight: Some(in_flight),
             kind,
-            drain: self.drain,
         }
     }
 }
@@ -162,7 +158,6 @@ pin_project_lite::pin_project! {
         inner: Option<F>,
         in_flight: Option<InFlight>,
         kind: RequestKind,
-        drain: &'static Drain,
     }
 }
 
@@ -196,12 +191,13 @@ where
             plumbing::response_5xx(s);
         }
         let in_flight = this.in_flight.take();
+        let connection = in_flight.as_ref().map(|f| &f.connection);
         if kind.upgrades_with(res.status()) {
             // Asked for before the drain: the application closes it on `drained`.
-            if let Some(f) = &in_flight {
-                f.connection.upgraded();
+            if let Some(c) = connection {
+                c.upgraded();
             }
-        } else if !kind.http2() && this.drain.is_draining() {
+        } else if !kind.http2() && connection.is_some_and(|c| c.drain_started()) {
             // Checked when the answer is ready, not when the request came: a request that was
             // in flight when the drain started must close its connection too.
             res.headers_mut()
@@ -244,12 +240,15 @@ impl InFlight {
     fn start(
         stats: Option<&'static Stats>,
         connection: &Arc<ConnectionState>,
-        http2: bool,
+        kind: RequestKind,
     ) -> Self {
         if let Some(s) = stats {
             plumbing::request_started(s);
         }
-        connection.request_started(http2);
+        connection.request_started();
+        if kind.http2() {
+            connection.http2_request_started();
+        }
         Self {
             stats,
             connection: connection.clone(),

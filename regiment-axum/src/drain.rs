@@ -1,33 +1,35 @@
-//! The drain state of one worker: the signal every accept loop and connection waits on, the
-//! count of open connections the worker waits for before it exits, and what each of them is,
-//! for the log line of a drain that has to give up on them.
+//! The drain of one worker, on one tokio `watch` channel (as hyper-util's graceful shutdown):
+//! its sender signals the start of the drain, and every open connection holds one of its
+//! receivers, so the channel also counts the connections and [`Drain::all_closed`] is the
+//! sender's `closed()`, with no hand-made race guard. A connection's receiver lives in its
+//! [`ConnectionState`], which its socket (lingering or upgraded included), its task, its
+//! service wrapper and its requests share: the connection counts until the last of them is
+//! gone. Beside the channel, what each open connection is, for the log line of a drain that
+//! has to give up on them, and for the number of open connections (`receiver_count` would also
+//! count the tasks waiting in [`Drain::started`]).
+//!
+//! The request path reads the signal with [`ConnectionGuard::drain_started`]: one atomic load
+//! of the channel's version, through the connection's own receiver; no lock.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::watch;
 
 use crate::tracked_io::ConnectionState;
 
 /// How many connections the log line of a drain that gives up names; it counts the others.
 const NAMED_AT_MOST: usize = 20;
 
-/// Shared by every accept loop, connection and request of a worker. Lives as long as the
-/// process (it is leaked once per server), so that requests can hold a `&'static` to it instead
-/// of cloning an `Arc` whose counter every thread would then fight over.
-#[derive(Debug, Default)]
+/// Shared by every connection and request of a worker. Lives as long as the process (it is
+/// leaked once per server), so that connections can hold a `&'static` to it.
+#[derive(Debug)]
 pub(crate) struct Drain {
-    /// Read on every response (to add `Connection: close`): a plain flag, written once.
-    draining: AtomicBool,
-    /// Awaited by accept loops and connections.
-    started: CancellationToken,
-    /// Connections accepted and not yet closed (an upgraded connection counts until the
-    /// application drops it).
-    open: AtomicUsize,
-    closed: Notify,
+    /// `true` once the drain started; sent once. Every open connection holds a receiver (in its
+    /// [`ConnectionGuard`]), and so does a task while it waits in [`Drain::started`].
+    signal: watch::Sender<bool>,
     /// The open connections by id, to say what was still open when a drain gives up. Taken
     /// once as a connection opens and once as it closes, never on the request path.
     connections: Mutex<BTreeMap<u64, OpenConnection>>,
@@ -37,7 +39,9 @@ pub(crate) struct Drain {
 #[derive(Debug)]
 struct OpenConnection {
     peer: Peer,
-    state: Arc<ConnectionState>,
+    /// Weak: the connection's state (which holds its guard) must be free to drop, and with it
+    /// this entry.
+    state: Weak<ConnectionState>,
 }
 
 /// Who is at the other end of a connection, for the log.
@@ -61,115 +65,128 @@ impl fmt::Display for Peer {
 impl Drain {
     /// A drain state for the life of the process.
     pub(crate) fn leak() -> &'static Drain {
-        Box::leak(Box::default())
+        Box::leak(Box::new(Drain {
+            signal: watch::Sender::new(false),
+            connections: Mutex::default(),
+            next_id: AtomicU64::new(0),
+        }))
     }
 
-    /// Starts the drain: accept loops stop, connections begin to close. Idempotent.
+    /// Starts the drain: connections begin to close, requests see it. Idempotent. (The worker
+    /// stops its accept loops itself.)
     pub(crate) fn start(&self) {
-        self.draining.store(true, Ordering::Relaxed);
-        self.started.cancel();
+        self.signal.send_replace(true);
     }
 
-    /// Sets the flag requests read, without the signal connections wait on: what a request that
-    /// arrives between the two sees (an HTTP/2 stream opened before its GOAWAY).
+    /// Shows requests a drain that connections do not see (their receivers' version moves,
+    /// the value they wait for does not): what a request that arrives between the two sees (an
+    /// HTTP/2 stream opened before its GOAWAY).
     #[cfg(test)]
     pub(crate) fn set_draining_flag(&self) {
-        self.draining.store(true, Ordering::Relaxed);
+        self.signal.send_modify(|_| {});
     }
 
-    /// True once [`Drain::start`] was called; cheap enough for the request path.
+    /// True once [`Drain::start`] was called. Takes the channel's lock: not for the request
+    /// path, which asks [`ConnectionGuard::drain_started`].
+    #[cfg(test)]
     pub(crate) fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
+        *self.signal.borrow()
     }
 
-    /// Resolves once the drain has started.
+    /// Resolves once the drain has started. The waiting task holds a receiver meanwhile, which
+    /// [`Drain::all_closed`] counts: only connections (and their requests) wait here.
     pub(crate) async fn started(&self) {
-        self.started.cancelled().await
+        // Checks the value first: a drain that started before the call is seen.
+        let _ = self.signal.subscribe().wait_for(|started| *started).await;
     }
 
-    /// Counts a newly accepted connection until the returned guard is dropped.
-    pub(crate) fn open(&'static self, peer: Peer) -> ConnectionGuard {
+    /// Counts a newly accepted connection as open until the returned state, and every clone of
+    /// it, is dropped.
+    pub(crate) fn track(&'static self, peer: Peer) -> Arc<ConnectionState> {
+        let mut signal = self.signal.subscribe();
+        if *signal.borrow() {
+            // Accepted as the drain started: a receiver subscribed after the value was sent
+            // takes it as seen, and its requests must see it all the same.
+            signal.mark_changed();
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let state = Arc::new(ConnectionState::default());
-        self.connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                id,
-                OpenConnection {
-                    peer,
-                    state: state.clone(),
-                },
-            );
-        self.open.fetch_add(1, Ordering::Relaxed);
-        ConnectionGuard {
+        let state = Arc::new(ConnectionState::new(ConnectionGuard {
             drain: self,
             id,
-            state,
-        }
+            signal,
+        }));
+        self.lock_connections().insert(
+            id,
+            OpenConnection {
+                peer,
+                state: Arc::downgrade(&state),
+            },
+        );
+        state
+    }
+
+    fn lock_connections(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, OpenConnection>> {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The open connections, each as `peer (what it is doing)`, for a log line: at most
     /// [`NAMED_AT_MOST`] of them named, the others counted.
     pub(crate) fn describe_open(&self) -> String {
-        let connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = connections
-            .values()
-            .take(NAMED_AT_MOST)
-            .map(|c| format!("{} ({})", c.peer, c.state.describe()))
+        let (named, open) = {
+            let connections = self.lock_connections();
+            let named = connections
+                .values()
+                .take(NAMED_AT_MOST)
+                .filter_map(|c| Some((c.peer.clone(), c.state.upgrade()?)))
+                .collect::<Vec<_>>();
+            (named, connections.len())
+        };
+        // Described, and dropped, outside the lock: dropping the last reference to a state
+        // takes the lock again, to remove its entry.
+        let mut out = named
+            .iter()
+            .map(|(peer, state)| format!("{peer} ({})", state.describe()))
             .collect::<Vec<_>>()
             .join(", ");
-        if connections.len() > NAMED_AT_MOST {
-            out.push_str(&format!(" and {} more", connections.len() - NAMED_AT_MOST));
+        if open > NAMED_AT_MOST {
+            out.push_str(&format!(" and {} more", open - NAMED_AT_MOST));
         }
         out
     }
 
     /// The number of connections still open.
     pub(crate) fn open_connections(&self) -> usize {
-        self.open.load(Ordering::Acquire)
+        self.lock_connections().len()
     }
 
-    /// Resolves once no connection is open.
+    /// Resolves once no connection is open (and no task waits in [`Drain::started`]).
     pub(crate) async fn all_closed(&self) {
-        loop {
-            let notified = self.closed.notified();
-            tokio::pin!(notified);
-            // Registered before the check, so a close between the check and the await is seen.
-            notified.as_mut().enable();
-            if self.open_connections() == 0 {
-                return;
-            }
-            notified.await;
-        }
+        self.signal.closed().await
     }
 }
 
-/// Keeps one connection counted as open; see [`Drain::open`].
+/// Keeps one connection counted as open, as long as the [`ConnectionState`] that holds it
+/// lives; see [`Drain::track`].
 #[derive(Debug)]
 pub(crate) struct ConnectionGuard {
     drain: &'static Drain,
     id: u64,
-    state: Arc<ConnectionState>,
+    /// Never marked seen (nothing awaits it), so that its version says whether the drain
+    /// started.
+    signal: watch::Receiver<bool>,
 }
 
 impl ConnectionGuard {
-    /// What the connection task, its socket and its service wrapper share.
-    pub(crate) fn state(&self) -> &Arc<ConnectionState> {
-        &self.state
+    /// Whether the drain started: one atomic load, cheap enough for the request path.
+    pub(crate) fn drain_started(&self) -> bool {
+        // The sender is leaked with its drain: the channel never closes.
+        self.signal.has_changed().unwrap_or(true)
     }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.drain
-            .connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
-        if self.drain.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.drain.closed.notify_waiters();
-        }
+        self.drain.lock_connections().remove(&self.id);
     }
 }
 
@@ -178,20 +195,34 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn all_closed_waits_for_the_last_guard() {
+    async fn all_closed_waits_for_the_last_connection() {
         let drain = Drain::leak();
-        let a = drain.open(Peer::Unix(None));
-        let b = drain.open(Peer::Unix(None));
+        let a = drain.track(Peer::Unix(None));
+        let b = drain.track(Peer::Unix(None));
+        assert!(!a.drain_started());
         drain.start();
         assert!(drain.is_draining());
+        assert!(a.drain_started() && b.drain_started());
+        let late = drain.track(Peer::Unix(Some(1)));
+        assert!(
+            late.drain_started(),
+            "a connection tracked after the start sees it"
+        );
+        assert_eq!(drain.open_connections(), 3);
+        assert!(
+            drain
+                .describe_open()
+                .contains("unix peer pid 1 (no request yet)")
+        );
         let waiter = tokio::spawn(drain.all_closed());
-        drop(a);
+        drop((a, late));
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
         drop(b);
         tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
             .await
-            .expect("all_closed resolves after the last guard")
+            .expect("all_closed resolves after the last connection")
             .unwrap();
+        assert_eq!(drain.open_connections(), 0);
     }
 }

@@ -79,7 +79,7 @@ mod http_options;
 mod preface;
 mod service;
 mod tracked_io;
-mod worker;
+mod worker_server;
 
 use std::future::Future;
 

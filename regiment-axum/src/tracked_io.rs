@@ -33,9 +33,15 @@ use crate::preface::{Preface, PrefaceScan};
 /// open holds the worker's exit back, by this much at most.
 pub(crate) const LINGER: Duration = Duration::from_secs(2);
 
-/// What the connection task, the IO and the service wrapper of one connection share.
-#[derive(Debug, Default)]
+/// What the connection task, the IO, the service wrapper and the requests of one connection
+/// share. The connection counts as open until the last of them drops it (see [`Drain::track`]).
+///
+/// [`Drain::track`]: crate::drain::Drain::track
+#[derive(Debug)]
 pub(crate) struct ConnectionState {
+    /// Counts the connection in its worker's drain, and tells its requests whether the drain
+    /// started.
+    guard: ConnectionGuard,
     /// Reads that returned data; the drain compares it across its grace period.
     reads: AtomicU64,
     /// `reads` when a request last reached the service or finished: more reads since then
@@ -57,6 +63,25 @@ pub(crate) struct ConnectionState {
 }
 
 impl ConnectionState {
+    pub(crate) fn new(guard: ConnectionGuard) -> Self {
+        Self {
+            guard,
+            reads: AtomicU64::default(),
+            reads_settled: AtomicU64::default(),
+            requests: AtomicU64::default(),
+            in_flight: AtomicU64::default(),
+            http2: AtomicBool::default(),
+            http2_preface_complete: AtomicBool::default(),
+            upgrades: AtomicU64::default(),
+            lingering: AtomicBool::default(),
+        }
+    }
+
+    /// Whether the worker's drain started; lock-free, for the request path.
+    pub(crate) fn drain_started(&self) -> bool {
+        self.guard.drain_started()
+    }
+
     pub(crate) fn reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
     }
@@ -120,15 +145,18 @@ impl ConnectionState {
     }
 
     /// Called by the service wrapper for each request.
-    pub(crate) fn request_started(&self, http2: bool) {
+    pub(crate) fn request_started(&self) {
         // Only this connection's task and its requests touch these: uncontended.
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.settle();
-        if http2 {
-            self.http2.store(true, Ordering::Relaxed);
-            self.http2_preface_complete.store(true, Ordering::Relaxed);
-        }
+    }
+
+    /// Called by the service wrapper for each HTTP/2 request: the connection is past its
+    /// preface, whatever the scan of its first bytes saw.
+    pub(crate) fn http2_request_started(&self) {
+        self.http2.store(true, Ordering::Relaxed);
+        self.http2_preface_complete.store(true, Ordering::Relaxed);
     }
 
     /// Called when a request's response body is done (or dropped).
@@ -155,21 +183,20 @@ where
     peer_closed: bool,
     /// Follows the first bytes until they are known to be an HTTP/2 preface or not.
     preface: Option<PrefaceScan>,
-    guard: Option<ConnectionGuard>,
 }
 
 impl<S> TrackedIo<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    /// `io`, counted as open by `guard` (whose state it reports to) until closed.
-    pub(crate) fn new(io: S, guard: ConnectionGuard) -> Self {
+    /// `io`, which reports to `state` and keeps its connection counted as open until closed
+    /// (lingering included).
+    pub(crate) fn new(io: S, state: Arc<ConnectionState>) -> Self {
         Self {
             io: Some(io),
-            state: guard.state().clone(),
+            state,
             peer_closed: false,
             preface: Some(PrefaceScan::default()),
-            guard: Some(guard),
         }
     }
 
@@ -254,7 +281,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     fn drop(&mut self) {
-        let (Some(io), guard) = (self.io.take(), self.guard.take()) else {
+        let Some(io) = self.io.take() else {
             return;
         };
         if self.peer_closed {
@@ -264,14 +291,14 @@ where
         // have the kernel reset the socket) before the peer has read its FIN.
         self.state.lingering.store(true, Ordering::Relaxed);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(linger(io, guard));
+            rt.spawn(linger(io, self.state.clone()));
         }
     }
 }
 
 /// Shuts the write side (FIN), then reads and discards until the peer closes or [`LINGER`]
 /// passes, so that the final close finds an empty receive queue and sends no RST.
-async fn linger<S>(mut io: S, guard: Option<ConnectionGuard>)
+async fn linger<S>(mut io: S, state: Arc<ConnectionState>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -286,5 +313,5 @@ where
     })
     .await;
     drop(io);
-    drop(guard);
+    drop(state);
 }

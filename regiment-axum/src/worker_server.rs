@@ -1,4 +1,4 @@
-//! The worker side of a server: serve the inherited listeners until the master says drain,
+//! The server of a worker process: serve the inherited listeners until the master says drain,
 //! then drain and return as soon as the last connection is closed, or with
 //! [`Error::DrainDeadline`] if connections are still open a margin before the drain deadline.
 //!
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use regiment_core::{listen, worker};
 
-use crate::connection::{self, Shared};
+use crate::connection::{self, Engine};
 use crate::drain::Drain;
 use crate::http_options::HttpOptions;
 use crate::{Error, accept};
@@ -48,14 +48,14 @@ where
         })?;
     }
     let drain = Drain::leak();
-    let shared = Arc::new(Shared {
+    let engine = Arc::new(Engine {
         http: connection::http_builder(&options),
         service,
         options,
         drain,
         stats: worker::stats(),
     });
-    let loops = accept::spawn_all(listeners, shared).map_err(|source| Error::Io {
+    let mut accept_loops = accept::spawn_all(listeners, engine).map_err(|source| Error::Io {
         context: "registering the inherited listeners",
         source,
     })?;
@@ -63,9 +63,7 @@ where
 
     worker::drained().await;
     drain.start();
-    for accept_loop in loops {
-        let _ = accept_loop.await;
-    }
+    accept_loops.shutdown().await;
     tracing::debug!(
         open = drain.open_connections(),
         "accepting stopped; waiting for open connections"

@@ -1,0 +1,147 @@
+//! In-process tests of the engine (accept loops, connections, drain) on a real socket of
+//! 127.0.0.1, without a master; by subject: upgrades, the timeouts of idle and silent
+//! connections, and the HTTP/1 drain. Here, what they share: a server, a service, and the
+//! client's reads.
+
+mod http1_drain;
+mod timeouts;
+mod upgrades;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use regiment_core::listen;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::connection::{Engine, http_builder};
+use crate::drain::Drain;
+use crate::http_options::HttpOptions;
+
+const CEILING: Duration = Duration::from_secs(20);
+
+/// Serves `service` on an ephemeral port; returns the address and the drain state.
+fn start<S, B>(service: S, options: HttpOptions) -> (SocketAddr, &'static Drain)
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<crate::BoxError>,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let drain = Drain::leak();
+    let engine = Arc::new(Engine {
+        http: http_builder(&options),
+        service,
+        options,
+        drain,
+        stats: None,
+    });
+    // The accept loop runs until the test's runtime ends; a drain does not stop it here.
+    crate::accept::spawn_all(vec![listen::Listener::Tcp(listener)], engine)
+        .unwrap()
+        .detach_all();
+    (addr, drain)
+}
+
+/// Echoes the bytes of an upgraded connection (`Upgrade: echo`, or an HTTP/2 `CONNECT`);
+/// answers "ok" otherwise. With `X-Answer-After-Drain`, answers only once the drain started.
+async fn echo_upgrades(mut req: Request<Incoming>) -> Result<Response<String>, Infallible> {
+    let connect = req.method() == http::Method::CONNECT;
+    if req
+        .headers()
+        .get(header::UPGRADE)
+        .is_none_or(|v| v != "echo")
+        && !connect
+    {
+        return Ok(Response::new("ok".into()));
+    }
+    if let Some(hold) = req.extensions().get::<&'static AnswerAfterDrain>() {
+        hold.received.notify_one();
+        hold.drain.get().expect("set").started().await;
+    }
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut io = TokioIo::new(upgraded);
+        let mut buf = [0u8; 64];
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    if connect {
+        return Ok(Response::new(String::new()));
+    }
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "echo")
+        .body(String::new())
+        .unwrap())
+}
+
+/// Holds the answer to an upgrade until the drain started.
+#[derive(Default)]
+struct AnswerAfterDrain {
+    drain: std::sync::OnceLock<&'static Drain>,
+    /// Notified when such a request reached the service.
+    received: tokio::sync::Notify,
+}
+
+/// Reads a response head; returns its lines, lower-cased.
+async fn read_head(r: &mut BufReader<TcpStream>) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = r
+            .read_line(&mut line)
+            .await
+            .expect("a response head, not a reset");
+        assert!(n > 0, "the connection was closed before a response head");
+        let line = line.trim_end().to_ascii_lowercase();
+        if line.is_empty() {
+            return lines;
+        }
+        lines.push(line);
+    }
+}
+
+/// An HTTP/2 connection to `addr` whose SETTINGS from the server have arrived (one request
+/// answered): its sender and its connection task.
+async fn h2_connection(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<String>,
+    tokio::task::JoinHandle<Result<(), hyper::Error>>,
+) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let task = tokio::spawn(conn);
+    let res = sender
+        .send_request(Request::get("http://a/").body(String::new()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    (sender, task)
+}
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
