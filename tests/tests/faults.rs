@@ -554,6 +554,11 @@ fn a_master_stopped_and_continued_during_a_rollout_completes_it_without_loss_or_
         "the rollout completed: {}",
         evs[i]
     );
+    assert!(
+        c.stderr().contains("the master did not run for a while"),
+        "the master noticed its stop:\n{}",
+        c.stderr()
+    );
     for e in &evs[n..] {
         assert!(
             !matches!(
