@@ -433,7 +433,7 @@ fn a_worker_flooding_its_ipc_channel_leaves_the_master_bounded_and_the_others_se
         &[
             ("REGIMENT_WORKERS", "3"),
             ("FLOOD_SLOT", "1"),
-            ("FLOOD_MB", "160"),
+            ("FLOOD_MB", &FLOOD_MB.to_string()),
         ],
     );
     let addr = c.addr();
