@@ -10,5 +10,6 @@ pub mod fixture;
 pub mod grpc;
 pub mod load;
 pub mod notify;
+pub mod procfs;
 pub mod systemd;
 pub mod unit_file;

@@ -75,6 +75,8 @@ pub(crate) struct Driver {
     admin_addr: Option<String>,
     /// Re-parented processes, reaped when the master is PID 1 or a subreaper.
     orphans: super::reaper::Reaper,
+    /// The time the policy reads: real time less the master's own stalls.
+    clock: super::clock::StallClock,
 }
 
 impl Driver {
@@ -106,10 +108,11 @@ impl Driver {
             from_workers_tx,
             from_workers,
             notifier: super::notify::Notifier::from_env(),
-            wall: read_wall_clock(),
+            wall: read_wall_clock(Instant::now()),
             metrics: Arc::default(),
             admin_addr: None,
             orphans: super::reaper::Reaper::detect(),
+            clock: super::clock::StallClock::new(Instant::now()),
             config,
         })
     }
@@ -142,7 +145,7 @@ impl Driver {
         if let Some(identity) = &self.config.worker_identity {
             tracing::info!(target: "regiment", "workers run as {identity}");
         }
-        self.policy.start(Instant::now());
+        self.policy.start(self.clock.now());
         // The service manager's watchdog is fed from this loop: if it stalls, systemd sees it.
         let mut watchdog = self.notifier.watchdog_interval().map(tokio::time::interval);
         loop {
@@ -156,25 +159,25 @@ impl Driver {
                 return Ok(());
             }
             let now = Instant::now();
-            let wake = self
-                .policy
-                .poll_timeout()
-                .map_or(now + REAP_TICK, |t| t.min(now + REAP_TICK));
+            let wake = self.policy.poll_timeout().map_or(now + REAP_TICK, |t| {
+                self.clock.to_real(t).min(now + REAP_TICK)
+            });
             let wake = self.orphans.next_due().map_or(wake, |due| due.min(wake));
+            self.clock.expect_wake_by(wake);
             tokio::select! {
                 _ = sigchld.recv() => self.reap(),
                 Some(m) = self.from_workers.recv() => self.on_worker(m),
                 Some(c) = commands.recv() => self.on_command(c),
-                Some(c) = sigs.recv() => self.policy.handle(Instant::now(), Input::Control(c)),
+                Some(c) = sigs.recv() => self.policy.handle(self.clock.now(), Input::Control(c)),
                 Some(()) = reloads.recv() => {
-                    self.policy.handle(Instant::now(), Input::Control(Control::RollingRestart));
+                    self.policy.handle(self.clock.now(), Input::Control(Control::RollingRestart));
                 }
                 _ = async { watchdog.as_mut().expect("guarded").tick().await }, if watchdog.is_some() => {
                     self.notifier.watchdog();
                 }
                 _ = tokio::time::sleep_until(wake.into()) => {
                     self.reap();
-                    self.policy.handle_timeout(Instant::now());
+                    self.policy.handle_timeout(self.clock.now());
                 }
             }
         }
@@ -194,10 +197,11 @@ impl Driver {
         self.publish_status_at(wall);
     }
 
-    /// The anchored wall clock, anchored anew only when the system clock was stepped (by more
-    /// than a second), so that status times follow a corrected clock without jitter.
+    /// The anchored wall clock, anchored anew only when the system clock was stepped or the
+    /// master stalled (by more than a second), so that status times follow a corrected clock
+    /// without jitter.
     fn wall_clock(&mut self) -> WallClock {
-        let now = read_wall_clock();
+        let now = read_wall_clock(self.clock.now());
         if now.unix_ms.abs_diff(self.wall.unix_ms(now.instant)) > 1000 {
             self.wall = now;
         }
@@ -205,7 +209,7 @@ impl Driver {
     }
 
     fn publish_status_at(&mut self, wall: WallClock) {
-        let mut status = self.policy.status(Instant::now(), wall);
+        let mut status = self.policy.status(self.clock.now(), wall);
         status.master_pid = std::process::id();
         status.listeners = self.addrs.clone();
         status.admin = self.admin_addr.clone();
@@ -225,9 +229,9 @@ impl Driver {
                     ..
                 } => {
                     let input = self.spawn(id, slot, generation);
-                    self.policy.handle(Instant::now(), input);
+                    self.policy.handle(self.clock.now(), input);
                 }
-                Effect::Drain { id, kill_at } => self.send_drain(id, kill_at),
+                Effect::Drain { id, kill_at } => self.send_drain(id, self.clock.to_real(kill_at)),
                 Effect::Kill { id, why } => self.kill(id, why),
                 Effect::Event(e) => {
                     match e {
@@ -279,17 +283,17 @@ impl Driver {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Control(c) => self.policy.handle(Instant::now(), Input::Control(c)),
+            Command::Control(c) => self.policy.handle(self.clock.now(), Input::Control(c)),
             Command::RollingRestartAndWait(waiter) => {
                 self.asking.push(waiter);
                 self.policy
-                    .handle(Instant::now(), Input::Control(Control::RollingRestart));
+                    .handle(self.clock.now(), Input::Control(Control::RollingRestart));
             }
         }
     }
 
     fn on_worker(&mut self, m: FromWorker) {
-        let now = Instant::now();
+        let now = self.clock.now();
         let input = match m {
             FromWorker::Message(id, WorkerMessage::Ready) => Input::Ready(id),
             FromWorker::Message(
@@ -338,7 +342,7 @@ impl Driver {
             self.processes.remove(&id);
             let status = describe_status(&status);
             self.policy
-                .handle(Instant::now(), Input::Exited { id, status });
+                .handle(self.clock.now(), Input::Exited { id, status });
         }
         // After the workers: their zombies are theirs to reap, never the orphans' reaper's.
         let processes = &self.processes;
@@ -499,15 +503,13 @@ fn policy_config(config: &Config) -> PolicyConfig {
     }
 }
 
-/// One reading of both clocks, to show the policy's instants as wall-clock time.
-fn read_wall_clock() -> WallClock {
+/// The wall clock read now, anchored at `instant` (the policy's time now), to show the policy's
+/// instants as wall-clock time.
+fn read_wall_clock(instant: Instant) -> WallClock {
     let unix_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    WallClock {
-        instant: Instant::now(),
-        unix_ms,
-    }
+    WallClock { instant, unix_ms }
 }
 
 /// `exit 0`, `signal 9 (SIGKILL)`.

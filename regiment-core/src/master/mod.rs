@@ -16,6 +16,7 @@
 
 mod admin;
 mod channel;
+mod clock;
 mod control;
 mod driver;
 mod log;

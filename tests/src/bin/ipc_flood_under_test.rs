@@ -1,0 +1,77 @@
+//! The fixture (see `tests::fixture`), except that the worker in slot `FLOOD_SLOT` floods its
+//! IPC channel: it says `ready` (raw, without regiment's worker side), then writes, as fast as
+//! the channel takes them, rounds of valid heartbeats, garbage frames and oversized frames,
+//! `FLOOD_MB` megabytes in all (256 by default). It says on stderr how much it wrote, every
+//! 16 MB and at the end (`flood: N MB written`), then stays up, silent, without serving.
+
+use std::io::Write;
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+use regiment_core::plumbing::{WorkerMessage, encode};
+
+fn main() {
+    // Read from the environment, not `regiment_core::role()`: that would start regiment's
+    // worker side, which would then share the channel with the flood.
+    let flooding = std::env::var_os(regiment_core::env::IPC_FD).is_some()
+        && std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string())
+        && std::env::var(regiment_core::env::WORKER_ID).ok() == std::env::var("FLOOD_SLOT").ok();
+    if !flooding {
+        return tests::fixture::main("v1");
+    }
+    let fd: RawFd = std::env::var(regiment_core::env::IPC_FD)
+        .expect("a worker has an IPC fd")
+        .parse()
+        .expect("an fd number");
+    // SAFETY: the master gave this process the fd; regiment's worker side, which would own it
+    // otherwise, is never started here.
+    let mut channel = unsafe { UnixStream::from_raw_fd(fd) };
+    // Blocking: the flood goes as fast as the master reads, no faster.
+    channel.set_nonblocking(false).expect("a blocking channel");
+    let total_mb: usize = std::env::var("FLOOD_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    channel
+        .write_all(&encode(&WorkerMessage::Ready))
+        .expect("say ready");
+    let round = flood_round();
+    let mut written = 0usize;
+    let mut reported = 0usize;
+    while written < total_mb << 20 {
+        channel.write_all(&round).expect("flood the channel");
+        written += round.len();
+        if written >> 24 > reported {
+            reported = written >> 24;
+            eprintln!("flood: {} MB written", written >> 20);
+        }
+    }
+    eprintln!("flood: {total_mb} MB written, done");
+    // Stays up: a worker that stopped flooding is still a worker, for the test to find alive.
+    loop {
+        std::thread::park();
+    }
+}
+
+/// About 1 MB of frames: valid heartbeats, frames that are not protocol messages, and one
+/// frame of 900 KB, over the limit, with its bytes.
+fn flood_round() -> Vec<u8> {
+    let mut round = Vec::new();
+    let heartbeat = encode(&WorkerMessage::Heartbeat {
+        rss: 1 << 20,
+        requests: 1,
+        in_flight: 0,
+        responses_5xx: 0,
+        failures: 0,
+    });
+    for _ in 0..1000 {
+        round.extend_from_slice(&heartbeat);
+        round.extend_from_slice(&7u32.to_be_bytes());
+        round.extend_from_slice(b"\xff{{{\x00}}");
+    }
+    // Over the master's frame limit (64 KB): reported, and its bytes skipped as they come.
+    let big = 900 * 1024;
+    round.extend_from_slice(&(big as u32).to_be_bytes());
+    round.resize(round.len() + big, b'x');
+    round
+}
