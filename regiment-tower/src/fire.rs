@@ -46,7 +46,7 @@ type Callback = Box<dyn Fn(&str) + Send + Sync>;
 /// ```
 /// use regiment_tower::{Replacer, RequestCount};
 /// let replacer = Replacer::new(|reason| eprintln!("{reason}"));
-/// let _layer = RequestCount::new(1000).replacer(replacer.clone());
+/// let _layer = RequestCount::new(1000).with_replacer(replacer.clone());
 /// assert!(!replacer.fired());
 /// ```
 #[derive(Clone)]
