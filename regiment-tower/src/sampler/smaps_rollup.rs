@@ -1,5 +1,6 @@
 //! PSS and USS (and RSS) from `/proc/self/smaps_rollup`, read in one `pread`.
 
+#[cfg(target_os = "linux")]
 use std::io;
 
 /// One reading of `/proc/self/smaps_rollup`, in bytes.
