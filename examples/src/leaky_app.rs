@@ -63,7 +63,7 @@ pub fn main() -> ExitCode {
         .route("/", get(leak))
         .with_state(args.leak_kb)
         // Sampled off the request path every 200 ms; compared from an atomic per request.
-        .layer(MemoryFootprint::mb(args.max_rss_mb).interval(Duration::from_millis(200)));
+        .layer(MemoryFootprint::mb(args.max_rss_mb).with_interval(Duration::from_millis(200)));
     let print_events = args.print_events;
     let server = regiment_axum::Server::new()
         .bind(args.bind)

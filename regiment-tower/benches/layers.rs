@@ -51,11 +51,11 @@ fn quiet() -> Replacer {
 }
 
 fn never_memory() -> MemoryFootprint {
-    MemoryFootprint::bytes(u64::MAX).replacer(quiet())
+    MemoryFootprint::bytes(u64::MAX).with_replacer(quiet())
 }
 
 fn never_count() -> RequestCount {
-    RequestCount::new(u64::MAX).replacer(quiet())
+    RequestCount::new(u64::MAX).with_replacer(quiet())
 }
 
 #[derive(Default)]
@@ -99,8 +99,8 @@ fn per_request(c: &mut Bench) {
     // After firing: every later request still goes through both layers.
     let fired = quiet();
     let mut s = ServiceBuilder::new()
-        .layer(MemoryFootprint::bytes(1).replacer(fired.clone()))
-        .layer(RequestCount::new(1).replacer(fired.clone()))
+        .layer(MemoryFootprint::bytes(1).with_replacer(fired.clone()))
+        .layer(RequestCount::new(1).with_replacer(fired.clone()))
         .service(bare_u64());
     drive(&mut s, 0);
     assert!(fired.fired());

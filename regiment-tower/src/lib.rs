@@ -43,6 +43,9 @@
 
 #![warn(missing_docs)]
 
+#[macro_use]
+mod macros;
+
 pub mod criterion;
 pub mod fire;
 pub mod max_age;

@@ -92,8 +92,8 @@ fn the_counter_sees_an_allocation() {
 fn memory_footprint_and_request_count_allocate_nothing_before_or_after_firing() {
     let replacer = Replacer::new(|_| {});
     let mut svc = ServiceBuilder::new()
-        .layer(MemoryFootprint::bytes(u64::MAX).replacer(replacer.clone()))
-        .layer(RequestCount::new(5000).replacer(replacer.clone()))
+        .layer(MemoryFootprint::bytes(u64::MAX).with_replacer(replacer.clone()))
+        .layer(RequestCount::new(5000).with_replacer(replacer.clone()))
         .service(bare_u64());
     assert_eq!(allocations_for(&mut svc, || 1, 4999), 0);
     assert!(!replacer.fired());
@@ -105,7 +105,7 @@ fn memory_footprint_and_request_count_allocate_nothing_before_or_after_firing() 
 
     let fired = Replacer::new(|_| {});
     let mut svc = MemoryFootprint::bytes(1)
-        .replacer(fired.clone())
+        .with_replacer(fired.clone())
         .layer(bare_u64());
     allocations_for(&mut svc, || 1, 1);
     assert!(fired.fired());

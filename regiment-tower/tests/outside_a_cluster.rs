@@ -84,7 +84,7 @@ async fn criteria_fire_once_with_one_warning_naming_the_reason_and_every_request
     let mut svc = ServiceBuilder::new()
         .layer(Replace::when(NthRequest(AtomicU64::new(0), 1)))
         .layer(RequestCount::new(2))
-        .layer(MemoryFootprint::bytes(1).interval(Duration::from_secs(3600)))
+        .layer(MemoryFootprint::bytes(1).with_interval(Duration::from_secs(3600)))
         .service(service_fn(|req: http::Request<u32>| async move {
             Ok::<_, Infallible>(http::Response::new(*req.body() + 1))
         }));

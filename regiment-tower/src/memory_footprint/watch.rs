@@ -1,0 +1,74 @@
+//! A layer's shared state: its settings, and the check against the sampler's last figure.
+
+use std::sync::Once;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use crate::Replacer;
+use crate::sampler::{Job, Measure};
+
+pub(super) const MIB: u64 = 1 << 20;
+
+/// What one [`MemoryFootprint`](super::MemoryFootprint) watches, shared by its clones and
+/// services, and held weakly by the sampler.
+pub(super) struct Watch {
+    pub(super) measure: Measure,
+    pub(super) threshold: u64,
+    /// `None`: the measure's default ([`Measure::default_interval`]).
+    pub(super) interval: Option<Duration>,
+    pub(super) replacer: Replacer,
+    /// Where the sampler stores the figure of `measure`.
+    pub(super) current: &'static AtomicU64,
+    pub(super) registered: Once,
+}
+
+impl Watch {
+    pub(super) fn interval(&self) -> Duration {
+        self.interval
+            .unwrap_or_else(|| self.measure.default_interval())
+    }
+
+    #[inline]
+    pub(super) fn check(&self, bytes: u64) {
+        if bytes > self.threshold {
+            self.fire(bytes);
+        }
+    }
+
+    // Out of line: the request path keeps only the load and the compare.
+    #[cold]
+    #[inline(never)]
+    fn fire(&self, bytes: u64) {
+        self.replacer.fire(|| {
+            format!(
+                "memory-footprint: {} {} > {}",
+                self.measure,
+                fmt_mb(bytes),
+                fmt_mb(self.threshold)
+            )
+        });
+    }
+}
+
+impl Job for Watch {
+    fn measure(&self) -> Option<Measure> {
+        Some(self.measure)
+    }
+
+    fn run(&self, bytes: u64) {
+        self.check(bytes);
+    }
+
+    fn done(&self) -> bool {
+        self.replacer.fired()
+    }
+}
+
+/// `812 MB`, or `812.4 MB` when not a whole number of mebibytes.
+pub(super) fn fmt_mb(bytes: u64) -> String {
+    if bytes.is_multiple_of(MIB) {
+        format!("{} MB", bytes / MIB)
+    } else {
+        format!("{:.1} MB", bytes as f64 / MIB as f64)
+    }
+}
