@@ -74,11 +74,14 @@ forward! {
 mod tests {
     use super::*;
 
+    /// A setting of one option.
+    type Set = fn(Server) -> Server;
+
     /// This test process is not a worker: `serve` builds the supervisor, which refuses each of
     /// these values under the option's name, so each reached the builder.
     #[tokio::test]
     async fn each_option_reaches_the_supervisor_builder() {
-        let refused: [(&str, fn(Server) -> Server); 5] = [
+        let refused: [(&str, Set); 5] = [
             ("max_surge", |s| s.max_surge(0)),
             ("rollout_failure_limit", |s| s.rollout_failure_limit(0)),
             ("backoff", |s| {

@@ -14,7 +14,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::registry::Registry;
 
 use super::policy::{Cause, Effect, KillReason, Pending};
-use crate::events::{Event, RolloutOutcome, Status, WorkerState, WorkerStatus};
+use crate::events::{Event, RolloutOutcome, Status};
 
 /// The `Content-Type` of [`Metrics::encode`]'s text: the Prometheus text format 0.0.4.
 pub(crate) const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;

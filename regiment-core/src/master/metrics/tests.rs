@@ -1,7 +1,7 @@
 //! The counters and the exposition of a status snapshot.
 
 use super::*;
-use crate::events::SlotStatus;
+use crate::events::{SlotStatus, WorkerState, WorkerStatus};
 use crate::master::policy::Origin;
 
 fn worker(slot: usize, state: WorkerState, age_ms: u64, rss: u64) -> WorkerStatus {
