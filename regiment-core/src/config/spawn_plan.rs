@@ -1,10 +1,10 @@
-//! The [`Builder::before_spawn`](crate::Builder::before_spawn) hook and what it sees.
+//! The [`crate::Builder::before_spawn`] hook and what it sees.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// A hook run by the master before each spawn; see [`Builder::before_spawn`].
+/// A hook run by the master before each spawn; see [`crate::Builder::before_spawn`].
 ///
 /// ```
 /// use std::sync::Arc;
@@ -23,7 +23,8 @@ pub type BeforeSpawn = Arc<
         + Sync,
 >;
 
-/// What the master is about to spawn, as seen (and adjusted) by a [`Builder::before_spawn`] hook.
+/// What the master is about to spawn, as seen (and adjusted) by a
+/// [`crate::Builder::before_spawn`] hook.
 ///
 /// ```
 /// // Nothing runs yet: the master calls the hook before each spawn, in `run`.
