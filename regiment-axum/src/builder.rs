@@ -21,6 +21,9 @@ type MasterHook = Box<dyn FnOnce(&Handle) + Send>;
 /// A regiment HTTP server: the supervisor's options ([`regiment_core::Builder`]) plus the HTTP
 /// ones, and the `serve` forms.
 ///
+/// Each option of [`regiment_core::Builder`] has a method of the same name here (the
+/// supervisor's options, below the HTTP ones in this page).
+///
 /// The same program runs as master and as workers, so a `Server` is built the same way in both:
 /// the master uses the supervisor options, each worker the HTTP ones and the app.
 ///

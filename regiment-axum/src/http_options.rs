@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use regiment_core::plumbing::EnvVar;
+
 use crate::Error;
 
 /// Default [`crate::Server::header_read_timeout`].
@@ -39,14 +41,15 @@ impl HttpOptions {
     /// master before any worker starts.
     pub(crate) fn finish(mut self, env_overrides: bool) -> Result<Self, Error> {
         if env_overrides {
-            if let Some(d) = env_duration("REGIMENT_HEADER_READ_TIMEOUT")? {
-                self.header_read_timeout = d;
+            // regiment-core's parsers: the bounds and errors of every REGIMENT_* duration.
+            if let Some(v) = EnvVar::read("REGIMENT_HEADER_READ_TIMEOUT") {
+                self.header_read_timeout = v.duration()?;
             }
-            if let Some(d) = env_duration("REGIMENT_IDLE_GRACE")? {
-                self.idle_grace = d;
+            if let Some(v) = EnvVar::read("REGIMENT_IDLE_GRACE") {
+                self.idle_grace = v.duration()?;
             }
-            if let Some(v) = env_value("REGIMENT_HTTP2_KEEP_ALIVE") {
-                self.http2_keep_alive = parse_keep_alive(&v)?;
+            if let Some(v) = EnvVar::read("REGIMENT_HTTP2_KEEP_ALIVE") {
+                self.http2_keep_alive = v.duration_or_off()?;
             }
         }
         let keep_alive = self.http2_keep_alive.map(|d| ("http2_keep_alive", d));
@@ -69,57 +72,12 @@ impl HttpOptions {
     }
 }
 
-/// `REGIMENT_HTTP2_KEEP_ALIVE`: a duration above zero, or `off`.
-fn parse_keep_alive(v: &str) -> Result<Option<Duration>, Error> {
-    if v.trim().eq_ignore_ascii_case("off") {
-        return Ok(None);
-    }
-    humantime::parse_duration(v.trim())
-        .ok()
-        .filter(|d| !d.is_zero())
-        .map(Some)
-        .ok_or_else(|| Error::InvalidOption {
-            option: "REGIMENT_HTTP2_KEEP_ALIVE",
-            value: v.to_owned(),
-            expected: "a duration above zero such as 30s, or off",
-        })
-}
-
-fn env_value(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn env_duration(name: &'static str) -> Result<Option<Duration>, Error> {
-    let Some(v) = env_value(name) else {
-        return Ok(None);
-    };
-    humantime::parse_duration(v.trim())
-        .map(Some)
-        .map_err(|_| Error::InvalidOption {
-            option: name,
-            value: v,
-            expected: "a duration such as 10s or 500ms",
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn http2_keep_alive_is_a_duration_or_off() {
-        assert_eq!(
-            parse_keep_alive("30s").unwrap(),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(parse_keep_alive(" Off ").unwrap(), None);
-        for bad in ["0s", "often", "-1s"] {
-            let e = parse_keep_alive(bad).unwrap_err().to_string();
-            assert!(
-                e.contains("REGIMENT_HTTP2_KEEP_ALIVE") && e.contains("or off"),
-                "{bad}: {e}"
-            );
-        }
+    fn a_zero_keep_alive_from_the_builder_is_refused() {
         let zero = HttpOptions {
             http2_keep_alive: Some(Duration::ZERO),
             ..HttpOptions::default()

@@ -78,6 +78,7 @@ mod health;
 mod http_options;
 mod preface;
 mod service;
+mod supervisor_options;
 mod tracked_io;
 mod worker_server;
 

@@ -36,10 +36,10 @@ use crate::master::CanaryConfig;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Canary {
-    workers: usize,
-    window: Duration,
-    max_error_ratio: f64,
-    min_requests: u64,
+    pub(crate) workers: usize,
+    pub(crate) window: Duration,
+    pub(crate) max_error_ratio: f64,
+    pub(crate) min_requests: u64,
 }
 
 impl Default for Canary {
@@ -83,46 +83,6 @@ impl Canary {
     pub fn min_requests(mut self, n: u64) -> Self {
         self.min_requests = n;
         self
-    }
-
-    /// Applies the `REGIMENT_CANARY_*` variables that are set; `None` if none is.
-    pub(crate) fn from_env(base: Option<Self>) -> Result<Option<Self>> {
-        fn get(name: &str) -> Option<String> {
-            std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-        }
-        let vars = [
-            "REGIMENT_CANARY_WORKERS",
-            "REGIMENT_CANARY_WINDOW",
-            "REGIMENT_CANARY_MAX_ERROR_RATIO",
-            "REGIMENT_CANARY_MIN_REQUESTS",
-        ];
-        if vars.iter().all(|v| get(v).is_none()) {
-            return Ok(base);
-        }
-        let mut c = base.unwrap_or_default();
-        if let Some(v) = get(vars[0]) {
-            c.workers = v
-                .trim()
-                .parse()
-                .map_err(|_| Error::invalid(vars[0], &v, "a number of workers of at least 1"))?;
-        }
-        if let Some(v) = get(vars[1]) {
-            c.window = humantime::parse_duration(v.trim())
-                .map_err(|_| Error::invalid(vars[1], &v, "a duration such as 30s"))?;
-        }
-        if let Some(v) = get(vars[2]) {
-            c.max_error_ratio = v
-                .trim()
-                .parse()
-                .map_err(|_| Error::invalid(vars[2], &v, "a fraction from 0 to 1, such as 0.01"))?;
-        }
-        if let Some(v) = get(vars[3]) {
-            c.min_requests = v
-                .trim()
-                .parse()
-                .map_err(|_| Error::invalid(vars[3], &v, "a number of requests"))?;
-        }
-        Ok(Some(c))
     }
 
     /// Checked, for the policy.

@@ -38,7 +38,7 @@ pub enum Error {
         option: &'static str,
         /// The address that failed.
         addr: String,
-        /// Why.
+        /// The system's refusal: address in use, permission denied (a port below 1024), ...
         #[source]
         source: io::Error,
     },
@@ -47,7 +47,7 @@ pub enum Error {
     Program {
         /// The path tried.
         path: std::path::PathBuf,
-        /// Why.
+        /// Not found, not executable, ...
         #[source]
         source: io::Error,
     },
@@ -56,7 +56,7 @@ pub enum Error {
     Io {
         /// What failed.
         context: &'static str,
-        /// Why.
+        /// The system's error.
         #[source]
         source: io::Error,
     },

@@ -36,11 +36,13 @@ pub enum Event {
     },
     /// A worker process was started.
     Spawned {
-        /// Its slot.
+        /// The slot it fills, `0..workers` (`REGIMENT_WORKER_ID`); a replacement takes the slot
+        /// of the worker it replaces.
         slot: usize,
-        /// Its pid.
+        /// Process id of the new worker.
         pid: u32,
-        /// Its generation.
+        /// The rolling restart it belongs to: 1 for the first workers, one more per rollout
+        /// (`REGIMENT_GENERATION`).
         generation: u64,
         /// The pid it is to replace, for a replacement.
         replaces: Option<u32>,
@@ -49,20 +51,20 @@ pub enum Event {
     },
     /// A worker reported ready and now takes traffic.
     Ready {
-        /// Its slot.
+        /// The slot that now serves from it.
         slot: usize,
-        /// Its pid.
+        /// Process id of the ready worker.
         pid: u32,
-        /// Its generation.
+        /// A ready worker of the generation being rolled out advances the rollout.
         generation: u64,
     },
     /// A worker asked to be replaced (first request only).
     ReplaceRequested {
-        /// Its slot.
+        /// The slot a successor will take over.
         slot: usize,
-        /// Its pid.
+        /// Process id of the worker that asked.
         pid: u32,
-        /// Its generation.
+        /// The asking worker's; its successor runs the current one.
         generation: u64,
         /// The reason it gave.
         reason: String,
@@ -70,11 +72,11 @@ pub enum Event {
     /// A worker was told to drain. The event is emitted when the drain message is sent: the
     /// worker may read it a moment later, so a request it accepts in that moment is normal.
     Draining {
-        /// Its slot.
+        /// The slot the draining worker leaves.
         slot: usize,
-        /// Its pid.
+        /// Process id, killed with SIGKILL after `deadline_ms`.
         pid: u32,
-        /// Its generation.
+        /// The draining worker's.
         generation: u64,
         /// Why: replaced, shutdown, scaled down.
         why: String,
@@ -83,33 +85,33 @@ pub enum Event {
     },
     /// The master killed a worker with SIGKILL.
     Killed {
-        /// Its slot.
+        /// The slot the killed worker held.
         slot: usize,
-        /// Its pid.
+        /// Process id, whose process group got SIGKILL.
         pid: u32,
-        /// Its generation.
+        /// The killed worker's.
         generation: u64,
         /// `drain deadline`, `start timeout`, `forced stop`, ...
         why: String,
     },
     /// A worker exited when the master expected it (after a drain or a kill).
     Exited {
-        /// Its slot.
+        /// The slot the worker held.
         slot: usize,
-        /// Its pid.
+        /// Process id of the exited worker, reaped.
         pid: u32,
-        /// Its generation.
+        /// The exited worker's.
         generation: u64,
         /// How: `exit 0`, `signal 9 (SIGKILL)`.
         status: String,
     },
     /// A ready worker exited unasked; it is respawned in its slot after `respawn_in_ms`.
     Crashed {
-        /// Its slot.
+        /// The slot respawned after `respawn_in_ms`.
         slot: usize,
-        /// Its pid.
+        /// Process id of the crashed worker, reaped.
         pid: u32,
-        /// Its generation.
+        /// The crashed worker's; the respawn runs the current one.
         generation: u64,
         /// How it exited.
         status: String,
@@ -118,11 +120,11 @@ pub enum Event {
     },
     /// A new worker failed before it was ready (exited, timed out, or could not be spawned).
     StartFailed {
-        /// Its slot.
+        /// The slot retried after `retry_in_ms`.
         slot: usize,
-        /// Its pid, 0 if it never ran.
+        /// Process id of the failed worker, 0 if it never ran.
         pid: u32,
-        /// Its generation.
+        /// The generation whose start failed: failures of a rollout's generation abort it.
         generation: u64,
         /// What happened.
         why: String,
@@ -131,22 +133,22 @@ pub enum Event {
     },
     /// A worker sent something that is not a valid message; it was ignored.
     InvalidMessage {
-        /// Its slot.
+        /// The sender's slot.
         slot: usize,
-        /// Its pid.
+        /// Process id of the sender.
         pid: u32,
-        /// Its generation.
+        /// The sender's.
         generation: u64,
         /// What was wrong.
         why: String,
     },
     /// A ready worker stopped sending heartbeats and is being replaced.
     Unresponsive {
-        /// Its slot.
+        /// The slot whose silent worker is replaced.
         slot: usize,
-        /// Its pid.
+        /// Process id of the silent worker.
         pid: u32,
-        /// Its generation.
+        /// The silent worker's.
         generation: u64,
         /// Milliseconds since it was last heard.
         silent_ms: u64,
@@ -176,7 +178,7 @@ pub enum Event {
     RolloutAborted {
         /// The generation that was being rolled out.
         generation: u64,
-        /// Why.
+        /// Which of those ended it, for a person.
         why: String,
     },
     /// The number of workers changed (SIGTTIN / SIGTTOU).
@@ -282,7 +284,7 @@ pub struct ProgramId {
     pub device: u64,
     /// `st_ino` of the file.
     pub inode: u64,
-    /// Its modification time, in milliseconds since the Unix epoch.
+    /// Modification time of the file, in milliseconds since the Unix epoch.
     pub modified_ms: u64,
 }
 
@@ -309,13 +311,13 @@ impl std::fmt::Display for ProgramId {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct WorkerStatus {
-    /// Its slot.
+    /// `0..workers`: the place it fills, which its replacement takes over.
     pub slot: usize,
-    /// Its pid.
+    /// Process id.
     pub pid: u32,
-    /// Its generation.
+    /// 1 for the first workers, one more per rolling restart: which build it runs.
     pub generation: u64,
-    /// Its state.
+    /// Starting, ready (taking connections) or draining.
     pub state: WorkerState,
     /// Milliseconds since it was spawned.
     pub age_ms: u64,
@@ -348,7 +350,7 @@ pub struct WorkerStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SlotStatus {
-    /// The slot number.
+    /// `0..workers`, as in [`WorkerStatus::slot`].
     pub slot: usize,
     /// Workers replaced or respawned in this slot so far.
     pub restarts: u64,

@@ -13,6 +13,10 @@ pub mod control;
 // straight to its channel, to test how the master takes them.
 pub use crate::protocol::{WorkerMessage, encode};
 
+// The `REGIMENT_*` variables and their parsers, so that regiment-axum's variables take the
+// same durations, with the same bounds and errors, as regiment-core's.
+pub use crate::config::env_var::EnvVar;
+
 // The kept-open `/proc/self/statm` of the heartbeats, shared with regiment-tower's memory
 // sampler so that RSS is read one way.
 pub use crate::worker::memory::Statm;

@@ -6,7 +6,7 @@
 //!
 //! The lifecycle rules themselves (new before old, the surge, backoff, aborted rollouts,
 //! stops, scaling, heartbeats) are unit tests of the policy on simulated time:
-//! `regiment-core/src/master/policy/tests/rules.rs`.
+//! `regiment-core/src/master/policy/tests/rules/`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -263,7 +263,7 @@ fn after_a_failed_deploy_by_symlink_switch_a_crash_respawns_the_good_program() {
 }
 
 /// How many failures abort a rollout, the retries' backoff and which workers drain are the
-/// policy's, unit tested (`regiment-core/src/master/policy/tests/rules.rs`). Here: real
+/// policy's, unit tested (`regiment-core/src/master/policy/tests/rules/`). Here: real
 /// processes that exit before ready or never get ready (SIGKILLed at the start timeout), and
 /// the program path read again by each rollout.
 #[test]

@@ -89,7 +89,7 @@ pub enum Answer {
     },
     /// The rollout ended: its record, or `None` when none was started (the master stops).
     Rollout {
-        /// Its record.
+        /// What was rolled out and how it ended.
         record: Option<RolloutRecord>,
     },
     /// The command was taken.

@@ -1,0 +1,468 @@
+//! [`Builder`]: the options of a supervisor and their defaults. What workers run (and as whom)
+//! is set by the methods in `worker_options.rs`; the checks are in `validated.rs` and the
+//! environment overrides in `env.rs`.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use super::defaults::*;
+use super::spawn_plan::BeforeSpawn;
+use crate::error::Result;
+use crate::identity::Requested;
+use crate::readiness::Readiness;
+use crate::worker_env::WorkerEnv;
+
+pub(super) enum WorkerCount {
+    Cpus,
+    Fixed(usize),
+    Computed(Box<dyn FnOnce() -> usize + Send>),
+}
+
+/// Options of a supervisor, with their defaults and environment overrides.
+///
+/// Every option an operator would set in a unit file can be overridden at start by a
+/// `REGIMENT_*` environment variable, without a rebuild: `REGIMENT_WORKERS`, `REGIMENT_BIND`
+/// (comma-separated), `REGIMENT_DRAIN_TIMEOUT`, `REGIMENT_START_TIMEOUT` (`30s`, `500ms`),
+/// `REGIMENT_MAX_SURGE`, `REGIMENT_BACKOFF_INITIAL`, `REGIMENT_BACKOFF_MAX`,
+/// `REGIMENT_BACKOFF_RESET`, `REGIMENT_ROLLOUT_FAILURE_LIMIT`, `REGIMENT_ROLLOUT_SETTLE`,
+/// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP,SIGUSR2`), `REGIMENT_PROCESS_NAME`,
+/// `REGIMENT_HEARTBEAT_INTERVAL`, `REGIMENT_HEARTBEAT_TIMEOUT` (`10s`, `off`),
+/// `REGIMENT_CANARY_*`, `REGIMENT_CONTROL_SOCKET`, `REGIMENT_WORKER_USER`,
+/// `REGIMENT_WORKER_GROUP`, `REGIMENT_WORKER_ENV`, `REGIMENT_ADMIN_BIND`, `REGIMENT_WATCH`
+/// (`1` or `0`). A wrong value is an error that names the variable and what it accepts.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// # async fn run() -> Result<(), regiment_core::Error> {
+/// let supervisor = regiment_core::Builder::new()
+///     .workers(4)
+///     .bind("127.0.0.1:3000")
+///     .drain_timeout(Duration::from_secs(10))
+///     .env("APP_ENV", "production")
+///     .build()?; // binds now: a busy address is an error before any worker starts
+/// supervisor.run().await
+/// # }
+/// ```
+pub struct Builder {
+    pub(super) workers: WorkerCount,
+    pub(super) binds: Vec<String>,
+    /// `bind`, or `REGIMENT_BIND` once that replaced the addresses (for errors).
+    pub(super) bind_option: &'static str,
+    pub(super) drain_timeout: Duration,
+    pub(super) start_timeout: Duration,
+    pub(super) max_surge: Option<usize>,
+    pub(super) backoff_initial: Duration,
+    pub(super) backoff_max: Duration,
+    pub(super) backoff_reset: Duration,
+    pub(super) rollout_failures: u32,
+    pub(super) rollout_settle: Duration,
+    pub(super) readiness: Readiness,
+    pub(super) restart_signals: Vec<Signal>,
+    pub(super) env: Vec<(OsString, OsString)>,
+    pub(super) args: Option<Vec<OsString>>,
+    pub(super) program: Option<PathBuf>,
+    pub(super) before_spawn: Option<BeforeSpawn>,
+    pub(super) process_name: Option<String>,
+    pub(super) heartbeat: Duration,
+    pub(super) heartbeat_timeout: Option<Duration>,
+    pub(super) canary: Option<crate::Canary>,
+    pub(super) watch_program: bool,
+    /// The path, and the option that gave it (for errors).
+    pub(super) control_socket: Option<(PathBuf, &'static str)>,
+    pub(super) worker_user: Option<Requested>,
+    pub(super) worker_group: Option<Requested>,
+    pub(super) worker_env: WorkerEnv,
+    /// The admin listener's address, with the option that gave it (for its errors).
+    pub(super) admin_bind: Option<(&'static str, String)>,
+    pub(super) env_overrides: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("binds", &self.binds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// Defaults: one worker per CPU, no listener, drain deadline 30 s, start timeout 30 s,
+    /// surge 25 % of the workers (at least 1), backoff 100 ms doubling to 30 s (reset after a
+    /// worker stayed up 60 s), readiness `listening`, rolling restart on SIGHUP and SIGUSR2,
+    /// heartbeats every second and no heartbeat timeout.
+    ///
+    /// ```
+    /// // Every option has a default: this is a working master already.
+    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// assert!(supervisor.handle().status().workers_wanted >= 1);
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            workers: WorkerCount::Cpus,
+            binds: Vec::new(),
+            bind_option: "bind",
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            start_timeout: DEFAULT_START_TIMEOUT,
+            max_surge: None,
+            backoff_initial: DEFAULT_BACKOFF_INITIAL,
+            backoff_max: DEFAULT_BACKOFF_MAX,
+            backoff_reset: DEFAULT_BACKOFF_RESET,
+            rollout_failures: DEFAULT_ROLLOUT_FAILURES,
+            rollout_settle: DEFAULT_ROLLOUT_SETTLE,
+            readiness: Readiness::default(),
+            restart_signals: vec![Signal::SIGHUP, Signal::SIGUSR2],
+            env: Vec::new(),
+            args: None,
+            program: None,
+            before_spawn: None,
+            process_name: None,
+            heartbeat: DEFAULT_HEARTBEAT,
+            heartbeat_timeout: None,
+            canary: None,
+            watch_program: false,
+            control_socket: None,
+            worker_user: None,
+            worker_group: None,
+            worker_env: WorkerEnv::Inherit,
+            admin_bind: None,
+            env_overrides: true,
+        }
+    }
+
+    /// The number of workers (at least 1).
+    ///
+    /// ```
+    /// use regiment_core::Builder;
+    /// let supervisor = Builder::new().workers(3).env_overrides(false).build()?;
+    /// assert_eq!(supervisor.handle().status().workers_wanted, 3);
+    /// // Zero workers would serve nothing: refused.
+    /// assert!(Builder::new().workers(0).env_overrides(false).build().is_err());
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = WorkerCount::Fixed(n);
+        self
+    }
+
+    /// The number of workers, computed once when the supervisor is built.
+    ///
+    /// ```
+    /// // Half the CPUs, leaving the rest to a database on the same host.
+    /// let supervisor = regiment_core::Builder::new()
+    ///     .workers_with(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)))
+    ///     .env_overrides(false)
+    ///     .build()?;
+    /// assert!(supervisor.handle().status().workers_wanted >= 1);
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn workers_with(mut self, f: impl FnOnce() -> usize + Send + 'static) -> Self {
+        self.workers = WorkerCount::Computed(Box::new(f));
+        self
+    }
+
+    /// Adds a listener: `127.0.0.1:3000`, `[::]:80`, `unix:/run/app.sock`. May be repeated.
+    ///
+    /// ```
+    /// use regiment_core::Builder;
+    /// // Port 0: the system picks a free port, which `listeners` reports.
+    /// let supervisor = Builder::new().bind("127.0.0.1:0").env_overrides(false).build()?;
+    /// let addr = &supervisor.listeners()[0];
+    /// assert!(addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"));
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn bind(mut self, addr: impl Into<String>) -> Self {
+        self.binds.push(addr.into());
+        self
+    }
+
+    /// How long a draining worker may take before it is killed with SIGKILL.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use regiment_core::Builder;
+    /// // Requests are short here: a worker still busy after 10 s is stuck, not slow.
+    /// let builder = Builder::new().drain_timeout(Duration::from_secs(10));
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// // Zero would kill every worker the moment it is told to drain: refused.
+    /// assert!(Builder::new().drain_timeout(Duration::ZERO).env_overrides(false).build().is_err());
+    /// ```
+    pub fn drain_timeout(mut self, d: Duration) -> Self {
+        self.drain_timeout = d;
+        self
+    }
+
+    /// How long a new worker may take to become ready before it is killed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // Workers load a large model before they are ready: give them two minutes.
+    /// let builder = regiment_core::Builder::new().start_timeout(Duration::from_secs(120));
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
+    pub fn start_timeout(mut self, d: Duration) -> Self {
+        self.start_timeout = d;
+        self
+    }
+
+    /// At most this many replacements starting at once (default 25 % of workers, at least 1).
+    ///
+    /// ```
+    /// use regiment_core::Builder;
+    /// // At most 2 extra workers (and their memory) while a rolling restart runs.
+    /// assert!(Builder::new().workers(8).max_surge(2).env_overrides(false).build().is_ok());
+    /// // A surge of 0 would never replace anything: refused.
+    /// assert!(Builder::new().max_surge(0).env_overrides(false).build().is_err());
+    /// ```
+    pub fn max_surge(mut self, n: usize) -> Self {
+        self.max_surge = Some(n);
+        self
+    }
+
+    /// Respawn backoff: first delay, longest delay, and the time a worker must stay up for the
+    /// delay to start over.
+    ///
+    /// Refused at build: a first delay of zero (doubled, it stays zero: a crash loop with no
+    /// pause), a `reset_after` of zero (every worker would count as healthy the moment it is
+    /// ready, so one that crashes soon after would always be retried after the first delay), a
+    /// longest delay shorter than the first, and durations longer than [`MAX_DURATION`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use regiment_core::Builder;
+    /// // Retry after 50 ms, wait at most 5 s, and forgive a worker that stayed up 2 minutes.
+    /// let (ms, s) = (Duration::from_millis, Duration::from_secs);
+    /// let builder = Builder::new().backoff(ms(50), s(5), s(120));
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// // A longest delay shorter than the first makes no sense: refused.
+    /// let builder = Builder::new().backoff(s(5), s(1), s(60));
+    /// assert!(builder.env_overrides(false).build().is_err());
+    /// // Forgiving a worker as soon as it is up would keep a crash loop at the first delay.
+    /// let err = Builder::new().backoff(ms(50), s(5), Duration::ZERO).env_overrides(false).build();
+    /// assert!(err.unwrap_err().to_string().contains("`backoff`"));
+    /// ```
+    pub fn backoff(mut self, initial: Duration, max: Duration, reset_after: Duration) -> Self {
+        self.backoff_initial = initial;
+        self.backoff_max = max;
+        self.backoff_reset = reset_after;
+        self
+    }
+
+    /// How long the last new worker of a rolling restart must serve before the rollout
+    /// completes (default 5 s; zero: at once). New workers that crash before then count as
+    /// failures of the rollout, so that a build that dies soon after it is ready never becomes
+    /// the good program.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use regiment_core::Builder;
+    /// // This service's fatal bugs show within a minute: only then is a deploy done.
+    /// let builder = Builder::new().rollout_settle(Duration::from_secs(60));
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
+    pub fn rollout_settle(mut self, d: Duration) -> Self {
+        self.rollout_settle = d;
+        self
+    }
+
+    /// Consecutive failed starts of new workers after which a rolling restart is aborted.
+    ///
+    /// ```
+    /// use regiment_core::Builder;
+    /// // Workers of this service are slow to start and sometimes flaky: allow 5 failures.
+    /// assert!(Builder::new().rollout_failure_limit(5).env_overrides(false).build().is_ok());
+    /// // A limit of 0 would abort every deploy before it starts: refused.
+    /// assert!(Builder::new().rollout_failure_limit(0).env_overrides(false).build().is_err());
+    /// ```
+    pub fn rollout_failure_limit(mut self, n: u32) -> Self {
+        self.rollout_failures = n;
+        self
+    }
+
+    /// When a new worker counts as ready.
+    ///
+    /// ```
+    /// use regiment_core::{Builder, Readiness};
+    /// // Workers warm their caches first and call `worker::ready()` when done.
+    /// let builder = Builder::new().readiness(Readiness::Manual);
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
+    pub fn readiness(mut self, r: Readiness) -> Self {
+        self.readiness = r;
+        self
+    }
+
+    /// The signals that start a rolling restart (default SIGHUP and SIGUSR2).
+    ///
+    /// Any signal the master can catch and that means nothing else to it is accepted. Refused
+    /// at build (under the name `restart_signals`, or `REGIMENT_RESTART_SIGNAL` for the
+    /// environment override): no signal at all; SIGKILL, SIGSTOP, SIGILL, SIGFPE and SIGSEGV,
+    /// which cannot be handled; SIGCHLD, which the master receives whenever a worker exits;
+    /// and the signals that already stop (SIGTERM, SIGINT) or scale (SIGTTIN, SIGTTOU).
+    ///
+    /// ```
+    /// use regiment_core::{Builder, Signal};
+    /// // SIGHUP means "reload the config" to this program's users: deploy on SIGUSR2 only.
+    /// let builder = Builder::new().restart_signals([Signal::SIGUSR2]);
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// // No signal at all: refused, an operator could not deploy.
+    /// assert!(Builder::new().restart_signals(Vec::new()).env_overrides(false).build().is_err());
+    /// // SIGTERM already means stop: refused at build, with the signals that are accepted.
+    /// let err = Builder::new().restart_signals([Signal::SIGTERM]).env_overrides(false).build();
+    /// assert!(err.unwrap_err().to_string().contains("such as SIGHUP or SIGUSR2"));
+    /// ```
+    pub fn restart_signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Self {
+        self.restart_signals = signals.into_iter().collect();
+        self
+    }
+
+    /// The interval of worker heartbeats.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // Fresher figures in `Handle::status`, for one small message per worker every 250 ms.
+    /// let builder = regiment_core::Builder::new().heartbeat_interval(Duration::from_millis(250));
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
+    pub fn heartbeat_interval(mut self, d: Duration) -> Self {
+        self.heartbeat = d;
+        self
+    }
+
+    /// Replace a ready worker that sent nothing for this long (a blocked runtime). Off by
+    /// default. It applies only to workers that have sent at least one heartbeat (regiment-axum's
+    /// workers send them from the runtime that serves), so a worker that never sends any is not
+    /// replaced for its silence.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use regiment_core::Builder;
+    /// // A worker whose runtime is blocked for 10 s is replaced.
+    /// let builder = Builder::new().heartbeat_timeout(Duration::from_secs(10));
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// // Not longer than the interval (1 s): healthy workers would be replaced. Refused.
+    /// let builder = Builder::new().heartbeat_timeout(Duration::from_secs(1));
+    /// assert!(builder.env_overrides(false).build().is_err());
+    /// ```
+    pub fn heartbeat_timeout(mut self, d: Duration) -> Self {
+        self.heartbeat_timeout = Some(d);
+        self
+    }
+
+    /// Rolling restarts start with a canary, judged on its 5xx ratio before the other workers
+    /// are replaced (off by default). See [`crate::Canary`].
+    ///
+    /// ```
+    /// use regiment_core::{Builder, Canary};
+    /// let builder = Builder::new().workers(4).canary(Canary::new());
+    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// ```
+    pub fn canary(mut self, canary: crate::Canary) -> Self {
+        self.canary = Some(canary);
+        self
+    }
+
+    /// A control socket at `path`, for the `regiment` command (off by default): status,
+    /// metrics, rolling restarts answered with their outcome, scale, replace, stop. The file
+    /// is created with mode 0600 and only the master's user and root are served; a file left
+    /// by a dead master is replaced, a live master's is never taken over.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), regiment_core::Error> {
+    /// // A deploy script ends with `regiment --socket /run/shop/control.sock reload --wait`.
+    /// let supervisor = regiment_core::Builder::new()
+    ///     .bind("127.0.0.1:3000")
+    ///     .control_socket("/run/shop/control.sock")
+    ///     .build()?;
+    /// supervisor.run().await
+    /// # }
+    /// ```
+    pub fn control_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.control_socket = Some((path.into(), "control_socket"));
+        self
+    }
+
+    /// Serves the admin HTTP endpoints from the master on this address (off by default):
+    /// `GET /metrics` (the Prometheus text format, see [`crate::Handle::metrics`]), `/status`
+    /// (the [`crate::Status`] as JSON), `/healthz` (200 while the supervisor loop runs) and
+    /// `/readyz` (200 while at least one worker is ready, so a rolling restart never fails a
+    /// readiness probe). A TCP address (`127.0.0.1:9100`; port 0 picks one, shown in
+    /// [`crate::Status::admin`]) or `unix:/path`. Bound at build; never inherited by workers.
+    /// `REGIMENT_ADMIN_BIND` overrides it.
+    ///
+    /// ```
+    /// use regiment_core::Builder;
+    /// let supervisor = Builder::new().admin_bind("127.0.0.1:0").env_overrides(false).build()?;
+    /// // Bound now: the port is known before `run` (the endpoints answer once it runs).
+    /// let admin = supervisor.handle().status().admin.unwrap();
+    /// assert!(admin.starts_with("127.0.0.1:") && !admin.ends_with(":0"));
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn admin_bind(mut self, addr: impl Into<String>) -> Self {
+        self.admin_bind = Some(("admin_bind", addr.into()));
+        self
+    }
+
+    /// Development reload (off by default; `REGIMENT_WATCH=1`): when the program file changes,
+    /// a rebuild say, the workers roll as on SIGHUP, once the file was left alone for half a
+    /// second. Each reload is logged at info with its cause. For development: in production a
+    /// deploy asks for its rollout (SIGHUP, [`crate::Handle::rolling_restart_and_wait`]).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), regiment_core::Error> {
+    /// // `cargo build` in another terminal reloads this server, without dropping a request.
+    /// let supervisor = regiment_core::Builder::new()
+    ///     .bind("127.0.0.1:3000")
+    ///     .watch_program(cfg!(debug_assertions))
+    ///     .build()?;
+    /// supervisor.run().await
+    /// # }
+    /// ```
+    pub fn watch_program(mut self, on: bool) -> Self {
+        self.watch_program = on;
+        self
+    }
+
+    /// Whether `REGIMENT_*` environment variables override the options (default true).
+    ///
+    /// ```
+    /// // An embedded master (or a test) runs with what the code says, whatever REGIMENT_* holds.
+    /// let supervisor = regiment_core::Builder::new().workers(2).env_overrides(false).build()?;
+    /// assert_eq!(supervisor.handle().status().workers_wanted, 2);
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn env_overrides(mut self, on: bool) -> Self {
+        self.env_overrides = on;
+        self
+    }
+
+    /// Checks the options, applies environment overrides, resolves the program and binds the
+    /// listeners. Nothing is spawned yet.
+    ///
+    /// ```
+    /// use regiment_core::{Builder, Error};
+    /// let supervisor = Builder::new().bind("127.0.0.1:0").env_overrides(false).build()?;
+    /// // Listening before any worker runs: early clients wait in the accept queue.
+    /// assert!(supervisor.handle().status().workers.is_empty());
+    /// // A busy address is an error now, not once workers are up.
+    /// let busy = supervisor.listeners()[0].clone();
+    /// let err = Builder::new().bind(busy).env_overrides(false).build().unwrap_err();
+    /// assert!(matches!(err, Error::Bind { .. }));
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn build(self) -> Result<crate::Supervisor> {
+        let config = self.into_config()?;
+        crate::Supervisor::new(config)
+    }
+}

@@ -1,0 +1,94 @@
+//! The `REGIMENT_*` environment overrides of the [`Builder`] options: one row per variable,
+//! giving its name, its parser with its bounds (see [`EnvVar`]) and the option it sets.
+
+use std::path::PathBuf;
+
+use super::builder::{Builder, WorkerCount};
+use super::env_var::EnvVar;
+use super::signals::parse_restart_signals;
+use crate::Canary;
+use crate::error::Result;
+use crate::identity::Requested;
+
+/// A variable, and how its value, once parsed, sets the builder.
+struct Override {
+    name: &'static str,
+    apply: fn(&mut Builder, &EnvVar) -> Result<()>,
+}
+
+/// Rows of `name => |builder, var| assignment`; the assignment parses `var` with `?`.
+macro_rules! overrides {
+    ($($name:literal => |$b:ident, $v:ident| $set:expr,)*) => {
+        &[$(Override {
+            name: $name,
+            apply: |$b, $v| {
+                $set;
+                Ok(())
+            },
+        },)*]
+    };
+}
+
+/// Every override, in the order they apply.
+#[rustfmt::skip]
+const OVERRIDES: &[Override] = overrides! {
+    "REGIMENT_WORKERS" => |b, v| b.workers =
+        WorkerCount::Fixed(v.number(1, "a number of workers of at least 1")?),
+    "REGIMENT_BIND" => |b, v| {
+        b.binds = v.value().split(',').map(str::trim).filter(|s| !s.is_empty())
+            .map(str::to_owned).collect();
+        b.bind_option = v.name();
+    },
+    "REGIMENT_DRAIN_TIMEOUT" => |b, v| b.drain_timeout = v.duration()?,
+    "REGIMENT_START_TIMEOUT" => |b, v| b.start_timeout = v.duration()?,
+    "REGIMENT_MAX_SURGE" => |b, v| b.max_surge =
+        Some(v.number(1, "a number of replacements of at least 1")?),
+    "REGIMENT_BACKOFF_INITIAL" => |b, v| b.backoff_initial = v.duration()?,
+    "REGIMENT_BACKOFF_MAX" => |b, v| b.backoff_max = v.duration()?,
+    "REGIMENT_BACKOFF_RESET" => |b, v| b.backoff_reset = v.duration()?,
+    "REGIMENT_ROLLOUT_FAILURE_LIMIT" => |b, v| b.rollout_failures =
+        v.number(1, "a number of failed starts of at least 1")?,
+    // Zero is a valid settle: the rollout completes at once.
+    "REGIMENT_ROLLOUT_SETTLE" => |b, v| b.rollout_settle = v.duration_or_zero()?,
+    "REGIMENT_READINESS" => |b, v| b.readiness = v.parsed()?,
+    "REGIMENT_RESTART_SIGNAL" => |b, v| b.restart_signals =
+        parse_restart_signals(v.name(), v.raw())?,
+    "REGIMENT_PROCESS_NAME" => |b, v| b.process_name = Some(v.value().to_owned()),
+    "REGIMENT_HEARTBEAT_INTERVAL" => |b, v| b.heartbeat = v.duration()?,
+    "REGIMENT_HEARTBEAT_TIMEOUT" => |b, v| b.heartbeat_timeout = v.duration_or_off()?,
+    "REGIMENT_CONTROL_SOCKET" => |b, v| b.control_socket =
+        Some((PathBuf::from(v.value()), v.name())),
+    "REGIMENT_WATCH" => |b, v| b.watch_program = v.switch()?,
+    // Any of them turns the canary on, with the defaults for the others.
+    "REGIMENT_CANARY_WORKERS" => |b, v| b.canary.get_or_insert_with(Canary::new).workers =
+        v.number(1, "a number of workers of at least 1")?,
+    "REGIMENT_CANARY_WINDOW" => |b, v| b.canary.get_or_insert_with(Canary::new).window =
+        v.duration()?,
+    "REGIMENT_CANARY_MAX_ERROR_RATIO" => |b, v| b.canary.get_or_insert_with(Canary::new)
+        .max_error_ratio = v.fraction()?,
+    "REGIMENT_CANARY_MIN_REQUESTS" => |b, v| b.canary.get_or_insert_with(Canary::new)
+        .min_requests = v.number(0, "a number of requests")?,
+    "REGIMENT_WORKER_USER" => |b, v| b.worker_user =
+        Some(Requested { option: v.name(), value: v.raw().to_owned() }),
+    "REGIMENT_WORKER_GROUP" => |b, v| b.worker_group =
+        Some(Requested { option: v.name(), value: v.raw().to_owned() }),
+    "REGIMENT_WORKER_ENV" => |b, v| b.worker_env = v.parsed()?,
+    "REGIMENT_ADMIN_BIND" => |b, v| b.admin_bind = Some((v.name(), v.value().to_owned())),
+};
+
+/// Applies the variables `lookup` finds set. Each value is checked here, under the variable's
+/// own name, so that an error names what the operator actually set.
+pub(super) fn apply(builder: &mut Builder, lookup: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+    for row in OVERRIDES {
+        if let Some(var) = EnvVar::lookup(row.name, lookup) {
+            (row.apply)(builder, &var)?;
+        }
+    }
+    Ok(())
+}
+
+/// The names of the variables, for the test that README lists them all.
+#[cfg(test)]
+pub(super) fn names() -> impl Iterator<Item = &'static str> {
+    OVERRIDES.iter().map(|row| row.name)
+}

@@ -1,0 +1,158 @@
+//! The environment overrides, given through a test's own environment (the process's is shared
+//! by every test thread).
+
+use std::time::Duration;
+
+use super::builder::Builder;
+use super::validated::Config;
+use crate::error::Result;
+
+/// The config `builder` gives under an environment of `vars` only.
+fn with_env(builder: Builder, vars: &[(&str, &str)]) -> Result<Config> {
+    let lookup = |name: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    builder.into_config_from(&lookup)
+}
+
+fn config(vars: &[(&str, &str)]) -> Config {
+    with_env(Builder::new().workers(1), vars).unwrap()
+}
+
+fn refusal(vars: &[(&str, &str)]) -> String {
+    match with_env(Builder::new().workers(1), vars) {
+        Ok(_) => panic!("{vars:?} accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn every_variable_is_in_the_readme_table() {
+    let readme = include_str!("../../../README.md");
+    for name in super::env::names() {
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "{name} missing from README"
+        );
+    }
+}
+
+#[test]
+fn backoff_variables_set_the_backoff() {
+    let c = config(&[
+        ("REGIMENT_BACKOFF_INITIAL", "50ms"),
+        ("REGIMENT_BACKOFF_MAX", "5s"),
+        ("REGIMENT_BACKOFF_RESET", "2m"),
+    ]);
+    assert_eq!(
+        (c.backoff_initial, c.backoff_max, c.backoff_reset),
+        (
+            Duration::from_millis(50),
+            Duration::from_secs(5),
+            Duration::from_secs(120)
+        )
+    );
+    for name in [
+        "REGIMENT_BACKOFF_INITIAL",
+        "REGIMENT_BACKOFF_MAX",
+        "REGIMENT_BACKOFF_RESET",
+    ] {
+        for bad in ["0s", "366days", "soon"] {
+            let e = refusal(&[(name, bad)]);
+            assert!(
+                e.contains(&format!("`{name}`")) && e.contains("above zero and at most 365 days"),
+                "{name}={bad}: {e}"
+            );
+        }
+    }
+    // Each is good alone, but a longest delay shorter than the first is refused as a whole.
+    let e = refusal(&[("REGIMENT_BACKOFF_MAX", "50ms")]);
+    assert!(e.contains("`backoff`"), "{e}");
+}
+
+#[test]
+fn the_rollout_failure_limit_variable_is_a_count_of_at_least_one() {
+    let c = config(&[("REGIMENT_ROLLOUT_FAILURE_LIMIT", "5")]);
+    assert_eq!(c.rollout_failures, 5);
+    for bad in ["0", "-1", "three", "99999999999"] {
+        let e = refusal(&[("REGIMENT_ROLLOUT_FAILURE_LIMIT", bad)]);
+        assert!(
+            e.contains("`REGIMENT_ROLLOUT_FAILURE_LIMIT`") && e.contains("at least 1"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn heartbeat_variables_set_the_interval_and_the_timeout_or_turn_it_off() {
+    let c = config(&[
+        ("REGIMENT_HEARTBEAT_INTERVAL", "250ms"),
+        ("REGIMENT_HEARTBEAT_TIMEOUT", "10s"),
+    ]);
+    assert_eq!(c.heartbeat, Duration::from_millis(250));
+    assert_eq!(c.heartbeat_timeout, Some(Duration::from_secs(10)));
+    let on = Builder::new()
+        .workers(1)
+        .heartbeat_timeout(Duration::from_secs(10));
+    let c = with_env(on, &[("REGIMENT_HEARTBEAT_TIMEOUT", "off")]).unwrap();
+    assert_eq!(c.heartbeat_timeout, None, "off turns a coded timeout off");
+    for bad in ["0s", "a while"] {
+        let e = refusal(&[("REGIMENT_HEARTBEAT_INTERVAL", bad)]);
+        assert!(e.contains("`REGIMENT_HEARTBEAT_INTERVAL`"), "{bad}: {e}");
+        let e = refusal(&[("REGIMENT_HEARTBEAT_TIMEOUT", bad)]);
+        assert!(
+            e.contains("`REGIMENT_HEARTBEAT_TIMEOUT`") && e.contains("or off"),
+            "{bad}: {e}"
+        );
+    }
+    // A timeout not longer than the interval would replace healthy workers.
+    let e = refusal(&[("REGIMENT_HEARTBEAT_TIMEOUT", "1s")]);
+    assert!(e.contains("longer than heartbeat_interval"), "{e}");
+}
+
+#[test]
+fn the_process_name_variable_names_the_workers() {
+    let c = config(&[("REGIMENT_PROCESS_NAME", " shop ")]);
+    assert_eq!(c.process_name, "shop");
+    // Blank counts as unset: the program's name.
+    let c = config(&[("REGIMENT_PROCESS_NAME", "  ")]);
+    assert_ne!(c.process_name.trim(), "");
+}
+
+#[test]
+fn addresses_from_the_variable_are_refused_under_its_name() {
+    let c = config(&[("REGIMENT_BIND", "127.0.0.1:0, unix:/run/a.sock,")]);
+    assert_eq!((c.binds.len(), c.bind_option), (2, "REGIMENT_BIND"));
+    let e = refusal(&[("REGIMENT_BIND", "nowhere")]);
+    assert!(e.contains("`REGIMENT_BIND`"), "{e}");
+}
+
+#[test]
+fn any_canary_variable_turns_the_canary_on_and_bad_ones_are_refused() {
+    let c = config(&[("REGIMENT_CANARY_MIN_REQUESTS", "50")]);
+    let canary = c.canary.expect("on");
+    assert_eq!((canary.min_requests, canary.workers), (50, 1));
+    assert!(config(&[]).canary.is_none());
+    for (name, bad) in [
+        ("REGIMENT_CANARY_WORKERS", "0"),
+        ("REGIMENT_CANARY_WINDOW", "0s"),
+        ("REGIMENT_CANARY_MAX_ERROR_RATIO", "1.5"),
+        ("REGIMENT_CANARY_MIN_REQUESTS", "many"),
+    ] {
+        let e = refusal(&[(name, bad)]);
+        assert!(e.contains(&format!("`{name}`")), "{name}={bad}: {e}");
+    }
+}
+
+#[test]
+fn variables_are_ignored_when_overrides_are_off() {
+    let b = Builder::new().workers(1).env_overrides(false);
+    let c = with_env(
+        b,
+        &[("REGIMENT_WORKERS", "7"), ("REGIMENT_DRAIN_TIMEOUT", "0s")],
+    )
+    .unwrap();
+    assert_eq!(c.workers, 1);
+}

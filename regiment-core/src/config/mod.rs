@@ -1,0 +1,27 @@
+//! Options of a supervisor: the [`Builder`] with its defaults, the checked [`Config`] the
+//! master runs with, and the `REGIMENT_*` environment overrides.
+//!
+//! - `builder.rs`, `worker_options.rs`: the [`Builder`] and its methods; `defaults.rs`,
+//!   `spawn_plan.rs`: what they take.
+//! - `validated.rs`: [`Builder`] to [`Config`], each option checked under its name.
+//! - `env.rs`: the table of environment overrides; `env_var.rs`: the parsers of their values.
+//! - `signals.rs`: which signals may start a rolling restart.
+
+mod builder;
+mod defaults;
+mod env;
+pub(crate) mod env_var;
+mod signals;
+mod spawn_plan;
+mod validated;
+mod worker_options;
+
+#[cfg(test)]
+mod env_tests;
+#[cfg(test)]
+mod tests;
+
+pub use builder::Builder;
+pub use defaults::*;
+pub use spawn_plan::{BeforeSpawn, SpawnPlan};
+pub(crate) use validated::Config;

@@ -1,0 +1,159 @@
+//! The checks of the options given to the [`Builder`] (those of environment variables are in
+//! `env_tests.rs`).
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use super::signals::{parse_restart_signals, parse_signal};
+use super::validated::parse_admin_bind;
+use super::*;
+use crate::listen::ListenAddr;
+
+fn err(b: Builder) -> String {
+    match b.env_overrides(false).into_config() {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn invalid_options_name_the_option_and_what_it_accepts() {
+    let e = err(Builder::new().workers(0));
+    assert!(e.contains("`workers`") && e.contains("at least 1"), "{e}");
+    let e = err(Builder::new().workers(1).drain_timeout(Duration::ZERO));
+    assert!(
+        e.contains("`drain_timeout`") && e.contains("above zero"),
+        "{e}"
+    );
+    let e = err(Builder::new().workers(1).start_timeout(Duration::ZERO));
+    assert!(e.contains("`start_timeout`"), "{e}");
+    let e = err(Builder::new()
+        .workers(1)
+        .start_timeout(Duration::from_secs(400 * 24 * 3600)));
+    assert!(
+        e.contains("`start_timeout`") && e.contains("at most 365 days"),
+        "{e}"
+    );
+    let e = err(Builder::new().workers(1).backoff(
+        Duration::from_millis(100),
+        Duration::MAX,
+        Duration::from_secs(60),
+    ));
+    assert!(e.contains("`backoff`"), "{e}");
+    let e = err(Builder::new().workers(1).max_surge(0));
+    assert!(e.contains("`max_surge`"), "{e}");
+    let e = err(Builder::new().workers(1).bind("nowhere at all"));
+    assert!(
+        e.contains("`bind`") && e.contains("nowhere at all") && e.contains("HOST:PORT"),
+        "{e}"
+    );
+}
+
+#[test]
+fn restart_signals_that_cannot_roll_the_workers_are_refused() {
+    for refused in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGSEGV,
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+    ] {
+        let e = err(Builder::new()
+            .workers(1)
+            .restart_signals([Signal::SIGHUP, refused]));
+        // The value named is the signal refused, not the whole list.
+        assert!(
+            e.contains("`restart_signals`")
+                && e.contains(&format!("{:?}", refused.as_str()))
+                && e.contains("such as SIGHUP or SIGUSR2"),
+            "{e}"
+        );
+    }
+    let e = err(Builder::new().workers(1).restart_signals([]));
+    assert!(e.contains("`restart_signals`"), "{e}");
+    // Any other signal a process can catch is fine.
+    for fine in [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGWINCH] {
+        let config = Builder::new()
+            .workers(1)
+            .restart_signals([fine])
+            .env_overrides(false)
+            .into_config();
+        assert!(config.is_ok(), "{fine} refused");
+    }
+}
+
+#[test]
+fn the_restart_signal_variable_is_checked_under_its_own_name() {
+    let e = parse_restart_signals("REGIMENT_RESTART_SIGNAL", "SIGHUP, kill")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`REGIMENT_RESTART_SIGNAL`")
+            && e.contains("\"SIGHUP, kill\"")
+            && e.contains("such as SIGHUP,SIGUSR2")
+            && e.contains("SIGKILL"),
+        "{e}"
+    );
+    for refused in ["SIGTERM", "int", "SIGCHLD", "SIGNOPE", ""] {
+        assert!(
+            parse_restart_signals("REGIMENT_RESTART_SIGNAL", refused).is_err(),
+            "{refused:?} accepted"
+        );
+    }
+    assert_eq!(
+        parse_restart_signals("REGIMENT_RESTART_SIGNAL", "hup, SIGWINCH").unwrap(),
+        [Signal::SIGHUP, Signal::SIGWINCH]
+    );
+}
+
+#[test]
+fn the_admin_address_is_checked_under_the_name_that_gave_it() {
+    let e = err(Builder::new().workers(1).admin_bind("nowhere"));
+    assert!(
+        e.contains("`admin_bind`") && e.contains("\"nowhere\"") && e.contains("HOST:PORT"),
+        "{e}"
+    );
+    let e = parse_admin_bind("REGIMENT_ADMIN_BIND", "localhost")
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("`REGIMENT_ADMIN_BIND`"), "{e}");
+    let ok = parse_admin_bind("REGIMENT_ADMIN_BIND", "unix:/run/a.sock").unwrap();
+    assert_eq!(ok.addr, ListenAddr::Unix("/run/a.sock".into()));
+}
+
+#[test]
+fn a_backoff_that_never_resets_is_refused() {
+    let e = err(Builder::new().workers(1).backoff(
+        Duration::from_millis(100),
+        Duration::from_secs(30),
+        Duration::ZERO,
+    ));
+    assert!(e.contains("`backoff`") && e.contains("above zero"), "{e}");
+}
+
+#[test]
+fn the_worker_count_can_be_computed_at_start() {
+    let c = Builder::new()
+        .workers_with(|| 3)
+        .env_overrides(false)
+        .into_config()
+        .unwrap();
+    assert_eq!(c.workers, 3);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let c = Builder::new().env_overrides(false).into_config().unwrap();
+    assert_eq!(c.workers, cpus, "one worker per CPU by default");
+}
+
+#[test]
+fn parses_signal_names() {
+    assert_eq!(parse_signal("hup"), Some(Signal::SIGHUP));
+    assert_eq!(parse_signal("SIGUSR2"), Some(Signal::SIGUSR2));
+    assert_eq!(parse_signal("SIGNOPE"), None);
+}

@@ -1,0 +1,225 @@
+//! [`Config`]: the options of a [`Builder`] once checked, the form the master runs with.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use super::builder::{Builder, WorkerCount};
+use super::defaults::MAX_DURATION;
+use super::signals::check_restart_signals;
+use super::spawn_plan::BeforeSpawn;
+use crate::error::{Error, Result};
+use crate::identity::WorkerIdentity;
+use crate::listen::ListenAddr;
+use crate::readiness::Readiness;
+use crate::worker_env::WorkerEnv;
+
+impl Builder {
+    /// Applies the environment overrides (if on), checks every option and resolves the
+    /// program, the workers' identity and the admin address.
+    pub(crate) fn into_config(self) -> Result<Config> {
+        self.into_config_from(&|name| std::env::var(name).ok())
+    }
+
+    /// [`Builder::into_config`] with `lookup` for the environment, so that tests give theirs.
+    pub(super) fn into_config_from(
+        mut self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config> {
+        if self.env_overrides {
+            super::env::apply(&mut self, lookup)?;
+        }
+        let workers = self.worker_count()?;
+        self.check_durations()?;
+        if self.max_surge == Some(0) {
+            return Err(Error::invalid(
+                "max_surge",
+                0,
+                "at least 1 replacement at a time",
+            ));
+        }
+        self.check_backoff()?;
+        if self.rollout_failures == 0 {
+            return Err(Error::invalid("rollout_failure_limit", 0, "at least 1"));
+        }
+        check_restart_signals(&self.restart_signals)?;
+        let mut binds = Vec::with_capacity(self.binds.len());
+        for b in &self.binds {
+            binds.push(
+                b.parse::<ListenAddr>()
+                    .map_err(|e| Error::invalid(self.bind_option, b, e))?,
+            );
+        }
+        let worker_identity =
+            crate::identity::resolve(self.worker_user.take(), self.worker_group.take())?;
+        let program = crate::master::program::resolve(self.program.take())?;
+        let process_name = self.process_name.take().unwrap_or_else(|| {
+            program
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "regiment".into())
+        });
+        Ok(Config {
+            workers,
+            binds,
+            bind_option: self.bind_option,
+            drain_timeout: self.drain_timeout,
+            start_timeout: self.start_timeout,
+            max_surge: self.max_surge,
+            backoff_initial: self.backoff_initial,
+            backoff_max: self.backoff_max,
+            backoff_reset: self.backoff_reset,
+            rollout_failures: self.rollout_failures,
+            rollout_settle: self.rollout_settle,
+            readiness: self.readiness,
+            restart_signals: self.restart_signals,
+            env: self.env,
+            args: self
+                .args
+                .take()
+                .unwrap_or_else(|| std::env::args_os().skip(1).collect()),
+            program,
+            before_spawn: self.before_spawn,
+            process_name,
+            heartbeat: self.heartbeat,
+            heartbeat_timeout: self.heartbeat_timeout,
+            canary: self.canary.map(crate::Canary::check).transpose()?,
+            watch_program: self.watch_program,
+            control_socket: self.control_socket,
+            worker_identity,
+            worker_env: self.worker_env,
+            admin_bind: self
+                .admin_bind
+                .map(|(option, addr)| parse_admin_bind(option, &addr))
+                .transpose()?,
+        })
+    }
+
+    fn worker_count(&mut self) -> Result<usize> {
+        let workers = match std::mem::replace(&mut self.workers, WorkerCount::Cpus) {
+            WorkerCount::Cpus => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            WorkerCount::Fixed(n) => n,
+            WorkerCount::Computed(f) => f(),
+        };
+        if workers == 0 {
+            return Err(Error::invalid(
+                "workers",
+                0,
+                "a number of workers of at least 1",
+            ));
+        }
+        Ok(workers)
+    }
+
+    /// Every duration at most [`MAX_DURATION`]; those that are deadlines or intervals above
+    /// zero; a heartbeat timeout longer than the interval.
+    fn check_durations(&self) -> Result<()> {
+        for (option, d) in [
+            ("drain_timeout", self.drain_timeout),
+            ("start_timeout", self.start_timeout),
+            ("heartbeat_interval", self.heartbeat),
+        ] {
+            if d.is_zero() || d > MAX_DURATION {
+                return Err(Error::invalid(
+                    option,
+                    humantime::format_duration(d),
+                    "a duration above zero and at most 365 days, such as 30s",
+                ));
+            }
+        }
+        for (option, d) in [
+            (
+                "heartbeat_timeout",
+                self.heartbeat_timeout.unwrap_or_default(),
+            ),
+            ("backoff", self.backoff_max),
+            ("backoff", self.backoff_reset),
+            ("rollout_settle", self.rollout_settle),
+        ] {
+            if d > MAX_DURATION {
+                return Err(Error::invalid(
+                    option,
+                    humantime::format_duration(d),
+                    "durations of at most 365 days",
+                ));
+            }
+        }
+        if self.heartbeat_timeout.is_some_and(|t| t <= self.heartbeat) {
+            return Err(Error::invalid(
+                "heartbeat_timeout",
+                humantime::format_duration(self.heartbeat_timeout.unwrap_or_default()),
+                "a duration longer than heartbeat_interval",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_backoff(&self) -> Result<()> {
+        if self.backoff_initial.is_zero() || self.backoff_max < self.backoff_initial {
+            return Err(Error::invalid(
+                "backoff",
+                format!("{:?}..{:?}", self.backoff_initial, self.backoff_max),
+                "an initial delay above zero and a maximum at least as long",
+            ));
+        }
+        if self.backoff_reset.is_zero() {
+            return Err(Error::invalid(
+                "backoff",
+                "reset_after 0s",
+                "a reset_after above zero, such as 60s: how long a worker must stay up for its \
+                 slot's delay to start over",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The admin listener's address, checked, with the option that gave it.
+pub(crate) struct AdminBind {
+    pub option: &'static str,
+    pub addr: ListenAddr,
+}
+
+pub(super) fn parse_admin_bind(option: &'static str, addr: &str) -> Result<AdminBind> {
+    let addr = addr.parse::<ListenAddr>().map_err(|e| {
+        Error::invalid(
+            option,
+            addr,
+            format!("an address for the admin endpoints, HOST:PORT or unix:PATH ({e})"),
+        )
+    })?;
+    Ok(AdminBind { option, addr })
+}
+
+/// The checked options a supervisor runs with.
+pub(crate) struct Config {
+    pub workers: usize,
+    pub binds: Vec<ListenAddr>,
+    pub bind_option: &'static str,
+    pub drain_timeout: Duration,
+    pub start_timeout: Duration,
+    pub max_surge: Option<usize>,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub backoff_reset: Duration,
+    pub rollout_failures: u32,
+    pub rollout_settle: Duration,
+    pub readiness: Readiness,
+    pub restart_signals: Vec<Signal>,
+    pub env: Vec<(OsString, OsString)>,
+    pub args: Vec<OsString>,
+    pub program: PathBuf,
+    pub before_spawn: Option<BeforeSpawn>,
+    pub process_name: String,
+    pub heartbeat: Duration,
+    pub heartbeat_timeout: Option<Duration>,
+    pub canary: Option<crate::master::CanaryConfig>,
+    pub watch_program: bool,
+    pub control_socket: Option<(PathBuf, &'static str)>,
+    /// Who workers run as; `None`: as the master.
+    pub worker_identity: Option<WorkerIdentity>,
+    pub worker_env: WorkerEnv,
+    pub admin_bind: Option<AdminBind>,
+}

@@ -1,0 +1,244 @@
+//! One scrape: the counters as they are now, and the gauges of one status snapshot, encoded
+//! as metric families.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelValue, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Unit;
+
+use super::Metrics;
+use crate::events::{Status, WorkerState, WorkerStatus};
+
+/// One scrape: the counters as they are now, and the gauges of one status snapshot.
+#[derive(Debug)]
+pub(super) struct Scrape {
+    pub(super) status: Status,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+        let (s, m) = (&self.status, &*self.metrics);
+        let in_state = |state| {
+            let n = s.workers.iter().filter(|w| w.state == state).count();
+            ConstGauge::new(n as i64)
+        };
+        family(
+            &mut e,
+            Family::gauge("workers", "Worker processes, by state."),
+            "state",
+            [
+                ("starting", in_state(WorkerState::Starting)),
+                ("ready", in_state(WorkerState::Ready)),
+                ("draining", in_state(WorkerState::Draining)),
+            ],
+        )?;
+        single(
+            &mut e,
+            "workers_wanted",
+            "Slots: the number of workers the master keeps serving.",
+            ConstGauge::new(s.workers_wanted as i64),
+        )?;
+        single(
+            &mut e,
+            "generation",
+            "The generation new workers get: the one being rolled out, else the good one.",
+            ConstGauge::new(s.generation as i64),
+        )?;
+        single(
+            &mut e,
+            "good_generation",
+            "The last generation whose rollout completed (1 until one does).",
+            ConstGauge::new(s.good_generation as i64),
+        )?;
+        family(
+            &mut e,
+            Family::counter("rollouts", "Rolling restarts ended, by outcome."),
+            m.rollouts.label,
+            m.rollouts.series(),
+        )?;
+        family(
+            &mut e,
+            Family::counter(
+                "replacements",
+                "Workers that took their slot from the worker they replaced, by cause.",
+            ),
+            m.replacements.label,
+            m.replacements.series(),
+        )?;
+        single(
+            &mut e,
+            "crashes",
+            "Ready workers that exited unasked.",
+            ConstCounter::new(m.crashes.load(Ordering::Relaxed)),
+        )?;
+        single(
+            &mut e,
+            "start_failures",
+            "New workers that failed before they were ready (exited, timed out, or not spawned).",
+            ConstCounter::new(m.start_failures.load(Ordering::Relaxed)),
+        )?;
+        family(
+            &mut e,
+            Family::counter(
+                "kills",
+                "Workers killed with SIGKILL, by reason (drain_deadline: still running at the \
+                 end of their drain).",
+            ),
+            m.kills.label,
+            m.kills.series(),
+        )?;
+        self.encode_slots(&mut e)
+    }
+}
+
+impl Scrape {
+    /// The figures of each slot's worker, from its last heartbeat.
+    fn encode_slots(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
+        let workers: Vec<(usize, &WorkerStatus)> = (0..self.status.slots.len())
+            .filter_map(|slot| slot_worker(&self.status, slot).map(|w| (slot, w)))
+            .collect();
+        let per_slot = |figure: fn(&WorkerStatus) -> u64| -> Vec<(usize, u64)> {
+            workers.iter().map(|(slot, w)| (*slot, figure(w))).collect()
+        };
+        family(
+            e,
+            Family::gauge(
+                "worker_resident_memory",
+                "Resident memory of the slot's worker.",
+            )
+            .unit(Unit::Bytes),
+            "slot",
+            per_slot(|w| w.rss)
+                .into_iter()
+                .map(|(s, v)| (s, ConstGauge::new(v))),
+        )?;
+        family(
+            e,
+            Family::counter(
+                "worker_requests",
+                "Requests the slot's worker served (from zero for each new worker).",
+            ),
+            "slot",
+            per_slot(|w| w.requests)
+                .into_iter()
+                .map(|(s, v)| (s, ConstCounter::new(v))),
+        )?;
+        family(
+            e,
+            Family::gauge(
+                "worker_in_flight_requests",
+                "Requests in flight in the slot's worker.",
+            ),
+            "slot",
+            per_slot(|w| w.in_flight)
+                .into_iter()
+                .map(|(s, v)| (s, ConstGauge::new(v))),
+        )?;
+        family(
+            e,
+            Family::counter(
+                "worker_responses_5xx",
+                "Responses with a 5xx status from the slot's worker (from zero for each new \
+                 worker).",
+            ),
+            "slot",
+            per_slot(|w| w.responses_5xx)
+                .into_iter()
+                .map(|(s, v)| (s, ConstCounter::new(v))),
+        )?;
+        family(
+            e,
+            Family::gauge("worker_age", "Time since the slot's worker was spawned.")
+                .unit(Unit::Seconds),
+            "slot",
+            workers
+                .iter()
+                .map(|(slot, w)| (*slot, ConstGauge::new(w.age_ms as f64 / 1000.0))),
+        )
+    }
+}
+
+/// The worker a slot's series show: its ready worker, else the newest one starting, else the
+/// newest one draining (while the master stops).
+fn slot_worker(status: &Status, slot: usize) -> Option<&WorkerStatus> {
+    let rank = |w: &WorkerStatus| match w.state {
+        WorkerState::Ready => 0,
+        WorkerState::Starting => 1,
+        WorkerState::Draining => 2,
+    };
+    status
+        .workers
+        .iter()
+        .filter(|w| w.slot == slot)
+        .min_by_key(|w| (rank(w), w.age_ms))
+}
+
+/// The descriptor of a metric family.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    unit: Option<Unit>,
+    metric_type: MetricType,
+}
+
+impl Family {
+    fn gauge(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            help,
+            unit: None,
+            metric_type: MetricType::Gauge,
+        }
+    }
+
+    fn counter(name: &'static str, help: &'static str) -> Self {
+        Self {
+            metric_type: MetricType::Counter,
+            ..Self::gauge(name, help)
+        }
+    }
+
+    fn unit(self, unit: Unit) -> Self {
+        Self {
+            unit: Some(unit),
+            ..self
+        }
+    }
+}
+
+/// A family with one label, a series per value.
+fn family<V: EncodeLabelValue, M: EncodeMetric>(
+    e: &mut DescriptorEncoder,
+    family: Family,
+    label: &'static str,
+    series: impl IntoIterator<Item = (V, M)>,
+) -> std::fmt::Result {
+    let mut encoder = e.encode_descriptor(
+        family.name,
+        family.help,
+        family.unit.as_ref(),
+        family.metric_type,
+    )?;
+    for (value, metric) in series {
+        let labels = [(label, value)];
+        metric.encode(encoder.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// A metric without labels.
+fn single(
+    e: &mut DescriptorEncoder,
+    name: &'static str,
+    help: &'static str,
+    metric: impl EncodeMetric,
+) -> std::fmt::Result {
+    let encoder = e.encode_descriptor(name, help, None, metric.metric_type())?;
+    metric.encode(encoder)
+}

@@ -1,0 +1,204 @@
+//! The counters and the exposition of a status snapshot.
+
+use super::*;
+use crate::events::{SlotStatus, WorkerState, WorkerStatus};
+use crate::master::policy::Origin;
+
+fn worker(slot: usize, state: WorkerState, age_ms: u64, rss: u64) -> WorkerStatus {
+    WorkerStatus {
+        slot,
+        pid: 1000 + slot as u32,
+        generation: 1,
+        state,
+        age_ms,
+        rss,
+        requests: 7,
+        in_flight: 2,
+        responses_5xx: 1,
+        failures: 0,
+        replace_reason: None,
+        program: None,
+    }
+}
+
+fn status(workers: Vec<WorkerStatus>, slots: usize) -> Status {
+    Status {
+        generation: 3,
+        good_generation: 2,
+        workers_wanted: slots,
+        workers,
+        slots: (0..slots)
+            .map(|slot| SlotStatus {
+                slot,
+                restarts: 0,
+                last_restart_reason: None,
+            })
+            .collect(),
+        ..Status::default()
+    }
+}
+
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().collect()
+}
+
+#[test]
+fn the_families_have_their_types_units_and_labels() {
+    let metrics = Arc::new(Metrics::default());
+    let text = metrics.encode(status(
+        vec![
+            worker(0, WorkerState::Ready, 1500, 4096),
+            worker(1, WorkerState::Starting, 20, 0),
+        ],
+        2,
+    ));
+    let lines = lines(&text);
+    for expected in [
+        "# TYPE regiment_workers gauge",
+        "regiment_workers{state=\"starting\"} 1",
+        "regiment_workers{state=\"ready\"} 1",
+        "regiment_workers{state=\"draining\"} 0",
+        "regiment_workers_wanted 2",
+        "regiment_generation 3",
+        "regiment_good_generation 2",
+        "# TYPE regiment_rollouts_total counter",
+        "regiment_rollouts_total{outcome=\"done\"} 0",
+        "# TYPE regiment_replacements_total counter",
+        "regiment_replacements_total{reason=\"rollout\"} 0",
+        "regiment_crashes_total 0",
+        "regiment_start_failures_total 0",
+        "regiment_kills_total{reason=\"drain_deadline\"} 0",
+        "# TYPE regiment_worker_resident_memory_bytes gauge",
+        "regiment_worker_resident_memory_bytes{slot=\"0\"} 4096",
+        "# TYPE regiment_worker_requests_total counter",
+        "regiment_worker_requests_total{slot=\"1\"} 7",
+        "regiment_worker_in_flight_requests{slot=\"0\"} 2",
+        "regiment_worker_responses_5xx_total{slot=\"0\"} 1",
+        "# TYPE regiment_worker_age_seconds gauge",
+        "regiment_worker_age_seconds{slot=\"0\"} 1.5",
+    ] {
+        assert!(lines.contains(&expected), "no {expected:?} in:\n{text}");
+    }
+    let help = lines
+        .iter()
+        .find(|l| l.starts_with("# HELP regiment_workers "))
+        .expect("help");
+    assert_eq!(*help, "# HELP regiment_workers Worker processes, by state.");
+}
+
+#[test]
+fn a_slot_shows_one_worker_and_a_removed_slot_none() {
+    let metrics = Arc::new(Metrics::default());
+    let text = metrics.encode(status(
+        vec![
+            // Slot 0 mid-replacement: the old worker drains, the new one serves.
+            worker(0, WorkerState::Draining, 9000, 111),
+            worker(0, WorkerState::Ready, 100, 222),
+            // Slot 1 was removed by a scale-down: its worker drains.
+            worker(1, WorkerState::Draining, 9000, 333),
+        ],
+        1,
+    ));
+    let rss: Vec<&str> = lines(&text)
+        .into_iter()
+        .filter(|l| l.starts_with("regiment_worker_resident_memory_bytes{"))
+        .collect();
+    assert_eq!(
+        rss,
+        ["regiment_worker_resident_memory_bytes{slot=\"0\"} 222"]
+    );
+    assert!(!text.contains("slot=\"1\""), "{text}");
+    assert!(
+        text.contains("regiment_workers{state=\"draining\"} 2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn effects_are_counted_under_a_fixed_set_of_label_values() {
+    let metrics = Arc::new(Metrics::default());
+    let replaced = |cause, reason: &str| {
+        Effect::Replaced(Pending {
+            reason: reason.into(),
+            origin: Origin::Request,
+            cause,
+        })
+    };
+    for effect in [
+        replaced(Cause::Worker, "request-count: 3 requests >= 3"),
+        replaced(Cause::Worker, "memory-footprint: rss 812 MB > 750 MB"),
+        replaced(Cause::Worker, "max-age: up 1h 0m >= 1h"),
+        replaced(Cause::Worker, "cache corrupt"),
+        replaced(Cause::Worker, "cache corrupt, again"),
+        // An operator's text is never read: the cause is what was asked.
+        replaced(Cause::Operator, "request-count: pretend"),
+        replaced(
+            Cause::Unresponsive,
+            "unresponsive: no heartbeat for 3000 ms",
+        ),
+        replaced(Cause::Rollout, "rolling restart to generation 2"),
+        Effect::Kill {
+            id: crate::master::policy::WorkerId(1),
+            why: KillReason::DrainDeadline,
+        },
+        Effect::Event(Event::Crashed {
+            slot: 0,
+            pid: 1,
+            generation: 1,
+            status: "signal 9 (SIGKILL)".into(),
+            respawn_in_ms: 100,
+        }),
+        Effect::Event(Event::StartFailed {
+            slot: 0,
+            pid: 0,
+            generation: 1,
+            why: "exited before ready: exit 1".into(),
+            retry_in_ms: 100,
+        }),
+    ] {
+        metrics.count(&effect);
+    }
+    metrics.count_rollout(RolloutOutcome::Done);
+    metrics.count_rollout(RolloutOutcome::Superseded);
+    metrics.count_rollout(RolloutOutcome::InProgress);
+    let text = metrics.encode(status(Vec::new(), 1));
+    let lines = lines(&text);
+    for expected in [
+        "regiment_replacements_total{reason=\"request_count\"} 1",
+        "regiment_replacements_total{reason=\"memory\"} 1",
+        "regiment_replacements_total{reason=\"max_age\"} 1",
+        "regiment_replacements_total{reason=\"worker\"} 2",
+        "regiment_replacements_total{reason=\"operator\"} 1",
+        "regiment_replacements_total{reason=\"unresponsive\"} 1",
+        "regiment_replacements_total{reason=\"rollout\"} 1",
+        "regiment_replacements_total{reason=\"rollout_aborted\"} 0",
+        "regiment_kills_total{reason=\"drain_deadline\"} 1",
+        "regiment_kills_total{reason=\"start_timeout\"} 0",
+        "regiment_crashes_total 1",
+        "regiment_start_failures_total 1",
+        "regiment_rollouts_total{outcome=\"done\"} 1",
+        "regiment_rollouts_total{outcome=\"aborted\"} 0",
+        "regiment_rollouts_total{outcome=\"superseded\"} 1",
+    ] {
+        assert!(lines.contains(&expected), "no {expected:?} in:\n{text}");
+    }
+    // However many reasons the workers gave: one series per fixed value.
+    let series = |name: &str| lines.iter().filter(|l| l.starts_with(name)).count();
+    assert_eq!(series("regiment_replacements_total{"), 8);
+    assert_eq!(series("regiment_kills_total{"), 4);
+    assert_eq!(series("regiment_rollouts_total{"), 3);
+}
+
+#[test]
+fn the_loop_is_stalled_until_it_turns() {
+    let Some(long_ago) = Instant::now().checked_sub(STALLED_AFTER * 2) else {
+        return; // the machine booted a minute ago: nothing that old to compare with
+    };
+    let metrics = Metrics {
+        anchor: long_ago,
+        ..Metrics::default()
+    };
+    assert!(metrics.since_loop_turned() >= STALLED_AFTER);
+    metrics.loop_turned();
+    assert!(metrics.since_loop_turned() < STALLED_AFTER);
+}

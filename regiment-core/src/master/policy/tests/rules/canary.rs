@@ -1,0 +1,145 @@
+//! Canary rollouts.
+
+use super::*;
+
+pub(super) fn canary_config(workers: usize) -> PolicyConfig {
+    PolicyConfig {
+        max_surge: Some(4),
+        canary: Some(crate::master::policy::CanaryConfig {
+            workers: 1,
+            window: secs(30),
+            max_error_ratio: 0.01,
+            min_requests: 20,
+        }),
+        ..config(workers)
+    }
+}
+
+/// A heartbeat saying the worker answered `requests` requests, `errors` of them with a 5xx.
+pub(super) fn answered(h: &mut Harness, id: WorkerId, requests: u64, errors: u64) {
+    h.input(Input::Heartbeat {
+        id,
+        load: crate::master::policy::Load {
+            rss: 1,
+            requests,
+            in_flight: 0,
+            responses_5xx: errors,
+            failures: 0,
+        },
+    });
+}
+
+/// Ready workers of `generation`.
+pub(super) fn of_generation(h: &Harness, generation: u64) -> Vec<WorkerId> {
+    h.policy
+        .workers
+        .iter()
+        .filter(|(_, w)| w.is_ready() && w.generation == Generation(generation))
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+#[test]
+fn a_canary_replaces_one_worker_and_serves_its_window_before_the_others_are_replaced() {
+    let mut h = ready_with(canary_config(4));
+    h.control(Control::RollingRestart);
+    assert_eq!(
+        successors(&h),
+        1,
+        "only the canary starts, whatever the surge"
+    );
+    let canary = h.successor(0).unwrap();
+    h.ready_worker(canary);
+    h.exit_leaving();
+    // The window: nothing else is replaced.
+    h.advance(secs(29));
+    assert_eq!(successors(&h), 0);
+    assert_eq!(of_generation(&h, 2), [canary]);
+    // A clean canary: the rollout goes on to every slot.
+    answered(&mut h, canary, 100, 0);
+    for old in of_generation(&h, 1) {
+        answered(&mut h, old, 300, 0);
+    }
+    h.take_events();
+    h.advance(secs(1));
+    let events = h.take_events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::CanaryPassed { generation: 2, .. })),
+        "{events:?}"
+    );
+    assert_eq!(successors(&h), 3);
+    roll(&mut h, 4);
+    assert_eq!(h.status().good_generation, 2);
+}
+
+#[test]
+fn a_canary_worse_than_the_margin_is_refused_and_replaced_by_the_good_generation() {
+    let mut h = ready_with(canary_config(3));
+    let old: Vec<WorkerId> = (0..3).map(|s| h.current(s)).collect();
+    h.control(Control::RollingRestart);
+    let canary = h.successor(0).unwrap();
+    h.ready_worker(canary);
+    h.exit_leaving();
+    h.advance(secs(10));
+    answered(&mut h, canary, 50, 50);
+    answered(&mut h, old[1], 200, 1);
+    answered(&mut h, old[2], 200, 1);
+    h.take_events();
+    h.advance(secs(20));
+    let why = "the canary of generation 2 answered 5xx to 100.00% (50 of 50 requests), \
+               generation 1 to 0.50% (2 of 400 requests): more than 1.00 points worse";
+    let events = h.take_events();
+    assert!(
+        events.contains(&Event::RolloutAborted {
+            generation: 2,
+            why: why.into()
+        }),
+        "{events:?}"
+    );
+    // The canary is replaced, new before old, by the good generation.
+    let back = h.successor(0).expect("the canary's slot is replaced");
+    assert_eq!(h.worker(back).generation, Generation(1));
+    assert!(
+        h.worker(canary).is_ready(),
+        "serves until its replacement is ready"
+    );
+    h.ready_worker(back);
+    assert!(h.processes[&canary].drained);
+    assert_eq!(h.status().last_rollout.unwrap().why.as_deref(), Some(why));
+    assert_eq!((h.current(1), h.current(2)), (old[1], old[2]));
+}
+
+#[test]
+fn a_canary_that_answered_too_few_requests_is_refused() {
+    let mut h = ready_with(canary_config(2));
+    h.control(Control::RollingRestart);
+    let canary = h.successor(0).unwrap();
+    h.ready_worker(canary);
+    answered(&mut h, canary, 19, 0);
+    h.take_events();
+    h.advance(secs(30));
+    assert!(h.take_events().iter().any(|e| matches!(
+        e,
+        Event::RolloutAborted { generation: 2, why }
+            if why == "the canary of generation 2 answered 19 requests in 30s, fewer than the 20 required"
+    )));
+}
+
+/// While the canary is unproven, a crash elsewhere respawns the good generation: no more of
+/// the unproven one serve than the canary count.
+#[test]
+fn during_a_canary_other_spawns_run_the_good_generation() {
+    let mut h = ready_with(canary_config(3));
+    h.control(Control::RollingRestart);
+    let canary = h.successor(0).unwrap();
+    h.ready_worker(canary);
+    h.exit_leaving();
+    let b = h.current(1);
+    h.exit(b, "exit 101");
+    h.advance(ms(100));
+    assert_eq!(h.worker(h.current(1)).generation, Generation(1));
+    h.control(Control::ScaleUp);
+    assert_eq!(h.worker(h.current(3)).generation, Generation(1));
+}

@@ -1,0 +1,202 @@
+//! Commands: scale, replace.
+
+use super::*;
+
+#[test]
+fn scale_up_adds_a_slot_and_spawns_into_it() {
+    let mut h = Harness::ready(2);
+    h.control(Control::ScaleUp);
+    let new = h.current(2);
+    assert_eq!(spawns(&h), [(new, 2, Generation(1), None)]);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Scaled { workers: 3 },
+            spawned(2, h.pid(new), 1, None)
+        ]
+    );
+    h.ready_worker(new);
+    let status = h.status();
+    assert_eq!(status.workers_wanted, 3);
+    assert_eq!(status.slots.len(), 3);
+    assert_eq!(h.ready_count(), 3);
+}
+
+#[test]
+fn scale_down_drains_the_last_slots_workers_and_never_goes_below_one() {
+    let mut h = Harness::ready(3);
+    let last = h.current(2);
+    let last_pid = h.pid(last);
+    h.control(Control::ScaleDown);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Scaled { workers: 2 },
+            draining(2, last_pid, 1, "scaled down"),
+        ]
+    );
+    h.exit_leaving();
+    assert_eq!(h.take_events(), [exited(2, last_pid, 1, "exit 0")]);
+    h.advance(secs(3600));
+    assert_eq!(all_spawns(&h), 3, "nothing respawned in the removed slot");
+
+    h.control(Control::ScaleDown);
+    assert_eq!(h.policy.slots.len(), 1);
+    h.take_events();
+    h.control(Control::ScaleDown);
+    assert_eq!(h.take_events(), []);
+    assert_eq!(h.policy.slots.len(), 1);
+    assert_eq!(h.status().workers_wanted, 1);
+}
+
+#[test]
+fn scale_to_a_count_adds_or_drains_slots_at_once_with_one_event() {
+    let mut h = Harness::ready(2);
+    h.control(Control::ScaleTo(4));
+    let (two, three) = (h.current(2), h.current(3));
+    assert_eq!(
+        spawns(&h),
+        [
+            (two, 2, Generation(1), None),
+            (three, 3, Generation(1), None)
+        ]
+    );
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Scaled { workers: 4 },
+            spawned(2, h.pid(two), 1, None),
+            spawned(3, h.pid(three), 1, None),
+        ]
+    );
+    h.ready_worker(two);
+    h.ready_worker(three);
+    h.take_events();
+    let (one, pids) = (h.current(1), [h.pid(three), h.pid(two)]);
+    h.control(Control::ScaleTo(1));
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Scaled { workers: 1 },
+            draining(3, pids[0], 1, "scaled down"),
+            draining(2, pids[1], 1, "scaled down"),
+            draining(1, h.pid(one), 1, "scaled down"),
+        ]
+    );
+    assert_eq!(h.status().workers_wanted, 1);
+    // The same count, or none at all, changes nothing: a cluster keeps one worker.
+    h.control(Control::ScaleTo(1));
+    h.control(Control::ScaleTo(0));
+    assert_eq!(h.take_events(), []);
+    assert_eq!(h.status().workers_wanted, 1);
+}
+
+#[test]
+fn scale_down_also_drains_a_replacement_starting_in_the_removed_slot() {
+    let mut h = Harness::ready(2);
+    let old = h.current(1);
+    h.replace_me(old, "asked");
+    let new = h.successor(1).unwrap();
+    h.take_events();
+    h.control(Control::ScaleDown);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Scaled { workers: 1 },
+            draining(1, h.pid(old), 1, "scaled down"),
+            draining(1, h.pid(new), 1, "scaled down"),
+        ]
+    );
+    h.ready_worker(new);
+    h.exit_leaving();
+    h.advance(secs(3600));
+    assert_eq!(all_spawns(&h), 3);
+    assert_eq!(h.ready_count(), 1);
+}
+
+#[test]
+fn replacing_a_slot_replaces_its_worker_new_before_old() {
+    let mut h = Harness::ready(2);
+    let old = h.current(1);
+    let old_pid = h.pid(old);
+    h.control(Control::Replace {
+        slot: 1,
+        reason: "operator".into(),
+    });
+    let new = h.successor(1).expect("a replacement starting");
+    let new_pid = h.pid(new);
+    assert_eq!(spawns(&h), [(new, 1, Generation(1), Some(old))]);
+    assert_eq!(h.take_events(), [spawned(1, new_pid, 1, Some(old_pid))]);
+    assert!(!h.processes[&old].drained);
+    h.ready_worker(new);
+    assert_eq!(
+        h.take_events(),
+        [
+            ready(1, new_pid, 1),
+            draining(1, old_pid, 1, &format!("replaced by pid {new_pid}")),
+        ]
+    );
+    assert_eq!(
+        h.status().slots[1],
+        SlotStatus {
+            slot: 1,
+            restarts: 1,
+            last_restart_reason: Some("operator".into()),
+        }
+    );
+}
+
+#[test]
+fn replacing_a_missing_slot_does_nothing() {
+    let mut h = Harness::ready(2);
+    h.control(Control::Replace {
+        slot: 2,
+        reason: "operator".into(),
+    });
+    assert_eq!(
+        h.step_effects().collect::<Vec<_>>(),
+        [&Effect::StatusChanged]
+    );
+    h.advance(secs(3600));
+    assert_eq!(h.take_events(), []);
+    assert_eq!(all_spawns(&h), 2);
+}
+
+/// The cause of every replacement that took its slot so far, in order.
+fn replaced(h: &Harness) -> Vec<Cause> {
+    h.log
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Effect::Replaced(p) => Some(p.cause),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_replacement_reports_its_cause_once_it_took_the_slot() {
+    let mut h = ready_with(PolicyConfig {
+        heartbeat_timeout: Some(secs(5)),
+        max_surge: Some(3),
+        ..config(3)
+    });
+    // An operator's reason is free text: what counts is who asked.
+    h.control(Control::Replace {
+        slot: 0,
+        reason: "request-count: says the operator".into(),
+    });
+    h.replace_me(h.current(1), "request-count: 3 requests >= 3");
+    h.heartbeat(h.current(2));
+    h.advance(ms(5_001));
+    assert_eq!(successors(&h), 3);
+    assert_eq!(replaced(&h), [], "new before old: none took its slot yet");
+    h.ready_all();
+    assert_eq!(
+        replaced(&h),
+        [Cause::Operator, Cause::Worker, Cause::Unresponsive]
+    );
+    h.exit_leaving();
+    h.control(Control::RollingRestart);
+    h.ready_all();
+    assert_eq!(replaced(&h)[3..], [Cause::Rollout; 3]);
+}

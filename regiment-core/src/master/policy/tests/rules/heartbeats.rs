@@ -1,0 +1,112 @@
+//! Heartbeats.
+
+use super::*;
+
+fn with_heartbeat_timeout(workers: usize) -> Harness {
+    ready_with(PolicyConfig {
+        heartbeat_timeout: Some(secs(5)),
+        ..config(workers)
+    })
+}
+
+#[test]
+fn a_ready_worker_that_goes_silent_is_reported_unresponsive_and_replaced() {
+    let mut h = with_heartbeat_timeout(1);
+    let old = h.current(0);
+    let old_pid = h.pid(old);
+    h.advance(secs(1));
+    h.heartbeat(old);
+    h.advance(secs(5));
+    assert_eq!(
+        h.take_events(),
+        [],
+        "silent 5 s: not longer than the timeout"
+    );
+    h.advance(ms(1));
+    let new = h.successor(0).expect("a replacement starting");
+    assert_eq!(spawns(&h), [(new, 0, Generation(1), Some(old))]);
+    assert_eq!(
+        h.take_events(),
+        [
+            Event::Unresponsive {
+                slot: 0,
+                pid: old_pid,
+                generation: 1,
+                silent_ms: 5_001,
+            },
+            spawned(0, h.pid(new), 1, Some(old_pid)),
+        ]
+    );
+    assert_eq!(
+        h.worker(old).replace_reason.as_deref(),
+        Some("unresponsive: no heartbeat for 5001 ms")
+    );
+    // New before old, as any replacement; and it is judged once.
+    assert!(!h.processes[&old].drained);
+    h.advance(secs(20));
+    assert_eq!(h.take_events(), []);
+    h.ready_worker(new);
+    assert!(h.processes[&old].drained);
+    assert_eq!(
+        h.status().slots[0].last_restart_reason.as_deref(),
+        Some("unresponsive: no heartbeat for 5001 ms")
+    );
+}
+
+#[test]
+fn heartbeats_keep_a_worker_from_being_judged() {
+    let mut h = with_heartbeat_timeout(1);
+    let w = h.current(0);
+    for _ in 0..10 {
+        h.heartbeat(w);
+        h.advance(secs(5));
+    }
+    assert_eq!(h.take_events(), []);
+    assert_eq!(all_spawns(&h), 1);
+    // Its figures are the last heartbeat's.
+    let status = h.status();
+    assert_eq!((status.workers[0].rss, status.workers[0].requests), (1, 1));
+}
+
+#[test]
+fn a_worker_that_never_sent_heartbeats_is_never_judged() {
+    let mut h = with_heartbeat_timeout(1);
+    assert_eq!(h.policy.poll_timeout(), None);
+    h.advance(secs(24 * 3600));
+    assert_eq!(h.take_events(), []);
+    assert_eq!(all_spawns(&h), 1);
+}
+
+/// Defect fix: a worker that had asked to be replaced was no longer judged by the heartbeat
+/// timeout, so when its replacement kept failing, nothing reported that it went silent.
+#[test]
+fn a_worker_that_asked_to_be_replaced_is_still_judged_by_the_heartbeat_timeout() {
+    let mut h = with_heartbeat_timeout(1);
+    let old = h.current(0);
+    let old_pid = h.pid(old);
+    h.heartbeat(old);
+    h.spawn_answers.extend([SpawnAnswer::Fail; 20]);
+    h.replace_me(old, "leaking");
+    // Its replacements cannot be spawned; it goes silent.
+    h.advance(secs(5));
+    let events = h.take_events();
+    assert!(events.iter().all(|e| matches!(
+        e,
+        Event::ReplaceRequested { .. } | Event::StartFailed { .. }
+    )));
+    h.advance(ms(1));
+    assert_eq!(
+        h.take_events(),
+        [Event::Unresponsive {
+            slot: 0,
+            pid: old_pid,
+            generation: 1,
+            silent_ms: 5_001,
+        }]
+    );
+    assert_eq!(
+        h.worker(old).replace_reason.as_deref(),
+        Some("leaking"),
+        "the first reason stands"
+    );
+}

@@ -1,0 +1,136 @@
+//! How each step of a history acts on the world.
+
+use super::*;
+
+impl World {
+    /// Applies one step; tells whether it may lower the number of ready workers.
+    pub(super) fn apply(&mut self, step: &Step) -> Lowers {
+        match *step {
+            Step::Advance(d) => {
+                // SIGKILL is not ignored: the killed processes are reaped before time goes on.
+                let killed: Vec<WorkerId> = self
+                    .h
+                    .processes
+                    .iter()
+                    .filter(|(_, p)| p.killed.is_some())
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in killed {
+                    self.exit(id, "signal 9 (SIGKILL)");
+                }
+                self.h.advance(d);
+            }
+            Step::Ready(k) => {
+                if let Some(id) = self.nth_live(k) {
+                    if self.bad.contains(&self.h.processes[&id].generation) {
+                        self.exit(id, "exit 3");
+                    } else {
+                        self.h.ready_worker(id);
+                    }
+                }
+            }
+            Step::Exit(k) => {
+                if let Some(id) = self.nth_live(k) {
+                    let status = if self.h.processes[&id].drained {
+                        "exit 0"
+                    } else {
+                        "exit 101"
+                    };
+                    self.exit(id, status);
+                    return Lowers::Maybe;
+                }
+            }
+            Step::ReplaceMe(k) => {
+                if let Some(id) = self.nth_live(k) {
+                    self.h.replace_me(id, "rss 812 MB > 750 MB");
+                }
+            }
+            Step::Heartbeat(k) => {
+                if let Some(id) = self.nth_live(k) {
+                    self.heartbeat(id);
+                }
+            }
+            Step::Garbage(k) => {
+                if let Some(id) = self.nth_live(k) {
+                    self.h.input(Input::InvalidMessage {
+                        id,
+                        why: "not JSON".into(),
+                    });
+                }
+            }
+            Step::Stray => {
+                let id = self.gone.unwrap_or(WorkerId(u64::MAX));
+                self.h.input(Input::Ready(id));
+                self.h.replace_me(id, "late");
+                self.h.input(Input::Exited {
+                    id,
+                    status: "exit 0".into(),
+                });
+            }
+            Step::RollingRestart => self.h.control(Control::RollingRestart),
+            Step::BadRollingRestart => {
+                self.bad.insert(self.h.policy.generation.next());
+                self.h.control(Control::RollingRestart);
+            }
+            Step::ErroringRollingRestart => {
+                self.erroring.insert(self.h.policy.generation.next());
+                self.h.control(Control::RollingRestart);
+            }
+            Step::Stop => {
+                self.h.control(Control::Stop);
+                return Lowers::Maybe;
+            }
+            Step::ForcedStop => {
+                self.h.control(Control::ForcedStop);
+                return Lowers::Maybe;
+            }
+            Step::ScaleUp => self.h.control(Control::ScaleUp),
+            Step::ScaleDown => {
+                self.h.control(Control::ScaleDown);
+                return Lowers::Maybe;
+            }
+            Step::ScaleTo(workers) => {
+                self.h.control(Control::ScaleTo(workers));
+                return Lowers::Maybe;
+            }
+            Step::Replace(slot) => self.h.control(Control::Replace {
+                slot,
+                reason: "operator".into(),
+            }),
+            Step::FailSpawns(n) => self
+                .h
+                .spawn_answers
+                .extend(std::iter::repeat_n(SpawnAnswer::Fail, n.into())),
+            Step::FailSpawnWithLeftover => self
+                .h
+                .spawn_answers
+                .push_back(SpawnAnswer::FailWithLeftover),
+            Step::ReadyAll => loop {
+                // Until none is left starting: a ready worker may start a replacement.
+                let starting = self.h.in_phase(|p| matches!(p, Phase::Starting { .. }));
+                if starting.is_empty() {
+                    break;
+                }
+                for id in starting {
+                    if self.bad.contains(&self.h.processes[&id].generation) {
+                        self.exit(id, "exit 3");
+                    } else {
+                        self.h.ready_worker(id);
+                    }
+                }
+            },
+            Step::HeartbeatAll => {
+                for id in self.h.in_phase(|p| matches!(p, Phase::Ready { .. })) {
+                    self.heartbeat(id);
+                }
+            }
+            Step::ExitLeaving => {
+                if let Some(id) = self.h.processes.keys().next_back() {
+                    self.gone = Some(*id);
+                }
+                self.h.exit_leaving();
+            }
+        }
+        Lowers::No
+    }
+}

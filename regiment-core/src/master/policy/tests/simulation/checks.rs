@@ -1,0 +1,399 @@
+//! The lifecycle rules, checked after every step of a history.
+
+use super::*;
+
+impl World {
+    /// Every rule, after a step.
+    pub(super) fn check(
+        &mut self,
+        before: &Before,
+        lowers: Lowers,
+        step: &Step,
+    ) -> Result<(), Violation> {
+        let effects: Vec<Effect> = self.h.log[before.log_len..]
+            .iter()
+            .map(|(_, e)| e.clone())
+            .collect();
+        for e in &effects {
+            let p = &self.h.policy;
+            let config = p.config;
+            match e {
+                Effect::Spawn {
+                    id,
+                    replaces,
+                    generation,
+                    ..
+                } => {
+                    // A spawn runs the rollout's generation, else the last good one: never
+                    // one whose rollout ended without completing.
+                    // During a canary, the canary's own replacements run the rolling
+                    // generation and everything else the good one (the count of the canary's
+                    // generation is checked below).
+                    let expected = match self.rolling {
+                        Some(_) if self.canary_stage && generation.0 == self.good => self.good,
+                        Some(g) => g,
+                        None => self.good,
+                    };
+                    if generation.0 != expected {
+                        return broken(
+                            "spawns run the good or the rolling generation",
+                            format!(
+                                "{id} spawned with generation {generation}, not {expected} \
+                                 (good {}, rolling {:?})",
+                                self.good, self.rolling
+                            ),
+                        );
+                    }
+                    // Once stopping, nothing is spawned.
+                    if self.stopping {
+                        return broken(
+                            "nothing spawned while stopping",
+                            format!("{id} spawned while stopping"),
+                        );
+                    }
+                    if replaces.is_some() {
+                        let starting = p.slots.iter().filter(|s| s.successor.is_some()).count();
+                        let budget = config.surge(p.slots.len());
+                        if starting > budget {
+                            return broken(
+                                "surge bounded",
+                                format!(
+                                    "{starting} replacements starting at once, max_surge {budget}"
+                                ),
+                            );
+                        }
+                    }
+                }
+                Effect::Drain { id, .. } => {
+                    // New before old: a serving worker drains only once its successor serves.
+                    if before.ready.contains(id)
+                        && !self.stopping
+                        && !matches!(step, Step::Stop | Step::ForcedStop)
+                    {
+                        let slot = before.workers[id].0;
+                        if slot < p.slots.len() {
+                            let s = &p.slots[slot];
+                            let successor_serves = s
+                                .current
+                                .filter(|c| c != id)
+                                .and_then(|c| p.workers.get(&c))
+                                .is_some_and(|w| w.is_ready());
+                            if !successor_serves {
+                                return broken(
+                                    "new before old",
+                                    format!(
+                                        "{id} (slot {slot}) told to drain before a successor was ready"
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+                Effect::Event(ev) => self.check_event(ev, before)?,
+                Effect::Kill { .. }
+                | Effect::StatusChanged
+                | Effect::RolloutEnded(_)
+                | Effect::Replaced(_) => {}
+            }
+        }
+
+        let h = &self.h;
+        let p = &h.policy;
+        let now = h.now;
+        // While nothing crashes (and no stop or scale-down), the ready workers never decrease.
+        let ready_now = h.ready_count();
+        if lowers == Lowers::No && ready_now < before.ready.len() {
+            return broken(
+                "ready workers never drop",
+                format!(
+                    "ready workers went from {} to {ready_now} with nothing crashing",
+                    before.ready.len()
+                ),
+            );
+        }
+
+        // While a canary is unproven, no more of its generation serve than the canary count.
+        if let (Some(r), Some(c)) = (p.rollout, p.config.canary)
+            && r.stage != Stage::Full
+        {
+            let serving = p
+                .workers
+                .values()
+                .filter(|w| w.generation == r.target && w.is_ready())
+                .count();
+            if serving > c.workers {
+                return broken(
+                    "an unproven canary stays within its count",
+                    format!(
+                        "{serving} ready workers of generation {} during its canary of {}",
+                        r.target, c.workers
+                    ),
+                );
+            }
+        }
+
+        // A forced stop kills every worker at once.
+        let forced = effects
+            .iter()
+            .any(|e| matches!(e, Effect::Event(Event::Stopping { forced: true })));
+        if (forced || matches!(step, Step::ForcedStop))
+            && let Some((id, _)) = p
+                .workers
+                .iter()
+                .find(|(_, w)| !matches!(w.phase, Phase::Killed { .. }))
+        {
+            return broken(
+                "forced stop kills every worker",
+                format!("forced stop left {id} unkilled"),
+            );
+        }
+
+        // Every process spawned is in the books until its exit; the books hold nothing else.
+        let books: Vec<WorkerId> = p.workers.keys().copied().collect();
+        let live: Vec<WorkerId> = h.processes.keys().copied().collect();
+        if books != live {
+            return broken(
+                "books hold every live process",
+                format!("books {books:?} but live processes {live:?}"),
+            );
+        }
+        // Every deadline is enforced, and no timer is left due.
+        for (id, w) in &p.workers {
+            match w.phase {
+                Phase::Starting { deadline } | Phase::Draining { deadline, .. }
+                    if deadline <= now =>
+                {
+                    return broken(
+                        "deadlines enforced",
+                        format!("{id} is past its deadline in {:?}", w.phase),
+                    );
+                }
+                _ => {}
+            }
+        }
+        // A worker that sends heartbeats and went silent for longer than the timeout has been
+        // judged, whatever else it asked for.
+        if let Some(timeout) = p.config.heartbeat_timeout {
+            for (id, w) in &p.workers {
+                if w.is_ready()
+                    && w.heartbeats == Heartbeats::Seen
+                    && now.saturating_duration_since(w.last_heard) > timeout
+                {
+                    return broken(
+                        "deadlines enforced",
+                        format!("{id} silent for {:?} and not judged", now - w.last_heard),
+                    );
+                }
+            }
+        }
+        if let Some(t) = p.poll_timeout()
+            && t <= now
+        {
+            return broken(
+                "deadlines enforced",
+                format!("a timer due {:?} ago was not handled", now - t),
+            );
+        }
+        // Stopped exactly when stopping and every worker has exited.
+        if p.is_stopped() != (self.stopping && p.workers.is_empty()) {
+            return broken(
+                "stop ends when every worker exited",
+                format!(
+                    "stopped: {}, stopping: {}, workers: {}",
+                    p.is_stopped(),
+                    self.stopping,
+                    p.workers.len()
+                ),
+            );
+        }
+        if !self.stopping {
+            for (i, s) in p.slots.iter().enumerate() {
+                // No slot stays empty unless it backs off.
+                let filled = s.current.is_some() || s.successor.is_some();
+                if !filled && s.retry_at.is_none_or(|t| t <= now) {
+                    return broken(
+                        "no slot stays empty",
+                        format!("slot {i} is empty and waits for nothing"),
+                    );
+                }
+                // A successor replaces the slot's worker of the moment.
+                if let Some(succ) = s.successor
+                    && h.processes.get(&succ).and_then(|p| p.replaces) != s.current
+                    && s.current.is_some()
+                    && h.processes[&succ].replaces.is_some()
+                {
+                    // The current worker changed only if it exited (the successor then takes
+                    // the slot when ready): it must be gone from the books.
+                    let replaced = h.processes[&succ].replaces.expect("checked");
+                    if p.workers.contains_key(&replaced) {
+                        return broken(
+                            "a successor replaces its slot's worker",
+                            format!(
+                                "slot {i}: successor {succ} replaces {replaced}, which is not the slot's worker"
+                            ),
+                        );
+                    }
+                }
+            }
+            // One queue entry per slot, and only for a slot that wants a replacement.
+            let queued: BTreeSet<usize> = p.queue.iter().copied().collect();
+            if queued.len() != p.queue.len() {
+                return broken(
+                    "one queue entry per slot",
+                    format!("a slot is queued twice: {:?}", p.queue),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn check_event(&mut self, ev: &Event, before: &Before) -> Result<(), Violation> {
+        let config = self.h.policy.config;
+        let backoff = config.backoff;
+        let in_bounds =
+            |d: u64| d >= backoff.initial.as_millis() as u64 && d <= backoff.max.as_millis() as u64;
+        match ev {
+            // Events name processes that were started.
+            Event::Ready { pid: 0, .. }
+            | Event::Draining { pid: 0, .. }
+            | Event::Killed { pid: 0, .. }
+            | Event::Unresponsive { pid: 0, .. }
+            | Event::Crashed { pid: 0, .. } => {
+                return broken("events name started processes", format!("{ev:?}"));
+            }
+            Event::Stopping { .. } => self.stopping = true,
+            Event::Stopped => {
+                if self.stopped {
+                    return broken("stop ends when every worker exited", "stopped twice");
+                }
+                self.stopped = true;
+            }
+            Event::RolloutStarted { generation }
+                if !self.rollouts.insert(*generation) || self.ended.contains(generation) =>
+            {
+                return broken(
+                    "every rollout ends once",
+                    format!("rollout {generation} started twice"),
+                );
+            }
+            Event::RolloutDone { generation } | Event::RolloutAborted { generation, .. }
+                if !self.rollouts.remove(generation) || !self.ended.insert(*generation) =>
+            {
+                return broken(
+                    "every rollout ends once",
+                    format!("rollout {generation} ended without being under way"),
+                );
+            }
+            Event::RolloutStarted { generation } => {
+                self.rolling = Some(*generation);
+                let p = &self.h.policy;
+                self.canary_stage = p.config.canary.is_some_and(|c| c.workers < p.slots.len());
+            }
+            Event::CanaryPassed { generation, why } => {
+                self.canary_stage = false;
+                // A canary that answers only 5xx, beside workers that answer none, never passes
+                // a margin below 100 % once it had to answer anything.
+                let p = &self.h.policy;
+                let c = p.config.canary.expect("a canary was configured");
+                // Compared with the good generation: unless it answers 5xx too.
+                let others_clean = !self.erroring.contains(&p.good);
+                if self.erroring.contains(&Generation(*generation))
+                    && others_clean
+                    && c.min_requests > 0
+                    && c.max_error_ratio < 1.0
+                {
+                    return broken(
+                        "a canary worse than the margin is refused",
+                        format!("generation {generation} passed: {why}"),
+                    );
+                }
+            }
+            Event::RolloutAborted { generation, why } => {
+                self.rolling = None;
+                if !why.starts_with("superseded") {
+                    self.aborted.insert(*generation);
+                }
+            }
+            Event::RolloutDone { generation } => {
+                self.rolling = None;
+                self.good = *generation;
+                if self.h.policy.good.0 != *generation {
+                    return broken(
+                        "a completed rollout's generation is the good one",
+                        format!(
+                            "rollout {generation} done, good generation {}",
+                            self.h.policy.good
+                        ),
+                    );
+                }
+            }
+            Event::StartFailed {
+                retry_in_ms, slot, ..
+            } => {
+                let expected_zero = self.stopping || *slot >= self.h.policy.slots.len();
+                if expected_zero != (*retry_in_ms == 0)
+                    || (!expected_zero && !in_bounds(*retry_in_ms))
+                {
+                    return broken(
+                        "backoff within bounds",
+                        format!("retry_in_ms {retry_in_ms} outside the backoff {backoff:?}"),
+                    );
+                }
+            }
+            Event::Crashed {
+                respawn_in_ms, pid, ..
+            } => {
+                if *respawn_in_ms != 0 && !in_bounds(*respawn_in_ms) {
+                    return broken(
+                        "backoff within bounds",
+                        format!("respawn_in_ms {respawn_in_ms} outside the backoff {backoff:?}"),
+                    );
+                }
+                // A worker that stayed ready for a healthy period starts the backoff over.
+                let crashed = before.workers.values().find(|(_, p, _)| p == pid);
+                if let Some((_, _, Phase::Ready { since })) = crashed
+                    && self.h.now.saturating_duration_since(*since) >= backoff.reset_after
+                    && *respawn_in_ms != 0
+                    && *respawn_in_ms != backoff.initial.as_millis() as u64
+                {
+                    return broken(
+                        "backoff resets after a healthy period",
+                        format!(
+                            "a worker healthy for {:?} crashed and its slot waits {respawn_in_ms} ms",
+                            self.h.now - *since
+                        ),
+                    );
+                }
+            }
+            Event::Ready {
+                pid, generation, ..
+            } if self.aborted.contains(generation) => {
+                return broken(
+                    "no worker of an aborted rollout joins",
+                    format!("pid {pid} of aborted generation {generation} became ready"),
+                );
+            }
+            Event::Ready { pid, .. } => {
+                // Any number of requests for one slot make one replacement.
+                let replaces = self
+                    .h
+                    .processes
+                    .values()
+                    .find(|p| p.pid == *pid)
+                    .and_then(|p| p.replaces);
+                if let Some(old) = replaces {
+                    let n = self.took_over.entry(old).or_default();
+                    *n += 1;
+                    if *n > 1 {
+                        return broken(
+                            "one replacement per request",
+                            format!("{old} was replaced by {n} workers"),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

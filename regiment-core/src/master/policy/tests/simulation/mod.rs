@@ -1,0 +1,357 @@
+//! Deterministic simulation: seeded random histories of a cluster, with the lifecycle rules
+//! checked as invariants after every step.
+//!
+//! A history is a list of abstract steps (time passes, the k-th live worker becomes ready,
+//! crashes, asks to be replaced, a rolling restart, a stop, ...), drawn from a seed before it
+//! runs, so that it replays exactly. Each history ends with a quiet phase in which every spawn
+//! succeeds and every worker behaves: a graceful stop must then end, and otherwise a new rolling
+//! restart must complete. A failing history is shortened (first to the prefix that fails, then
+//! step by step while it still fails) and printed with its seed.
+//!
+//! CI checks 10 000 histories. More, or one seed again:
+//!
+//! ```text
+//! REGIMENT_SIM_HISTORIES=1000000 cargo test --release -p regiment-core --lib simulation
+//! REGIMENT_SIM_SEED=4242 cargo test -p regiment-core --lib simulation -- --nocapture
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::super::canary::Stage;
+use super::super::worker::{Heartbeats, Phase};
+use super::super::{
+    BackoffConfig, CanaryConfig, Control, Effect, Generation, Input, Load, PolicyConfig, WorkerId,
+};
+use super::util::{Harness, SpawnAnswer, ms};
+use crate::events::Event;
+
+/// Histories checked by default (CI).
+const HISTORIES: u64 = 10_000;
+/// Steps of each history.
+const STEPS: usize = 300;
+/// Rounds of the quiet phase before a history is declared stuck.
+const QUIET_ROUNDS: usize = 2_000;
+
+/// One thing that happens to the cluster. Workers are named by their rank among the live
+/// processes (modulo their number), so that any list of steps is a valid history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Advance(Duration),
+    Ready(usize),
+    /// Exits unasked (a crash; or a drained worker finishing).
+    Exit(usize),
+    ReplaceMe(usize),
+    Heartbeat(usize),
+    Garbage(usize),
+    /// A message from a worker the books no longer hold (its exit was reported already).
+    Stray,
+    RollingRestart,
+    /// A rolling restart to a generation whose workers all fail to start.
+    BadRollingRestart,
+    /// A rolling restart to a generation whose workers answer every request with a 5xx.
+    ErroringRollingRestart,
+    Stop,
+    ForcedStop,
+    ScaleUp,
+    ScaleDown,
+    ScaleTo(usize),
+    Replace(usize),
+    /// The next spawns fail.
+    FailSpawns(u8),
+    /// The next spawn starts a process whose IPC channel cannot be set up.
+    FailSpawnWithLeftover,
+    /// Quiet phase: every starting worker becomes ready (or fails, for a bad generation).
+    ReadyAll,
+    /// Quiet phase: every ready worker sends a heartbeat.
+    HeartbeatAll,
+    /// Quiet phase: every drained or killed worker exits.
+    ExitLeaving,
+}
+
+fn draw_config(rng: &mut ChaCha8Rng) -> PolicyConfig {
+    PolicyConfig {
+        workers: rng.random_range(1..=5),
+        drain_timeout: ms(rng.random_range(500..=8_000)),
+        start_timeout: ms(rng.random_range(500..=8_000)),
+        max_surge: if rng.random_bool(0.5) {
+            None
+        } else {
+            Some(rng.random_range(1..=3))
+        },
+        backoff: BackoffConfig {
+            initial: ms(100),
+            max: ms(rng.random_range(100..=5_000)),
+            reset_after: ms(rng.random_range(1_000..=20_000)),
+        },
+        rollout_failures: rng.random_range(1..=4),
+        heartbeat_timeout: if rng.random_bool(0.5) {
+            None
+        } else {
+            Some(ms(rng.random_range(1_000..=5_000)))
+        },
+        rollout_settle: ms([0, 500, 3_000][rng.random_range(0..3)]),
+        canary: if rng.random_bool(0.5) {
+            None
+        } else {
+            Some(CanaryConfig {
+                workers: rng.random_range(1..=2),
+                window: ms(rng.random_range(500..=10_000)),
+                max_error_ratio: [0.0, 0.01, 0.2][rng.random_range(0..3)],
+                min_requests: rng.random_range(0..=50),
+            })
+        },
+    }
+}
+
+fn draw_step(rng: &mut ChaCha8Rng) -> Step {
+    let k = rng.random_range(0..64);
+    // Weights out of 10 000; a stop ends about a third of the histories, so that most end
+    // with a rollout that must complete.
+    match rng.random_range(0..10_000) {
+        0..3_187 => Step::Advance(match rng.random_range(0..10) {
+            0..6 => ms(rng.random_range(1..=300)),
+            6..9 => ms(rng.random_range(300..=3_000)),
+            _ => ms(rng.random_range(3_000..=30_000)),
+        }),
+        3_187..5_587 => Step::Ready(k),
+        5_587..6_287 => Step::Exit(k),
+        6_287..6_987 => Step::ReplaceMe(k),
+        6_987..8_187 => Step::Heartbeat(k),
+        8_187..8_337 => Step::Garbage(k),
+        8_337..8_437 => Step::Stray,
+        8_437..8_837 => Step::RollingRestart,
+        8_837..8_937 => Step::BadRollingRestart,
+        8_937..8_987 => Step::ErroringRollingRestart,
+        8_987..8_997 => Step::Stop,
+        8_997..9_000 => Step::ForcedStop,
+        9_000..9_250 => Step::ScaleUp,
+        9_250..9_420 => Step::ScaleDown,
+        9_420..9_500 => Step::ScaleTo(rng.random_range(0..6)),
+        9_500..9_800 => Step::Replace(rng.random_range(0..6)),
+        9_800..9_950 => Step::FailSpawns(rng.random_range(1..=4)),
+        _ => Step::FailSpawnWithLeftover,
+    }
+}
+
+/// A seed's configuration and history.
+fn draw(seed: u64, steps: usize) -> (PolicyConfig, Vec<Step>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let config = draw_config(&mut rng);
+    let steps = (0..steps).map(|_| draw_step(&mut rng)).collect();
+    (config, steps)
+}
+
+/// A rule broken at step `at` (`steps.len()` for the quiet phase).
+#[derive(Debug)]
+struct Broken {
+    at: usize,
+    violation: Violation,
+}
+
+/// An invariant, by name, and how it was broken.
+#[derive(Debug)]
+struct Violation {
+    rule: &'static str,
+    detail: String,
+}
+
+fn broken<T>(rule: &'static str, detail: impl Into<String>) -> Result<T, Violation> {
+    Err(Violation {
+        rule,
+        detail: detail.into(),
+    })
+}
+
+/// The world of one history: the harness and what the checks remember between steps.
+struct World {
+    h: Harness,
+    /// Generations whose workers fail to start.
+    bad: BTreeSet<Generation>,
+    /// Generations whose workers answer every request with a 5xx.
+    erroring: BTreeSet<Generation>,
+    /// Requests each worker has answered (10 more at each heartbeat).
+    answered: BTreeMap<WorkerId, u64>,
+    /// Rollouts started and not ended yet.
+    rollouts: BTreeSet<u64>,
+    /// Rollouts ended.
+    ended: BTreeSet<u64>,
+    /// Rollouts aborted (not superseded): none of their workers may join afterwards.
+    aborted: BTreeSet<u64>,
+    /// The generation spawns must run, as the events so far say: the rolling one, else the
+    /// last one whose rollout completed.
+    rolling: Option<u64>,
+    /// The rolling generation is an unproven canary: only its own replacements run it.
+    canary_stage: bool,
+    good: u64,
+    /// Successors that became ready, by the worker they replace.
+    took_over: BTreeMap<WorkerId, u32>,
+    /// Seen `Stopping` (nothing may be spawned from then on).
+    stopping: bool,
+    stopped: bool,
+    /// The process given as stray: an id the books held and no longer hold.
+    gone: Option<WorkerId>,
+}
+
+/// What the checks need from before a step.
+struct Before {
+    /// Where the step's effects start in the harness's log.
+    log_len: usize,
+    ready: BTreeSet<WorkerId>,
+    /// Slot, pid and phase of every worker in the books.
+    workers: BTreeMap<WorkerId, (usize, u32, Phase)>,
+}
+
+impl World {
+    fn new(config: PolicyConfig) -> Self {
+        let mut h = Harness::new(config);
+        h.start();
+        Self {
+            h,
+            bad: BTreeSet::new(),
+            erroring: BTreeSet::new(),
+            answered: BTreeMap::new(),
+            rollouts: BTreeSet::new(),
+            ended: BTreeSet::new(),
+            aborted: BTreeSet::new(),
+            rolling: None,
+            canary_stage: false,
+            good: 1,
+            took_over: BTreeMap::new(),
+            stopping: false,
+            stopped: false,
+            gone: None,
+        }
+    }
+
+    fn nth_live(&self, k: usize) -> Option<WorkerId> {
+        let n = self.h.processes.len();
+        (n > 0).then(|| *self.h.processes.keys().nth(k % n).expect("in range"))
+    }
+
+    fn before(&self) -> Before {
+        let workers = &self.h.policy.workers;
+        Before {
+            log_len: self.h.log.len(),
+            ready: workers
+                .iter()
+                .filter(|(_, w)| w.is_ready())
+                .map(|(id, _)| *id)
+                .collect(),
+            workers: workers
+                .iter()
+                .map(|(id, w)| (*id, (w.slot, w.pid, w.phase)))
+                .collect(),
+        }
+    }
+
+    /// A heartbeat after 10 more requests, all answered 5xx by an erroring generation.
+    fn heartbeat(&mut self, id: WorkerId) {
+        let requests = self.answered.entry(id).or_default();
+        *requests += 10;
+        let requests = *requests;
+        let erroring = self.erroring.contains(&self.h.processes[&id].generation);
+        self.h.input(Input::Heartbeat {
+            id,
+            load: Load {
+                rss: 1,
+                requests,
+                in_flight: 0,
+                responses_5xx: if erroring { requests } else { 0 },
+                failures: 0,
+            },
+        });
+    }
+
+    fn exit(&mut self, id: WorkerId, status: &str) {
+        self.gone = Some(id);
+        self.h.exit(id, status);
+    }
+
+    /// The quiet phase: every spawn succeeds, every worker behaves, every rule is still
+    /// checked. A stop must end; otherwise a new rolling restart must complete and fill every
+    /// slot.
+    fn settle(&mut self, at: usize) -> Result<(), Broken> {
+        self.h.spawn_answers.clear();
+        let quiet = [
+            Step::ReadyAll,
+            Step::HeartbeatAll,
+            Step::ExitLeaving,
+            // Shorter than any start timeout: workers of the quiet phase are ready in time.
+            Step::Advance(ms(100)),
+        ];
+        let mut steps = vec![];
+        if !self.stopping {
+            steps.push(Step::RollingRestart);
+        }
+        let target = self.h.policy.generation.next();
+        for round in 0..QUIET_ROUNDS {
+            steps.extend(quiet.iter().cloned());
+            for step in steps.drain(..) {
+                let before = self.before();
+                let lowers = self.apply(&step);
+                self.check(&before, lowers, &step)
+                    .map_err(|mut violation| {
+                        violation.detail =
+                            format!("quiet phase, round {round}, {step:?}: {}", violation.detail);
+                        Broken { at, violation }
+                    })?;
+            }
+            if self.h.policy.is_stopped() || (!self.stopping && self.settled(target)) {
+                return match self.rollouts.first() {
+                    Some(g) => Err(Broken {
+                        at,
+                        violation: Violation {
+                            rule: "every rollout ends once",
+                            detail: format!("rollout {g} never ended"),
+                        },
+                    }),
+                    None => Ok(()),
+                };
+            }
+        }
+        let violation = if self.stopping {
+            Violation {
+                rule: "stop ends when every worker exited",
+                detail: "a stop never ended".into(),
+            }
+        } else {
+            Violation {
+                rule: "a later rollout completes",
+                detail: format!("the rollout to generation {target} never completed"),
+            }
+        };
+        Err(Broken { at, violation })
+    }
+
+    fn settled(&self, target: Generation) -> bool {
+        let p = &self.h.policy;
+        p.rollout.is_none()
+            && self.ended.contains(&target.0)
+            && p.slots.iter().all(|s| {
+                s.successor.is_none()
+                    && s.pending.is_none()
+                    && s.current
+                        .and_then(|c| p.workers.get(&c))
+                        .is_some_and(|w| w.is_ready() && w.generation == target)
+            })
+            && p.workers.len() == p.slots.len()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lowers {
+    No,
+    Maybe,
+}
+
+/// How often each kind of event happened: the histories must reach every rule.
+type Coverage = BTreeMap<String, u64>;
+
+mod apply;
+mod checks;
+mod runs;
