@@ -64,7 +64,6 @@
 //! Requests and requests in flight are counted in [`regiment_core::worker::stats`] (relaxed
 //! atomics, for the heartbeats).
 
-#![warn(missing_docs)]
 
 mod accept;
 mod builder;

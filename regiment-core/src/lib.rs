@@ -35,7 +35,6 @@
 //! }
 //! ```
 
-#![warn(missing_docs)]
 
 mod canary;
 mod config;
@@ -43,6 +42,8 @@ pub mod env;
 mod error;
 pub mod events;
 mod identity;
+// Takes ownership of the listening descriptors it inherited (SAFETY comments there).
+#[allow(unsafe_code)]
 pub mod listen;
 mod master;
 #[doc(hidden)]

@@ -41,7 +41,6 @@
 //! # }
 //! ```
 
-#![warn(missing_docs)]
 
 #[macro_use]
 mod macros;

@@ -24,11 +24,15 @@ mod metrics;
 mod notify;
 mod policy;
 pub(crate) use policy::CanaryConfig;
+// Opens the program with O_PATH and execs it by descriptor: raw fds (SAFETY comments there).
+#[allow(unsafe_code)]
 pub(crate) mod program;
 mod program_watch;
 mod programs;
 mod reaper;
 mod signals;
+// fork/exec without allocating in the child, raw fds (SAFETY comments there).
+#[allow(unsafe_code)]
 mod spawn;
 
 use tokio::sync::{broadcast, mpsc, watch};

@@ -23,6 +23,8 @@
 //! # }
 //! ```
 
+// Takes ownership of the IPC descriptor it inherited (SAFETY comments there).
+#[allow(unsafe_code)]
 mod context;
 mod ipc;
 pub(crate) mod memory;
