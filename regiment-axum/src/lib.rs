@@ -64,7 +64,6 @@
 //! Requests and requests in flight are counted in [`regiment_core::worker::stats`] (relaxed
 //! atomics, for the heartbeats).
 
-
 mod accept;
 mod builder;
 mod connection;

@@ -35,7 +35,6 @@
 //! }
 //! ```
 
-
 mod canary;
 mod config;
 pub mod env;

@@ -7,6 +7,9 @@
 //! Requests are driven by hand (poll_ready, call, poll with a no-op waker) rather than through
 //! a runtime, so that what is measured is the service stack and nothing of a scheduler.
 
+// criterion_group! defines an undocumented public function; a bench has no API to document.
+#![allow(missing_docs)]
+
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};

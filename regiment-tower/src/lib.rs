@@ -41,7 +41,6 @@
 //! # }
 //! ```
 
-
 #[macro_use]
 mod macros;
 

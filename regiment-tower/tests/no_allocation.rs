@@ -5,6 +5,9 @@
 //! A counting global allocator counts, per thread, the allocations made while a request goes
 //! through a stack; each test runs on its own thread, so the tests do not see each other.
 
+// A counting global allocator: GlobalAlloc is an unsafe trait (SAFETY comments below).
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;

@@ -20,7 +20,7 @@ use serde_json::Value;
 /// The ceiling for conditions that should hold within a few seconds on an idle machine.
 pub const CEILING: Duration = Duration::from_secs(60);
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Log {
     events: Vec<Value>,
     /// The master's other stdout lines (what a person running it reads).
@@ -29,6 +29,7 @@ struct Log {
 }
 
 /// A running master and what it has reported.
+#[derive(Debug)]
 pub struct Cluster {
     master: Child,
     log: Arc<(Mutex<Log>, Condvar)>,

@@ -4,11 +4,13 @@
 use std::path::PathBuf;
 
 /// A program path whose file is replaced by a rename, as most deploy tools do.
+#[derive(Debug)]
 pub struct Deploy {
     dir: PathBuf,
 }
 
 impl Deploy {
+    /// A fresh directory for `name`, with `first` installed as the program.
     pub fn new(name: &str, first: &str) -> Deploy {
         let dir = std::env::temp_dir().join(format!("regiment-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -18,6 +20,7 @@ impl Deploy {
         d
     }
 
+    /// The program path a master is started with.
     pub fn app(&self) -> PathBuf {
         self.dir.join("app")
     }
@@ -32,12 +35,14 @@ impl Deploy {
 
 /// A release directory per deploy and a `current` symlink switched atomically, as Capistrano
 /// and many deploy tools do; the program path goes through the symlink.
+#[derive(Debug)]
 pub struct SymlinkDeploy {
     dir: PathBuf,
     releases: std::cell::Cell<u32>,
 }
 
 impl SymlinkDeploy {
+    /// A fresh directory for `name`, with `first` installed as release 1.
     pub fn new(name: &str, first: &str) -> SymlinkDeploy {
         let dir = std::env::temp_dir().join(format!("regiment-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -50,10 +55,12 @@ impl SymlinkDeploy {
         d
     }
 
+    /// The program path a master is started with, through the `current` symlink.
     pub fn app(&self) -> PathBuf {
         self.dir.join("current").join("app")
     }
 
+    /// Installs `binary` as a new release and switches `current` to it.
     pub fn install(&self, binary: &str) {
         let n = self.releases.get() + 1;
         self.releases.set(n);

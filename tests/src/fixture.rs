@@ -24,6 +24,9 @@
 //!
 //! Variants (one binary each): `v1`, `v2` (normal), `never_ready`, `exit_early`.
 
+// Raw descriptors and libc calls of a test harness, each under a SAFETY comment.
+#![allow(unsafe_code)]
+
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 

@@ -80,6 +80,7 @@ impl fmt::Display for ConnectionCounts {
 }
 
 /// One tonic channel to `addr` and the counts of its connections.
+#[derive(Debug)]
 pub struct WatchedChannel {
     /// The channel: clones share its connection.
     pub channel: Channel,
@@ -201,6 +202,7 @@ pub fn refused_unprocessed(status: &Status) -> bool {
 }
 
 /// A load of unary and server-streaming calls over one channel, bounded in count and time.
+#[derive(Debug)]
 pub struct GrpcLoad {
     channel: Channel,
     clients: Vec<Calls>,

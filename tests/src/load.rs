@@ -329,6 +329,7 @@ async fn connect(config: &LoadConfig, mode: Mode) -> Result<Conn, Failure> {
 
 /// One HTTP/2 connection (prior knowledge) over one TCP connection, for tests that must know
 /// that every request went over the same connection: see [`http2_connection`].
+#[derive(Debug)]
 pub struct Http2Connection {
     /// Sends requests on this connection only.
     pub sender: hyper::client::conn::http2::SendRequest<Empty<Bytes>>,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::cluster::CEILING;
 
 /// A bound notify socket and the messages received on it so far, one per datagram.
+#[derive(Debug)]
 pub struct NotifySocket {
     path: PathBuf,
     received: Arc<Mutex<Vec<String>>>,

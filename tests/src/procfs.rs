@@ -1,6 +1,9 @@
 //! What `/proc` tells about a process the tests started: its resident memory, its state, its
 //! children, and its limit on open descriptors (read and changed with `prlimit(2)`).
 
+// Raw descriptors and libc calls of a test harness, each under a SAFETY comment.
+#![allow(unsafe_code)]
+
 use std::io;
 
 /// The resident set size of `pid` in kB (`VmRSS` of `/proc/PID/status`).

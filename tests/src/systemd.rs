@@ -29,6 +29,7 @@ use crate::unit_file::{UnitFile, words};
 const DEFAULT_TIMEOUT_STOP: Duration = Duration::from_secs(90);
 
 /// A service started by socket activation, as systemd would start it.
+#[derive(Debug)]
 pub struct ActivatedService {
     cluster: Cluster,
     notify: NotifySocket,

@@ -796,6 +796,7 @@ fn a_master_started_by_socket_activation_uses_the_socket_it_was_given() {
         FIXTURE,
     ]);
     // SAFETY: dup2 is async-signal-safe; nothing else runs between fork and exec.
+    #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(move || {
             // dup2 onto itself would keep close-on-exec: clear the flag instead.

@@ -81,6 +81,7 @@ fn monotonic_usec() -> u64 {
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime only writes the timespec it is given.
+    #[allow(unsafe_code)]
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     assert_eq!(rc, 0, "clock_gettime");
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000

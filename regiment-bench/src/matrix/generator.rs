@@ -12,9 +12,13 @@ use crate::load::{Measured, Protocol};
 /// One load run's settings.
 #[derive(Debug, Clone)]
 pub struct Load {
+    /// Connections open at once.
     pub connections: usize,
+    /// How they speak.
     pub protocol: Protocol,
+    /// Unmeasured time first.
     pub warmup: Duration,
+    /// Measured time.
     pub duration: Duration,
 }
 

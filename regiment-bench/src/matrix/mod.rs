@@ -33,6 +33,7 @@ use server::Binaries;
 /// What the whole run is given.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Where the measured binaries are.
     pub bins: Binaries,
     /// Rounds of each side-by-side comparison.
     pub rounds: usize,
@@ -53,6 +54,7 @@ pub struct Settings {
 /// Whether the pinned placement can be measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pinning {
+    /// `taskset` runs, and there are at least two CPUs.
     Available,
     /// No `taskset`, or a single CPU.
     Unavailable,
@@ -61,8 +63,11 @@ pub enum Pinning {
 /// Where the generator and the server run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
+    /// `unpinned` or `pinned`.
     pub name: &'static str,
+    /// The generator's CPUs.
     pub generator: Cores,
+    /// The server's CPUs (its workers inherit them).
     pub server: Cores,
 }
 

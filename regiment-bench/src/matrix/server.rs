@@ -18,7 +18,10 @@ use super::cores::Cores;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Server {
     /// `plain_axum`: one process, `axum::serve`.
-    Plain { threads: Threads },
+    Plain {
+        /// Its runtime's threads.
+        threads: Threads,
+    },
     /// regiment's `hello`.
     Hello(HelloSetup),
 }
@@ -26,8 +29,11 @@ pub enum Server {
 /// `hello`'s setup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelloSetup {
+    /// `HELLO_WORKERS`.
     pub workers: usize,
+    /// `HELLO_CRITERIA`.
     pub criteria: Criteria,
+    /// The runtime of its processes.
     pub runtime: Runtime,
     /// Requests after which a worker is replaced (`HELLO_MAX_REQUESTS`).
     pub max_requests: u64,
@@ -36,7 +42,9 @@ pub struct HelloSetup {
 /// Whether `hello`'s criteria layers are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Criteria {
+    /// `MemoryFootprint` and `RequestCount` wrap the routes.
     On,
+    /// The routes alone.
     Off,
 }
 
@@ -148,7 +156,9 @@ pub fn events_of(lines: &[(Instant, String)]) -> Vec<(Instant, serde_json::Value
 #[derive(Debug)]
 pub struct Running {
     child: Child,
+    /// Where it listens.
     pub addr: SocketAddr,
+    /// What it printed.
     pub output: Arc<Output>,
 }
 
@@ -193,10 +203,12 @@ impl Drop for Running {
 /// Where the binaries are (the directory of this executable, `target/release`).
 #[derive(Debug, Clone)]
 pub struct Binaries {
+    /// Their directory.
     pub dir: PathBuf,
 }
 
 impl Binaries {
+    /// The path of the binary `name`.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }

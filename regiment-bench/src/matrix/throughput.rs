@@ -12,7 +12,9 @@ use crate::report::ms;
 /// What the section found, and the figures later sections start from.
 #[derive(Debug)]
 pub struct Found {
+    /// The section's tables.
     pub markdown: String,
+    /// Every run's figures.
     pub json: serde_json::Value,
     /// Median throughput of `hello` with one worker per core, criteria on, unpinned.
     pub hello_rate: f64,

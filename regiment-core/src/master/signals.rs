@@ -15,7 +15,7 @@ impl Signals {
     /// Installs the handlers now (so a signal is never lost, nor takes its default action,
     /// after this returns): `restart` signals roll the workers, SIGTERM and SIGINT stop,
     /// SIGTTIN and SIGTTOU add and remove a worker.
-    pub fn install(restart: &[Signal]) -> std::io::Result<Self> {
+    pub(super) fn install(restart: &[Signal]) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut table: Vec<(Signal, Control)> = restart
             .iter()
@@ -42,7 +42,7 @@ impl Signals {
         Ok(Self { rx })
     }
 
-    pub async fn recv(&mut self) -> Option<Control> {
+    pub(super) async fn recv(&mut self) -> Option<Control> {
         self.rx.recv().await
     }
 }

@@ -14,7 +14,7 @@ use super::{Incoming, MAX_FRAME, decode, encode};
 /// after it are read normally and the reader's buffer never grows past [`MAX_FRAME`]. Part of a
 /// frame yields nothing yet: the rest may be in the next read.
 #[derive(Debug)]
-pub struct FrameDecoder<M> {
+pub(crate) struct FrameDecoder<M> {
     /// Bytes of an oversized frame still to be thrown away.
     skipping: usize,
     _msg: PhantomData<fn() -> M>,
@@ -79,7 +79,7 @@ impl<M: for<'de> Deserialize<'de>> Decoder for FrameDecoder<M> {
 
 /// Writes messages as frames, the bytes of [`encode`]: for a `FramedWrite` on the IPC socket.
 #[derive(Debug, Default)]
-pub struct FrameEncoder;
+pub(crate) struct FrameEncoder;
 
 impl<M: Serialize> Encoder<M> for FrameEncoder {
     type Error = std::io::Error;

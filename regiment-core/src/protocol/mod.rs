@@ -10,20 +10,20 @@
 //! end-to-end tests write raw frames through [`crate::plumbing`].) The unit tests below pin the
 //! bytes on the wire.
 
-pub mod codec;
+pub(crate) mod codec;
 
 use serde::{Deserialize, Serialize};
 
 /// The protocol version spoken by this build. A frame of another version (a worker of a newer
 /// build) is reported, not obeyed.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 /// The largest frame either side accepts, in bytes (length prefix excluded).
-pub const MAX_FRAME: usize = 64 * 1024;
+pub(crate) const MAX_FRAME: usize = 64 * 1024;
 
 /// The longest replacement reason the master keeps; longer ones are cut at a char boundary.
 /// Enough for "criterion, figure and threshold" (`rss 812 MB > 750 MB`).
-pub const MAX_REASON: usize = 512;
+pub(crate) const MAX_REASON: usize = 512;
 
 /// What a worker tells the master. Heartbeats carry the figures `Handle::status` shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +58,7 @@ pub enum WorkerMessage {
 /// What the master tells a worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
-pub enum MasterMessage {
+pub(crate) enum MasterMessage {
     /// Stop accepting, finish what is in flight, exit. The master sends SIGKILL when
     /// `deadline_ms` milliseconds have passed since it wrote this frame.
     Drain {
@@ -98,7 +98,7 @@ pub fn encode<M: Serialize>(msg: &M) -> Vec<u8> {
 /// One frame as received: a message, or why it was unusable. The master logs an invalid frame
 /// and reads on: a buggy worker cannot stop it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Incoming<M> {
+pub(crate) enum Incoming<M> {
     /// A well-formed message of this version.
     Message(M),
     /// A frame that was skipped, with a description for the log.
@@ -107,7 +107,7 @@ pub enum Incoming<M> {
 
 /// Parses the body of one frame. Never fails: what cannot be used (an unknown message type
 /// too) becomes [`Incoming::Invalid`], not an error that ends the channel.
-pub fn decode<M: for<'de> Deserialize<'de>>(body: &[u8]) -> Incoming<M> {
+pub(crate) fn decode<M: for<'de> Deserialize<'de>>(body: &[u8]) -> Incoming<M> {
     match serde_json::from_slice::<Version>(body) {
         Ok(Version { v: VERSION }) => {}
         Ok(Version { v }) => {

@@ -110,12 +110,12 @@ fn var<T: std::str::FromStr>(name: &str) -> Option<T> {
 }
 
 impl WorkerContext {
-    pub fn get() -> Option<&'static WorkerContext> {
+    pub(super) fn get() -> Option<&'static WorkerContext> {
         CONTEXT.get_or_init(Self::from_env).as_ref()
     }
 
     /// The context if it is built already; never waits for a build in progress.
-    pub fn peek() -> Option<&'static WorkerContext> {
+    pub(super) fn peek() -> Option<&'static WorkerContext> {
         CONTEXT.get().and_then(Option::as_ref)
     }
 
@@ -183,14 +183,14 @@ impl WorkerContext {
         let _ = self.outbox.send(msg);
     }
 
-    pub fn send_ready(&self) {
+    pub(super) fn send_ready(&self) {
         if !self.ready_sent.swap(true, Ordering::SeqCst) {
             tracing::debug!(slot = self.slot, "worker ready");
             self.send(WorkerMessage::Ready);
         }
     }
 
-    pub fn request_replacement(&self, reason: String) -> bool {
+    pub(super) fn request_replacement(&self, reason: String) -> bool {
         if self.replace_sent.swap(true, Ordering::SeqCst) {
             return false;
         }
@@ -199,11 +199,11 @@ impl WorkerContext {
         true
     }
 
-    pub fn replace_requested(&self) -> bool {
+    pub(super) fn replace_requested(&self) -> bool {
         self.replace_sent.load(Ordering::Relaxed)
     }
 
-    pub fn drain_deadline(&self) -> Option<Instant> {
+    pub(super) fn drain_deadline(&self) -> Option<Instant> {
         *self
             .drain_deadline
             .lock()
@@ -211,7 +211,7 @@ impl WorkerContext {
     }
 
     /// Starts the drain once; later calls keep the first deadline.
-    pub fn begin_drain(&self, why: &str, within: Duration) {
+    pub(super) fn begin_drain(&self, why: &str, within: Duration) {
         {
             let mut d = self
                 .drain_deadline
@@ -231,7 +231,7 @@ impl WorkerContext {
         self.drain.cancel();
     }
 
-    pub fn start_heartbeat(&'static self) {
+    pub(super) fn start_heartbeat(&'static self) {
         if self.heartbeat_started.swap(true, Ordering::SeqCst) {
             return;
         }

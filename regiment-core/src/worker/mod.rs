@@ -251,6 +251,14 @@ pub struct Drained {
     inner: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
 }
 
+impl std::fmt::Debug for Drained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drained")
+            .field("in_a_cluster", &self.inner.is_some())
+            .finish()
+    }
+}
+
 impl Future for Drained {
     type Output = ();
 

@@ -25,6 +25,7 @@ fn main() {
         .expect("an fd number");
     // SAFETY: the master gave this process the fd; regiment's worker side, which would own it
     // otherwise, is never started here.
+    #[allow(unsafe_code)]
     let mut channel = unsafe { UnixStream::from_raw_fd(fd) };
     // Blocking: the flood goes as fast as the master reads, no faster.
     channel.set_nonblocking(false).expect("a blocking channel");

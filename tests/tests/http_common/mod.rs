@@ -13,7 +13,7 @@ use tests::cluster::Cluster;
 
 /// Starts `hello` (built in this package as `hello_under_test`) with `workers` workers on an
 /// ephemeral port of 127.0.0.1, printing its events, with `env` on top.
-pub fn start_hello(workers: usize, env: &[(&str, &str)]) -> Cluster {
+pub(crate) fn start_hello(workers: usize, env: &[(&str, &str)]) -> Cluster {
     let workers = workers.to_string();
     let mut all = vec![
         ("HELLO_WORKERS", workers.as_str()),
@@ -25,7 +25,7 @@ pub fn start_hello(workers: usize, env: &[(&str, &str)]) -> Cluster {
 }
 
 /// A multi-threaded runtime for the load clients, beside the blocking test thread.
-pub fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -34,7 +34,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Waits until `cond` holds, or panics after `ceiling` naming `what`.
-pub fn wait_until(what: &str, ceiling: Duration, mut cond: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, ceiling: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + ceiling;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -43,7 +43,7 @@ pub fn wait_until(what: &str, ceiling: Duration, mut cond: impl FnMut() -> bool)
 }
 
 /// Waits until `counter` has grown by `n` from its value now.
-pub fn wait_progress(counter: &AtomicU64, n: u64, ceiling: Duration) {
+pub(crate) fn wait_progress(counter: &AtomicU64, n: u64, ceiling: Duration) {
     let from = counter.load(Ordering::Relaxed);
     wait_until(&format!("{n} more requests"), ceiling, || {
         counter.load(Ordering::Relaxed) >= from + n
@@ -52,28 +52,28 @@ pub fn wait_progress(counter: &AtomicU64, n: u64, ceiling: Duration) {
 
 /// One HTTP/1.1 response read off a raw socket.
 #[derive(Debug)]
-pub struct RawResponse {
+pub(crate) struct RawResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
 impl RawResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn connection_close(&self) -> bool {
+    pub(crate) fn connection_close(&self) -> bool {
         self.header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"))
     }
 }
 
 /// Connects to `addr` with timeouts set.
-pub fn connect(addr: SocketAddr) -> TcpStream {
+pub(crate) fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -81,14 +81,14 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 }
 
 /// Sends `GET path` on a keep-alive connection.
-pub fn send_get(stream: &mut TcpStream, path: &str) {
+pub(crate) fn send_get(stream: &mut TcpStream, path: &str) {
     stream
         .write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
         .expect("write the request");
 }
 
 /// Reads one response (with a Content-Length body) from `reader`.
-pub fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<RawResponse> {
+pub(crate) fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<RawResponse> {
     let mut line = String::new();
     if reader.read_line(&mut line)? == 0 {
         return Err(std::io::Error::new(
@@ -129,7 +129,7 @@ pub fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<RawRe
 
 /// How a connection ended when read to its end.
 #[derive(Debug, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     /// Clean close (FIN): read returned 0.
     Fin,
     /// Reset (RST).
@@ -142,7 +142,7 @@ pub enum End {
 }
 
 /// Reads once from `stream` and says how the connection ended.
-pub fn read_end(stream: &mut impl Read) -> End {
+pub(crate) fn read_end(stream: &mut impl Read) -> End {
     let mut buf = [0u8; 1024];
     match stream.read(&mut buf) {
         Ok(0) => End::Fin,
@@ -163,7 +163,7 @@ pub fn read_end(stream: &mut impl Read) -> End {
 /// Sends `GET /pid` on a keep-alive connection to the draining worker `pid` every 20 ms (well
 /// within the idle grace) until an answer says `Connection: close`: then the worker itself is
 /// draining. Every answer must come from `pid`; none may find the connection gone.
-pub fn until_drain_answered(
+pub(crate) fn until_drain_answered(
     stream: &mut TcpStream,
     reader: &mut BufReader<TcpStream>,
     pid: u32,
@@ -190,7 +190,7 @@ pub fn until_drain_answered(
 }
 
 /// A keep-alive connection to `pid` after one `/pid` request, now idle.
-pub fn idle_connection(addr: SocketAddr, pid: u32) -> (TcpStream, BufReader<TcpStream>) {
+pub(crate) fn idle_connection(addr: SocketAddr, pid: u32) -> (TcpStream, BufReader<TcpStream>) {
     let mut stream = connect(addr);
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     send_get(&mut stream, "/pid");
@@ -201,7 +201,7 @@ pub fn idle_connection(addr: SocketAddr, pid: u32) -> (TcpStream, BufReader<TcpS
 }
 
 /// The pid of the worker serving a fresh connection to `addr`.
-pub fn pid_via_http(addr: SocketAddr) -> u32 {
+pub(crate) fn pid_via_http(addr: SocketAddr) -> u32 {
     let mut s = connect(addr);
     send_get(&mut s, "/pid");
     let mut r = BufReader::new(s);
@@ -212,7 +212,7 @@ pub fn pid_via_http(addr: SocketAddr) -> u32 {
 
 /// Runs `config` against `cluster` while the master gets SIGHUP `restarts` times, each once the
 /// previous rollout is done and load flows on the new workers; returns the load report.
-pub fn load_during_restarts(
+pub(crate) fn load_during_restarts(
     cluster: &Cluster,
     config: tests::load::LoadConfig,
     restarts: usize,
@@ -237,7 +237,7 @@ pub fn load_during_restarts(
 }
 
 /// Asserts that no request failed, class by class.
-pub fn assert_no_failure(report: &tests::load::Report) {
+pub(crate) fn assert_no_failure(report: &tests::load::Report) {
     assert_eq!(report.connect_errors, 0, "connect errors: {report}");
     assert_eq!(
         report.resets, 0,
@@ -250,7 +250,7 @@ pub fn assert_no_failure(report: &tests::load::Report) {
 /// After `restarts` rolling restarts of `workers` workers that started as `first`: that many
 /// rollouts, no worker killed at a deadline, every first pid gone and replaced, and fresh
 /// connections answered by the new workers.
-pub fn assert_all_replaced(
+pub(crate) fn assert_all_replaced(
     cluster: &Cluster,
     first: &std::collections::BTreeSet<u32>,
     workers: usize,

@@ -22,7 +22,7 @@ pub(super) struct Scrape {
 }
 
 impl Collector for Scrape {
-    fn encode(&self, mut e: DescriptorEncoder) -> std::fmt::Result {
+    fn encode(&self, mut e: DescriptorEncoder<'_>) -> std::fmt::Result {
         let (s, m) = (&self.status, &*self.metrics);
         let in_state = |state| {
             let n = s.workers.iter().filter(|w| w.state == state).count();
@@ -99,7 +99,7 @@ impl Collector for Scrape {
 
 impl Scrape {
     /// The figures of each slot's worker, from its last heartbeat.
-    fn encode_slots(&self, e: &mut DescriptorEncoder) -> std::fmt::Result {
+    fn encode_slots(&self, e: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
         let workers: Vec<(usize, &WorkerStatus)> = (0..self.status.slots.len())
             .filter_map(|slot| slot_worker(&self.status, slot).map(|w| (slot, w)))
             .collect();
@@ -214,7 +214,7 @@ impl Family {
 
 /// A family with one label, a series per value.
 fn family<V: EncodeLabelValue, M: EncodeMetric>(
-    e: &mut DescriptorEncoder,
+    e: &mut DescriptorEncoder<'_>,
     family: Family,
     label: &'static str,
     series: impl IntoIterator<Item = (V, M)>,
@@ -234,7 +234,7 @@ fn family<V: EncodeLabelValue, M: EncodeMetric>(
 
 /// A metric without labels.
 fn single(
-    e: &mut DescriptorEncoder,
+    e: &mut DescriptorEncoder<'_>,
     name: &'static str,
     help: &'static str,
     metric: impl EncodeMetric,

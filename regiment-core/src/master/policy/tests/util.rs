@@ -91,7 +91,7 @@ pub(super) struct Harness {
 }
 
 impl Harness {
-    pub fn new(config: PolicyConfig) -> Self {
+    pub(super) fn new(config: PolicyConfig) -> Self {
         let t0 = Instant::now();
         Self {
             policy: Policy::new(config),
@@ -107,7 +107,7 @@ impl Harness {
     }
 
     /// A started policy with `workers` slots, every first worker ready.
-    pub fn ready(workers: usize) -> Self {
+    pub(super) fn ready(workers: usize) -> Self {
         let mut h = Self::new(config(workers));
         h.start();
         h.ready_all();
@@ -115,24 +115,24 @@ impl Harness {
         h
     }
 
-    pub fn start(&mut self) {
+    pub(super) fn start(&mut self) {
         self.step_start = self.log.len();
         self.policy.start(self.now);
         self.pump();
     }
 
-    pub fn input(&mut self, input: Input) {
+    pub(super) fn input(&mut self, input: Input) {
         self.step_start = self.log.len();
         self.policy.handle(self.now, input);
         self.pump();
     }
 
-    pub fn control(&mut self, c: Control) {
+    pub(super) fn control(&mut self, c: Control) {
         self.input(Input::Control(c));
     }
 
     /// Lets `d` pass, firing the policy's timers at the times they are due, as a driver does.
-    pub fn advance(&mut self, d: Duration) {
+    pub(super) fn advance(&mut self, d: Duration) {
         self.step_start = self.log.len();
         let until = self.now + d;
         while let Some(t) = self.policy.poll_timeout().filter(|t| *t <= until) {
@@ -146,12 +146,12 @@ impl Harness {
         self.pump();
     }
 
-    pub fn ready_worker(&mut self, id: WorkerId) {
+    pub(super) fn ready_worker(&mut self, id: WorkerId) {
         self.input(Input::Ready(id));
     }
 
     /// Every starting worker reports ready (repeated until none is left starting).
-    pub fn ready_all(&mut self) {
+    pub(super) fn ready_all(&mut self) {
         loop {
             let starting = self.in_phase(|p| matches!(p, Phase::Starting { .. }));
             if starting.is_empty() {
@@ -164,7 +164,7 @@ impl Harness {
     }
 
     /// The workers whose phase matches.
-    pub fn in_phase(&self, matches: impl Fn(&Phase) -> bool) -> Vec<WorkerId> {
+    pub(super) fn in_phase(&self, matches: impl Fn(&Phase) -> bool) -> Vec<WorkerId> {
         self.policy
             .workers
             .iter()
@@ -174,7 +174,7 @@ impl Harness {
     }
 
     /// The process exits with `status`.
-    pub fn exit(&mut self, id: WorkerId, status: &str) {
+    pub(super) fn exit(&mut self, id: WorkerId, status: &str) {
         self.processes.remove(&id);
         self.input(Input::Exited {
             id,
@@ -183,7 +183,7 @@ impl Harness {
     }
 
     /// Every drained or killed process exits (a well-behaved worker after its drain).
-    pub fn exit_leaving(&mut self) {
+    pub(super) fn exit_leaving(&mut self) {
         let leaving: Vec<(WorkerId, bool)> = self
             .processes
             .iter()
@@ -202,14 +202,14 @@ impl Harness {
         }
     }
 
-    pub fn replace_me(&mut self, id: WorkerId, reason: &str) {
+    pub(super) fn replace_me(&mut self, id: WorkerId, reason: &str) {
         self.input(Input::ReplaceMe {
             id,
             reason: reason.into(),
         });
     }
 
-    pub fn heartbeat(&mut self, id: WorkerId) {
+    pub(super) fn heartbeat(&mut self, id: WorkerId) {
         self.input(Input::Heartbeat {
             id,
             load: Load {
@@ -223,7 +223,7 @@ impl Harness {
     }
 
     /// The policy's status, its times in milliseconds since the harness started.
-    pub fn status(&self) -> crate::events::Status {
+    pub(super) fn status(&self) -> crate::events::Status {
         self.policy.status(
             self.now,
             WallClock {
@@ -234,25 +234,25 @@ impl Harness {
     }
 
     /// The slot's serving worker.
-    pub fn current(&self, slot: usize) -> WorkerId {
+    pub(super) fn current(&self, slot: usize) -> WorkerId {
         self.policy.slots[slot].current.expect("slot has a worker")
     }
 
     /// The replacement starting in the slot.
-    pub fn successor(&self, slot: usize) -> Option<WorkerId> {
+    pub(super) fn successor(&self, slot: usize) -> Option<WorkerId> {
         self.policy.slots[slot].successor
     }
 
-    pub fn worker(&self, id: WorkerId) -> &Worker {
+    pub(super) fn worker(&self, id: WorkerId) -> &Worker {
         &self.policy.workers[&id]
     }
 
-    pub fn pid(&self, id: WorkerId) -> u32 {
+    pub(super) fn pid(&self, id: WorkerId) -> u32 {
         self.processes[&id].pid
     }
 
     /// Workers in Ready phase.
-    pub fn ready_count(&self) -> usize {
+    pub(super) fn ready_count(&self) -> usize {
         self.policy
             .workers
             .values()
@@ -261,7 +261,7 @@ impl Harness {
     }
 
     /// The events polled since the last call.
-    pub fn take_events(&mut self) -> Vec<Event> {
+    pub(super) fn take_events(&mut self) -> Vec<Event> {
         let events = self.log[self.seen..]
             .iter()
             .filter_map(|(_, e)| match e {
@@ -274,7 +274,7 @@ impl Harness {
     }
 
     /// The effects of the latest call.
-    pub fn step_effects(&self) -> impl Iterator<Item = &Effect> {
+    pub(super) fn step_effects(&self) -> impl Iterator<Item = &Effect> {
         self.log[self.step_start..].iter().map(|(_, e)| e)
     }
 
