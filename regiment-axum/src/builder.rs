@@ -308,7 +308,12 @@ impl Server {
         S: HttpService<B>,
         B: ResponseBody,
     {
-        let http = self.http.finish(self.env_overrides)?;
+        let http = if self.env_overrides {
+            self.http.with_env()?
+        } else {
+            self.http
+        }
+        .checked()?;
         match regiment_core::role() {
             Role::Master => {
                 // The master never serves: drop what the factory holds now. With `serve(app)`

@@ -36,22 +36,24 @@ impl Default for HttpOptions {
 
 impl HttpOptions {
     /// Applies `REGIMENT_HEADER_READ_TIMEOUT`, `REGIMENT_IDLE_GRACE` and
-    /// `REGIMENT_HTTP2_KEEP_ALIVE`, then checks the values.
-    /// The master and its workers run this on the same environment, so a bad value stops the
-    /// master before any worker starts.
-    pub(crate) fn finish(mut self, env_overrides: bool) -> Result<Self, Error> {
-        if env_overrides {
-            // regiment-core's parsers: the bounds and errors of every REGIMENT_* duration.
-            if let Some(v) = EnvVar::read("REGIMENT_HEADER_READ_TIMEOUT") {
-                self.header_read_timeout = v.duration()?;
-            }
-            if let Some(v) = EnvVar::read("REGIMENT_IDLE_GRACE") {
-                self.idle_grace = v.duration()?;
-            }
-            if let Some(v) = EnvVar::read("REGIMENT_HTTP2_KEEP_ALIVE") {
-                self.http2_keep_alive = v.duration_or_off()?;
-            }
+    /// `REGIMENT_HTTP2_KEEP_ALIVE`. The master and its workers run this on the same
+    /// environment, so a bad value stops the master before any worker starts.
+    pub(crate) fn with_env(mut self) -> Result<Self, Error> {
+        // regiment-core's parsers: the bounds and errors of every REGIMENT_* duration.
+        if let Some(v) = EnvVar::read("REGIMENT_HEADER_READ_TIMEOUT") {
+            self.header_read_timeout = v.duration()?;
         }
+        if let Some(v) = EnvVar::read("REGIMENT_IDLE_GRACE") {
+            self.idle_grace = v.duration()?;
+        }
+        if let Some(v) = EnvVar::read("REGIMENT_HTTP2_KEEP_ALIVE") {
+            self.http2_keep_alive = v.duration_or_off()?;
+        }
+        Ok(self)
+    }
+
+    /// Checks the values, whichever way they were set.
+    pub(crate) fn checked(self) -> Result<Self, Error> {
         let keep_alive = self.http2_keep_alive.map(|d| ("http2_keep_alive", d));
         for (option, d) in [
             ("header_read_timeout", self.header_read_timeout),
@@ -82,7 +84,7 @@ mod tests {
             http2_keep_alive: Some(Duration::ZERO),
             ..HttpOptions::default()
         };
-        let e = zero.finish(false).unwrap_err().to_string();
+        let e = zero.checked().unwrap_err().to_string();
         assert!(e.contains("http2_keep_alive"), "{e}");
     }
 }

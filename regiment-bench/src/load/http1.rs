@@ -1,13 +1,11 @@
 //! HTTP/1.1 on the bare socket: the request written as prepared bytes, the answer parsed with
 //! `httparse`, the body counted (Content-Length, chunked, or up to EOF) and dropped.
 
-use std::time::Instant;
-
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Outcome, Protocol, Shared, path_index};
+use super::{Attempt, Outcome, Protocol, Shared, drive};
 
 /// An open connection and what it has read past the last answer.
 struct Open {
@@ -18,18 +16,7 @@ struct Open {
     answered: u64,
 }
 
-/// How one attempt of a request ended.
-enum Attempt {
-    /// A whole answer: its status, and whether the connection stays open.
-    Answered {
-        status: u16,
-        keep: Keep,
-    },
-    /// Closed before any byte of the answer, on a connection that had answered before.
-    ClosedWhileIdle,
-    Failed(Outcome),
-}
-
+/// Whether a connection stays open after an answer.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Keep {
     Open,
@@ -53,50 +40,14 @@ pub(super) async fn connection(shared: &Shared, index: usize) {
             r.into_bytes()
         })
         .collect();
-    let mut open: Option<Open> = None;
-    let mut sent = 0u64;
-    let mut n = 0u64;
-    while !shared.over() && sent < shared.phase.budget {
-        let request = &requests[path_index(shared, index, n)];
-        n += 1;
-        if shared.measuring() {
-            sent += 1;
+    drive(shared, index, async |open: &mut Option<Open>, path| {
+        let attempt = exchange(open, shared, &requests[path]).await;
+        if close {
+            *open = None;
         }
-        let started = Instant::now();
-        let deadline = tokio::time::Instant::from_std(started + shared.plan.request_timeout);
-        let mut tries = 0;
-        let outcome = loop {
-            tries += 1;
-            let attempt = tokio::time::timeout_at(deadline, exchange(&mut open, shared, request))
-                .await
-                .unwrap_or(Attempt::Failed(Outcome::Timeout));
-            match attempt {
-                Attempt::Answered { status, keep } => {
-                    if keep == Keep::Close || close {
-                        open = None;
-                    }
-                    break if (200..300).contains(&status) {
-                        Outcome::Ok
-                    } else {
-                        Outcome::NotSuccess
-                    };
-                }
-                Attempt::ClosedWhileIdle if tries == 1 => {
-                    open = None;
-                    shared.retried();
-                }
-                Attempt::ClosedWhileIdle => {
-                    open = None;
-                    break Outcome::Reset;
-                }
-                Attempt::Failed(outcome) => {
-                    open = None;
-                    break outcome;
-                }
-            }
-        };
-        shared.record(started, outcome);
-    }
+        attempt
+    })
+    .await;
 }
 
 /// Sends `request` on the open connection (opening one if needed) and reads its answer.
@@ -117,7 +68,7 @@ async fn exchange(open: &mut Option<Open>, shared: &Shared, request: &[u8]) -> A
     let reused = conn.answered > 0;
     if conn.stream.write_all(request).await.is_err() {
         return if reused {
-            Attempt::ClosedWhileIdle
+            Attempt::Retry
         } else {
             Attempt::Failed(Outcome::Reset)
         };
@@ -128,7 +79,10 @@ async fn exchange(open: &mut Option<Open>, shared: &Shared, request: &[u8]) -> A
             Parsed::Whole { len, status, keep } => {
                 conn.buf.advance(len);
                 conn.answered += 1;
-                return Attempt::Answered { status, keep };
+                if keep == Keep::Close {
+                    *open = None;
+                }
+                return Attempt::Answered(status);
             }
             Parsed::Invalid => return Attempt::Failed(Outcome::Reset),
             Parsed::Partial => {}
@@ -136,10 +90,8 @@ async fn exchange(open: &mut Option<Open>, shared: &Shared, request: &[u8]) -> A
                 // No length: the body ends with the connection.
                 match conn.stream.read_buf(&mut conn.buf).await {
                     Ok(0) => {
-                        return Attempt::Answered {
-                            status,
-                            keep: Keep::Close,
-                        };
+                        *open = None;
+                        return Attempt::Answered(status);
                     }
                     Ok(_) => {
                         conn.buf.clear();
@@ -154,7 +106,7 @@ async fn exchange(open: &mut Option<Open>, shared: &Shared, request: &[u8]) -> A
             Ok(n) if n > 0 => read_any = true,
             // EOF or reset before any byte of the answer on a connection that answered
             // before: the server closed it while idle (a draining worker does).
-            _ if !read_any && conn.buf.is_empty() && reused => return Attempt::ClosedWhileIdle,
+            _ if !read_any && conn.buf.is_empty() && reused => return Attempt::Retry,
             _ => return Attempt::Failed(Outcome::Reset),
         }
     }

@@ -1,8 +1,6 @@
 //! HTTP/2 with prior knowledge through hyper's client: one connection, one stream at a time,
 //! reopened when the server ends it.
 
-use std::time::Instant;
-
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Empty};
@@ -10,15 +8,7 @@ use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
-use super::{Outcome, Shared, path_index};
-
-enum Attempt {
-    Answered(http::StatusCode),
-    /// The server refused the request unprocessed: a stream above its GOAWAY's last stream
-    /// id, reset with REFUSED_STREAM, or not sent because the connection was gone.
-    Refused,
-    Failed(Outcome),
-}
+use super::{Attempt, Outcome, Shared, drive};
 
 pub(super) async fn connection(shared: &Shared, index: usize) {
     let uris: Vec<http::Uri> = shared
@@ -31,44 +21,17 @@ pub(super) async fn connection(shared: &Shared, index: usize) {
                 .unwrap_or_else(|_| http::Uri::from_static("/"))
         })
         .collect();
-    let mut sender: Option<SendRequest<Empty<Bytes>>> = None;
-    let mut sent = 0u64;
-    let mut n = 0u64;
-    while !shared.over() && sent < shared.phase.budget {
-        let uri = &uris[path_index(shared, index, n)];
-        n += 1;
-        if shared.measuring() {
-            sent += 1;
-        }
-        let started = Instant::now();
-        let deadline = tokio::time::Instant::from_std(started + shared.plan.request_timeout);
-        let mut tries = 0;
-        let outcome = loop {
-            tries += 1;
-            let attempt = tokio::time::timeout_at(deadline, exchange(&mut sender, shared, uri))
-                .await
-                .unwrap_or(Attempt::Failed(Outcome::Timeout));
-            match attempt {
-                Attempt::Answered(status) if status.is_success() => break Outcome::Ok,
-                Attempt::Answered(_) => break Outcome::NotSuccess,
-                Attempt::Refused if tries <= 2 => {
-                    sender = None;
-                    shared.retried();
-                }
-                Attempt::Refused => {
-                    sender = None;
-                    break Outcome::Reset;
-                }
-                Attempt::Failed(outcome) => {
-                    sender = None;
-                    break outcome;
-                }
-            }
-        };
-        shared.record(started, outcome);
-    }
+    drive(
+        shared,
+        index,
+        async |sender: &mut Option<SendRequest<Empty<Bytes>>>, path| {
+            exchange(sender, shared, &uris[path]).await
+        },
+    )
+    .await;
 }
 
+/// Sends a request for `uri` on the connection (opening one if needed) and reads its answer.
 async fn exchange(
     sender: &mut Option<SendRequest<Empty<Bytes>>>,
     shared: &Shared,
@@ -92,7 +55,7 @@ async fn exchange(
     }
     let s = sender.as_mut().expect("connected above");
     if s.ready().await.is_err() {
-        return Attempt::Refused;
+        return Attempt::Retry;
     }
     let req = Request::get(uri.clone())
         .body(Empty::new())
@@ -101,13 +64,13 @@ async fn exchange(
         Ok(res) => res,
         // Handed back unsent: the connection was gone before it went out.
         Err(e) if e.message().is_some() || refused_unprocessed(e.error()) => {
-            return Attempt::Refused;
+            return Attempt::Retry;
         }
         Err(_) => return Attempt::Failed(Outcome::Reset),
     };
     let status = res.status();
     match res.into_body().collect().await {
-        Ok(_) => Attempt::Answered(status),
+        Ok(_) => Attempt::Answered(status.as_u16()),
         Err(_) => Attempt::Failed(Outcome::Reset),
     }
 }

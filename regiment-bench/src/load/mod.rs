@@ -254,6 +254,67 @@ pub fn run(plan: &Plan) -> io::Result<Measured> {
     Ok(total.summary(elapsed))
 }
 
+/// How one attempt at a request ended.
+enum Attempt {
+    /// A whole answer with this status.
+    Answered(u16),
+    /// Not processed, safe to send again on a new connection: a reused HTTP/1.1 connection
+    /// closed before any byte of the answer, or an HTTP/2 request the server refused (GOAWAY,
+    /// REFUSED_STREAM) or that never left.
+    Retry,
+    Failed(Outcome),
+}
+
+/// Attempts after the first for one request.
+const RETRIES: u32 = 2;
+
+/// One connection's loop, whatever its protocol: requests one after the other until the run
+/// is over or the connection's budget is spent. `exchange` sends the request of a path (by
+/// index) on the connection, opening it if there is none, and closes it (sets `None`) when
+/// the answer says so; a failed or retried attempt drops the connection here.
+async fn drive<C>(
+    shared: &Shared,
+    index: usize,
+    mut exchange: impl AsyncFnMut(&mut Option<C>, usize) -> Attempt,
+) {
+    let mut conn: Option<C> = None;
+    let mut sent = 0u64;
+    let mut n = 0u64;
+    while !shared.over() && sent < shared.phase.budget {
+        let path = path_index(shared, index, n);
+        n += 1;
+        if shared.measuring() {
+            sent += 1;
+        }
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started + shared.plan.request_timeout);
+        let mut retries = 0;
+        let outcome = loop {
+            let attempt = tokio::time::timeout_at(deadline, exchange(&mut conn, path))
+                .await
+                .unwrap_or(Attempt::Failed(Outcome::Timeout));
+            match attempt {
+                Attempt::Answered(status) if (200..300).contains(&status) => break Outcome::Ok,
+                Attempt::Answered(_) => break Outcome::NotSuccess,
+                Attempt::Retry if retries < RETRIES => {
+                    retries += 1;
+                    conn = None;
+                    shared.retried();
+                }
+                Attempt::Retry => {
+                    conn = None;
+                    break Outcome::Reset;
+                }
+                Attempt::Failed(outcome) => {
+                    conn = None;
+                    break outcome;
+                }
+            }
+        };
+        shared.record(started, outcome);
+    }
+}
+
 /// The path of a connection's `n`th request: each connection walks the mix from its own
 /// offset, so that the mix holds at every moment and not only on average.
 fn path_index(shared: &Shared, connection: usize, n: u64) -> usize {

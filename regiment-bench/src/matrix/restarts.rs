@@ -25,6 +25,8 @@ struct Run {
     measured: Measured,
     /// Rollouts completed during the run.
     done: usize,
+    /// Workers started to replace another.
+    replaced: usize,
     /// Master CPU seconds per second of the run.
     master_cpu: f64,
 }
@@ -68,16 +70,20 @@ fn one(settings: &Settings, protocol: Protocol, restarts: Restarts) -> Result<Ru
     let cpu = procfs::cpu_seconds(pid).unwrap_or(0.0) - cpu_before;
     stop.store(true, Ordering::Relaxed);
     let _ = sender.join();
-    let done = running
-        .output
-        .events()
+    let events = running.output.events();
+    let done = events
         .iter()
         .filter(|(_, e)| e["event"] == "rollout-done")
+        .count();
+    let replaced = events
+        .iter()
+        .filter(|(_, e)| e["event"] == "spawned" && !e["replaces"].is_null())
         .count();
     running.stop();
     Ok(Run {
         measured: measured?,
         done,
+        replaced,
         master_cpu: cpu / elapsed,
     })
 }
@@ -151,6 +157,7 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
                 ),
                 sum(&|m| m.counts.retried).to_string(),
                 runs.iter().map(|r| r.done).sum::<usize>().to_string(),
+                runs.iter().map(|r| r.replaced).sum::<usize>().to_string(),
                 format!(
                     "{:.1}%",
                     100.0 * median(&runs.iter().map(|r| r.master_cpu).collect::<Vec<_>>())
@@ -187,6 +194,7 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
             "failed: non-2xx / connect / reset / timeout",
             "retried",
             "rollouts done",
+            "workers replaced",
             "master CPU",
         ],
         &rows,

@@ -232,6 +232,10 @@ pub fn start(bins: &Binaries, server: &Server, cores: &Cores) -> Result<Running,
                 .env("HELLO_WORKERS", h.workers.to_string())
                 .env("HELLO_MAX_REQUESTS", h.max_requests.to_string())
                 .env("HELLO_PRINT_EVENTS", "true")
+                // A rollout completes once its new workers served this long (5 s by default):
+                // 1 s, so that the restarts section's rollouts, 2 s apart, each complete
+                // instead of superseding the one before.
+                .env("REGIMENT_ROLLOUT_SETTLE", "1s")
                 .env(
                     "HELLO_CRITERIA",
                     match h.criteria {
