@@ -132,7 +132,14 @@ fn run(socket: &std::path::Path, action: Action) -> Result<ExitCode, Failure> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        Action::Reload { wait } => reload(&mut connection, wait),
+        Action::Reload { wait } => reload(
+            &mut connection,
+            if wait {
+                Follow::ToTheOutcome
+            } else {
+                Follow::UntilStarted
+            },
+        ),
         Action::Scale { .. } | Action::Replace { .. } => {
             let Answer::Done { message } = connection.answer()? else {
                 return Err(Failure::Unexpected);
@@ -154,14 +161,22 @@ fn run(socket: &std::path::Path, action: Action) -> Result<ExitCode, Failure> {
     }
 }
 
-/// Without `--wait`, returns once the rollout has started; with it, prints its progress and
-/// ends with its outcome.
-fn reload(connection: &mut Connection, wait: bool) -> Result<ExitCode, Failure> {
+/// How far `reload` follows its rollout.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Follow {
+    /// Returns once the rollout has started (without `--wait`).
+    UntilStarted,
+    /// Prints its progress and ends with its outcome (`--wait`).
+    ToTheOutcome,
+}
+
+/// Follows the rollout a reload started, as far as `follow` says.
+fn reload(connection: &mut Connection, follow: Follow) -> Result<ExitCode, Failure> {
     loop {
         match connection.answer()? {
             Answer::Progress { event } => {
                 if let Some(line) = describe::event(&event) {
-                    if wait {
+                    if follow == Follow::ToTheOutcome {
                         println!("{line}");
                     } else if matches!(event, regiment_core::Event::RolloutStarted { .. }) {
                         println!("{line}");

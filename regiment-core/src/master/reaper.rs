@@ -27,9 +27,17 @@ use nix::unistd::Pid;
 /// to collect it, and short enough that orphans do not pile up.
 pub(crate) const ORPHAN_GRACE: Duration = Duration::from_secs(1);
 
+/// Whether the master reaps orphans: only as PID 1 or a child subreaper, the processes the
+/// kernel re-parents orphans to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Reaper,
+    NotReaper,
+}
+
 /// The zombie children seen and not reaped yet.
 pub(crate) struct Reaper {
-    active: bool,
+    role: Role,
     /// First sighting of each zombie, by pid and start time.
     seen: HashMap<(u32, u64), Instant>,
 }
@@ -44,12 +52,16 @@ impl Reaper {
             let role = if pid1 { "PID 1" } else { "a child subreaper" };
             tracing::info!(target: "regiment", "the master is {role}: it reaps the processes re-parented to it");
         }
-        Self::new(pid1 || subreaper)
+        Self::new(if pid1 || subreaper {
+            Role::Reaper
+        } else {
+            Role::NotReaper
+        })
     }
 
-    fn new(active: bool) -> Self {
+    fn new(role: Role) -> Self {
         Self {
-            active,
+            role,
             seen: HashMap::new(),
         }
     }
@@ -62,7 +74,7 @@ impl Reaper {
     /// Reaps every zombie child that `is_worker` does not claim and that was first seen at least
     /// [`ORPHAN_GRACE`] before `now`; remembers the others.
     pub(crate) fn reap(&mut self, now: Instant, is_worker: impl Fn(u32) -> bool) {
-        if !self.active {
+        if self.role == Role::NotReaper {
             return;
         }
         // One syscall in the common case: no zombie child at all, nothing to scan.
@@ -172,7 +184,7 @@ mod tests {
         };
         // Other tests of this process have children too: they count as workers here.
         let is_worker = |pid| pid != orphan;
-        let mut reaper = Reaper::new(true);
+        let mut reaper = Reaper::new(Role::Reaper);
         let now = Instant::now();
         reaper.reap(now, is_worker);
         assert!(is_zombie(orphan), "reaped before the grace");
@@ -182,7 +194,7 @@ mod tests {
         assert!(is_zombie(worker), "a worker's zombie was reaped");
         assert_eq!(reaper.next_due(), None);
         // An inactive reaper (neither PID 1 nor a subreaper) leaves every zombie alone.
-        let mut inactive = Reaper::new(false);
+        let mut inactive = Reaper::new(Role::NotReaper);
         inactive.reap(now, |_| false);
         inactive.reap(now + ORPHAN_GRACE, |_| false);
         assert!(is_zombie(worker));
