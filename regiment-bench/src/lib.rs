@@ -11,4 +11,5 @@
 
 pub mod load;
 pub mod matrix;
+pub mod procfs;
 pub mod report;

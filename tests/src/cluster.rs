@@ -369,12 +369,7 @@ pub fn pid_of(e: &Value) -> u32 {
 
 /// Whether `pid` exists and is not a zombie.
 pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
+    crate::procfs::state(pid).is_some_and(|s| s != 'Z')
 }
 
 /// Waits until `pid` is gone.

@@ -52,6 +52,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode, header};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use regiment_bench::load::refused_unprocessed;
 use tokio::net::TcpStream;
 
 /// How a client talks to the server.
@@ -549,21 +550,6 @@ async fn send(
         Ok(r) => r,
         Err(_) => Err(Sent::Failed(Failure::Timeout)),
     }
-}
-
-/// An HTTP/2 request the server guarantees it did not process: a stream refused by its
-/// GOAWAY(NO_ERROR) (above the last stream id, or opened after it), or reset with
-/// REFUSED_STREAM.
-fn refused_unprocessed(e: &hyper::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(h2) = s.downcast_ref::<h2::Error>() {
-            return (h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR))
-                || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM));
-        }
-        source = s.source();
-    }
-    false
 }
 
 /// The socket of an HTTP/2 client connection, watched for the server's GOAWAY frames.

@@ -439,7 +439,7 @@ fn a_worker_flooding_its_ipc_channel_leaves_the_master_bounded_and_the_others_se
     let addr = c.addr();
     let master = c.pid();
     // The flooder says ready first, then floods: measure from before it is up.
-    let before = procfs::rss_kb(master);
+    let before = procfs::rss_kb(master).expect("the master's VmRSS");
     let first = c.wait_serving(3);
     let flooder = first[&1];
     c.wait_log("flood: 16 MB written");
@@ -461,7 +461,7 @@ fn a_worker_flooding_its_ipc_channel_leaves_the_master_bounded_and_the_others_se
         );
     }
     c.wait_log(&format!("flood: {FLOOD_MB} MB written, done"));
-    let after = procfs::rss_kb(master);
+    let after = procfs::rss_kb(master).expect("the master's VmRSS");
     eprintln!("master RSS: {before} kB before the flood, {after} kB after {FLOOD_MB} MB of it");
     assert!(
         after <= before + GROWTH_LIMIT_KB,
@@ -592,8 +592,8 @@ fn a_master_stopped_and_continued_during_a_rollout_completes_it_without_loss_or_
         CEILING,
         || {
             let children = procfs::children(master);
-            children.iter().all(|(_, state)| *state != 'Z')
-                && children.iter().map(|(p, _)| *p).collect::<BTreeSet<_>>() == expected
+            children.iter().all(|&p| procfs::state(p) != Some('Z'))
+                && children.into_iter().collect::<BTreeSet<_>>() == expected
         },
     );
     let status = c.status_where("two ready workers of generation 2", |s| {

@@ -5,7 +5,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Attempt, Outcome, Protocol, Shared, drive};
+use super::{Attempt, Outcome, Protocol, ThreadRun, drive};
 
 /// An open connection and what it has read past the last answer.
 struct Open {
@@ -24,10 +24,10 @@ enum Keep {
 }
 
 /// One connection's loop: requests one after the other until the run is over.
-pub(super) async fn connection(shared: &Shared, index: usize) {
-    let host = shared.plan.addr.to_string();
-    let close = shared.plan.protocol == Protocol::NewConnection;
-    let requests: Vec<Vec<u8>> = shared
+pub(super) async fn connection(thread: &ThreadRun, index: usize) {
+    let host = thread.plan.addr.to_string();
+    let close = thread.plan.protocol == Protocol::NewConnection;
+    let requests: Vec<Vec<u8>> = thread
         .plan
         .paths
         .iter()
@@ -40,8 +40,8 @@ pub(super) async fn connection(shared: &Shared, index: usize) {
             r.into_bytes()
         })
         .collect();
-    drive(shared, index, async |open: &mut Option<Open>, path| {
-        let attempt = exchange(open, shared, &requests[path]).await;
+    drive(thread, index, async |open: &mut Option<Open>, path| {
+        let attempt = exchange(open, thread, &requests[path]).await;
         if close {
             *open = None;
         }
@@ -51,9 +51,9 @@ pub(super) async fn connection(shared: &Shared, index: usize) {
 }
 
 /// Sends `request` on the open connection (opening one if needed) and reads its answer.
-async fn exchange(open: &mut Option<Open>, shared: &Shared, request: &[u8]) -> Attempt {
+async fn exchange(open: &mut Option<Open>, thread: &ThreadRun, request: &[u8]) -> Attempt {
     if open.is_none() {
-        let stream = match TcpStream::connect(shared.plan.addr).await {
+        let stream = match TcpStream::connect(thread.plan.addr).await {
             Ok(s) => s,
             Err(_) => return Attempt::Failed(Outcome::ConnectError),
         };

@@ -8,24 +8,24 @@ use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
-use super::{Attempt, Outcome, Shared, drive};
+use super::{Attempt, Outcome, ThreadRun, drive};
 
-pub(super) async fn connection(shared: &Shared, index: usize) {
-    let uris: Vec<http::Uri> = shared
+pub(super) async fn connection(thread: &ThreadRun, index: usize) {
+    let uris: Vec<http::Uri> = thread
         .plan
         .paths
         .iter()
         .map(|p| {
-            format!("http://{}{p}", shared.plan.addr)
+            format!("http://{}{p}", thread.plan.addr)
                 .parse()
                 .unwrap_or_else(|_| http::Uri::from_static("/"))
         })
         .collect();
     drive(
-        shared,
+        thread,
         index,
         async |sender: &mut Option<SendRequest<Empty<Bytes>>>, path| {
-            exchange(sender, shared, &uris[path]).await
+            exchange(sender, thread, &uris[path]).await
         },
     )
     .await;
@@ -34,11 +34,11 @@ pub(super) async fn connection(shared: &Shared, index: usize) {
 /// Sends a request for `uri` on the connection (opening one if needed) and reads its answer.
 async fn exchange(
     sender: &mut Option<SendRequest<Empty<Bytes>>>,
-    shared: &Shared,
+    thread: &ThreadRun,
     uri: &http::Uri,
 ) -> Attempt {
     if sender.as_ref().is_none_or(|s| s.is_closed()) {
-        let stream = match TcpStream::connect(shared.plan.addr).await {
+        let stream = match TcpStream::connect(thread.plan.addr).await {
             Ok(s) => s,
             Err(_) => return Attempt::Failed(Outcome::ConnectError),
         };
@@ -75,9 +75,16 @@ async fn exchange(
     }
 }
 
-/// An HTTP/2 request the server guarantees it did not process (RFC 9113 §6.8, §8.7).
-fn refused_unprocessed(e: &hyper::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+/// Whether `e` (or an error in its source chain) says the server refused an HTTP/2 request
+/// it guarantees it did not process: a stream above the last stream id of its GOAWAY(NO_ERROR)
+/// (RFC 9113 §6.8), or reset with REFUSED_STREAM (§8.7). A client may send it again.
+///
+/// ```
+/// let io = std::io::Error::other("not an HTTP/2 error");
+/// assert!(!regiment_bench::load::refused_unprocessed(&io));
+/// ```
+pub fn refused_unprocessed(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
     while let Some(s) = source {
         if let Some(h2) = s.downcast_ref::<h2::Error>() {
             return (h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR))

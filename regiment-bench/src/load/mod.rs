@@ -37,6 +37,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use http2::refused_unprocessed;
 pub use stats::{Counts, Latency, Measured, Second};
 use stats::{Outcome, Recorder};
 
@@ -145,7 +146,7 @@ struct Phase {
 }
 
 /// One generator thread's view of the run.
-struct Shared {
+struct ThreadRun {
     plan: Arc<Plan>,
     phase: Phase,
     recorder: RefCell<Recorder>,
@@ -159,7 +160,7 @@ enum WarmState {
     Measuring,
 }
 
-impl Shared {
+impl ThreadRun {
     /// Records `outcome` of a request started at `started`, unless it ended in the warm-up.
     fn record(&self, started: Instant, outcome: Outcome) {
         // A request that ends after the run is over ends outside the measured time.
@@ -213,7 +214,7 @@ pub fn run(plan: &Plan) -> io::Result<Measured> {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
-                let shared = Rc::new(Shared {
+                let thread = Rc::new(ThreadRun {
                     plan,
                     phase: Phase {
                         measure_from,
@@ -225,18 +226,18 @@ pub fn run(plan: &Plan) -> io::Result<Measured> {
                 });
                 let local = tokio::task::LocalSet::new();
                 for c in 0..mine {
-                    let shared = shared.clone();
+                    let thread = thread.clone();
                     local.spawn_local(async move {
-                        match shared.plan.protocol {
+                        match thread.plan.protocol {
                             Protocol::KeepAlive | Protocol::NewConnection => {
-                                http1::connection(&shared, c).await
+                                http1::connection(&thread, c).await
                             }
-                            Protocol::H2 => http2::connection(&shared, c).await,
+                            Protocol::H2 => http2::connection(&thread, c).await,
                         }
                     });
                 }
                 rt.block_on(local);
-                let recorder = shared.recorder.replace(Recorder::new(measure_from));
+                let recorder = thread.recorder.replace(Recorder::new(measure_from));
                 Ok(recorder)
             })?;
         handles.push(handle);
@@ -273,21 +274,21 @@ const RETRIES: u32 = 2;
 /// index) on the connection, opening it if there is none, and closes it (sets `None`) when
 /// the answer says so; a failed or retried attempt drops the connection here.
 async fn drive<C>(
-    shared: &Shared,
+    thread: &ThreadRun,
     index: usize,
     mut exchange: impl AsyncFnMut(&mut Option<C>, usize) -> Attempt,
 ) {
     let mut conn: Option<C> = None;
     let mut sent = 0u64;
     let mut n = 0u64;
-    while !shared.over() && sent < shared.phase.budget {
-        let path = path_index(shared, index, n);
+    while !thread.over() && sent < thread.phase.budget {
+        let path = path_index(thread, index, n);
         n += 1;
-        if shared.measuring() {
+        if thread.measuring() {
             sent += 1;
         }
         let started = Instant::now();
-        let deadline = tokio::time::Instant::from_std(started + shared.plan.request_timeout);
+        let deadline = tokio::time::Instant::from_std(started + thread.plan.request_timeout);
         let mut retries = 0;
         let outcome = loop {
             let attempt = tokio::time::timeout_at(deadline, exchange(&mut conn, path))
@@ -299,7 +300,7 @@ async fn drive<C>(
                 Attempt::Retry if retries < RETRIES => {
                     retries += 1;
                     conn = None;
-                    shared.retried();
+                    thread.retried();
                 }
                 Attempt::Retry => {
                     conn = None;
@@ -311,12 +312,12 @@ async fn drive<C>(
                 }
             }
         };
-        shared.record(started, outcome);
+        thread.record(started, outcome);
     }
 }
 
 /// The path of a connection's `n`th request: each connection walks the mix from its own
 /// offset, so that the mix holds at every moment and not only on average.
-fn path_index(shared: &Shared, connection: usize, n: u64) -> usize {
-    (connection + n as usize) % shared.plan.paths.len()
+fn path_index(thread: &ThreadRun, connection: usize, n: u64) -> usize {
+    (connection + n as usize) % thread.plan.paths.len()
 }

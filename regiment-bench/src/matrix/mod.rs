@@ -16,7 +16,6 @@
 
 pub mod cores;
 pub mod generator;
-pub mod procfs;
 pub mod recycling;
 pub mod resources;
 pub mod restarts;
@@ -166,12 +165,10 @@ pub fn machine() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
     format!(
-        "{} CPUs usable ({cpu}), {mem} RAM, Linux {kernel}; load average at start {load}",
-        cores::allowed().len()
+        "{} CPUs usable ({cpu}), {mem} RAM, Linux {kernel}; load average at start {}",
+        cores::allowed().len(),
+        loadavg()
     )
 }
 

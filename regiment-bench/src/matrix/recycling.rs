@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use super::server::{self, Criteria, HelloSetup, NEVER, Runtime, Server};
+use super::server::{self, HelloSetup, NEVER, Server};
 use super::{Settings, generator, median, ratio_cell, table};
 use crate::load::Measured;
 use crate::report::ms;
@@ -63,10 +63,8 @@ pub fn run(settings: &Settings, rate: f64) -> Result<(String, serde_json::Value)
     let limit = (rate as u64).max(1000);
     let setup = |max_requests| {
         Server::Hello(HelloSetup {
-            workers,
-            criteria: Criteria::On,
-            runtime: Runtime::Default,
             max_requests,
+            ..HelloSetup::steady(workers)
         })
     };
     let servers = [setup(NEVER), setup(limit)];

@@ -2,8 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::server::{self, Criteria, HelloSetup, NEVER, Runtime, Server, Threads};
-use super::{Settings, procfs, table};
+use super::server::{self, HelloSetup, Runtime, Server};
+use super::{Settings, table};
+use crate::procfs;
 
 fn mb(kb: u64) -> String {
     format!("{:.1}", kb as f64 / 1024.0)
@@ -13,16 +14,12 @@ fn mb(kb: u64) -> String {
 pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
     let hello = |workers, runtime| {
         Server::Hello(HelloSetup {
-            workers,
-            criteria: Criteria::On,
             runtime,
-            max_requests: NEVER,
+            ..HelloSetup::steady(workers)
         })
     };
     let servers = [
-        Server::Plain {
-            threads: Threads::PerCpu,
-        },
+        Server::Plain,
         hello(1, Runtime::Default),
         hello(2, Runtime::Default),
         hello(2, Runtime::MultiThread(1)),

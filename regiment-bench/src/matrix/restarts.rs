@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use super::server::{self, Criteria, HelloSetup, NEVER, Runtime, Server};
-use super::{Settings, generator, median, procfs, ratio_cell, table};
+use super::server::{self, HelloSetup, Server};
+use super::{Settings, generator, median, ratio_cell, table};
 use crate::load::{Measured, Protocol};
+use crate::procfs;
 use crate::report::ms;
 
 /// Whether SIGHUPs are sent during a run.
@@ -32,12 +33,7 @@ struct Run {
 }
 
 fn one(settings: &Settings, protocol: Protocol, restarts: Restarts) -> Result<Run, String> {
-    let server = Server::Hello(HelloSetup {
-        workers: settings.cpus.len(),
-        criteria: Criteria::On,
-        runtime: Runtime::Default,
-        max_requests: NEVER,
-    });
+    let server = Server::Hello(HelloSetup::steady(settings.cpus.len()));
     let placement = &settings.placements()[0];
     let running = server::start(&settings.bins, &server, &placement.server)?;
     let mut load = settings.load();

@@ -7,16 +7,15 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::cores::Cores;
-use super::server::{self, Criteria, HelloSetup, NEVER, Runtime, Server};
-use super::{Settings, generator, procfs, table};
+use super::server::{self, HelloSetup, NEVER, Server};
+use super::{Settings, generator, table};
+use crate::procfs;
 use crate::report::ms;
 
 fn hello(workers: usize, max_requests: u64) -> Server {
     Server::Hello(HelloSetup {
-        workers,
-        criteria: Criteria::On,
-        runtime: Runtime::Default,
         max_requests,
+        ..HelloSetup::steady(workers)
     })
 }
 

@@ -17,11 +17,9 @@ use super::cores::Cores;
 /// Which server, and how it is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Server {
-    /// `plain_axum`: one process, `axum::serve`.
-    Plain {
-        /// Its runtime's threads.
-        threads: Threads,
-    },
+    /// `plain_axum`: one process, `axum::serve`, on `#[tokio::main]`'s runtime (one thread per
+    /// CPU it may run on).
+    Plain,
     /// regiment's `hello`.
     Hello(HelloSetup),
 }
@@ -59,21 +57,27 @@ pub enum Runtime {
     CurrentThread,
 }
 
-/// Threads of `plain_axum`'s runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Threads {
-    /// One per CPU it may run on, as `#[tokio::main]` does.
-    PerCpu,
-}
-
 /// Requests never reach it: the criteria are on but never fire.
 pub const NEVER: u64 = 1_000_000_000_000;
+
+impl HelloSetup {
+    /// `workers` workers with both criteria on, never firing, on regiment's default runtime;
+    /// the benchmarks change one field from there.
+    pub fn steady(workers: usize) -> Self {
+        HelloSetup {
+            workers,
+            criteria: Criteria::On,
+            runtime: Runtime::Default,
+            max_requests: NEVER,
+        }
+    }
+}
 
 impl Server {
     /// A short label for tables.
     pub fn label(&self) -> String {
         match self {
-            Server::Plain { .. } => "plain axum::serve".to_string(),
+            Server::Plain => "plain axum::serve".to_string(),
             Server::Hello(h) => {
                 let mut s = format!(
                     "hello, {} worker{}",
@@ -218,12 +222,11 @@ impl Binaries {
 /// all its workers are ready (at most a minute).
 pub fn start(bins: &Binaries, server: &Server, cores: &Cores) -> Result<Running, String> {
     let (mut cmd, ready_workers) = match server {
-        Server::Plain { threads } => {
+        Server::Plain => {
             let mut cmd = cores.command(&bins.path("plain_axum"));
-            cmd.arg("--bind").arg("127.0.0.1:0");
-            match threads {
-                Threads::PerCpu => cmd.env_remove("TOKIO_WORKER_THREADS"),
-            };
+            cmd.arg("--bind")
+                .arg("127.0.0.1:0")
+                .env_remove("TOKIO_WORKER_THREADS");
             (cmd, 0)
         }
         Server::Hello(h) => {

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::server::{self, Criteria, HelloSetup, NEVER, Runtime, Server, Threads};
-use super::{Placement, Settings, generator, median, procfs, ratio_cell, table};
+use super::server::{self, Criteria, HelloSetup, Runtime, Server};
+use super::{Placement, Settings, generator, median, ratio_cell, table};
 use crate::load::Measured;
+use crate::procfs;
 use crate::report::ms;
 
 /// What the section found, and the figures later sections start from.
@@ -24,18 +25,14 @@ pub struct Found {
 fn servers(settings: &Settings, placement: &Placement) -> Vec<Server> {
     let free = placement.server.count(settings.cpus.len());
     let mut workers = vec![1, 2, free];
-    workers.dedup();
     workers.sort_unstable();
     workers.dedup();
-    let mut v = vec![Server::Plain {
-        threads: Threads::PerCpu,
-    }];
+    let mut v = vec![Server::Plain];
     let hello = |workers, criteria, runtime| {
         Server::Hello(HelloSetup {
-            workers,
             criteria,
             runtime,
-            max_requests: NEVER,
+            ..HelloSetup::steady(workers)
         })
     };
     for &w in &workers {
@@ -133,15 +130,7 @@ pub fn run(settings: &Settings) -> Result<Found, String> {
                 serde_json::json!({"runs": r, "server_cpu_us_per_request": cpu}),
             );
             let free = placement.server.count(settings.cpus.len());
-            if placement.name == "unpinned"
-                && *s
-                    == Server::Hello(HelloSetup {
-                        workers: free,
-                        criteria: Criteria::On,
-                        runtime: Runtime::Default,
-                        max_requests: NEVER,
-                    })
-            {
+            if placement.name == "unpinned" && *s == Server::Hello(HelloSetup::steady(free)) {
                 hello_rate = median(&rate);
             }
         }
@@ -186,12 +175,7 @@ pub fn hello_rate(settings: &Settings) -> Result<f64, String> {
     let placement = &settings.placements()[0];
     let running = server::start(
         &settings.bins,
-        &Server::Hello(HelloSetup {
-            workers: settings.cpus.len(),
-            criteria: Criteria::On,
-            runtime: Runtime::Default,
-            max_requests: NEVER,
-        }),
+        &Server::Hello(HelloSetup::steady(settings.cpus.len())),
         &placement.server,
     )?;
     let m = generator::run(

@@ -1,4 +1,11 @@
-//! What /proc says about the server's processes: memory, CPU time, descriptors, children.
+//! What /proc says about a process: memory, CPU time, state, descriptors, children. Read by
+//! the benchmark matrix, and by the end-to-end tests (`tests::procfs`).
+//!
+//! ```
+//! let me = std::process::id();
+//! assert!(regiment_bench::procfs::rss_kb(me).is_some_and(|kb| kb > 0));
+//! assert_eq!(regiment_bench::procfs::state(me), Some('R'));
+//! ```
 
 use std::fs;
 
@@ -57,21 +64,21 @@ pub fn fds(pid: u32) -> Option<usize> {
     Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
 }
 
-/// The children of `pid`, from every thread's `children` list.
+/// Every process whose parent is `pid`, zombies included, in pid order. Found by the parent
+/// field of each /proc/PID/stat, which every kernel has (/proc/PID/task/*/children needs
+/// `CONFIG_PROC_CHILDREN`).
 pub fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+    let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut kids: Vec<u32> = tasks
-        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("children")).ok())
-        .flat_map(|s| {
-            s.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
+    let mut kids: Vec<u32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&child| {
+            // The parent pid is the field after the state.
+            stat_fields(child).and_then(|f| f.get(1)?.parse::<u32>().ok()) == Some(pid)
         })
         .collect();
     kids.sort_unstable();
-    kids.dedup();
     kids
 }
 
