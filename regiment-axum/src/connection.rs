@@ -10,12 +10,12 @@
 //!   under way, no request begun but not yet handed to the service, and no unread byte in the
 //!   socket's receive queue when the grace ends. Otherwise the connection gets another grace:
 //!   the request being sent is served with `Connection: close`, or, if the client stalls in its
-//!   header, hyper's header read timeout closes it (not the grace: a request begun is never
-//!   taken for idleness); an answer still streaming is waited for, and so is the request its
+//!   header, the header read timeout closes it (not the grace: a request begun is never taken
+//!   for idleness); an answer still streaming is waited for, and so is the request its
 //!   client may send right after it.
 //!
 //! The grace and the client's next request can become ready in the same wakeup. The
-//! connection is therefore polled first (`biased`), so that a request whose bytes the runtime
+//! connection is therefore polled first, so that a request whose bytes the runtime
 //! has seen is read before the grace is looked at; and when the grace has ended, the socket is
 //! asked (a non-blocking `MSG_PEEK`) whether bytes arrived that the runtime has not reported
 //! yet. What remains is inherent to HTTP/1.1: a request still on the wire, not yet in our
@@ -25,22 +25,30 @@
 //!
 //! Outside a drain, a connection is closed only by its client, by a protocol error, or by one of
 //! the timeouts the user sets:
-//! - the header read timeout ([`crate::Server::header_read_timeout`]): an HTTP/1 client must
-//!   send each request header within it, and an idle HTTP/1 keep-alive connection is closed
-//!   after it (hyper's timer, restarted as the connection waits for its next request). A
-//!   connection that neither started a request nor completed the HTTP/2 client preface (the
-//!   magic and a SETTINGS frame, see [`crate::preface`]) within it is shut down here: hyper's
-//!   own header timer only starts once the connection is known to speak HTTP/1, and a peer
-//!   that trickles the HTTP/2 preface would otherwise hold it forever;
+//! - the header read timeout ([`crate::Server::header_read_timeout`], kept by
+//!   [`crate::header_timer`]): it runs from the moment a connection opened or its last answer
+//!   was done. When it runs out on an HTTP/1 connection (or one whose protocol is not known
+//!   yet) that is waiting for a request, the connection is shut down gracefully if nothing of
+//!   a request arrived (hyper closes it at once), and closed if a request head began and
+//!   stalled, as hyper's own header timeout would. A connection that sent the HTTP/2 magic but
+//!   not its SETTINGS within it is closed; one that completed the HTTP/2 client preface (see
+//!   [`crate::preface`]) is no longer watched. A connection still open one timeout after its
+//!   graceful shutdown is closed;
 //! - HTTP/2 keep-alive ([`crate::Server::http2_keep_alive`], off by default): a connection
 //!   whose peer does not acknowledge a PING within [`HTTP2_KEEP_ALIVE_TIMEOUT`] is closed.
 //!
 //! An HTTP/2 connection past its preface may stay idle as long as its client likes: a gRPC
 //! channel or a pooled client connection between calls is not churned.
+//!
+//! The request path pays for none of this beyond a few relaxed atomics and one clock read per
+//! request: the connection task polls the drain's signal and the header timer only when they
+//! may be ready (see [`crate::lazy_poll`]), not on every wakeup as `tokio::select!` would.
 
+use std::future::{Future, poll_fn};
 use std::os::fd::{AsRawFd, RawFd};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -51,7 +59,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::BoxError;
 use crate::connection_close::ConnectionClose;
 use crate::drain::Drain;
+use crate::header_timer::{Expired, HeaderTimer};
 use crate::http_options::HttpOptions;
+use crate::lazy_poll::LazyPoll;
 use crate::tracked_io::{ConnectionState, TrackedIo};
 use crate::{HttpService, ResponseBody};
 
@@ -68,15 +78,12 @@ pub(crate) struct Engine<S> {
 /// (hyper's default, and gRPC's).
 pub(crate) const HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The hyper connection builder: HTTP/1.1 and HTTP/2 by preface, with a timer installed so
-/// that the header read timeout (and HTTP/2 keep-alive) actually run.
+/// The hyper connection builder: HTTP/1.1 and HTTP/2 by preface, with a timer installed for
+/// HTTP/2 keep-alive. The HTTP/1 header read timeout is the connection task's, not hyper's (see
+/// [`crate::header_timer`]).
 pub(crate) fn http_builder(options: &HttpOptions) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout)
-        .keep_alive(true);
+    builder.http1().header_read_timeout(None).keep_alive(true);
     builder
         .http2()
         .timer(hyper_util::rt::TokioTimer::new())
@@ -100,107 +107,112 @@ where
     let fd = io.as_raw_fd();
     let io = TokioIo::new(TrackedIo::new(io, state.clone()));
     let service = ConnectionClose::new(engine.service.clone(), state.clone(), engine.stats);
-    let conn = engine.http.serve_connection_with_upgrades(io, service);
-    tokio::pin!(conn);
-    match serve_until_drain(conn.as_mut(), &state, &engine).await {
+    let timeout = engine.options.header_read_timeout;
+    let header_sleep = pin!(HeaderTimer::sleep(state.opened(), timeout));
+    let mut connection = Connection {
+        conn: pin!(engine.http.serve_connection_with_upgrades(io, service)),
+        state: &state,
+        header_timer: HeaderTimer::new(header_sleep, timeout),
+    };
+    match connection.serve_until_drain(engine.drain).await {
         Served::Ended => {}
-        Served::UntilDrain => drain_connection(conn, &state, fd, engine.options.idle_grace).await,
+        Served::UntilDrain => connection.drain(fd, engine.options.idle_grace).await,
     }
 }
 
-/// How [`serve_until_drain`] returned.
+/// How [`Connection::serve_until_drain`] returned.
 enum Served {
-    /// The connection is done with: ended, or closed without a request to lose.
+    /// The connection is done with: ended, or closed by the header read timeout.
     Ended,
     /// The drain started on a connection still serving.
     UntilDrain,
 }
 
-/// The serving phase: serves the connection until it ends or the drain starts, and applies the
-/// first-request rule (see the module docs).
-async fn serve_until_drain<C>(
-    mut conn: Pin<&mut C>,
-    state: &ConnectionState,
-    engine: &Engine<impl Sized>,
-) -> Served
+/// What a wait of the draining phase ended on.
+enum Waited {
+    /// The connection is done with.
+    Ended,
+    /// The grace period ran out.
+    Grace,
+}
+
+/// One connection, as its task drives it: hyper's connection and the header read timeout.
+/// Dropping it closes the socket (with the linger of [`crate::tracked_io`]).
+struct Connection<'a, C> {
+    conn: Pin<&'a mut C>,
+    state: &'a ConnectionState,
+    header_timer: HeaderTimer<'a>,
+}
+
+impl<C> Connection<'_, C>
 where
     C: GracefulConnection<Error = BoxError>,
 {
-    tokio::select! {
-        result = conn.as_mut() => finished(result),
-        () = tokio::time::sleep(engine.options.header_read_timeout) => {
-            if state.requests() > 0 || state.http2_preface_complete() {
-                // The first-request rule is met: serve until the end or the drain.
-                return serve_past_first_request(conn, engine.drain).await;
+    /// Polls hyper's connection under the header read timeout; ready once it is done with.
+    fn poll_served(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if let Poll::Ready(result) = self.conn.as_mut().poll(cx) {
+                finished(result);
+                return Poll::Ready(());
             }
-            tracing::debug!(
-                "no request nor HTTP/2 preface within the header read timeout; closing"
-            );
-            if state.is_http2() {
-                // The magic without its SETTINGS: an HTTP/2 graceful shutdown would wait for
-                // the acknowledgement of a PING from a peer that says nothing. There is no
-                // request to lose: close (FIN).
-                return Served::Ended;
+            match ready!(self.header_timer.poll_expired(cx, self.state)) {
+                Expired::Close => return Poll::Ready(()),
+                // Polled again at once: hyper closes an idle connection in the same poll.
+                Expired::ShutDown => self.conn.as_mut().graceful_shutdown(),
             }
-            // HTTP/1, or a connection whose protocol is not known yet (hyper then stops
-            // reading the version at once); a header that began meanwhile is still read and
-            // answered. The drain has nothing to add to a connection shutting down.
-            conn.as_mut().graceful_shutdown();
-            finished(conn.await);
         }
-        () = engine.drain.started() => return Served::UntilDrain,
     }
-    Served::Ended
-}
 
-/// The rest of the serving phase, once the first-request rule is met.
-async fn serve_past_first_request<C>(conn: Pin<&mut C>, drain: &Drain) -> Served
-where
-    C: GracefulConnection<Error = BoxError>,
-{
-    tokio::select! {
-        result = conn => {
-            finished(result);
-            Served::Ended
-        }
-        () = drain.started() => Served::UntilDrain,
+    /// The serving phase: serves the connection until it ends or the drain starts.
+    async fn serve_until_drain(&mut self, drain: &Drain) -> Served {
+        let started = pin!(drain.started());
+        let mut drain_started = LazyPoll::new(started);
+        poll_fn(|cx| {
+            if self.poll_served(cx).is_ready() {
+                return Poll::Ready(Served::Ended);
+            }
+            // Polled only once the connection's receiver saw the drain (one atomic load).
+            let started = drain_started.poll_if(cx, self.state.drain_started());
+            started.map(|()| Served::UntilDrain)
+        })
+        .await
     }
-}
 
-/// The draining phase: HTTP/2 gets GOAWAY at once; an HTTP/1 connection is shut down once it
-/// stayed idle for a whole `grace` (see the module docs). Returns when the connection ends.
-async fn drain_connection<C>(
-    mut conn: Pin<&mut C>,
-    state: &ConnectionState,
-    fd: RawFd,
-    grace: Duration,
-) where
-    C: GracefulConnection<Error = BoxError>,
-{
-    while !state.is_http2() {
-        let reads = state.reads();
-        tokio::select! {
+    /// The draining phase: HTTP/2 gets GOAWAY at once; an HTTP/1 connection is shut down once
+    /// it stayed idle for a whole `grace` (see the module docs). Returns when the connection is
+    /// done with.
+    async fn drain(&mut self, fd: RawFd, grace: Duration) {
+        while !self.state.is_http2() {
+            let reads = self.state.reads();
+            let mut grace_over = pin!(tokio::time::sleep(grace));
             // The connection first: a request that arrives as the grace ends is read (and
             // counted) before the grace is looked at.
-            biased;
-            result = conn.as_mut() => return finished(result),
-            () = tokio::time::sleep(grace) => {}
+            let waited = poll_fn(|cx| {
+                if self.poll_served(cx).is_ready() {
+                    return Poll::Ready(Waited::Ended);
+                }
+                grace_over.as_mut().poll(cx).map(|()| Waited::Grace)
+            })
+            .await;
+            if let Waited::Ended = waited {
+                return;
+            }
+            // Idle: nothing read for a whole grace, no request begun and not yet handed to the
+            // service (a stalled header is the header read timeout's), no answer under way (an
+            // answer whose head went out before the drain, without `Connection: close`, leaves
+            // its client free to send another request when it ends: that one is waited for
+            // too), and nothing in the receive queue that the runtime has not reported yet.
+            if self.state.reads() == reads
+                && self.state.in_flight() == 0
+                && !self.state.request_begun()
+                && !has_unread_bytes(fd)
+            {
+                break;
+            }
         }
-        // Idle: nothing read for a whole grace, no request begun and not yet handed to the
-        // service (a stalled header is the header read timeout's), no answer under way (an
-        // answer whose head went out before the drain, without `Connection: close`, leaves
-        // its client free to send another request when it ends: that one is waited for too),
-        // and nothing in the receive queue that the runtime has not reported yet.
-        if state.reads() == reads
-            && state.in_flight() == 0
-            && !state.request_begun()
-            && !has_unread_bytes(fd)
-        {
-            break;
-        }
+        self.conn.as_mut().graceful_shutdown();
+        poll_fn(|cx| self.poll_served(cx)).await;
     }
-    conn.as_mut().graceful_shutdown();
-    finished(conn.await);
 }
 
 /// Whether the peer sent bytes that are still in the socket's receive queue: one

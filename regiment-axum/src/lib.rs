@@ -32,8 +32,8 @@
 //! - on HTTP/1.1 keep-alive connections, a request that arrives during the drain is served and
 //!   answered with `Connection: close`; a connection that stays idle for [`Server::idle_grace`]
 //!   is closed with FIN (never RST); HTTP/2 connections get GOAWAY;
-//! - a client that sends half a header is cut off by the header read timeout (hyper's timer is
-//!   installed; `axum::serve` waits forever there);
+//! - a client that sends half a header is cut off by the header read timeout (`axum::serve`
+//!   waits forever there);
 //! - no new upgrade: a WebSocket handshake (any `101` answer) or an HTTP/2 extended CONNECT that
 //!   the app accepts is answered `503` with `Retry-After: 0` (and `Connection: close` on
 //!   HTTP/1) instead, so that the client reconnects at once to a worker that is not draining;
@@ -72,8 +72,10 @@ mod drain;
 #[cfg(test)]
 mod engine_tests;
 mod error;
+mod header_timer;
 mod health;
 mod http_options;
+mod lazy_poll;
 mod preface;
 mod service;
 mod supervisor_options;

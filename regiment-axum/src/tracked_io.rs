@@ -15,6 +15,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::Instant;
 
 use crate::drain::ConnectionGuard;
 use crate::preface::{Preface, PrefaceScan};
@@ -51,6 +52,11 @@ pub(crate) struct ConnectionState {
     requests: AtomicU64,
     /// Requests whose response body is not done yet.
     in_flight: AtomicU64,
+    /// When the connection was accepted.
+    opened: Instant,
+    /// When its last answer was done (so that it waits for a request head since then), as
+    /// nanoseconds after `opened`; 0 before its first request. Read by the header read timeout.
+    idle_since: AtomicU64,
     /// The connection speaks HTTP/2 (preface magic or request seen): it gets GOAWAY at once
     /// when the drain starts.
     http2: AtomicBool,
@@ -70,6 +76,8 @@ impl ConnectionState {
             reads_settled: AtomicU64::default(),
             requests: AtomicU64::default(),
             in_flight: AtomicU64::default(),
+            opened: Instant::now(),
+            idle_since: AtomicU64::default(),
             http2: AtomicBool::default(),
             http2_preface_complete: AtomicBool::default(),
             upgrades: AtomicU64::default(),
@@ -103,6 +111,17 @@ impl ConnectionState {
 
     pub(crate) fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// When the connection was accepted.
+    pub(crate) fn opened(&self) -> Instant {
+        self.opened
+    }
+
+    /// Since when the connection has no request in flight: when it opened, or when its last
+    /// answer was done. Meaningful while [`ConnectionState::in_flight`] is 0.
+    pub(crate) fn idle_since(&self) -> Instant {
+        self.opened + Duration::from_nanos(self.idle_since.load(Ordering::Relaxed))
     }
 
     pub(crate) fn is_http2(&self) -> bool {
@@ -161,6 +180,12 @@ impl ConnectionState {
 
     /// Called when a request's response body is done (or dropped).
     pub(crate) fn request_finished(&self) {
+        // One clock read per request: what the header read timeout costs it (see
+        // `crate::header_timer`, which reads the stamp on the connection's own task, as this
+        // runs for an HTTP/1 answer).
+        let idle = self.opened.elapsed().as_nanos();
+        self.idle_since
+            .store(u64::try_from(idle).unwrap_or(u64::MAX), Ordering::Relaxed);
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.settle();
     }

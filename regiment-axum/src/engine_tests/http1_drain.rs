@@ -194,8 +194,8 @@ async fn a_request_sent_as_the_idle_grace_ends_is_answered_with_connection_close
 }
 
 /// A header begun during the drain is not idleness: the grace passes and the connection stays
-/// open, until hyper's header read timeout (which runs from the moment the connection went
-/// idle) closes it. The clock is paused, so the bounds are exact.
+/// open, until the header read timeout (which runs from the moment the connection went idle)
+/// closes it. The clock is paused, so the bounds are exact.
 #[tokio::test(start_paused = true)]
 async fn a_header_begun_during_the_drain_is_cut_by_the_header_timeout_not_the_grace() {
     let service = hyper::service::service_fn(echo_upgrades);

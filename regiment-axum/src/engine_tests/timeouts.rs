@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use http::Request;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use super::{CEILING, echo_upgrades, h2_connection, start};
+use super::{CEILING, GET, echo_upgrades, h2_connection, read_head, start};
 use crate::http_options::HttpOptions;
 
 #[tokio::test]
@@ -141,4 +141,88 @@ async fn http2_keep_alive_closes_a_peer_that_does_not_answer_pings() {
         .expect("served");
     assert_eq!(res.status(), 200);
     assert_eq!(drain.open_connections(), 1);
+}
+
+/// Header read timeout of the keep-alive tests below, whose clock is paused: the bounds are
+/// exact.
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sends one request on a new connection to `addr` and reads its answer ("ok"); returns the
+/// connection and the moment the answer was read.
+async fn one_answer(addr: SocketAddr) -> (BufReader<TcpStream>, tokio::time::Instant) {
+    let mut r = BufReader::new(TcpStream::connect(addr).await.unwrap());
+    r.get_mut().write_all(GET).await.unwrap();
+    read_head(&mut r).await;
+    let mut body = [0u8; 2];
+    r.read_exact(&mut body).await.unwrap();
+    (r, tokio::time::Instant::now())
+}
+
+/// Reads until the server closes `r`; returns how long after `since` that was.
+async fn closed_after(r: &mut BufReader<TcpStream>, since: tokio::time::Instant) -> Duration {
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(CEILING, r.read_to_end(&mut rest))
+        .await
+        .expect("the header read timeout closes the connection")
+        .expect("FIN, not RST");
+    assert_eq!(n, 0, "no answer to an idle or half-sent request: {rest:?}");
+    since.elapsed()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_keep_alive_connection_is_closed_one_timeout_after_its_last_answer() {
+    let options = HttpOptions {
+        header_read_timeout: KEEP_ALIVE_TIMEOUT,
+        ..HttpOptions::default()
+    };
+    let (addr, drain) = start(hyper::service::service_fn(echo_upgrades), options);
+    // The connection's timer was set when it opened; the wait that counts starts at the answer.
+    let (mut r, _) = one_answer(addr).await;
+    tokio::time::sleep(KEEP_ALIVE_TIMEOUT / 2).await;
+    r.get_mut().write_all(GET).await.unwrap();
+    read_head(&mut r).await;
+    let mut body = [0u8; 2];
+    r.read_exact(&mut body).await.unwrap();
+    let answered = tokio::time::Instant::now();
+    let open_for = closed_after(&mut r, answered).await;
+    assert!(
+        open_for >= KEEP_ALIVE_TIMEOUT,
+        "closed {open_for:?} after the last answer: before the header read timeout"
+    );
+    assert!(
+        open_for < KEEP_ALIVE_TIMEOUT + Duration::from_secs(1),
+        "{open_for:?}"
+    );
+    drop(r);
+    tokio::time::timeout(CEILING, drain.all_closed())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_header_that_stalls_after_an_answer_is_cut_by_the_header_read_timeout() {
+    let options = HttpOptions {
+        header_read_timeout: KEEP_ALIVE_TIMEOUT,
+        ..HttpOptions::default()
+    };
+    let (addr, drain) = start(hyper::service::service_fn(echo_upgrades), options);
+    let (mut r, answered) = one_answer(addr).await;
+    tokio::time::sleep(KEEP_ALIVE_TIMEOUT / 2).await;
+    r.get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nX-Half: ")
+        .await
+        .unwrap();
+    let open_for = closed_after(&mut r, answered).await;
+    assert!(
+        open_for >= KEEP_ALIVE_TIMEOUT,
+        "closed {open_for:?} after the last answer: before the header read timeout"
+    );
+    assert!(
+        open_for < KEEP_ALIVE_TIMEOUT + Duration::from_secs(1),
+        "{open_for:?}"
+    );
+    drop(r);
+    tokio::time::timeout(CEILING, drain.all_closed())
+        .await
+        .unwrap();
 }
