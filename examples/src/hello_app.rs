@@ -35,6 +35,7 @@ use axum::routing::get;
 use clap::Parser;
 use regiment_core::worker;
 use regiment_tower::{MemoryFootprint, RequestCount};
+use tower::ServiceBuilder;
 
 /// The flags of `hello`.
 #[derive(Debug, Parser)]
@@ -79,7 +80,9 @@ pub enum Criteria {
     Off,
 }
 
-/// The routes of `hello` (`/`, `/slow?ms=N`, `/pid`), under both replacement criteria.
+/// The routes of `hello` (`/`, `/slow?ms=N`, `/pid`), under both replacement criteria, which
+/// wrap the app as a whole: one layer around the router, not one around each route as
+/// `Router::layer` would make (see [`regiment_axum::App`]).
 ///
 /// ```
 /// let app = examples::hello_app::app(&examples::hello_app::Args {
@@ -94,7 +97,7 @@ pub enum Criteria {
 /// });
 /// # drop(app);
 /// ```
-pub fn app(args: &Args) -> Router {
+pub fn app(args: &Args) -> impl regiment_axum::App<axum::body::Body> {
     // A tenth by default (gunicorn's max_requests_jitter, which is off unless set): workers
     // start together (all of them at first, and again after each rolling restart) and share
     // the load evenly, so with one limit they would all ask at once, and the master would
@@ -102,12 +105,10 @@ pub fn app(args: &Args) -> Router {
     // N/10/(W+1) requests apart (250 for 10000 and 3 workers), while N stays what it says.
     let jitter = args.max_requests_jitter.unwrap_or(args.max_requests / 10);
     // The replacement criteria: sampled off the request path, one atomic compare per request.
-    if args.criteria == Criteria::Off {
-        return routes();
-    }
-    routes()
+    ServiceBuilder::new()
         .layer(MemoryFootprint::mb(args.max_rss_mb))
         .layer(RequestCount::new(args.max_requests).jitter(jitter))
+        .service(routes())
 }
 
 /// The routes alone, without the criteria: what `plain_axum` serves.
@@ -157,18 +158,18 @@ async fn run(args: Args) -> Result<(), regiment_axum::Error> {
         server = server.workers(n);
     }
     let print_events = args.print_events;
-    let app = app(&args);
     // The printer ends once the supervisor is gone; the master waits for it, so that the last
     // events (`stopped`) are printed too.
     let printer = Arc::new(Mutex::new(None));
     let printer_slot = printer.clone();
-    let served = server
-        .on_master(move |handle| {
-            *printer_slot.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(crate::events::print("hello", handle, print_events));
-        })
-        .serve(app)
-        .await;
+    let server = server.on_master(move |handle| {
+        *printer_slot.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(crate::events::print("hello", handle, print_events));
+    });
+    let served = match args.criteria {
+        Criteria::On => server.serve(app(&args)).await,
+        Criteria::Off => server.serve(routes()).await,
+    };
     let printer = printer.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(printer) = printer {
         let _ = tokio::time::timeout(Duration::from_secs(1), printer).await;

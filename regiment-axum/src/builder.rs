@@ -5,13 +5,12 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use axum::Router;
 use hyper_util::service::TowerToHyperService;
 use regiment_core::{Handle, Role};
 
 use crate::http_options::HttpOptions;
+use crate::{App, HttpService, ResponseBody};
 use crate::{Error, worker_server};
-use crate::{HttpService, ResponseBody};
 
 /// The address [`Server`] listens on when none is given (and `REGIMENT_BIND` is unset).
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -225,8 +224,9 @@ impl Server {
         self
     }
 
-    /// Serves an axum app: supervises in the master, serves in each worker. Returns in the
-    /// master once a stop signal stopped every worker, in a worker once it has drained.
+    /// Serves an [`App`]: an axum `Router`, or one wrapped in layers as a whole. Supervises in
+    /// the master, serves in each worker. Returns in the master once a stop signal stopped
+    /// every worker, in a worker once it has drained.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), regiment_axum::Error> {
@@ -234,11 +234,15 @@ impl Server {
     /// regiment_axum::Server::new().workers(2).serve(app).await
     /// # }
     /// ```
-    pub async fn serve(self, app: Router) -> Result<(), Error> {
+    pub async fn serve<A, B>(self, app: A) -> Result<(), Error>
+    where
+        A: App<B>,
+        B: ResponseBody,
+    {
         self.serve_factory(|| async move { app }).await
     }
 
-    /// Serves the axum app `factory` builds; the factory runs in each worker, never in the
+    /// Serves the [`App`] `factory` builds; the factory runs in each worker, never in the
     /// master, so it can open pools or warm caches.
     ///
     /// ```no_run
@@ -251,10 +255,12 @@ impl Server {
     ///     .await
     /// # }
     /// ```
-    pub async fn serve_factory<F, Fut>(self, factory: F) -> Result<(), Error>
+    pub async fn serve_factory<F, Fut, A, B>(self, factory: F) -> Result<(), Error>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Router>,
+        Fut: Future<Output = A>,
+        A: App<B>,
+        B: ResponseBody,
     {
         self.serve_service_factory(|| async move { TowerToHyperService::new(factory().await) })
             .await
@@ -353,7 +359,7 @@ mod tests {
         let server = Server::with_builder(regiment_core::Builder::new().workers(1))
             .env_overrides(false)
             .on_master(|_| panic!("no hook may run: nothing was started"));
-        let err = server.serve(Router::new()).await.unwrap_err();
+        let err = server.serve(axum::Router::new()).await.unwrap_err();
         assert!(matches!(err, Error::NoBindAddress), "{err}");
         assert!(err.to_string().contains("REGIMENT_BIND"));
     }

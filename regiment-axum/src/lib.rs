@@ -15,7 +15,9 @@
 //! ```
 //!
 //! The forms:
-//! - [`serve`]`(app)`: default options, listening on [`DEFAULT_BIND`] (or `REGIMENT_BIND`).
+//! - [`serve`]`(app)`: default options, listening on [`DEFAULT_BIND`] (or `REGIMENT_BIND`). The
+//!   app is an axum `Router`, or any tower service ([`App`]): a `Router` wrapped in layers as a
+//!   whole, which is the cheap way to put the replacement criteria around it.
 //! - [`serve_with`]`(builder, app)`: a [`regiment_core::Builder`] you configured.
 //! - [`serve_factory`]`(|| async { app })`: the app is built in each worker only.
 //! - [`serve_service`]`(service)`: any hyper service, or tower service through
@@ -84,14 +86,12 @@ mod worker_server;
 
 use std::future::Future;
 
-use axum::Router;
-
 pub use builder::{DEFAULT_BIND, Server};
 pub use error::Error;
 pub use health::{DEFAULT_HEALTH_CHECK_WITHIN, HealthCheck};
 pub use http_options::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_GRACE};
 pub use regiment_core;
-pub use service::{HttpService, ResponseBody};
+pub use service::{App, HttpService, ResponseBody};
 
 /// The error type services and bodies may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -106,7 +106,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// regiment_axum::serve(app).await
 /// # }
 /// ```
-pub async fn serve(app: Router) -> Result<(), Error> {
+pub async fn serve<A, B>(app: A) -> Result<(), Error>
+where
+    A: App<B>,
+    B: ResponseBody,
+{
     Server::new().serve(app).await
 }
 
@@ -119,7 +123,11 @@ pub async fn serve(app: Router) -> Result<(), Error> {
 /// regiment_axum::serve_with(builder, app).await
 /// # }
 /// ```
-pub async fn serve_with(builder: regiment_core::Builder, app: Router) -> Result<(), Error> {
+pub async fn serve_with<A, B>(builder: regiment_core::Builder, app: A) -> Result<(), Error>
+where
+    A: App<B>,
+    B: ResponseBody,
+{
     Server::with_builder(builder).serve(app).await
 }
 
@@ -133,10 +141,12 @@ pub async fn serve_with(builder: regiment_core::Builder, app: Router) -> Result<
 /// .await
 /// # }
 /// ```
-pub async fn serve_factory<F, Fut>(factory: F) -> Result<(), Error>
+pub async fn serve_factory<F, Fut, A, B>(factory: F) -> Result<(), Error>
 where
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Router>,
+    Fut: Future<Output = A>,
+    A: App<B>,
+    B: ResponseBody,
 {
     Server::new().serve_factory(factory).await
 }

@@ -26,14 +26,16 @@
 //! ```
 //! use axum::{Router, routing::get};
 //! use regiment_tower::{MemoryFootprint, RequestCount};
-//! use tower::ServiceExt;
+//! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! let app: Router = Router::new()
-//!     .route("/", get(|| async { "hello" }))
+//! let routes = Router::new().route("/", get(|| async { "hello" }));
+//! // Around the whole app: `Router::layer` would wrap (and box) each route on its own.
+//! let app = ServiceBuilder::new()
 //!     .layer(MemoryFootprint::mb(750))      // replace this worker above 750 MB RSS
-//!     .layer(RequestCount::new(10_000));    // replace after 10 000 requests
+//!     .layer(RequestCount::new(10_000))     // replace after 10 000 requests
+//!     .service(routes);
 //! // regiment_axum::serve(app).await?;      // master: supervise; worker: serve
 //!
 //! let res = app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
