@@ -156,7 +156,11 @@ async fn run(args: Args) -> Result<(), regiment_axum::Error> {
     if let Some(n) = args.workers {
         server = server.workers(n);
     }
-    let print_events = args.print_events;
+    let output = if args.print_events {
+        crate::events::Output::Json
+    } else {
+        crate::events::Output::Summary
+    };
     let app = app(&args);
     // The printer ends once the supervisor is gone; the master waits for it, so that the last
     // events (`stopped`) are printed too.
@@ -165,7 +169,7 @@ async fn run(args: Args) -> Result<(), regiment_axum::Error> {
     let served = server
         .on_master(move |handle| {
             *printer_slot.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(crate::events::print("hello", handle, print_events));
+                Some(crate::events::print("hello", handle, output));
         })
         .serve(app)
         .await;
