@@ -7,7 +7,7 @@ use regiment_core::{Event, Handle};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 
-/// What [`print`] prints.
+/// What [`print()`] prints.
 ///
 /// ```no_run
 /// use examples::events::Output;
