@@ -85,12 +85,16 @@ pub fn main() -> ExitCode {
         .layer(Replace::when(
             MaxAge::hours(6).splay(Duration::from_secs(30 * 60)),
         ));
-    let print_events = args.print_events;
+    let output = if args.print_events {
+        crate::events::Output::Json
+    } else {
+        crate::events::Output::Summary
+    };
     let server = regiment_axum::Server::new()
         .bind(args.bind)
         .workers(args.workers)
         .on_master(move |handle| {
-            crate::events::print("custom_criterion", handle, print_events);
+            crate::events::print("custom_criterion", handle, output);
         });
     crate::run::main("custom_criterion", server.serve(app))
 }

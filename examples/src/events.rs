@@ -1,5 +1,5 @@
 //! What the examples print in the master: where they listen, how to steer them, and which
-//! worker asked to be replaced and why; with `json`, also every lifecycle event as a line
+//! worker asked to be replaced and why; with [`Output::Json`], also every lifecycle event as a line
 //! `EVENT {...}`, and on SIGWINCH a snapshot of the master's status as a line
 //! `EVENT {"event":"status-snapshot","status":{...}}`, which the end-to-end tests read.
 
@@ -7,26 +7,38 @@ use regiment_core::{Event, Handle};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 
-/// Prints `handle`'s events until the supervisor has stopped. Call it from `on_master`.
+/// What [`print()`] prints.
 ///
 /// ```no_run
+/// use examples::events::Output;
 /// # async fn run() -> Result<(), regiment_axum::Error> {
 /// let app = axum::Router::new().route("/", axum::routing::get(|| async { "hi" }));
 /// regiment_axum::Server::new()
-///     .on_master(|handle| drop(examples::events::print("demo", handle, true)))
+///     .on_master(|handle| drop(examples::events::print("demo", handle, Output::Json)))
 ///     .serve(app)
 ///     .await
 /// # }
 /// ```
-pub fn print(name: &'static str, handle: &Handle, json: bool) -> JoinHandle<()> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    /// For a person: the addresses, how to steer the master, replacement requests.
+    #[default]
+    Summary,
+    /// The summary, every event as an `EVENT {...}` line and a status snapshot on SIGWINCH.
+    Json,
+}
+
+/// Prints `handle`'s events until the supervisor has stopped, as `output` says. Call it from
+/// `on_master` (see [`Output`]).
+pub fn print(name: &'static str, handle: &Handle, output: Output) -> JoinHandle<()> {
     let mut events = handle.events();
     // For status snapshots. A handle keeps the event channel open, so the stream no longer
     // ends when the supervisor is gone: the loop ends at `stopped` (the supervisor's last
     // event), and this clone with it.
     let handle = handle.clone();
-    // Only with `json`: a terminal sends SIGWINCH on each resize, and a person watching the
+    // Only as JSON: a terminal sends SIGWINCH on each resize, and a person watching the
     // plain output has no use for a JSON status there. The master itself does not use SIGWINCH.
-    let mut winch = if json {
+    let mut winch = if output == Output::Json {
         match signal(SignalKind::window_change()) {
             Ok(winch) => Some(winch),
             Err(e) => {
@@ -72,7 +84,9 @@ pub fn print(name: &'static str, handle: &Handle, json: bool) -> JoinHandle<()> 
                 }
                 _ => {}
             }
-            if json && let Ok(line) = serde_json::to_string(&event) {
+            if output == Output::Json
+                && let Ok(line) = serde_json::to_string(&event)
+            {
                 println!("EVENT {line}");
             }
             if matches!(event, Event::Stopped) {

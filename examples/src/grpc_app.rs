@@ -145,9 +145,13 @@ pub fn main() -> ExitCode {
     if let Some(n) = args.workers {
         server = server.workers(n);
     }
-    let print_events = args.print_events;
+    let output = if args.print_events {
+        crate::events::Output::Json
+    } else {
+        crate::events::Output::Summary
+    };
     let server = server.on_master(move |handle| {
-        crate::events::print("grpc", handle, print_events);
+        crate::events::print("grpc", handle, output);
     });
     crate::run::main("grpc", server.serve(app()))
 }

@@ -157,14 +157,18 @@ async fn run(args: Args) -> Result<(), regiment_axum::Error> {
     if let Some(n) = args.workers {
         server = server.workers(n);
     }
-    let print_events = args.print_events;
+    let output = if args.print_events {
+        crate::events::Output::Json
+    } else {
+        crate::events::Output::Summary
+    };
     // The printer ends once the supervisor is gone; the master waits for it, so that the last
     // events (`stopped`) are printed too.
     let printer = Arc::new(Mutex::new(None));
     let printer_slot = printer.clone();
     let server = server.on_master(move |handle| {
         *printer_slot.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(crate::events::print("hello", handle, print_events));
+            Some(crate::events::print("hello", handle, output));
     });
     let served = match args.criteria {
         Criteria::On => server.serve(app(&args)).await,

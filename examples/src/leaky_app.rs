@@ -64,12 +64,16 @@ pub fn main() -> ExitCode {
         .with_state(args.leak_kb)
         // Sampled off the request path every 200 ms; compared from an atomic per request.
         .layer(MemoryFootprint::mb(args.max_rss_mb).with_interval(Duration::from_millis(200)));
-    let print_events = args.print_events;
+    let output = if args.print_events {
+        crate::events::Output::Json
+    } else {
+        crate::events::Output::Summary
+    };
     let server = regiment_axum::Server::new()
         .bind(args.bind)
         .workers(args.workers)
         .on_master(move |handle| {
-            crate::events::print("leaky", handle, print_events);
+            crate::events::print("leaky", handle, output);
         });
     crate::run::main("leaky", server.serve(app))
 }

@@ -236,7 +236,11 @@ async fn run(args: Args) -> Result<(), regiment_axum::Error> {
     if let Some(n) = args.workers {
         server = server.workers(n);
     }
-    let print_events = args.print_events;
+    let output = if args.print_events {
+        crate::events::Output::Json
+    } else {
+        crate::events::Output::Summary
+    };
     // The printer ends once the supervisor is gone; the master waits for it, so that the last
     // events (`stopped`) are printed too.
     let printer = Arc::new(Mutex::new(None));
@@ -245,7 +249,7 @@ async fn run(args: Args) -> Result<(), regiment_axum::Error> {
     let served = server
         .on_master(move |handle| {
             *printer_slot.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(crate::events::print("live", handle, print_events));
+                Some(crate::events::print("live", handle, output));
         })
         .serve_factory(|| async move { app(journal) })
         .await;

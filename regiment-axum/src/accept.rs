@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::connection::{self, Engine};
 use crate::drain::Peer;
+use crate::http_options::Nagle;
 use crate::{HttpService, ResponseBody};
 
 /// A listening socket registered with tokio, TCP or Unix-domain.
@@ -31,10 +32,10 @@ trait Listener: Send + Sync + 'static {
     fn accept(&self) -> impl Future<Output = io::Result<(Self::Io, Peer)>> + Send;
 }
 
-/// A TCP listener, and whether its connections get `TCP_NODELAY`.
+/// A TCP listener, and whether Nagle's algorithm runs on its connections.
 struct Tcp {
     listener: tokio::net::TcpListener,
-    nodelay: bool,
+    nagle: Nagle,
 }
 
 impl Listener for Tcp {
@@ -42,7 +43,7 @@ impl Listener for Tcp {
 
     async fn accept(&self) -> io::Result<(Self::Io, Peer)> {
         let (stream, peer) = self.listener.accept().await?;
-        if self.nodelay {
+        if self.nagle == Nagle::Off {
             // Small answers must not wait for Nagle; failure only costs latency.
             let _ = stream.set_nodelay(true);
         }
@@ -77,7 +78,7 @@ where
         match listener {
             listen::Listener::Tcp(l) => tcp.push(Tcp {
                 listener: tokio::net::TcpListener::from_std(l)?,
-                nodelay: engine.options.tcp_nodelay,
+                nagle: engine.options.nagle,
             }),
             listen::Listener::Unix(l) => unix.push(tokio::net::UnixListener::from_std(l)?),
         }

@@ -6,9 +6,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use hyper_util::service::TowerToHyperService;
-use regiment_core::{Handle, Role};
+use regiment_core::{EnvOverrides, Handle, Role};
 
-use crate::http_options::HttpOptions;
+use crate::http_options::{HttpOptions, Nagle};
 use crate::{App, HttpService, ResponseBody};
 use crate::{Error, worker_server};
 
@@ -59,7 +59,7 @@ pub struct Server {
     core: regiment_core::Builder,
     has_bind: bool,
     http: HttpOptions,
-    env_overrides: bool,
+    env_overrides: EnvOverrides,
     on_master: Option<MasterHook>,
 }
 
@@ -82,7 +82,7 @@ impl Server {
     /// The defaults of [`regiment_core::Builder::new`], listening on [`DEFAULT_BIND`] unless
     /// [`Server::bind`] or `REGIMENT_BIND` says otherwise; header read timeout
     /// [`crate::DEFAULT_HEADER_READ_TIMEOUT`], idle grace [`crate::DEFAULT_IDLE_GRACE`],
-    /// `TCP_NODELAY` on.
+    /// [`Nagle::Off`] (`TCP_NODELAY` set).
     ///
     /// ```
     /// let server = regiment_axum::Server::new().workers(2);
@@ -108,7 +108,7 @@ impl Server {
             core,
             has_bind: true,
             http: HttpOptions::default(),
-            env_overrides: true,
+            env_overrides: EnvOverrides::Apply,
             on_master: None,
         }
     }
@@ -205,16 +205,19 @@ impl Server {
         self
     }
 
-    /// Whether accepted TCP connections get `TCP_NODELAY` (default true).
-    pub fn tcp_nodelay(mut self, on: bool) -> Self {
-        self.http.tcp_nodelay = on;
+    /// Whether Nagle's algorithm delays small writes on accepted TCP connections
+    /// ([`Nagle::Off`] by default: `TCP_NODELAY` is set). See [`Nagle`].
+    pub fn nagle(mut self, nagle: Nagle) -> Self {
+        self.http.nagle = nagle;
         self
     }
 
-    /// Whether `REGIMENT_*` environment variables override the options (default true).
-    pub fn env_overrides(mut self, on: bool) -> Self {
-        self.env_overrides = on;
-        self.supervisor(|b| b.env_overrides(on))
+    /// Whether `REGIMENT_*` environment variables override the options, the HTTP ones and the
+    /// supervisor's ([`EnvOverrides::Apply`] by default). See
+    /// [`regiment_core::Builder::env_overrides`].
+    pub fn env_overrides(mut self, overrides: EnvOverrides) -> Self {
+        self.env_overrides = overrides;
+        self.supervisor(|b| b.env_overrides(overrides))
     }
 
     /// Runs `hook` in the master only, once the listeners are bound and before any worker
@@ -314,10 +317,9 @@ impl Server {
         S: HttpService<B>,
         B: ResponseBody,
     {
-        let http = if self.env_overrides {
-            self.http.with_env()?
-        } else {
-            self.http
+        let http = match self.env_overrides {
+            EnvOverrides::Apply => self.http.with_env()?,
+            EnvOverrides::Ignore => self.http,
         }
         .checked()?;
         match regiment_core::role() {
@@ -357,7 +359,7 @@ mod tests {
     #[tokio::test]
     async fn a_master_without_an_address_fails_before_starting_workers() {
         let server = Server::with_builder(regiment_core::Builder::new().workers(1))
-            .env_overrides(false)
+            .env_overrides(EnvOverrides::Ignore)
             .on_master(|_| panic!("no hook may run: nothing was started"));
         let err = server.serve(axum::Router::new()).await.unwrap_err();
         assert!(matches!(err, Error::NoBindAddress), "{err}");

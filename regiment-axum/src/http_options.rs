@@ -11,11 +11,30 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`crate::Server::idle_grace`].
 pub const DEFAULT_IDLE_GRACE: Duration = Duration::from_secs(1);
 
+/// Whether Nagle's algorithm runs on accepted TCP connections ([`crate::Server::nagle`]): with
+/// it, the kernel holds a small write back until the previous one is acknowledged.
+///
+/// ```no_run
+/// use regiment_axum::Nagle;
+/// # async fn run(app: axum::Router) -> Result<(), regiment_axum::Error> {
+/// // Fewer, fuller packets for a bulk-transfer service that tolerates the added latency.
+/// regiment_axum::Server::new().nagle(Nagle::On).serve(app).await
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Nagle {
+    /// Small answers leave at once: `TCP_NODELAY` is set (the default).
+    #[default]
+    Off,
+    /// The kernel's default: small writes may wait to be sent together.
+    On,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct HttpOptions {
     pub header_read_timeout: Duration,
     pub idle_grace: Duration,
-    pub tcp_nodelay: bool,
+    pub nagle: Nagle,
     /// The HTTP/2 keep-alive PING interval; `None`: no PINGs.
     pub http2_keep_alive: Option<Duration>,
     /// What a new worker must pass before it reports ready.
@@ -27,7 +46,7 @@ impl Default for HttpOptions {
         Self {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             idle_grace: DEFAULT_IDLE_GRACE,
-            tcp_nodelay: true,
+            nagle: Nagle::Off,
             http2_keep_alive: None,
             health_check: None,
         }

@@ -89,8 +89,10 @@ use std::future::Future;
 pub use builder::{DEFAULT_BIND, Server};
 pub use error::Error;
 pub use health::{DEFAULT_HEALTH_CHECK_WITHIN, HealthCheck};
-pub use http_options::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_GRACE};
+pub use http_options::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_GRACE, Nagle};
 pub use regiment_core;
+// Taken by `Server` as by `regiment_core::Builder`: usable without naming regiment_core.
+pub use regiment_core::{EnvOverrides, WatchProgram};
 pub use service::{App, HttpService, ResponseBody};
 
 /// The error type services and bodies may return.

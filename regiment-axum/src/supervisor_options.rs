@@ -25,7 +25,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use regiment_core::{Canary, Readiness, Signal, SpawnPlan, WorkerEnv};
+use regiment_core::{Canary, Readiness, Signal, SpawnPlan, WatchProgram, WorkerEnv};
 
 use crate::Server;
 
@@ -67,12 +67,13 @@ forward! {
     worker_group(group: impl Into<String>);
     worker_env(env: WorkerEnv);
     admin_bind(addr: impl Into<String>);
-    watch_program(on: bool);
+    watch_program(watch: WatchProgram);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EnvOverrides;
 
     /// A setting of one option.
     type Set = fn(Server) -> Server;
@@ -95,7 +96,7 @@ mod tests {
         ];
         for (option, set) in refused {
             let server = set(Server::new().workers(1).bind("127.0.0.1:0"))
-                .env_overrides(false)
+                .env_overrides(EnvOverrides::Ignore)
                 .on_master(|_| panic!("refused options start nothing"));
             let err = server.serve(axum::Router::new()).await.unwrap_err();
             assert!(

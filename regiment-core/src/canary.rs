@@ -20,7 +20,7 @@ use crate::master::CanaryConfig;
 ///
 /// ```
 /// use std::time::Duration;
-/// use regiment_core::{Builder, Canary};
+/// use regiment_core::{Builder, Canary, EnvOverrides};
 /// // Two workers of the new build serve for a minute, and must not answer 5xx to more than
 /// // half a point more of their requests than the old build does.
 /// let canary = Canary::new()
@@ -29,10 +29,10 @@ use crate::master::CanaryConfig;
 ///     .max_error_ratio(0.005)
 ///     .min_requests(200);
 /// let builder = Builder::new().workers(8).canary(canary);
-/// assert!(builder.env_overrides(false).build().is_ok());
+/// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
 /// // A ratio is a fraction of the requests: 1.5 is refused.
 /// let builder = Builder::new().canary(Canary::new().max_error_ratio(1.5));
-/// assert!(builder.env_overrides(false).build().is_err());
+/// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Canary {

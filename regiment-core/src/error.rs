@@ -7,8 +7,8 @@ use std::io;
 /// Later releases may add variants: a `match` needs a `_` arm.
 ///
 /// ```
-/// use regiment_core::{Builder, Error};
-/// let err = Builder::new().workers(0).env_overrides(false).build().unwrap_err();
+/// use regiment_core::{Builder, EnvOverrides, Error};
+/// let err = Builder::new().workers(0).env_overrides(EnvOverrides::Ignore).build().unwrap_err();
 /// // The error names the option, so an operator knows what to fix.
 /// assert!(matches!(err, Error::InvalidOption { option: "workers", .. }));
 /// assert!(err.to_string().contains("at least 1"));
@@ -79,8 +79,9 @@ impl Error {
 /// `Result` with this crate's [`Error`].
 ///
 /// ```
+/// use regiment_core::{Builder, EnvOverrides};
 /// fn supervisor() -> regiment_core::Result<regiment_core::Supervisor> {
-///     regiment_core::Builder::new().env_overrides(false).build()
+///     Builder::new().env_overrides(EnvOverrides::Ignore).build()
 /// }
 /// assert!(supervisor().is_ok());
 /// ```

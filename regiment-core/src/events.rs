@@ -199,9 +199,10 @@ pub enum Event {
 /// subscriber that falls more than 1024 events behind skips the oldest ones (with a warning).
 ///
 /// ```
+/// use regiment_core::{Builder, EnvOverrides};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), regiment_core::Error> {
-/// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+/// let supervisor = Builder::new().env_overrides(EnvOverrides::Ignore).build()?;
 /// let mut events = supervisor.handle().events();
 /// // A supervisor dropped without running sent nothing, and the stream ends with it.
 /// drop(supervisor);
@@ -218,9 +219,10 @@ impl EventStream {
     /// The next event, or `None` once the supervisor is gone.
     ///
     /// ```
+    /// use regiment_core::{Builder, EnvOverrides};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), regiment_core::Error> {
-    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// let supervisor = Builder::new().env_overrides(EnvOverrides::Ignore).build()?;
     /// let mut events = supervisor.handle().events();
     /// drop(supervisor);
     /// // `None` ends a `while let` loop once the supervisor is gone.
@@ -340,7 +342,8 @@ pub struct WorkerStatus {
 /// One slot in a [`Status`].
 ///
 /// ```
-/// let supervisor = regiment_core::Builder::new().workers(2).env_overrides(false).build()?;
+/// use regiment_core::{Builder, EnvOverrides};
+/// let supervisor = Builder::new().workers(2).env_overrides(EnvOverrides::Ignore).build()?;
 /// let slots = supervisor.handle().status().slots;
 /// // Every slot exists from the start; restarts count from there.
 /// assert_eq!(slots.len(), 2);
@@ -413,7 +416,8 @@ pub enum RolloutOutcome {
 /// A snapshot of the cluster.
 ///
 /// ```
-/// let supervisor = regiment_core::Builder::new().workers(2).env_overrides(false).build()?;
+/// use regiment_core::{Builder, EnvOverrides};
+/// let supervisor = Builder::new().workers(2).env_overrides(EnvOverrides::Ignore).build()?;
 /// let status = supervisor.handle().status();
 /// // Known before `run`: this process is the master, of generation 1, with 2 slots to fill.
 /// assert_eq!(status.master_pid, std::process::id());

@@ -66,6 +66,7 @@ pub fn failure(stats: &Stats) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EnvOverrides;
 
     #[test]
     fn requests_are_counted_in_and_out_and_read_by_the_getters() {
@@ -82,7 +83,7 @@ mod tests {
     fn a_process_that_built_a_supervisor_is_supervising() {
         let _supervisor = crate::Builder::new()
             .workers(1)
-            .env_overrides(false)
+            .env_overrides(EnvOverrides::Ignore)
             .build()
             .unwrap();
         assert!(is_supervising());

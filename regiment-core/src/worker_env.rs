@@ -8,13 +8,13 @@ use std::str::FromStr;
 /// [`crate::env`]) are added.
 ///
 /// ```
-/// use regiment_core::{Builder, WorkerEnv};
+/// use regiment_core::{Builder, EnvOverrides, WorkerEnv};
 /// // Secrets the master was started with (a deploy tool's token) stay in the master.
 /// let builder = Builder::new()
 ///     .worker_env(WorkerEnv::OnlyConfigured)
 ///     .env("PATH", "/usr/bin:/bin")
 ///     .env("DATABASE_URL", "postgres://app@db/app");
-/// assert!(builder.env_overrides(false).build().is_ok());
+/// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
 /// // `REGIMENT_WORKER_ENV` takes the same names.
 /// assert_eq!("only-configured".parse(), Ok(WorkerEnv::OnlyConfigured));
 /// assert!("clean".parse::<WorkerEnv>().unwrap_err().contains("inherit, only-configured"));

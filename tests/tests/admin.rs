@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use prometheus_parse::{Sample, Scrape, Value};
 use regiment_core::events::{RolloutOutcome, WorkerState};
-use regiment_core::{Builder, Handle};
+use regiment_core::{Builder, EnvOverrides, Handle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -39,7 +39,7 @@ async fn the_admin_listener_serves_metrics_status_and_probes_through_a_rollout()
         .admin_bind("127.0.0.1:0")
         .heartbeat_interval(Duration::from_millis(100))
         .rollout_settle(Duration::from_millis(300))
-        .env_overrides(false)
+        .env_overrides(EnvOverrides::Ignore)
         .build()
         .expect("builds");
     let handle = supervisor.handle();

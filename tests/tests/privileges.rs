@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use http_common::{pid_via_http, wait_until};
 use nix::unistd::User;
-use regiment_core::{Builder, Error};
+use regiment_core::{Builder, EnvOverrides, Error};
 use tests::cluster::{CEILING, Cluster, ask, whoami};
 use tests::deploy::Deploy;
 
@@ -147,7 +147,7 @@ fn workers_of_another_user_get_its_home_and_name_and_not_the_masters() {
 fn an_unknown_worker_user_is_refused_at_build_naming_the_option_and_the_value() {
     let err = Builder::new()
         .worker_user("no-such-user-regiment")
-        .env_overrides(false)
+        .env_overrides(EnvOverrides::Ignore)
         .build()
         .unwrap_err();
     assert!(
@@ -167,7 +167,7 @@ fn an_unknown_worker_user_is_refused_at_build_naming_the_option_and_the_value() 
     );
     let err = Builder::new()
         .worker_group("no-such-group-regiment")
-        .env_overrides(false)
+        .env_overrides(EnvOverrides::Ignore)
         .build()
         .unwrap_err()
         .to_string();

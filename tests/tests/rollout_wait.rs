@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use regiment_core::Builder;
 use regiment_core::events::{RolloutOutcome, WorkerState};
+use regiment_core::{Builder, EnvOverrides};
 use tests::deploy::Deploy;
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
@@ -26,7 +26,7 @@ async fn a_deploy_waits_for_its_outcome_and_the_good_generation_follows() {
         .rollout_failure_limit(1)
         .rollout_settle(Duration::from_millis(300))
         .start_timeout(Duration::from_secs(10))
-        .env_overrides(false)
+        .env_overrides(EnvOverrides::Ignore)
         .build()
         .expect("builds");
     let handle = supervisor.handle();

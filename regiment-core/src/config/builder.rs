@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::choices::{EnvOverrides, WatchProgram};
 use super::defaults::*;
 use super::spawn_plan::BeforeSpawn;
 use crate::error::Result;
@@ -71,7 +72,7 @@ pub struct Builder {
     pub(super) heartbeat: Duration,
     pub(super) heartbeat_timeout: Option<Duration>,
     pub(super) canary: Option<crate::Canary>,
-    pub(super) watch_program: bool,
+    pub(super) watch_program: WatchProgram,
     /// The path, and the option that gave it (for errors).
     pub(super) control_socket: Option<(PathBuf, &'static str)>,
     pub(super) worker_user: Option<Requested>,
@@ -79,7 +80,7 @@ pub struct Builder {
     pub(super) worker_env: WorkerEnv,
     /// The admin listener's address, with the option that gave it (for its errors).
     pub(super) admin_bind: Option<(&'static str, String)>,
-    pub(super) env_overrides: bool,
+    pub(super) env_overrides: EnvOverrides,
 }
 
 impl Default for Builder {
@@ -103,8 +104,9 @@ impl Builder {
     /// heartbeats every second and no heartbeat timeout.
     ///
     /// ```
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // Every option has a default: this is a working master already.
-    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// let supervisor = Builder::new().env_overrides(EnvOverrides::Ignore).build()?;
     /// assert!(supervisor.handle().status().workers_wanted >= 1);
     /// # Ok::<(), regiment_core::Error>(())
     /// ```
@@ -131,24 +133,24 @@ impl Builder {
             heartbeat: DEFAULT_HEARTBEAT,
             heartbeat_timeout: None,
             canary: None,
-            watch_program: false,
+            watch_program: WatchProgram::Off,
             control_socket: None,
             worker_user: None,
             worker_group: None,
             worker_env: WorkerEnv::Inherit,
             admin_bind: None,
-            env_overrides: true,
+            env_overrides: EnvOverrides::Apply,
         }
     }
 
     /// The number of workers (at least 1).
     ///
     /// ```
-    /// use regiment_core::Builder;
-    /// let supervisor = Builder::new().workers(3).env_overrides(false).build()?;
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let supervisor = Builder::new().workers(3).env_overrides(EnvOverrides::Ignore).build()?;
     /// assert_eq!(supervisor.handle().status().workers_wanted, 3);
     /// // Zero workers would serve nothing: refused.
-    /// assert!(Builder::new().workers(0).env_overrides(false).build().is_err());
+    /// assert!(Builder::new().workers(0).env_overrides(EnvOverrides::Ignore).build().is_err());
     /// # Ok::<(), regiment_core::Error>(())
     /// ```
     pub fn workers(mut self, n: usize) -> Self {
@@ -159,10 +161,11 @@ impl Builder {
     /// The number of workers, computed once when the supervisor is built.
     ///
     /// ```
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // Half the CPUs, leaving the rest to a database on the same host.
-    /// let supervisor = regiment_core::Builder::new()
+    /// let supervisor = Builder::new()
     ///     .workers_with(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)))
-    ///     .env_overrides(false)
+    ///     .env_overrides(EnvOverrides::Ignore)
     ///     .build()?;
     /// assert!(supervisor.handle().status().workers_wanted >= 1);
     /// # Ok::<(), regiment_core::Error>(())
@@ -175,9 +178,12 @@ impl Builder {
     /// Adds a listener: `127.0.0.1:3000`, `[::]:80`, `unix:/run/app.sock`. May be repeated.
     ///
     /// ```
-    /// use regiment_core::Builder;
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // Port 0: the system picks a free port, which `listeners` reports.
-    /// let supervisor = Builder::new().bind("127.0.0.1:0").env_overrides(false).build()?;
+    /// let supervisor = Builder::new()
+    ///     .bind("127.0.0.1:0")
+    ///     .env_overrides(EnvOverrides::Ignore)
+    ///     .build()?;
     /// let addr = &supervisor.listeners()[0];
     /// assert!(addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"));
     /// # Ok::<(), regiment_core::Error>(())
@@ -191,12 +197,13 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use regiment_core::Builder;
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // Requests are short here: a worker still busy after 10 s is stuck, not slow.
     /// let builder = Builder::new().drain_timeout(Duration::from_secs(10));
-    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// // Zero would kill every worker the moment it is told to drain: refused.
-    /// assert!(Builder::new().drain_timeout(Duration::ZERO).env_overrides(false).build().is_err());
+    /// let builder = Builder::new().drain_timeout(Duration::ZERO);
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_err());
     /// ```
     pub fn drain_timeout(mut self, d: Duration) -> Self {
         self.drain_timeout = d;
@@ -207,9 +214,10 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // Workers load a large model before they are ready: give them two minutes.
-    /// let builder = regiment_core::Builder::new().start_timeout(Duration::from_secs(120));
-    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// let builder = Builder::new().start_timeout(Duration::from_secs(120));
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// ```
     pub fn start_timeout(mut self, d: Duration) -> Self {
         self.start_timeout = d;
@@ -219,11 +227,12 @@ impl Builder {
     /// At most this many replacements starting at once (default 25 % of workers, at least 1).
     ///
     /// ```
-    /// use regiment_core::Builder;
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // At most 2 extra workers (and their memory) while a rolling restart runs.
-    /// assert!(Builder::new().workers(8).max_surge(2).env_overrides(false).build().is_ok());
+    /// let builder = Builder::new().workers(8).max_surge(2);
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// // A surge of 0 would never replace anything: refused.
-    /// assert!(Builder::new().max_surge(0).env_overrides(false).build().is_err());
+    /// assert!(Builder::new().max_surge(0).env_overrides(EnvOverrides::Ignore).build().is_err());
     /// ```
     pub fn max_surge(mut self, n: usize) -> Self {
         self.max_surge = Some(n);
@@ -240,16 +249,19 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use regiment_core::Builder;
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // Retry after 50 ms, wait at most 5 s, and forgive a worker that stayed up 2 minutes.
     /// let (ms, s) = (Duration::from_millis, Duration::from_secs);
     /// let builder = Builder::new().backoff(ms(50), s(5), s(120));
-    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// // A longest delay shorter than the first makes no sense: refused.
     /// let builder = Builder::new().backoff(s(5), s(1), s(60));
-    /// assert!(builder.env_overrides(false).build().is_err());
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_err());
     /// // Forgiving a worker as soon as it is up would keep a crash loop at the first delay.
-    /// let err = Builder::new().backoff(ms(50), s(5), Duration::ZERO).env_overrides(false).build();
+    /// let err = Builder::new()
+    ///     .backoff(ms(50), s(5), Duration::ZERO)
+    ///     .env_overrides(EnvOverrides::Ignore)
+    ///     .build();
     /// assert!(err.unwrap_err().to_string().contains("`backoff`"));
     /// ```
     pub fn backoff(mut self, initial: Duration, max: Duration, reset_after: Duration) -> Self {
@@ -266,10 +278,10 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use regiment_core::Builder;
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // This service's fatal bugs show within a minute: only then is a deploy done.
     /// let builder = Builder::new().rollout_settle(Duration::from_secs(60));
-    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// ```
     pub fn rollout_settle(mut self, d: Duration) -> Self {
         self.rollout_settle = d;
@@ -279,11 +291,13 @@ impl Builder {
     /// Consecutive failed starts of new workers after which a rolling restart is aborted.
     ///
     /// ```
-    /// use regiment_core::Builder;
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // Workers of this service are slow to start and sometimes flaky: allow 5 failures.
-    /// assert!(Builder::new().rollout_failure_limit(5).env_overrides(false).build().is_ok());
+    /// let builder = Builder::new().rollout_failure_limit(5);
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// // A limit of 0 would abort every deploy before it starts: refused.
-    /// assert!(Builder::new().rollout_failure_limit(0).env_overrides(false).build().is_err());
+    /// let builder = Builder::new().rollout_failure_limit(0);
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_err());
     /// ```
     pub fn rollout_failure_limit(mut self, n: u32) -> Self {
         self.rollout_failures = n;
@@ -293,10 +307,10 @@ impl Builder {
     /// When a new worker counts as ready.
     ///
     /// ```
-    /// use regiment_core::{Builder, Readiness};
+    /// use regiment_core::{Builder, EnvOverrides, Readiness};
     /// // Workers warm their caches first and call `worker::ready()` when done.
     /// let builder = Builder::new().readiness(Readiness::Manual);
-    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// ```
     pub fn readiness(mut self, r: Readiness) -> Self {
         self.readiness = r;
@@ -312,14 +326,18 @@ impl Builder {
     /// and the signals that already stop (SIGTERM, SIGINT) or scale (SIGTTIN, SIGTTOU).
     ///
     /// ```
-    /// use regiment_core::{Builder, Signal};
+    /// use regiment_core::{Builder, EnvOverrides, Signal};
     /// // SIGHUP means "reload the config" to this program's users: deploy on SIGUSR2 only.
     /// let builder = Builder::new().restart_signals([Signal::SIGUSR2]);
-    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// // No signal at all: refused, an operator could not deploy.
-    /// assert!(Builder::new().restart_signals(Vec::new()).env_overrides(false).build().is_err());
+    /// let builder = Builder::new().restart_signals(Vec::new());
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_err());
     /// // SIGTERM already means stop: refused at build, with the signals that are accepted.
-    /// let err = Builder::new().restart_signals([Signal::SIGTERM]).env_overrides(false).build();
+    /// let err = Builder::new()
+    ///     .restart_signals([Signal::SIGTERM])
+    ///     .env_overrides(EnvOverrides::Ignore)
+    ///     .build();
     /// assert!(err.unwrap_err().to_string().contains("such as SIGHUP or SIGUSR2"));
     /// ```
     pub fn restart_signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Self {
@@ -331,9 +349,10 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // Fresher figures in `Handle::status`, for one small message per worker every 250 ms.
-    /// let builder = regiment_core::Builder::new().heartbeat_interval(Duration::from_millis(250));
-    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// let builder = Builder::new().heartbeat_interval(Duration::from_millis(250));
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// ```
     pub fn heartbeat_interval(mut self, d: Duration) -> Self {
         self.heartbeat = d;
@@ -347,13 +366,13 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use regiment_core::Builder;
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // A worker whose runtime is blocked for 10 s is replaced.
     /// let builder = Builder::new().heartbeat_timeout(Duration::from_secs(10));
-    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// // Not longer than the interval (1 s): healthy workers would be replaced. Refused.
     /// let builder = Builder::new().heartbeat_timeout(Duration::from_secs(1));
-    /// assert!(builder.env_overrides(false).build().is_err());
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_err());
     /// ```
     pub fn heartbeat_timeout(mut self, d: Duration) -> Self {
         self.heartbeat_timeout = Some(d);
@@ -364,9 +383,9 @@ impl Builder {
     /// are replaced (off by default). See [`crate::Canary`].
     ///
     /// ```
-    /// use regiment_core::{Builder, Canary};
+    /// use regiment_core::{Builder, Canary, EnvOverrides};
     /// let builder = Builder::new().workers(4).canary(Canary::new());
-    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// ```
     pub fn canary(mut self, canary: crate::Canary) -> Self {
         self.canary = Some(canary);
@@ -402,8 +421,11 @@ impl Builder {
     /// `REGIMENT_ADMIN_BIND` overrides it.
     ///
     /// ```
-    /// use regiment_core::Builder;
-    /// let supervisor = Builder::new().admin_bind("127.0.0.1:0").env_overrides(false).build()?;
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let supervisor = Builder::new()
+    ///     .admin_bind("127.0.0.1:0")
+    ///     .env_overrides(EnvOverrides::Ignore)
+    ///     .build()?;
     /// // Bound now: the port is known before `run` (the endpoints answer once it runs).
     /// let admin = supervisor.handle().status().admin.unwrap();
     /// assert!(admin.starts_with("127.0.0.1:") && !admin.ends_with(":0"));
@@ -414,36 +436,41 @@ impl Builder {
         self
     }
 
-    /// Development reload (off by default; `REGIMENT_WATCH=1`): when the program file changes,
-    /// a rebuild say, the workers roll as on SIGHUP, once the file was left alone for half a
-    /// second. Each reload is logged at info with its cause. For development: in production a
-    /// deploy asks for its rollout (SIGHUP, [`crate::Handle::rolling_restart_and_wait`]).
+    /// Development reload ([`WatchProgram::Off`] by default; `REGIMENT_WATCH=1` is
+    /// [`WatchProgram::Reload`]): when the program file changes, a rebuild say, the workers roll
+    /// as on SIGHUP, once the file was left alone for half a second. Each reload is logged at
+    /// info with its cause. For development: in production a deploy asks for its rollout
+    /// (SIGHUP, [`crate::Handle::rolling_restart_and_wait`]).
     ///
     /// ```no_run
+    /// use regiment_core::WatchProgram;
     /// # async fn run() -> Result<(), regiment_core::Error> {
     /// // `cargo build` in another terminal reloads this server, without dropping a request.
     /// let supervisor = regiment_core::Builder::new()
     ///     .bind("127.0.0.1:3000")
-    ///     .watch_program(cfg!(debug_assertions))
+    ///     .watch_program(WatchProgram::Reload)
     ///     .build()?;
     /// supervisor.run().await
     /// # }
     /// ```
-    pub fn watch_program(mut self, on: bool) -> Self {
-        self.watch_program = on;
+    pub fn watch_program(mut self, watch: WatchProgram) -> Self {
+        self.watch_program = watch;
         self
     }
 
-    /// Whether `REGIMENT_*` environment variables override the options (default true).
+    /// Whether `REGIMENT_*` environment variables override the options
+    /// ([`EnvOverrides::Apply`] by default).
     ///
     /// ```
+    /// use regiment_core::EnvOverrides;
     /// // An embedded master (or a test) runs with what the code says, whatever REGIMENT_* holds.
-    /// let supervisor = regiment_core::Builder::new().workers(2).env_overrides(false).build()?;
+    /// let builder = regiment_core::Builder::new().workers(2);
+    /// let supervisor = builder.env_overrides(EnvOverrides::Ignore).build()?;
     /// assert_eq!(supervisor.handle().status().workers_wanted, 2);
     /// # Ok::<(), regiment_core::Error>(())
     /// ```
-    pub fn env_overrides(mut self, on: bool) -> Self {
-        self.env_overrides = on;
+    pub fn env_overrides(mut self, overrides: EnvOverrides) -> Self {
+        self.env_overrides = overrides;
         self
     }
 
@@ -451,13 +478,20 @@ impl Builder {
     /// listeners. Nothing is spawned yet.
     ///
     /// ```
-    /// use regiment_core::{Builder, Error};
-    /// let supervisor = Builder::new().bind("127.0.0.1:0").env_overrides(false).build()?;
+    /// use regiment_core::{Builder, EnvOverrides, Error};
+    /// let supervisor = Builder::new()
+    ///     .bind("127.0.0.1:0")
+    ///     .env_overrides(EnvOverrides::Ignore)
+    ///     .build()?;
     /// // Listening before any worker runs: early clients wait in the accept queue.
     /// assert!(supervisor.handle().status().workers.is_empty());
     /// // A busy address is an error now, not once workers are up.
     /// let busy = supervisor.listeners()[0].clone();
-    /// let err = Builder::new().bind(busy).env_overrides(false).build().unwrap_err();
+    /// let err = Builder::new()
+    ///     .bind(busy)
+    ///     .env_overrides(EnvOverrides::Ignore)
+    ///     .build()
+    ///     .unwrap_err();
     /// assert!(matches!(err, Error::Bind { .. }));
     /// # Ok::<(), regiment_core::Error>(())
     /// ```

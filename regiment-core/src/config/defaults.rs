@@ -26,11 +26,11 @@ pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// ```
 /// use std::time::Duration;
-/// use regiment_core::{Builder, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_RESET};
+/// use regiment_core::{Builder, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_RESET, EnvOverrides};
 /// // Keep the defaults but never wait more than 5 s between respawns.
 /// let max = Duration::from_secs(5);
 /// let builder = Builder::new().backoff(DEFAULT_BACKOFF_INITIAL, max, DEFAULT_BACKOFF_RESET);
-/// assert!(builder.env_overrides(false).build().is_ok());
+/// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
 /// ```
 pub const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
 /// The longest respawn delay.
@@ -71,10 +71,10 @@ pub const DEFAULT_ROLLOUT_SETTLE: Duration = Duration::from_secs(5);
 /// Interval of worker heartbeats.
 ///
 /// ```
-/// use regiment_core::{Builder, DEFAULT_HEARTBEAT};
+/// use regiment_core::{Builder, DEFAULT_HEARTBEAT, EnvOverrides};
 /// // A heartbeat timeout must allow a few missed beats, never just one.
 /// let builder = Builder::new().heartbeat_timeout(DEFAULT_HEARTBEAT * 10);
-/// assert!(builder.env_overrides(false).build().is_ok());
+/// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
 /// ```
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 
@@ -83,9 +83,10 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 /// drain, start or backoff has a reason to last longer.
 ///
 /// ```
-/// use regiment_core::{Builder, MAX_DURATION};
+/// use regiment_core::{Builder, EnvOverrides, MAX_DURATION};
 /// let too_long = MAX_DURATION + std::time::Duration::from_secs(1);
 /// // Refused at build, not a panic in the master later.
-/// assert!(Builder::new().drain_timeout(too_long).env_overrides(false).build().is_err());
+/// let builder = Builder::new().drain_timeout(too_long);
+/// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_err());
 /// ```
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);

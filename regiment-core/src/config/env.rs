@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::builder::{Builder, WorkerCount};
+use super::choices::WatchProgram;
 use super::env_var::EnvVar;
 use super::signals::parse_restart_signals;
 use crate::Canary;
@@ -58,7 +59,8 @@ const OVERRIDES: &[Override] = overrides! {
     "REGIMENT_HEARTBEAT_TIMEOUT" => |b, v| b.heartbeat_timeout = v.duration_or_off()?,
     "REGIMENT_CONTROL_SOCKET" => |b, v| b.control_socket =
         Some((PathBuf::from(v.value()), v.name())),
-    "REGIMENT_WATCH" => |b, v| b.watch_program = v.switch()?,
+    "REGIMENT_WATCH" => |b, v| b.watch_program =
+        if v.switch()? { WatchProgram::Reload } else { WatchProgram::Off },
     // Any of them turns the canary on, with the defaults for the others.
     "REGIMENT_CANARY_WORKERS" => |b, v| b.canary.get_or_insert_with(Canary::new).workers =
         v.number(1, "a number of workers of at least 1")?,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::builder::Builder;
+use super::choices::EnvOverrides;
 use super::validated::Config;
 use crate::error::Result;
 
@@ -148,7 +149,9 @@ fn any_canary_variable_turns_the_canary_on_and_bad_ones_are_refused() {
 
 #[test]
 fn variables_are_ignored_when_overrides_are_off() {
-    let b = Builder::new().workers(1).env_overrides(false);
+    let b = Builder::new()
+        .workers(1)
+        .env_overrides(EnvOverrides::Ignore);
     let c = with_env(
         b,
         &[("REGIMENT_WORKERS", "7"), ("REGIMENT_DRAIN_TIMEOUT", "0s")],

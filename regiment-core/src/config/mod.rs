@@ -6,8 +6,10 @@
 //! - `validated.rs`: [`Builder`] to [`Config`], each option checked under its name.
 //! - `env.rs`: the table of environment overrides; `env_var.rs`: the parsers of their values.
 //! - `signals.rs`: which signals may start a rolling restart.
+//! - `choices.rs`: the two-way options ([`EnvOverrides`], [`WatchProgram`]).
 
 mod builder;
+mod choices;
 mod defaults;
 mod env;
 pub(crate) mod env_var;
@@ -22,6 +24,7 @@ mod env_tests;
 mod tests;
 
 pub use builder::Builder;
+pub use choices::{EnvOverrides, WatchProgram};
 pub use defaults::*;
 pub use spawn_plan::{BeforeSpawn, SpawnPlan};
 pub(crate) use validated::Config;

@@ -11,7 +11,7 @@ use super::*;
 use crate::listen::ListenAddr;
 
 fn err(b: Builder) -> String {
-    match b.env_overrides(false).into_config() {
+    match b.env_overrides(EnvOverrides::Ignore).into_config() {
         Ok(_) => panic!("accepted"),
         Err(e) => e.to_string(),
     }
@@ -82,7 +82,7 @@ fn restart_signals_that_cannot_roll_the_workers_are_refused() {
         let config = Builder::new()
             .workers(1)
             .restart_signals([fine])
-            .env_overrides(false)
+            .env_overrides(EnvOverrides::Ignore)
             .into_config();
         assert!(config.is_ok(), "{fine} refused");
     }
@@ -142,12 +142,15 @@ fn a_backoff_that_never_resets_is_refused() {
 fn the_worker_count_can_be_computed_at_start() {
     let c = Builder::new()
         .workers_with(|| 3)
-        .env_overrides(false)
+        .env_overrides(EnvOverrides::Ignore)
         .into_config()
         .unwrap();
     assert_eq!(c.workers, 3);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let c = Builder::new().env_overrides(false).into_config().unwrap();
+    let c = Builder::new()
+        .env_overrides(EnvOverrides::Ignore)
+        .into_config()
+        .unwrap();
     assert_eq!(c.workers, cpus, "one worker per CPU by default");
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::builder::{Builder, WorkerCount};
+use super::choices::{EnvOverrides, WatchProgram};
 use super::defaults::MAX_DURATION;
 use super::signals::check_restart_signals;
 use super::spawn_plan::BeforeSpawn;
@@ -17,7 +18,7 @@ use crate::readiness::Readiness;
 use crate::worker_env::WorkerEnv;
 
 impl Builder {
-    /// Applies the environment overrides (if on), checks every option and resolves the
+    /// Applies the environment overrides (unless ignored), checks every option and resolves the
     /// program, the workers' identity and the admin address.
     pub(crate) fn into_config(self) -> Result<Config> {
         self.into_config_from(&|name| std::env::var(name).ok())
@@ -28,7 +29,7 @@ impl Builder {
         mut self,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config> {
-        if self.env_overrides {
+        if self.env_overrides == EnvOverrides::Apply {
             super::env::apply(&mut self, lookup)?;
         }
         let workers = self.worker_count()?;
@@ -216,7 +217,7 @@ pub(crate) struct Config {
     pub heartbeat: Duration,
     pub heartbeat_timeout: Option<Duration>,
     pub canary: Option<crate::master::CanaryConfig>,
-    pub watch_program: bool,
+    pub watch_program: WatchProgram,
     pub control_socket: Option<(PathBuf, &'static str)>,
     /// Who workers run as; `None`: as the master.
     pub worker_identity: Option<WorkerIdentity>,

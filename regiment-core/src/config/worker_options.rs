@@ -15,11 +15,12 @@ impl Builder {
     /// [`Builder::worker_env`]); it replaces a variable of the same name the master has.
     ///
     /// ```
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // Only workers see these: the master itself keeps its own environment.
-    /// let builder = regiment_core::Builder::new()
+    /// let builder = Builder::new()
     ///     .env("APP_ENV", "production")
     ///     .env("RUST_LOG", "info");
-    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// ```
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.env.push((key.into(), value.into()));
@@ -29,9 +30,10 @@ impl Builder {
     /// The arguments of workers (default: the master's own arguments).
     ///
     /// ```
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // The master is `app supervise --workers 4`; its workers run `app serve`.
-    /// let builder = regiment_core::Builder::new().args(["serve"]);
-    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// let builder = Builder::new().args(["serve"]);
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// ```
     pub fn args<I, S>(mut self, args: I) -> Self
     where
@@ -52,9 +54,13 @@ impl Builder {
     /// be executed that way: it is executed by path, with a warning at start.
     ///
     /// ```
-    /// use regiment_core::{Builder, Error};
+    /// use regiment_core::{Builder, EnvOverrides, Error};
     /// // Checked at build: a missing program is an error before any spawn, not a crash loop.
-    /// let err = Builder::new().program("/nonexistent/app").env_overrides(false).build().unwrap_err();
+    /// let err = Builder::new()
+    ///     .program("/nonexistent/app")
+    ///     .env_overrides(EnvOverrides::Ignore)
+    ///     .build()
+    ///     .unwrap_err();
     /// assert!(matches!(err, Error::Program { .. }));
     /// ```
     pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
@@ -91,9 +97,10 @@ impl Builder {
     /// program's file name).
     ///
     /// ```
+    /// use regiment_core::{Builder, EnvOverrides};
     /// // `ps` shows `shop worker 0 gen 1`, not the file name of a versioned binary.
-    /// let builder = regiment_core::Builder::new().process_name("shop");
-    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// let builder = Builder::new().process_name("shop");
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// ```
     pub fn process_name(mut self, name: impl Into<String>) -> Self {
         self.process_name = Some(name.into());
@@ -113,8 +120,10 @@ impl Builder {
     /// `REGIMENT_WORKER_USER` overrides it.
     ///
     /// ```
-    /// use regiment_core::Builder;
-    /// let builder = Builder::new().worker_user("no-such-user").env_overrides(false);
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let builder = Builder::new()
+    ///     .worker_user("no-such-user")
+    ///     .env_overrides(EnvOverrides::Ignore);
     /// let err = builder.build().unwrap_err().to_string();
     /// assert!(err.contains("`worker_user`") && err.contains("no-such-user"));
     /// ```
@@ -147,10 +156,10 @@ impl Builder {
     /// `REGIMENT_WORKER_ENV` (`inherit`, `only-configured`) overrides it.
     ///
     /// ```
-    /// use regiment_core::{Builder, WorkerEnv};
+    /// use regiment_core::{Builder, EnvOverrides, WorkerEnv};
     /// // Workers see APP_ENV and regiment's own variables, nothing of the master's.
     /// let builder = Builder::new().worker_env(WorkerEnv::OnlyConfigured).env("APP_ENV", "prod");
-    /// assert!(builder.env_overrides(false).build().is_ok());
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// ```
     pub fn worker_env(mut self, env: WorkerEnv) -> Self {
         self.worker_env = env;

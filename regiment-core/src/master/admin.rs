@@ -197,12 +197,13 @@ fn with_type(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EnvOverrides;
     use crate::events::WorkerStatus;
 
     fn handle() -> Handle {
         crate::Builder::new()
             .workers(2)
-            .env_overrides(false)
+            .env_overrides(EnvOverrides::Ignore)
             .build()
             .expect("builds")
             .handle()

@@ -47,8 +47,11 @@ use policy::Control;
 /// A master ready to run: options checked, program resolved, listeners bound.
 ///
 /// ```
-/// use regiment_core::Builder;
-/// let supervisor = Builder::new().bind("127.0.0.1:0").env_overrides(false).build()?;
+/// use regiment_core::{Builder, EnvOverrides};
+/// let supervisor = Builder::new()
+///     .bind("127.0.0.1:0")
+///     .env_overrides(EnvOverrides::Ignore)
+///     .build()?;
 /// // Bound, not running: the address can be published (or a test client set up) first.
 /// assert_eq!(supervisor.listeners().len(), 1);
 /// # Ok::<(), regiment_core::Error>(())
@@ -120,11 +123,14 @@ impl Supervisor {
     /// when no address was configured (workers that serve no socket, such as queue consumers).
     ///
     /// ```
-    /// use regiment_core::Builder;
-    /// let supervisor = Builder::new().bind("127.0.0.1:0").env_overrides(false).build()?;
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let supervisor = Builder::new()
+    ///     .bind("127.0.0.1:0")
+    ///     .env_overrides(EnvOverrides::Ignore)
+    ///     .build()?;
     /// println!("listening on {}", supervisor.listeners()[0]);
     /// // No address, no listener: workers that consume a queue serve no socket.
-    /// let consumers = Builder::new().env_overrides(false).build()?;
+    /// let consumers = Builder::new().env_overrides(EnvOverrides::Ignore).build()?;
     /// assert!(consumers.listeners().is_empty());
     /// # Ok::<(), regiment_core::Error>(())
     /// ```
@@ -135,7 +141,8 @@ impl Supervisor {
     /// A handle to observe and steer the running supervisor.
     ///
     /// ```
-    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let supervisor = Builder::new().env_overrides(EnvOverrides::Ignore).build()?;
     /// // Taken before `run` consumes the supervisor, for an admin endpoint or a test.
     /// let handle = supervisor.handle();
     /// assert_eq!(handle.status().generation, 1);
@@ -255,7 +262,8 @@ fn take_or_bind(config: &Config) -> Result<(Vec<Listener>, Vec<std::path::PathBu
 /// Observes and steers a running [`Supervisor`]; cheap to clone.
 ///
 /// ```
-/// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+/// use regiment_core::{Builder, EnvOverrides};
+/// let supervisor = Builder::new().env_overrides(EnvOverrides::Ignore).build()?;
 /// // Cheap to clone: one for the admin endpoint, one for the metrics exporter.
 /// let (admin, metrics) = (supervisor.handle(), supervisor.handle().clone());
 /// assert_eq!(admin.status(), metrics.status());
@@ -273,9 +281,10 @@ impl Handle {
     /// Subscribes to lifecycle events from now on.
     ///
     /// ```
+    /// use regiment_core::{Builder, EnvOverrides};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), regiment_core::Error> {
-    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// let supervisor = Builder::new().env_overrides(EnvOverrides::Ignore).build()?;
     /// // Subscribe before `run` to see every event, `Listening` included.
     /// let mut events = supervisor.handle().events();
     /// drop(supervisor); // here it never runs: the stream just ends
@@ -292,7 +301,8 @@ impl Handle {
     /// A snapshot of workers, slots and generations.
     ///
     /// ```
-    /// let supervisor = regiment_core::Builder::new().workers(2).env_overrides(false).build()?;
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let supervisor = Builder::new().workers(2).env_overrides(EnvOverrides::Ignore).build()?;
     /// // Cheap (a clone of the last snapshot): fine for every request of a status page.
     /// let status = supervisor.handle().status();
     /// assert_eq!(status.workers_wanted, 2);
@@ -316,7 +326,8 @@ impl Handle {
     /// values from a fixed set (slots: those of the current workers), never from free text.
     ///
     /// ```
-    /// let supervisor = regiment_core::Builder::new().workers(2).env_overrides(false).build()?;
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let supervisor = Builder::new().workers(2).env_overrides(EnvOverrides::Ignore).build()?;
     /// // Served by an endpoint of the program's own, or printed by a command.
     /// let text = supervisor.handle().metrics();
     /// assert!(text.contains("# TYPE regiment_workers_wanted gauge\nregiment_workers_wanted 2\n"));
@@ -329,7 +340,8 @@ impl Handle {
     /// Starts a rolling restart, as SIGHUP does.
     ///
     /// ```
-    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let supervisor = Builder::new().env_overrides(EnvOverrides::Ignore).build()?;
     /// let handle = supervisor.handle(); // sent before `run`, a command waits for it
     /// // A deploy tool that cannot send signals asks through an admin endpoint instead.
     /// handle.rolling_restart();
@@ -364,7 +376,8 @@ impl Handle {
     /// Stops gracefully, as SIGTERM does; a second call kills the workers.
     ///
     /// ```
-    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let supervisor = Builder::new().env_overrides(EnvOverrides::Ignore).build()?;
     /// let handle = supervisor.handle();
     /// // Graceful, as SIGTERM: workers finish what they serve, then `run` returns.
     /// handle.stop();
@@ -377,7 +390,8 @@ impl Handle {
     /// Replaces the worker of `slot` (new one first, as for a worker's own request).
     ///
     /// ```
-    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let supervisor = Builder::new().env_overrides(EnvOverrides::Ignore).build()?;
     /// let handle = supervisor.handle();
     /// // An operator replaces a worker that misbehaves, without losing its slot's capacity.
     /// handle.replace(0, "leaking file descriptors");
@@ -393,7 +407,8 @@ impl Handle {
     /// One worker more, as SIGTTIN does.
     ///
     /// ```
-    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let supervisor = Builder::new().env_overrides(EnvOverrides::Ignore).build()?;
     /// let handle = supervisor.handle();
     /// // More traffic: one worker more, in a new slot.
     /// handle.scale_up();
@@ -406,7 +421,8 @@ impl Handle {
     /// One worker fewer (never below one), as SIGTTOU does.
     ///
     /// ```
-    /// let supervisor = regiment_core::Builder::new().env_overrides(false).build()?;
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let supervisor = Builder::new().env_overrides(EnvOverrides::Ignore).build()?;
     /// let handle = supervisor.handle();
     /// // Less traffic: the last slot's worker is drained.
     /// handle.scale_down();
@@ -420,7 +436,8 @@ impl Handle {
     /// drained, as `regiment scale N` does.
     ///
     /// ```
-    /// let supervisor = regiment_core::Builder::new().workers(2).env_overrides(false).build()?;
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let supervisor = Builder::new().workers(2).env_overrides(EnvOverrides::Ignore).build()?;
     /// // The evening's traffic fits in one worker.
     /// supervisor.handle().scale_to(1);
     /// # Ok::<(), regiment_core::Error>(())
@@ -440,7 +457,7 @@ impl Handle {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Builder, Error};
+    use crate::{Builder, EnvOverrides, Error};
 
     #[test]
     fn a_busy_address_given_to_the_builder_is_an_error_naming_it() {
@@ -450,7 +467,7 @@ mod tests {
             .workers(1)
             .bind("127.0.0.1:0")
             .bind(addr.clone())
-            .env_overrides(false)
+            .env_overrides(EnvOverrides::Ignore)
             .build()
             .unwrap_err();
         assert!(

@@ -131,10 +131,10 @@ impl Driver {
         let mut sigchld = signal(SignalKind::child()).map_err(io)?;
         let mut sigs =
             super::signals::Signals::install(&self.config.restart_signals).map_err(io)?;
-        let watched = self
-            .config
-            .watch_program
-            .then_some(self.config.program.as_path());
+        let watched = match self.config.watch_program {
+            crate::WatchProgram::Reload => Some(self.config.program.as_path()),
+            crate::WatchProgram::Off => None,
+        };
         let mut reloads = super::program_watch::start(watched).map_err(|source| Error::Io {
             context: "watching the program (watch_program)",
             source,
