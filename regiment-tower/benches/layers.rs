@@ -12,7 +12,6 @@
 
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -61,21 +60,9 @@ fn never_count() -> RequestCount {
     RequestCount::new(u64::MAX).with_replacer(quiet())
 }
 
-#[derive(Default)]
-struct ServerErrors(AtomicU32);
-
-impl Criterion for ServerErrors {
-    fn on_response<B>(&self, res: &http::Response<B>) -> Verdict {
-        if !res.status().is_server_error() {
-            self.0.store(0, Relaxed);
-            return Verdict::Keep;
-        }
-        let n = self.0.fetch_add(1, Relaxed) + 1;
-        Verdict::replace_if(n >= 50, || {
-            format!("server-errors: {n} consecutive 5xx >= 50")
-        })
-    }
-}
+#[path = "../tests/support/server_errors.rs"]
+mod server_errors;
+use server_errors::ServerErrors;
 
 fn per_request(c: &mut Bench) {
     let mut g = c.benchmark_group("per_request_u64");
@@ -127,7 +114,8 @@ fn per_request(c: &mut Bench) {
         "both",
         Box::new(move || drive(&mut s, http::Request::new(()))),
     );
-    let mut s = CriterionLayer::with_replacer(ServerErrors::default(), quiet()).layer(bare_http());
+    let mut s =
+        CriterionLayer::with_replacer(ServerErrors::<50>::default(), quiet()).layer(bare_http());
     bench(
         "criterion_on_response",
         Box::new(move || drive(&mut s, http::Request::new(()))),
