@@ -166,19 +166,23 @@ fn per_request_axum(c: &mut Bench) {
     g.finish();
 }
 
+/// This process's memory as sysinfo reads it: one process refreshed, its memory only.
+#[inline(always)]
+fn sysinfo_memory(system: &mut sysinfo::System, pid: sysinfo::Pid) -> Option<u64> {
+    system.refresh_processes_specifics(
+        sysinfo::ProcessesToUpdate::Some(&[pid]),
+        false,
+        sysinfo::ProcessRefreshKind::nothing().with_memory(),
+    );
+    system.process(pid).map(|p| p.memory())
+}
+
 fn memory_sample(c: &mut Bench) {
     let mut g = c.benchmark_group("memory_sample");
     let pid = sysinfo::get_current_pid().unwrap();
     let mut system = sysinfo::System::new();
     g.bench_function("sysinfo_refresh_process", |b| {
-        b.iter(|| {
-            system.refresh_processes_specifics(
-                sysinfo::ProcessesToUpdate::Some(&[pid]),
-                false,
-                sysinfo::ProcessRefreshKind::nothing().with_memory(),
-            );
-            black_box(system.process(pid).map(|p| p.memory()))
-        })
+        b.iter(|| black_box(sysinfo_memory(&mut system, pid)))
     });
     #[cfg(target_os = "linux")]
     {
@@ -203,14 +207,7 @@ fn memory_sample(c: &mut Bench) {
             b.iter(|| black_box(smaps.read().unwrap()))
         });
         g.bench_function("sysinfo_refresh_process_plus_256MiB", |b| {
-            b.iter(|| {
-                system.refresh_processes_specifics(
-                    sysinfo::ProcessesToUpdate::Some(&[pid]),
-                    false,
-                    sysinfo::ProcessRefreshKind::nothing().with_memory(),
-                );
-                black_box(system.process(pid).map(|p| p.memory()))
-            })
+            b.iter(|| black_box(sysinfo_memory(&mut system, pid)))
         });
         drop(black_box(ballast));
     }
