@@ -5,8 +5,9 @@
 //! socket itself stays open in the master and the other workers, so connections still queued
 //! on it are accepted by them, not reset.
 //!
-//! TCP and Unix-domain listeners are served by one loop through [`Listener`], as
-//! `axum::serve` does with its own `Listener` trait.
+//! TCP and Unix-domain listeners are served by one loop through [`AcceptSocket`], as
+//! `axum::serve` does with its own `Listener` trait (a name this crate leaves to
+//! `regiment_core::listen::Listener`, the inherited socket before tokio registers it).
 
 use std::future::Future;
 use std::io;
@@ -24,7 +25,7 @@ use crate::http_options::Nagle;
 use crate::{HttpService, ResponseBody};
 
 /// A listening socket registered with tokio, TCP or Unix-domain.
-trait Listener: Send + Sync + 'static {
+trait AcceptSocket: Send + Sync + 'static {
     /// An accepted connection.
     type Io: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static;
 
@@ -38,7 +39,7 @@ struct Tcp {
     nagle: Nagle,
 }
 
-impl Listener for Tcp {
+impl AcceptSocket for Tcp {
     type Io = tokio::net::TcpStream;
 
     async fn accept(&self) -> io::Result<(Self::Io, Peer)> {
@@ -51,7 +52,7 @@ impl Listener for Tcp {
     }
 }
 
-impl Listener for tokio::net::UnixListener {
+impl AcceptSocket for tokio::net::UnixListener {
     type Io = tokio::net::UnixStream;
 
     async fn accept(&self) -> io::Result<(Self::Io, Peer)> {
@@ -97,7 +98,7 @@ where
 /// copy of the socket only.
 async fn accept_loop<L, S, B>(listener: L, engine: Arc<Engine<S>>)
 where
-    L: Listener,
+    L: AcceptSocket,
     S: HttpService<B>,
     B: ResponseBody,
 {

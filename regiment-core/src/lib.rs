@@ -52,6 +52,9 @@ mod readiness;
 pub mod worker;
 mod worker_env;
 
+#[cfg(test)]
+mod test_support;
+
 pub use canary::Canary;
 pub use config::{
     BeforeSpawn, Builder, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET,

@@ -312,6 +312,7 @@ pub fn take_inherited() -> io::Result<Vec<Listener>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::scratch_dir;
 
     #[test]
     fn a_foreign_fd_is_refused_and_left_open() {
@@ -355,8 +356,7 @@ mod tests {
 
     #[test]
     fn unix_sockets_replace_stale_files_but_not_live_ones() {
-        let dir = std::env::temp_dir().join(format!("regiment-listen-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("listen");
         let path = dir.join("a.sock");
         let addr = ListenAddr::Unix(path.clone());
         let live = bind(&addr).unwrap();

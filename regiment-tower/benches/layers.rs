@@ -12,7 +12,6 @@
 
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -61,21 +60,9 @@ fn never_count() -> RequestCount {
     RequestCount::new(u64::MAX).with_replacer(quiet())
 }
 
-#[derive(Default)]
-struct ServerErrors(AtomicU32);
-
-impl Criterion for ServerErrors {
-    fn on_response<B>(&self, res: &http::Response<B>) -> Verdict {
-        if !res.status().is_server_error() {
-            self.0.store(0, Relaxed);
-            return Verdict::Keep;
-        }
-        let n = self.0.fetch_add(1, Relaxed) + 1;
-        Verdict::replace_if(n >= 50, || {
-            format!("server-errors: {n} consecutive 5xx >= 50")
-        })
-    }
-}
+#[path = "../tests/support/server_errors.rs"]
+mod server_errors;
+use server_errors::ServerErrors;
 
 fn per_request(c: &mut Bench) {
     let mut g = c.benchmark_group("per_request_u64");
@@ -127,7 +114,8 @@ fn per_request(c: &mut Bench) {
         "both",
         Box::new(move || drive(&mut s, http::Request::new(()))),
     );
-    let mut s = CriterionLayer::with_replacer(ServerErrors::default(), quiet()).layer(bare_http());
+    let mut s =
+        CriterionLayer::with_replacer(ServerErrors::<50>::default(), quiet()).layer(bare_http());
     bench(
         "criterion_on_response",
         Box::new(move || drive(&mut s, http::Request::new(()))),
@@ -178,19 +166,23 @@ fn per_request_axum(c: &mut Bench) {
     g.finish();
 }
 
+/// This process's memory as sysinfo reads it: one process refreshed, its memory only.
+#[inline(always)]
+fn sysinfo_memory(system: &mut sysinfo::System, pid: sysinfo::Pid) -> Option<u64> {
+    system.refresh_processes_specifics(
+        sysinfo::ProcessesToUpdate::Some(&[pid]),
+        false,
+        sysinfo::ProcessRefreshKind::nothing().with_memory(),
+    );
+    system.process(pid).map(|p| p.memory())
+}
+
 fn memory_sample(c: &mut Bench) {
     let mut g = c.benchmark_group("memory_sample");
     let pid = sysinfo::get_current_pid().unwrap();
     let mut system = sysinfo::System::new();
     g.bench_function("sysinfo_refresh_process", |b| {
-        b.iter(|| {
-            system.refresh_processes_specifics(
-                sysinfo::ProcessesToUpdate::Some(&[pid]),
-                false,
-                sysinfo::ProcessRefreshKind::nothing().with_memory(),
-            );
-            black_box(system.process(pid).map(|p| p.memory()))
-        })
+        b.iter(|| black_box(sysinfo_memory(&mut system, pid)))
     });
     #[cfg(target_os = "linux")]
     {
@@ -215,14 +207,7 @@ fn memory_sample(c: &mut Bench) {
             b.iter(|| black_box(smaps.read().unwrap()))
         });
         g.bench_function("sysinfo_refresh_process_plus_256MiB", |b| {
-            b.iter(|| {
-                system.refresh_processes_specifics(
-                    sysinfo::ProcessesToUpdate::Some(&[pid]),
-                    false,
-                    sysinfo::ProcessRefreshKind::nothing().with_memory(),
-                );
-                black_box(system.process(pid).map(|p| p.memory()))
-            })
+            b.iter(|| black_box(sysinfo_memory(&mut system, pid)))
         });
         drop(black_box(ballast));
     }

@@ -63,3 +63,88 @@ macro_rules! pass_through_future {
         }
     };
 }
+
+/// The service of a layer whose work is done when a request is accepted: the struct (the
+/// wrapped service and the layer's shared state, behind an `Arc`), `layer()`, the inner
+/// service accessors, `Debug`, and the `Service` impl. `call` runs the state's `accept()` (an
+/// `#[inline]` method), then the inner service, whose future comes back as the module's
+/// `ResponseFuture` (a `pass_through_future!`), which must be in scope.
+macro_rules! accepting_service {
+    (
+        $(#[$m:meta])*
+        pub struct $name:ident<S> { $state:ident: Arc<$State:ty> }
+
+        $(#[$lm:meta])*
+        pub fn layer(&self) -> $Layer:ident;
+    ) => {
+        $(#[$m])*
+        #[derive(Clone)]
+        pub struct $name<S> {
+            pub(super) inner: S,
+            pub(super) $state: std::sync::Arc<$State>,
+        }
+
+        impl<S> $name<S> {
+            $(#[$lm])*
+            pub fn layer(&self) -> $Layer {
+                $Layer {
+                    $state: self.$state.clone(),
+                }
+            }
+
+            define_inner_service_accessors!();
+        }
+
+        impl<S: std::fmt::Debug> std::fmt::Debug for $name<S> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("inner", &self.inner)
+                    .field("layer", &self.layer())
+                    .finish()
+            }
+        }
+
+        impl<S, R> tower_service::Service<R> for $name<S>
+        where
+            S: tower_service::Service<R>,
+        {
+            type Response = S::Response;
+            type Error = S::Error;
+            // Nothing happens after the call: the inner future passed through, at no cost.
+            type Future = ResponseFuture<S::Future>;
+
+            #[inline]
+            fn poll_ready(
+                &mut self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), Self::Error>> {
+                self.inner.poll_ready(cx)
+            }
+
+            #[inline]
+            fn call(&mut self, req: R) -> Self::Future {
+                self.$state.accept();
+                ResponseFuture::new(self.inner.call(req))
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{memory_footprint, request_count};
+
+    #[test]
+    fn the_pass_through_futures_are_the_inner_one_and_no_bigger() {
+        type Inner = std::future::Ready<Result<[u8; 24], ()>>;
+        let inner = std::mem::size_of::<Inner>();
+        assert_eq!(
+            std::mem::size_of::<memory_footprint::ResponseFuture<Inner>>(),
+            inner
+        );
+        assert_eq!(
+            std::mem::size_of::<request_count::ResponseFuture<Inner>>(),
+            inner
+        );
+    }
+}

@@ -11,7 +11,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 
 use regiment_tower::{
@@ -115,26 +114,15 @@ fn memory_footprint_and_request_count_allocate_nothing_before_or_after_firing() 
     assert_eq!(allocations_for(&mut svc, || 1, 1000), 0);
 }
 
-#[derive(Default)]
-struct ServerErrors(AtomicU32);
-
-impl Criterion for ServerErrors {
-    fn on_response<B>(&self, res: &http::Response<B>) -> Verdict {
-        if !res.status().is_server_error() {
-            self.0.store(0, Relaxed);
-            return Verdict::Keep;
-        }
-        let n = self.0.fetch_add(1, Relaxed) + 1;
-        Verdict::replace_if(n >= 50, || {
-            format!("server-errors: {n} consecutive 5xx >= 50")
-        })
-    }
-}
+#[path = "support/server_errors.rs"]
+mod server_errors;
+use server_errors::ServerErrors;
 
 #[test]
 fn criterion_layers_allocate_nothing_per_request() {
-    let mut svc = CriterionLayer::with_replacer(ServerErrors::default(), Replacer::new(|_| {}))
-        .layer(bare_http());
+    let mut svc =
+        CriterionLayer::with_replacer(ServerErrors::<50>::default(), Replacer::new(|_| {}))
+            .layer(bare_http());
     assert_eq!(
         allocations_for(&mut svc, || http::Request::new(()), 1000),
         0

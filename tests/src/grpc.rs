@@ -38,10 +38,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use examples::grpc_app::proto::worker_info_client::WorkerInfoClient;
@@ -51,7 +49,7 @@ use tokio::net::TcpStream;
 use tonic::Status;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::load::FrameScan;
+use crate::goaway_watch::{GoawayWatch, Seen};
 
 /// What the connections of one channel went through.
 #[derive(Debug, Default)]
@@ -102,13 +100,14 @@ impl WatchedChannel {
                 })?;
                 stream.set_nodelay(true)?;
                 counts.opened.fetch_add(1, Ordering::Relaxed);
-                Ok::<_, std::io::Error>(TokioIo::new(Watched {
-                    io: stream,
-                    scan: FrameScan::default(),
-                    goaway: false,
-                    ended: false,
-                    counts,
-                }))
+                let watched = GoawayWatch::new(stream, move |seen| {
+                    let count = match seen {
+                        Seen::Goaway => &counts.goaway,
+                        Seen::Lost => &counts.lost,
+                    };
+                    count.fetch_add(1, Ordering::Relaxed);
+                });
+                Ok::<_, std::io::Error>(TokioIo::new(watched))
             }
         });
         let channel = Endpoint::from_shared(format!("http://{addr}"))
@@ -118,65 +117,6 @@ impl WatchedChannel {
             .await
             .expect("the channel connects");
         WatchedChannel { channel, counts }
-    }
-}
-
-/// A client connection, watched for the server's GOAWAY frames and for its end.
-struct Watched {
-    io: TcpStream,
-    scan: FrameScan,
-    goaway: bool,
-    ended: bool,
-    counts: Arc<ConnectionCounts>,
-}
-
-impl Watched {
-    fn ended_by_server(&mut self) {
-        if !self.ended && !self.goaway {
-            self.counts.lost.fetch_add(1, Ordering::Relaxed);
-        }
-        self.ended = true;
-    }
-}
-
-impl tokio::io::AsyncRead for Watched {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let this = &mut *self;
-        if let Err(e) = ready!(Pin::new(&mut this.io).poll_read(cx, buf)) {
-            this.ended_by_server();
-            return Poll::Ready(Err(e));
-        }
-        let read = &buf.filled()[before..];
-        if read.is_empty() && buf.remaining() > 0 {
-            this.ended_by_server();
-        } else if this.scan.feed(read) && !this.goaway {
-            this.goaway = true;
-            this.counts.goaway.fetch_add(1, Ordering::Relaxed);
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl tokio::io::AsyncWrite for Watched {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

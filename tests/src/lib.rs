@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod deploy;
 pub mod dockerfile;
 pub mod fixture;
+mod goaway_watch;
 pub mod grpc;
 pub mod load;
 pub mod notify;

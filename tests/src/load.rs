@@ -42,10 +42,8 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -54,6 +52,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use regiment_bench::load::refused_unprocessed;
 use tokio::net::TcpStream;
+
+use crate::goaway_watch::{GoawayWatch, Seen};
 
 /// How a client talks to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,12 +309,7 @@ async fn connect(config: &LoadConfig, mode: Mode) -> Result<Conn, Failure> {
         }
         Mode::Http2 => {
             let goaway = Arc::new(AtomicBool::new(false));
-            let io = GoawayWatch {
-                io: stream,
-                scan: FrameScan::default(),
-                seen: goaway.clone(),
-                count: config.goaway_connections.clone(),
-            };
+            let io = GoawayWatch::new(stream, goaway_counter(&goaway, &config.goaway_connections));
             let (sender, conn) = tokio::time::timeout(
                 config.request_timeout,
                 hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io)),
@@ -348,12 +343,7 @@ pub async fn http2_connection(addr: SocketAddr) -> std::io::Result<Http2Connecti
     let stream = TcpStream::connect(addr).await?;
     let local_addr = stream.local_addr()?;
     let goaway = Arc::new(AtomicBool::new(false));
-    let io = GoawayWatch {
-        io: stream,
-        scan: FrameScan::default(),
-        seen: goaway.clone(),
-        count: Arc::new(AtomicU64::new(0)),
-    };
+    let io = GoawayWatch::new(stream, goaway_counter(&goaway, &Arc::default()));
     let (sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
             .await
@@ -552,85 +542,18 @@ async fn send(
     }
 }
 
-/// The socket of an HTTP/2 client connection, watched for the server's GOAWAY frames.
-struct GoawayWatch {
-    io: TcpStream,
-    scan: FrameScan,
-    /// Set at the first GOAWAY.
-    seen: Arc<AtomicBool>,
-    /// Connections that received one; counted at the first.
-    count: Arc<AtomicU64>,
-}
-
-impl tokio::io::AsyncRead for GoawayWatch {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        ready!(Pin::new(&mut self.io).poll_read(cx, buf))?;
-        let this = &mut *self;
-        if this.scan.feed(&buf.filled()[before..]) && !this.seen.swap(true, Ordering::Relaxed) {
-            this.count.fetch_add(1, Ordering::Relaxed);
+/// What a watched HTTP/2 connection tells: its first GOAWAY sets `seen` and counts the
+/// connection in `connections`.
+fn goaway_counter(
+    seen: &Arc<AtomicBool>,
+    connections: &Arc<AtomicU64>,
+) -> impl FnMut(Seen) + Unpin + use<> {
+    let (seen, connections) = (seen.clone(), connections.clone());
+    move |what| {
+        if what == Seen::Goaway {
+            seen.store(true, Ordering::Relaxed);
+            connections.fetch_add(1, Ordering::Relaxed);
         }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl tokio::io::AsyncWrite for GoawayWatch {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-}
-
-/// Follows the frames a server sends (RFC 9113 §4.1: a 9-byte header whose first 3 bytes are
-/// the payload length and 4th the type; the server's preface is a plain SETTINGS frame).
-#[derive(Default)]
-pub(crate) struct FrameScan {
-    header: [u8; 9],
-    have: usize,
-    /// Payload bytes of the current frame still to skip.
-    skip: usize,
-}
-
-impl FrameScan {
-    const GOAWAY: u8 = 0x7;
-
-    /// Consumes `data`; true if it completed the header of a GOAWAY frame.
-    pub(crate) fn feed(&mut self, mut data: &[u8]) -> bool {
-        let mut goaway = false;
-        while !data.is_empty() {
-            if self.skip > 0 {
-                let n = self.skip.min(data.len());
-                self.skip -= n;
-                data = &data[n..];
-                continue;
-            }
-            let n = (9 - self.have).min(data.len());
-            self.header[self.have..self.have + n].copy_from_slice(&data[..n]);
-            self.have += n;
-            data = &data[n..];
-            if self.have == 9 {
-                self.have = 0;
-                let h = &self.header;
-                self.skip = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
-                goaway |= h[3] == Self::GOAWAY;
-            }
-        }
-        goaway
     }
 }
 
@@ -643,51 +566,4 @@ fn describe(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::FrameScan;
-
-    fn frame(kind: u8, payload: usize) -> Vec<u8> {
-        let mut f = vec![
-            (payload >> 16) as u8,
-            (payload >> 8) as u8,
-            payload as u8,
-            kind,
-            0,
-            0,
-            0,
-            0,
-            0,
-        ];
-        // A payload that looks like a GOAWAY header must not count.
-        f.extend(std::iter::repeat_n(0x7, payload));
-        f
-    }
-
-    #[test]
-    fn frame_scan_finds_goaway_across_reads_and_only_there() {
-        let mut bytes = frame(0x4, 18); // SETTINGS
-        bytes.extend(frame(0x0, 70_000)); // DATA, longer than 64 KiB
-        let before_goaway = bytes.len();
-        bytes.extend(frame(0x7, 8)); // GOAWAY
-        for chunk in [1, 5, 9, 4096] {
-            let mut scan = FrameScan::default();
-            let mut seen_at = None;
-            for (i, piece) in bytes.chunks(chunk).enumerate() {
-                if scan.feed(piece) && seen_at.is_none() {
-                    seen_at = Some(i * chunk + piece.len());
-                }
-            }
-            let seen_at = seen_at.expect("the GOAWAY was found");
-            assert!(seen_at > before_goaway, "chunk {chunk}: found at {seen_at}");
-            assert!(
-                seen_at <= before_goaway + 9 + chunk,
-                "chunk {chunk}: {seen_at}"
-            );
-        }
-        let mut scan = FrameScan::default();
-        assert!(!scan.feed(&bytes[..before_goaway]));
-    }
 }

@@ -102,6 +102,16 @@ fn wait_exited(cluster: &Cluster, pid: u32) -> Instant {
     seen
 }
 
+/// Waits for `pid` to exit by itself ([`wait_exited`]) and checks that it did so within
+/// [`EXIT_AFTER_LAST`] of `last`, the moment the test saw `what` end.
+fn exits_soon_after(cluster: &Cluster, pid: u32, last: Instant, what: &str) {
+    let after = wait_exited(cluster, pid).duration_since(last);
+    assert!(
+        after < EXIT_AFTER_LAST,
+        "worker {pid} exited {after:?} after {what} (drain deadline {DRAIN_DEADLINE})"
+    );
+}
+
 #[test]
 fn a_request_in_flight_completes_and_the_worker_exits_right_after() {
     let _serial = serial();
@@ -131,12 +141,7 @@ fn a_request_in_flight_completes_and_the_worker_exits_right_after() {
     );
     drop((reader, stream));
 
-    let exited = wait_exited(&cluster, old);
-    let after = exited.duration_since(answered);
-    assert!(
-        after < EXIT_AFTER_LAST,
-        "worker {old} exited {after:?} after its last request (drain deadline {DRAIN_DEADLINE})"
-    );
+    exits_soon_after(&cluster, old, answered, "its last request");
 }
 
 /// Header read timeout of the half-header test: longer than the replacement takes to start on
@@ -201,12 +206,7 @@ fn half_a_header_begun_during_the_drain_is_cut_by_the_header_timeout() {
         open_for < HEADER_TIMEOUT + Duration::from_secs(5),
         "the half-header connection stayed open {open_for:?} (header read timeout {HEADER_TIMEOUT:?})"
     );
-    let exited = wait_exited(&cluster, old);
-    let after = exited.duration_since(closed);
-    assert!(
-        after < EXIT_AFTER_LAST,
-        "worker {old} exited {after:?} after its last connection closed (deadline {DRAIN_DEADLINE})"
-    );
+    exits_soon_after(&cluster, old, closed, "its last connection closed");
 }
 
 #[test]
@@ -247,12 +247,7 @@ fn idle_keep_alive_is_closed_with_fin_and_a_request_during_the_drain_is_served()
         "closed {after_drain:?} after the drain began (grace 3 s, header timeout 40 s)"
     );
     drop((idle_reader, idle));
-    let exited = wait_exited(&cluster, old);
-    let after = exited.duration_since(closed);
-    assert!(
-        after < EXIT_AFTER_LAST,
-        "worker {old} exited {after:?} after its last connection closed"
-    );
+    exits_soon_after(&cluster, old, closed, "its last connection closed");
 }
 
 #[test]
@@ -329,12 +324,7 @@ fn pipelined_requests_during_the_drain_get_one_answer_and_a_fin() {
     );
     let closed = Instant::now();
     drop((reader, stream));
-    let exited = wait_exited(&cluster, old);
-    let after = exited.duration_since(closed);
-    assert!(
-        after < EXIT_AFTER_LAST,
-        "worker {old} exited {after:?} after its last connection closed"
-    );
+    exits_soon_after(&cluster, old, closed, "its last connection closed");
 }
 
 /// Drain timeout of the stuck-drain test: the worker gives up a tenth of it (600 ms) early.

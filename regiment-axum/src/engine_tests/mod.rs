@@ -120,22 +120,28 @@ async fn read_head(r: &mut BufReader<TcpStream>) -> Vec<String> {
     }
 }
 
-/// An HTTP/2 connection to `addr` whose SETTINGS from the server have arrived (one request
-/// answered): its sender and its connection task.
-async fn h2_connection(
-    addr: SocketAddr,
-) -> (
+/// A client's HTTP/2 connection: its sender and its connection task.
+type H2Client = (
     hyper::client::conn::http2::SendRequest<String>,
     tokio::task::JoinHandle<Result<(), hyper::Error>>,
-) {
+);
+
+/// An HTTP/2 connection to `addr` whose preface and SETTINGS went out; no request yet.
+async fn h2_handshake(addr: SocketAddr) -> H2Client {
     let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+    let (sender, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
         TokioIo::new(stream),
     )
     .await
     .unwrap();
-    let task = tokio::spawn(conn);
+    (sender, tokio::spawn(conn))
+}
+
+/// An HTTP/2 connection to `addr` whose SETTINGS from the server have arrived (one request
+/// answered).
+async fn h2_connection(addr: SocketAddr) -> H2Client {
+    let (mut sender, task) = h2_handshake(addr).await;
     let res = sender
         .send_request(Request::get("http://a/").body(String::new()).unwrap())
         .await

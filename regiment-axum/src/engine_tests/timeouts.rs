@@ -6,11 +6,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::Request;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use super::{CEILING, GET, echo_upgrades, h2_connection, read_head, start};
+use super::{CEILING, GET, echo_upgrades, h2_connection, h2_handshake, read_head, start};
 use crate::http_options::HttpOptions;
 
 #[tokio::test]
@@ -48,15 +47,8 @@ async fn an_http2_connection_past_its_preface_may_stay_idle_past_the_header_read
         ..HttpOptions::default()
     };
     let (addr, drain) = start(service, options);
-    let stream = TcpStream::connect(addr).await.unwrap();
     // The preface and SETTINGS go out with the handshake; no request yet.
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    let task = tokio::spawn(conn);
+    let (mut sender, task) = h2_handshake(addr).await;
     tokio::time::sleep(IDLE).await;
     assert!(!task.is_finished(), "the idle HTTP/2 connection was closed");
     for _ in 0..3 {

@@ -138,13 +138,16 @@ fn run(args: Args) -> Result<(), String> {
     let mut json = serde_json::Map::new();
     let mut rate = None;
     for section in sections {
-        match section {
+        // Each section: its heading, its key in the JSON, its Markdown and its JSON.
+        let (heading, key, (section_md, section_json)) = match section {
             Section::Throughput => {
                 let found = throughput::run(&settings)?;
-                md.push_str("\n## Throughput and latency\n");
-                md.push_str(&found.markdown);
-                json.insert("throughput".into(), found.json);
                 rate = Some(found.hello_rate);
+                (
+                    "Throughput and latency",
+                    "throughput",
+                    (found.markdown, found.json),
+                )
             }
             Section::Recycling => {
                 let rate = match rate {
@@ -155,30 +158,15 @@ fn run(args: Args) -> Result<(), String> {
                         throughput::hello_rate(&quick)?
                     }
                 };
-                let (m, j) = recycling::run(&settings, rate)?;
-                md.push_str("\n## Recycling\n");
-                md.push_str(&m);
-                json.insert("recycling".into(), j);
+                ("Recycling", "recycling", recycling::run(&settings, rate)?)
             }
-            Section::Restarts => {
-                let (m, j) = restarts::run(&settings)?;
-                md.push_str("\n## Rolling restarts\n");
-                md.push_str(&m);
-                json.insert("restarts".into(), j);
-            }
-            Section::Resources => {
-                let (m, j) = resources::run(&settings)?;
-                md.push_str("\n## Resources\n");
-                md.push_str(&m);
-                json.insert("resources".into(), j);
-            }
-            Section::Scale => {
-                let (m, j) = scale::run(&settings)?;
-                md.push_str("\n## Scale\n");
-                md.push_str(&m);
-                json.insert("scale".into(), j);
-            }
-        }
+            Section::Restarts => ("Rolling restarts", "restarts", restarts::run(&settings)?),
+            Section::Resources => ("Resources", "resources", resources::run(&settings)?),
+            Section::Scale => ("Scale", "scale", scale::run(&settings)?),
+        };
+        md.push_str(&format!("\n## {heading}\n"));
+        md.push_str(&section_md);
+        json.insert(key.into(), section_json);
         // Written after each section, so that a long run shows its progress.
         write(&args.out, &md, &json)?;
     }

@@ -24,10 +24,13 @@ pub mod server;
 pub mod throughput;
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use cores::Cores;
 use server::Binaries;
+
+use crate::load::Measured;
 
 /// What the whole run is given.
 #[derive(Debug, Clone)]
@@ -97,6 +100,11 @@ impl Settings {
             warmup: self.warmup,
             duration: self.duration,
         }
+    }
+
+    /// Runs the standard load ([`Settings::load`]) from a generator on `cores` against `addr`.
+    pub fn run_load(&self, cores: &Cores, addr: SocketAddr) -> Result<Measured, String> {
+        generator::run(&self.bins, cores, addr, &self.load())
     }
 }
 

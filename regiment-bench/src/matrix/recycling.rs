@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use super::server::{self, HelloSetup, NEVER, Server};
-use super::{Settings, generator, median, ratio_cell, table};
+use super::{Settings, median, ratio_cell, table};
 use crate::load::Measured;
 use crate::report::ms;
 
@@ -82,12 +82,7 @@ pub fn run(settings: &Settings, rate: f64) -> Result<(String, serde_json::Value)
             );
             let running = server::start(&settings.bins, s, &placement.server)?;
             let began = Instant::now();
-            let m = generator::run(
-                &settings.bins,
-                &placement.generator,
-                running.addr,
-                &settings.load(),
-            )?;
+            let m = settings.run_load(&placement.generator, running.addr)?;
             let took = began.elapsed();
             // The last replacement may still be under way: let it finish (at most 10 s).
             running.output.wait_for(Duration::from_secs(10), |lines| {

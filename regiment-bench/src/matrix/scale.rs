@@ -31,7 +31,7 @@ fn many(settings: &Settings) -> Result<(String, serde_json::Value), String> {
         let pid = running.pid();
         let f = procfs::footprint(pid);
         let fds = procfs::fds(pid).unwrap_or(0);
-        let m = generator::run(&settings.bins, &Cores::All, running.addr, &settings.load())?;
+        let m = settings.run_load(&Cores::All, running.addr)?;
         let began = Instant::now();
         running.stop();
         let stop_s = began.elapsed().as_secs_f64();
@@ -77,6 +77,20 @@ struct Snapshot {
     zombies: usize,
     ready: usize,
     wanted: usize,
+}
+
+impl Snapshot {
+    /// The snapshot as a row of the section's table, under `label`.
+    fn row(&self, label: &str) -> Vec<String> {
+        vec![
+            label.into(),
+            self.fds.to_string(),
+            format!("{:.1}", self.rss_kb as f64 / 1024.0),
+            self.children.to_string(),
+            self.zombies.to_string(),
+            format!("{} / {}", self.ready, self.wanted),
+        ]
+    }
 }
 
 fn snapshot(running: &server::Running) -> Snapshot {
@@ -171,24 +185,7 @@ fn in_a_row(settings: &Settings) -> Result<(String, serde_json::Value), String> 
                 "zombies",
                 "ready / wanted"
             ],
-            &[
-                vec![
-                    "before".into(),
-                    before.fds.to_string(),
-                    format!("{:.1}", before.rss_kb as f64 / 1024.0),
-                    before.children.to_string(),
-                    before.zombies.to_string(),
-                    format!("{} / {}", before.ready, before.wanted),
-                ],
-                vec![
-                    "after".into(),
-                    after.fds.to_string(),
-                    format!("{:.1}", after.rss_kb as f64 / 1024.0),
-                    after.children.to_string(),
-                    after.zombies.to_string(),
-                    format!("{} / {}", after.ready, after.wanted),
-                ],
-            ]
+            &[before.row("before"), after.row("after")]
         )
     );
     let json = serde_json::json!({

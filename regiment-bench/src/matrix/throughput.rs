@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::server::{self, Criteria, HelloSetup, Runtime, Server};
-use super::{Placement, Settings, generator, median, ratio_cell, table};
+use super::{Placement, Settings, median, ratio_cell, table};
 use crate::load::Measured;
 use crate::procfs;
 use crate::report::ms;
@@ -81,12 +81,7 @@ pub fn run(settings: &Settings) -> Result<Found, String> {
                     std::thread::sleep(warmup);
                     procfs::tree_cpu_seconds(pid)
                 });
-                let m = generator::run(
-                    &settings.bins,
-                    &placement.generator,
-                    running.addr,
-                    &settings.load(),
-                )?;
+                let m = settings.run_load(&placement.generator, running.addr)?;
                 let cpu = procfs::tree_cpu_seconds(pid) - at_start.join().unwrap_or(0.0);
                 running.stop();
                 cpu_us[i].push(cpu * 1e6 / m.counts.ok.max(1) as f64);
@@ -178,12 +173,7 @@ pub fn hello_rate(settings: &Settings) -> Result<f64, String> {
         &Server::Hello(HelloSetup::steady(settings.cpus.len())),
         &placement.server,
     )?;
-    let m = generator::run(
-        &settings.bins,
-        &placement.generator,
-        running.addr,
-        &settings.load(),
-    )?;
+    let m = settings.run_load(&placement.generator, running.addr)?;
     running.stop();
     Ok(m.throughput)
 }

@@ -264,15 +264,7 @@ fn starts_with_shebang(fd: &OwnedFd, path: &Path, meta: &std::fs::Metadata) -> b
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A fresh directory per test: the tests run in parallel.
-    fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("regiment-program-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::test_support::scratch_dir;
 
     fn write_file(path: &Path, contents: &[u8], mode: u32) {
         std::fs::write(path, contents).unwrap();
@@ -292,7 +284,7 @@ mod tests {
 
     #[test]
     fn keeps_symlinks_in_the_path() {
-        let dir = scratch("symlinks");
+        let dir = scratch_dir("program-symlinks");
         let link = dir.join("current");
         std::os::unix::fs::symlink("/bin/sh", &link).unwrap();
         assert_eq!(resolve(Some(link.clone())).unwrap(), link);
@@ -303,7 +295,7 @@ mod tests {
 
     #[test]
     fn a_program_opened_before_a_rename_over_is_the_old_file() {
-        let dir = scratch("rename");
+        let dir = scratch_dir("program-rename");
         let app = dir.join("app");
         write_file(&app, b"\x7fELF old", 0o755);
         let old_inode = inode(&app);
@@ -323,7 +315,7 @@ mod tests {
 
     #[test]
     fn a_program_opened_before_a_symlink_switch_is_the_old_release() {
-        let dir = scratch("switch");
+        let dir = scratch_dir("program-switch");
         for release in ["r1", "r2"] {
             std::fs::create_dir(dir.join(release)).unwrap();
             write_file(&dir.join(release).join("app"), release.as_bytes(), 0o755);
@@ -347,7 +339,7 @@ mod tests {
 
     #[test]
     fn a_script_falls_back_to_its_path_with_the_reason() {
-        let dir = scratch("script");
+        let dir = scratch_dir("program-script");
         let app = dir.join("app.sh");
         write_file(&app, b"#!/bin/sh\nexit 0\n", 0o755);
         let program = Program::open(&app).unwrap();
@@ -360,7 +352,7 @@ mod tests {
 
     #[test]
     fn a_directory_or_a_non_executable_is_refused_naming_the_path() {
-        let dir = scratch("refused");
+        let dir = scratch_dir("program-refused");
         let sub = dir.join("subdir");
         std::fs::create_dir(&sub).unwrap();
         let err = Program::open(&sub).unwrap_err().to_string();
@@ -381,7 +373,7 @@ mod tests {
 
     #[test]
     fn a_name_without_a_slash_is_searched_in_path_like_execvp() {
-        let dir = scratch("search");
+        let dir = scratch_dir("program-search");
         let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
         for d in [&a, &b, &c] {
             std::fs::create_dir(d).unwrap();

@@ -203,11 +203,11 @@ impl Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::scratch_dir;
 
     #[test]
     fn a_switched_symlink_and_the_file_it_leads_to_are_watched() {
-        let dir = std::env::temp_dir().join(format!("regiment-watch-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch_dir("watch");
         std::fs::create_dir_all(dir.join("release-1")).unwrap();
         let dir = std::fs::canonicalize(dir).unwrap();
         std::fs::write(dir.join("release-1/app.bin"), "v1").unwrap();

@@ -333,14 +333,7 @@ mod tests {
 
     use super::*;
     use crate::listen::{self, ListenAddr};
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("regiment-spawn-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::test_support::scratch_dir;
 
     /// Copies `from` to `to` by a rename over it, as a deploy does.
     fn deploy(from: &str, to: &Path) {
@@ -395,7 +388,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_spawn_executes_the_file_opened_not_what_the_path_holds_now() {
-        let dir = scratch("renamed");
+        let dir = scratch_dir("spawn-renamed");
         let app = dir.join("app");
         deploy("/bin/true", &app);
         let before = Program::open(&app).unwrap();
@@ -429,7 +422,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_switch_of_user_that_fails_fails_the_spawn_and_nothing_runs() {
-        let dir = scratch("drop");
+        let dir = scratch_dir("spawn-drop");
         let marker = dir.join("ran");
         let app = dir.join("app.sh");
         std::fs::write(&app, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
@@ -454,7 +447,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_script_is_executed_by_its_path() {
-        let dir = scratch("script");
+        let dir = scratch_dir("spawn-script");
         let app = dir.join("app.sh");
         std::fs::write(&app, "#!/bin/sh\nexit 7\n").unwrap();
         std::fs::set_permissions(&app, std::os::unix::fs::PermissionsExt::from_mode(0o755))

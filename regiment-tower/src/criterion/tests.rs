@@ -10,21 +10,9 @@ use super::{Criterion, CriterionLayer, Verdict};
 use crate::sampler;
 use crate::test_support::{Recorder, memory_lock, wait_until};
 
-#[derive(Default)]
-struct ServerErrors(AtomicU32);
-
-impl Criterion for ServerErrors {
-    fn on_response<B>(&self, res: &http::Response<B>) -> Verdict {
-        if !res.status().is_server_error() {
-            self.0.store(0, Relaxed);
-            return Verdict::Keep;
-        }
-        let n = self.0.fetch_add(1, Relaxed) + 1;
-        Verdict::replace_if(n >= 3, || {
-            format!("server-errors: {n} consecutive 5xx >= 3")
-        })
-    }
-}
+#[path = "../../tests/support/server_errors.rs"]
+mod server_errors;
+use server_errors::ServerErrors;
 
 /// Answers with the status in the request's path: `/503` -> 503.
 fn status_echo()
@@ -43,8 +31,8 @@ fn get(path: &str) -> http::Request<()> {
 #[tokio::test]
 async fn on_response_sees_statuses_and_fires_once_on_the_streak() {
     let rec = Recorder::new();
-    let mut svc =
-        CriterionLayer::with_replacer(ServerErrors::default(), rec.replacer()).layer(status_echo());
+    let mut svc = CriterionLayer::with_replacer(ServerErrors::<3>::default(), rec.replacer())
+        .layer(status_echo());
     for path in ["/500", "/502", "/200", "/500", "/503"] {
         svc.ready().await.unwrap().call(get(path)).await.unwrap();
     }
@@ -120,7 +108,7 @@ async fn errors_pass_through_without_on_response() {
     let failing =
         service_fn(|_req: http::Request<()>| async { Err::<http::Response<()>, _>("boom") });
     let mut svc =
-        CriterionLayer::with_replacer(ServerErrors::default(), rec.replacer()).layer(failing);
+        CriterionLayer::with_replacer(ServerErrors::<3>::default(), rec.replacer()).layer(failing);
     for _ in 0..5 {
         assert_eq!(
             svc.ready().await.unwrap().call(get("/")).await.unwrap_err(),
@@ -189,7 +177,7 @@ fn on_tick_fires_without_any_request() {
 async fn poll_ready_is_delegated() {
     let rec = Recorder::new();
     // tower's ConcurrencyLimit is not ready while its one permit is out: neither are we.
-    let mut limited = CriterionLayer::with_replacer(ServerErrors::default(), rec.replacer())
+    let mut limited = CriterionLayer::with_replacer(ServerErrors::<3>::default(), rec.replacer())
         .layer(tower::limit::ConcurrencyLimit::new(status_echo(), 1));
     let fut = limited.ready().await.unwrap().call(get("/200"));
     let mut cx = Context::from_waker(std::task::Waker::noop());
@@ -228,7 +216,7 @@ async fn works_on_an_axum_router() {
             axum::routing::get(|| async { http::StatusCode::INTERNAL_SERVER_ERROR }),
         )
         .layer(CriterionLayer::with_replacer(
-            ServerErrors::default(),
+            ServerErrors::<3>::default(),
             rec.replacer(),
         ));
     for _ in 0..3 {

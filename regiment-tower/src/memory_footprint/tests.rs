@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use tower::{Layer, Service, ServiceBuilder, service_fn};
 
+use super::MemoryFootprint;
 use super::watch::{MIB, fmt_mb};
-use super::{MemoryFootprint, ResponseFuture};
 use crate::sampler::{self, Measure};
 use crate::test_support::{Recorder, call_now, memory_lock, wait_until};
 
@@ -193,15 +193,6 @@ fn a_fired_watch_leaves_the_schedule_while_its_layer_lives() {
     // Left for having fired, not for having been dropped.
     assert!(watch.upgrade().is_some());
     drop((layer, svc));
-}
-
-#[test]
-fn the_response_future_is_the_inner_one_and_no_bigger() {
-    type Inner = std::future::Ready<Result<[u8; 24], ()>>;
-    assert_eq!(
-        std::mem::size_of::<ResponseFuture<Inner>>(),
-        std::mem::size_of::<Inner>()
-    );
 }
 
 #[test]

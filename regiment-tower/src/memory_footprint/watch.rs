@@ -1,7 +1,7 @@
 //! A layer's shared state: its settings, and the check against the sampler's last figure.
 
 use std::sync::Once;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::Replacer;
@@ -26,6 +26,12 @@ impl Watch {
     pub(super) fn interval(&self) -> Duration {
         self.interval
             .unwrap_or_else(|| self.measure.default_interval())
+    }
+
+    /// A request is accepted: compares the sampler's last figure, one relaxed load.
+    #[inline]
+    pub(super) fn accept(&self) {
+        self.check(self.current.load(Ordering::Relaxed));
     }
 
     #[inline]

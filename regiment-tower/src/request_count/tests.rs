@@ -3,7 +3,7 @@ use std::task::Context;
 
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 
-use super::{RequestCount, ResponseFuture};
+use super::RequestCount;
 use crate::test_support::Recorder;
 
 fn echo() -> impl Service<u32, Response = u32, Error = Infallible, Future: Send> + Clone {
@@ -117,15 +117,6 @@ async fn jittered_layer_fires_at_its_drawn_limit_and_says_so() {
             "request-count: {limit} requests >= {limit} (10 + jitter {} of 5)",
             limit - 10
         )
-    );
-}
-
-#[test]
-fn the_response_future_is_the_inner_one_and_no_bigger() {
-    type Inner = std::future::Ready<Result<[u8; 24], ()>>;
-    assert_eq!(
-        std::mem::size_of::<ResponseFuture<Inner>>(),
-        std::mem::size_of::<Inner>()
     );
 }
 

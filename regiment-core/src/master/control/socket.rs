@@ -80,17 +80,11 @@ fn bind_in(private: &Path, path: &Path) -> io::Result<UnixListener> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("regiment-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::test_support::scratch_dir;
 
     #[test]
     fn the_socket_is_private_to_its_user_and_stale_files_are_replaced_live_ones_never() {
-        let dir = temp_dir("control-socket");
+        let dir = scratch_dir("control-socket");
         let path = dir.join("control.sock");
         let first = ControlSocket::bind(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
@@ -120,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_socket_file_replaced_since_is_not_removed_on_exit() {
-        let dir = temp_dir("control-replaced");
+        let dir = scratch_dir("control-replaced");
         let path = dir.join("control.sock");
         let socket = ControlSocket::bind(&path).unwrap();
         std::fs::remove_file(&path).unwrap();

@@ -103,9 +103,6 @@ impl Scrape {
         let workers: Vec<(usize, &WorkerStatus)> = (0..self.status.slots.len())
             .filter_map(|slot| slot_worker(&self.status, slot).map(|w| (slot, w)))
             .collect();
-        let per_slot = |figure: fn(&WorkerStatus) -> u64| -> Vec<(usize, u64)> {
-            workers.iter().map(|(slot, w)| (*slot, figure(w))).collect()
-        };
         family(
             e,
             Family::gauge(
@@ -114,9 +111,7 @@ impl Scrape {
             )
             .unit(Unit::Bytes),
             "slot",
-            per_slot(|w| w.rss)
-                .into_iter()
-                .map(|(s, v)| (s, ConstGauge::new(v))),
+            per_slot(&workers, |w| ConstGauge::new(w.rss)),
         )?;
         family(
             e,
@@ -125,9 +120,7 @@ impl Scrape {
                 "Requests the slot's worker served (from zero for each new worker).",
             ),
             "slot",
-            per_slot(|w| w.requests)
-                .into_iter()
-                .map(|(s, v)| (s, ConstCounter::new(v))),
+            per_slot(&workers, |w| ConstCounter::new(w.requests)),
         )?;
         family(
             e,
@@ -136,9 +129,7 @@ impl Scrape {
                 "Requests in flight in the slot's worker.",
             ),
             "slot",
-            per_slot(|w| w.in_flight)
-                .into_iter()
-                .map(|(s, v)| (s, ConstGauge::new(v))),
+            per_slot(&workers, |w| ConstGauge::new(w.in_flight)),
         )?;
         family(
             e,
@@ -148,20 +139,24 @@ impl Scrape {
                  worker).",
             ),
             "slot",
-            per_slot(|w| w.responses_5xx)
-                .into_iter()
-                .map(|(s, v)| (s, ConstCounter::new(v))),
+            per_slot(&workers, |w| ConstCounter::new(w.responses_5xx)),
         )?;
         family(
             e,
             Family::gauge("worker_age", "Time since the slot's worker was spawned.")
                 .unit(Unit::Seconds),
             "slot",
-            workers
-                .iter()
-                .map(|(slot, w)| (*slot, ConstGauge::new(w.age_ms as f64 / 1000.0))),
+            per_slot(&workers, |w| ConstGauge::new(w.age_ms as f64 / 1000.0)),
         )
     }
+}
+
+/// One series a slot: `metric` of the slot's worker.
+fn per_slot<'a, M>(
+    workers: &'a [(usize, &WorkerStatus)],
+    metric: impl Fn(&WorkerStatus) -> M + 'a,
+) -> impl Iterator<Item = (usize, M)> + 'a {
+    workers.iter().map(move |(slot, w)| (*slot, metric(w)))
 }
 
 /// The worker a slot's series show: its ready worker, else the newest one starting, else the

@@ -42,6 +42,56 @@ pub(super) fn config(workers: usize) -> PolicyConfig {
     }
 }
 
+/// One setting changed from [`config`], so that a test names only what it changes:
+/// `config(2).max_surge(2).rollout_failures(1)`.
+impl PolicyConfig {
+    pub(super) fn max_surge(self, max_surge: usize) -> Self {
+        Self {
+            max_surge: Some(max_surge),
+            ..self
+        }
+    }
+
+    pub(super) fn rollout_failures(self, rollout_failures: u32) -> Self {
+        Self {
+            rollout_failures,
+            ..self
+        }
+    }
+
+    pub(super) fn heartbeat_timeout(self, timeout: Duration) -> Self {
+        Self {
+            heartbeat_timeout: Some(timeout),
+            ..self
+        }
+    }
+
+    pub(super) fn drain_timeout(self, drain_timeout: Duration) -> Self {
+        Self {
+            drain_timeout,
+            ..self
+        }
+    }
+
+    pub(super) fn rollout_settle(self, rollout_settle: Duration) -> Self {
+        Self {
+            rollout_settle,
+            ..self
+        }
+    }
+
+    /// The longest respawn delay; the first and the healthy period stay the defaults.
+    pub(super) fn backoff_max(self, max: Duration) -> Self {
+        Self {
+            backoff: BackoffConfig {
+                max,
+                ..self.backoff
+            },
+            ..self
+        }
+    }
+}
+
 /// The executable of a generation, as a driver would report it: one file per generation.
 pub(super) fn program_of(generation: Generation) -> ProgramId {
     ProgramId {
@@ -106,9 +156,15 @@ impl Harness {
         }
     }
 
-    /// A started policy with `workers` slots, every first worker ready.
+    /// A started policy with `workers` slots and the default settings, every first worker
+    /// ready, the events so far taken.
     pub(super) fn ready(workers: usize) -> Self {
-        let mut h = Self::new(config(workers));
+        Self::ready_with(config(workers))
+    }
+
+    /// A started policy with `config`, every first worker ready, the events so far taken.
+    pub(super) fn ready_with(config: PolicyConfig) -> Self {
+        let mut h = Self::new(config);
         h.start();
         h.ready_all();
         h.take_events();
@@ -241,6 +297,18 @@ impl Harness {
     /// The replacement starting in the slot.
     pub(super) fn successor(&self, slot: usize) -> Option<WorkerId> {
         self.policy.slots[slot].successor
+    }
+
+    /// The slot's serving worker and its pid.
+    pub(super) fn serving(&self, slot: usize) -> (WorkerId, u32) {
+        let id = self.current(slot);
+        (id, self.pid(id))
+    }
+
+    /// The replacement starting in the slot (there must be one) and its pid.
+    pub(super) fn starting(&self, slot: usize) -> (WorkerId, u32) {
+        let id = self.successor(slot).expect("a replacement starting");
+        (id, self.pid(id))
     }
 
     pub(super) fn worker(&self, id: WorkerId) -> &Worker {

@@ -2,16 +2,16 @@
 
 use super::*;
 
+/// One canary, judged over 30 s on at least 20 requests, allowed one point more of 5xx.
 pub(super) fn canary_config(workers: usize) -> PolicyConfig {
     PolicyConfig {
-        max_surge: Some(4),
         canary: Some(crate::master::policy::CanaryConfig {
             workers: 1,
             window: secs(30),
             max_error_ratio: 0.01,
             min_requests: 20,
         }),
-        ..config(workers)
+        ..config(workers).max_surge(4)
     }
 }
 
@@ -41,14 +41,14 @@ pub(super) fn of_generation(h: &Harness, generation: u64) -> Vec<WorkerId> {
 
 #[test]
 fn a_canary_replaces_one_worker_and_serves_its_window_before_the_others_are_replaced() {
-    let mut h = ready_with(canary_config(4));
+    let mut h = Harness::ready_with(canary_config(4));
     h.control(Control::RollingRestart);
     assert_eq!(
         successors(&h),
         1,
         "only the canary starts, whatever the surge"
     );
-    let canary = h.successor(0).unwrap();
+    let (canary, _) = h.starting(0);
     h.ready_worker(canary);
     h.exit_leaving();
     // The window: nothing else is replaced.
@@ -62,13 +62,7 @@ fn a_canary_replaces_one_worker_and_serves_its_window_before_the_others_are_repl
     }
     h.take_events();
     h.advance(secs(1));
-    let events = h.take_events();
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, Event::CanaryPassed { generation: 2, .. })),
-        "{events:?}"
-    );
+    assert_took!(h, Event::CanaryPassed { generation: 2, .. });
     assert_eq!(successors(&h), 3);
     roll(&mut h, 4);
     assert_eq!(h.status().good_generation, 2);
@@ -76,12 +70,9 @@ fn a_canary_replaces_one_worker_and_serves_its_window_before_the_others_are_repl
 
 #[test]
 fn a_canary_worse_than_the_margin_is_refused_and_replaced_by_the_good_generation() {
-    let mut h = ready_with(canary_config(3));
+    let mut h = Harness::ready_with(canary_config(3));
     let old: Vec<WorkerId> = (0..3).map(|s| h.current(s)).collect();
-    h.control(Control::RollingRestart);
-    let canary = h.successor(0).unwrap();
-    h.ready_worker(canary);
-    h.exit_leaving();
+    let canary = roll_first(&mut h);
     h.advance(secs(10));
     answered(&mut h, canary, 50, 50);
     answered(&mut h, old[1], 200, 1);
@@ -91,15 +82,9 @@ fn a_canary_worse_than_the_margin_is_refused_and_replaced_by_the_good_generation
     let why = "the canary of generation 2 answered 5xx to 100.00% (50 of 50 requests), \
                generation 1 to 0.50% (2 of 400 requests): more than 1.00 points worse";
     let events = h.take_events();
-    assert!(
-        events.contains(&Event::RolloutAborted {
-            generation: 2,
-            why: why.into()
-        }),
-        "{events:?}"
-    );
+    assert!(events.contains(&rollout_aborted(2, why)), "{events:?}");
     // The canary is replaced, new before old, by the good generation.
-    let back = h.successor(0).expect("the canary's slot is replaced");
+    let (back, _) = h.starting(0);
     assert_eq!(h.worker(back).generation, Generation(1));
     assert!(
         h.worker(canary).is_ready(),
@@ -113,29 +98,26 @@ fn a_canary_worse_than_the_margin_is_refused_and_replaced_by_the_good_generation
 
 #[test]
 fn a_canary_that_answered_too_few_requests_is_refused() {
-    let mut h = ready_with(canary_config(2));
+    let mut h = Harness::ready_with(canary_config(2));
     h.control(Control::RollingRestart);
-    let canary = h.successor(0).unwrap();
+    let (canary, _) = h.starting(0);
     h.ready_worker(canary);
     answered(&mut h, canary, 19, 0);
     h.take_events();
     h.advance(secs(30));
-    assert!(h.take_events().iter().any(|e| matches!(
-        e,
+    assert_took!(
+        h,
         Event::RolloutAborted { generation: 2, why }
             if why == "the canary of generation 2 answered 19 requests in 30s, fewer than the 20 required"
-    )));
+    );
 }
 
 /// While the canary is unproven, a crash elsewhere respawns the good generation: no more of
 /// the unproven one serve than the canary count.
 #[test]
 fn during_a_canary_other_spawns_run_the_good_generation() {
-    let mut h = ready_with(canary_config(3));
-    h.control(Control::RollingRestart);
-    let canary = h.successor(0).unwrap();
-    h.ready_worker(canary);
-    h.exit_leaving();
+    let mut h = Harness::ready_with(canary_config(3));
+    roll_first(&mut h);
     let b = h.current(1);
     h.exit(b, "exit 101");
     h.advance(ms(100));

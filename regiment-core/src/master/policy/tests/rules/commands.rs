@@ -25,8 +25,7 @@ fn scale_up_adds_a_slot_and_spawns_into_it() {
 #[test]
 fn scale_down_drains_the_last_slots_workers_and_never_goes_below_one() {
     let mut h = Harness::ready(3);
-    let last = h.current(2);
-    let last_pid = h.pid(last);
+    let (_, last_pid) = h.serving(2);
     h.control(Control::ScaleDown);
     assert_eq!(
         h.take_events(),
@@ -94,17 +93,15 @@ fn scale_to_a_count_adds_or_drains_slots_at_once_with_one_event() {
 #[test]
 fn scale_down_also_drains_a_replacement_starting_in_the_removed_slot() {
     let mut h = Harness::ready(2);
-    let old = h.current(1);
-    h.replace_me(old, "asked");
-    let new = h.successor(1).unwrap();
+    let (_, old_pid, new, new_pid) = replace(&mut h, 1, "asked");
     h.take_events();
     h.control(Control::ScaleDown);
     assert_eq!(
         h.take_events(),
         [
             Event::Scaled { workers: 1 },
-            draining(1, h.pid(old), 1, "scaled down"),
-            draining(1, h.pid(new), 1, "scaled down"),
+            draining(1, old_pid, 1, "scaled down"),
+            draining(1, new_pid, 1, "scaled down"),
         ]
     );
     h.ready_worker(new);
@@ -117,33 +114,21 @@ fn scale_down_also_drains_a_replacement_starting_in_the_removed_slot() {
 #[test]
 fn replacing_a_slot_replaces_its_worker_new_before_old() {
     let mut h = Harness::ready(2);
-    let old = h.current(1);
-    let old_pid = h.pid(old);
+    let (old, old_pid) = h.serving(1);
     h.control(Control::Replace {
         slot: 1,
         reason: "operator".into(),
     });
-    let new = h.successor(1).expect("a replacement starting");
-    let new_pid = h.pid(new);
+    let (new, new_pid) = h.starting(1);
     assert_eq!(spawns(&h), [(new, 1, Generation(1), Some(old))]);
     assert_eq!(h.take_events(), [spawned(1, new_pid, 1, Some(old_pid))]);
     assert!(!h.processes[&old].drained);
     h.ready_worker(new);
     assert_eq!(
         h.take_events(),
-        [
-            ready(1, new_pid, 1),
-            draining(1, old_pid, 1, &format!("replaced by pid {new_pid}")),
-        ]
+        [ready(1, new_pid, 1), replaced_by(1, old_pid, 1, new_pid)]
     );
-    assert_eq!(
-        h.status().slots[1],
-        SlotStatus {
-            slot: 1,
-            restarts: 1,
-            last_restart_reason: Some("operator".into()),
-        }
-    );
+    assert_eq!(h.status().slots[1], slot_status(1, 1, Some("operator")));
 }
 
 #[test]
@@ -175,11 +160,7 @@ fn replaced(h: &Harness) -> Vec<Cause> {
 
 #[test]
 fn a_replacement_reports_its_cause_once_it_took_the_slot() {
-    let mut h = ready_with(PolicyConfig {
-        heartbeat_timeout: Some(secs(5)),
-        max_surge: Some(3),
-        ..config(3)
-    });
+    let mut h = Harness::ready_with(config(3).heartbeat_timeout(secs(5)).max_surge(3));
     // An operator's reason is free text: what counts is who asked.
     h.control(Control::Replace {
         slot: 0,

@@ -5,10 +5,9 @@ use super::*;
 #[test]
 fn a_deploy_whose_workers_exit_before_ready_is_aborted_and_the_old_worker_stays() {
     let mut h = Harness::ready(1);
-    let old = h.current(0);
-    let old_pid = h.pid(old);
+    let (old, old_pid) = h.serving(0);
     h.control(Control::RollingRestart);
-    let mut new = h.successor(0).unwrap();
+    let (mut new, _) = h.starting(0);
     assert_eq!(
         h.take_events(),
         [
@@ -19,26 +18,14 @@ fn a_deploy_whose_workers_exit_before_ready_is_aborted_and_the_old_worker_stays(
     for (i, delay) in [100, 200, 400].into_iter().enumerate() {
         let pid = h.pid(new);
         h.exit(new, "exit 3");
-        let mut expected = vec![start_failed(
-            0,
-            pid,
-            2,
-            "exited before ready: exit 3",
-            delay,
-        )];
-        if i == 2 {
-            expected.push(Event::RolloutAborted {
-                generation: 2,
-                why: "3 consecutive workers of generation 2 failed to start".into(),
-            });
-        }
-        assert_eq!(h.take_events(), expected);
+        let failed = start_failed(0, pid, 2, "exited before ready: exit 3", delay);
+        assert_eq!(h.take_events(), start_failure_events(i, failed));
         assert_eq!(h.current(0), old);
         if i < 2 {
             h.advance(ms(delay - 1));
             assert_eq!(h.successor(0), None, "retried early");
             h.advance(ms(1));
-            new = h.successor(0).expect("retried after its backoff");
+            (new, _) = h.starting(0);
             assert_eq!(spawns(&h), [(new, 0, Generation(2), Some(old))]);
             h.take_events();
         }
@@ -60,8 +47,7 @@ fn a_deploy_whose_workers_never_get_ready_is_killed_at_the_start_timeout_and_abo
     h.control(Control::RollingRestart);
     for (i, delay) in [100, 200, 400].into_iter().enumerate() {
         h.take_events();
-        let new = h.successor(0).expect("a replacement starting");
-        let pid = h.pid(new);
+        let (new, pid) = h.starting(0);
         let spawned_at = since_start(&h);
         h.advance(secs(30) - ms(1));
         assert_eq!(h.take_events(), []);
@@ -70,30 +56,10 @@ fn a_deploy_whose_workers_never_get_ready_is_killed_at_the_start_timeout_and_abo
             kills(&h).last(),
             Some(&(spawned_at + secs(30), new, KillReason::StartTimeout))
         );
-        assert_eq!(
-            h.take_events(),
-            [Event::Killed {
-                slot: 0,
-                pid,
-                generation: 2,
-                why: "start timeout".into(),
-            }]
-        );
+        assert_eq!(h.take_events(), [killed(0, pid, 2, "start timeout")]);
         h.exit_leaving();
-        let mut expected = vec![start_failed(
-            0,
-            pid,
-            2,
-            "start timeout: signal 9 (SIGKILL)",
-            delay,
-        )];
-        if i == 2 {
-            expected.push(Event::RolloutAborted {
-                generation: 2,
-                why: "3 consecutive workers of generation 2 failed to start".into(),
-            });
-        }
-        assert_eq!(h.take_events(), expected);
+        let failed = start_failed(0, pid, 2, "start timeout: signal 9 (SIGKILL)", delay);
+        assert_eq!(h.take_events(), start_failure_events(i, failed));
         h.advance(ms(delay));
     }
     assert_eq!(h.successor(0), None);
@@ -105,9 +71,7 @@ fn a_deploy_whose_workers_never_get_ready_is_killed_at_the_start_timeout_and_abo
 #[test]
 fn a_ready_from_a_worker_killed_at_its_start_timeout_does_not_count() {
     let mut h = Harness::ready(1);
-    let old = h.current(0);
-    h.replace_me(old, "asked");
-    let late = h.successor(0).unwrap();
+    let (old, _, late, _) = replace(&mut h, 0, "asked");
     h.advance(secs(30));
     assert_eq!(h.processes[&late].killed, Some(KillReason::StartTimeout));
     h.take_events();
@@ -124,14 +88,7 @@ fn a_ready_from_a_worker_killed_at_its_start_timeout_does_not_count() {
 
 #[test]
 fn retries_of_failing_deploys_keep_backing_off_up_to_the_cap_while_the_slot_serves() {
-    let mut h = ready_with(PolicyConfig {
-        backoff: BackoffConfig {
-            initial: ms(100),
-            max: ms(2_000),
-            reset_after: secs(60),
-        },
-        ..config(1)
-    });
+    let mut h = Harness::ready_with(config(1).backoff_max(ms(2_000)));
     let old = h.current(0);
     h.control(Control::RollingRestart);
     assert_eq!(fail_rollout(&mut h), [100, 200, 400]);
@@ -152,16 +109,15 @@ fn retries_of_failing_deploys_keep_backing_off_up_to_the_cap_while_the_slot_serv
     // A good deploy after two failed ones rolls out.
     h.control(Control::RollingRestart);
     h.advance(ms(2_000));
-    let new = h.successor(0).expect("the good deploy's worker");
+    let (new, new_pid) = h.starting(0);
     assert_eq!(h.worker(new).generation, Generation(4));
-    let new_pid = h.pid(new);
     h.take_events();
     h.ready_worker(new);
     assert_eq!(
         h.take_events(),
         [
             ready(0, new_pid, 4),
-            draining(0, h.pid(old), 1, &format!("replaced by pid {new_pid}")),
+            replaced_by(0, h.pid(old), 1, new_pid),
             Event::RolloutDone { generation: 4 },
         ]
     );
@@ -172,14 +128,7 @@ fn retries_of_failing_deploys_keep_backing_off_up_to_the_cap_while_the_slot_serv
 /// second deploy's retries would have been 800, 1600, 2000 ms, a week later as a minute later).
 #[test]
 fn a_failed_deploy_long_ago_does_not_slow_the_retries_of_the_next_one() {
-    let mut h = ready_with(PolicyConfig {
-        backoff: BackoffConfig {
-            initial: ms(100),
-            max: ms(2_000),
-            reset_after: secs(60),
-        },
-        ..config(1)
-    });
+    let mut h = Harness::ready_with(config(1).backoff_max(ms(2_000)));
     h.control(Control::RollingRestart);
     assert_eq!(fail_rollout(&mut h), [100, 200, 400]);
     // The last retry would have ended 400 ms after the abort; a healthy period after that:
@@ -191,15 +140,10 @@ fn a_failed_deploy_long_ago_does_not_slow_the_retries_of_the_next_one() {
 
 #[test]
 fn an_aborted_rollout_drains_its_replacements_still_starting_and_the_old_workers_stay() {
-    let mut h = ready_with(PolicyConfig {
-        max_surge: Some(2),
-        rollout_failures: 1,
-        ..config(2)
-    });
+    let mut h = Harness::ready_with(config(2).max_surge(2).rollout_failures(1));
     let old: Vec<WorkerId> = (0..2).map(|s| h.current(s)).collect();
     h.control(Control::RollingRestart);
-    let (starting, failing) = (h.successor(0).unwrap(), h.successor(1).unwrap());
-    let (starting_pid, failing_pid) = (h.pid(starting), h.pid(failing));
+    let ((starting, starting_pid), (failing, failing_pid)) = (h.starting(0), h.starting(1));
     h.take_events();
 
     h.exit(failing, "exit 1");
@@ -208,10 +152,7 @@ fn an_aborted_rollout_drains_its_replacements_still_starting_and_the_old_workers
         h.take_events(),
         [
             start_failed(1, failing_pid, 2, "exited before ready: exit 1", 100),
-            Event::RolloutAborted {
-                generation: 2,
-                why: why.into(),
-            },
+            failed_starts_abort(2, 1),
             draining(0, starting_pid, 2, &format!("rollout aborted: {why}")),
         ]
     );
@@ -232,28 +173,19 @@ fn an_aborted_rollout_drains_its_replacements_still_starting_and_the_old_workers
 
 #[test]
 fn new_workers_that_crash_soon_after_ready_abort_the_rollout() {
-    let mut h = ready_with(PolicyConfig {
-        max_surge: Some(1),
-        rollout_failures: 2,
-        ..config(3)
-    });
+    let mut h = Harness::ready_with(config(3).max_surge(1).rollout_failures(2));
     let old: Vec<WorkerId> = (0..3).map(|s| h.current(s)).collect();
-    h.control(Control::RollingRestart);
-    let n0 = h.successor(0).unwrap();
-    h.ready_worker(n0);
-    h.exit_leaving();
-    let n1 = h.successor(1).unwrap();
+    let n0 = roll_first(&mut h);
+    let (n1, _) = h.starting(1);
     h.advance(ms(100));
     h.exit(n0, "exit 101");
     assert_eq!(h.status().rollout, Some(2), "one crash is not enough");
     h.ready_worker(n1);
     h.exit_leaving();
-    let n2 = h.successor(2).unwrap();
-    let n2_pid = h.pid(n2);
+    let (_, n2_pid) = h.starting(2);
     h.advance(ms(100));
     // Slot 0's respawn after its crash, of generation 2, starting.
-    let respawn = h.current(0);
-    let respawn_pid = h.pid(respawn);
+    let (_, respawn_pid) = h.serving(0);
     h.take_events();
 
     h.exit(n1, "exit 101");
@@ -263,10 +195,7 @@ fn new_workers_that_crash_soon_after_ready_abort_the_rollout() {
     assert_eq!(
         events[1..],
         [
-            Event::RolloutAborted {
-                generation: 2,
-                why: why.into(),
-            },
+            rollout_aborted(2, why),
             // No worker of the aborted generation joins: the starting ones are drained, and
             // the empty slot gets the good generation at once.
             draining(0, respawn_pid, 2, &format!("rollout aborted: {why}")),
@@ -288,16 +217,13 @@ fn a_rolling_restart_tries_a_crash_looping_slot_at_once() {
     let mut h = Harness::ready(2);
     let crashing = h.current(0);
     h.exit(crashing, "exit 1");
-    let mut delays = vec![100];
+    let mut delays = announced_delays(&h.take_events());
     // Every respawn exits before ready, until the backoff is at its 30 s cap.
     while delays.last() != Some(&30_000) {
         h.advance(ms(*delays.last().unwrap()));
         let w = h.current(0);
         h.exit(w, "exit 1");
-        delays.extend(h.take_events().iter().filter_map(|e| match e {
-            Event::StartFailed { retry_in_ms, .. } => Some(*retry_in_ms),
-            _ => None,
-        }));
+        delays.extend(announced_delays(&h.take_events()));
     }
     assert_eq!(
         delays,
@@ -305,15 +231,14 @@ fn a_rolling_restart_tries_a_crash_looping_slot_at_once() {
             100, 200, 400, 800, 1_600, 3_200, 6_400, 12_800, 25_600, 30_000
         ]
     );
-    let serving = h.current(1);
-    let serving_pid = h.pid(serving);
+    let (serving, serving_pid) = h.serving(1);
     h.take_events();
 
     h.control(Control::RollingRestart);
     let fix = h.policy.slots[0]
         .current
         .expect("the empty slot tried at once");
-    let replacement = h.successor(1).unwrap();
+    let (replacement, _) = h.starting(1);
     assert_eq!(
         spawns(&h),
         [
@@ -332,14 +257,14 @@ fn a_rolling_restart_tries_a_crash_looping_slot_at_once() {
     // And its backoff started over.
     let fix_pid = h.pid(fix);
     h.exit(fix, "exit 1");
-    assert_eq!(
-        h.take_events(),
-        [start_failed(
-            0,
-            fix_pid,
-            2,
-            "exited before ready: exit 1",
-            100
-        )]
-    );
+    let why = "exited before ready: exit 1";
+    assert_eq!(h.take_events(), [start_failed(0, fix_pid, 2, why, 100)]);
+}
+
+/// The events of the `i`th failed start (from 0) of generation 2's worker, under the default
+/// three allowed: the third aborts the rollout.
+fn start_failure_events(i: usize, failed: Event) -> Vec<Event> {
+    let mut events = vec![failed];
+    events.extend((i == 2).then(|| failed_starts_abort(2, 3)));
+    events
 }

@@ -6,12 +6,9 @@ use super::*;
 /// worker, a new slot) runs the last good generation, with its program.
 #[test]
 fn after_an_aborted_rollout_every_spawn_runs_the_good_generation() {
-    let mut h = ready_with(PolicyConfig {
-        rollout_failures: 1,
-        ..config(2)
-    });
+    let mut h = Harness::ready_with(config(2).rollout_failures(1));
     h.control(Control::RollingRestart);
-    let bad = h.successor(0).unwrap();
+    let (bad, _) = h.starting(0);
     h.exit(bad, "exit 1");
     assert_eq!(h.status().rollout, None);
     assert_eq!(
@@ -31,9 +28,7 @@ fn after_an_aborted_rollout_every_spawn_runs_the_good_generation() {
     let a = h.current(0);
     h.replace_me(a, "rss 812 MB > 750 MB");
     h.advance(ms(100));
-    let succ = h
-        .successor(0)
-        .expect("replacement starting after the slot's backoff");
+    let (succ, _) = h.starting(0);
     assert_eq!(h.worker(succ).generation, Generation(1));
     // And a new slot.
     h.control(Control::ScaleUp);
@@ -100,28 +95,21 @@ fn the_status_records_the_last_rollout_and_how_it_ended() {
     // Superseded.
     h.control(Control::RollingRestart);
     h.control(Control::RollingRestart);
-    let superseded = h
-        .take_events()
-        .into_iter()
-        .find(|e| matches!(e, Event::RolloutAborted { generation: 3, .. }));
-    assert!(superseded.is_some());
+    assert_took!(h, Event::RolloutAborted { generation: 3, .. });
     assert_eq!(record(&h).generation, 4);
     roll(&mut h, 1);
     assert_eq!(record(&h).outcome, RolloutOutcome::Done);
 
     // Aborted: why, and the good generation stays.
-    let mut h = ready_with(PolicyConfig {
-        rollout_failures: 1,
-        ..config(1)
-    });
+    let mut h = Harness::ready_with(config(1).rollout_failures(1));
     h.control(Control::RollingRestart);
     h.control(Control::RollingRestart);
     // The superseded rollout's replacement fails: not a failure of generation 3.
-    let gen2 = h.successor(0).unwrap();
+    let (gen2, _) = h.starting(0);
     h.exit(gen2, "exit 1");
     assert_eq!(record(&h).outcome, RolloutOutcome::InProgress);
     h.advance(ms(100));
-    let gen3 = h.successor(0).unwrap();
+    let (gen3, _) = h.starting(0);
     h.exit(gen3, "exit 1");
     let status = h.status();
     let r = status.last_rollout.expect("recorded");

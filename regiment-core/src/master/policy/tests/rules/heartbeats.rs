@@ -3,17 +3,13 @@
 use super::*;
 
 fn with_heartbeat_timeout(workers: usize) -> Harness {
-    ready_with(PolicyConfig {
-        heartbeat_timeout: Some(secs(5)),
-        ..config(workers)
-    })
+    Harness::ready_with(config(workers).heartbeat_timeout(secs(5)))
 }
 
 #[test]
 fn a_ready_worker_that_goes_silent_is_reported_unresponsive_and_replaced() {
     let mut h = with_heartbeat_timeout(1);
-    let old = h.current(0);
-    let old_pid = h.pid(old);
+    let (old, old_pid) = h.serving(0);
     h.advance(secs(1));
     h.heartbeat(old);
     h.advance(secs(5));
@@ -23,18 +19,13 @@ fn a_ready_worker_that_goes_silent_is_reported_unresponsive_and_replaced() {
         "silent 5 s: not longer than the timeout"
     );
     h.advance(ms(1));
-    let new = h.successor(0).expect("a replacement starting");
+    let (new, new_pid) = h.starting(0);
     assert_eq!(spawns(&h), [(new, 0, Generation(1), Some(old))]);
     assert_eq!(
         h.take_events(),
         [
-            Event::Unresponsive {
-                slot: 0,
-                pid: old_pid,
-                generation: 1,
-                silent_ms: 5_001,
-            },
-            spawned(0, h.pid(new), 1, Some(old_pid)),
+            unresponsive(0, old_pid, 1, 5_001),
+            spawned(0, new_pid, 1, Some(old_pid)),
         ]
     );
     assert_eq!(
@@ -82,8 +73,7 @@ fn a_worker_that_never_sent_heartbeats_is_never_judged() {
 #[test]
 fn a_worker_that_asked_to_be_replaced_is_still_judged_by_the_heartbeat_timeout() {
     let mut h = with_heartbeat_timeout(1);
-    let old = h.current(0);
-    let old_pid = h.pid(old);
+    let (old, old_pid) = h.serving(0);
     h.heartbeat(old);
     h.spawn_answers.extend([SpawnAnswer::Fail; 20]);
     h.replace_me(old, "leaking");
@@ -95,15 +85,7 @@ fn a_worker_that_asked_to_be_replaced_is_still_judged_by_the_heartbeat_timeout()
         Event::ReplaceRequested { .. } | Event::StartFailed { .. }
     )));
     h.advance(ms(1));
-    assert_eq!(
-        h.take_events(),
-        [Event::Unresponsive {
-            slot: 0,
-            pid: old_pid,
-            generation: 1,
-            silent_ms: 5_001,
-        }]
-    );
+    assert_eq!(h.take_events(), [unresponsive(0, old_pid, 1, 5_001)]);
     assert_eq!(
         h.worker(old).replace_reason.as_deref(),
         Some("leaking"),

@@ -17,8 +17,7 @@ fn ready_counts_once_per_worker() {
 #[test]
 fn invalid_messages_are_reported_then_thinned() {
     let mut h = Harness::ready(1);
-    let w = h.current(0);
-    let pid = h.pid(w);
+    let (w, pid) = h.serving(0);
     for _ in 0..2_000 {
         h.input(Input::InvalidMessage {
             id: w,

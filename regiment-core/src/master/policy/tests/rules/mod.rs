@@ -4,14 +4,27 @@
 
 use std::time::Duration;
 
-use super::super::{
-    BackoffConfig, Cause, Control, Effect, Generation, Input, KillReason, PolicyConfig, WorkerId,
-};
+use super::super::{Cause, Control, Effect, Generation, Input, KillReason, PolicyConfig, WorkerId};
 use super::util::{Harness, SpawnAnswer, config, ms, program_of, secs};
 use crate::events::{Event, SlotStatus, Status, WorkerState, WorkerStatus};
+use expect::*;
+
+/// Takes the events and asserts that one of them matches the pattern (a guard may follow it),
+/// showing them all when none does.
+macro_rules! assert_took {
+    ($h:expr, $($pattern:tt)+) => {{
+        let events = $h.take_events();
+        assert!(
+            events.iter().any(|e| matches!(e, $($pattern)+)),
+            "no event matches {}: {events:?}",
+            stringify!($($pattern)+)
+        );
+    }};
+}
 
 mod canary;
 mod commands;
+mod expect;
 mod failing_deploys;
 mod good_generation;
 mod heartbeats;
@@ -26,15 +39,6 @@ mod stop;
 mod timers;
 
 // ---- helpers ------------------------------------------------------------------------------
-
-/// A started policy with `config`, every first worker ready, the events so far taken.
-fn ready_with(config: PolicyConfig) -> Harness {
-    let mut h = Harness::new(config);
-    h.start();
-    h.ready_all();
-    h.take_events();
-    h
-}
 
 /// The spawns of the latest call: (id, slot, generation, replaces).
 fn spawns(h: &Harness) -> Vec<(WorkerId, usize, Generation, Option<WorkerId>)> {
@@ -125,13 +129,8 @@ fn fail_rollout(h: &mut Harness) -> Vec<u64> {
             continue;
         };
         h.exit(new, "exit 3");
-        let retry = h
-            .take_events()
-            .iter()
-            .find_map(|e| match e {
-                Event::StartFailed { retry_in_ms, .. } => Some(*retry_in_ms),
-                _ => None,
-            })
+        let retry = *announced_delays(&h.take_events())
+            .first()
             .expect("a start-failed event");
         delays.push(retry);
         if h.policy.rollout.is_some() {
@@ -144,50 +143,41 @@ fn fail_rollout(h: &mut Harness) -> Vec<u64> {
     delays
 }
 
-fn spawned(slot: usize, pid: u32, generation: u64, replaces: Option<u32>) -> Event {
-    Event::Spawned {
-        slot,
-        pid,
-        generation,
-        replaces,
-        program: program_of(Generation(generation)),
-    }
+/// The delays announced in `events` before the next try: of each failed start, its retry; of
+/// each crash, its respawn.
+fn announced_delays(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StartFailed { retry_in_ms, .. } => Some(*retry_in_ms),
+            Event::Crashed { respawn_in_ms, .. } => Some(*respawn_in_ms),
+            _ => None,
+        })
+        .collect()
 }
 
-fn ready(slot: usize, pid: u32, generation: u64) -> Event {
-    Event::Ready {
-        slot,
-        pid,
-        generation,
-    }
+/// The generation of each slot's serving worker, in slot order.
+fn generations(h: &Harness) -> Vec<u64> {
+    (0..h.policy.slots.len())
+        .map(|s| h.worker(h.current(s)).generation.0)
+        .collect()
 }
 
-/// A drain with the default 30 s deadline.
-fn draining(slot: usize, pid: u32, generation: u64, why: &str) -> Event {
-    Event::Draining {
-        slot,
-        pid,
-        generation,
-        why: why.into(),
-        deadline_ms: 30_000,
-    }
+/// Slot `slot`'s worker asks to be replaced for `reason`: its replacement starts at once.
+/// Returns both, with their pids: `(old, old_pid, new, new_pid)`.
+fn replace(h: &mut Harness, slot: usize, reason: &str) -> (WorkerId, u32, WorkerId, u32) {
+    let (old, old_pid) = h.serving(slot);
+    h.replace_me(old, reason);
+    let (new, new_pid) = h.starting(slot);
+    (old, old_pid, new, new_pid)
 }
 
-fn exited(slot: usize, pid: u32, generation: u64, status: &str) -> Event {
-    Event::Exited {
-        slot,
-        pid,
-        generation,
-        status: status.into(),
-    }
-}
-
-fn start_failed(slot: usize, pid: u32, generation: u64, why: &str, retry_in_ms: u64) -> Event {
-    Event::StartFailed {
-        slot,
-        pid,
-        generation,
-        why: why.into(),
-        retry_in_ms,
-    }
+/// A rolling restart whose first replacement (slot 0's: the canary, under a canary config)
+/// gets ready, and whose old worker exits at once. Returns the new worker.
+fn roll_first(h: &mut Harness) -> WorkerId {
+    h.control(Control::RollingRestart);
+    let (new, _) = h.starting(0);
+    h.ready_worker(new);
+    h.exit_leaving();
+    new
 }

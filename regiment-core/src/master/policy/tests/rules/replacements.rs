@@ -5,22 +5,14 @@ use super::*;
 #[test]
 fn a_replacement_is_ready_before_the_old_worker_drains() {
     let mut h = Harness::ready(2);
-    let (old, other) = (h.current(0), h.current(1));
-    let old_pid = h.pid(old);
+    let other = h.current(1);
 
-    h.replace_me(old, "asked by the test");
-    let new = h.successor(0).expect("a replacement starting");
-    let new_pid = h.pid(new);
+    let (old, old_pid, new, new_pid) = replace(&mut h, 0, "asked by the test");
     assert_eq!(spawns(&h), [(new, 0, Generation(1), Some(old))]);
     assert_eq!(
         h.take_events(),
         [
-            Event::ReplaceRequested {
-                slot: 0,
-                pid: old_pid,
-                generation: 1,
-                reason: "asked by the test".into(),
-            },
+            replace_requested(0, old_pid, 1, "asked by the test"),
             spawned(0, new_pid, 1, Some(old_pid)),
         ]
     );
@@ -34,10 +26,7 @@ fn a_replacement_is_ready_before_the_old_worker_drains() {
     h.ready_worker(new);
     assert_eq!(
         h.take_events(),
-        [
-            ready(0, new_pid, 1),
-            draining(0, old_pid, 1, &format!("replaced by pid {new_pid}")),
-        ]
+        [ready(0, new_pid, 1), replaced_by(0, old_pid, 1, new_pid)]
     );
     assert_eq!(drains(&h), [(since_start(&h), old, secs(30))]);
     assert_eq!((h.current(0), h.successor(0)), (new, None));
@@ -51,24 +40,17 @@ fn a_replacement_is_ready_before_the_old_worker_drains() {
 #[test]
 fn many_replacement_requests_from_one_worker_make_one_replacement() {
     let mut h = Harness::ready(1);
-    let old = h.current(0);
-    let old_pid = h.pid(old);
+    let (old, old_pid) = h.serving(0);
 
     // The worker repeats its request (as the fixture does) while its replacement starts.
     h.replace_me(old, "max requests");
     h.replace_me(old, "max requests");
-    let new = h.successor(0).expect("a replacement starting");
+    let (new, new_pid) = h.starting(0);
     h.replace_me(old, "max requests");
-    let new_pid = h.pid(new);
     assert_eq!(
         h.take_events(),
         [
-            Event::ReplaceRequested {
-                slot: 0,
-                pid: old_pid,
-                generation: 1,
-                reason: "max requests".into(),
-            },
+            replace_requested(0, old_pid, 1, "max requests"),
             spawned(0, new_pid, 1, Some(old_pid)),
         ]
     );
@@ -83,22 +65,16 @@ fn many_replacement_requests_from_one_worker_make_one_replacement() {
 #[test]
 fn requests_from_two_criteria_at_once_make_one_replacement_for_the_first_reason() {
     let mut h = Harness::ready(1);
-    let old = h.current(0);
-    let old_pid = h.pid(old);
+    let (old, old_pid) = h.serving(0);
 
     h.replace_me(old, "max requests: 1000");
     h.replace_me(old, "memory: 600 MiB over 512 MiB");
-    let new = h.successor(0).expect("a replacement starting");
+    let (new, new_pid) = h.starting(0);
     assert_eq!(
         h.take_events(),
         [
-            Event::ReplaceRequested {
-                slot: 0,
-                pid: old_pid,
-                generation: 1,
-                reason: "max requests: 1000".into(),
-            },
-            spawned(0, h.pid(new), 1, Some(old_pid)),
+            replace_requested(0, old_pid, 1, "max requests: 1000"),
+            spawned(0, new_pid, 1, Some(old_pid)),
         ]
     );
     assert_eq!(
@@ -110,22 +86,17 @@ fn requests_from_two_criteria_at_once_make_one_replacement_for_the_first_reason(
     assert_eq!(all_spawns(&h), 2);
     assert_eq!(
         h.status().slots[0],
-        SlotStatus {
-            slot: 0,
-            restarts: 1,
-            last_restart_reason: Some("max requests: 1000".into()),
-        }
+        slot_status(0, 1, Some("max requests: 1000"))
     );
 }
 
 #[test]
 fn a_replacement_request_from_a_draining_worker_is_ignored() {
     let mut h = Harness::ready(1);
-    let old = h.current(0);
-    let old_pid = h.pid(old);
+    let (old, old_pid) = h.serving(0);
     // Replaced by a rolling restart: it has not asked for anything yet.
     h.control(Control::RollingRestart);
-    let new = h.successor(0).unwrap();
+    let (new, _) = h.starting(0);
     h.ready_worker(new);
     h.take_events();
     assert!(h.processes[&old].drained);
@@ -133,12 +104,7 @@ fn a_replacement_request_from_a_draining_worker_is_ignored() {
     h.replace_me(old, "leaking");
     assert_eq!(
         h.take_events(),
-        [Event::ReplaceRequested {
-            slot: 0,
-            pid: old_pid,
-            generation: 1,
-            reason: "leaking".into(),
-        }]
+        [replace_requested(0, old_pid, 1, "leaking")]
     );
     assert_eq!(spawns(&h), []);
     assert_eq!((h.current(0), h.successor(0)), (new, None));
@@ -159,43 +125,34 @@ fn a_replacement_request_from_a_draining_worker_is_ignored() {
 #[test]
 fn a_replacement_request_from_a_starting_worker_is_acted_on_once_it_is_ready() {
     let mut h = Harness::ready(1);
-    let old = h.current(0);
-    let old_pid = h.pid(old);
-    h.replace_me(old, "first");
-    let new = h.successor(0).unwrap();
-    let new_pid = h.pid(new);
+    let (_, old_pid, new, new_pid) = replace(&mut h, 0, "first");
     h.take_events();
 
     h.replace_me(new, "second");
     assert_eq!(
         h.take_events(),
-        [Event::ReplaceRequested {
-            slot: 0,
-            pid: new_pid,
-            generation: 1,
-            reason: "second".into(),
-        }]
+        [replace_requested(0, new_pid, 1, "second")]
     );
     assert_eq!(spawns(&h), [], "nothing replaces a worker not serving yet");
     assert_eq!(h.successor(0), Some(new));
 
     h.ready_worker(new);
-    let third = h.successor(0).expect("the second request acted on");
+    let (third, third_pid) = h.starting(0);
     assert_eq!(spawns(&h), [(third, 0, Generation(1), Some(new))]);
     assert_eq!(
         h.take_events(),
         [
             ready(0, new_pid, 1),
-            draining(0, old_pid, 1, &format!("replaced by pid {new_pid}")),
-            spawned(0, h.pid(third), 1, Some(new_pid)),
+            replaced_by(0, old_pid, 1, new_pid),
+            spawned(0, third_pid, 1, Some(new_pid)),
         ]
     );
     h.ready_worker(third);
     assert_eq!(
         h.take_events(),
         [
-            ready(0, h.pid(third), 1),
-            draining(0, new_pid, 1, &format!("replaced by pid {}", h.pid(third))),
+            ready(0, third_pid, 1),
+            replaced_by(0, new_pid, 1, third_pid)
         ]
     );
     assert_eq!(
@@ -219,23 +176,13 @@ fn a_first_worker_that_asked_to_be_replaced_while_starting_is_replaced_once_read
 #[test]
 fn a_worker_that_exits_before_its_replacement_is_ready_is_not_respawned_twice() {
     let mut h = Harness::ready(1);
-    let old = h.current(0);
-    let old_pid = h.pid(old);
-    h.replace_me(old, "asked");
-    let succ = h.successor(0).unwrap();
-    let succ_pid = h.pid(succ);
+    let (old, old_pid, succ, succ_pid) = replace(&mut h, 0, "asked");
     h.take_events();
 
     h.exit(old, "signal 9 (SIGKILL)");
     assert_eq!(
         h.take_events(),
-        [Event::Crashed {
-            slot: 0,
-            pid: old_pid,
-            generation: 1,
-            status: "signal 9 (SIGKILL)".into(),
-            respawn_in_ms: 0,
-        }],
+        [crashed(0, old_pid, 1, "signal 9 (SIGKILL)", 0)],
         "the starting replacement takes the slot"
     );
     assert_eq!(spawns(&h), []);
@@ -260,10 +207,7 @@ fn a_worker_that_exits_before_its_replacement_is_ready_is_not_respawned_twice() 
 #[test]
 fn a_replacement_that_fails_to_start_is_retried_after_a_backoff_and_the_old_worker_serves() {
     let mut h = Harness::ready(1);
-    let old = h.current(0);
-    h.replace_me(old, "asked");
-    let first = h.successor(0).unwrap();
-    let first_pid = h.pid(first);
+    let (old, _, first, first_pid) = replace(&mut h, 0, "asked");
     h.take_events();
 
     h.exit(first, "exit 1");

@@ -6,10 +6,7 @@ use super::*;
 /// start the fourth spawn it asked for in the same breath (nor report a drain of pid 0).
 #[test]
 fn a_rollout_aborted_while_its_spawns_are_answered_starts_none_it_no_longer_wants() {
-    let mut h = ready_with(PolicyConfig {
-        max_surge: Some(4),
-        ..config(16)
-    });
+    let mut h = Harness::ready_with(config(16).max_surge(4));
     h.spawn_answers
         .extend([SpawnAnswer::Fail, SpawnAnswer::Fail, SpawnAnswer::Fail]);
     h.control(Control::RollingRestart);
@@ -38,10 +35,7 @@ fn a_rollout_aborted_while_its_spawns_are_answered_starts_none_it_no_longer_want
 /// that time); its `ready` is a sign of life, so it is not judged unresponsive on arrival.
 #[test]
 fn a_ready_after_a_long_warm_up_is_not_judged_unresponsive_on_arrival() {
-    let mut h = Harness::new(PolicyConfig {
-        heartbeat_timeout: Some(secs(5)),
-        ..config(1)
-    });
+    let mut h = Harness::new(config(1).heartbeat_timeout(secs(5)));
     h.start();
     let w = h.current(0);
     h.heartbeat(w);
@@ -60,10 +54,7 @@ fn a_ready_after_a_long_warm_up_is_not_judged_unresponsive_on_arrival() {
 /// stopped is still judged by the heartbeat timeout.
 #[test]
 fn invalid_messages_do_not_keep_a_silent_worker_from_being_judged() {
-    let mut h = ready_with(PolicyConfig {
-        heartbeat_timeout: Some(secs(5)),
-        ..config(1)
-    });
+    let mut h = Harness::ready_with(config(1).heartbeat_timeout(secs(5)));
     let w = h.current(0);
     h.heartbeat(w);
     for _ in 0..10 {
@@ -73,11 +64,7 @@ fn invalid_messages_do_not_keep_a_silent_worker_from_being_judged() {
             why: "not JSON".into(),
         });
     }
-    assert!(
-        h.take_events()
-            .iter()
-            .any(|e| matches!(e, Event::Unresponsive { .. }))
-    );
+    assert_took!(h, Event::Unresponsive { .. });
     assert!(h.successor(0).is_some());
 }
 
@@ -85,22 +72,15 @@ fn invalid_messages_do_not_keep_a_silent_worker_from_being_judged() {
 /// own: when the rollout is aborted, the replacement still happens.
 #[test]
 fn a_replacement_asked_during_a_rollout_survives_its_abort() {
-    let mut h = ready_with(PolicyConfig {
-        rollout_failures: 1,
-        ..config(2)
-    });
+    let mut h = Harness::ready_with(config(2).rollout_failures(1));
     let (a, b) = (h.current(0), h.current(1));
     h.control(Control::RollingRestart);
     // Slot 0's replacement is starting; slot 1's is queued behind the surge of one.
-    let starting = h.successor(0).expect("slot 0 starts first");
+    let (starting, _) = h.starting(0);
     assert!(h.policy.slots[1].pending.is_some());
     h.replace_me(b, "rss 812 MB > 750 MB");
     h.exit(starting, "exit 3"); // the rollout is aborted
-    assert!(
-        h.take_events()
-            .iter()
-            .any(|e| matches!(e, Event::RolloutAborted { .. }))
-    );
+    assert_took!(h, Event::RolloutAborted { .. });
     // Slot 1's own request stands; slot 0 goes back to its old worker alone.
     let mut succ = None;
     for _ in 0..100 {
@@ -124,16 +104,13 @@ fn a_replacement_asked_during_a_rollout_survives_its_abort() {
 /// says so.
 #[test]
 fn a_failed_replacement_of_a_superseded_rollout_is_retried_for_the_newest_one() {
-    let mut h = ready_with(PolicyConfig {
-        rollout_failures: 5,
-        ..config(1)
-    });
+    let mut h = Harness::ready_with(config(1).rollout_failures(5));
     h.control(Control::RollingRestart);
-    let gen2 = h.successor(0).unwrap();
+    let (gen2, _) = h.starting(0);
     h.control(Control::RollingRestart);
     h.exit(gen2, "exit 3");
     h.advance(ms(100));
-    let gen3 = h.successor(0).expect("retried after the backoff");
+    let (gen3, _) = h.starting(0);
     assert_eq!(h.worker(gen3).generation, Generation(3));
     h.ready_worker(gen3);
     assert_eq!(
@@ -147,9 +124,7 @@ fn a_failed_replacement_of_a_superseded_rollout_is_retried_for_the_newest_one() 
 #[test]
 fn a_crash_is_counted_once_whatever_becomes_of_the_replacement_under_way() {
     let mut h = Harness::ready(1);
-    let old = h.current(0);
-    h.replace_me(old, "asked");
-    let succ = h.successor(0).unwrap();
+    let (old, _, succ, _) = replace(&mut h, 0, "asked");
     h.exit(old, "signal 9 (SIGKILL)");
     h.exit(succ, "exit 3");
     h.advance(ms(100));

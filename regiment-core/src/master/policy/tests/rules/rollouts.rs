@@ -4,15 +4,12 @@ use super::*;
 
 #[test]
 fn a_rolling_restart_with_a_surge_of_one_replaces_every_worker_one_at_a_time() {
-    let mut h = ready_with(PolicyConfig {
-        max_surge: Some(1),
-        ..config(3)
-    });
+    let mut h = Harness::ready_with(config(3).max_surge(1));
     let old: Vec<WorkerId> = (0..3).map(|s| h.current(s)).collect();
     let old_pids: Vec<u32> = old.iter().map(|id| h.pid(*id)).collect();
 
     h.control(Control::RollingRestart);
-    let mut new = h.successor(0).unwrap();
+    let (mut new, _) = h.starting(0);
     assert_eq!(
         h.take_events(),
         [
@@ -33,16 +30,11 @@ fn a_rolling_restart_with_a_surge_of_one_replaces_every_worker_one_at_a_time() {
         h.ready_worker(new);
         let mut expected = vec![
             ready(slot, new_pid, 2),
-            draining(
-                slot,
-                old_pids[slot],
-                1,
-                &format!("replaced by pid {new_pid}"),
-            ),
+            replaced_by(slot, old_pids[slot], 1, new_pid),
         ];
         if slot < 2 {
-            let next = h.successor(slot + 1).expect("the next slot's replacement");
-            expected.push(spawned(slot + 1, h.pid(next), 2, Some(old_pids[slot + 1])));
+            let (next, next_pid) = h.starting(slot + 1);
+            expected.push(spawned(slot + 1, next_pid, 2, Some(old_pids[slot + 1])));
             new = next;
         } else {
             expected.push(Event::RolloutDone { generation: 2 });
@@ -51,9 +43,7 @@ fn a_rolling_restart_with_a_surge_of_one_replaces_every_worker_one_at_a_time() {
         h.exit_leaving();
         assert_eq!(h.take_events(), [exited(slot, old_pids[slot], 1, "exit 0")]);
     }
-    for slot in 0..3 {
-        assert_eq!(h.worker(h.current(slot)).generation, Generation(2));
-    }
+    assert_eq!(generations(&h), [2; 3]);
     let status = h.status();
     assert_eq!((status.generation, status.rollout), (2, None));
     assert!(status.slots.iter().all(|s| s.restarts == 1
@@ -65,11 +55,7 @@ fn the_default_surge_is_a_quarter_of_the_workers_and_at_least_one() {
     let c = config(8);
     assert_eq!(c.max_surge, None);
     assert_eq!((c.surge(8), c.surge(3), c.surge(1)), (2, 1, 1));
-    let chosen = PolicyConfig {
-        max_surge: Some(3),
-        ..c
-    };
-    assert_eq!(chosen.surge(8), 3);
+    assert_eq!(c.max_surge(3).surge(8), 3);
 
     // Eight workers: two replacements at once, never more, until every slot is replaced.
     let mut h = Harness::ready(8);
@@ -77,25 +63,18 @@ fn the_default_surge_is_a_quarter_of_the_workers_and_at_least_one() {
     let started: Vec<usize> = spawns(&h).iter().map(|s| s.1).collect();
     assert_eq!(started, [0, 1]);
     assert_eq!(roll(&mut h, 2), 2);
-    for slot in 0..8 {
-        assert_eq!(h.worker(h.current(slot)).generation, Generation(2));
-    }
+    assert_eq!(generations(&h), [2; 8]);
     assert_eq!(all_spawns(&h), 16);
 }
 
 #[test]
 fn a_chosen_surge_is_used_whole() {
-    let mut h = ready_with(PolicyConfig {
-        max_surge: Some(2),
-        ..config(4)
-    });
+    let mut h = Harness::ready_with(config(4).max_surge(2));
     h.control(Control::RollingRestart);
     assert_eq!(roll(&mut h, 2), 2);
     h.control(Control::RollingRestart);
     assert_eq!(roll(&mut h, 2), 2);
-    for slot in 0..4 {
-        assert_eq!(h.worker(h.current(slot)).generation, Generation(3));
-    }
+    assert_eq!(generations(&h), [3; 4]);
     assert_eq!(all_spawns(&h), 12);
 }
 
@@ -104,17 +83,14 @@ fn a_second_rolling_restart_supersedes_the_first_and_rolls_to_the_newest_generat
     let mut h = Harness::ready(3);
     let old_pids: Vec<u32> = (0..3).map(|s| h.pid(h.current(s))).collect();
     h.control(Control::RollingRestart);
-    let gen2 = h.successor(0).unwrap();
+    let (gen2, gen2_pid) = h.starting(0);
     h.take_events();
 
     h.control(Control::RollingRestart);
     assert_eq!(
         h.take_events(),
         [
-            Event::RolloutAborted {
-                generation: 2,
-                why: "superseded by the rolling restart to generation 3".into(),
-            },
+            rollout_aborted(2, "superseded by the rolling restart to generation 3"),
             Event::RolloutStarted { generation: 3 },
         ]
     );
@@ -126,15 +102,14 @@ fn a_second_rolling_restart_supersedes_the_first_and_rolls_to_the_newest_generat
     assert_eq!(h.status().rollout, Some(3));
 
     // The generation-2 replacement is not wasted: it takes its slot, and is replaced in turn.
-    let gen2_pid = h.pid(gen2);
     h.ready_worker(gen2);
-    let next = h.successor(1).unwrap();
+    let (_, next_pid) = h.starting(1);
     assert_eq!(
         h.take_events(),
         [
             ready(0, gen2_pid, 2),
-            draining(0, old_pids[0], 1, &format!("replaced by pid {gen2_pid}")),
-            spawned(1, h.pid(next), 3, Some(old_pids[1])),
+            replaced_by(0, old_pids[0], 1, gen2_pid),
+            spawned(1, next_pid, 3, Some(old_pids[1])),
         ]
     );
     h.exit_leaving();
@@ -147,9 +122,7 @@ fn a_second_rolling_restart_supersedes_the_first_and_rolls_to_the_newest_generat
             .collect::<Vec<_>>(),
         [&Event::RolloutDone { generation: 3 }]
     );
-    for slot in 0..3 {
-        assert_eq!(h.worker(h.current(slot)).generation, Generation(3));
-    }
+    assert_eq!(generations(&h), [3; 3]);
     // Slot 0 twice (to 2, then to 3), the others once.
     assert_eq!(all_spawns(&h), 3 + 4);
 }
@@ -178,24 +151,14 @@ fn a_superseding_rollout_names_its_own_generation_in_the_restart_reason() {
 #[test]
 fn a_crash_during_a_rollout_is_respawned_in_the_new_generation_and_the_rollout_completes() {
     let mut h = Harness::ready(3);
-    let victim = h.current(2);
-    let victim_pid = h.pid(victim);
-    h.control(Control::RollingRestart);
-    let first = h.successor(0).unwrap();
-    h.ready_worker(first);
-    h.exit_leaving();
+    let (victim, victim_pid) = h.serving(2);
+    roll_first(&mut h);
     h.take_events();
 
     h.exit(victim, "signal 9 (SIGKILL)");
     assert_eq!(
         h.take_events(),
-        [Event::Crashed {
-            slot: 2,
-            pid: victim_pid,
-            generation: 1,
-            status: "signal 9 (SIGKILL)".into(),
-            respawn_in_ms: 100,
-        }]
+        [crashed(2, victim_pid, 1, "signal 9 (SIGKILL)", 100)]
     );
     assert_eq!(
         h.status().rollout,
@@ -208,13 +171,8 @@ fn a_crash_during_a_rollout_is_respawned_in_the_new_generation_and_the_rollout_c
     h.ready_all();
     h.exit_leaving();
     roll(&mut h, 1);
-    assert!(
-        h.take_events()
-            .contains(&Event::RolloutDone { generation: 2 })
-    );
-    for slot in 0..3 {
-        assert_eq!(h.worker(h.current(slot)).generation, Generation(2));
-    }
+    assert_took!(h, Event::RolloutDone { generation: 2 });
+    assert_eq!(generations(&h), [2; 3]);
     // The respawn was slot 2's replacement: nothing else was started for it.
     assert_eq!(all_spawns(&h), 3 + 3);
 }

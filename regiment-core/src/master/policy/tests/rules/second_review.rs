@@ -7,16 +7,9 @@ use super::*;
 /// crashes soon after it is ready is caught meanwhile and never becomes the good one.
 #[test]
 fn a_rollout_completes_after_its_settle_time_and_early_crashes_within_it_abort_it() {
-    let settle = PolicyConfig {
-        rollout_settle: secs(5),
-        rollout_failures: 1,
-        ..config(1)
-    };
-    let mut h = ready_with(settle);
-    h.control(Control::RollingRestart);
-    let new = h.successor(0).unwrap();
-    h.ready_worker(new);
-    h.exit_leaving();
+    let settle = config(1).rollout_settle(secs(5)).rollout_failures(1);
+    let mut h = Harness::ready_with(settle);
+    roll_first(&mut h);
     h.advance(ms(4_999));
     assert_eq!(
         h.status().rollout,
@@ -26,11 +19,8 @@ fn a_rollout_completes_after_its_settle_time_and_early_crashes_within_it_abort_i
     h.advance(ms(1));
     assert_eq!(h.status().good_generation, 2);
 
-    let mut h = ready_with(settle);
-    h.control(Control::RollingRestart);
-    let doomed = h.successor(0).unwrap();
-    h.ready_worker(doomed);
-    h.exit_leaving();
+    let mut h = Harness::ready_with(settle);
+    let doomed = roll_first(&mut h);
     h.advance(secs(1));
     h.exit(doomed, "exit 5");
     let status = h.status();
@@ -59,7 +49,7 @@ fn a_canary_of_the_fix_of_a_crash_loop_goes_where_it_can_run() {
     h.advance(secs(30));
     h.exit(a, "signal 9 (SIGKILL)");
     h.control(Control::RollingRestart);
-    let canary = h.successor(1).expect("the first serving slot's canary");
+    let (canary, _) = h.starting(1);
     assert_eq!(h.worker(canary).generation, Generation(2));
 
     // No slot serves: the canary is the failing slot's next worker.
@@ -72,11 +62,8 @@ fn a_canary_of_the_fix_of_a_crash_loop_goes_where_it_can_run() {
     }
     h.control(Control::RollingRestart);
     h.advance(ms(100));
-    let generations: Vec<u64> = (0..2)
-        .map(|s| h.worker(h.current(s)).generation.0)
-        .collect();
     assert_eq!(
-        generations,
+        generations(&h),
         [2, 1],
         "one canary, the other slot on the good build"
     );
@@ -85,11 +72,8 @@ fn a_canary_of_the_fix_of_a_crash_loop_goes_where_it_can_run() {
 /// A scale-down during the canary's window does not complete the rollout unjudged.
 #[test]
 fn a_scale_down_during_the_canary_does_not_complete_the_rollout_unjudged() {
-    let mut h = ready_with(canary_config(2));
-    h.control(Control::RollingRestart);
-    let canary = h.successor(0).unwrap();
-    h.ready_worker(canary);
-    h.exit_leaving();
+    let mut h = Harness::ready_with(canary_config(2));
+    let canary = roll_first(&mut h);
     h.control(Control::ScaleDown);
     h.advance(secs(1));
     assert_eq!(h.status().rollout, Some(2), "still judged first");
@@ -103,18 +87,14 @@ fn a_scale_down_during_the_canary_does_not_complete_the_rollout_unjudged() {
 /// join either.
 #[test]
 fn after_an_abort_a_superseded_generation_still_starting_does_not_join() {
-    let mut h = ready_with(PolicyConfig {
-        max_surge: Some(2),
-        rollout_failures: 2,
-        ..config(2)
-    });
+    let mut h = Harness::ready_with(config(2).max_surge(2).rollout_failures(2));
     h.control(Control::RollingRestart);
-    let (s0, gen2) = (h.successor(0).unwrap(), h.successor(1).unwrap());
+    let ((s0, _), (gen2, _)) = (h.starting(0), h.starting(1));
     h.exit(s0, "exit 1");
     h.control(Control::RollingRestart); // generation 3 supersedes 2
     for _ in 0..2 {
         h.advance(ms(400));
-        let gen3 = h.successor(0).expect("slot 0 tries generation 3");
+        let (gen3, _) = h.starting(0);
         assert_eq!(h.worker(gen3).generation, Generation(3));
         h.exit(gen3, "exit 1");
     }
@@ -131,33 +111,24 @@ fn after_an_abort_a_superseded_generation_still_starting_does_not_join() {
 /// A canary worker that answered only 5xx and crashed within the window is still counted.
 #[test]
 fn a_canary_worker_gone_within_the_window_still_counts() {
-    let mut h = ready_with(PolicyConfig {
-        rollout_failures: 5,
-        ..canary_config(3)
-    });
-    h.control(Control::RollingRestart);
-    let canary = h.successor(0).unwrap();
-    h.ready_worker(canary);
-    h.exit_leaving();
+    let mut h = Harness::ready_with(canary_config(3).rollout_failures(5));
+    let canary = roll_first(&mut h);
     h.advance(secs(1)); // the window opened
     answered(&mut h, canary, 40, 40);
     h.exit(canary, "exit 101");
     h.take_events();
     h.advance(secs(30));
-    assert!(h.take_events().iter().any(|e| matches!(
-        e,
+    assert_took!(
+        h,
         Event::RolloutAborted { generation: 2, why } if why.contains("100.00% (40 of 40 requests)")
-    )));
+    );
 }
 
 /// Figures from workers are untrusted: huge ones neither overflow nor tip the judgement.
 #[test]
 fn huge_figures_from_workers_neither_overflow_nor_decide() {
-    let mut h = ready_with(canary_config(3));
-    h.control(Control::RollingRestart);
-    let canary = h.successor(0).unwrap();
-    h.ready_worker(canary);
-    h.exit_leaving();
+    let mut h = Harness::ready_with(canary_config(3));
+    let canary = roll_first(&mut h);
     h.advance(ms(1));
     for old in of_generation(&h, 1) {
         answered(&mut h, old, u64::MAX, u64::MAX);

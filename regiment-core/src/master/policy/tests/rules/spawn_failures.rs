@@ -32,21 +32,8 @@ fn spawns_that_fail_during_a_rollout_abort_it() {
     h.control(Control::RollingRestart);
     h.advance(secs(1));
     let events = h.take_events();
-    let retries: Vec<u64> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::StartFailed { retry_in_ms, .. } => Some(*retry_in_ms),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(retries, [100, 200, 400]);
-    assert_eq!(
-        events.last(),
-        Some(&Event::RolloutAborted {
-            generation: 2,
-            why: "3 consecutive workers of generation 2 failed to start".into(),
-        })
-    );
+    assert_eq!(announced_delays(&events), [100, 200, 400]);
+    assert_eq!(events.last(), Some(&failed_starts_abort(2, 3)));
     assert_eq!(h.current(0), old);
     assert!(h.worker(old).is_ready());
 }

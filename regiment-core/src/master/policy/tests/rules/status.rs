@@ -5,8 +5,7 @@ use super::*;
 #[test]
 fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
     let mut h = Harness::ready(2);
-    let (a, b) = (h.current(0), h.current(1));
-    let (a_pid, b_pid) = (h.pid(a), h.pid(b));
+    let ((a, a_pid), (b, b_pid)) = (h.serving(0), h.serving(1));
     let worker =
         |slot, pid, generation, state, age_ms, load: u64, reason: Option<&str>| WorkerStatus {
             slot,
@@ -22,11 +21,6 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
             replace_reason: reason.map(Into::into),
             program: Some(program_of(Generation(generation))),
         };
-    let slot = |slot, restarts, reason: Option<&str>| SlotStatus {
-        slot,
-        restarts,
-        last_restart_reason: reason.map(Into::into),
-    };
     assert_eq!(
         h.status(),
         Status {
@@ -43,15 +37,14 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
                 worker(0, a_pid, 1, WorkerState::Ready, 0, 0, None),
                 worker(1, b_pid, 1, WorkerState::Ready, 0, 0, None),
             ],
-            slots: vec![slot(0, 0, None), slot(1, 0, None)],
+            slots: vec![slot_status(0, 0, None), slot_status(1, 0, None)],
         }
     );
 
     h.advance(secs(2));
     h.heartbeat(a);
     h.replace_me(a, "asked by the test");
-    let a2 = h.successor(0).unwrap();
-    let a2_pid = h.pid(a2);
+    let (a2, a2_pid) = h.starting(0);
     h.advance(ms(500));
     assert_eq!(
         h.status().workers,
@@ -92,8 +85,8 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
     assert_eq!(
         status.slots,
         [
-            slot(0, 1, Some("asked by the test")),
-            slot(1, 1, Some("crashed: signal 9 (SIGKILL)")),
+            slot_status(0, 1, Some("asked by the test")),
+            slot_status(1, 1, Some("crashed: signal 9 (SIGKILL)")),
         ]
     );
     h.control(Control::RollingRestart);

@@ -5,8 +5,7 @@ use super::*;
 #[test]
 fn a_stop_drains_every_worker_and_stopped_comes_after_the_last_exit() {
     let mut h = Harness::ready(2);
-    let (a, b) = (h.current(0), h.current(1));
-    let (a_pid, b_pid) = (h.pid(a), h.pid(b));
+    let ((a, a_pid), (b, b_pid)) = (h.serving(0), h.serving(1));
     h.control(Control::Stop);
     assert_eq!(
         h.take_events(),
@@ -35,21 +34,16 @@ fn a_stop_drains_every_worker_and_stopped_comes_after_the_last_exit() {
 #[test]
 fn a_stop_during_a_rollout_aborts_it_drains_everyone_and_spawns_nothing_more() {
     let mut h = Harness::ready(2);
-    let (a, b) = (h.current(0), h.current(1));
-    let (a_pid, b_pid) = (h.pid(a), h.pid(b));
+    let ((a, a_pid), (b, b_pid)) = (h.serving(0), h.serving(1));
     h.control(Control::RollingRestart);
-    let new = h.successor(0).unwrap();
-    let new_pid = h.pid(new);
+    let (new, new_pid) = h.starting(0);
     h.take_events();
 
     h.control(Control::Stop);
     assert_eq!(
         h.take_events(),
         [
-            Event::RolloutAborted {
-                generation: 2,
-                why: "stopping".into(),
-            },
+            rollout_aborted(2, "stopping"),
             Event::Stopping { forced: false },
             draining(0, a_pid, 1, "stopping"),
             draining(1, b_pid, 1, "stopping"),
@@ -71,15 +65,7 @@ fn a_stop_during_a_rollout_aborts_it_drains_everyone_and_spawns_nothing_more() {
         reason: "operator".into(),
     });
     h.advance(secs(10));
-    assert_eq!(
-        h.take_events(),
-        [Event::ReplaceRequested {
-            slot: 0,
-            pid: a_pid,
-            generation: 1,
-            reason: "asked".into(),
-        }]
-    );
+    assert_eq!(h.take_events(), [replace_requested(0, a_pid, 1, "asked")]);
     assert_eq!(all_spawns(&h), 3);
 
     h.exit(new, "exit 0");
@@ -123,8 +109,7 @@ fn a_worker_that_ignores_the_stop_is_killed_at_its_drain_deadline() {
 #[test]
 fn a_second_stop_kills_every_worker_at_once() {
     let mut h = Harness::ready(2);
-    let (a, b) = (h.current(0), h.current(1));
-    let (a_pid, b_pid) = (h.pid(a), h.pid(b));
+    let ((a, a_pid), (b, b_pid)) = (h.serving(0), h.serving(1));
     h.control(Control::Stop);
     h.advance(secs(1));
     h.take_events();
@@ -134,18 +119,8 @@ fn a_second_stop_kills_every_worker_at_once() {
         h.take_events(),
         [
             Event::Stopping { forced: true },
-            Event::Killed {
-                slot: 0,
-                pid: a_pid,
-                generation: 1,
-                why: "forced stop".into(),
-            },
-            Event::Killed {
-                slot: 1,
-                pid: b_pid,
-                generation: 1,
-                why: "forced stop".into(),
-            },
+            killed(0, a_pid, 1, "forced stop"),
+            killed(1, b_pid, 1, "forced stop"),
         ]
     );
     assert_eq!(
@@ -173,20 +148,14 @@ fn a_second_stop_kills_every_worker_at_once() {
 #[test]
 fn a_forced_stop_kills_every_worker_at_once() {
     let mut h = Harness::ready(1);
-    let w = h.current(0);
+    let (w, pid) = h.serving(0);
     h.control(Control::ForcedStop);
-    let pid = h.pid(w);
     // Killed at once: no drain message first.
     assert_eq!(
         h.take_events(),
         [
             Event::Stopping { forced: true },
-            Event::Killed {
-                slot: 0,
-                pid,
-                generation: 1,
-                why: "forced stop".into(),
-            },
+            killed(0, pid, 1, "forced stop"),
         ]
     );
     assert!(!h.step_effects().any(|e| matches!(e, Effect::Drain { .. })));

@@ -4,12 +4,8 @@ use super::*;
 
 #[test]
 fn a_draining_worker_is_killed_at_exactly_the_drain_deadline() {
-    let mut h = ready_with(PolicyConfig {
-        drain_timeout: secs(1),
-        ..config(1)
-    });
-    let old = h.current(0);
-    let old_pid = h.pid(old);
+    let mut h = Harness::ready_with(config(1).drain_timeout(secs(1)));
+    let (old, old_pid) = h.serving(0);
     h.replace_me(old, "asked");
     h.advance(secs(2));
     h.ready_all();
@@ -25,15 +21,7 @@ fn a_draining_worker_is_killed_at_exactly_the_drain_deadline() {
         kills(&h),
         [(drained_at + secs(1), old, KillReason::DrainDeadline)]
     );
-    assert_eq!(
-        h.take_events(),
-        [Event::Killed {
-            slot: 0,
-            pid: old_pid,
-            generation: 1,
-            why: "drain deadline".into(),
-        }]
-    );
+    assert_eq!(h.take_events(), [killed(0, old_pid, 1, "drain deadline")]);
     h.exit_leaving();
     assert_eq!(
         h.take_events(),
@@ -63,18 +51,11 @@ fn a_crashing_worker_is_respawned_in_its_slot_with_growing_delays() {
         // Up a second: not a healthy period.
         h.advance(secs(1));
         h.take_events();
-        let w = h.current(1);
-        let pid = h.pid(w);
+        let (w, pid) = h.serving(1);
         h.exit(w, "signal 9 (SIGKILL)");
         assert_eq!(
             h.take_events(),
-            [Event::Crashed {
-                slot: 1,
-                pid,
-                generation: 1,
-                status: "signal 9 (SIGKILL)".into(),
-                respawn_in_ms: delay,
-            }]
+            [crashed(1, pid, 1, "signal 9 (SIGKILL)", delay)]
         );
         h.advance(ms(delay - 1));
         assert_eq!(h.policy.slots[1].current, None, "respawned early");
@@ -86,11 +67,7 @@ fn a_crashing_worker_is_respawned_in_its_slot_with_growing_delays() {
     assert_eq!(h.current(0), other, "the other slot was left alone");
     assert_eq!(
         h.status().slots[1],
-        SlotStatus {
-            slot: 1,
-            restarts: 4,
-            last_restart_reason: Some("crashed: signal 9 (SIGKILL)".into()),
-        }
+        slot_status(1, 4, Some("crashed: signal 9 (SIGKILL)"))
     );
 }
 
@@ -100,14 +77,7 @@ fn the_respawn_delays_start_over_after_a_worker_stayed_healthy() {
     let crash = |h: &mut Harness| {
         let w = h.current(0);
         h.exit(w, "signal 9 (SIGKILL)");
-        let delay = h
-            .take_events()
-            .iter()
-            .find_map(|e| match e {
-                Event::Crashed { respawn_in_ms, .. } => Some(*respawn_in_ms),
-                _ => None,
-            })
-            .expect("a crash");
+        let delay = *announced_delays(&h.take_events()).first().expect("a crash");
         h.advance(ms(delay));
         h.ready_all();
         delay
@@ -127,13 +97,12 @@ fn the_respawn_delays_start_over_after_a_worker_stayed_healthy() {
 #[test]
 fn a_crash_after_a_healthy_period_starts_the_backoff_over_despite_failed_replacements() {
     let mut h = Harness::ready(1);
-    let old = h.current(0);
-    let old_pid = h.pid(old);
+    let (old, old_pid) = h.serving(0);
     h.advance(secs(60));
     // Its replacements keep failing, which grows the slot's backoff...
     h.replace_me(old, "asked");
     for delay in [100, 200] {
-        let new = h.successor(0).unwrap();
+        let (new, _) = h.starting(0);
         h.exit(new, "exit 1");
         if delay == 100 {
             h.advance(ms(delay));
@@ -144,13 +113,7 @@ fn a_crash_after_a_healthy_period_starts_the_backoff_over_despite_failed_replace
     h.exit(old, "signal 11 (SIGSEGV)");
     assert_eq!(
         h.take_events(),
-        [Event::Crashed {
-            slot: 0,
-            pid: old_pid,
-            generation: 1,
-            status: "signal 11 (SIGSEGV)".into(),
-            respawn_in_ms: 100,
-        }]
+        [crashed(0, old_pid, 1, "signal 11 (SIGSEGV)", 100)]
     );
     h.advance(ms(100));
     let respawned = h.current(0);
@@ -166,20 +129,11 @@ fn a_first_worker_that_fails_to_start_is_retried_with_backoff() {
     let mut h = Harness::new(config(1));
     h.start();
     for delay in [100, 200, 400] {
-        let w = h.current(0);
-        let pid = h.pid(w);
+        let (w, pid) = h.serving(0);
         h.take_events();
         h.exit(w, "exit 2");
-        assert_eq!(
-            h.take_events(),
-            [start_failed(
-                0,
-                pid,
-                1,
-                "exited before ready: exit 2",
-                delay
-            )]
-        );
+        let why = "exited before ready: exit 2";
+        assert_eq!(h.take_events(), [start_failed(0, pid, 1, why, delay)]);
         h.advance(ms(delay - 1));
         assert_eq!(h.policy.slots[0].current, None);
         h.advance(ms(1));
