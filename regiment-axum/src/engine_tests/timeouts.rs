@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::{CEILING, GET, echo_upgrades, h2_connection, h2_handshake, read_head, start};
+use crate::drain::Drain;
 use crate::http_options::HttpOptions;
 
 #[tokio::test]
@@ -150,24 +151,47 @@ async fn one_answer(addr: SocketAddr) -> (BufReader<TcpStream>, tokio::time::Ins
     (r, tokio::time::Instant::now())
 }
 
-/// Reads until the server closes `r`; returns how long after `since` that was.
-async fn closed_after(r: &mut BufReader<TcpStream>, since: tokio::time::Instant) -> Duration {
+fn keep_alive_options() -> HttpOptions {
+    HttpOptions {
+        header_read_timeout: KEEP_ALIVE_TIMEOUT,
+        ..HttpOptions::default()
+    }
+}
+
+/// Reads until the server closes `r` (FIN, no answer), and checks that this was one header
+/// read timeout after `since`; then that the drain counts no connection left.
+async fn assert_closed_one_timeout_after(
+    mut r: BufReader<TcpStream>,
+    since: tokio::time::Instant,
+    drain: &Drain,
+) {
     let mut rest = Vec::new();
     let n = tokio::time::timeout(CEILING, r.read_to_end(&mut rest))
         .await
         .expect("the header read timeout closes the connection")
         .expect("FIN, not RST");
     assert_eq!(n, 0, "no answer to an idle or half-sent request: {rest:?}");
-    since.elapsed()
+    let open_for = since.elapsed();
+    assert!(
+        open_for >= KEEP_ALIVE_TIMEOUT,
+        "closed {open_for:?} after the last answer: before the header read timeout"
+    );
+    assert!(
+        open_for < KEEP_ALIVE_TIMEOUT + Duration::from_secs(1),
+        "{open_for:?}"
+    );
+    drop(r);
+    tokio::time::timeout(CEILING, drain.all_closed())
+        .await
+        .unwrap();
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_idle_keep_alive_connection_is_closed_one_timeout_after_its_last_answer() {
-    let options = HttpOptions {
-        header_read_timeout: KEEP_ALIVE_TIMEOUT,
-        ..HttpOptions::default()
-    };
-    let (addr, drain) = start(hyper::service::service_fn(echo_upgrades), options);
+    let (addr, drain) = start(
+        hyper::service::service_fn(echo_upgrades),
+        keep_alive_options(),
+    );
     // The connection's timer was set when it opened; the wait that counts starts at the answer.
     let (mut r, _) = one_answer(addr).await;
     tokio::time::sleep(KEEP_ALIVE_TIMEOUT / 2).await;
@@ -176,45 +200,20 @@ async fn an_idle_keep_alive_connection_is_closed_one_timeout_after_its_last_answ
     let mut body = [0u8; 2];
     r.read_exact(&mut body).await.unwrap();
     let answered = tokio::time::Instant::now();
-    let open_for = closed_after(&mut r, answered).await;
-    assert!(
-        open_for >= KEEP_ALIVE_TIMEOUT,
-        "closed {open_for:?} after the last answer: before the header read timeout"
-    );
-    assert!(
-        open_for < KEEP_ALIVE_TIMEOUT + Duration::from_secs(1),
-        "{open_for:?}"
-    );
-    drop(r);
-    tokio::time::timeout(CEILING, drain.all_closed())
-        .await
-        .unwrap();
+    assert_closed_one_timeout_after(r, answered, drain).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_request_header_that_stalls_after_an_answer_is_cut_by_the_header_read_timeout() {
-    let options = HttpOptions {
-        header_read_timeout: KEEP_ALIVE_TIMEOUT,
-        ..HttpOptions::default()
-    };
-    let (addr, drain) = start(hyper::service::service_fn(echo_upgrades), options);
+    let (addr, drain) = start(
+        hyper::service::service_fn(echo_upgrades),
+        keep_alive_options(),
+    );
     let (mut r, answered) = one_answer(addr).await;
     tokio::time::sleep(KEEP_ALIVE_TIMEOUT / 2).await;
     r.get_mut()
         .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nX-Half: ")
         .await
         .unwrap();
-    let open_for = closed_after(&mut r, answered).await;
-    assert!(
-        open_for >= KEEP_ALIVE_TIMEOUT,
-        "closed {open_for:?} after the last answer: before the header read timeout"
-    );
-    assert!(
-        open_for < KEEP_ALIVE_TIMEOUT + Duration::from_secs(1),
-        "{open_for:?}"
-    );
-    drop(r);
-    tokio::time::timeout(CEILING, drain.all_closed())
-        .await
-        .unwrap();
+    assert_closed_one_timeout_after(r, answered, drain).await;
 }
