@@ -133,6 +133,14 @@ fn start(app: &std::path::Path) -> Cluster {
     )
 }
 
+/// The number of requests the refusal says the canary answered: `N` in "answered 5xx to 100.00%
+/// (N of N requests)".
+fn canary_requests_counted(why: &str) -> u64 {
+    let (_, after) = why.split_once("% (").expect("the canary's counts");
+    let (n, _) = after.split_once(" of ").expect("the canary's counts");
+    n.parse().expect("a count of requests")
+}
+
 #[test]
 fn a_canary_answering_500_is_refused_and_a_good_build_rolls_out() {
     let deploy = Deploy::new("canary", HELLO);
@@ -195,10 +203,14 @@ fn a_canary_answering_500_is_refused_and_a_good_build_rolls_out() {
     eprintln!("answers by phase [200, 500, other]: {tally:?}");
     assert_eq!(tally[0][1] + tally[0][2], 0, "before the deploy: all 200");
     assert!(tally[1][1] > 0, "the canary served during its window");
+    // One accept queue feeds every worker, so the canary's share of the requests is whatever
+    // the kernel's wake-ups make it; what must hold is that the 500s the refusal counted were
+    // seen by the clients, none lost or invented.
+    let counted = canary_requests_counted(why);
     assert!(
-        tally[1][1] < tally[1][0],
-        "the canary served a minority of the requests: {:?}",
-        tally[1]
+        counted >= 20 && tally[1][1] >= counted,
+        "the refusal counted {counted} answers of the canary; the clients saw {} 500s",
+        tally[1][1]
     );
     assert_eq!(tally[1][2], 0, "no request failed otherwise");
     assert!(tally[2][0] > 0);
