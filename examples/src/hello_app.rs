@@ -117,6 +117,10 @@ pub fn routes() -> Router {
         .route("/", get(hello))
         .route("/slow", get(slow))
         .route("/pid", get(pid))
+        // Turns the handlers into services now, not on every request: `app` wraps the router
+        // in layers, where neither `axum::serve` nor regiment can do it (axum's advice for a
+        // router served as a `Service`).
+        .with_state(())
 }
 
 async fn hello() -> String {

@@ -5,10 +5,11 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use hyper_util::service::TowerToHyperService;
 use regiment_core::{EnvOverrides, Handle, Role};
 
+use crate::app_service::AppService;
 use crate::http_options::{HttpOptions, Nagle};
+use crate::service::with_routes_built;
 use crate::{App, HttpService, ResponseBody};
 use crate::{Error, worker_server};
 
@@ -265,8 +266,10 @@ impl Server {
         A: App<B>,
         B: ResponseBody,
     {
-        self.serve_service_factory(|| async move { TowerToHyperService::new(factory().await) })
-            .await
+        self.serve_service_factory(
+            || async move { AppService::new(with_routes_built(factory().await)) },
+        )
+        .await
     }
 
     /// Serves any hyper service (a tower service goes through

@@ -8,60 +8,20 @@
 // A counting global allocator: GlobalAlloc is an unsafe trait (SAFETY comments below).
 #![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::convert::Infallible;
-use std::task::{Context, Poll, Waker};
 
 use regiment_tower::{
     Criterion, CriterionLayer, MaxAge, MemoryFootprint, Replacer, RequestCount, Verdict,
 };
 use tower::{Layer, Service, ServiceBuilder, service_fn};
 
-struct Counting;
+#[path = "support/counting_allocator.rs"]
+mod counting_allocator;
 
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // try_with: the allocator also runs while thread-locals are torn down.
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded as is to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `alloc` above, that is from the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use counting_allocator::{Counting, allocations_for};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
-
-/// Drives `n` requests through `svc`; returns the allocations they made on this thread.
-fn allocations_for<S: Service<R>, R>(svc: &mut S, mut req: impl FnMut() -> R, n: usize) -> u64
-where
-    S::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(Waker::noop());
-    let before = allocations();
-    for _ in 0..n {
-        let r = req();
-        assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
-        match std::pin::pin!(svc.call(r)).poll(&mut cx) {
-            Poll::Ready(res) => drop(res.unwrap()),
-            Poll::Pending => panic!("the test service answers at once"),
-        }
-    }
-    allocations() - before
-}
 
 fn bare_u64() -> impl Service<u64, Response = u64, Error = Infallible> + Clone {
     service_fn(|x: u64| async move { Ok::<_, Infallible>(x) })
