@@ -67,6 +67,7 @@
 //! atomics, for the heartbeats).
 
 mod accept;
+mod app_service;
 mod builder;
 mod connection;
 mod connection_close;

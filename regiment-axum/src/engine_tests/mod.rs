@@ -3,6 +3,7 @@
 //! connections, and the HTTP/1 drain. Here, what they share: a server, a service, and the
 //! client's reads.
 
+mod app_readiness;
 mod http1_drain;
 mod timeouts;
 mod upgrades;
@@ -28,8 +29,11 @@ const CEILING: Duration = Duration::from_secs(20);
 /// Serves `service` on an ephemeral port; returns the address and the drain state.
 fn start<S, B>(service: S, options: HttpOptions) -> (SocketAddr, &'static Drain)
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<B>,
+            Error: Into<crate::BoxError>,
+        > + Clone
         + Send
         + Sync
         + 'static,

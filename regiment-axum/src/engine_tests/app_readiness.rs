@@ -1,0 +1,130 @@
+//! Apps that are not always ready (a concurrency limit, a load shedder): tower's contract is
+//! kept, `poll_ready` before `call`, and a request that comes while the app is not ready waits
+//! for it, woken by the app, instead of hanging; an app that fails when asked ends the
+//! connection without an answer.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tower_service::Service;
+
+use super::{CEILING, GET, read_head, start};
+use crate::app_service::AppService;
+use crate::http_options::HttpOptions;
+
+/// An app that answers "ok" once its gate is open, and says so in `poll_ready`.
+#[derive(Clone, Default)]
+struct Gated(Arc<Gate>);
+
+#[derive(Default)]
+struct Gate {
+    open: AtomicBool,
+    /// `poll_ready` answers an error instead of `Pending` while the gate is closed.
+    fails: bool,
+    /// Times `poll_ready` was asked while the gate was closed.
+    asked: AtomicUsize,
+    asked_notify: tokio::sync::Notify,
+    /// The waker of the latest `poll_ready` that answered `Pending`.
+    waker: Mutex<Option<Waker>>,
+    /// Requests called before their `poll_ready` said ready: must stay 0.
+    called_unready: AtomicUsize,
+}
+
+impl Gate {
+    fn open(&self) {
+        self.open.store(true, Ordering::SeqCst);
+        if let Some(w) = self.waker.lock().unwrap().take() {
+            w.wake();
+        }
+    }
+
+    async fn wait_asked(&self, times: usize) {
+        tokio::time::timeout(CEILING, async {
+            while self.asked.load(Ordering::SeqCst) < times {
+                self.asked_notify.notified().await;
+            }
+        })
+        .await
+        .expect("the app asked whether it is ready");
+    }
+}
+
+impl Service<Request<Incoming>> for Gated {
+    type Response = Response<String>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<Response<String>, std::io::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.0.open.load(Ordering::SeqCst) {
+            return Poll::Ready(Ok(()));
+        }
+        *self.0.waker.lock().unwrap() = Some(cx.waker().clone());
+        self.0.asked.fetch_add(1, Ordering::SeqCst);
+        self.0.asked_notify.notify_one();
+        if self.0.fails {
+            return Poll::Ready(Err(std::io::Error::other("the gate broke")));
+        }
+        Poll::Pending
+    }
+
+    fn call(&mut self, _req: Request<Incoming>) -> Self::Future {
+        if !self.0.open.load(Ordering::SeqCst) {
+            self.0.called_unready.fetch_add(1, Ordering::SeqCst);
+        }
+        std::future::ready(Ok(Response::new("ok".into())))
+    }
+}
+
+/// Serves `app` with no timer that could poll a connection before the test's ceiling: only the
+/// app's own wake-up can get a waiting request served.
+fn serve(app: Gated) -> std::net::SocketAddr {
+    let options = HttpOptions {
+        header_read_timeout: CEILING * 3,
+        ..HttpOptions::default()
+    };
+    start(AppService::new(app), options).0
+}
+
+#[tokio::test]
+async fn a_request_that_comes_while_the_app_is_not_ready_is_served_once_it_is() {
+    let app = Gated::default();
+    let addr = serve(app.clone());
+    let mut r = BufReader::new(TcpStream::connect(addr).await.unwrap());
+    r.get_mut().write_all(GET).await.unwrap();
+    // Asked when the request came, then again by the connection's poll: that one registered
+    // the waker that opening the gate wakes.
+    app.0.wait_asked(2).await;
+    app.0.open();
+    let head = tokio::time::timeout(CEILING, read_head(&mut r))
+        .await
+        .expect("the request, served once the app was ready");
+    assert_eq!(head[0], "http/1.1 200 ok", "{head:?}");
+    assert_eq!(app.0.called_unready.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn an_app_that_fails_when_asked_if_it_is_ready_ends_the_connection_without_an_answer() {
+    let app = Gated(Arc::new(Gate {
+        fails: true,
+        ..Gate::default()
+    }));
+    let addr = serve(app.clone());
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(GET).await.unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(CEILING, s.read_to_end(&mut rest))
+        .await
+        .expect("the connection ended");
+    assert!(
+        read.is_err() || rest.is_empty(),
+        "no answer: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert_eq!(app.0.asked.load(Ordering::SeqCst), 1, "asked once");
+    assert_eq!(app.0.called_unready.load(Ordering::SeqCst), 0);
+}
