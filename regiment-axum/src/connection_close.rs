@@ -27,7 +27,7 @@
 //!
 //! The request path pays relaxed atomic increments (and decrements) on the worker's counters
 //! (one more for a 5xx answer) and on the connection's own, two atomic loads of the drain's
-//! signal (its version, through the connection's receiver), and nothing else: no lock, no
+//! flag, and nothing else: no lock, no
 //! syscall.
 
 use std::future::Future;

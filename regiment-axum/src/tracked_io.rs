@@ -180,12 +180,15 @@ impl ConnectionState {
 
     /// Called when a request's response body is done (or dropped).
     pub(crate) fn request_finished(&self) {
-        // One clock read per request: what the header read timeout costs it (see
+        // One clock read per HTTP/1 request: what the header read timeout costs it (see
         // `crate::header_timer`, which reads the stamp on the connection's own task, as this
-        // runs for an HTTP/1 answer).
-        let idle = self.opened.elapsed().as_nanos();
-        self.idle_since
-            .store(u64::try_from(idle).unwrap_or(u64::MAX), Ordering::Relaxed);
+        // runs for an HTTP/1 answer). An HTTP/2 stream's connection is past its preface, which
+        // the timer no longer watches.
+        if !self.is_http2() {
+            let idle = self.opened.elapsed().as_nanos();
+            self.idle_since
+                .store(u64::try_from(idle).unwrap_or(u64::MAX), Ordering::Relaxed);
+        }
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.settle();
     }
