@@ -7,7 +7,9 @@
 //! assert_eq!(regiment_bench::procfs::state(me), Some('R'));
 //! ```
 
+use std::collections::HashSet;
 use std::fs;
+use std::os::unix::fs::FileExt;
 
 /// A `kB` field of /proc/PID/status (`VmRSS`, `Threads` as a plain number).
 fn status_field(pid: u32, field: &str) -> Option<u64> {
@@ -33,6 +35,43 @@ pub fn pss_kb(pid: u32) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix("Pss:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// The memory `pids` hold in RAM together, in kB: their resident pages, each counted once however
+/// many of them map it (the program's code and the C library are in memory once, not once per
+/// process, as a sum of RSS counts them). Read from the page frame numbers of
+/// /proc/PID/pagemap, which only a process with `CAP_SYS_ADMIN` is shown: `None` otherwise, or
+/// when a process is gone.
+pub fn resident_once_kb(pids: &[u32]) -> Option<u64> {
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()? as u64;
+    let mut frames = HashSet::new();
+    for &pid in pids {
+        let maps = fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+        let pagemap = fs::File::open(format!("/proc/{pid}/pagemap")).ok()?;
+        // The vsyscall page lies outside the process's own address space; pagemap ends before.
+        for line in maps.lines().filter(|l| !l.ends_with("[vsyscall]")) {
+            let (start, end) = line.split_whitespace().next()?.split_once('-')?;
+            let start = u64::from_str_radix(start, 16).ok()?;
+            let end = u64::from_str_radix(end, 16).ok()?;
+            // One 64-bit entry per page: bit 63 present, bits 0-54 the page frame number.
+            let mut entries = vec![0u8; ((end - start) / page * 8) as usize];
+            pagemap.read_exact_at(&mut entries, start / page * 8).ok()?;
+            for entry in entries.chunks_exact(8) {
+                let entry = u64::from_le_bytes(entry.try_into().ok()?);
+                if entry >> 63 == 1 {
+                    let frame = entry & ((1 << 55) - 1);
+                    if frame == 0 {
+                        // Frame numbers hidden: not allowed to see them.
+                        return None;
+                    }
+                    frames.insert(frame);
+                }
+            }
+        }
+    }
+    Some(frames.len() as u64 * page / 1024)
 }
 
 /// The fields of /proc/PID/stat after the command name.
@@ -97,8 +136,11 @@ pub struct Footprint {
     pub master_rss_kb: u64,
     /// Sum of resident kB over the process and its children (shared pages counted in each).
     pub total_rss_kb: u64,
-    /// Sum of proportional set sizes, kB: what they take together.
+    /// Sum of proportional set sizes, kB (pages shared with other processes divided among them).
     pub total_pss_kb: u64,
+    /// Their resident pages, each counted once, kB: what they hold in RAM together (see
+    /// [`resident_once_kb`]; `None` without `CAP_SYS_ADMIN`).
+    pub resident_once_kb: Option<u64>,
     /// Processes counted.
     pub processes: usize,
 }
@@ -111,6 +153,59 @@ pub fn footprint(pid: u32) -> Footprint {
         master_rss_kb: rss_kb(pid).unwrap_or(0),
         total_rss_kb: all.iter().filter_map(|&p| rss_kb(p)).sum(),
         total_pss_kb: all.iter().filter_map(|&p| pss_kb(p)).sum(),
+        resident_once_kb: resident_once_kb(&all),
         processes: all.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_shared_by_processes_are_counted_once() {
+        // Two processes of the same program, at rest: their code and C library are the same
+        // pages.
+        let spawn = || {
+            std::process::Command::new("sleep")
+                .arg("60")
+                .spawn()
+                .expect("sleep")
+        };
+        let (mut a, mut b) = (spawn(), spawn());
+        let (pa, pb) = (a.id(), b.id());
+        // Wait until both have exec'd and mapped their program.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while [pa, pb].iter().any(|&p| {
+            fs::read_link(format!("/proc/{p}/exe")).map_or(true, |e| !e.ends_with("sleep"))
+        }) {
+            assert!(std::time::Instant::now() < deadline, "sleep did not start");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let one = resident_once_kb(&[pa]);
+        let both = resident_once_kb(&[pa, pb]);
+        let twice = resident_once_kb(&[pa, pa]);
+        let rss = (rss_kb(pa), rss_kb(pb));
+        for c in [&mut a, &mut b] {
+            c.kill().ok();
+            c.wait().ok();
+        }
+        let (Some(one), Some(both), Some(twice)) = (one, both, twice) else {
+            eprintln!("page frame numbers hidden (no CAP_SYS_ADMIN): nothing to compare");
+            return;
+        };
+        let (Some(rss_a), Some(rss_b)) = rss else {
+            panic!("the sleeps' RSS")
+        };
+        assert_eq!(twice, one, "the same process counted twice");
+        assert!(
+            one.abs_diff(rss_a) * 10 <= rss_a,
+            "one process: {one} kB, its RSS {rss_a} kB"
+        );
+        assert!(
+            both < rss_a + rss_b,
+            "two: {both} kB once, {} kB summed",
+            rss_a + rss_b
+        );
     }
 }

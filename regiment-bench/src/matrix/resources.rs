@@ -1,4 +1,5 @@
-//! Memory and CPU at rest: the master alone, and master plus workers (RSS and PSS).
+//! Memory and CPU at rest: the master alone, and master plus workers (RSS summed, PSS, and
+//! their resident pages counted once).
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,8 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
             format!("{:.2}%", cpu * 100.0),
             mb(f.total_rss_kb),
             mb(f.total_pss_kb),
+            f.resident_once_kb
+                .map_or_else(|| "n/a (needs CAP_SYS_ADMIN)".into(), mb),
         ]);
         json.push(serde_json::json!({
             "server": s.label(), "footprint": f, "first_process_threads": threads,
@@ -69,6 +72,7 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
             "its CPU",
             "all RSS MB",
             "all PSS MB",
+            "all resident MB, each page once",
         ],
         &rows,
     ));
