@@ -85,7 +85,13 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let f = stat_fields(pid)?;
     // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name and state.
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    ticks_seconds(&f, 11)
+}
+
+/// The sum of the two clock-tick fields of `stat` at `at` and `at + 1`, in seconds.
+fn ticks_seconds(fields: &[String], at: usize) -> Option<f64> {
+    let ticks: u64 =
+        fields.get(at)?.parse::<u64>().ok()? + fields.get(at + 1)?.parse::<u64>().ok()?;
     let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()
@@ -121,12 +127,22 @@ pub fn children(pid: u32) -> Vec<u32> {
     kids
 }
 
-/// CPU seconds of `pid` and its children together (user + system).
+/// CPU seconds (user + system) of `pid`'s children that it has waited for, all of them since it
+/// started.
+fn reaped_children_cpu_seconds(pid: u32) -> Option<f64> {
+    let f = stat_fields(pid)?;
+    // cutime and cstime are fields 16 and 17 of stat, 14 and 15 after the name and state.
+    ticks_seconds(&f, 13)
+}
+
+/// CPU seconds of `pid` and its children together (user + system), the children it has already
+/// waited for included (regiment's replaced workers).
 pub fn tree_cpu_seconds(pid: u32) -> f64 {
     std::iter::once(pid)
         .chain(children(pid))
         .filter_map(cpu_seconds)
-        .sum()
+        .sum::<f64>()
+        + reaped_children_cpu_seconds(pid).unwrap_or(0.0)
 }
 
 /// Memory of a process and its children together.

@@ -17,6 +17,7 @@
 pub mod cores;
 pub mod generator;
 pub mod recycling;
+pub mod replacement_cost;
 pub mod resources;
 pub mod restarts;
 pub mod scale;

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use super::replacement_cost;
 use super::server::{self, HelloSetup, NEVER, Server};
 use super::{Settings, median, ratio_cell, table};
 use crate::load::Measured;
@@ -46,6 +47,20 @@ pub fn replacements(events: &[(Instant, serde_json::Value)]) -> Vec<Replacement>
         .collect()
 }
 
+/// The server's events once the replacements asked for are done (the last may still be under
+/// way when the load ends: at most 10 s more), the old workers waited for.
+pub fn settled(running: &server::Running) -> Vec<(Instant, serde_json::Value)> {
+    running.output.wait_for(Duration::from_secs(10), |lines| {
+        let events = server::events_of(lines);
+        let asked = events
+            .iter()
+            .filter(|(_, e)| e["event"] == "replace-requested")
+            .count();
+        replacements(&events).len() >= asked
+    });
+    running.output.events()
+}
+
 /// The `q` quantile of `v` in ms, two decimals.
 fn quantile_ms(v: &mut [u64], q: f64) -> String {
     if v.is_empty() {
@@ -84,16 +99,7 @@ pub fn run(settings: &Settings, rate: f64) -> Result<(String, serde_json::Value)
             let began = Instant::now();
             let m = settings.run_load(&placement.generator, running.addr)?;
             let took = began.elapsed();
-            // The last replacement may still be under way: let it finish (at most 10 s).
-            running.output.wait_for(Duration::from_secs(10), |lines| {
-                let events = server::events_of(lines);
-                let asked = events
-                    .iter()
-                    .filter(|(_, e)| e["event"] == "replace-requested")
-                    .count();
-                replacements(&events).len() >= asked
-            });
-            let events = running.output.events();
+            let events = settled(&running);
             running.stop();
             if i == 1 {
                 let found = replacements(&events);
@@ -165,7 +171,10 @@ pub fn run(settings: &Settings, rate: f64) -> Result<(String, serde_json::Value)
         quantile_ms(&mut gone, 0.9),
         quantile_ms(&mut gone, 1.0),
     );
+    let (cost_md, cost) = replacement_cost::run(settings, rate)?;
+    md.push_str(&cost_md);
     let json = serde_json::json!({
+        "cpu_per_replacement": cost,
         "limit": limit,
         "never": runs[0],
         "every_second": runs[1],
