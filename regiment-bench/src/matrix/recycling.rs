@@ -47,6 +47,17 @@ pub fn replacements(events: &[(Instant, serde_json::Value)]) -> Vec<Replacement>
         .collect()
 }
 
+/// `hello` with `workers` workers, never replaced, and replaced every `limit` requests.
+pub fn never_and_every(workers: usize, limit: u64) -> [Server; 2] {
+    let setup = |max_requests| {
+        Server::Hello(HelloSetup {
+            max_requests,
+            ..HelloSetup::steady(workers)
+        })
+    };
+    [setup(NEVER), setup(limit)]
+}
+
 /// The server's events once the replacements asked for are done (the last may still be under
 /// way when the load ends: at most 10 s more), the old workers waited for.
 pub fn settled(running: &server::Running) -> Vec<(Instant, serde_json::Value)> {
@@ -76,13 +87,7 @@ pub fn run(settings: &Settings, rate: f64) -> Result<(String, serde_json::Value)
     // With R requests/s over all workers and a limit of L per worker, the cluster replaces
     // R/L workers a second: L = R for one a second.
     let limit = (rate as u64).max(1000);
-    let setup = |max_requests| {
-        Server::Hello(HelloSetup {
-            max_requests,
-            ..HelloSetup::steady(workers)
-        })
-    };
-    let servers = [setup(NEVER), setup(limit)];
+    let servers = never_and_every(workers, limit);
     let placement = &settings.placements()[0];
     let mut runs: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
     let mut replaced: Vec<f64> = Vec::new();

@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::generator::{self, Load};
-use super::recycling::settled;
-use super::server::{self, HelloSetup, NEVER, Server};
+use super::recycling::{never_and_every, settled};
+use super::server;
 use super::{Settings, median};
 use crate::procfs;
 
@@ -34,13 +34,7 @@ pub fn run(settings: &Settings, rate: f64) -> Result<(String, serde_json::Value)
     let workers = settings.cpus.len();
     // R requests/s over all workers and a limit of L per worker: R/L replacements a second.
     let limit = ((rate / PER_SECOND) as u64).max(200);
-    let setup = |max_requests| {
-        Server::Hello(HelloSetup {
-            max_requests,
-            ..HelloSetup::steady(workers)
-        })
-    };
-    let servers = [setup(NEVER), setup(limit)];
+    let servers = never_and_every(workers, limit);
     let placement = &settings.placements()[0];
     // Every request counted: the CPU time covers the whole run.
     let load = Load {
