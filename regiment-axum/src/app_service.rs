@@ -3,12 +3,14 @@
 //! hyper-util's `TowerToHyperService` does the same through a `Oneshot`: every request is moved
 //! into a future that asks the app whether it is ready on its first poll, then moved again into
 //! the app's `call`, and the future is rebuilt around the app's own. Here the app is asked when
-//! the request comes, with a waker that does nothing: an app that is always ready (an axum
-//! `Router`, regiment's criteria, most layers) says so, the request goes to `call` at once, and
-//! the future is the app's own. One that is not ready keeps the request and is asked again,
-//! with the connection's waker, when hyper first polls the future, as tower's contract wants:
-//! `poll_ready` before `call`, and a `Pending` answer registers the waker of the latest poll.
-//! About 150 instructions a request less (BENCHMARKS.md).
+//! the engine calls the service, which it does where hyper polls the answer at once (an HTTP/1
+//! request as it comes, an HTTP/2 stream in its own task: see [`crate::connection_close`]),
+//! with a waker that does nothing: an app that is always ready (an axum `Router`, regiment's
+//! criteria, most layers) says so, the request goes to `call` at once, and the future is the
+//! app's own. One that is not ready keeps the request and is asked again, with the task's
+//! waker, when hyper first polls the future, as tower's contract wants: `poll_ready` before
+//! `call`, and a `Pending` answer registers the waker of the latest poll. About 150
+//! instructions a request less (BENCHMARKS.md).
 
 use std::future::Future;
 use std::pin::Pin;

@@ -171,7 +171,7 @@ where
             if self.poll_served(cx).is_ready() {
                 return Poll::Ready(Served::Ended);
             }
-            // Polled only once the connection's receiver saw the drain (one atomic load).
+            // Polled only once the drain's flag is set (one atomic load).
             let started = drain_started.poll_if(cx, self.state.drain_started());
             started.map(|()| Served::UntilDrain)
         })

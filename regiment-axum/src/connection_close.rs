@@ -67,24 +67,38 @@ impl<S> ConnectionClose<S> {
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionClose<S>
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone,
 {
     type Response = Response<InFlightBody<B>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let kind = RequestKind::of(&req);
         let in_flight = InFlight::start(self.stats, &self.connection, kind);
-        let inner = if self.connection.drain_started() && asks_to_upgrade(&req) {
+        let answer = if self.connection.drain_started() && asks_to_upgrade(&req) {
             tracing::debug!(uri = %req.uri(), "upgrade refused: the worker is draining");
             // Dropped with its `OnUpgrade`: the socket hyper hands over goes nowhere, closed.
-            None
+            Answer::Refused
+        } else if kind.http2() {
+            // hyper calls the service of an HTTP/2 connection on the connection's task and polls
+            // each stream's answer in the stream's own task. The app is asked there, as with
+            // hyper-util's `TowerToHyperService`: a panic in its `call` ends that stream's task,
+            // not the connection with all its streams, and what it reserves when asked (a
+            // concurrency limit's permit) is taken where the answer is served. (HTTP/1 reads a
+            // request only once the answer before it is written, and polls its answer at once.)
+            Answer::Deferred {
+                service: self.inner.clone(),
+                req: Some(req),
+            }
         } else {
-            Some(self.inner.call(req))
+            // Polled at once, on this task.
+            Answer::Called {
+                future: self.inner.call(req),
+            }
         };
         ResponseFuture {
-            inner,
+            answer,
             in_flight: Some(in_flight),
             kind,
         }
@@ -151,32 +165,58 @@ impl RequestKind {
 }
 
 pin_project_lite::pin_project! {
-    /// The application's response future, finished with the drain's `Connection: close`; or
-    /// none, for an upgrade refused.
-    pub(crate) struct ResponseFuture<F> {
+    /// The application's answer, finished with the drain's `Connection: close`.
+    pub(crate) struct ResponseFuture<S: hyper::service::Service<Request<Incoming>>> {
         #[pin]
-        inner: Option<F>,
+        answer: Answer<S>,
         in_flight: Option<InFlight>,
         kind: RequestKind,
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+pin_project_lite::pin_project! {
+    /// Where the application's answer stands.
+    #[project = AnswerProj]
+    enum Answer<S: hyper::service::Service<Request<Incoming>>> {
+        Called {
+            #[pin]
+            future: S::Future,
+        },
+        /// The service is called when the answer is first polled (see `call`).
+        Deferred {
+            service: S,
+            req: Option<Request<Incoming>>,
+        },
+        /// An upgrade refused while draining: the wrapper answers.
+        Refused,
+    }
+}
+
+impl<S, B> Future for ResponseFuture<S>
 where
-    F: Future<Output = Result<Response<B>, E>>,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>,
 {
-    type Output = Result<Response<InFlightBody<B>>, E>;
+    type Output = Result<Response<InFlightBody<B>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         let kind = *this.kind;
-        let Some(inner) = this.inner.as_pin_mut() else {
-            return Poll::Ready(Ok(refused(kind, this.in_flight.take())));
+        let future = loop {
+            match this.answer.as_mut().project() {
+                AnswerProj::Called { future } => break future,
+                AnswerProj::Deferred { service, req } => {
+                    let future = service.call(req.take().expect("a request not yet called"));
+                    this.answer.set(Answer::Called { future });
+                }
+                AnswerProj::Refused => {
+                    return Poll::Ready(Ok(refused(kind, this.in_flight.take())));
+                }
+            }
         };
         let stats = this.in_flight.as_ref().and_then(|f| f.stats);
         // Response classes for the heartbeats (a canary rollout compares them between
         // generations): one relaxed increment, on errors only.
-        let mut res = match ready!(inner.poll(cx)) {
+        let mut res = match ready!(future.poll(cx)) {
             Ok(res) => res,
             Err(e) => {
                 if let Some(s) = stats {

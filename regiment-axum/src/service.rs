@@ -127,6 +127,8 @@ pub(crate) fn with_routes_built<A: Any>(app: A) -> A {
     app.expect("the app, put back")
 }
 
+// A counting global allocator, shared with regiment-tower's allocation tests: GlobalAlloc is an
+// unsafe trait (SAFETY comments there).
 #[cfg(test)]
 #[allow(unsafe_code)]
 #[path = "../../regiment-tower/tests/support/counting_allocator.rs"]
@@ -134,9 +136,6 @@ mod counting_allocator;
 
 #[cfg(test)]
 mod tests {
-    // A counting global allocator: GlobalAlloc is an unsafe trait (SAFETY comments there).
-    #![allow(unsafe_code)]
-
     use axum::Router;
     use axum::body::Body;
     use axum::routing::get;
@@ -161,8 +160,8 @@ mod tests {
     fn a_router_has_its_handlers_built_once_not_on_every_request() {
         let as_is = allocations_for(&mut routes(), request, 100);
         let built = allocations_for(&mut with_routes_built(routes()), request, 100);
-        // The handler cloned into a new boxed service, per request.
-        assert_eq!(as_is - built, 100, "as is: {as_is}, built: {built}");
+        // At least the handler cloned into a new boxed service, per request.
+        assert!(built + 100 <= as_is, "as is: {as_is}, built: {built}");
     }
 
     #[test]

@@ -54,8 +54,9 @@ pub(crate) struct ConnectionState {
     in_flight: AtomicU64,
     /// When the connection was accepted.
     opened: Instant,
-    /// When its last answer was done (so that it waits for a request head since then), as
-    /// nanoseconds after `opened`; 0 before its first request. Read by the header read timeout.
+    /// When its last HTTP/1 answer was done (so that it waits for a request head since then),
+    /// as nanoseconds after `opened`; 0 before its first request. Read by the header read
+    /// timeout, which does not watch HTTP/2 connections past their preface.
     idle_since: AtomicU64,
     /// The connection speaks HTTP/2 (preface magic or request seen): it gets GOAWAY at once
     /// when the drain starts.
@@ -119,7 +120,8 @@ impl ConnectionState {
     }
 
     /// Since when the connection has no request in flight: when it opened, or when its last
-    /// answer was done. Meaningful while [`ConnectionState::in_flight`] is 0.
+    /// HTTP/1 answer was done. Meaningful while [`ConnectionState::in_flight`] is 0, on a
+    /// connection that has not served HTTP/2.
     pub(crate) fn idle_since(&self) -> Instant {
         self.opened + Duration::from_nanos(self.idle_since.load(Ordering::Relaxed))
     }

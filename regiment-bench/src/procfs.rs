@@ -41,8 +41,10 @@ pub fn pss_kb(pid: u32) -> Option<u64> {
 /// many of them map it (the program's code and the C library are in memory once, not once per
 /// process, as a sum of RSS counts them). Read from the page frame numbers of
 /// /proc/PID/pagemap, which only a process with `CAP_SYS_ADMIN` is shown: `None` otherwise, or
-/// when a process is gone.
+/// when a process went away while it was read.
 pub fn resident_once_kb(pids: &[u32]) -> Option<u64> {
+    /// Bytes of pagemap read at once: the entries of 256 MiB of address space.
+    const PAGEMAP_CHUNK: usize = 512 * 1024;
     let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
         .ok()
         .flatten()? as u64;
@@ -55,18 +57,24 @@ pub fn resident_once_kb(pids: &[u32]) -> Option<u64> {
             let (start, end) = line.split_whitespace().next()?.split_once('-')?;
             let start = u64::from_str_radix(start, 16).ok()?;
             let end = u64::from_str_radix(end, 16).ok()?;
-            // One 64-bit entry per page: bit 63 present, bits 0-54 the page frame number.
-            let mut entries = vec![0u8; ((end - start) / page * 8) as usize];
-            pagemap.read_exact_at(&mut entries, start / page * 8).ok()?;
-            for entry in entries.chunks_exact(8) {
-                let entry = u64::from_le_bytes(entry.try_into().ok()?);
-                if entry >> 63 == 1 {
-                    let frame = entry & ((1 << 55) - 1);
-                    if frame == 0 {
-                        // Frame numbers hidden: not allowed to see them.
-                        return None;
+            // One 64-bit entry per page: bit 63 present, bits 0-54 the page frame number. Read
+            // a bounded chunk at a time: a reservation of the address space can be gigabytes.
+            let mut chunk = vec![0u8; PAGEMAP_CHUNK];
+            let (mut at, to) = (start / page * 8, end / page * 8);
+            while at < to {
+                let entries = &mut chunk[..(to - at).min(PAGEMAP_CHUNK as u64) as usize];
+                pagemap.read_exact_at(entries, at).ok()?;
+                at += entries.len() as u64;
+                for entry in entries.chunks_exact(8) {
+                    let entry = u64::from_le_bytes(entry.try_into().ok()?);
+                    if entry >> 63 == 1 {
+                        let frame = entry & ((1 << 55) - 1);
+                        if frame == 0 {
+                            // Frame numbers hidden: not allowed to see them.
+                            return None;
+                        }
+                        frames.insert(frame);
                     }
-                    frames.insert(frame);
                 }
             }
         }
@@ -84,7 +92,8 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
 /// CPU time used (user + system), in seconds.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let f = stat_fields(pid)?;
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name and state.
+    // utime and stime are fields 14 and 15 of stat: indexes 11 and 12 of what follows the
+    // name (the state is index 0).
     ticks_seconds(&f, 11)
 }
 
@@ -131,18 +140,32 @@ pub fn children(pid: u32) -> Vec<u32> {
 /// started.
 fn reaped_children_cpu_seconds(pid: u32) -> Option<f64> {
     let f = stat_fields(pid)?;
-    // cutime and cstime are fields 16 and 17 of stat, 14 and 15 after the name and state.
+    // cutime and cstime are fields 16 and 17 of stat: indexes 13 and 14 after the name.
     ticks_seconds(&f, 13)
 }
 
 /// CPU seconds of `pid` and its children together (user + system), the children it has already
 /// waited for included (regiment's replaced workers).
 pub fn tree_cpu_seconds(pid: u32) -> f64 {
+    // A child waited for while its own time is read would be counted twice (alive, then in
+    // the parent's count): read again when the parent's count moved meanwhile.
+    let mut reaped = reaped_children_cpu_seconds(pid).unwrap_or(0.0);
+    for _ in 0..10 {
+        let alive: f64 = std::iter::once(pid)
+            .chain(children(pid))
+            .filter_map(cpu_seconds)
+            .sum();
+        let after = reaped_children_cpu_seconds(pid).unwrap_or(0.0);
+        if after == reaped {
+            return alive + reaped;
+        }
+        reaped = after;
+    }
     std::iter::once(pid)
         .chain(children(pid))
         .filter_map(cpu_seconds)
         .sum::<f64>()
-        + reaped_children_cpu_seconds(pid).unwrap_or(0.0)
+        + reaped
 }
 
 /// Memory of a process and its children together.
@@ -190,10 +213,11 @@ mod tests {
         };
         let (mut a, mut b) = (spawn(), spawn());
         let (pa, pb) = (a.id(), b.id());
-        // Wait until both have exec'd and mapped their program.
+        // Wait until both sleep: exec'd, their program and C library loaded, at rest.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while [pa, pb].iter().any(|&p| {
             fs::read_link(format!("/proc/{p}/exe")).map_or(true, |e| !e.ends_with("sleep"))
+                || state(p) != Some('S')
         }) {
             assert!(std::time::Instant::now() < deadline, "sleep did not start");
             std::thread::sleep(std::time::Duration::from_millis(10));

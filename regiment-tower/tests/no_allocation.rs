@@ -5,7 +5,8 @@
 //! A counting global allocator counts, per thread, the allocations made while a request goes
 //! through a stack; each test runs on its own thread, so the tests do not see each other.
 
-// A counting global allocator: GlobalAlloc is an unsafe trait (SAFETY comments below).
+// A counting global allocator: GlobalAlloc is an unsafe trait (SAFETY comments in
+// support/counting_allocator.rs).
 #![allow(unsafe_code)]
 
 use std::convert::Infallible;

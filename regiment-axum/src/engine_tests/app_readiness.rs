@@ -1,7 +1,8 @@
 //! Apps that are not always ready (a concurrency limit, a load shedder): tower's contract is
 //! kept, `poll_ready` before `call`, and a request that comes while the app is not ready waits
-//! for it, woken by the app, instead of hanging; an app that fails when asked ends the
-//! connection without an answer.
+//! for it, woken by the app, instead of hanging, over HTTP/1 and HTTP/2; an app that fails when
+//! asked ends the connection without an answer. And where the app is called: an HTTP/2
+//! stream's in the stream's own task, so that a panic there ends that stream only.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
-use super::{CEILING, GET, read_head, start};
+use super::{CEILING, GET, h2_handshake, read_head, start};
 use crate::app_service::AppService;
 use crate::http_options::HttpOptions;
 
@@ -127,4 +128,55 @@ async fn an_app_that_fails_when_asked_if_it_is_ready_ends_the_connection_without
     );
     assert_eq!(app.0.asked.load(Ordering::SeqCst), 1, "asked once");
     assert_eq!(app.0.called_unready.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn an_http2_stream_that_comes_while_the_app_is_not_ready_is_served_once_it_is() {
+    let app = Gated::default();
+    let addr = serve(app.clone());
+    let (mut sender, _conn) = h2_handshake(addr).await;
+    let answer = tokio::spawn(async move {
+        sender
+            .send_request(Request::get("http://a/").body(String::new()).unwrap())
+            .await
+    });
+    app.0.wait_asked(2).await;
+    app.0.open();
+    let res = tokio::time::timeout(CEILING, answer)
+        .await
+        .expect("the stream, served once the app was ready")
+        .unwrap()
+        .expect("an answer");
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.0.called_unready.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_panic_in_the_apps_call_on_an_http2_stream_ends_that_stream_not_the_connection() {
+    // Panics in `call` itself, before any future exists: a bug of the app's, which must cost
+    // the one stream that met it.
+    let app = tower::service_fn(|req: Request<Incoming>| {
+        assert!(req.uri().path() != "/panic", "the app's bug");
+        std::future::ready(Ok::<_, std::convert::Infallible>(Response::new(
+            String::from("ok"),
+        )))
+    });
+    let options = HttpOptions::default();
+    let addr = start(AppService::new(app), options).0;
+    let (mut sender, conn) = h2_handshake(addr).await;
+    let get = |path: &str| {
+        Request::get(format!("http://a{path}"))
+            .body(String::new())
+            .unwrap()
+    };
+    let failed = tokio::time::timeout(CEILING, sender.send_request(get("/panic")))
+        .await
+        .expect("the panicking stream ends");
+    assert!(failed.is_err(), "no answer to the stream that panicked");
+    let res = tokio::time::timeout(CEILING, sender.send_request(get("/")))
+        .await
+        .expect("an answer on the same connection")
+        .expect("the connection still serves");
+    assert_eq!(res.status(), 200);
+    assert!(!conn.is_finished(), "the connection is still open");
 }

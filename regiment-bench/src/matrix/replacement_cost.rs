@@ -76,6 +76,11 @@ pub fn run(settings: &Settings, rate: f64) -> Result<(String, serde_json::Value)
         }
         runs.push(pair);
     }
+    let mut md = String::new();
+    if per_replacement_ms.is_empty() {
+        md.push_str("\nCPU per replacement: no round had a replacement to measure.\n");
+        return Ok((md, serde_json::json!({ "limit": limit, "runs": runs })));
+    }
     let ms = median(&per_replacement_ms);
     let min = per_replacement_ms
         .iter()
@@ -85,7 +90,6 @@ pub fn run(settings: &Settings, rate: f64) -> Result<(String, serde_json::Value)
         .iter()
         .copied()
         .fold(f64::NEG_INFINITY, f64::max);
-    let mut md = String::new();
     let _ = writeln!(
         md,
         "\nCPU per replacement: {ms:.1} ms [{min:.1}-{max:.1}] of CPU time over the whole cluster (median of {} rounds, each the same load with a replacement every {limit} requests, about {PER_SECOND:.0} a second, against none; new worker's start, old worker's drain and exit, the master's work, the clients' reconnections). At one replacement a second: {:.2}% of the machine's {workers} CPUs.",
