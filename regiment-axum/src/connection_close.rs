@@ -88,8 +88,7 @@ where
             // concurrency limit's permit) is taken where the answer is served. (HTTP/1 reads a
             // request only once the answer before it is written, and polls its answer at once.)
             Answer::Deferred {
-                service: self.inner.clone(),
-                req: Some(req),
+                call: Some(Box::new((self.inner.clone(), req))),
             }
         } else {
             // Polled at once, on this task.
@@ -182,10 +181,11 @@ pin_project_lite::pin_project! {
             #[pin]
             future: S::Future,
         },
-        /// The service is called when the answer is first polled (see `call`).
+        /// The service is called when the answer is first polled (see `call`). Boxed: an
+        /// HTTP/2 stream allocates its task anyway, and the answers of HTTP/1 requests, which
+        /// are moved whole into hyper's connection, stay the size of the app's own future.
         Deferred {
-            service: S,
-            req: Option<Request<Incoming>>,
+            call: Option<Box<(S, Request<Incoming>)>>,
         },
         /// An upgrade refused while draining: the wrapper answers.
         Refused,
@@ -204,8 +204,9 @@ where
         let future = loop {
             match this.answer.as_mut().project() {
                 AnswerProj::Called { future } => break future,
-                AnswerProj::Deferred { service, req } => {
-                    let future = service.call(req.take().expect("a request not yet called"));
+                AnswerProj::Deferred { call } => {
+                    let (service, req) = *call.take().expect("a request not yet called");
+                    let future = service.call(req);
                     this.answer.set(Answer::Called { future });
                 }
                 AnswerProj::Refused => {
