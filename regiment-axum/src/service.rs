@@ -119,12 +119,11 @@ where
 
 /// `app`, with its handlers turned into services once if it is an axum `Router` (see [`App`]):
 /// otherwise the router does it for every request it routes. Any other app is returned as is.
-pub(crate) fn with_routes_built<A: Any>(app: A) -> A {
-    let mut app = Some(app);
-    if let Some(router) = (&mut app as &mut dyn Any).downcast_mut::<Option<axum::Router>>() {
-        *router = router.take().map(|r| r.with_state(()));
+pub(crate) fn with_routes_built<A: Any>(mut app: A) -> A {
+    if let Some(router) = (&mut app as &mut dyn Any).downcast_mut::<axum::Router>() {
+        *router = std::mem::take(router).with_state(());
     }
-    app.expect("the app, put back")
+    app
 }
 
 // A counting global allocator, shared with regiment-tower's allocation tests: GlobalAlloc is an
