@@ -49,6 +49,7 @@ pub fn resident_once_kb(pids: &[u32]) -> Option<u64> {
         .ok()
         .flatten()? as u64;
     let mut frames = HashSet::new();
+    let mut chunk = vec![0u8; PAGEMAP_CHUNK];
     for &pid in pids {
         let maps = fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
         let pagemap = fs::File::open(format!("/proc/{pid}/pagemap")).ok()?;
@@ -59,7 +60,6 @@ pub fn resident_once_kb(pids: &[u32]) -> Option<u64> {
             let end = u64::from_str_radix(end, 16).ok()?;
             // One 64-bit entry per page: bit 63 present, bits 0-54 the page frame number. Read
             // a bounded chunk at a time: a reservation of the address space can be gigabytes.
-            let mut chunk = vec![0u8; PAGEMAP_CHUNK];
             let (mut at, to) = (start / page * 8, end / page * 8);
             while at < to {
                 let entries = &mut chunk[..(to - at).min(PAGEMAP_CHUNK as u64) as usize];
@@ -149,23 +149,22 @@ fn reaped_children_cpu_seconds(pid: u32) -> Option<f64> {
 pub fn tree_cpu_seconds(pid: u32) -> f64 {
     // A child waited for while its own time is read would be counted twice (alive, then in
     // the parent's count): read again when the parent's count moved meanwhile.
-    let mut reaped = reaped_children_cpu_seconds(pid).unwrap_or(0.0);
-    for _ in 0..10 {
-        let alive: f64 = std::iter::once(pid)
+    let alive = || -> f64 {
+        std::iter::once(pid)
             .chain(children(pid))
             .filter_map(cpu_seconds)
-            .sum();
+            .sum()
+    };
+    let mut reaped = reaped_children_cpu_seconds(pid).unwrap_or(0.0);
+    for _ in 0..10 {
+        let now_alive = alive();
         let after = reaped_children_cpu_seconds(pid).unwrap_or(0.0);
         if after == reaped {
-            return alive + reaped;
+            return now_alive + reaped;
         }
         reaped = after;
     }
-    std::iter::once(pid)
-        .chain(children(pid))
-        .filter_map(cpu_seconds)
-        .sum::<f64>()
-        + reaped
+    alive() + reaped
 }
 
 /// Memory of a process and its children together.

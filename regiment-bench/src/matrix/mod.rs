@@ -124,14 +124,19 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// The median, the least and the greatest of `v` (`None` when empty).
+pub fn spread(v: &[f64]) -> Option<(f64, f64, f64)> {
+    let min = v.iter().copied().reduce(f64::min)?;
+    let max = v.iter().copied().reduce(f64::max)?;
+    Some((median(v), min, max))
+}
+
 /// `median [min-max]` of ratios, two decimals.
 pub fn ratio_cell(v: &[f64]) -> String {
-    if v.is_empty() {
-        return "-".to_string();
+    match spread(v) {
+        Some((median, min, max)) => format!("{median:.2}x [{min:.2}-{max:.2}]"),
+        None => "-".to_string(),
     }
-    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!("{:.2}x [{:.2}-{:.2}]", median(v), min, max)
 }
 
 /// A markdown table from a header and rows.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::generator::{self, Load};
 use super::recycling::{never_and_every, settled};
 use super::server;
-use super::{Settings, median};
+use super::{Settings, spread};
 use crate::procfs;
 
 /// Replacements a second in the measured runs: enough that their CPU time stands out of the
@@ -77,19 +77,10 @@ pub fn run(settings: &Settings, rate: f64) -> Result<(String, serde_json::Value)
         runs.push(pair);
     }
     let mut md = String::new();
-    if per_replacement_ms.is_empty() {
+    let Some((ms, min, max)) = spread(&per_replacement_ms) else {
         md.push_str("\nCPU per replacement: no round had a replacement to measure.\n");
         return Ok((md, serde_json::json!({ "limit": limit, "runs": runs })));
-    }
-    let ms = median(&per_replacement_ms);
-    let min = per_replacement_ms
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min);
-    let max = per_replacement_ms
-        .iter()
-        .copied()
-        .fold(f64::NEG_INFINITY, f64::max);
+    };
     let _ = writeln!(
         md,
         "\nCPU per replacement: {ms:.1} ms [{min:.1}-{max:.1}] of CPU time over the whole cluster (median of {} rounds, each the same load with a replacement every {limit} requests, about {PER_SECOND:.0} a second, against none; new worker's start, old worker's drain and exit, the master's work, the clients' reconnections). At one replacement a second: {:.2}% of the machine's {workers} CPUs.",

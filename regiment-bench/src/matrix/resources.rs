@@ -51,8 +51,8 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
             format!("{:.2}%", cpu * 100.0),
             mb(f.total_rss_kb),
             mb(f.total_pss_kb),
-            f.resident_once_kb
-                .map_or_else(|| "n/a (needs CAP_SYS_ADMIN)".into(), mb),
+            // Without CAP_SYS_ADMIN, or when a process went away while it was read.
+            f.resident_once_kb.map_or_else(|| "n/a".into(), mb),
         ]);
         json.push(serde_json::json!({
             "server": s.label(), "footprint": f, "first_process_threads": threads,
