@@ -19,10 +19,11 @@ use regiment_core::listen;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinSet;
 
+use crate::ResponseBody;
 use crate::connection::{self, Engine};
 use crate::drain::Peer;
 use crate::http_options::Nagle;
-use crate::{HttpService, ResponseBody};
+use crate::service::PerConnection;
 
 /// A listening socket registered with tokio, TCP or Unix-domain.
 trait AcceptSocket: Send + Sync + 'static {
@@ -69,7 +70,7 @@ pub(crate) fn spawn_all<S, B>(
     engine: Arc<Engine<S>>,
 ) -> io::Result<JoinSet<()>>
 where
-    S: HttpService<B>,
+    S: PerConnection<B>,
     B: ResponseBody,
 {
     // take_inherited hands them over non-blocking already, as tokio requires.
@@ -99,7 +100,7 @@ where
 async fn accept_loop<L, S, B>(listener: L, engine: Arc<Engine<S>>)
 where
     L: AcceptSocket,
-    S: HttpService<B>,
+    S: PerConnection<B>,
     B: ResponseBody,
 {
     loop {

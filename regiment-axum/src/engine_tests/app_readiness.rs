@@ -1,8 +1,9 @@
 //! Apps that are not always ready (a concurrency limit, a load shedder): tower's contract is
 //! kept, `poll_ready` before `call`, and a request that comes while the app is not ready waits
 //! for it, woken by the app, instead of hanging, over HTTP/1 and HTTP/2; an app that fails when
-//! asked ends the connection without an answer. And where the app is called: an HTTP/2
-//! stream's in the stream's own task, so that a panic there ends that stream only.
+//! asked ends the connection without an answer. What an app reserves for a request when asked
+//! (a concurrency limit's place in line) goes with that request. And where the app is called:
+//! an HTTP/2 stream's in the stream's own task, so that a panic there ends that stream only.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,7 @@ use tokio::net::TcpStream;
 use tower_service::Service;
 
 use super::{CEILING, GET, h2_handshake, read_head, start};
-use crate::app_service::AppService;
+use crate::app_service::ServedApp;
 use crate::http_options::HttpOptions;
 
 /// An app that answers "ok" once its gate is open, and says so in `poll_ready`.
@@ -88,7 +89,7 @@ fn serve(app: Gated) -> std::net::SocketAddr {
         header_read_timeout: CEILING * 3,
         ..HttpOptions::default()
     };
-    start(AppService::new(app), options).0
+    start(ServedApp::new(app), options).0
 }
 
 #[tokio::test]
@@ -162,7 +163,7 @@ async fn a_panic_in_the_apps_call_on_an_http2_stream_ends_that_stream_not_the_co
         )))
     });
     let options = HttpOptions::default();
-    let addr = start(AppService::new(app), options).0;
+    let addr = start(ServedApp::new(app), options).0;
     let (mut sender, conn) = h2_handshake(addr).await;
     let get = |path: &str| {
         Request::get(format!("http://a{path}"))
@@ -179,4 +180,87 @@ async fn a_panic_in_the_apps_call_on_an_http2_stream_ends_that_stream_not_the_co
         .expect("the connection still serves");
     assert_eq!(res.status(), 200);
     assert!(!conn.is_finished(), "the connection is still open");
+}
+
+/// Counts the `Pending` answers of the app it wraps.
+#[derive(Clone)]
+struct CountPending<S> {
+    inner: S,
+    pending: Arc<(AtomicUsize, tokio::sync::Notify)>,
+}
+
+impl<S: Service<Request<Incoming>>> Service<Request<Incoming>> for CountPending<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let ready = self.inner.poll_ready(cx);
+        if ready.is_pending() {
+            self.pending.0.fetch_add(1, Ordering::SeqCst);
+            self.pending.1.notify_one();
+        }
+        ready
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        self.inner.call(req)
+    }
+}
+
+#[tokio::test]
+async fn a_request_that_waits_for_a_concurrency_limit_gets_the_permit_it_waited_for() {
+    // One request at a time. The connection's clone of the app queues for the permit when the
+    // second request comes; that place in line must go with the request. Left with the
+    // connection, it would take the permit when the first request ends, and keep it, while the
+    // request waited behind it for ever.
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let routes = {
+        let (release, entered) = (release.clone(), entered.clone());
+        tower::service_fn(move |req: Request<Incoming>| {
+            let (release, entered) = (release.clone(), entered.clone());
+            async move {
+                if req.uri().path() == "/slow" {
+                    entered.notify_one();
+                    let _ = release.acquire().await.expect("open");
+                }
+                Ok::<_, std::convert::Infallible>(Response::new(String::from("ok")))
+            }
+        })
+    };
+    let pending = Arc::new((AtomicUsize::new(0), tokio::sync::Notify::new()));
+    let app = CountPending {
+        inner: tower::limit::ConcurrencyLimit::new(routes, 1),
+        pending: pending.clone(),
+    };
+    let addr = start(ServedApp::new(app), HttpOptions::default()).0;
+
+    let mut slow = BufReader::new(TcpStream::connect(addr).await.unwrap());
+    slow.get_mut()
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::timeout(CEILING, entered.notified())
+        .await
+        .expect("the slow request holds the permit");
+    let mut next = BufReader::new(TcpStream::connect(addr).await.unwrap());
+    next.get_mut().write_all(GET).await.unwrap();
+    tokio::time::timeout(CEILING, async {
+        while pending.0.load(Ordering::SeqCst) == 0 {
+            pending.1.notified().await;
+        }
+    })
+    .await
+    .expect("the second request waits for the permit");
+
+    release.add_permits(1);
+    let head = tokio::time::timeout(CEILING, read_head(&mut slow))
+        .await
+        .expect("the slow request answered");
+    assert_eq!(head[0], "http/1.1 200 ok", "{head:?}");
+    let head = tokio::time::timeout(CEILING, read_head(&mut next))
+        .await
+        .expect("the waiting request served once the permit was free");
+    assert_eq!(head[0], "http/1.1 200 ok", "{head:?}");
 }
