@@ -16,12 +16,15 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use regiment_bench::matrix::{
-    self, Pinning, Settings, cores, recycling, resources, restarts, scale, server, throughput,
+    self, Pinning, Settings, cores, engine, recycling, resources, restarts, scale, server,
+    throughput,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 enum Section {
     Throughput,
+    /// Only the throughput section's rows of one worker, pinned (not in the default run).
+    Engine,
     Recycling,
     Restarts,
     Resources,
@@ -149,6 +152,11 @@ fn run(args: Args) -> Result<(), String> {
                     (found.markdown, found.json),
                 )
             }
+            Section::Engine => (
+                "The engine at one worker",
+                "engine",
+                engine::run(&settings)?,
+            ),
             Section::Recycling => {
                 let rate = match rate {
                     Some(r) => r,

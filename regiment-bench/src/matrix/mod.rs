@@ -8,6 +8,8 @@
 //! - [`throughput`]: plain `axum::serve` against `hello` with 1, 2 and as many workers as
 //!   the server's cores, criteria off and on, and the worker runtimes; pinned (the generator
 //!   on one core, the server on the rest) and unpinned;
+//! - [`engine`]: the throughput section's three rows of one worker (plain, criteria off and
+//!   on), pinned, alone, for many rounds;
 //! - [`recycling`]: a replacement every second against none, and how long a replacement
 //!   takes;
 //! - [`restarts`]: a rolling restart every 2 s against none, keep-alive and not;
@@ -15,6 +17,7 @@
 //! - [`scale`]: 32 and 64 workers, and 1,000 replacements in a row under load.
 
 pub mod cores;
+pub mod engine;
 pub mod generator;
 pub mod recycling;
 pub mod replacement_cost;

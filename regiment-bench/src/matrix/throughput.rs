@@ -60,108 +60,139 @@ pub fn run(settings: &Settings) -> Result<Found, String> {
     let mut hello_rate = 0.0;
     for placement in settings.placements() {
         let servers = servers(settings, &placement);
-        // runs[i] = the figures of servers[i], one per round.
-        let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); servers.len()];
-        let mut cpu_us: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
-        for round in 0..settings.rounds {
-            for (i, s) in servers.iter().enumerate() {
-                eprintln!(
-                    "regiment-bench: throughput, {}, round {}/{}: {}",
-                    placement.name,
-                    round + 1,
-                    settings.rounds,
-                    s.label()
-                );
-                let running = server::start(&settings.bins, s, &placement.server)?;
-                // The server's CPU time over the measured window (from the end of the
-                // warm-up): per request, a figure the machine's other load barely moves.
-                let pid = running.pid();
-                let warmup = settings.warmup;
-                let at_start = std::thread::spawn(move || {
-                    std::thread::sleep(warmup);
-                    procfs::tree_cpu_seconds(pid)
-                });
-                let m = settings.run_load(&placement.generator, running.addr)?;
-                let cpu = procfs::tree_cpu_seconds(pid) - at_start.join().unwrap_or(0.0);
-                running.stop();
-                cpu_us[i].push(cpu * 1e6 / m.counts.ok.max(1) as f64);
-                runs[i].push(m);
-            }
+        let compared = compare(settings, &placement, &servers, "throughput")?;
+        let free = placement.server.count(settings.cpus.len());
+        if placement.name == "unpinned"
+            && let Some(i) = servers
+                .iter()
+                .position(|s| *s == Server::Hello(HelloSetup::steady(free)))
+        {
+            hello_rate = compared.rates[i];
         }
-        let base = &runs[0];
-        let mut rows = Vec::new();
-        let mut entries = BTreeMap::new();
-        for ((s, r), cpu) in servers.iter().zip(&runs).zip(&cpu_us) {
-            let cpu_ratio: Vec<f64> = cpu
-                .iter()
-                .zip(&cpu_us[0])
-                .map(|(c, b)| c / b.max(1e-9))
-                .collect();
-            let rate: Vec<f64> = r.iter().map(|m| m.throughput).collect();
-            let p99: Vec<f64> = r.iter().map(|m| m.latency.p99_us as f64).collect();
-            let rate_ratio: Vec<f64> = r
-                .iter()
-                .zip(base)
-                .map(|(m, b)| m.throughput / b.throughput.max(1.0))
-                .collect();
-            let p99_ratio: Vec<f64> = r
-                .iter()
-                .zip(base)
-                .map(|(m, b)| m.latency.p99_us as f64 / (b.latency.p99_us.max(1)) as f64)
-                .collect();
-            let failures: u64 = r.iter().map(|m| m.failures).sum();
-            rows.push(vec![
-                s.label(),
-                format!("{:.0}", median(&rate)),
-                ratio_cell(&rate_ratio),
-                ms(median(&p99) as u64),
-                ratio_cell(&p99_ratio),
-                format!("{:.1}", median(cpu)),
-                ratio_cell(&cpu_ratio),
-                failures.to_string(),
-            ]);
-            entries.insert(
-                s.label(),
-                serde_json::json!({"runs": r, "server_cpu_us_per_request": cpu}),
-            );
-            let free = placement.server.count(settings.cpus.len());
-            if placement.name == "unpinned" && *s == Server::Hello(HelloSetup::steady(free)) {
-                hello_rate = median(&rate);
-            }
-        }
-        let _ = writeln!(
-            markdown,
-            "\n#### {}: generator on CPUs {}, server on CPUs {} ({} connections, keep-alive, {} s per run, {} rounds; load average after: {})\n",
-            placement.name,
-            placement.generator.label(),
-            placement.server.label(),
-            settings.connections,
-            settings.duration.as_secs_f64(),
-            settings.rounds,
-            super::loadavg()
-        );
-        markdown.push_str(&table(
-            &[
-                "server",
-                "requests/s",
-                "vs plain",
-                "p99 ms",
-                "p99 vs plain",
-                "server CPU µs/request",
-                "vs plain",
-                "failed",
-            ],
-            &rows,
-        ));
-        json.insert(
-            placement.name.to_string(),
-            serde_json::Value::Object(entries.into_iter().collect()),
-        );
+        markdown.push_str(&compared.markdown);
+        json.insert(placement.name.to_string(), compared.json);
     }
     Ok(Found {
         markdown,
         json: serde_json::Value::Object(json),
         hello_rate,
+    })
+}
+
+/// One table: `servers`, the baseline first, taking turns in `placement`, round after round.
+pub(super) struct Compared {
+    /// The table, under its heading.
+    pub markdown: String,
+    /// Every run's figures, by server.
+    pub json: serde_json::Value,
+    /// The median throughput of each server.
+    pub rates: Vec<f64>,
+}
+
+/// Measures `servers` in `placement` side by side (`section` names the runs in the progress
+/// lines).
+pub(super) fn compare(
+    settings: &Settings,
+    placement: &Placement,
+    servers: &[Server],
+    section: &str,
+) -> Result<Compared, String> {
+    // runs[i] = the figures of servers[i], one per round.
+    let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); servers.len()];
+    let mut cpu_us: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
+    for round in 0..settings.rounds {
+        for (i, s) in servers.iter().enumerate() {
+            eprintln!(
+                "regiment-bench: {section}, {}, round {}/{}: {}",
+                placement.name,
+                round + 1,
+                settings.rounds,
+                s.label()
+            );
+            let running = server::start(&settings.bins, s, &placement.server)?;
+            // The server's CPU time over the measured window (from the end of the
+            // warm-up): per request, a figure the machine's other load barely moves.
+            let pid = running.pid();
+            let warmup = settings.warmup;
+            let at_start = std::thread::spawn(move || {
+                std::thread::sleep(warmup);
+                procfs::tree_cpu_seconds(pid)
+            });
+            let m = settings.run_load(&placement.generator, running.addr)?;
+            let cpu = procfs::tree_cpu_seconds(pid) - at_start.join().unwrap_or(0.0);
+            running.stop();
+            cpu_us[i].push(cpu * 1e6 / m.counts.ok.max(1) as f64);
+            runs[i].push(m);
+        }
+    }
+    let base = &runs[0];
+    let mut rows = Vec::new();
+    let mut entries = BTreeMap::new();
+    let mut rates = Vec::new();
+    for ((s, r), cpu) in servers.iter().zip(&runs).zip(&cpu_us) {
+        let cpu_ratio: Vec<f64> = cpu
+            .iter()
+            .zip(&cpu_us[0])
+            .map(|(c, b)| c / b.max(1e-9))
+            .collect();
+        let rate: Vec<f64> = r.iter().map(|m| m.throughput).collect();
+        let p99: Vec<f64> = r.iter().map(|m| m.latency.p99_us as f64).collect();
+        let rate_ratio: Vec<f64> = r
+            .iter()
+            .zip(base)
+            .map(|(m, b)| m.throughput / b.throughput.max(1.0))
+            .collect();
+        let p99_ratio: Vec<f64> = r
+            .iter()
+            .zip(base)
+            .map(|(m, b)| m.latency.p99_us as f64 / (b.latency.p99_us.max(1)) as f64)
+            .collect();
+        let failures: u64 = r.iter().map(|m| m.failures).sum();
+        rows.push(vec![
+            s.label(),
+            format!("{:.0}", median(&rate)),
+            ratio_cell(&rate_ratio),
+            ms(median(&p99) as u64),
+            ratio_cell(&p99_ratio),
+            format!("{:.1}", median(cpu)),
+            ratio_cell(&cpu_ratio),
+            failures.to_string(),
+        ]);
+        rates.push(median(&rate));
+        entries.insert(
+            s.label(),
+            serde_json::json!({"runs": r, "server_cpu_us_per_request": cpu}),
+        );
+    }
+    let mut markdown = String::new();
+    let _ = writeln!(
+        markdown,
+        "\n#### {}: generator on CPUs {}, server on CPUs {} ({} connections, keep-alive, {} s per run, {} rounds; load average after: {})\n",
+        placement.name,
+        placement.generator.label(),
+        placement.server.label(),
+        settings.connections,
+        settings.duration.as_secs_f64(),
+        settings.rounds,
+        super::loadavg()
+    );
+    markdown.push_str(&table(
+        &[
+            "server",
+            "requests/s",
+            "vs plain",
+            "p99 ms",
+            "p99 vs plain",
+            "server CPU µs/request",
+            "vs plain",
+            "failed",
+        ],
+        &rows,
+    ));
+    Ok(Compared {
+        markdown,
+        json: serde_json::Value::Object(entries.into_iter().collect()),
+        rates,
     })
 }
 
