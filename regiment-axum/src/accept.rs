@@ -19,11 +19,10 @@ use regiment_core::listen;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinSet;
 
-use crate::ResponseBody;
 use crate::connection::{self, Engine};
 use crate::drain::Peer;
 use crate::http_options::Nagle;
-use crate::service::PerConnection;
+use crate::{HttpService, ResponseBody};
 
 /// A listening socket registered with tokio, TCP or Unix-domain.
 trait AcceptSocket: Send + Sync + 'static {
@@ -70,7 +69,7 @@ pub(crate) fn spawn_all<S, B>(
     engine: Arc<Engine<S>>,
 ) -> io::Result<JoinSet<()>>
 where
-    S: PerConnection<B>,
+    S: HttpService<B>,
     B: ResponseBody,
 {
     // take_inherited hands them over non-blocking already, as tokio requires.
@@ -100,7 +99,7 @@ where
 async fn accept_loop<L, S, B>(listener: L, engine: Arc<Engine<S>>)
 where
     L: AcceptSocket,
-    S: PerConnection<B>,
+    S: HttpService<B>,
     B: ResponseBody,
 {
     loop {

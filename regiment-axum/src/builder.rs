@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use regiment_core::{EnvOverrides, Handle, Role};
 
-use crate::app_service::ServedApp;
+use crate::app_service::AppService;
 use crate::http_options::{HttpOptions, Nagle};
-use crate::service::PerConnection;
 use crate::service::with_routes_built;
 use crate::{App, HttpService, ResponseBody};
 use crate::{Error, worker_server};
@@ -267,8 +266,8 @@ impl Server {
         A: App<B>,
         B: ResponseBody,
     {
-        self.serve_per_connection(
-            || async move { ServedApp::new(with_routes_built(factory().await)) },
+        self.serve_service_factory(
+            || async move { AppService::new(with_routes_built(factory().await)) },
         )
         .await
     }
@@ -319,18 +318,6 @@ impl Server {
         F: FnOnce() -> Fut,
         Fut: Future<Output = S>,
         S: HttpService<B>,
-        B: ResponseBody,
-    {
-        self.serve_per_connection(factory).await
-    }
-
-    /// What every `serve` method comes to: supervises in the master, serves what `factory`
-    /// builds in each worker.
-    async fn serve_per_connection<F, Fut, S, B>(self, factory: F) -> Result<(), Error>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = S>,
-        S: PerConnection<B>,
         B: ResponseBody,
     {
         let http = match self.env_overrides {

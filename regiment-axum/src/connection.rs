@@ -57,14 +57,13 @@ use hyper_util::server::graceful::GracefulConnection;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::BoxError;
-use crate::ResponseBody;
 use crate::connection_close::ConnectionClose;
 use crate::drain::Drain;
 use crate::header_timer::{Expired, HeaderTimer};
 use crate::http_options::HttpOptions;
 use crate::lazy_poll::LazyPoll;
-use crate::service::PerConnection;
 use crate::tracked_io::{ConnectionState, TrackedIo};
+use crate::{HttpService, ResponseBody};
 
 /// The HTTP engine of a worker: what its accept loops and every connection they accept share.
 pub(crate) struct Engine<S> {
@@ -100,15 +99,14 @@ pub(crate) fn http_builder(options: &HttpOptions) -> auto::Builder<TokioExecutor
 pub(crate) async fn serve<I, S, B>(io: I, state: Arc<ConnectionState>, engine: Arc<Engine<S>>)
 where
     I: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + 'static,
-    S: PerConnection<B>,
+    S: HttpService<B>,
     B: ResponseBody,
 {
     // Only used while `conn`, which owns the socket, is alive and unfinished: see
     // `has_unread_bytes`.
     let fd = io.as_raw_fd();
     let io = TokioIo::new(TrackedIo::new(io, state.clone()));
-    let service =
-        ConnectionClose::new(engine.service.for_connection(), state.clone(), engine.stats);
+    let service = ConnectionClose::new(engine.service.clone(), state.clone(), engine.stats);
     let timeout = engine.options.header_read_timeout;
     let header_sleep = pin!(HeaderTimer::sleep(state.opened(), timeout));
     let mut connection = Connection {

@@ -13,8 +13,7 @@ use std::time::Duration;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::ResponseBody;
-use crate::service::PerConnection;
+use crate::{HttpService, ResponseBody};
 
 /// How long a health check is retried by default.
 pub const DEFAULT_HEALTH_CHECK_WITHIN: Duration = Duration::from_secs(10);
@@ -89,7 +88,7 @@ impl HealthCheck {
     /// Runs the check until it passes, or returns the last reason it did not.
     pub(crate) async fn pass<S, B>(&self, service: &S) -> Result<(), String>
     where
-        S: PerConnection<B>,
+        S: HttpService<B>,
         B: ResponseBody,
     {
         let deadline = tokio::time::Instant::now() + self.within;
@@ -122,12 +121,12 @@ const RETRY: Duration = Duration::from_millis(100);
 /// `GET path` through the app, over an in-memory HTTP/1.1 connection; `Ok` for a 2xx.
 async fn get<S, B>(service: &S, path: &str) -> Result<(), String>
 where
-    S: PerConnection<B>,
+    S: HttpService<B>,
     B: ResponseBody,
 {
     let (mut client, server) = tokio::io::duplex(16 * 1024);
     let conn = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(server), service.for_connection());
+        .serve_connection(TokioIo::new(server), service.clone());
     let serving = tokio::spawn(async move {
         let _ = conn.await;
     });

@@ -44,32 +44,6 @@ where
 {
 }
 
-/// What a worker's engine serves: a hyper service for each connection it accepts. A
-/// [`HttpService`] is cloned into each; an [`App`] is served by
-/// [`ServedApp`](crate::app_service::ServedApp).
-pub(crate) trait PerConnection<B>: Send + Sync + 'static {
-    /// The service of one connection.
-    type Service: hyper::service::Service<
-            Request<Incoming>,
-            Response = Response<B>,
-            Error: Into<BoxError>,
-            Future: Send + 'static,
-        > + Clone
-        + Send
-        + 'static;
-
-    /// The service for a connection just accepted.
-    fn for_connection(&self) -> Self::Service;
-}
-
-impl<S: HttpService<B>, B> PerConnection<B> for S {
-    type Service = S;
-
-    fn for_connection(&self) -> S {
-        self.clone()
-    }
-}
-
 /// A response body regiment-axum can send: `Send + 'static`, with `Send` chunks and errors
 /// that convert into [`BoxError`]. Implemented for every such type (axum's `Body`,
 /// `http_body_util::Full`, ...).
@@ -90,19 +64,13 @@ where
 
 /// An app [`Server::serve`](crate::Server::serve) can serve: an axum `Router`, or any tower
 /// service that answers `Request<Incoming>` with `Response<B>`, can be cloned into every
-/// connection, and is `Send + Sync + 'static` with a `Send` future; a `Router` wrapped in
-/// layers as a whole, for instance. Implemented for every such type; there is nothing to
-/// implement.
-///
-/// Each connection calls its own clone of the app, asked `poll_ready` before each `call`, as
-/// tower wants; an HTTP/2 stream calls a clone of its own. So state that a layer keeps in each
-/// clone (tower's `RateLimit`) lasts an HTTP/1 connection or an HTTP/2 stream, where under
-/// `axum::serve`, which clones the app for every request, it lasts a request.
+/// request, and is `Send + Sync + 'static` with a `Send` future; a `Router` wrapped in layers
+/// as a whole, for instance. Implemented for every such type; there is nothing to implement.
 ///
 /// Layers that must see every request, regiment's criteria among them, cost least around the
 /// whole app: axum's `Router::layer` wraps each route on its own, and boxes the route and its
-/// future on every request (about 1,500 instructions a layer, against about 45 for both
-/// criteria around the whole app; BENCHMARKS.md).
+/// future on every request (about 1,500 instructions a layer, against 160 for both criteria
+/// around the whole app; BENCHMARKS.md).
 ///
 /// A `Router` given as is has its handlers turned into services once, before it serves, as
 /// `axum::serve` does; one wrapped in layers cannot be reached, so call `with_state(())` on it

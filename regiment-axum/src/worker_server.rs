@@ -14,12 +14,11 @@ use std::time::{Duration, Instant};
 
 use regiment_core::{listen, worker};
 
-use crate::ResponseBody;
 use crate::connection::{self, Engine};
 use crate::drain::Drain;
 use crate::http_options::HttpOptions;
-use crate::service::PerConnection;
 use crate::{Error, accept};
+use crate::{HttpService, ResponseBody};
 
 /// Runs a worker: builds the service (the factory runs here, never in the master), accepts,
 /// reports ready, and drains on the master's drain message, on EOF of the IPC channel (master
@@ -28,7 +27,7 @@ pub(crate) async fn run<F, Fut, S, B>(make_service: F, options: HttpOptions) -> 
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = S>,
-    S: PerConnection<B>,
+    S: HttpService<B>,
     B: ResponseBody,
 {
     // From this runtime, so that a blocked runtime shows as silence to the master.

@@ -2,7 +2,8 @@
 //! kept, `poll_ready` before `call`, and a request that comes while the app is not ready waits
 //! for it, woken by the app, instead of hanging, over HTTP/1 and HTTP/2; an app that fails when
 //! asked ends the connection without an answer. What an app reserves for a request when asked
-//! (a concurrency limit's place in line) goes with that request. And where the app is called:
+//! (a concurrency limit's place in line) goes with that request, and is let go with it: an
+//! idle connection holds none. And where the app is called:
 //! an HTTP/2 stream's in the stream's own task, so that a panic there ends that stream only.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,7 +17,7 @@ use tokio::net::TcpStream;
 use tower_service::Service;
 
 use super::{CEILING, GET, h2_handshake, read_head, start};
-use crate::app_service::ServedApp;
+use crate::app_service::AppService;
 use crate::http_options::HttpOptions;
 
 /// An app that answers "ok" once its gate is open, and says so in `poll_ready`.
@@ -89,7 +90,7 @@ fn serve(app: Gated) -> std::net::SocketAddr {
         header_read_timeout: CEILING * 3,
         ..HttpOptions::default()
     };
-    start(ServedApp::new(app), options).0
+    start(AppService::new(app), options).0
 }
 
 #[tokio::test]
@@ -163,7 +164,7 @@ async fn a_panic_in_the_apps_call_on_an_http2_stream_ends_that_stream_not_the_co
         )))
     });
     let options = HttpOptions::default();
-    let addr = start(ServedApp::new(app), options).0;
+    let addr = start(AppService::new(app), options).0;
     let (mut sender, conn) = h2_handshake(addr).await;
     let get = |path: &str| {
         Request::get(format!("http://a{path}"))
@@ -214,27 +215,13 @@ async fn a_request_that_waits_for_a_concurrency_limit_gets_the_permit_it_waited_
     // second request comes; that place in line must go with the request. Left with the
     // connection, it would take the permit when the first request ends, and keep it, while the
     // request waited behind it for ever.
-    let release = Arc::new(tokio::sync::Semaphore::new(0));
-    let entered = Arc::new(tokio::sync::Notify::new());
-    let routes = {
-        let (release, entered) = (release.clone(), entered.clone());
-        tower::service_fn(move |req: Request<Incoming>| {
-            let (release, entered) = (release.clone(), entered.clone());
-            async move {
-                if req.uri().path() == "/slow" {
-                    entered.notify_one();
-                    let _ = release.acquire().await.expect("open");
-                }
-                Ok::<_, std::convert::Infallible>(Response::new(String::from("ok")))
-            }
-        })
-    };
+    let (routes, release, entered) = slow_and_fast();
     let pending = Arc::new((AtomicUsize::new(0), tokio::sync::Notify::new()));
     let app = CountPending {
         inner: tower::limit::ConcurrencyLimit::new(routes, 1),
         pending: pending.clone(),
     };
-    let addr = start(ServedApp::new(app), HttpOptions::default()).0;
+    let addr = start(AppService::new(app), HttpOptions::default()).0;
 
     let mut slow = BufReader::new(TcpStream::connect(addr).await.unwrap());
     slow.get_mut()
@@ -263,4 +250,89 @@ async fn a_request_that_waits_for_a_concurrency_limit_gets_the_permit_it_waited_
         .await
         .expect("the waiting request served once the permit was free");
     assert_eq!(head[0], "http/1.1 200 ok", "{head:?}");
+}
+
+/// Routes for the concurrency tests: `/slow` answers once `release` has a permit (and says it
+/// began on `entered`), any other path at once.
+fn slow_and_fast() -> (
+    impl Service<
+        Request<Incoming>,
+        Response = Response<String>,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + Sync
+    + 'static,
+    Arc<tokio::sync::Semaphore>,
+    Arc<tokio::sync::Notify>,
+) {
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let routes = {
+        let (release, entered) = (release.clone(), entered.clone());
+        tower::service_fn(move |req: Request<Incoming>| {
+            let (release, entered) = (release.clone(), entered.clone());
+            async move {
+                if req.uri().path() == "/slow" {
+                    entered.notify_one();
+                    let _ = release.acquire().await.expect("open");
+                }
+                Ok::<_, std::convert::Infallible>(Response::new(String::from("ok")))
+            }
+        })
+    };
+    (routes, release, entered)
+}
+
+#[tokio::test]
+async fn a_shed_request_leaves_no_place_in_line_on_its_idle_connection() {
+    // A load shedder over a limit of one request at a time, its refusals answered 503. A request
+    // that comes while the permit is taken is shed; the limit it was asked through queued for the
+    // permit meanwhile. That place in line must go when the request is answered: kept by the
+    // idle connection, it would take the next free permit and hold it, and every request after
+    // it would be shed.
+    let (routes, release, entered) = slow_and_fast();
+    let app = tower::ServiceBuilder::new()
+        .map_result(|r: Result<Response<String>, tower::BoxError>| {
+            Ok::<_, tower::BoxError>(r.unwrap_or_else(|_| {
+                let mut res = Response::new(String::from("shed"));
+                *res.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                res
+            }))
+        })
+        .load_shed()
+        .concurrency_limit(1)
+        .service(routes);
+    let addr = start(AppService::new(app), HttpOptions::default()).0;
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+
+    let mut slow = BufReader::new(TcpStream::connect(addr).await.unwrap());
+    slow.get_mut()
+        .write_all(get("/slow").as_bytes())
+        .await
+        .unwrap();
+    tokio::time::timeout(CEILING, entered.notified())
+        .await
+        .expect("the slow request holds the permit");
+    let mut shed = BufReader::new(TcpStream::connect(addr).await.unwrap());
+    shed.get_mut().write_all(GET).await.unwrap();
+    let head = tokio::time::timeout(CEILING, read_head(&mut shed))
+        .await
+        .expect("the second request answered");
+    assert_eq!(head[0], "http/1.1 503 service unavailable", "{head:?}");
+
+    release.add_permits(1);
+    let head = tokio::time::timeout(CEILING, read_head(&mut slow))
+        .await
+        .expect("the slow request answered");
+    assert_eq!(head[0], "http/1.1 200 ok", "{head:?}");
+    // The shed request's connection stays open and idle; the permit is free for the next.
+    let mut next = BufReader::new(TcpStream::connect(addr).await.unwrap());
+    next.get_mut().write_all(GET).await.unwrap();
+    let head = tokio::time::timeout(CEILING, read_head(&mut next))
+        .await
+        .expect("the third request answered");
+    assert_eq!(head[0], "http/1.1 200 ok", "{head:?}");
+    drop(shed);
 }

@@ -29,8 +29,18 @@ const CEILING: Duration = Duration::from_secs(20);
 /// Serves `service` on an ephemeral port; returns the address and the drain state.
 fn start<S, B>(service: S, options: HttpOptions) -> (SocketAddr, &'static Drain)
 where
-    S: crate::service::PerConnection<B>,
-    B: crate::ResponseBody,
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<B>,
+            Error: Into<crate::BoxError>,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<crate::BoxError>,
 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
