@@ -210,7 +210,7 @@ impl<S: Service<Request<Incoming>>> Service<Request<Incoming>> for CountPending<
 }
 
 #[tokio::test]
-async fn a_request_that_waits_for_a_concurrency_limit_gets_the_permit_it_waited_for() {
+async fn a_request_that_waits_for_a_concurrency_limit_is_served_once_the_permit_is_free() {
     // One request at a time. The connection's clone of the app queues for the permit when the
     // second request comes; that place in line must go with the request. Left with the
     // connection, it would take the permit when the first request ends, and keep it, while the

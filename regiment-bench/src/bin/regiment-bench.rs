@@ -23,7 +23,8 @@ use regiment_bench::matrix::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 enum Section {
     Throughput,
-    /// Only the throughput section's rows of one worker, pinned (not in the default run).
+    /// Only the throughput section's rows of one worker, pinned where taskset can pin (not in
+    /// the default run).
     Engine,
     Recycling,
     Restarts,

@@ -1,8 +1,9 @@
 //! The engine's cost at one worker, in time: plain `axum::serve` against `hello` with one
 //! worker, criteria off and on, placed as the bar of the benchmark asks (the generator on one
-//! core, the server on the others, when `taskset` can pin), and nothing else, so that many
-//! rounds fit in a few minutes. The throughput section measures the same three rows among
-//! many others; `scripts/instructions.sh` counts their instructions.
+//! core, the server on the others, when `taskset` can pin; unpinned otherwise), and nothing
+//! else, so that many rounds fit in a few minutes. The throughput section measures the same
+//! three rows among many others; `regiment-bench/scripts/instructions.sh` counts their
+//! instructions.
 
 use super::server::{Criteria, HelloSetup, Server};
 use super::{Settings, throughput};
