@@ -223,16 +223,8 @@ async fn a_request_that_waits_for_a_concurrency_limit_is_served_once_the_permit_
     };
     let addr = start(AppService::new(app), HttpOptions::default()).0;
 
-    let mut slow = BufReader::new(TcpStream::connect(addr).await.unwrap());
-    slow.get_mut()
-        .write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
-        .await
-        .unwrap();
-    tokio::time::timeout(CEILING, entered.notified())
-        .await
-        .expect("the slow request holds the permit");
-    let mut next = BufReader::new(TcpStream::connect(addr).await.unwrap());
-    next.get_mut().write_all(GET).await.unwrap();
+    let mut slow = take_the_permit(addr, &entered).await;
+    let mut next = get_on_a_new_connection(addr).await;
     tokio::time::timeout(CEILING, async {
         while pending.0.load(Ordering::SeqCst) == 0 {
             pending.1.notified().await;
@@ -250,6 +242,29 @@ async fn a_request_that_waits_for_a_concurrency_limit_is_served_once_the_permit_
         .await
         .expect("the waiting request served once the permit was free");
     assert_eq!(head[0], "http/1.1 200 ok", "{head:?}");
+}
+
+/// Sends `GET /slow` on a new connection; returns it once the request holds the permit.
+async fn take_the_permit(
+    addr: std::net::SocketAddr,
+    entered: &tokio::sync::Notify,
+) -> BufReader<TcpStream> {
+    let mut slow = BufReader::new(TcpStream::connect(addr).await.unwrap());
+    slow.get_mut()
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::timeout(CEILING, entered.notified())
+        .await
+        .expect("the slow request holds the permit");
+    slow
+}
+
+/// Sends `GET /` on a new connection.
+async fn get_on_a_new_connection(addr: std::net::SocketAddr) -> BufReader<TcpStream> {
+    let mut conn = BufReader::new(TcpStream::connect(addr).await.unwrap());
+    conn.get_mut().write_all(GET).await.unwrap();
+    conn
 }
 
 /// Routes for the concurrency tests: `/slow` answers once `release` has a permit (and says it
@@ -305,18 +320,9 @@ async fn a_shed_request_leaves_no_place_in_line_on_its_idle_connection() {
         .concurrency_limit(1)
         .service(routes);
     let addr = start(AppService::new(app), HttpOptions::default()).0;
-    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
 
-    let mut slow = BufReader::new(TcpStream::connect(addr).await.unwrap());
-    slow.get_mut()
-        .write_all(get("/slow").as_bytes())
-        .await
-        .unwrap();
-    tokio::time::timeout(CEILING, entered.notified())
-        .await
-        .expect("the slow request holds the permit");
-    let mut shed = BufReader::new(TcpStream::connect(addr).await.unwrap());
-    shed.get_mut().write_all(GET).await.unwrap();
+    let mut slow = take_the_permit(addr, &entered).await;
+    let mut shed = get_on_a_new_connection(addr).await;
     let head = tokio::time::timeout(CEILING, read_head(&mut shed))
         .await
         .expect("the second request answered");
@@ -328,8 +334,7 @@ async fn a_shed_request_leaves_no_place_in_line_on_its_idle_connection() {
         .expect("the slow request answered");
     assert_eq!(head[0], "http/1.1 200 ok", "{head:?}");
     // The shed request's connection stays open and idle; the permit is free for the next.
-    let mut next = BufReader::new(TcpStream::connect(addr).await.unwrap());
-    next.get_mut().write_all(GET).await.unwrap();
+    let mut next = get_on_a_new_connection(addr).await;
     let head = tokio::time::timeout(CEILING, read_head(&mut next))
         .await
         .expect("the third request answered");
