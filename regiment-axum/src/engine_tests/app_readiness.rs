@@ -211,10 +211,10 @@ impl<S: Service<Request<Incoming>>> Service<Request<Incoming>> for CountPending<
 
 #[tokio::test]
 async fn a_request_that_waits_for_a_concurrency_limit_is_served_once_the_permit_is_free() {
-    // One request at a time. The connection's clone of the app queues for the permit when the
-    // second request comes; that place in line must go with the request. Left with the
-    // connection, it would take the permit when the first request ends, and keep it, while the
-    // request waited behind it for ever.
+    // One request at a time. The instance of the app asked for the second request queues for
+    // the permit; that place in line must go with the request. Left behind (with an instance
+    // the connection kept), it would take the permit when the first request ends, and keep it,
+    // while the request waited behind it for ever.
     let (routes, release, entered) = slow_and_fast();
     let pending = Arc::new((AtomicUsize::new(0), tokio::sync::Notify::new()));
     let app = CountPending {
