@@ -63,13 +63,17 @@ pub fn never_and_every(workers: usize, limit: u64) -> [Server; 2] {
 pub fn settled(running: &server::Running) -> Vec<(Instant, serde_json::Value)> {
     running.output.wait_for(Duration::from_secs(10), |lines| {
         let events = server::events_of(lines);
-        let asked = events
-            .iter()
-            .filter(|(_, e)| e["event"] == "replace-requested")
-            .count();
-        replacements(&events).len() >= asked
+        replacements(&events).len() >= requested(&events)
     });
     running.output.events()
+}
+
+/// How many replacements the workers asked for (`replace-requested` events).
+pub fn requested(events: &[(Instant, serde_json::Value)]) -> usize {
+    events
+        .iter()
+        .filter(|(_, e)| e["event"] == "replace-requested")
+        .count()
 }
 
 /// The `q` quantile of `v` in ms, two decimals.

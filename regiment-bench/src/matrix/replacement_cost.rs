@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::generator::{self, Load};
-use super::recycling::{never_and_every, settled};
+use super::recycling::{never_and_every, requested, settled};
 use super::server;
 use super::{Settings, spread};
 use crate::procfs;
@@ -62,10 +62,7 @@ pub fn run(settings: &Settings, rate: f64) -> Result<(String, serde_json::Value)
             pair.push(Run {
                 cpu_s,
                 requests: m.counts.ok + m.counts.non_2xx,
-                replacements: events
-                    .iter()
-                    .filter(|(_, e)| e["event"] == "replace-requested")
-                    .count(),
+                replacements: requested(&events),
             });
         }
         let (never, recycled) = (pair[0], pair[1]);
