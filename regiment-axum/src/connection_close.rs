@@ -75,7 +75,37 @@ where
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let kind = RequestKind::of(&req);
-        let in_flight = InFlight::start(self.stats, &self.connection, kind);
+        let in_flight = Some(InFlight::start(self.stats, &self.connection, kind));
+        if kind.http2() || self.connection.drain_started() {
+            return self.call_otherwise(req, kind, in_flight);
+        }
+        // An HTTP/1 request outside a drain: the app is called here, and its answer polled at
+        // once, on this task. Built where it is returned, with nothing the compiler cannot see
+        // into before the call: the request and the app's future are a few hundred bytes each,
+        // and either would be copied to keep it across.
+        ResponseFuture {
+            answer: Answer::Called {
+                future: self.inner.call(req),
+            },
+            in_flight,
+            kind,
+        }
+    }
+}
+
+impl<S, B> ConnectionClose<S>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone,
+{
+    /// An HTTP/2 stream, or a request that comes while the worker drains. Out of line: see
+    /// `call`.
+    #[inline(never)]
+    fn call_otherwise(
+        &self,
+        req: Request<Incoming>,
+        kind: RequestKind,
+        in_flight: Option<InFlight>,
+    ) -> ResponseFuture<S> {
         let answer = if self.connection.drain_started() && asks_to_upgrade(&req) {
             tracing::debug!(uri = %req.uri(), "upgrade refused: the worker is draining");
             // Dropped with its `OnUpgrade`: the socket hyper hands over goes nowhere, closed.
@@ -91,14 +121,13 @@ where
                 call: Some(Box::new((self.inner.clone(), req))),
             }
         } else {
-            // Polled at once, on this task.
             Answer::Called {
                 future: self.inner.call(req),
             }
         };
         ResponseFuture {
             answer,
-            in_flight: Some(in_flight),
+            in_flight,
             kind,
         }
     }

@@ -66,9 +66,10 @@ macro_rules! pass_through_future {
 
 /// The service of a layer whose work is done when a request is accepted: the struct (the
 /// wrapped service and the layer's shared state, behind an `Arc`), `layer()`, the inner
-/// service accessors, `Debug`, and the `Service` impl. `call` runs the state's `accept()` (an
-/// `#[inline]` method), then the inner service, whose future comes back as the module's
-/// `ResponseFuture` (a `pass_through_future!`), which must be in scope.
+/// service accessors, `Debug`, and the `Service` impl. `call` asks the state's `accept()` (an
+/// `#[inline]` method: whether the criterion is met), calls its `fire()` (out of line) if so,
+/// then the inner service, whose future comes back as the module's `ResponseFuture` (a
+/// `pass_through_future!`), which must be in scope.
 macro_rules! accepting_service {
     (
         $(#[$m:meta])*
@@ -123,7 +124,25 @@ macro_rules! accepting_service {
 
             #[inline]
             fn call(&mut self, req: R) -> Self::Future {
-                self.$state.accept();
+                if self.$state.accept() {
+                    return self.fire_then_call(req);
+                }
+                ResponseFuture::new(self.inner.call(req))
+            }
+        }
+
+        impl<S> $name<S> {
+            /// The request that finds the criterion met: fires, then calls. Out of line, with
+            /// the request, because of the request path: a call the compiler cannot see into,
+            /// between `call`'s start and the inner `call`, would make it copy the request (a
+            /// few hundred bytes) on every request, to keep it safe across.
+            #[cold]
+            #[inline(never)]
+            fn fire_then_call<R>(&mut self, req: R) -> ResponseFuture<S::Future>
+            where
+                S: tower_service::Service<R>,
+            {
+                self.$state.fire();
                 ResponseFuture::new(self.inner.call(req))
             }
         }

@@ -28,23 +28,29 @@ impl Watch {
             .unwrap_or_else(|| self.measure.default_interval())
     }
 
-    /// A request is accepted: compares the sampler's last figure, one relaxed load.
+    /// A request is accepted: whether the sampler's last figure is over the threshold (then
+    /// [`Watch::fire`] is due), one relaxed load.
     #[inline]
-    pub(super) fn accept(&self) {
+    pub(super) fn accept(&self) -> bool {
+        self.current.load(Ordering::Relaxed) > self.threshold
+    }
+
+    /// Fires with the sampler's last figure, which [`Watch::accept`] found over the threshold.
+    pub(super) fn fire(&self) {
         self.check(self.current.load(Ordering::Relaxed));
     }
 
     #[inline]
     pub(super) fn check(&self, bytes: u64) {
         if bytes > self.threshold {
-            self.fire(bytes);
+            self.fire_with(bytes);
         }
     }
 
     // Out of line: the request path keeps only the load and the compare.
     #[cold]
     #[inline(never)]
-    fn fire(&self, bytes: u64) {
+    fn fire_with(&self, bytes: u64) {
         self.replacer.fire(|| {
             format!(
                 "memory-footprint: {} {} > {}",

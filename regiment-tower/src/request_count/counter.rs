@@ -16,18 +16,18 @@ pub(super) struct Counter {
 }
 
 impl Counter {
+    /// A request is accepted: counts it, and says whether it is the one that reaches the
+    /// limit (then [`Counter::fire`] is due).
     #[inline]
-    pub(super) fn accept(&self) {
+    pub(super) fn accept(&self) -> bool {
         // Exactly one request sees the limit itself: this fires once per layer without a
         // flag, and the replacer's once covers other layers.
-        if self.count.fetch_add(1, Ordering::Relaxed) + 1 == self.limit {
-            self.fire();
-        }
+        self.count.fetch_add(1, Ordering::Relaxed) + 1 == self.limit
     }
 
     #[cold]
     #[inline(never)]
-    fn fire(&self) {
+    pub(super) fn fire(&self) {
         self.replacer.fire(|| {
             if self.jitter == 0 {
                 format!("request-count: {} requests >= {}", self.limit, self.limit)
