@@ -14,8 +14,8 @@
 //!
 //! The app is cloned for every request, as `axum::serve` does, and the clone is dropped once
 //! called: what an instance holds after its `call` goes with it. One clone per connection,
-//! called again and again, would save the clone and its drop (about 100 instructions a request
-//! with the criteria around a `Router`, in moves of the app's future the drop forces), but an
+//! called again and again, would save the clone and its drop (and a move of the app's future
+//! that the drop, which may unwind, forces after the `call`), but an
 //! instance may hold something after `call` that must not outlive the request: a load shedder
 //! over a concurrency limit leaves the limit queued for a permit when it sheds, and an idle
 //! connection holding that place in line would take the next free permit for good
