@@ -3,7 +3,9 @@
 //! master's CPU. With one worker per CPU, and, keep-alive, with one worker: on a machine whose
 //! load generator takes a core, how the connections fall between two workers decides the
 //! steady p99 (all on one worker, or shared and time-sliced with the generator), and restarts
-//! deal them again; one worker has no such draw.
+//! deal them again; one worker has no such draw. Where `taskset` can pin, keep-alive with one
+//! worker per CPU is measured pinned as well: the generator on its own core, so that the
+//! workers do not share theirs with it, whichever way the connections fall.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -12,11 +14,56 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use super::cores::Cores;
 use super::server::{self, HelloSetup, Server};
-use super::{Settings, generator, median, ratio_cell, table};
+use super::{Placement, Settings, generator, median, ratio_cell, table};
 use crate::load::{Measured, Protocol};
 use crate::procfs;
 use crate::report::ms;
+
+/// One load of the section: how many workers, how the generator connects.
+struct Case {
+    workers: usize,
+    protocol: Protocol,
+}
+
+impl Case {
+    /// `keep-alive, 2 workers`, and `, pinned` when so placed.
+    fn name(&self, placement: &Placement) -> String {
+        let protocol = match self.protocol {
+            Protocol::KeepAlive => "keep-alive",
+            Protocol::NewConnection => "new connection per request",
+            Protocol::H2 => "h2",
+        };
+        let workers = self.workers;
+        let plural = if workers == 1 { "" } else { "s" };
+        match placement.generator {
+            Cores::All => format!("{protocol}, {workers} worker{plural}"),
+            Cores::Only(_) => format!("{protocol}, {workers} worker{plural}, pinned"),
+        }
+    }
+}
+
+/// The cases of the section, each with where it runs (see the module docs).
+fn cases(settings: &Settings) -> Vec<(Case, Placement)> {
+    let cpus = settings.cpus.len();
+    let mut placements = settings.placements().into_iter();
+    let Some(unpinned) = placements.next() else {
+        return Vec::new();
+    };
+    let case = |workers, protocol| Case { workers, protocol };
+    let mut v = vec![
+        (case(cpus, Protocol::KeepAlive), unpinned.clone()),
+        (case(cpus, Protocol::NewConnection), unpinned.clone()),
+    ];
+    if cpus > 1 {
+        v.push((case(1, Protocol::KeepAlive), unpinned));
+    }
+    if let Some(pinned) = placements.next() {
+        v.push((case(cpus, Protocol::KeepAlive), pinned));
+    }
+    v
+}
 
 /// Whether SIGHUPs are sent during a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,15 +84,14 @@ struct Run {
 
 fn one(
     settings: &Settings,
-    workers: usize,
-    protocol: Protocol,
+    case: &Case,
+    placement: &Placement,
     restarts: Restarts,
 ) -> Result<Run, String> {
-    let server = Server::Hello(HelloSetup::steady(workers));
-    let placement = &settings.placements()[0];
+    let server = Server::Hello(HelloSetup::steady(case.workers));
     let running = server::start(&settings.bins, &server, &placement.server)?;
     let mut load = settings.load();
-    load.protocol = protocol;
+    load.protocol = case.protocol;
     load.duration = load.duration.max(Duration::from_secs(10));
     let stop = Arc::new(AtomicBool::new(false));
     let pid = running.pid();
@@ -97,21 +143,8 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
     let mut md = String::new();
     let mut json = serde_json::Map::new();
     let mut rows = Vec::new();
-    let cpus = settings.cpus.len();
-    let mut loads = vec![(cpus, Protocol::KeepAlive), (cpus, Protocol::NewConnection)];
-    if cpus > 1 {
-        loads.push((1, Protocol::KeepAlive));
-    }
-    for (workers, protocol) in loads {
-        let name = match protocol {
-            Protocol::KeepAlive => "keep-alive",
-            Protocol::NewConnection => "new connection per request",
-            Protocol::H2 => "h2",
-        };
-        let name = format!(
-            "{name}, {workers} worker{}",
-            if workers == 1 { "" } else { "s" }
-        );
+    for (case, placement) in cases(settings) {
+        let name = case.name(&placement);
         let mut steady = Vec::new();
         let mut during = Vec::new();
         for round in 0..settings.rounds {
@@ -121,7 +154,7 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
                     round + 1,
                     settings.rounds
                 );
-                let run = one(settings, workers, protocol, restarts)?;
+                let run = one(settings, &case, &placement, restarts)?;
                 match restarts {
                     Restarts::None => steady.push(run),
                     Restarts::Every2s => during.push(run),
@@ -193,7 +226,9 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
         );
     }
     let mut out = format!(
-        "\nCriteria on, unpinned, {} rounds of at least 10 s; load average after: {}\n\n",
+        "\nCriteria on, unpinned unless the load says pinned (the generator on CPU {}, the \
+         server on the others), {} rounds of at least 10 s; load average after: {}\n\n",
+        settings.cpus.first().copied().unwrap_or(0),
         settings.rounds,
         super::loadavg()
     );
