@@ -23,8 +23,8 @@ use regiment_bench::matrix::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 enum Section {
     Throughput,
-    /// Only the throughput section's rows of one worker, pinned where taskset can pin (not in
-    /// the default run).
+    /// The throughput section's rows of one worker, pinned where taskset can pin, the servers
+    /// up throughout and loaded in turn (not in the default run; `--rounds 60 --duration 1s`).
     Engine,
     Recycling,
     Restarts,

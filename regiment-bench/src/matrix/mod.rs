@@ -9,7 +9,8 @@
 //!   the server's cores, criteria off and on, and the worker runtimes; pinned (the generator
 //!   on one core, the server on the rest) and unpinned;
 //! - [`engine`]: the throughput section's three rows of one worker (plain, criteria off and
-//!   on), pinned, alone, for many rounds;
+//!   on), pinned, the servers up throughout and loaded in turn for short windows, for many
+//!   rounds;
 //! - [`recycling`]: a replacement every second against none, and how long a replacement
 //!   takes;
 //! - [`restarts`]: a rolling restart every 2 s against none, keep-alive and not;
@@ -134,6 +135,23 @@ pub fn spread(v: &[f64]) -> Option<(f64, f64, f64)> {
     Some((median(v), min, max))
 }
 
+/// A 95% confidence interval of the median of `v`, from its order statistics (the ranks a
+/// binomial of `v.len()` trials at one half puts 1.96 standard deviations either side of the
+/// middle; distribution-free): `None` under 6 values, where no such ranks exist.
+pub fn median_interval(v: &[f64]) -> Option<(f64, f64)> {
+    let n = v.len();
+    if n < 6 {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let half_width = 1.96 * (n as f64).sqrt() / 2.0;
+    // 1-based ranks, as the textbooks give them.
+    let lower = ((n as f64 / 2.0 - half_width).floor() as usize).max(1);
+    let upper = ((1.0 + n as f64 / 2.0 + half_width).ceil() as usize).min(n);
+    Some((s[lower - 1], s[upper - 1]))
+}
+
 /// `median [min-max]` of ratios, two decimals.
 pub fn ratio_cell(v: &[f64]) -> String {
     match spread(v) {
@@ -194,4 +212,19 @@ pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_interval;
+
+    #[test]
+    fn the_median_interval_is_the_textbook_ranks() {
+        let v: Vec<f64> = (1..=60).rev().map(f64::from).collect();
+        // n = 60: ranks 22 and 39 (30 ∓ 7.6, rounded outwards).
+        assert_eq!(median_interval(&v), Some((22.0, 39.0)));
+        let v: Vec<f64> = (1..=6).map(f64::from).collect();
+        assert_eq!(median_interval(&v), Some((1.0, 6.0)));
+        assert_eq!(median_interval(&[1.0, 2.0, 3.0, 4.0, 5.0]), None);
+    }
 }

@@ -2,7 +2,6 @@
 //! the server's cores; criteria off and on; each worker runtime), pinned and unpinned.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use super::server::{self, Criteria, HelloSetup, Runtime, Server};
 use super::{Placement, Settings, median, ratio_cell, table};
@@ -90,16 +89,14 @@ pub(super) struct Compared {
 }
 
 /// Measures `servers` in `placement` side by side (`section` names the runs in the progress
-/// lines).
+/// lines): each round starts every server in turn, measures it, and stops it.
 pub(super) fn compare(
     settings: &Settings,
     placement: &Placement,
     servers: &[Server],
     section: &str,
 ) -> Result<Compared, String> {
-    // runs[i] = the figures of servers[i], one per round.
-    let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); servers.len()];
-    let mut cpu_us: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
+    let mut runs = Runs::new(servers.len());
     for round in 0..settings.rounds {
         for (i, s) in servers.iter().enumerate() {
             eprintln!(
@@ -110,64 +107,13 @@ pub(super) fn compare(
                 s.label()
             );
             let running = server::start(&settings.bins, s, &placement.server)?;
-            // The server's CPU time over the measured window (from the end of the
-            // warm-up): per request, a figure the machine's other load barely moves.
-            let pid = running.pid();
-            let warmup = settings.warmup;
-            let at_start = std::thread::spawn(move || {
-                std::thread::sleep(warmup);
-                procfs::tree_cpu_seconds(pid)
-            });
-            let m = settings.run_load(&placement.generator, running.addr)?;
-            let cpu = procfs::tree_cpu_seconds(pid) - at_start.join().unwrap_or(0.0);
+            let (m, cpu) = measure(settings, placement, &running)?;
             running.stop();
-            cpu_us[i].push(cpu * 1e6 / m.counts.ok.max(1) as f64);
-            runs[i].push(m);
+            runs.push(i, m, cpu);
         }
     }
-    let base = &runs[0];
-    let mut rows = Vec::new();
-    let mut entries = BTreeMap::new();
-    let mut rates = Vec::new();
-    for ((s, r), cpu) in servers.iter().zip(&runs).zip(&cpu_us) {
-        let cpu_ratio: Vec<f64> = cpu
-            .iter()
-            .zip(&cpu_us[0])
-            .map(|(c, b)| c / b.max(1e-9))
-            .collect();
-        let rate: Vec<f64> = r.iter().map(|m| m.throughput).collect();
-        let p99: Vec<f64> = r.iter().map(|m| m.latency.p99_us as f64).collect();
-        let rate_ratio: Vec<f64> = r
-            .iter()
-            .zip(base)
-            .map(|(m, b)| m.throughput / b.throughput.max(1.0))
-            .collect();
-        let p99_ratio: Vec<f64> = r
-            .iter()
-            .zip(base)
-            .map(|(m, b)| m.latency.p99_us as f64 / (b.latency.p99_us.max(1)) as f64)
-            .collect();
-        let failures: u64 = r.iter().map(|m| m.failures).sum();
-        rows.push(vec![
-            s.label(),
-            format!("{:.0}", median(&rate)),
-            ratio_cell(&rate_ratio),
-            ms(median(&p99) as u64),
-            ratio_cell(&p99_ratio),
-            format!("{:.1}", median(cpu)),
-            ratio_cell(&cpu_ratio),
-            failures.to_string(),
-        ]);
-        rates.push(median(&rate));
-        entries.insert(
-            s.label(),
-            serde_json::json!({"runs": r, "server_cpu_us_per_request": cpu}),
-        );
-    }
-    let mut markdown = String::new();
-    let _ = writeln!(
-        markdown,
-        "\n#### {}: generator on CPUs {}, server on CPUs {} ({} connections, keep-alive, {} s per run, {} rounds; load average after: {})\n",
+    let heading = format!(
+        "{}: generator on CPUs {}, server on CPUs {} ({} connections, keep-alive, {} s per run, {} rounds; load average after: {})",
         placement.name,
         placement.generator.label(),
         placement.server.label(),
@@ -176,24 +122,128 @@ pub(super) fn compare(
         settings.rounds,
         super::loadavg()
     );
-    markdown.push_str(&table(
-        &[
-            "server",
-            "requests/s",
-            "vs plain",
-            "p99 ms",
-            "p99 vs plain",
-            "server CPU µs/request",
-            "vs plain",
-            "failed",
-        ],
-        &rows,
-    ));
-    Ok(Compared {
-        markdown,
-        json: serde_json::Value::Object(entries.into_iter().collect()),
-        rates,
-    })
+    Ok(runs.compared(servers, &heading))
+}
+
+/// The standard load against `running`, and its server's CPU seconds over the measured window
+/// (from the end of the warm-up): per request, a figure the machine's other load barely moves.
+pub(super) fn measure(
+    settings: &Settings,
+    placement: &Placement,
+    running: &server::Running,
+) -> Result<(Measured, f64), String> {
+    let pid = running.pid();
+    let warmup = settings.warmup;
+    let at_start = std::thread::spawn(move || {
+        std::thread::sleep(warmup);
+        procfs::tree_cpu_seconds(pid)
+    });
+    let m = settings.run_load(&placement.generator, running.addr)?;
+    let cpu = procfs::tree_cpu_seconds(pid) - at_start.join().unwrap_or(0.0);
+    Ok((m, cpu))
+}
+
+/// One server's ratios to the baseline, one per round.
+pub(super) struct Ratios {
+    pub throughput: Vec<f64>,
+    pub p99: Vec<f64>,
+    pub cpu_per_request: Vec<f64>,
+}
+
+/// The figures of servers side by side, one per server and round, the baseline first.
+pub(super) struct Runs {
+    measured: Vec<Vec<Measured>>,
+    cpu_us: Vec<Vec<f64>>,
+}
+
+impl Runs {
+    pub(super) fn new(servers: usize) -> Self {
+        Runs {
+            measured: vec![Vec::new(); servers],
+            cpu_us: vec![Vec::new(); servers],
+        }
+    }
+
+    /// Server `i`'s run: its figures and its CPU seconds.
+    pub(super) fn push(&mut self, i: usize, m: Measured, cpu_seconds: f64) {
+        self.cpu_us[i].push(cpu_seconds * 1e6 / m.counts.ok.max(1) as f64);
+        self.measured[i].push(m);
+    }
+
+    /// Server `i`'s figures against the baseline's, each ratio taken within its round.
+    pub(super) fn ratios(&self, i: usize) -> Ratios {
+        let base = &self.measured[0];
+        let r = &self.measured[i];
+        Ratios {
+            throughput: r
+                .iter()
+                .zip(base)
+                .map(|(m, b)| m.throughput / b.throughput.max(1.0))
+                .collect(),
+            p99: r
+                .iter()
+                .zip(base)
+                .map(|(m, b)| m.latency.p99_us as f64 / (b.latency.p99_us.max(1)) as f64)
+                .collect(),
+            cpu_per_request: self.cpu_us[i]
+                .iter()
+                .zip(&self.cpu_us[0])
+                .map(|(c, b)| c / b.max(1e-9))
+                .collect(),
+        }
+    }
+
+    /// The table under `heading`: each ratio taken within its round, against the baseline.
+    pub(super) fn compared(&self, servers: &[Server], heading: &str) -> Compared {
+        let mut rows = Vec::new();
+        let mut entries = BTreeMap::new();
+        let mut rates = Vec::new();
+        for (i, ((s, r), cpu)) in servers
+            .iter()
+            .zip(&self.measured)
+            .zip(&self.cpu_us)
+            .enumerate()
+        {
+            let ratios = self.ratios(i);
+            let rate: Vec<f64> = r.iter().map(|m| m.throughput).collect();
+            let p99: Vec<f64> = r.iter().map(|m| m.latency.p99_us as f64).collect();
+            let failures: u64 = r.iter().map(|m| m.failures).sum();
+            rows.push(vec![
+                s.label(),
+                format!("{:.0}", median(&rate)),
+                ratio_cell(&ratios.throughput),
+                ms(median(&p99) as u64),
+                ratio_cell(&ratios.p99),
+                format!("{:.1}", median(cpu)),
+                ratio_cell(&ratios.cpu_per_request),
+                failures.to_string(),
+            ]);
+            rates.push(median(&rate));
+            entries.insert(
+                s.label(),
+                serde_json::json!({"runs": r, "server_cpu_us_per_request": cpu}),
+            );
+        }
+        let mut markdown = format!("\n#### {heading}\n\n");
+        markdown.push_str(&table(
+            &[
+                "server",
+                "requests/s",
+                "vs plain",
+                "p99 ms",
+                "p99 vs plain",
+                "server CPU µs/request",
+                "vs plain",
+                "failed",
+            ],
+            &rows,
+        ));
+        Compared {
+            markdown,
+            json: serde_json::Value::Object(entries.into_iter().collect()),
+            rates,
+        }
+    }
 }
 
 /// `hello`'s throughput with one worker per core, criteria on, unpinned: one run.
