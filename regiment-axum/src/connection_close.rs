@@ -27,8 +27,9 @@
 //!
 //! The request path pays relaxed atomic increments (and decrements) on the worker's counters
 //! (one more for a 5xx answer) and on the connection's own, two atomic loads of the drain's
-//! flag, and nothing else: no lock, no syscall. An HTTP/2 stream also takes a clone of the
-//! service, boxed with its request, to call it in the stream's own task (see `call`).
+//! flag (three during a drain), and nothing else: no lock, no syscall. An HTTP/2 stream also
+//! takes a clone of the service, boxed with its request, to call it in the stream's own task
+//! (see `call_otherwise`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -210,7 +211,7 @@ pin_project_lite::pin_project! {
             #[pin]
             future: S::Future,
         },
-        /// The service is called when the answer is first polled (see `call`). Boxed: an
+        /// The service is called when the answer is first polled (see `call_otherwise`). Boxed: an
         /// HTTP/2 stream allocates its task anyway, and the answers of HTTP/1 requests, which
         /// are moved whole into hyper's connection, stay the size of the app's own future.
         Deferred {

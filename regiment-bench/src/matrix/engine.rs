@@ -68,7 +68,7 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
         loadavg()
     );
     let compared = runs.compared(&servers, &heading);
-    let mut markdown = compared.markdown;
+    let (mut markdown, mut json) = (compared.markdown, compared.json);
     markdown.push_str(
         "\nMedians of the rounds' ratios to plain, each with a 95% confidence interval of the \
          median (order statistics):\n\n",
@@ -82,8 +82,14 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
             with_interval(&ratios.throughput),
             with_interval(&ratios.cpu_per_request)
         );
+        if let Some(entry) = json.get_mut(s.label()) {
+            entry["median_interval"] = serde_json::json!({
+                "throughput": median_interval(&ratios.throughput),
+                "server_cpu_per_request": median_interval(&ratios.cpu_per_request),
+            });
+        }
     }
-    Ok((markdown, compared.json))
+    Ok((markdown, json))
 }
 
 /// `0.97x [0.94-1.01]`: the median and its interval, or the median alone.

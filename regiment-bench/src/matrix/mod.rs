@@ -137,7 +137,8 @@ pub fn spread(v: &[f64]) -> Option<(f64, f64, f64)> {
 
 /// A 95% confidence interval of the median of `v`, from its order statistics (the ranks a
 /// binomial of `v.len()` trials at one half puts 1.96 standard deviations either side of the
-/// middle; distribution-free): `None` under 6 values, where no such ranks exist.
+/// middle, rounded outwards and kept within the values; distribution-free): `None` under 6
+/// values, whose extremes cover less than 95%.
 pub fn median_interval(v: &[f64]) -> Option<(f64, f64)> {
     let n = v.len();
     if n < 6 {

@@ -4,8 +4,9 @@
 //! load generator takes a core, how the connections fall between two workers decides the
 //! steady p99 (all on one worker, or shared and time-sliced with the generator), and restarts
 //! deal them again; one worker has no such draw. Where `taskset` can pin, keep-alive with one
-//! worker per CPU is measured pinned as well: the generator on its own core, so that the
-//! workers do not share theirs with it, whichever way the connections fall.
+//! worker per CPU is measured pinned as well: the generator on the first core, the master and
+//! all its workers on the others (on 2 CPUs, two workers on one core), so that the workers do
+//! not share their cores with the generator, whichever way the connections fall.
 
 use std::fmt::Write as _;
 use std::sync::Arc;

@@ -35,7 +35,8 @@ impl Watch {
         self.current.load(Ordering::Relaxed) > self.threshold
     }
 
-    /// Fires with the sampler's last figure, which [`Watch::accept`] found over the threshold.
+    /// Fires if the sampler's last figure, read again after [`Watch::accept`] found it over the
+    /// threshold, still is (a newer figure under it fires nothing), and says that figure.
     pub(super) fn fire(&self) {
         self.check(self.current.load(Ordering::Relaxed));
     }
