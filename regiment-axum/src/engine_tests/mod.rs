@@ -29,18 +29,8 @@ const CEILING: Duration = Duration::from_secs(20);
 /// Serves `service` on an ephemeral port; returns the address and the drain state.
 fn start<S, B>(service: S, options: HttpOptions) -> (SocketAddr, &'static Drain)
 where
-    S: hyper::service::Service<
-            Request<Incoming>,
-            Response = Response<B>,
-            Error: Into<crate::BoxError>,
-        > + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<crate::BoxError>,
+    S: crate::HttpService<B>,
+    B: crate::ResponseBody,
 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use super::server::{self, Criteria, HelloSetup, Server};
 use super::throughput::{self, Runs};
-use super::{Settings, loadavg, median, median_interval};
+use super::{Settings, median, median_interval};
 
 /// Runs the section.
 pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
@@ -56,16 +56,14 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
     for r in running {
         r.stop();
     }
-    let heading = format!(
-        "{}: generator on CPUs {}, server on CPUs {}, the servers up throughout and loaded in turn ({} connections, keep-alive, {} s per window after {} s of warm-up, {} rounds; load average after: {})",
-        placement.name,
-        placement.generator.label(),
-        placement.server.label(),
-        settings.connections,
-        settings.duration.as_secs_f64(),
-        settings.warmup.as_secs_f64(),
-        settings.rounds,
-        loadavg()
+    let heading = throughput::heading(
+        settings,
+        &placement,
+        ", the servers up throughout and loaded in turn",
+        &format!(
+            "per window after {} s of warm-up",
+            settings.warmup.as_secs_f64()
+        ),
     );
     let compared = runs.compared(&servers, &heading);
     let (mut markdown, mut json) = (compared.markdown, compared.json);

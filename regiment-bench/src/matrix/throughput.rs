@@ -112,8 +112,15 @@ pub(super) fn compare(
             runs.push(i, m, cpu);
         }
     }
-    let heading = format!(
-        "{}: generator on CPUs {}, server on CPUs {} ({} connections, keep-alive, {} s per run, {} rounds; load average after: {})",
+    let heading = heading(settings, placement, "", "per run");
+    Ok(runs.compared(servers, &heading))
+}
+
+/// The heading of a table of `settings.rounds` rounds in `placement`: `how` the servers run (after
+/// the CPUs), and what each measured `duration` is (`per run`, ...).
+pub(super) fn heading(settings: &Settings, placement: &Placement, how: &str, per: &str) -> String {
+    format!(
+        "{}: generator on CPUs {}, server on CPUs {}{how} ({} connections, keep-alive, {} s {per}, {} rounds; load average after: {})",
         placement.name,
         placement.generator.label(),
         placement.server.label(),
@@ -121,8 +128,7 @@ pub(super) fn compare(
         settings.duration.as_secs_f64(),
         settings.rounds,
         super::loadavg()
-    );
-    Ok(runs.compared(servers, &heading))
+    )
 }
 
 /// The standard load against `running`, and its server's CPU seconds over the measured window

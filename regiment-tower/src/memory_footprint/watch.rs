@@ -48,7 +48,7 @@ impl Watch {
         }
     }
 
-    // Out of line: the request path keeps only the load and the compare.
+    // Out of line: the sampler's `check` keeps only the compare.
     #[cold]
     #[inline(never)]
     fn fire_with(&self, bytes: u64) {
