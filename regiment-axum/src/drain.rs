@@ -77,7 +77,7 @@ impl Drain {
     }
 
     /// Starts the drain: connections begin to close, requests see it. Idempotent. (The worker
-    /// stops its accept loops itself.)
+    /// stops its accept loops itself, before this.)
     pub(crate) fn start(&self) {
         // The flag first: a connection woken by the signal sees it set.
         self.draining.store(true, Ordering::Release);

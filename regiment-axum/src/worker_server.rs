@@ -62,8 +62,11 @@ where
     worker::listening();
 
     worker::drained().await;
-    drain.start();
+    // Accepting stops before the drain starts: a client that sees the drain (a `Connection:
+    // close`, a GOAWAY) finds its next connection taken by another worker, never this one.
+    // A connection accepted just before sees the drain as soon as it starts.
     accept_loops.shutdown().await;
+    drain.start();
     tracing::debug!(
         open = drain.open_connections(),
         "accepting stopped; waiting for open connections"
