@@ -1,6 +1,7 @@
 //! [`Builder`]: the options of a supervisor and their defaults. What workers run (and as whom)
-//! is set by the methods in `worker_options.rs`; the checks are in `validated.rs` and the
-//! environment overrides in `env.rs`.
+//! is set by the methods in `worker_options.rs`, how rollouts go by those in
+//! `rollout_options.rs`; the checks are in `validated.rs` and the environment overrides in
+//! `env.rs`.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -30,6 +31,7 @@ pub(super) enum WorkerCount {
 /// (comma-separated), `REGIMENT_DRAIN_TIMEOUT`, `REGIMENT_START_TIMEOUT` (`30s`, `500ms`),
 /// `REGIMENT_MAX_SURGE`, `REGIMENT_BACKOFF_INITIAL`, `REGIMENT_BACKOFF_MAX`,
 /// `REGIMENT_BACKOFF_RESET`, `REGIMENT_ROLLOUT_FAILURE_LIMIT`, `REGIMENT_ROLLOUT_SETTLE`,
+/// `REGIMENT_ROLLOUT_TIMEOUT`,
 /// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP,SIGUSR2`), `REGIMENT_PROCESS_NAME`,
 /// `REGIMENT_HEARTBEAT_INTERVAL`, `REGIMENT_HEARTBEAT_TIMEOUT` (`10s`, `off`),
 /// `REGIMENT_CANARY_*`, `REGIMENT_CONTROL_SOCKET`, `REGIMENT_WORKER_USER`,
@@ -62,6 +64,8 @@ pub struct Builder {
     pub(super) backoff_reset: Duration,
     pub(super) rollout_failures: u32,
     pub(super) rollout_settle: Duration,
+    /// `None`: derived from the other options when each rollout starts.
+    pub(super) rollout_timeout: Option<Duration>,
     pub(super) readiness: Readiness,
     pub(super) restart_signals: Vec<Signal>,
     pub(super) env: Vec<(OsString, OsString)>,
@@ -123,6 +127,7 @@ impl Builder {
             backoff_reset: DEFAULT_BACKOFF_RESET,
             rollout_failures: DEFAULT_ROLLOUT_FAILURES,
             rollout_settle: DEFAULT_ROLLOUT_SETTLE,
+            rollout_timeout: None,
             readiness: Readiness::default(),
             restart_signals: vec![Signal::SIGHUP, Signal::SIGUSR2],
             env: Vec::new(),
@@ -271,39 +276,6 @@ impl Builder {
         self
     }
 
-    /// How long the last new worker of a rolling restart must serve before the rollout
-    /// completes (default 5 s; zero: at once). New workers that crash before then count as
-    /// failures of the rollout, so that a build that dies soon after it is ready never becomes
-    /// the good program.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use regiment_core::{Builder, EnvOverrides};
-    /// // This service's fatal bugs show within a minute: only then is a deploy done.
-    /// let builder = Builder::new().rollout_settle(Duration::from_secs(60));
-    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
-    /// ```
-    pub fn rollout_settle(mut self, d: Duration) -> Self {
-        self.rollout_settle = d;
-        self
-    }
-
-    /// Consecutive failed starts of new workers after which a rolling restart is aborted.
-    ///
-    /// ```
-    /// use regiment_core::{Builder, EnvOverrides};
-    /// // Workers of this service are slow to start and sometimes flaky: allow 5 failures.
-    /// let builder = Builder::new().rollout_failure_limit(5);
-    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
-    /// // A limit of 0 would abort every deploy before it starts: refused.
-    /// let builder = Builder::new().rollout_failure_limit(0);
-    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_err());
-    /// ```
-    pub fn rollout_failure_limit(mut self, n: u32) -> Self {
-        self.rollout_failures = n;
-        self
-    }
-
     /// When a new worker counts as ready.
     ///
     /// ```
@@ -376,19 +348,6 @@ impl Builder {
     /// ```
     pub fn heartbeat_timeout(mut self, d: Duration) -> Self {
         self.heartbeat_timeout = Some(d);
-        self
-    }
-
-    /// Rolling restarts start with a canary, judged on its 5xx ratio before the other workers
-    /// are replaced (off by default). See [`crate::Canary`].
-    ///
-    /// ```
-    /// use regiment_core::{Builder, Canary, EnvOverrides};
-    /// let builder = Builder::new().workers(4).canary(Canary::new());
-    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
-    /// ```
-    pub fn canary(mut self, canary: crate::Canary) -> Self {
-        self.canary = Some(canary);
         self
     }
 

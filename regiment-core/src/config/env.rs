@@ -51,6 +51,7 @@ const OVERRIDES: &[Override] = overrides! {
         v.number(1, "a number of failed starts of at least 1")?,
     // Zero is a valid settle: the rollout completes at once.
     "REGIMENT_ROLLOUT_SETTLE" => |b, v| b.rollout_settle = v.duration_or_zero()?,
+    "REGIMENT_ROLLOUT_TIMEOUT" => |b, v| b.rollout_timeout = Some(v.duration()?),
     "REGIMENT_READINESS" => |b, v| b.readiness = v.parsed()?,
     "REGIMENT_RESTART_SIGNAL" => |b, v| b.restart_signals =
         parse_restart_signals(v.name(), v.raw())?,

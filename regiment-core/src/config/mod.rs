@@ -1,7 +1,7 @@
 //! Options of a supervisor: the [`Builder`] with its defaults, the checked [`Config`] the
 //! master runs with, and the `REGIMENT_*` environment overrides.
 //!
-//! - `builder.rs`, `worker_options.rs`: the [`Builder`] and its methods; `defaults.rs`,
+//! - `builder.rs`, `worker_options.rs`, `rollout_options.rs`: the [`Builder`] and its methods; `defaults.rs`,
 //!   `spawn_plan.rs`: what they take.
 //! - `validated.rs`: [`Builder`] to [`Config`], each option checked under its name.
 //! - `env.rs`: the table of environment overrides; `env_var.rs`: the parsers of their values.
@@ -13,6 +13,7 @@ mod choices;
 mod defaults;
 mod env;
 pub(crate) mod env_var;
+mod rollout_options;
 mod signals;
 mod spawn_plan;
 mod validated;

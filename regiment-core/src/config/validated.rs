@@ -74,6 +74,7 @@ impl Builder {
             backoff_reset: self.backoff_reset,
             rollout_failures: self.rollout_failures,
             rollout_settle: self.rollout_settle,
+            rollout_timeout: self.rollout_timeout,
             readiness: self.readiness,
             restart_signals: self.restart_signals,
             env: self.env,
@@ -118,10 +119,12 @@ impl Builder {
     /// zero; a heartbeat timeout longer than the interval.
     fn check_durations(&self) -> Result<()> {
         for (option, d) in [
-            ("drain_timeout", self.drain_timeout),
-            ("start_timeout", self.start_timeout),
-            ("heartbeat_interval", self.heartbeat),
+            ("drain_timeout", Some(self.drain_timeout)),
+            ("start_timeout", Some(self.start_timeout)),
+            ("heartbeat_interval", Some(self.heartbeat)),
+            ("rollout_timeout", self.rollout_timeout),
         ] {
+            let Some(d) = d else { continue };
             if d.is_zero() || d > MAX_DURATION {
                 return Err(Error::invalid(
                     option,
@@ -207,6 +210,7 @@ pub(crate) struct Config {
     pub backoff_reset: Duration,
     pub rollout_failures: u32,
     pub rollout_settle: Duration,
+    pub rollout_timeout: Option<Duration>,
     pub readiness: Readiness,
     pub restart_signals: Vec<Signal>,
     pub env: Vec<(OsString, OsString)>,

@@ -394,6 +394,7 @@ fn policy_config(config: &Config) -> PolicyConfig {
         heartbeat_timeout: config.heartbeat_timeout,
         canary: config.canary,
         rollout_settle: config.rollout_settle,
+        rollout_timeout: config.rollout_timeout,
     }
 }
 

@@ -89,14 +89,25 @@ impl Policy {
         }
     }
 
-    /// The generation a spawn for `pending` gets: a rollout's own replacements run the rolling
-    /// generation; anything else does too once the rollout is past its canary, else the good
-    /// one.
-    pub(super) fn generation_for(&self, pending: Option<&Pending>) -> Generation {
-        match self.rollout {
-            Some(r) if r.stage == Stage::Full => r.target,
-            Some(r) if pending.is_some_and(|p| p.origin == Origin::Rollout) => r.target,
-            _ => self.good,
+    /// The generation a spawn for `pending`, replacing a worker of `replaced`, gets: a
+    /// rollout's own replacements run the rolling generation; so does the replacement a canary
+    /// worker asked for (recycled after its 10 000th request, it is still the canary: replaced
+    /// by the good generation, it would leave the window without a canary); anything else does
+    /// too once the rollout is past its canary, else the good one.
+    pub(super) fn generation_for(
+        &self,
+        pending: Option<&Pending>,
+        replaced: Option<Generation>,
+    ) -> Generation {
+        let Some(r) = self.rollout else {
+            return self.good;
+        };
+        let rollout_own = pending.is_some_and(|p| p.origin == Origin::Rollout);
+        let recycled_canary = replaced == Some(r.target) && pending.is_some();
+        if r.stage == Stage::Full || rollout_own || recycled_canary {
+            r.target
+        } else {
+            self.good
         }
     }
 

@@ -36,7 +36,10 @@ impl Policy {
     ) -> WorkerId {
         let id = WorkerId(self.next_id);
         self.next_id += 1;
-        let generation = self.generation_for(spawned_for.as_ref());
+        let replaced = replaces
+            .and_then(|id| self.workers.get(&id))
+            .map(|w| w.generation);
+        let generation = self.generation_for(spawned_for.as_ref(), replaced);
         self.workers
             .insert(id, Worker::new(slot, generation, spawned_for, now));
         self.effects.push_back(Effect::Spawn {
@@ -175,7 +178,8 @@ impl Policy {
                 return;
             }
         }
-        self.ready_in_rollout(slot, generation);
+        let reached_before = self.slots[slot].reached.replace(generation);
+        self.ready_in_rollout(slot, reached_before, generation, now);
         if let Some(reason) = asked {
             self.want_replacement(
                 slot,

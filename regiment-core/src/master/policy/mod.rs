@@ -84,12 +84,37 @@ pub(crate) struct PolicyConfig {
     pub canary: Option<CanaryConfig>,
     /// How long the last worker of a rollout must serve before the rollout completes.
     pub rollout_settle: Duration,
+    /// How long a rollout may take before it is aborted; `None`: derived, see
+    /// [`PolicyConfig::rollout_timeout`].
+    pub rollout_timeout: Option<Duration>,
 }
 
 impl PolicyConfig {
     /// `max_surge`, or 25 % of `workers`, at least 1.
     pub(crate) fn surge(&self, workers: usize) -> usize {
         self.max_surge.unwrap_or((workers / 4).max(1))
+    }
+
+    /// The time a rollout over `workers` slots is given: the one configured, or enough for a
+    /// healthy rollout whose every worker is as slow to start as the start timeout allows.
+    /// Replacements go `surge` at a time, so there are `workers / surge` waves (rounded up),
+    /// each waiting at most a start timeout; as many start timeouts again as the failure limit
+    /// (failed starts that do not abort are retried); the longest backoff (a slot may still
+    /// back off from an earlier failure); the canary's window; the settle time. With the
+    /// defaults and 8 workers: (4 + 3) × 30 s + 30 s + 5 s = 4 min 5 s.
+    pub(crate) fn time_allowed_for_rollout(&self, workers: usize) -> Duration {
+        self.rollout_timeout.unwrap_or_else(|| {
+            let waves = workers.div_ceil(self.surge(workers).max(1));
+            let starts = u32::try_from(waves)
+                .unwrap_or(u32::MAX)
+                .saturating_add(self.rollout_failures);
+            let window = self.canary.map_or(Duration::ZERO, |c| c.window);
+            self.start_timeout
+                .saturating_mul(starts)
+                .saturating_add(self.backoff.max)
+                .saturating_add(window)
+                .saturating_add(self.rollout_settle)
+        })
     }
 }
 
@@ -318,7 +343,7 @@ impl Policy {
         workers.sort_by_key(|w| (w.slot, w.pid));
         Status {
             master_pid: 0,
-            generation: self.generation_for(None).0,
+            generation: self.generation_for(None, None).0,
             good_generation: self.good.0,
             workers_wanted: self.slots.len(),
             rollout: self.rollout.map(|r| r.target.0),

@@ -1,8 +1,15 @@
 //! Rolling restarts: a new generation replaces every slot's worker, new before old; it ends
-//! done, or aborted when its workers keep failing (rule 2), when a newer one supersedes it, or
-//! when the master stops.
+//! done, or aborted when its workers keep failing (rule 2), when its deadline passes, when a
+//! newer one supersedes it, or when the master stops.
+//!
+//! A rollout is done once every slot has run a worker of its generation to ready and the
+//! settle time has passed since the last of them did. What happens to a slot after that (its
+//! new worker asks to be replaced after its 10 000th request, and its successor runs the same
+//! generation) is the worker's own business: it neither restarts the settle clock nor counts
+//! as one of the rollout's replacements. Otherwise a service whose workers recycle every few
+//! seconds could never finish a deploy.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::canary::Stage;
 use super::ids::{Generation, WorkerId};
@@ -22,6 +29,12 @@ pub(super) struct Rollout {
     early_crashes: u32,
     pub(super) stage: Stage,
     started: Instant,
+    /// When the last slot the rollout reached got its first ready worker of the generation.
+    last_reached: Option<Instant>,
+    /// Aborted if still under way then (`None`: so far off that it cannot be written).
+    deadline: Option<Instant>,
+    /// The time it was given, for the reason it is aborted with.
+    timeout: Duration,
 }
 
 /// The record of a rollout, kept after it ended for the status, on the policy's clock.
@@ -71,12 +84,16 @@ impl Policy {
             );
         }
         let stage = self.first_stage();
+        let timeout = self.config.time_allowed_for_rollout(self.slots.len());
         self.rollout = Some(Rollout {
             target,
             failures: 0,
             early_crashes: 0,
             stage,
             started: now,
+            last_reached: None,
+            deadline: now.checked_add(timeout),
+            timeout,
         });
         self.last_rollout = Some(RolloutLog {
             generation: target,
@@ -112,15 +129,25 @@ impl Policy {
         self.queue_rollout(self.rollout_width(stage));
     }
 
-    /// A worker became ready in `slot` during a rollout: one of the new generation took its slot
-    /// and resets the failure count; one of an older generation (it was starting when the
-    /// rollout began) is replaced in turn.
-    pub(super) fn ready_in_rollout(&mut self, slot: usize, generation: Generation) {
+    /// A worker of `generation` took `slot`, whose last worker to do so ran `before`: one of
+    /// the new generation resets the failure count, and, the first time the rollout reaches the
+    /// slot, counts as one of its replacements and starts the settle time over. One of an older
+    /// generation (it was starting when the rollout began) is replaced in turn.
+    pub(super) fn ready_in_rollout(
+        &mut self,
+        slot: usize,
+        before: Option<Generation>,
+        generation: Generation,
+        now: Instant,
+    ) {
         let Some(r) = &mut self.rollout else { return };
         if generation >= r.target {
             r.failures = 0;
-            if let Some(log) = &mut self.last_rollout {
-                log.replaced += 1;
+            if before.is_none_or(|g| g < r.target) {
+                r.last_reached = Some(now);
+                if let Some(log) = &mut self.last_rollout {
+                    log.replaced += 1;
+                }
             }
         } else if r.stage == Stage::Full {
             let target = r.target;
@@ -166,8 +193,8 @@ impl Policy {
         }
     }
 
-    /// Done once every slot has a ready worker of the target generation and nothing pending:
-    /// its program becomes the good one.
+    /// Done once every slot has run a worker of the target generation to ready and the settle
+    /// time has passed: its program becomes the good one. Aborted past its deadline.
     pub(super) fn check_rollout_done(&mut self, now: Instant) {
         let Some(r) = self.rollout else { return };
         if self.settled_at().is_some_and(|t| t <= now) {
@@ -181,26 +208,45 @@ impl Policy {
                 generation: r.target.0,
             });
             self.report_rollout_end();
+        } else if r.deadline.is_some_and(|t| t <= now) {
+            let why = format!(
+                "not done within its rollout_timeout of {} (REGIMENT_ROLLOUT_TIMEOUT): {} of {} \
+                 slots ran generation {} to ready",
+                humantime::format_duration(r.timeout),
+                self.slots_reached(r.target),
+                self.slots.len(),
+                r.target,
+            );
+            self.abort_rollout(why, now);
         }
     }
 
-    /// When the rollout under way may complete: once every slot runs a ready worker of its
-    /// generation, and the last of them has served for the settle time (a build that crashes
+    /// When the rollout under way may complete: once every slot has run a worker of its
+    /// generation to ready, the settle time after the last of them did (a build that crashes
     /// soon after it is ready is caught before it becomes the good one). `None` until every
     /// slot is there.
     pub(super) fn settled_at(&self) -> Option<Instant> {
         // A canary is judged first, whatever the slots run.
         let r = self.rollout.filter(|r| r.stage == Stage::Full)?;
-        let mut last_ready = None;
-        for s in &self.slots {
-            if s.pending.is_some() || s.successor.is_some() {
-                return None;
-            }
-            let w = s.current.and_then(|c| self.workers.get(&c))?;
-            let since = w.ready_since().filter(|_| w.generation >= r.target)?;
-            last_ready = last_ready.max(Some(since));
+        if self.slots_reached(r.target) < self.slots.len() {
+            return None;
         }
-        Some(last_ready.unwrap_or(r.started) + self.config.rollout_settle)
+        r.last_reached
+            .unwrap_or(r.started)
+            .checked_add(self.config.rollout_settle)
+    }
+
+    /// When the rollout under way is aborted if it has not ended.
+    pub(super) fn rollout_deadline(&self) -> Option<Instant> {
+        self.rollout.and_then(|r| r.deadline)
+    }
+
+    /// Slots whose last worker to become ready runs `target` (or a newer generation).
+    fn slots_reached(&self, target: Generation) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| s.reached.is_some_and(|g| g >= target))
+            .count()
     }
 
     /// Ends a rollout that failed. Its queued replacements are dropped; its workers still

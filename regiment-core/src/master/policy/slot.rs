@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::backoff::Backoff;
-use super::ids::WorkerId;
+use super::ids::{Generation, WorkerId};
 
 /// One place for a worker.
 #[derive(Debug)]
@@ -20,6 +20,9 @@ pub(crate) struct Slot {
     pub(crate) backoff: Backoff,
     pub(crate) restarts: u64,
     pub(crate) last_reason: Option<String>,
+    /// The generation of the last worker that took this slot (became ready in it), kept while
+    /// the slot is empty after a crash: whether a rollout has reached this slot.
+    pub(crate) reached: Option<Generation>,
 }
 
 /// What a worker is to its slot.
@@ -76,6 +79,7 @@ impl Slot {
             backoff,
             restarts: 0,
             last_reason: None,
+            reached: None,
         }
     }
 

@@ -22,9 +22,11 @@ pub(super) enum Timer {
     Backoff(usize),
     /// The canary's window ends: it is judged.
     CanaryWindow,
-    /// Every slot runs the rollout's generation, and the last one has served for the settle
-    /// time: the rollout completes.
+    /// Every slot has run the rollout's generation to ready, and the settle time has passed
+    /// since the last did: the rollout completes.
     RolloutSettled,
+    /// The rollout has not ended in its time: it is aborted.
+    RolloutDeadline,
 }
 
 impl Policy {
@@ -59,7 +61,12 @@ impl Policy {
             _ => None,
         });
         let settled = self.settled_at().map(|t| (t, Timer::RolloutSettled));
-        workers.chain(slots).chain(canary).chain(settled)
+        let deadline = self.rollout_deadline().map(|t| (t, Timer::RolloutDeadline));
+        workers
+            .chain(slots)
+            .chain(canary)
+            .chain(settled)
+            .chain(deadline)
     }
 
     /// Fires every timer due by `now`.
@@ -78,8 +85,8 @@ impl Policy {
                 Timer::Backoff(slot) => self.slots[slot].retry_at = None,
                 // Judged by `advance_canary`, right after the timers.
                 Timer::CanaryWindow => {}
-                // Completed by `check_rollout_done`, after the timers.
-                Timer::RolloutSettled => {}
+                // Completed or aborted by `check_rollout_done`, after the timers.
+                Timer::RolloutSettled | Timer::RolloutDeadline => {}
             }
         }
     }

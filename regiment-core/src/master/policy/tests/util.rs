@@ -39,6 +39,7 @@ pub(super) fn config(workers: usize) -> PolicyConfig {
         heartbeat_timeout: None,
         canary: None,
         rollout_settle: Duration::ZERO,
+        rollout_timeout: None,
     }
 }
 
@@ -76,6 +77,13 @@ impl PolicyConfig {
     pub(super) fn rollout_settle(self, rollout_settle: Duration) -> Self {
         Self {
             rollout_settle,
+            ..self
+        }
+    }
+
+    pub(super) fn rollout_timeout(self, timeout: Duration) -> Self {
+        Self {
+            rollout_timeout: Some(timeout),
             ..self
         }
     }

@@ -31,6 +31,7 @@ mod heartbeats;
 mod messages;
 mod replacements;
 mod review;
+mod rollout_ends;
 mod rollouts;
 mod second_review;
 mod spawn_failures;

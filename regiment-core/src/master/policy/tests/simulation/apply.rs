@@ -45,6 +45,16 @@ impl World {
                     self.h.replace_me(id, "rss 812 MB > 750 MB");
                 }
             }
+            Step::Recycle => {
+                let newest = self.h.policy.generation;
+                let recycled = self.h.policy.workers.iter().find(|(_, w)| {
+                    w.is_ready() && w.generation == newest && w.replace_reason.is_none()
+                });
+                if let Some((id, _)) = recycled {
+                    let id = *id;
+                    self.h.replace_me(id, "request-count: 300 requests served");
+                }
+            }
             Step::Heartbeat(k) => {
                 if let Some(id) = self.nth_live(k) {
                     self.heartbeat(id);

@@ -186,6 +186,16 @@ impl World {
                 }
             }
         }
+        // Every rollout ends, done or aborted, by its deadline.
+        if let Some((generation, deadline)) = self.rollouts.iter().find(|(_, t)| **t <= now) {
+            return broken(
+                "every rollout ends by its deadline",
+                format!(
+                    "the rollout to generation {generation} is under way {:?} past its deadline",
+                    now - *deadline
+                ),
+            );
+        }
         if let Some(t) = p.poll_timeout()
             && t <= now
         {
@@ -269,7 +279,7 @@ impl World {
                 self.stopped = true;
             }
             Event::RolloutStarted { generation }
-                if !self.rollouts.insert(*generation) || self.ended.contains(generation) =>
+                if self.rollouts.contains_key(generation) || self.ended.contains(generation) =>
             {
                 return broken(
                     "every rollout ends once",
@@ -277,7 +287,8 @@ impl World {
                 );
             }
             Event::RolloutDone { generation } | Event::RolloutAborted { generation, .. }
-                if !self.rollouts.remove(generation) || !self.ended.insert(*generation) =>
+                if self.rollouts.remove(generation).is_none()
+                    || !self.ended.insert(*generation) =>
             {
                 return broken(
                     "every rollout ends once",
@@ -287,6 +298,8 @@ impl World {
             Event::RolloutStarted { generation } => {
                 self.rolling = Some(*generation);
                 let p = &self.h.policy;
+                let allowed = config.time_allowed_for_rollout(p.slots.len());
+                self.rollouts.insert(*generation, self.h.now + allowed);
                 self.canary_stage = p.config.canary.is_some_and(|c| c.workers < p.slots.len());
             }
             Event::CanaryPassed { generation, why } => {
@@ -311,7 +324,7 @@ impl World {
             Event::RolloutAborted { generation, why } => {
                 self.rolling = None;
                 if !why.starts_with("superseded") {
-                    self.aborted.insert(*generation);
+                    self.aborted.insert(*generation, why.clone());
                 }
             }
             Event::RolloutDone { generation } => {
@@ -367,7 +380,7 @@ impl World {
             }
             Event::Ready {
                 pid, generation, ..
-            } if self.aborted.contains(generation) => {
+            } if self.aborted.contains_key(generation) => {
                 return broken(
                     "no worker of an aborted rollout joins",
                     format!("pid {pid} of aborted generation {generation} became ready"),

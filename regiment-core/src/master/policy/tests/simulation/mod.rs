@@ -46,6 +46,9 @@ enum Step {
     /// Exits unasked (a crash; or a drained worker finishing).
     Exit(usize),
     ReplaceMe(usize),
+    /// A ready worker of the newest generation asks to be replaced, as a worker that reached
+    /// its request count does: steady recycling.
+    Recycle,
     Heartbeat(usize),
     Garbage(usize),
     /// A message from a worker the books no longer hold (its exit was reported already).
@@ -95,6 +98,14 @@ fn draw_config(rng: &mut ChaCha8Rng) -> PolicyConfig {
             Some(ms(rng.random_range(1_000..=5_000)))
         },
         rollout_settle: ms([0, 500, 3_000][rng.random_range(0..3)]),
+        // Derived, or given: long enough for the quiet phase's rollout (at most a backoff, a
+        // canary's window, the settle time and a round per replacement), short enough to pass
+        // in many histories.
+        rollout_timeout: if rng.random_bool(0.5) {
+            None
+        } else {
+            Some(ms(rng.random_range(20_000..=60_000)))
+        },
         canary: if rng.random_bool(0.5) {
             None
         } else {
@@ -120,7 +131,8 @@ fn draw_step(rng: &mut ChaCha8Rng) -> Step {
         }),
         3_187..5_587 => Step::Ready(k),
         5_587..6_287 => Step::Exit(k),
-        6_287..6_987 => Step::ReplaceMe(k),
+        6_287..6_787 => Step::ReplaceMe(k),
+        6_787..6_987 => Step::Recycle,
         6_987..8_187 => Step::Heartbeat(k),
         8_187..8_337 => Step::Garbage(k),
         8_337..8_437 => Step::Stray,
@@ -176,12 +188,12 @@ struct World {
     erroring: BTreeSet<Generation>,
     /// Requests each worker has answered (10 more at each heartbeat).
     answered: BTreeMap<WorkerId, u64>,
-    /// Rollouts started and not ended yet.
-    rollouts: BTreeSet<u64>,
+    /// Rollouts started and not ended yet, with the time each must have ended by.
+    rollouts: BTreeMap<u64, Instant>,
     /// Rollouts ended.
     ended: BTreeSet<u64>,
-    /// Rollouts aborted (not superseded): none of their workers may join afterwards.
-    aborted: BTreeSet<u64>,
+    /// Rollouts aborted (not superseded), with why: none of their workers may join afterwards.
+    aborted: BTreeMap<u64, String>,
     /// The generation spawns must run, as the events so far say: the rolling one, else the
     /// last one whose rollout completed.
     rolling: Option<u64>,
@@ -215,9 +227,9 @@ impl World {
             bad: BTreeSet::new(),
             erroring: BTreeSet::new(),
             answered: BTreeMap::new(),
-            rollouts: BTreeSet::new(),
+            rollouts: BTreeMap::new(),
             ended: BTreeSet::new(),
-            aborted: BTreeSet::new(),
+            aborted: BTreeMap::new(),
             rolling: None,
             canary_stage: false,
             good: 1,
@@ -274,7 +286,8 @@ impl World {
 
     /// The quiet phase: every spawn succeeds, every worker behaves, every rule is still
     /// checked. A stop must end; otherwise a new rolling restart must complete and fill every
-    /// slot.
+    /// slot, although a worker of the new generation asks to be replaced at every round for as
+    /// long as the rollout is under way (a rollout must end under steady recycling).
     fn settle(&mut self, at: usize) -> Result<(), Broken> {
         self.h.spawn_answers.clear();
         let quiet = [
@@ -290,6 +303,9 @@ impl World {
         }
         let target = self.h.policy.generation.next();
         for round in 0..QUIET_ROUNDS {
+            if self.h.policy.rollout.is_some_and(|r| r.target == target) {
+                steps.push(Step::Recycle);
+            }
             steps.extend(quiet.iter().cloned());
             for step in steps.drain(..) {
                 let before = self.before();
@@ -301,8 +317,20 @@ impl World {
                         Broken { at, violation }
                     })?;
             }
+            if let Some(why) = self.aborted.get(&target.0) {
+                return Err(Broken {
+                    at,
+                    violation: Violation {
+                        rule: "a healthy rollout completes",
+                        detail: format!(
+                            "the rollout to generation {target} was aborted in the quiet phase, \
+                             round {round}: {why}"
+                        ),
+                    },
+                });
+            }
             if self.h.policy.is_stopped() || (!self.stopping && self.settled(target)) {
-                return match self.rollouts.first() {
+                return match self.rollouts.keys().next() {
                     Some(g) => Err(Broken {
                         at,
                         violation: Violation {

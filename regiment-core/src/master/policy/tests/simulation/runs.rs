@@ -25,6 +25,11 @@ fn run_counting(config: PolicyConfig, steps: &[Step]) -> Result<Coverage, Broken
                 let json = serde_json::to_value(e).expect("events serialize");
                 let kind = json["event"].as_str().unwrap_or("?").to_owned();
                 *coverage.entry(kind).or_default() += 1;
+                if let Event::RolloutAborted { why, .. } = e
+                    && why.starts_with("not done within")
+                {
+                    *coverage.entry("rollout-timed-out".into()).or_default() += 1;
+                }
             }
         }
         Ok(coverage)
@@ -162,6 +167,7 @@ fn random_histories_keep_every_rule() {
             "rollout-started",
             "rollout-done",
             "rollout-aborted",
+            "rollout-timed-out",
             "scaled",
             "stopping",
             "stopped",
