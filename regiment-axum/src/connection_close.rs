@@ -25,11 +25,21 @@
 //! go), and the application, which sees [`regiment_core::worker::drained`] resolved, closes it
 //! at once, as it closes every socket upgraded before the drain.
 //!
+//! It also counts, for the heartbeats, each request that ends without a complete response: the
+//! application panicked (in `call`, in its answer, or in the response body), returned an error,
+//! or its response body failed. A canary rollout judges a new build on those beside its 5xx
+//! answers: a build whose handlers panic answers nothing at all. The panic itself is left as
+//! hyper and `axum::serve` leave it: it ends the task that polled (an HTTP/1 connection, or an
+//! HTTP/2 stream), so the client gets no response, and the worker serves on. (An application
+//! that wants a `500` instead adds tower-http's `CatchPanicLayer`; its answers count as 5xx.)
+//! The count is made by a guard that only unwinding drops (`CountsIfUnwound`): the path that
+//! does not panic pays nothing for it.
+//!
 //! The request path pays relaxed atomic increments (and decrements) on the worker's counters
-//! (one more for a 5xx answer) and on the connection's own, two atomic loads of the drain's
-//! flag (three during a drain), and nothing else: no lock, no syscall. An HTTP/2 stream also
-//! takes a clone of the service, boxed with its request, to call it in the stream's own task
-//! (see `call_otherwise`).
+//! (one more for a 5xx answer or a failure) and on the connection's own, two atomic loads of
+//! the drain's flag (three during a drain), and nothing else: no lock, no syscall. An HTTP/2
+//! stream also takes a clone of the service, boxed with its request, to call it in the stream's
+//! own task (see `call_otherwise`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -84,13 +94,16 @@ where
         // once, on this task. Built where it is returned, with nothing the compiler cannot see
         // into before the call: the request and the app's future are a few hundred bytes each,
         // and either would be copied to keep it across.
-        ResponseFuture {
+        let unwound = CountsIfUnwound(self.stats);
+        let future = ResponseFuture {
             answer: Answer::Called {
                 future: self.inner.call(req),
             },
             in_flight,
             kind,
-        }
+        };
+        unwound.defuse();
+        future
     }
 }
 
@@ -236,7 +249,9 @@ where
                 AnswerProj::Called { future } => break future,
                 AnswerProj::Deferred { call } => {
                     let (service, req) = *call.take().expect("a request not yet called");
+                    let unwound = CountsIfUnwound(this.in_flight.as_ref().and_then(|f| f.stats));
                     let future = service.call(req);
+                    unwound.defuse();
                     this.answer.set(Answer::Called { future });
                 }
                 AnswerProj::Refused => {
@@ -247,7 +262,10 @@ where
         let stats = this.in_flight.as_ref().and_then(|f| f.stats);
         // Response classes for the heartbeats (a canary rollout compares them between
         // generations): one relaxed increment, on errors only.
-        let mut res = match ready!(future.poll(cx)) {
+        let unwound = CountsIfUnwound(stats);
+        let answer = future.poll(cx);
+        unwound.defuse();
+        let mut res = match ready!(answer) {
             Ok(res) => res,
             Err(e) => {
                 if let Some(s) = stats {
@@ -276,7 +294,7 @@ where
         }
         Poll::Ready(Ok(res.map(|body| InFlightBody {
             inner: Some(body),
-            _in_flight: in_flight,
+            in_flight,
         })))
     }
 }
@@ -287,7 +305,7 @@ where
 fn refused<B>(kind: RequestKind, in_flight: Option<InFlight>) -> Response<InFlightBody<B>> {
     let mut res = Response::new(InFlightBody {
         inner: None,
-        _in_flight: in_flight,
+        in_flight,
     });
     *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     res.headers_mut()
@@ -297,6 +315,26 @@ fn refused<B>(kind: RequestKind, in_flight: Option<InFlight>) -> Response<InFlig
             .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     res
+}
+
+/// Counts a failed request when dropped, which only a panic does: the path that returns
+/// [`CountsIfUnwound::defuse`]s it. A panic in the application unwinds to the task that polled
+/// it, and the request it was answering ends without a response.
+struct CountsIfUnwound(Option<&'static Stats>);
+
+impl CountsIfUnwound {
+    /// The application returned: nothing to count.
+    fn defuse(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for CountsIfUnwound {
+    fn drop(&mut self) {
+        if let Some(s) = self.0 {
+            plumbing::failure(s);
+        }
+    }
 }
 
 /// One request counted as in flight, in the worker's [`Stats`] and on its connection, until
@@ -342,7 +380,7 @@ pin_project_lite::pin_project! {
     pub(crate) struct InFlightBody<B> {
         #[pin]
         inner: Option<B>,
-        _in_flight: Option<InFlight>,
+        in_flight: Option<InFlight>,
     }
 }
 
@@ -354,10 +392,22 @@ impl<B: Body> Body for InFlightBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        match self.project().inner.as_pin_mut() {
-            Some(body) => body.poll_frame(cx),
-            None => Poll::Ready(None),
+        let this = self.project();
+        let Some(body) = this.inner.as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        let stats = this.in_flight.as_ref().and_then(|f| f.stats);
+        let unwound = CountsIfUnwound(stats);
+        let frame = body.poll_frame(cx);
+        unwound.defuse();
+        // A body that fails ends its response unfinished: hyper resets the stream or closes
+        // the connection.
+        if let Poll::Ready(Some(Err(_))) = &frame
+            && let Some(s) = stats
+        {
+            plumbing::failure(s);
         }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {

@@ -58,9 +58,16 @@ pub fn response_5xx(stats: &Stats) {
     stats.responses_5xx.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Counts a request whose service returned an error instead of a response.
+/// Counts a request that ended without a complete response: the application panicked,
+/// returned an error, or its response body failed.
 pub fn failure(stats: &Stats) {
     stats.failures.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counters of their own, for regiment-axum's in-process tests of its engine (a worker's are
+/// [`crate::worker::stats`]).
+pub fn new_stats() -> &'static Stats {
+    Box::leak(Box::new(Stats::new()))
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! In-process tests of the engine (accept loops, connections, drain) on a real socket of
 //! 127.0.0.1, without a master; by subject: upgrades, the timeouts of idle and silent
-//! connections, and the HTTP/1 drain. Here, what they share: a server, a service, and the
+//! connections, the HTTP/1 drain, apps that are not always ready, and the requests counted
+//! as failed. Here, what they share: a server, a service, and the
 //! client's reads.
 
 mod app_readiness;
+mod failures;
 mod http1_drain;
 mod timeouts;
 mod upgrades;
@@ -17,6 +19,7 @@ use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use regiment_core::listen;
+use regiment_core::worker::Stats;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -32,6 +35,19 @@ where
     S: crate::HttpService<B>,
     B: crate::ResponseBody,
 {
+    start_counting(service, options, None)
+}
+
+/// [`start`], counting requests in `stats` as a worker counts them for its heartbeats.
+fn start_counting<S, B>(
+    service: S,
+    options: HttpOptions,
+    stats: Option<&'static Stats>,
+) -> (SocketAddr, &'static Drain)
+where
+    S: crate::HttpService<B>,
+    B: crate::ResponseBody,
+{
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -41,7 +57,7 @@ where
         service,
         options,
         drain,
-        stats: None,
+        stats,
     });
     // The accept loop runs until the test's runtime ends; a drain does not stop it here.
     crate::accept::spawn_all(vec![listen::Listener::Tcp(listener)], engine)

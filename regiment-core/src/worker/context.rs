@@ -76,8 +76,10 @@ impl Stats {
         self.responses_5xx.load(Ordering::Relaxed)
     }
 
-    /// Requests whose service returned an error instead of a response (never, for an axum
-    /// `Router`, whose errors are responses).
+    /// Requests that ended without a complete response: the handler panicked, the service
+    /// returned an error (never, for an axum `Router`, whose errors are responses), or the
+    /// response body failed. A canary rollout counts them beside the 5xx answers: a build whose
+    /// handlers panic answers nothing at all.
     ///
     /// ```
     /// let failing = regiment_core::worker::stats().is_some_and(|s| s.failures() > 0);
