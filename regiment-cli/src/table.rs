@@ -49,6 +49,8 @@ pub(crate) fn status(s: &Status) -> String {
             "AGE",
             "RSS",
             "REQUESTS",
+            "5XX",
+            "FAILED",
             "RESTARTS",
             "LAST REASON",
         ]
@@ -66,6 +68,8 @@ pub(crate) fn status(s: &Status) -> String {
             duration(w.age_ms),
             bytes(w.rss),
             w.requests.to_string(),
+            w.responses_5xx.to_string(),
+            w.failures.to_string(),
             slot.map_or(0, |s| s.restarts).to_string(),
             w.replace_reason
                 .clone()
@@ -73,7 +77,7 @@ pub(crate) fn status(s: &Status) -> String {
                 .unwrap_or_else(|| "-".into()),
         ]);
     }
-    let widths: Vec<usize> = (0..9)
+    let widths: Vec<usize> = (0..11)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     for row in rows {

@@ -7,11 +7,14 @@ use crate::error::{Error, Result};
 use crate::master::CanaryConfig;
 
 /// A rollout that first replaces a few workers (the canary), lets them serve beside the old
-/// generation for a window, and replaces the others only if the canary's 5xx ratio is no worse
-/// than the old generation's by more than a margin, and it answered enough requests to tell.
-/// Otherwise the rollout is aborted, the canary's workers are replaced by the good generation,
-/// and the abort reason carries both ratios. The figures come from the workers' heartbeats
-/// (regiment-axum counts every response).
+/// generation for a window, and replaces the others only if the canary's failure ratio is no
+/// worse than the old generation's by more than a margin, and it answered enough requests to
+/// tell. A request fails when it is answered with a 5xx status or not at all (its handler
+/// panicked, the service or the response body failed). Otherwise the rollout is aborted, the
+/// canary's workers are replaced by the good generation (at once, when they failed requests and
+/// the old generation serves), and the abort reason carries both ratios; the rollout's record
+/// keeps the figures ([`crate::events::CanaryVerdict`]). The figures come from the workers'
+/// heartbeats (regiment-axum counts every request).
 ///
 /// Defaults: 1 worker, a 30 s window, a margin of 1 point, at least 20 requests. Each can be
 /// overridden at start: `REGIMENT_CANARY_WORKERS`, `REGIMENT_CANARY_WINDOW`,
@@ -21,8 +24,8 @@ use crate::master::CanaryConfig;
 /// ```
 /// use std::time::Duration;
 /// use regiment_core::{Builder, Canary, EnvOverrides};
-/// // Two workers of the new build serve for a minute, and must not answer 5xx to more than
-/// // half a point more of their requests than the old build does.
+/// // Two workers of the new build serve for a minute, and must not fail more than half a
+/// // point more of their requests than the old build does.
 /// let canary = Canary::new()
 ///     .workers(2)
 ///     .window(Duration::from_secs(60))
@@ -72,8 +75,8 @@ impl Canary {
         self
     }
 
-    /// How far above the old generation's 5xx ratio the canary's may be, as a fraction of the
-    /// requests (0.01: one point).
+    /// How far above the old generation's failure ratio the canary's may be, as a fraction of
+    /// the requests (0.01: one point).
     pub fn max_error_ratio(mut self, r: f64) -> Self {
         self.max_error_ratio = r;
         self

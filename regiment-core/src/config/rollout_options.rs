@@ -66,8 +66,9 @@ impl Builder {
         self
     }
 
-    /// Rolling restarts start with a canary, judged on its 5xx ratio before the other workers
-    /// are replaced (off by default). See [`crate::Canary`].
+    /// Rolling restarts start with a canary, judged on its failure ratio (5xx answers and
+    /// requests that got none) before the other workers are replaced (off by default). See
+    /// [`crate::Canary`].
     ///
     /// ```
     /// use regiment_core::{Builder, Canary, EnvOverrides};

@@ -1,6 +1,7 @@
 //! The service manager's view (sd_notify), when `NOTIFY_SOCKET` is set: `READY=1` once the first
 //! generation serves in every slot; `RELOADING=1` with `MONOTONIC_USEC` when a rolling restart
-//! starts (so `Type=notify-reload` works, systemd 253 and later) and `READY=1` when it ends;
+//! starts (so `Type=notify-reload` works, systemd 253 and later) and `READY=1` when it ends,
+//! done or aborted (with why in the summary);
 //! `STOPPING=1` on stop; `STATUS=` a one-line summary whenever it changes; `WATCHDOG=1` at half
 //! of `WATCHDOG_USEC` for as long as the supervisor loop runs.
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
-use crate::events::{Event, Status, WorkerState};
+use crate::events::{Event, RolloutOutcome, Status, WorkerState};
 
 /// What has been told to the service manager, so that each state is told once.
 pub(crate) struct Notifier {
@@ -91,7 +92,11 @@ impl Notifier {
     }
 }
 
-/// `2/2 workers ready, generation 3 (good 3); last rollout 3 done`.
+/// The longest reason a summary carries: a `STATUS=` line is read in `systemctl status`.
+const WHY_IN_SUMMARY: usize = 160;
+
+/// `2/2 workers ready, generation 3 (good 3); last rollout 3 done`; an aborted rollout says
+/// why (`; last rollout 4 aborted: not done within its rollout_timeout of 3m 35s ...`).
 fn summary(status: &Status, ready: usize) -> String {
     let mut line = format!(
         "{ready}/{} workers ready, generation {} (good {})",
@@ -103,6 +108,16 @@ fn summary(status: &Status, ready: usize) -> String {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         line.push_str(&format!("; last rollout {} {outcome}", r.generation));
+        if let (RolloutOutcome::Aborted, Some(why)) = (r.outcome, &r.why) {
+            line.push_str(": ");
+            match why.char_indices().nth(WHY_IN_SUMMARY) {
+                Some((cut, _)) => {
+                    line.push_str(&why[..cut]);
+                    line.push_str("...");
+                }
+                None => line.push_str(why),
+            }
+        }
     }
     if status.stopping {
         line.push_str("; stopping");

@@ -143,6 +143,17 @@ impl Scrape {
         )?;
         family(
             e,
+            Family::counter(
+                "worker_failed_requests",
+                "Requests of the slot's worker that ended without a complete response: the \
+                 handler panicked, the service or the response body failed, the worker gave up \
+                 its drain (from zero for each new worker).",
+            ),
+            "slot",
+            per_slot(&workers, |w| ConstCounter::new(w.failures)),
+        )?;
+        family(
+            e,
             Family::gauge("worker_age", "Time since the slot's worker was spawned.")
                 .unit(Unit::Seconds),
             "slot",

@@ -15,7 +15,7 @@ fn worker(slot: usize, state: WorkerState, age_ms: u64, rss: u64) -> WorkerStatu
         requests: 7,
         in_flight: 2,
         responses_5xx: 1,
-        failures: 0,
+        failures: 3,
         replace_reason: None,
         program: None,
     }
@@ -74,6 +74,8 @@ fn the_families_have_their_types_units_and_labels() {
         "regiment_worker_requests_total{slot=\"1\"} 7",
         "regiment_worker_in_flight_requests{slot=\"0\"} 2",
         "regiment_worker_responses_5xx_total{slot=\"0\"} 1",
+        "# TYPE regiment_worker_failed_requests_total counter",
+        "regiment_worker_failed_requests_total{slot=\"0\"} 3",
         "# TYPE regiment_worker_age_seconds gauge",
         "regiment_worker_age_seconds{slot=\"0\"} 1.5",
     ] {

@@ -1,5 +1,6 @@
 //! Canary rollouts: a rollout first replaces a few workers, lets them serve beside the old
-//! generation for a window, and goes on only if their 5xx ratio is no worse than the old
+//! generation for a window, and goes on only if their failure ratio (5xx answers and requests
+//! that got no answer at all: a panic, a service or body error) is no worse than the old
 //! generation's by more than a margin (and they answered enough requests to tell). Otherwise it
 //! is aborted, and the canary workers are replaced by the good generation, new before old.
 //!
@@ -10,16 +11,17 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::ids::{Generation, WorkerId};
-use super::slot::{Origin, Pending};
-use super::{Policy, rollout};
-use crate::events::Event;
+use super::slot::{Cause, Origin, Pending};
+use super::worker::{Load, Worker};
+use super::{Effect, Policy, rollout};
+use crate::events::{Answers, CanaryVerdict, Event};
 
 /// How a canary is judged.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct CanaryConfig {
     pub workers: usize,
     pub window: Duration,
-    /// How far above the old generation's 5xx ratio the canary's may be (0.01: one point).
+    /// How far above the old generation's failure ratio the canary's may be (0.01: one point).
     pub max_error_ratio: f64,
     pub min_requests: u64,
 }
@@ -35,26 +37,48 @@ pub(super) enum Stage {
     Full,
 }
 
-/// Requests and 5xx answers of one generation over the window.
+/// What one generation answered over the window: requests, and those that failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Tally {
-    requests: u64,
-    errors: u64,
-}
+pub(super) struct Tally(Answers);
 
 impl Tally {
-    /// Adds figures reported by a worker: untrusted, so saturating, and never more errors
-    /// than requests.
-    fn add(&mut self, (requests, errors): (u64, u64)) {
-        self.requests = self.requests.saturating_add(requests);
-        self.errors = self.errors.saturating_add(errors.min(requests));
+    /// A worker's figures, from its heartbeat.
+    fn of(load: Load) -> Self {
+        Self(Answers {
+            requests: load.requests,
+            responses_5xx: load.responses_5xx,
+            failures: load.failures,
+        })
     }
 
+    /// What was answered since `earlier`.
+    fn since(self, Tally(earlier): Tally) -> Self {
+        let Tally(now) = self;
+        Self(Answers {
+            requests: now.requests.saturating_sub(earlier.requests),
+            responses_5xx: now.responses_5xx.saturating_sub(earlier.responses_5xx),
+            failures: now.failures.saturating_sub(earlier.failures),
+        })
+    }
+
+    /// Adds figures reported by a worker: untrusted, so saturating.
+    fn add(&mut self, Tally(other): Tally) {
+        let Tally(sum) = self;
+        sum.requests = sum.requests.saturating_add(other.requests);
+        sum.responses_5xx = sum.responses_5xx.saturating_add(other.responses_5xx);
+        sum.failures = sum.failures.saturating_add(other.failures);
+    }
+
+    fn requests(self) -> u64 {
+        self.0.requests
+    }
+
+    /// Requests answered 5xx or not at all, as a share of the requests.
     fn ratio(self) -> f64 {
-        if self.requests == 0 {
+        if self.0.requests == 0 {
             0.0
         } else {
-            self.errors as f64 / self.requests as f64
+            self.0.failed() as f64 / self.0.requests as f64
         }
     }
 }
@@ -63,10 +87,11 @@ impl std::fmt::Display for Tally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:.2}% ({} of {} requests)",
+            "{:.2}% of {} requests ({} answered 5xx, {} got no answer)",
             self.ratio() * 100.0,
-            self.errors,
-            self.requests
+            self.0.requests,
+            self.0.responses_5xx,
+            self.0.failures
         )
     }
 }
@@ -176,16 +201,13 @@ impl Policy {
     }
 
     /// What a worker answered since the window opened: its figures less those it had then.
-    fn window_share(&self, id: WorkerId, load: super::worker::Load) -> (u64, u64) {
-        let (r0, e0) = self.canary_baseline.get(&id).copied().unwrap_or_default();
-        (
-            load.requests.saturating_sub(r0),
-            load.responses_5xx.saturating_sub(e0),
-        )
+    fn window_share(&self, id: WorkerId, load: Load) -> Tally {
+        let then = self.canary_baseline.get(&id).copied().unwrap_or_default();
+        Tally::of(load).since(then)
     }
 
     /// A worker exits during the window: what it answered still counts for its generation.
-    pub(super) fn canary_worker_gone(&mut self, id: WorkerId, w: &super::worker::Worker) {
+    pub(super) fn canary_worker_gone(&mut self, id: WorkerId, w: &Worker) {
         let Some(r) = self.rollout else { return };
         if !matches!(r.stage, Stage::Window { .. }) {
             return;
@@ -201,7 +223,7 @@ impl Policy {
         &self,
         (canary, old): &mut (Tally, Tally),
         id: WorkerId,
-        w: &super::worker::Worker,
+        w: &Worker,
         target: Generation,
     ) {
         let tally = if w.generation == target {
@@ -215,11 +237,11 @@ impl Policy {
     }
 
     /// Every ready worker's figures now, by worker.
-    fn tallies_now(&self) -> BTreeMap<WorkerId, (u64, u64)> {
+    fn tallies_now(&self) -> BTreeMap<WorkerId, Tally> {
         self.workers
             .iter()
             .filter(|(_, w)| w.is_ready())
-            .map(|(id, w)| (*id, (w.load.requests, w.load.responses_5xx)))
+            .map(|(id, w)| (*id, Tally::of(w.load)))
             .collect()
     }
 
@@ -234,36 +256,82 @@ impl Policy {
         self.canary_baseline.clear();
         let target = r.target;
         let good = self.good;
-        let refused = if canary.requests < c.min_requests {
-            Some(format!(
-                "the canary of generation {target} answered {} requests in {:?}, fewer than the \
-                 {} required",
-                canary.requests, c.window, c.min_requests
-            ))
-        } else if canary.ratio() > old.ratio() + c.max_error_ratio {
-            Some(format!(
-                "the canary of generation {target} answered 5xx to {canary}, generation \
-                 {good} to {old}: more than {:.2} points worse",
-                c.max_error_ratio * 100.0
-            ))
-        } else {
-            None
+        let figures =
+            format!("the canary of generation {target} failed {canary}, generation {good} {old}");
+        let verdict = |passed| CanaryVerdict {
+            canary: canary.0,
+            good: old.0,
+            passed,
         };
-        match refused {
-            None => {
-                self.emit(Event::CanaryPassed {
-                    generation: target.0,
-                    why: format!(
-                        "the canary of generation {target} answered 5xx to {canary}, \
-                         generation {good} to {old}"
-                    ),
-                });
-                if let Some(r) = &mut self.rollout {
-                    r.stage = Stage::Full;
-                }
-                self.queue_rollout(usize::MAX);
+        if canary.requests() < c.min_requests {
+            self.record_canary(verdict(false));
+            // Not shown to be bad: replaced by the good generation, new before old.
+            self.abort_rollout(
+                format!(
+                    "the canary of generation {target} answered {} requests in {:?}, fewer \
+                     than the {} required",
+                    canary.requests(),
+                    c.window,
+                    c.min_requests
+                ),
+                now,
+            );
+        } else if canary.ratio() > old.ratio() + c.max_error_ratio {
+            self.record_canary(verdict(false));
+            let why = format!(
+                "{figures}: more than {:.2} points worse",
+                c.max_error_ratio * 100.0
+            );
+            self.abort_rollout(why.clone(), now);
+            self.withdraw_canary(target, &why, now);
+        } else {
+            self.record_canary(verdict(true));
+            self.emit(Event::CanaryPassed {
+                generation: target.0,
+                why: figures,
+            });
+            if let Some(r) = &mut self.rollout {
+                r.stage = Stage::Full;
             }
-            Some(why) => self.abort_rollout(why, now),
+            self.queue_rollout(usize::MAX);
+        }
+    }
+
+    /// The canary's workers failed requests: they are taken out of service at once, while a
+    /// worker of another generation serves, and their slots are filled again by the good
+    /// generation. New before old keeps the capacity a worker gives; a worker that fails its
+    /// requests gives none, and every moment it stays fails more of them.
+    fn withdraw_canary(&mut self, target: Generation, why: &str, now: Instant) {
+        let others_serve = self
+            .workers
+            .values()
+            .any(|w| w.is_ready() && w.generation != target);
+        if !others_serve {
+            return; // replaced new before old, as `abort_rollout` asked
+        }
+        let why = format!("rollout aborted: {why}");
+        for slot in 0..self.slots.len() {
+            let s = &self.slots[slot];
+            let Some(id) = s.current.filter(|c| {
+                self.workers
+                    .get(c)
+                    .is_some_and(|w| w.generation == target && w.is_ready())
+            }) else {
+                continue;
+            };
+            let s = &mut self.slots[slot];
+            s.current = None;
+            s.restarts += 1;
+            s.last_reason = Some(why.clone());
+            if s.pending.take().is_some() {
+                self.queue.retain(|q| *q != slot);
+            }
+            self.effects.push_back(Effect::Replaced(Pending {
+                reason: why.clone(),
+                origin: Origin::Request,
+                cause: Cause::RolloutAborted,
+            }));
+            self.drain(id, &why, now);
         }
     }
 }

@@ -228,8 +228,8 @@ pub(crate) struct Policy {
     good: Generation,
     rollout: Option<Rollout>,
     last_rollout: Option<RolloutLog>,
-    /// Every ready worker's requests and 5xx answers when the canary's window opened.
-    canary_baseline: BTreeMap<WorkerId, (u64, u64)>,
+    /// Every ready worker's figures when the canary's window opened.
+    canary_baseline: BTreeMap<WorkerId, canary::Tally>,
     /// What the canary's and the old generation's workers that exited during the window had
     /// answered in it.
     canary_gone: (canary::Tally, canary::Tally),

@@ -15,7 +15,7 @@ use super::canary::Stage;
 use super::ids::{Generation, WorkerId};
 use super::slot::{Cause, Origin, Pending};
 use super::{Effect, Policy, WallClock};
-use crate::events::{Event, RolloutOutcome, RolloutRecord};
+use crate::events::{CanaryVerdict, Event, RolloutOutcome, RolloutRecord};
 
 /// A rolling restart under way.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +46,8 @@ pub(crate) struct RolloutLog {
     pub(super) replaced: u64,
     pub(super) started: Instant,
     pub(super) ended: Option<Instant>,
+    /// How its canary was judged, once it was.
+    pub(super) canary: Option<CanaryVerdict>,
 }
 
 impl RolloutLog {
@@ -62,6 +64,7 @@ impl RolloutLog {
             replaced: self.replaced,
             started_at_ms: wall.unix_ms(self.started),
             ended_at_ms: self.ended.map(|t| wall.unix_ms(t)),
+            canary: self.canary,
         }
     }
 }
@@ -102,6 +105,7 @@ impl Policy {
             replaced: 0,
             started: now,
             ended: None,
+            canary: None,
         });
         self.emit(Event::RolloutStarted {
             generation: target.0,
@@ -335,6 +339,13 @@ impl Policy {
             why,
         });
         self.report_rollout_end();
+    }
+
+    /// How the canary of the rollout under way was judged, in its record.
+    pub(super) fn record_canary(&mut self, verdict: CanaryVerdict) {
+        if let Some(log) = &mut self.last_rollout {
+            log.canary = Some(verdict);
+        }
     }
 
     /// The record of the rollout that just ended, for whoever waits for it.

@@ -1,6 +1,7 @@
 //! Canary rollouts.
 
 use super::*;
+use crate::events::{Answers, CanaryVerdict};
 
 /// One canary, judged over 30 s on at least 20 requests, allowed one point more of 5xx.
 pub(super) fn canary_config(workers: usize) -> PolicyConfig {
@@ -25,6 +26,21 @@ pub(super) fn answered(h: &mut Harness, id: WorkerId, requests: u64, errors: u64
             in_flight: 0,
             responses_5xx: errors,
             failures: 0,
+        },
+    });
+}
+
+/// A heartbeat saying the worker received `requests` requests, answered `errors` of them with a
+/// 5xx and `failures` not at all.
+pub(super) fn failed(h: &mut Harness, id: WorkerId, requests: u64, errors: u64, failures: u64) {
+    h.input(Input::Heartbeat {
+        id,
+        load: crate::master::policy::Load {
+            rss: 1,
+            requests,
+            in_flight: 0,
+            responses_5xx: errors,
+            failures,
         },
     });
 }
@@ -69,7 +85,7 @@ fn a_canary_replaces_one_worker_and_serves_its_window_before_the_others_are_repl
 }
 
 #[test]
-fn a_canary_worse_than_the_margin_is_refused_and_replaced_by_the_good_generation() {
+fn a_canary_worse_than_the_margin_is_refused_and_taken_out_of_service_at_once() {
     let mut h = Harness::ready_with(canary_config(3));
     let old: Vec<WorkerId> = (0..3).map(|s| h.current(s)).collect();
     let canary = roll_first(&mut h);
@@ -79,21 +95,83 @@ fn a_canary_worse_than_the_margin_is_refused_and_replaced_by_the_good_generation
     answered(&mut h, old[2], 200, 1);
     h.take_events();
     h.advance(secs(20));
-    let why = "the canary of generation 2 answered 5xx to 100.00% (50 of 50 requests), \
-               generation 1 to 0.50% (2 of 400 requests): more than 1.00 points worse";
+    let why = "the canary of generation 2 failed 100.00% of 50 requests (50 answered 5xx, 0 got \
+               no answer), generation 1 0.50% of 400 requests (2 answered 5xx, 0 got no \
+               answer): more than 1.00 points worse";
     let events = h.take_events();
     assert!(events.contains(&rollout_aborted(2, why)), "{events:?}");
-    // The canary is replaced, new before old, by the good generation.
-    let (back, _) = h.starting(0);
+    // Every moment it serves fails more requests, and the old workers serve: it drains now,
+    // and the good generation fills its slot.
+    assert!(h.processes[&canary].drained);
+    let back = h.current(0);
     assert_eq!(h.worker(back).generation, Generation(1));
-    assert!(
-        h.worker(canary).is_ready(),
-        "serves until its replacement is ready"
+    h.ready_worker(back);
+    let status = h.status();
+    let record = status.last_rollout.unwrap();
+    assert_eq!(record.why.as_deref(), Some(why));
+    assert_eq!(
+        record.canary,
+        Some(CanaryVerdict {
+            canary: Answers {
+                requests: 50,
+                responses_5xx: 50,
+                failures: 0
+            },
+            good: Answers {
+                requests: 400,
+                responses_5xx: 2,
+                failures: 0
+            },
+            passed: false,
+        })
     );
+    assert_eq!(
+        status.slots[0].last_restart_reason.as_deref(),
+        Some(format!("rollout aborted: {why}").as_str())
+    );
+    assert_eq!((h.current(1), h.current(2)), (old[1], old[2]));
+}
+
+#[test]
+fn a_canary_whose_requests_get_no_answer_is_refused_as_one_that_answers_5xx() {
+    // A build whose handlers panic answers nothing: no 5xx, every request failed.
+    let mut h = Harness::ready_with(canary_config(2));
+    let old = h.current(1);
+    let canary = roll_first(&mut h);
+    h.advance(secs(10));
+    failed(&mut h, canary, 400, 0, 390);
+    failed(&mut h, old, 800, 0, 0);
+    h.advance(secs(20));
+    assert_took!(
+        h,
+        Event::RolloutAborted { generation: 2, why }
+            if why.starts_with("the canary of generation 2 failed 97.50% of 400 requests \
+                                (0 answered 5xx, 390 got no answer)")
+    );
+    assert!(h.processes[&canary].drained);
+    // Both kinds count, never more than the requests.
+    failed(&mut h, old, 900, 60, 60);
+    assert_eq!(h.status().good_generation, 1);
+}
+
+#[test]
+fn a_failing_canary_with_no_other_worker_serving_is_replaced_new_before_old() {
+    let mut h = Harness::ready_with(canary_config(2));
+    let old = h.current(1);
+    let canary = roll_first(&mut h);
+    failed(&mut h, canary, 400, 0, 400);
+    // The old worker crashes and its respawn is not ready when the canary is judged.
+    h.advance(secs(10));
+    h.exit(old, "exit 101");
+    h.advance(secs(20));
+    assert_took!(h, Event::RolloutAborted { generation: 2, .. });
+    assert!(
+        !h.processes[&canary].drained,
+        "the only worker serving stays"
+    );
+    let (back, _) = h.starting(0);
     h.ready_worker(back);
     assert!(h.processes[&canary].drained);
-    assert_eq!(h.status().last_rollout.unwrap().why.as_deref(), Some(why));
-    assert_eq!((h.current(1), h.current(2)), (old[1], old[2]));
 }
 
 #[test]

@@ -76,6 +76,7 @@ fn the_status_records_the_last_rollout_and_how_it_ended() {
             replaced: 0,
             started_at_ms: 1_000,
             ended_at_ms: None,
+            canary: None,
         }
     );
     h.advance(secs(2));
@@ -89,6 +90,7 @@ fn the_status_records_the_last_rollout_and_how_it_ended() {
             replaced: 2,
             started_at_ms: 1_000,
             ended_at_ms: Some(3_000),
+            canary: None,
         }
     );
 

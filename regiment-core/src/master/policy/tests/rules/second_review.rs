@@ -120,7 +120,7 @@ fn a_canary_worker_gone_within_the_window_still_counts() {
     h.advance(secs(30));
     assert_took!(
         h,
-        Event::RolloutAborted { generation: 2, why } if why.contains("100.00% (40 of 40 requests)")
+        Event::RolloutAborted { generation: 2, why } if why.contains("100.00% of 40 requests (40 answered 5xx")
     );
 }
 

@@ -86,6 +86,10 @@ impl World {
                 self.erroring.insert(self.h.policy.generation.next());
                 self.h.control(Control::RollingRestart);
             }
+            Step::PanickingRollingRestart => {
+                self.panicking.insert(self.h.policy.generation.next());
+                self.h.control(Control::RollingRestart);
+            }
             Step::Stop => {
                 self.h.control(Control::Stop);
                 return Lowers::Maybe;

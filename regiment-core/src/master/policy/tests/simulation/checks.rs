@@ -14,6 +14,16 @@ impl World {
             .iter()
             .map(|(_, e)| e.clone())
             .collect();
+        // A canary refused for the requests it failed leaves at once while others serve: the
+        // one exception to new before old, for a worker that gives no capacity.
+        let withdrawn = effects.iter().find_map(|e| match e {
+            Effect::Event(Event::RolloutAborted { generation, why })
+                if why.ends_with("points worse") =>
+            {
+                Some(Generation(*generation))
+            }
+            _ => None,
+        });
         for e in &effects {
             let p = &self.h.policy;
             let config = p.config;
@@ -66,7 +76,9 @@ impl World {
                 }
                 Effect::Drain { id, .. } => {
                     // New before old: a serving worker drains only once its successor serves.
+                    let canary_withdrawn = withdrawn.is_some() && h_generation(p, *id) == withdrawn;
                     if before.ready.contains(id)
+                        && !canary_withdrawn
                         && !self.stopping
                         && !matches!(step, Step::Stop | Step::ForcedStop)
                     {
@@ -102,7 +114,7 @@ impl World {
         let now = h.now;
         // While nothing crashes (and no stop or scale-down), the ready workers never decrease.
         let ready_now = h.ready_count();
-        if lowers == Lowers::No && ready_now < before.ready.len() {
+        if lowers == Lowers::No && withdrawn.is_none() && ready_now < before.ready.len() {
             return broken(
                 "ready workers never drop",
                 format!(
@@ -304,13 +316,13 @@ impl World {
             }
             Event::CanaryPassed { generation, why } => {
                 self.canary_stage = false;
-                // A canary that answers only 5xx, beside workers that answer none, never passes
-                // a margin below 100 % once it had to answer anything.
+                // A canary that fails every request (5xx, or no answer), beside workers that
+                // fail none, never passes a margin below 100 % once it had to answer anything.
                 let p = &self.h.policy;
                 let c = p.config.canary.expect("a canary was configured");
-                // Compared with the good generation: unless it answers 5xx too.
-                let others_clean = !self.erroring.contains(&p.good);
-                if self.erroring.contains(&Generation(*generation))
+                // Compared with the good generation: unless it fails too.
+                let others_clean = !self.fails_every_request(p.good);
+                if self.fails_every_request(Generation(*generation))
                     && others_clean
                     && c.min_requests > 0
                     && c.max_error_ratio < 1.0
@@ -409,4 +421,9 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// The generation of a worker in the books.
+fn h_generation(p: &super::super::super::Policy, id: WorkerId) -> Option<Generation> {
+    p.workers.get(&id).map(|w| w.generation)
 }

@@ -58,6 +58,8 @@ enum Step {
     BadRollingRestart,
     /// A rolling restart to a generation whose workers answer every request with a 5xx.
     ErroringRollingRestart,
+    /// A rolling restart to a generation whose handlers panic: no request gets an answer.
+    PanickingRollingRestart,
     Stop,
     ForcedStop,
     ScaleUp,
@@ -138,7 +140,8 @@ fn draw_step(rng: &mut ChaCha8Rng) -> Step {
         8_337..8_437 => Step::Stray,
         8_437..8_837 => Step::RollingRestart,
         8_837..8_937 => Step::BadRollingRestart,
-        8_937..8_987 => Step::ErroringRollingRestart,
+        8_937..8_962 => Step::ErroringRollingRestart,
+        8_962..8_987 => Step::PanickingRollingRestart,
         8_987..8_997 => Step::Stop,
         8_997..9_000 => Step::ForcedStop,
         9_000..9_250 => Step::ScaleUp,
@@ -186,6 +189,8 @@ struct World {
     bad: BTreeSet<Generation>,
     /// Generations whose workers answer every request with a 5xx.
     erroring: BTreeSet<Generation>,
+    /// Generations whose workers answer no request at all (every handler panics).
+    panicking: BTreeSet<Generation>,
     /// Requests each worker has answered (10 more at each heartbeat).
     answered: BTreeMap<WorkerId, u64>,
     /// Rollouts started and not ended yet, with the time each must have ended by.
@@ -226,6 +231,7 @@ impl World {
             h,
             bad: BTreeSet::new(),
             erroring: BTreeSet::new(),
+            panicking: BTreeSet::new(),
             answered: BTreeMap::new(),
             rollouts: BTreeMap::new(),
             ended: BTreeSet::new(),
@@ -261,12 +267,20 @@ impl World {
         }
     }
 
-    /// A heartbeat after 10 more requests, all answered 5xx by an erroring generation.
+    /// Whether every request `generation` receives fails (answered 5xx, or not at all).
+    fn fails_every_request(&self, generation: Generation) -> bool {
+        self.erroring.contains(&generation) || self.panicking.contains(&generation)
+    }
+
+    /// A heartbeat after 10 more requests, all answered 5xx by an erroring generation, none
+    /// answered by a panicking one.
     fn heartbeat(&mut self, id: WorkerId) {
         let requests = self.answered.entry(id).or_default();
         *requests += 10;
         let requests = *requests;
-        let erroring = self.erroring.contains(&self.h.processes[&id].generation);
+        let generation = self.h.processes[&id].generation;
+        let erroring = self.erroring.contains(&generation);
+        let panicking = self.panicking.contains(&generation);
         self.h.input(Input::Heartbeat {
             id,
             load: Load {
@@ -274,7 +288,7 @@ impl World {
                 requests,
                 in_flight: 0,
                 responses_5xx: if erroring { requests } else { 0 },
-                failures: 0,
+                failures: if panicking { requests } else { 0 },
             },
         });
     }

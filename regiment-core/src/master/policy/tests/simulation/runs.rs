@@ -25,10 +25,19 @@ fn run_counting(config: PolicyConfig, steps: &[Step]) -> Result<Coverage, Broken
                 let json = serde_json::to_value(e).expect("events serialize");
                 let kind = json["event"].as_str().unwrap_or("?").to_owned();
                 *coverage.entry(kind).or_default() += 1;
-                if let Event::RolloutAborted { why, .. } = e
-                    && why.starts_with("not done within")
-                {
-                    *coverage.entry("rollout-timed-out".into()).or_default() += 1;
+                let also = match e {
+                    Event::RolloutAborted { why, .. } if why.starts_with("not done within") => {
+                        Some("rollout-timed-out")
+                    }
+                    Event::Draining { why, .. }
+                        if why.starts_with("rollout aborted") && why.ends_with("points worse") =>
+                    {
+                        Some("canary-withdrawn")
+                    }
+                    _ => None,
+                };
+                if let Some(kind) = also {
+                    *coverage.entry(kind.into()).or_default() += 1;
                 }
             }
         }
@@ -168,6 +177,7 @@ fn random_histories_keep_every_rule() {
             "rollout-done",
             "rollout-aborted",
             "rollout-timed-out",
+            "canary-withdrawn",
             "scaled",
             "stopping",
             "stopped",
