@@ -1,8 +1,9 @@
 //! Deploys gated on health, end to end. Canary rollouts: `hello` with 3 workers and a canary of 1,
-//! under load. A build that answers every request with a 500 is refused at the end of its window
-//! (the reason names both ratios), its canary is replaced by the good program, and no request sent
-//! after the canary is gone sees a 500. A good build passes its canary and rolls out; a crash
-//! afterwards respawns the new program. A build that fails its own health check never gets ready:
+//! under load. A build that answers every request with a 500, or whose handler panics so that no
+//! request gets an answer, is refused at the end of its window (the reason names both ratios),
+//! its canary is taken out of service at once and its slot filled by the good program, and no
+//! request sent after the canary is gone fails. A good build passes its canary and rolls out; a
+//! crash afterwards respawns the new program. A build that fails its own health check never gets ready:
 //! the rollout is aborted and the old workers serve on.
 
 mod http_common;
@@ -21,6 +22,7 @@ use tests::deploy::Deploy;
 
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
 const HELLO_500: &str = env!("CARGO_BIN_EXE_hello_500_under_test");
+const HELLO_PANIC: &str = env!("CARGO_BIN_EXE_hello_panic_under_test");
 const HELLO_UNHEALTHY: &str = env!("CARGO_BIN_EXE_hello_unhealthy_under_test");
 const HELLO_CRASHY: &str = env!("CARGO_BIN_EXE_hello_crashy_under_test");
 
@@ -133,12 +135,12 @@ fn start(app: &std::path::Path) -> Cluster {
     )
 }
 
-/// The number of requests the refusal says the canary answered: `N` in "answered 5xx to 100.00%
-/// (N of N requests)".
-fn canary_requests_counted(why: &str) -> u64 {
-    let (_, after) = why.split_once("% (").expect("the canary's counts");
-    let (n, _) = after.split_once(" of ").expect("the canary's counts");
-    n.parse().expect("a count of requests")
+/// What the rollout record says the canary's workers answered over the window:
+/// (requests, 5xx answers, requests with no answer).
+fn canary_counted(status: &Value) -> (u64, u64, u64) {
+    let canary = &status["last_rollout"]["canary"]["canary"];
+    let n = |field: &str| canary[field].as_u64().expect("the canary's figures");
+    (n("requests"), n("responses_5xx"), n("failures"))
 }
 
 #[test]
@@ -167,11 +169,11 @@ fn a_canary_answering_500_is_refused_and_a_good_build_rolls_out() {
     });
     let why = aborted["why"].as_str().unwrap();
     assert!(
-        why.starts_with("the canary of generation 2 answered 5xx to 100.00% (")
-            && why.contains("generation 1 to 0.00% ("),
+        why.starts_with("the canary of generation 2 failed 100.00% of ")
+            && why.contains("generation 1 0.00% of "),
         "{why}"
     );
-    // Replaced, new before old, by the good program; then gone.
+    // Taken out of service at once, its slot filled by the good program; then gone.
     wait_gone(pid_of(&canary), tests::cluster::CEILING);
     // Phase 2: every request sent from now on is served by generation 1.
     phase.store(2, Ordering::Relaxed);
@@ -206,10 +208,11 @@ fn a_canary_answering_500_is_refused_and_a_good_build_rolls_out() {
     // One accept queue feeds every worker, so the canary's share of the requests is whatever
     // the kernel's wake-ups make it; what must hold is that the 500s the refusal counted were
     // seen by the clients, none lost or invented.
-    let counted = canary_requests_counted(why);
+    let (requests, errors, failures) = canary_counted(&status);
     assert!(
-        counted >= 20 && tally[1][1] >= counted,
-        "the refusal counted {counted} answers of the canary; the clients saw {} 500s",
+        requests >= 20 && errors == requests && failures == 0 && tally[1][1] >= errors,
+        "the refusal counted {errors} 500s in {requests} requests of the canary; the clients \
+         saw {} 500s",
         tally[1][1]
     );
     assert_eq!(tally[1][2], 0, "no request failed otherwise");
@@ -233,6 +236,90 @@ fn a_canary_answering_500_is_refused_and_a_good_build_rolls_out() {
     signal_pid(victim, Signal::SIGKILL);
     let (_, ready) = c.wait_event("the respawn ready", n2, |e| is(e, "ready"));
     assert_eq!(ready["generation"], 3, "{ready}");
+}
+
+#[test]
+fn a_canary_whose_handlers_panic_is_refused_in_its_window_and_nothing_fails_after_it() {
+    let deploy = Deploy::new("canary-panics", HELLO);
+    let c = start_deployed(
+        &deploy,
+        "3",
+        &[
+            ("HELLO_MAX_REQUESTS", "100000000"),
+            ("REGIMENT_CANARY_WORKERS", "1"),
+            ("REGIMENT_CANARY_WINDOW", "5s"),
+            ("REGIMENT_CANARY_MIN_REQUESTS", "100"),
+            // One line a panic: thousands of backtraces would slow the test, not change it.
+            ("RUST_BACKTRACE", "0"),
+        ],
+    );
+    let phase = Arc::new(AtomicU8::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (clients, _) = load(c.addr(), phase.clone(), stop.clone());
+
+    deploy.install(HELLO_PANIC);
+    let n0 = c.events().len();
+    phase.store(1, Ordering::Relaxed);
+    c.signal(Signal::SIGHUP);
+    let (_, canary) = c.wait_event("the canary spawned", n0, |e| {
+        is(e, "spawned") && e["generation"] == 2
+    });
+    let (i_abort, aborted) = c.wait_event("rollout 2 refused", n0, |e| {
+        is(e, "rollout-aborted") && e["generation"] == 2
+    });
+    let why = aborted["why"].as_str().unwrap();
+    assert!(
+        why.starts_with("the canary of generation 2 failed 100.00% of ")
+            && why.contains(" answered 5xx, ")
+            && why.contains(" got no answer), generation 1 0.00% of "),
+        "{why}"
+    );
+    // Refused by its canary, at the end of its window: no other worker ran the build.
+    let evs = c.events();
+    let spawned_2: Vec<&Value> = evs[n0..i_abort]
+        .iter()
+        .filter(|e| is(e, "spawned") && e["generation"] == 2)
+        .collect();
+    assert_eq!(spawned_2.len(), 1, "only the canary: {spawned_2:?}");
+    wait_gone(pid_of(&canary), tests::cluster::CEILING);
+    // From now on every request is answered by generation 1.
+    phase.store(2, Ordering::Relaxed);
+    let status = c.status_where("three ready workers of generation 1", |s| {
+        s["workers"].as_array().is_some_and(|w| {
+            w.len() == 3
+                && w.iter()
+                    .all(|w| w["generation"] == 1 && w["state"] == "ready")
+        })
+    });
+    assert_eq!(status["last_rollout"]["outcome"], "aborted", "{status}");
+    assert_eq!(
+        status["last_rollout"]["canary"]["passed"], false,
+        "{status}"
+    );
+    assert_eq!(status["good_generation"], 1);
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let tally = join(clients);
+    eprintln!("answers by phase [200, 500, other]: {tally:?}");
+    assert_eq!(tally[0][1] + tally[0][2], 0, "before the deploy: all 200");
+    // Every request the canary counted as failed got no answer at the client, and at least the
+    // window's minimum of them was counted: the refusal is about what clients saw. (A heartbeat
+    // may fall between a request's arrival and its panic: one a client at most.)
+    let (requests, errors, failures) = canary_counted(&status);
+    let in_flight = requests - failures.min(requests);
+    assert!(
+        requests >= 100 && errors == 0 && in_flight <= CLIENTS as u64 && tally[1][2] >= failures,
+        "the refusal counted {failures} failures in {requests} requests of the canary; the \
+         clients saw {} requests without an answer",
+        tally[1][2]
+    );
+    assert_eq!(tally[1][1], 0, "a panic answers no 500");
+    assert!(tally[2][0] > 0);
+    assert_eq!(
+        tally[2][1] + tally[2][2],
+        0,
+        "after the canary: every request answered"
+    );
 }
 
 #[test]
