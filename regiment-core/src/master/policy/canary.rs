@@ -256,8 +256,8 @@ impl Policy {
         self.canary_baseline.clear();
         let target = r.target;
         let good = self.good;
-        let figures =
-            format!("the canary of generation {target} failed {canary}, generation {good} {old}");
+        let compared = format!("failed {canary}, generation {good} {old}");
+        let figures = format!("the canary of generation {target} {compared}");
         let verdict = |passed| CanaryVerdict {
             canary: canary.0,
             good: old.0,
@@ -268,8 +268,8 @@ impl Policy {
             // Not shown to be bad: replaced by the good generation, new before old.
             self.abort_rollout(
                 format!(
-                    "the canary of generation {target} answered {} requests in {:?}, fewer \
-                     than the {} required",
+                    "the canary of generation {target} received {} requests in {:?}, fewer \
+                     than the {} required; it {compared}",
                     canary.requests(),
                     c.window,
                     c.min_requests
@@ -282,8 +282,10 @@ impl Policy {
                 "{figures}: more than {:.2} points worse",
                 c.max_error_ratio * 100.0
             );
-            self.abort_rollout(why.clone(), now);
+            // Told to drain before the abort is reported: whoever reads the report can count
+            // on the canary taking no more connections once it read its drain message.
             self.withdraw_canary(target, &why, now);
+            self.abort_rollout(why, now);
         } else {
             self.record_canary(verdict(true));
             self.emit(Event::CanaryPassed {
@@ -307,7 +309,7 @@ impl Policy {
             .values()
             .any(|w| w.is_ready() && w.generation != target);
         if !others_serve {
-            return; // replaced new before old, as `abort_rollout` asked
+            return; // replaced new before old by `abort_rollout`
         }
         let why = format!("rollout aborted: {why}");
         for slot in 0..self.slots.len() {

@@ -186,7 +186,9 @@ fn a_canary_that_answered_too_few_requests_is_refused() {
     assert_took!(
         h,
         Event::RolloutAborted { generation: 2, why }
-            if why == "the canary of generation 2 answered 19 requests in 30s, fewer than the 20 required"
+            if why == "the canary of generation 2 received 19 requests in 30s, fewer than the 20 \
+                       required; it failed 0.00% of 19 requests (0 answered 5xx, 0 got no \
+                       answer), generation 1 0.00% of 0 requests (0 answered 5xx, 0 got no answer)"
     );
 }
 
