@@ -12,5 +12,6 @@ pub mod grpc;
 pub mod load;
 pub mod notify;
 pub mod procfs;
+pub mod scratch;
 pub mod systemd;
 pub mod unit_file;

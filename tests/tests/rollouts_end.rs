@@ -5,7 +5,7 @@
 //! `rollout_timeout` ends aborted: `reload --wait` exits 1 naming the option, the good
 //! generation serves on, and systemd hears `READY=1` with a `STATUS=` that says so.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use nix::sys::signal::Signal;
@@ -14,28 +14,11 @@ use tests::cluster::{CEILING, Cluster, pid_of};
 use tests::deploy::Deploy;
 use tests::load::{ClientSpec, LoadConfig, Mode};
 use tests::notify::{NotifySocket, carries, count};
+use tests::scratch::ScratchDir;
 
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
 const NEVER_READY: &str = env!("CARGO_BIN_EXE_fixture_never_ready");
 const REGIMENT: &str = env!("CARGO_BIN_EXE_regiment_under_test");
-
-/// A directory for a test's socket files, removed with it.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("regiment-end-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `regiment --socket SOCKET reload --wait`, killed if it has not returned within the ceiling
 /// (a rollout that never ends must fail the test, not hang it).
@@ -81,8 +64,8 @@ fn is(e: &Value, event: &str) -> bool {
 
 #[test]
 fn reload_wait_ends_under_steady_recycling_and_counts_only_the_rollouts_replacements() {
-    let dir = Dir::new("recycling");
-    let socket = dir.0.join("control.sock");
+    let dir = ScratchDir::new("end-recycling");
+    let socket = dir.join("control.sock");
     let c = Cluster::start(
         HELLO.as_ref(),
         &[
@@ -149,9 +132,9 @@ fn reload_wait_ends_under_steady_recycling_and_counts_only_the_rollouts_replacem
 
 #[test]
 fn a_rollout_past_its_timeout_ends_aborted_and_says_so_to_the_script_and_to_systemd() {
-    let dir = Dir::new("timeout");
-    let socket = dir.0.join("control.sock");
-    let notify = NotifySocket::bind(&dir.0.join("notify.sock"));
+    let dir = ScratchDir::new("end-timeout");
+    let socket = dir.join("control.sock");
+    let notify = NotifySocket::bind(&dir.join("notify.sock"));
     let deploy = Deploy::new("rollout-timeout", HELLO);
     let c = Cluster::start(
         &deploy.app(),

@@ -18,16 +18,7 @@ pub(super) fn canary_config(workers: usize) -> PolicyConfig {
 
 /// A heartbeat saying the worker answered `requests` requests, `errors` of them with a 5xx.
 pub(super) fn answered(h: &mut Harness, id: WorkerId, requests: u64, errors: u64) {
-    h.input(Input::Heartbeat {
-        id,
-        load: crate::master::policy::Load {
-            rss: 1,
-            requests,
-            in_flight: 0,
-            responses_5xx: errors,
-            failures: 0,
-        },
-    });
+    failed(h, id, requests, errors, 0);
 }
 
 /// A heartbeat saying the worker received `requests` requests, answered `errors` of them with a
