@@ -866,11 +866,12 @@ fn the_restart_signal_can_be_chosen() {
         FIXTURE,
         &[
             ("REGIMENT_WORKERS", "1"),
-            ("REGIMENT_RESTART_SIGNAL", "SIGPWR"),
+            // Not among the defaults (SIGHUP, SIGUSR2): it rolls only if chosen.
+            ("REGIMENT_RESTART_SIGNAL", "SIGUSR1"),
         ],
     );
     let old = c.wait_serving(1)[&0];
-    c.signal(Signal::SIGPWR);
+    c.signal(Signal::SIGUSR1);
     c.wait_event("rollout done", 0, |e| {
         is(e, "rollout-done") && e["generation"] == 2
     });

@@ -319,11 +319,14 @@ impl Builder {
 
     /// The signals that start a rolling restart (default SIGHUP and SIGUSR2).
     ///
-    /// Any signal the master can catch and that means nothing else to it is accepted. Refused
-    /// at build (under the name `restart_signals`, or `REGIMENT_RESTART_SIGNAL` for the
-    /// environment override): no signal at all; SIGKILL, SIGSTOP, SIGILL, SIGFPE and SIGSEGV,
-    /// which cannot be handled; SIGCHLD, which the master receives whenever a worker exits;
-    /// and the signals that already stop (SIGTERM, SIGINT) or scale (SIGTTIN, SIGTTOU).
+    /// SIGHUP, SIGUSR1 and SIGUSR2 are accepted: the signals only a person or a deploy tool
+    /// sends, and that mean nothing else to the master. Refused at build (under the name
+    /// `restart_signals`, or `REGIMENT_RESTART_SIGNAL` for the environment override): no
+    /// signal at all, and every other signal, because it cannot be handled (SIGKILL,
+    /// SIGSTOP), the kernel, a terminal or a timer sends it for a reason of its own (SIGPIPE
+    /// at each write to a closed connection, SIGWINCH at each resize of the terminal,
+    /// SIGALRM, SIGCHLD at each worker exit, the faults), or it already stops (SIGTERM,
+    /// SIGINT) or scales (SIGTTIN, SIGTTOU) the master.
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides, Signal};
@@ -333,12 +336,13 @@ impl Builder {
     /// // No signal at all: refused, an operator could not deploy.
     /// let builder = Builder::new().restart_signals(Vec::new());
     /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_err());
-    /// // SIGTERM already means stop: refused at build, with the signals that are accepted.
+    /// // SIGPIPE comes at every write to a closed connection: refused at build, with the
+    /// // signals that are accepted.
     /// let err = Builder::new()
-    ///     .restart_signals([Signal::SIGTERM])
+    ///     .restart_signals([Signal::SIGPIPE])
     ///     .env_overrides(EnvOverrides::Ignore)
     ///     .build();
-    /// assert!(err.unwrap_err().to_string().contains("such as SIGHUP or SIGUSR2"));
+    /// assert!(err.unwrap_err().to_string().contains("SIGHUP, SIGUSR1 or SIGUSR2"));
     /// ```
     pub fn restart_signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Self {
         self.restart_signals = signals.into_iter().collect();
