@@ -143,7 +143,7 @@ impl Builder {
         }
     }
 
-    /// The number of workers (at least 1).
+    /// The number of workers, from 1 to [`crate::MAX_WORKERS`] (1024).
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides};

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::builder::{Builder, WorkerCount};
 use super::choices::WatchProgram;
+use super::defaults::MAX_WORKERS;
 use super::env_var::EnvVar;
 use super::signals::parse_restart_signals;
 use crate::Canary;
@@ -34,7 +35,7 @@ macro_rules! overrides {
 #[rustfmt::skip]
 const OVERRIDES: &[Override] = overrides! {
     "REGIMENT_WORKERS" => |b, v| b.workers =
-        WorkerCount::Fixed(v.number(1, "a number of workers of at least 1")?),
+        WorkerCount::Fixed(v.number_in(1..=MAX_WORKERS, "workers")?),
     "REGIMENT_BIND" => |b, v| {
         b.binds = v.value().split(',').map(str::trim).filter(|s| !s.is_empty())
             .map(str::to_owned).collect();

@@ -3,6 +3,8 @@
 //! what to fix. regiment-axum reads its own variables through it (see `plumbing`), so that a
 //! duration means the same everywhere.
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -91,6 +93,24 @@ impl EnvVar {
             .ok()
             .filter(|n| *n >= min)
             .ok_or_else(|| self.refused(expected))
+    }
+
+    /// A number within `range`; `what` says what it counts (`workers`).
+    pub(crate) fn number_in<T>(&self, range: RangeInclusive<T>, what: &str) -> Result<T>
+    where
+        T: FromStr + PartialOrd + Display,
+    {
+        self.value()
+            .parse::<T>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                self.refused(format!(
+                    "a number of {what} from {} to {}",
+                    range.start(),
+                    range.end()
+                ))
+            })
     }
 
     /// A fraction from 0 to 1 (`0.01`).

@@ -20,7 +20,21 @@ fn err(b: Builder) -> String {
 #[test]
 fn invalid_options_name_the_option_and_what_it_accepts() {
     let e = err(Builder::new().workers(0));
-    assert!(e.contains("`workers`") && e.contains("at least 1"), "{e}");
+    assert!(
+        e.contains("`workers`") && e.contains("from 1 to 1024"),
+        "{e}"
+    );
+    // As many as `regiment scale` and SIGTTIN accept, and no more.
+    let e = err(Builder::new().workers(MAX_WORKERS + 1));
+    assert!(
+        e.contains("`workers`") && e.contains("\"1025\"") && e.contains("from 1 to 1024"),
+        "{e}"
+    );
+    let e = err(Builder::new().workers_with(|| 5000));
+    assert!(
+        e.contains("`workers`") && e.contains("from 1 to 1024"),
+        "{e}"
+    );
     let e = err(Builder::new().workers(1).drain_timeout(Duration::ZERO));
     assert!(
         e.contains("`drain_timeout`") && e.contains("above zero"),

@@ -404,7 +404,7 @@ impl Handle {
         }));
     }
 
-    /// One worker more, as SIGTTIN does.
+    /// One worker more, as SIGTTIN does; refused, with a warning, past [`crate::MAX_WORKERS`].
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides};
@@ -433,7 +433,8 @@ impl Handle {
     }
 
     /// Scales to `workers` (never below one): new slots are filled, the last slots' workers
-    /// drained, as `regiment scale N` does.
+    /// drained, as `regiment scale N` does. More than [`crate::MAX_WORKERS`] is refused, with a
+    /// warning.
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides};

@@ -6,8 +6,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use crate::Handle;
+use crate::config::MAX_WORKERS;
 use crate::plumbing::control::{
-    Answer, Command, ErrorKind, Frame, MAX_REQUEST, MAX_WORKERS, VERSION, frame_bytes, frame_len,
+    Answer, Command, ErrorKind, Frame, MAX_REQUEST, VERSION, frame_bytes, frame_len,
 };
 
 /// How long a peer has to send its request: a client sends it at once, so a peer that does

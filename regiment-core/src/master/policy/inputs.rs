@@ -8,6 +8,7 @@ use super::ids::WorkerId;
 use super::slot::{Cause, Origin, Pending, Slot, SlotRole};
 use super::worker::{Heartbeats, KillReason, Load, Phase};
 use super::{Control, Policy, Stopping};
+use crate::config::MAX_WORKERS;
 use crate::events::Event;
 use crate::protocol::bounded_reason;
 
@@ -103,7 +104,12 @@ impl Policy {
             },
             Control::ScaleUp => self.scale_up(now),
             Control::ScaleDown => self.scale_down(now),
-            Control::ScaleTo(workers) => self.scale_to(workers.max(1), now),
+            Control::ScaleTo(workers) => match scale_refusal(workers) {
+                Some(why) => {
+                    tracing::warn!(target: "regiment", workers = self.slots.len(), "scaling to {workers} workers refused: {why}")
+                }
+                None => self.scale_to(workers.max(1), now),
+            },
             Control::Replace { slot, reason } => {
                 if self.stopping.is_none()
                     && self.slots.get(slot).is_some_and(|s| s.current.is_some())
@@ -122,6 +128,10 @@ impl Policy {
     }
 
     fn scale_up(&mut self, now: Instant) {
+        if let Some(why) = scale_refusal(self.slots.len() + 1) {
+            tracing::warn!(target: "regiment", workers = self.slots.len(), "one worker more refused: {why}");
+            return;
+        }
         self.scale_to(self.slots.len() + 1, now);
     }
 
@@ -185,4 +195,10 @@ impl Policy {
             self.kill(id, KillReason::ForcedStop, now);
         }
     }
+}
+
+/// Why a master may not run `workers` workers: more than [`MAX_WORKERS`], the bound the
+/// options, `regiment scale` and SIGTTIN share.
+fn scale_refusal(workers: usize) -> Option<String> {
+    (workers > MAX_WORKERS).then(|| format!("a master runs at most {MAX_WORKERS} workers"))
 }

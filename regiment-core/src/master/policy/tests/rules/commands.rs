@@ -181,3 +181,41 @@ fn a_replacement_reports_its_cause_once_it_took_the_slot() {
     h.ready_all();
     assert_eq!(replaced(&h)[3..], [Cause::Rollout; 3]);
 }
+
+#[test]
+fn scaling_past_the_most_workers_is_refused_with_a_warning_saying_why() {
+    use crate::config::MAX_WORKERS;
+    use crate::test_support::capture_log;
+
+    let mut h = Harness::ready(MAX_WORKERS - 1);
+    h.control(Control::ScaleUp);
+    assert_took!(h, Event::Scaled { workers } if *workers == MAX_WORKERS);
+    let new = h.current(MAX_WORKERS - 1);
+    h.ready_worker(new);
+    h.take_events();
+
+    // SIGTTIN at the bound: no slot, no spawn, no event; a warning that says why.
+    let ((), log) = capture_log(|| h.control(Control::ScaleUp));
+    assert_eq!(h.take_events(), []);
+    assert_eq!(all_spawns(&h), MAX_WORKERS);
+    assert_eq!(h.status().workers_wanted, MAX_WORKERS);
+    assert!(
+        log.contains("WARN")
+            && log.contains("one worker more refused")
+            && log.contains("at most 1024 workers"),
+        "{log}"
+    );
+
+    // A scale to a count past it, as `Handle::scale_to` asks: refused the same way.
+    let ((), log) = capture_log(|| h.control(Control::ScaleTo(MAX_WORKERS + 1)));
+    assert_eq!(h.take_events(), []);
+    assert_eq!(h.status().workers_wanted, MAX_WORKERS);
+    assert!(
+        log.contains("WARN") && log.contains("scaling to 1025 workers refused"),
+        "{log}"
+    );
+
+    // Fewer is still fine.
+    h.control(Control::ScaleDown);
+    assert_took!(h, Event::Scaled { workers } if *workers == MAX_WORKERS - 1);
+}
