@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::defaults::MAX_DURATION;
 use crate::error::{Error, Result};
+use crate::plumbing::WorkerVariable;
 
 /// What a duration variable accepts.
 const DURATION: &str = "a duration above zero and at most 365 days, such as 30s or 500ms";
@@ -29,9 +30,10 @@ pub struct EnvVar {
 }
 
 impl EnvVar {
-    /// The variable `name` of this process's environment, if set.
-    pub fn read(name: &'static str) -> Option<Self> {
-        Self::lookup(name, &|name| std::env::var(name).ok())
+    /// The variable `var` of this process's environment, if set. Only a [`WorkerVariable`]:
+    /// whatever a worker reads, its master passes on.
+    pub fn read(var: WorkerVariable) -> Option<Self> {
+        Self::lookup(var.name(), &|name| std::env::var(name).ok())
     }
 
     /// The variable `name` as `lookup` finds it (the environment, or a test's own).
