@@ -729,6 +729,21 @@ fn contract_variables_in_the_masters_environment_are_reset_for_workers() {
 }
 
 #[test]
+fn a_regiment_variable_the_master_does_not_know_is_reported_naming_the_closest_one() {
+    // A typo of REGIMENT_WORKERS: the master starts (with one worker), and says so.
+    let c = start(
+        FIXTURE,
+        &[("REGIMENT_WORKERS", "1"), ("REGIMENT_WORKER", "4")],
+    );
+    c.wait_log(
+        "REGIMENT_WORKER is not a variable regiment reads, and is ignored: did you mean \
+         REGIMENT_WORKERS?",
+    );
+    c.wait_serving(1);
+    assert!(c.stderr().contains("WARN"), "{}", c.stderr());
+}
+
+#[test]
 fn tcp_and_unix_listeners_are_served_by_every_worker_and_ready_counts_once() {
     let dir = std::env::temp_dir().join(format!("regiment-unix-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

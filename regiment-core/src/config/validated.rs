@@ -21,6 +21,15 @@ impl Builder {
     /// Applies the environment overrides (unless ignored), checks every option and resolves the
     /// program, the workers' identity and the admin address.
     pub(crate) fn into_config(self) -> Result<Config> {
+        if self.env_overrides == EnvOverrides::Apply {
+            let names: Vec<String> = std::env::vars_os()
+                .filter_map(|(name, _)| name.into_string().ok())
+                .collect();
+            for warning in super::unknown_vars::unknown_variables(names.iter().map(String::as_str))
+            {
+                tracing::warn!(target: "regiment", "{warning}");
+            }
+        }
         self.into_config_from(&|name| std::env::var(name).ok())
     }
 
