@@ -387,7 +387,9 @@ impl Handle {
         let _ = self.control.send(Command::Control(Control::Stop));
     }
 
-    /// Replaces the worker of `slot` (new one first, as for a worker's own request).
+    /// Replaces the worker of `slot` (new one first, as for a worker's own request). Refused,
+    /// with a warning, when the slot has no worker (none such, or its worker exited and the
+    /// next one is not there yet) or the master is stopping.
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides};
@@ -402,6 +404,24 @@ impl Handle {
             slot,
             reason: reason.into(),
         }));
+    }
+
+    /// [`Handle::replace`], answered: `Err` says why the master refused it (no such slot, no
+    /// worker in it now, stopping). For the control socket's `replace`.
+    pub(crate) async fn replace_answered(
+        &self,
+        slot: usize,
+        reason: impl Into<String>,
+    ) -> std::result::Result<(), String> {
+        let (answer, taken) = tokio::sync::oneshot::channel();
+        let command = Command::Replace {
+            slot,
+            reason: reason.into(),
+            answer,
+        };
+        let gone = || "the master is stopping".to_string();
+        self.control.send(command).map_err(|_| gone())?;
+        taken.await.map_err(|_| gone())?
     }
 
     /// One worker more, as SIGTTIN does; refused, with a warning, past [`crate::MAX_WORKERS`].

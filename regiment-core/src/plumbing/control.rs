@@ -46,7 +46,8 @@ pub enum Command {
         /// Workers wanted, from 1 to [`crate::MAX_WORKERS`].
         workers: usize,
     },
-    /// Replaces the worker of a slot, new before old: answered with [`Answer::Done`].
+    /// Replaces the worker of a slot, new before old: answered with [`Answer::Done`], or
+    /// [`Answer::Error`] ([`ErrorKind::Refused`]) when the slot has no worker to replace.
     Replace {
         /// The slot, from 0.
         slot: usize,

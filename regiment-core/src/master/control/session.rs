@@ -118,20 +118,14 @@ async fn answer(stream: &mut UnixStream, command: Command, handle: &Handle) -> s
             send(stream, answer).await
         }
         Command::Replace { slot } => {
-            let status = handle.status();
-            let answer = if status.stopping {
-                error(ErrorKind::Refused, "the master is stopping".into())
-            } else if slot >= status.workers_wanted {
-                error(
-                    ErrorKind::Refused,
-                    format!(
-                        "no slot {slot}: the slots are 0 to {}",
-                        status.workers_wanted.saturating_sub(1)
-                    ),
-                )
-            } else {
-                handle.replace(slot, "asked on the control socket");
-                done(format!("replacing the worker of slot {slot}"))
+            // The master's books decide, not a status snapshot: a slot whose worker just
+            // crashed has none to replace.
+            let answer = match handle
+                .replace_answered(slot, "asked on the control socket")
+                .await
+            {
+                Ok(()) => done(format!("replacing the worker of slot {slot}")),
+                Err(why) => error(ErrorKind::Refused, why),
             };
             send(stream, answer).await
         }

@@ -36,6 +36,12 @@ pub(crate) enum Command {
     /// A rolling restart, answered with its record once it ended (`None`: none was started,
     /// the master is stopping).
     RollingRestartAndWait(oneshot::Sender<Option<RolloutRecord>>),
+    /// A replacement of the worker of `slot`, answered at once: taken, or why not.
+    Replace {
+        slot: usize,
+        reason: String,
+        answer: oneshot::Sender<std::result::Result<(), String>>,
+    },
 }
 
 /// How often the loop checks its children even without SIGCHLD.
@@ -289,6 +295,23 @@ impl Driver {
                 self.asking.push(waiter);
                 self.policy
                     .handle(self.clock.now(), Input::Control(Control::RollingRestart));
+            }
+            Command::Replace {
+                slot,
+                reason,
+                answer,
+            } => {
+                // Asked and taken in one turn of this loop: nothing happens in between.
+                let taken = match self.policy.replace_refusal(slot) {
+                    Some(why) => Err(why),
+                    None => {
+                        let control = Control::Replace { slot, reason };
+                        self.policy
+                            .handle(self.clock.now(), Input::Control(control));
+                        Ok(())
+                    }
+                };
+                let _ = answer.send(taken);
             }
         }
     }

@@ -110,21 +110,42 @@ impl Policy {
                 }
                 None => self.scale_to(workers.max(1), now),
             },
-            Control::Replace { slot, reason } => {
-                if self.stopping.is_none()
-                    && self.slots.get(slot).is_some_and(|s| s.current.is_some())
-                {
-                    self.want_replacement(
-                        slot,
-                        Pending {
-                            reason: bounded_reason(reason),
-                            origin: Origin::Request,
-                            cause: Cause::Operator,
-                        },
-                    );
+            Control::Replace { slot, reason } => match self.replace_refusal(slot) {
+                Some(why) => {
+                    tracing::warn!(target: "regiment", slot, "replacement refused: {why}");
                 }
-            }
+                None => self.want_replacement(
+                    slot,
+                    Pending {
+                        reason: bounded_reason(reason),
+                        origin: Origin::Request,
+                        cause: Cause::Operator,
+                    },
+                ),
+            },
         }
+    }
+
+    /// Why the worker of `slot` cannot be replaced now, if it cannot: there is no such slot, it
+    /// has no worker (the last one exited, and the next waits out its backoff or is still
+    /// starting), or the master is stopping. The driver asks before it hands an operator's
+    /// request over, to answer it; the policy asks again as it takes it.
+    pub(crate) fn replace_refusal(&self, slot: usize) -> Option<String> {
+        if self.stopping.is_some() {
+            return Some("the master is stopping".into());
+        }
+        let Some(s) = self.slots.get(slot) else {
+            return Some(format!(
+                "no slot {slot}: the slots are 0 to {}",
+                self.slots.len().saturating_sub(1)
+            ));
+        };
+        s.current.is_none().then(|| {
+            format!(
+                "slot {slot} has no worker to replace: its last one exited, and the next one is \
+                 starting or waits out its backoff"
+            )
+        })
     }
 
     fn scale_up(&mut self, now: Instant) {
