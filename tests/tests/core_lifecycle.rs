@@ -875,6 +875,44 @@ fn a_worker_whose_runtime_is_blocked_is_replaced() {
     assert_eq!(whoami(addr).2, pid_of(&new));
 }
 
+/// A signal that arrives after `build()` and before `run()` (while `main` sets up the rest)
+/// neither kills the master with its default action nor is lost: a SIGHUP rolls the workers
+/// once `run` starts.
+#[test]
+fn a_sighup_between_build_and_run_rolls_the_workers_once_run_starts() {
+    let c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("FIXTURE_SIGNALS_BEFORE_RUN", "SIGHUP"),
+        ],
+    );
+    c.wait_event("rollout to generation 2 done", 0, |e| {
+        is(e, "rollout-done") && e["generation"] == 2
+    });
+    assert_eq!(c.wait_serving(1).len(), 1);
+}
+
+/// ... and a SIGTERM stops it gracefully once `run` starts: exit 0, its workers gone.
+#[test]
+fn a_sigterm_between_build_and_run_stops_the_master_gracefully_once_run_starts() {
+    let mut c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("FIXTURE_SIGNALS_BEFORE_RUN", "SIGTERM"),
+        ],
+    );
+    let status = c.wait_exit(CEILING);
+    assert!(status.success(), "{status}\n{}", c.stderr());
+    assert!(
+        c.events().iter().any(|e| is(e, "stopped")),
+        "{:?}",
+        c.events()
+    );
+    c.wait_all_gone(CEILING);
+}
+
 #[test]
 fn the_restart_signal_can_be_chosen() {
     let c = start(

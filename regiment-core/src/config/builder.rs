@@ -480,8 +480,9 @@ impl Builder {
         self
     }
 
-    /// Checks the options, applies environment overrides, resolves the program and binds the
-    /// listeners. Nothing is spawned yet.
+    /// Checks the options, applies environment overrides, resolves the program, binds the
+    /// listeners and installs the signal handlers (a SIGHUP or SIGTERM from now on waits for
+    /// [`crate::Supervisor::run`] instead of killing the process). Nothing is spawned yet.
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides, Error};

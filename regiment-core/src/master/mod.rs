@@ -66,6 +66,8 @@ pub struct Supervisor {
     handle: Handle,
     /// The admin listener, served while `run` runs.
     admin: Option<Listener>,
+    /// The signal handlers, installed at build: a signal before `run` waits for it.
+    signals: signals::Signals,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -94,6 +96,13 @@ impl Supervisor {
                 })
             })
             .transpose()?;
+        // From here on, a SIGHUP or a SIGTERM is queued for `run` rather than killing the
+        // process with its default action.
+        let signals =
+            signals::Signals::install(&config.restart_signals).map_err(|source| Error::Io {
+                context: "installing signal handlers",
+                source,
+            })?;
         crate::worker::SUPERVISING.store(true, std::sync::atomic::Ordering::Relaxed);
         let (events, _) = broadcast::channel(1024);
         let (status_tx, status_rx) = watch::channel(Status::default());
@@ -116,6 +125,7 @@ impl Supervisor {
             control,
             handle,
             admin,
+            signals,
         })
     }
 
@@ -153,7 +163,8 @@ impl Supervisor {
     }
 
     /// Spawns the workers and supervises them until a stop signal (or [`Handle::stop`]) and
-    /// every worker has exited. Signal handlers are installed before the first spawn.
+    /// every worker has exited. The signal handlers were installed when the supervisor was
+    /// built: a signal that came since (a SIGHUP, a SIGTERM) is acted on now.
     ///
     /// ```no_run
     /// # #[tokio::main]
@@ -171,6 +182,7 @@ impl Supervisor {
             control,
             handle,
             admin,
+            signals,
         } = self;
         // The admin listener and the control socket are served beside the driver, as tasks
         // that end when it returns: their open connections close then, which is how `regiment
@@ -191,7 +203,7 @@ impl Supervisor {
             if let Some(listener) = admin {
                 beside.push(tokio::spawn(admin::serve(listener, handle.clone())));
             }
-            let result = driver.run(control).await;
+            let result = driver.run(control, signals).await;
             for task in beside {
                 task.abort();
                 let _ = task.await;

@@ -124,19 +124,19 @@ impl Driver {
         })
     }
 
+    /// Runs the master until it stopped. `signals` were installed when it was built: what
+    /// arrived since is acted on now, before the first spawn.
     pub(crate) async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
+        signals: super::signals::Signals,
     ) -> Result<()> {
-        // Every handler is in place before the first spawn: a signal that arrives while workers
-        // start is never lost, nor does it kill the master with its default action.
         let io = |source| Error::Io {
             context: "installing signal handlers",
             source,
         };
         let mut sigchld = signal(SignalKind::child()).map_err(io)?;
-        let mut sigs =
-            super::signals::Signals::install(&self.config.restart_signals).map_err(io)?;
+        let mut sigs = signals.listen().map_err(io)?;
         let watched = match self.config.watch_program {
             crate::WatchProgram::Reload => Some(self.config.program.as_path()),
             crate::WatchProgram::Off => None,
