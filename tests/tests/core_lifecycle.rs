@@ -554,7 +554,7 @@ fn bad_options_and_busy_addresses_fail_before_any_worker_starts() {
     assert!(!c.wait_exit(CEILING).success());
     let err = c.stderr();
     assert!(
-        err.contains("`REGIMENT_WORKERS`") && err.contains("at least 1"),
+        err.contains("`REGIMENT_WORKERS`") && err.contains("from 1 to 1024"),
         "{err}"
     );
 
