@@ -85,6 +85,11 @@ impl HealthCheck {
         self
     }
 
+    /// How long the check is retried ([`HealthCheck::within`]).
+    pub(crate) fn time_allowed(&self) -> Duration {
+        self.within
+    }
+
     /// Runs the check until it passes, or returns the last reason it did not.
     pub(crate) async fn pass<S, B>(&self, service: &S) -> Result<(), String>
     where

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use regiment_core::plumbing::EnvVar;
+use regiment_core::MAX_DURATION;
+use regiment_core::plumbing::{EnvVar, WorkerVariable};
 
-use crate::Error;
+use crate::{Error, HealthCheck};
 
 /// Default [`crate::Server::header_read_timeout`].
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,7 +39,7 @@ pub(crate) struct HttpOptions {
     /// The HTTP/2 keep-alive PING interval; `None`: no PINGs.
     pub http2_keep_alive: Option<Duration>,
     /// What a new worker must pass before it reports ready.
-    pub health_check: Option<crate::HealthCheck>,
+    pub health_check: Option<HealthCheck>,
 }
 
 impl Default for HttpOptions {
@@ -59,19 +60,24 @@ impl HttpOptions {
     /// environment, so a bad value stops the master before any worker starts.
     pub(crate) fn with_env(mut self) -> Result<Self, Error> {
         // regiment-core's parsers: the bounds and errors of every REGIMENT_* duration.
-        if let Some(v) = EnvVar::read("REGIMENT_HEADER_READ_TIMEOUT") {
+        // Read as `WorkerVariable`s: the master hands those on to its workers, whatever
+        // `worker_env` says.
+        if let Some(v) = EnvVar::read(WorkerVariable::HEADER_READ_TIMEOUT) {
             self.header_read_timeout = v.duration()?;
         }
-        if let Some(v) = EnvVar::read("REGIMENT_IDLE_GRACE") {
+        if let Some(v) = EnvVar::read(WorkerVariable::IDLE_GRACE) {
             self.idle_grace = v.duration()?;
         }
-        if let Some(v) = EnvVar::read("REGIMENT_HTTP2_KEEP_ALIVE") {
+        if let Some(v) = EnvVar::read(WorkerVariable::HTTP2_KEEP_ALIVE) {
             self.http2_keep_alive = v.duration_or_off()?;
         }
         Ok(self)
     }
 
-    /// Checks the values, whichever way they were set.
+    /// Checks the values, whichever way they were set: each duration above zero (the health
+    /// check's may be zero: one attempt) and at most [`MAX_DURATION`], as regiment-core bounds
+    /// its own. The worker adds them to the clock: `Duration::MAX` would panic there, once a
+    /// connection or a health check comes, rather than here, before any worker starts.
     pub(crate) fn checked(self) -> Result<Self, Error> {
         let keep_alive = self.http2_keep_alive.map(|d| ("http2_keep_alive", d));
         for (option, d) in [
@@ -81,13 +87,22 @@ impl HttpOptions {
         .into_iter()
         .chain(keep_alive)
         {
-            if d.is_zero() {
+            if d.is_zero() || d > MAX_DURATION {
                 return Err(Error::InvalidOption {
                     option,
-                    value: "0s".into(),
-                    expected: "a duration above zero, such as 1s or 500ms",
+                    value: format!("{d:?}"),
+                    expected: "a duration above zero and at most 365 days, such as 1s or 500ms",
                 });
             }
+        }
+        if let Some(within) = self.health_check.as_ref().map(HealthCheck::time_allowed)
+            && within > MAX_DURATION
+        {
+            return Err(Error::InvalidOption {
+                option: "health_check",
+                value: format!("within({within:?})"),
+                expected: "a time of at most 365 days, such as 10s",
+            });
         }
         Ok(self)
     }
@@ -105,5 +120,42 @@ mod tests {
         };
         let e = zero.checked().unwrap_err().to_string();
         assert!(e.contains("http2_keep_alive"), "{e}");
+    }
+
+    /// A setting of one option.
+    type Set = fn(crate::Server) -> crate::Server;
+
+    /// This test process is not a worker: `serve` checks the HTTP options before anything
+    /// starts, and refuses a duration the worker could not add to its clock, under the option's
+    /// name, rather than a worker panicking at its first connection.
+    #[tokio::test]
+    async fn durations_that_would_overflow_are_refused_naming_the_option() {
+        let overflowing: [(&str, Set); 4] = [
+            ("header_read_timeout", |s| {
+                s.header_read_timeout(Duration::MAX)
+            }),
+            ("idle_grace", |s| s.idle_grace(Duration::MAX)),
+            ("http2_keep_alive", |s| s.http2_keep_alive(Duration::MAX)),
+            ("health_check", |s| {
+                s.health_check(crate::HealthCheck::path("/").within(Duration::MAX))
+            }),
+        ];
+        for (option, set) in overflowing {
+            let server = set(crate::Server::new().workers(1).bind("127.0.0.1:0"))
+                .env_overrides(regiment_core::EnvOverrides::Ignore)
+                .on_master(|_| panic!("refused options start nothing"));
+            let err = server.serve(axum::Router::new()).await.unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("`{option}`")) && text.contains("at most 365 days"),
+                "{option}: {text}"
+            );
+        }
+        // The bound itself is accepted.
+        let at_bound = HttpOptions {
+            header_read_timeout: MAX_DURATION,
+            ..HttpOptions::default()
+        };
+        assert!(at_bound.checked().is_ok());
     }
 }

@@ -64,10 +64,11 @@ enum Action {
     },
     /// Scales to N workers (new slots are filled, the last slots' workers drained).
     Scale {
-        /// Workers wanted, from 1.
+        /// Workers wanted, from 1 to 1024.
         workers: usize,
     },
-    /// Replaces the worker of a slot, new before old.
+    /// Replaces the worker of a slot, new before old; refused (exit 1) when the slot has no
+    /// worker now (none such, or its worker exited and the next one is not there yet).
     Replace {
         /// The slot, from 0 (see `regiment status`).
         slot: usize,

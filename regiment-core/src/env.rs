@@ -1,7 +1,9 @@
 //! Names of the environment variables that make up the master → worker contract.
 //!
 //! Besides these, a worker gets `LISTEN_FDS`, `LISTEN_PID` and `LISTEN_FDNAMES` (the systemd
-//! socket-activation convention, see [`crate::listen`]) and the variables configured with
+//! socket-activation convention, see [`crate::listen`]), the `REGIMENT_*` variables of the
+//! master's environment that workers read (regiment-axum's HTTP options, whatever
+//! [`crate::Builder::worker_env`] says) and the variables configured with
 //! [`crate::Builder::env`], on top of the master's environment unless
 //! [`crate::WorkerEnv::OnlyConfigured`] says otherwise.
 //!

@@ -11,7 +11,7 @@ use std::io;
 /// let err = Builder::new().workers(0).env_overrides(EnvOverrides::Ignore).build().unwrap_err();
 /// // The error names the option, so an operator knows what to fix.
 /// assert!(matches!(err, Error::InvalidOption { option: "workers", .. }));
-/// assert!(err.to_string().contains("at least 1"));
+/// assert!(err.to_string().contains("from 1 to 1024"));
 /// let exit_code = match err {
 ///     Error::InvalidOption { .. } | Error::Bind { .. } => 78, // EX_CONFIG: fix and retry
 ///     _ => 1,

@@ -59,7 +59,7 @@ pub use canary::Canary;
 pub use config::{
     BeforeSpawn, Builder, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET,
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEARTBEAT, DEFAULT_ROLLOUT_FAILURES, DEFAULT_ROLLOUT_SETTLE,
-    DEFAULT_START_TIMEOUT, EnvOverrides, MAX_DURATION, SpawnPlan, WatchProgram,
+    DEFAULT_START_TIMEOUT, EnvOverrides, MAX_DURATION, MAX_WORKERS, SpawnPlan, WatchProgram,
 };
 pub use error::{Error, Result};
 pub use events::{Event, EventStream, Status};

@@ -14,8 +14,11 @@ pub mod control;
 pub use crate::protocol::{WorkerMessage, encode};
 
 // The `REGIMENT_*` variables and their parsers, so that regiment-axum's variables take the
-// same durations, with the same bounds and errors, as regiment-core's.
+// same durations, with the same bounds and errors, as regiment-core's; and the variables that
+// workers read, which their master hands on to them whatever `worker_env` says.
 pub use crate::config::env_var::EnvVar;
+mod worker_variables;
+pub use worker_variables::WorkerVariable;
 
 // The kept-open `/proc/self/statm` of the heartbeats, shared with regiment-tower's memory
 // sampler so that RSS is read one way.

@@ -29,6 +29,12 @@ pub enum WorkerEnv {
     /// Nothing of the master's: only the configured variables, regiment's own and, when workers
     /// run as another user ([`crate::Builder::worker_user`]), that user's `HOME`, `USER` and
     /// `LOGNAME`. Not even `PATH`: configure it if workers run other programs.
+    ///
+    /// Regiment's own are the variables the master sets for each worker ([`crate::env`],
+    /// `LISTEN_*`) and those of the master's environment that workers read themselves:
+    /// `REGIMENT_HEADER_READ_TIMEOUT`, `REGIMENT_IDLE_GRACE` and `REGIMENT_HTTP2_KEEP_ALIVE`
+    /// (regiment-axum's HTTP options), so that an option set for the master in a unit file
+    /// reaches its workers. No other `REGIMENT_*` variable of the master's is passed on.
     OnlyConfigured,
 }
 

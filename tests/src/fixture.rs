@@ -5,7 +5,9 @@
 //!   `FIXTURE_ROLLOUT_FAILURES`), printing every
 //!   lifecycle event on stdout as `EVENT {json}` with the master's clock in `t_ms`, and a
 //!   `status-snapshot` event on SIGWINCH. It gives workers `FIXTURE_FROM_BUILDER=builder`, its
-//!   own `FIXTURE_TAG` and, from a before-spawn hook, `FIXTURE_FROM_HOOK=slotS-genG`.
+//!   own `FIXTURE_TAG` and, from a before-spawn hook, `FIXTURE_FROM_HOOK=slotS-genG`. With
+//!   `FIXTURE_SIGNALS_BEFORE_RUN=SIGHUP,SIGTERM`, it sends itself these signals between
+//!   `build()` and `run()`, each delivered before it goes on.
 //! - Worker: accepts on the inherited listener and answers one line per connection:
 //!   `whoami` → `VARIANT SLOT PID GENERATION`; `sleep MS` → `started PID` at once, `done PID` after MS milliseconds.
 //!   `env NAME` → the value of NAME in the worker's environment; `fds` → what its open
@@ -104,6 +106,15 @@ async fn master() {
     let handle = supervisor.handle();
     let mut events = handle.events();
     let start = Instant::now();
+    // Signals the master sends itself between `build` and `run`, as an operator's could arrive
+    // while a program sets up the rest of its `main`.
+    if let Ok(names) = std::env::var("FIXTURE_SIGNALS_BEFORE_RUN") {
+        for name in names.split(',') {
+            let sig: nix::sys::signal::Signal = name.trim().parse().expect("a signal name");
+            nix::sys::signal::kill(nix::unistd::Pid::this(), sig).expect("signal itself");
+            wait_delivered(sig);
+        }
+    }
     // SIGWINCH prints a status snapshot (the master itself does not use SIGWINCH).
     let mut winch = signal(SignalKind::window_change()).expect("SIGWINCH handler");
     tokio::spawn(async move {
@@ -132,6 +143,26 @@ async fn master() {
     }
     // The printer has the last events (`stopped`) still to print: wait for it, not for a guess.
     let _ = tokio::time::timeout(Duration::from_secs(30), printer).await;
+}
+
+/// Waits until `sig`, sent to this process, is no longer pending (`ShdPnd` of
+/// `/proc/self/status`): delivered to a thread, so that `run` starts after it, not before.
+fn wait_delivered(sig: nix::sys::signal::Signal) {
+    let bit = 1u64 << (sig as u32 - 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+        let pending = status
+            .lines()
+            .find_map(|l| l.strip_prefix("ShdPnd:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .expect("a ShdPnd mask");
+        if pending & bit == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{sig} still pending");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 fn ipc_fd() -> RawFd {

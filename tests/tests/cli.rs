@@ -380,6 +380,50 @@ fn the_socket_answers_garbage_with_errors_and_a_live_one_is_never_taken() {
     assert_eq!(status_json(&socket)["master_pid"], cluster.pid());
 }
 
+/// A slot whose worker crashed has no worker until its backoff has passed: `regiment replace`
+/// of it is refused (exit 1, and why), not answered OK while the master does nothing.
+#[test]
+fn replace_is_refused_for_a_slot_whose_worker_is_gone() {
+    let dir = Dir::new("replace-gone");
+    let socket = dir.0.join("hello.sock");
+    let cluster = Cluster::start(
+        Path::new(HELLO),
+        &[
+            ("HELLO_WORKERS", "2"),
+            ("HELLO_PRINT_EVENTS", "true"),
+            ("RUST_LOG", "warn"),
+            ("REGIMENT_CONTROL_SOCKET", socket.to_str().unwrap()),
+            // A crashed worker's slot stays empty for ten minutes: longer than this test.
+            ("REGIMENT_BACKOFF_INITIAL", "10m"),
+            ("REGIMENT_BACKOFF_MAX", "10m"),
+        ],
+    );
+    let serving = cluster.wait_serving(2);
+    let crashed = serving[&0];
+    tests::cluster::signal_pid(crashed, nix::sys::signal::Signal::SIGKILL);
+    cluster.wait_event("the crash", 0, |e| {
+        e["event"] == "crashed" && tests::cluster::pid_of(e) == crashed
+    });
+
+    let out = regiment(&socket, &["replace", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("slot 0 has no worker to replace"),
+        "{}",
+        stderr(&out)
+    );
+    // The other slot's worker is replaced as asked.
+    let out = regiment(&socket, &["replace", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "replacing the worker of slot 1");
+    let old = serving[&1];
+    wait_status(&socket, "slot 1 replaced", |s| {
+        ready_pids(s)
+            .iter()
+            .any(|(slot, pid)| *slot == 1 && *pid != u64::from(old))
+    });
+}
+
 #[test]
 fn a_dead_masters_socket_file_is_replaced_by_the_next_master() {
     let dir = Dir::new("stale");

@@ -554,7 +554,7 @@ fn bad_options_and_busy_addresses_fail_before_any_worker_starts() {
     assert!(!c.wait_exit(CEILING).success());
     let err = c.stderr();
     assert!(
-        err.contains("`REGIMENT_WORKERS`") && err.contains("at least 1"),
+        err.contains("`REGIMENT_WORKERS`") && err.contains("from 1 to 1024"),
         "{err}"
     );
 
@@ -729,6 +729,21 @@ fn contract_variables_in_the_masters_environment_are_reset_for_workers() {
 }
 
 #[test]
+fn a_regiment_variable_the_master_does_not_know_is_reported_naming_the_closest_one() {
+    // A typo of REGIMENT_WORKERS: the master starts (with one worker), and says so.
+    let c = start(
+        FIXTURE,
+        &[("REGIMENT_WORKERS", "1"), ("REGIMENT_WORKER", "4")],
+    );
+    c.wait_log(
+        "REGIMENT_WORKER is not a variable regiment reads, and is ignored: did you mean \
+         REGIMENT_WORKERS?",
+    );
+    c.wait_serving(1);
+    assert!(c.stderr().contains("WARN"), "{}", c.stderr());
+}
+
+#[test]
 fn tcp_and_unix_listeners_are_served_by_every_worker_and_ready_counts_once() {
     let dir = std::env::temp_dir().join(format!("regiment-unix-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -860,17 +875,56 @@ fn a_worker_whose_runtime_is_blocked_is_replaced() {
     assert_eq!(whoami(addr).2, pid_of(&new));
 }
 
+/// A signal that arrives after `build()` and before `run()` (while `main` sets up the rest)
+/// neither kills the master with its default action nor is lost: a SIGHUP rolls the workers
+/// once `run` starts.
+#[test]
+fn a_sighup_between_build_and_run_rolls_the_workers_once_run_starts() {
+    let c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("FIXTURE_SIGNALS_BEFORE_RUN", "SIGHUP"),
+        ],
+    );
+    c.wait_event("rollout to generation 2 done", 0, |e| {
+        is(e, "rollout-done") && e["generation"] == 2
+    });
+    assert_eq!(c.wait_serving(1).len(), 1);
+}
+
+/// ... and a SIGTERM stops it gracefully once `run` starts: exit 0, its workers gone.
+#[test]
+fn a_sigterm_between_build_and_run_stops_the_master_gracefully_once_run_starts() {
+    let mut c = start(
+        FIXTURE,
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("FIXTURE_SIGNALS_BEFORE_RUN", "SIGTERM"),
+        ],
+    );
+    let status = c.wait_exit(CEILING);
+    assert!(status.success(), "{status}\n{}", c.stderr());
+    assert!(
+        c.events().iter().any(|e| is(e, "stopped")),
+        "{:?}",
+        c.events()
+    );
+    c.wait_all_gone(CEILING);
+}
+
 #[test]
 fn the_restart_signal_can_be_chosen() {
     let c = start(
         FIXTURE,
         &[
             ("REGIMENT_WORKERS", "1"),
-            ("REGIMENT_RESTART_SIGNAL", "SIGPWR"),
+            // Not among the defaults (SIGHUP, SIGUSR2): it rolls only if chosen.
+            ("REGIMENT_RESTART_SIGNAL", "SIGUSR1"),
         ],
     );
     let old = c.wait_serving(1)[&0];
-    c.signal(Signal::SIGPWR);
+    c.signal(Signal::SIGUSR1);
     c.wait_event("rollout done", 0, |e| {
         is(e, "rollout-done") && e["generation"] == 2
     });

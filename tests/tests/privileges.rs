@@ -8,6 +8,7 @@
 mod http_common;
 
 use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,6 +22,7 @@ use tests::deploy::Deploy;
 
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
+const PATIENT: &str = env!("CARGO_BIN_EXE_patient_under_test");
 
 /// Whether this test can switch users; if not, says so.
 fn runs_as_root(test: &str) -> bool {
@@ -245,7 +247,12 @@ fn only_configured_variables_and_regiments_own_reach_workers_when_asked() {
     drop(c);
 
     let mut only_configured = masters_env.to_vec();
-    only_configured.push(("REGIMENT_WORKER_ENV", "only-configured"));
+    only_configured.extend([
+        ("REGIMENT_WORKER_ENV", "only-configured"),
+        // A variable workers read (regiment-axum's idle grace), and one they do not.
+        ("REGIMENT_IDLE_GRACE", "2s"),
+        ("REGIMENT_DEPLOY_TOKEN", "secret"),
+    ]);
     let c = Cluster::start(Path::new(FIXTURE), &only_configured);
     c.wait_serving(1);
     let addr = c.addr();
@@ -265,4 +272,44 @@ fn only_configured_variables_and_regiments_own_reach_workers_when_asked() {
     assert_eq!(env("LISTEN_FDS"), "1");
     assert_eq!(env("LISTEN_FDNAMES"), "regiment0");
     assert_eq!(env("LISTEN_PID"), whoami(addr).2.to_string());
+    // Of the master's REGIMENT_* variables, those workers read, and no other.
+    assert_eq!(env("REGIMENT_IDLE_GRACE"), "2s");
+    assert_eq!(env("REGIMENT_DEPLOY_TOKEN"), "", "a secret of the master's");
+    assert_eq!(env("REGIMENT_WORKERS"), "", "the master's option");
+}
+
+/// Workers that start from nothing (`only-configured`) still take the HTTP options given in
+/// their master's environment: a client that sends half a header and stalls is cut off after
+/// `REGIMENT_HEADER_READ_TIMEOUT` (1 s), not after the hour the program's code gives it.
+#[test]
+fn the_variables_workers_read_reach_workers_that_start_from_nothing() {
+    let c = Cluster::start(
+        Path::new(PATIENT),
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("REGIMENT_WORKER_ENV", "only-configured"),
+            ("REGIMENT_HEADER_READ_TIMEOUT", "1s"),
+        ],
+    );
+    c.wait_serving(1);
+    let mut stream = TcpStream::connect(c.addr()).expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: patient\r\n")
+        .expect("half a header");
+    // Bounded by the ceiling, far below the hour: a read that times out means the worker
+    // still waits for the rest of the header.
+    stream.set_read_timeout(Some(CEILING)).unwrap();
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!(
+            "the stalled connection is still open after {CEILING:?} ({e}): the worker did not \
+             get REGIMENT_HEADER_READ_TIMEOUT\n{}",
+            c.stderr()
+        ),
+    }
+    // Nothing was served for the half request.
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.contains("patient"), "{answer}");
 }

@@ -36,7 +36,9 @@ pub(super) enum WorkerCount {
 /// `REGIMENT_HEARTBEAT_INTERVAL`, `REGIMENT_HEARTBEAT_TIMEOUT` (`10s`, `off`),
 /// `REGIMENT_CANARY_*`, `REGIMENT_CONTROL_SOCKET`, `REGIMENT_WORKER_USER`,
 /// `REGIMENT_WORKER_GROUP`, `REGIMENT_WORKER_ENV`, `REGIMENT_ADMIN_BIND`, `REGIMENT_WATCH`
-/// (`1` or `0`). A wrong value is an error that names the variable and what it accepts.
+/// (`1` or `0`). A wrong value is an error that names the variable and what it accepts; a
+/// `REGIMENT_*` variable regiment does not read (a typo) is logged as a warning at build,
+/// naming the closest known one.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -148,7 +150,7 @@ impl Builder {
         }
     }
 
-    /// The number of workers (at least 1).
+    /// The number of workers, from 1 to [`crate::MAX_WORKERS`] (1024).
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides};
@@ -291,11 +293,14 @@ impl Builder {
 
     /// The signals that start a rolling restart (default SIGHUP and SIGUSR2).
     ///
-    /// Any signal the master can catch and that means nothing else to it is accepted. Refused
-    /// at build (under the name `restart_signals`, or `REGIMENT_RESTART_SIGNAL` for the
-    /// environment override): no signal at all; SIGKILL, SIGSTOP, SIGILL, SIGFPE and SIGSEGV,
-    /// which cannot be handled; SIGCHLD, which the master receives whenever a worker exits;
-    /// and the signals that already stop (SIGTERM, SIGINT) or scale (SIGTTIN, SIGTTOU).
+    /// SIGHUP, SIGUSR1 and SIGUSR2 are accepted: the signals only a person or a deploy tool
+    /// sends, and that mean nothing else to the master. Refused at build (under the name
+    /// `restart_signals`, or `REGIMENT_RESTART_SIGNAL` for the environment override): no
+    /// signal at all, and every other signal, because it cannot be handled (SIGKILL,
+    /// SIGSTOP), the kernel, a terminal or a timer sends it for a reason of its own (SIGPIPE
+    /// at each write to a closed connection, SIGWINCH at each resize of the terminal,
+    /// SIGALRM, SIGCHLD at each worker exit, the faults), or it already stops (SIGTERM,
+    /// SIGINT) or scales (SIGTTIN, SIGTTOU) the master.
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides, Signal};
@@ -305,12 +310,13 @@ impl Builder {
     /// // No signal at all: refused, an operator could not deploy.
     /// let builder = Builder::new().restart_signals(Vec::new());
     /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_err());
-    /// // SIGTERM already means stop: refused at build, with the signals that are accepted.
+    /// // SIGPIPE comes at every write to a closed connection: refused at build, with the
+    /// // signals that are accepted.
     /// let err = Builder::new()
-    ///     .restart_signals([Signal::SIGTERM])
+    ///     .restart_signals([Signal::SIGPIPE])
     ///     .env_overrides(EnvOverrides::Ignore)
     ///     .build();
-    /// assert!(err.unwrap_err().to_string().contains("such as SIGHUP or SIGUSR2"));
+    /// assert!(err.unwrap_err().to_string().contains("SIGHUP, SIGUSR1 or SIGUSR2"));
     /// ```
     pub fn restart_signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Self {
         self.restart_signals = signals.into_iter().collect();
@@ -433,8 +439,9 @@ impl Builder {
         self
     }
 
-    /// Checks the options, applies environment overrides, resolves the program and binds the
-    /// listeners. Nothing is spawned yet.
+    /// Checks the options, applies environment overrides, resolves the program, binds the
+    /// listeners and installs the signal handlers (a SIGHUP or SIGTERM from now on waits for
+    /// [`crate::Supervisor::run`] instead of killing the process). Nothing is spawned yet.
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides, Error};

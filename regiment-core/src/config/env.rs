@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::builder::{Builder, WorkerCount};
 use super::choices::WatchProgram;
+use super::defaults::MAX_WORKERS;
 use super::env_var::EnvVar;
 use super::signals::parse_restart_signals;
 use crate::Canary;
@@ -34,7 +35,7 @@ macro_rules! overrides {
 #[rustfmt::skip]
 const OVERRIDES: &[Override] = overrides! {
     "REGIMENT_WORKERS" => |b, v| b.workers =
-        WorkerCount::Fixed(v.number(1, "a number of workers of at least 1")?),
+        WorkerCount::Fixed(v.number_in(1..=MAX_WORKERS, "workers")?),
     "REGIMENT_BIND" => |b, v| {
         b.binds = v.value().split(',').map(str::trim).filter(|s| !s.is_empty())
             .map(str::to_owned).collect();
@@ -90,8 +91,7 @@ pub(super) fn apply(builder: &mut Builder, lookup: &dyn Fn(&str) -> Option<Strin
     Ok(())
 }
 
-/// The names of the variables, for the test that README lists them all.
-#[cfg(test)]
+/// The names of the variables: README lists them all, and the master knows them as its own.
 pub(super) fn names() -> impl Iterator<Item = &'static str> {
     OVERRIDES.iter().map(|row| row.name)
 }

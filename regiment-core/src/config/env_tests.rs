@@ -159,3 +159,15 @@ fn variables_are_ignored_when_overrides_are_off() {
     .unwrap();
     assert_eq!(c.workers, 1);
 }
+
+#[test]
+fn more_workers_than_a_master_runs_are_refused_under_the_variable() {
+    assert_eq!(config(&[("REGIMENT_WORKERS", "1024")]).workers, 1024);
+    for bad in ["1025", "0", "100000"] {
+        let e = refusal(&[("REGIMENT_WORKERS", bad)]);
+        assert!(
+            e.contains("`REGIMENT_WORKERS`") && e.contains("from 1 to 1024"),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -3,11 +3,14 @@
 //! what to fix. regiment-axum reads its own variables through it (see `plumbing`), so that a
 //! duration means the same everywhere.
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
 
 use super::defaults::MAX_DURATION;
 use crate::error::{Error, Result};
+use crate::plumbing::WorkerVariable;
 
 /// What a duration variable accepts.
 const DURATION: &str = "a duration above zero and at most 365 days, such as 30s or 500ms";
@@ -27,9 +30,10 @@ pub struct EnvVar {
 }
 
 impl EnvVar {
-    /// The variable `name` of this process's environment, if set.
-    pub fn read(name: &'static str) -> Option<Self> {
-        Self::lookup(name, &|name| std::env::var(name).ok())
+    /// The variable `var` of this process's environment, if set. Only a [`WorkerVariable`]:
+    /// whatever a worker reads, its master passes on.
+    pub fn read(var: WorkerVariable) -> Option<Self> {
+        Self::lookup(var.name(), &|name| std::env::var(name).ok())
     }
 
     /// The variable `name` as `lookup` finds it (the environment, or a test's own).
@@ -91,6 +95,24 @@ impl EnvVar {
             .ok()
             .filter(|n| *n >= min)
             .ok_or_else(|| self.refused(expected))
+    }
+
+    /// A number within `range`; `what` says what it counts (`workers`).
+    pub(crate) fn number_in<T>(&self, range: RangeInclusive<T>, what: &str) -> Result<T>
+    where
+        T: FromStr + PartialOrd + Display,
+    {
+        self.value()
+            .parse::<T>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                self.refused(format!(
+                    "a number of {what} from {} to {}",
+                    range.start(),
+                    range.end()
+                ))
+            })
     }
 
     /// A fraction from 0 to 1 (`0.01`).

@@ -6,6 +6,7 @@
 //! - `validated.rs`: [`Builder`] to [`Config`], each option checked under its name.
 //! - `env.rs`: the table of environment overrides; `env_var.rs`: the parsers of their values.
 //! - `signals.rs`: which signals may start a rolling restart.
+//! - `unknown_vars.rs`: the warnings about `REGIMENT_*` variables regiment does not read.
 //! - `choices.rs`: the two-way options ([`EnvOverrides`], [`WatchProgram`]).
 
 mod builder;
@@ -16,6 +17,7 @@ pub(crate) mod env_var;
 mod rollout_options;
 mod signals;
 mod spawn_plan;
+mod unknown_vars;
 mod validated;
 mod worker_options;
 

@@ -4,6 +4,19 @@ use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
 
+/// The signals that may start a rolling restart. An allow-list, not a list of exceptions: a
+/// signal is accepted only if nothing but a person or a deploy tool sends it, and it means
+/// nothing else to the master. Every other signal is sent by the kernel or a terminal for a
+/// reason of its own (SIGPIPE at every write to a closed connection, SIGWINCH at every resize
+/// of a terminal, SIGALRM and SIGPROF to timers and profilers, SIGCHLD at every worker exit,
+/// SIGSEGV and the other faults), cannot be handled (SIGKILL, SIGSTOP), or already stops or
+/// scales the master. Real-time signals are not listed: [`Signal`] cannot name them.
+const ACCEPTED: [Signal; 3] = [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2];
+
+/// What the restart signals accept, in words.
+const EXPECTED: &str = "SIGHUP, SIGUSR1 or SIGUSR2 (the signals that mean nothing else to the \
+                        master, its terminal or the kernel)";
+
 /// Comma-separated restart signals, as `REGIMENT_RESTART_SIGNAL` gives them; an error names
 /// `option` and the whole value.
 pub(super) fn parse_restart_signals(option: &'static str, v: &str) -> Result<Vec<Signal>> {
@@ -15,36 +28,18 @@ pub(super) fn parse_restart_signals(option: &'static str, v: &str) -> Result<Vec
                     Error::invalid(
                         option,
                         v,
-                        restart_signals_expected("signal names such as SIGHUP,SIGUSR2"),
+                        format!("a comma-separated list of {EXPECTED}, such as SIGHUP,SIGUSR2"),
                     )
                 })
         })
         .collect()
 }
 
-/// Whether `s` can start a rolling restart: the master can install a handler for it, and it
-/// means nothing else to the master. Checked at build, because a handler that cannot be
-/// installed only fails once the master runs.
+/// Whether `s` may start a rolling restart: one of [`ACCEPTED`]. Checked at build, because a
+/// handler that cannot be installed only fails once the master runs, and a signal the system
+/// sends by itself would roll every worker when it does.
 fn is_restart_signal(s: Signal) -> bool {
-    use Signal::*;
-    !matches!(
-        s,
-        // Cannot be caught, or must not be (tokio refuses to register them).
-        SIGKILL | SIGSTOP | SIGILL | SIGFPE | SIGSEGV
-        // Received whenever a worker exits: every exit would roll all the workers.
-        | SIGCHLD
-        // Already mean stop and scale.
-        | SIGTERM | SIGINT | SIGTTIN | SIGTTOU
-    )
-}
-
-/// What the restart signals accept, after `examples` (in the option's own syntax).
-fn restart_signals_expected(examples: &str) -> String {
-    format!(
-        "{examples}; not SIGKILL, SIGSTOP, SIGILL, SIGFPE or SIGSEGV (they cannot be handled), \
-         SIGCHLD (sent at every worker exit), SIGTERM or SIGINT (they stop), SIGTTIN or SIGTTOU \
-         (they scale)"
-    )
+    ACCEPTED.contains(&s)
 }
 
 pub(super) fn parse_signal(s: &str) -> Option<Signal> {
@@ -63,15 +58,11 @@ pub(super) fn check_restart_signals(signals: &[Signal]) -> Result<()> {
         return Err(Error::invalid(
             "restart_signals",
             "[]",
-            "at least one signal",
+            format!("at least one of {EXPECTED}"),
         ));
     }
     if let Some(s) = signals.iter().find(|s| !is_restart_signal(**s)) {
-        return Err(Error::invalid(
-            "restart_signals",
-            s,
-            restart_signals_expected("signals such as SIGHUP or SIGUSR2"),
-        ));
+        return Err(Error::invalid("restart_signals", s, EXPECTED));
     }
     Ok(())
 }

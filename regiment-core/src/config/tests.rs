@@ -20,7 +20,21 @@ fn err(b: Builder) -> String {
 #[test]
 fn invalid_options_name_the_option_and_what_it_accepts() {
     let e = err(Builder::new().workers(0));
-    assert!(e.contains("`workers`") && e.contains("at least 1"), "{e}");
+    assert!(
+        e.contains("`workers`") && e.contains("from 1 to 1024"),
+        "{e}"
+    );
+    // As many as `regiment scale` and SIGTTIN accept, and no more.
+    let e = err(Builder::new().workers(MAX_WORKERS + 1));
+    assert!(
+        e.contains("`workers`") && e.contains("\"1025\"") && e.contains("from 1 to 1024"),
+        "{e}"
+    );
+    let e = err(Builder::new().workers_with(|| 5000));
+    assert!(
+        e.contains("`workers`") && e.contains("from 1 to 1024"),
+        "{e}"
+    );
     let e = err(Builder::new().workers(1).drain_timeout(Duration::ZERO));
     assert!(
         e.contains("`drain_timeout`") && e.contains("above zero"),
@@ -53,12 +67,27 @@ fn invalid_options_name_the_option_and_what_it_accepts() {
 #[test]
 fn restart_signals_that_cannot_roll_the_workers_are_refused() {
     for refused in [
+        // Cannot be handled.
         Signal::SIGKILL,
         Signal::SIGSTOP,
+        // Faults, and what the kernel, a terminal or a timer sends on its own.
         Signal::SIGILL,
         Signal::SIGFPE,
         Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGABRT,
         Signal::SIGCHLD,
+        Signal::SIGPIPE,
+        Signal::SIGALRM,
+        Signal::SIGWINCH,
+        Signal::SIGURG,
+        Signal::SIGPROF,
+        Signal::SIGVTALRM,
+        Signal::SIGXCPU,
+        Signal::SIGCONT,
+        Signal::SIGTSTP,
+        Signal::SIGQUIT,
+        // Already stop or scale the master.
         Signal::SIGTERM,
         Signal::SIGINT,
         Signal::SIGTTIN,
@@ -71,14 +100,16 @@ fn restart_signals_that_cannot_roll_the_workers_are_refused() {
         assert!(
             e.contains("`restart_signals`")
                 && e.contains(&format!("{:?}", refused.as_str()))
-                && e.contains("such as SIGHUP or SIGUSR2"),
+                && e.contains("SIGHUP, SIGUSR1 or SIGUSR2"),
             "{e}"
         );
     }
     let e = err(Builder::new().workers(1).restart_signals([]));
-    assert!(e.contains("`restart_signals`"), "{e}");
-    // Any other signal a process can catch is fine.
-    for fine in [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGWINCH] {
+    assert!(
+        e.contains("`restart_signals`") && e.contains("at least one of SIGHUP"),
+        "{e}"
+    );
+    for fine in [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2] {
         let config = Builder::new()
             .workers(1)
             .restart_signals([fine])
@@ -96,19 +127,21 @@ fn the_restart_signal_variable_is_checked_under_its_own_name() {
     assert!(
         e.contains("`REGIMENT_RESTART_SIGNAL`")
             && e.contains("\"SIGHUP, kill\"")
-            && e.contains("such as SIGHUP,SIGUSR2")
-            && e.contains("SIGKILL"),
+            && e.contains("SIGHUP, SIGUSR1 or SIGUSR2")
+            && e.contains("such as SIGHUP,SIGUSR2"),
         "{e}"
     );
-    for refused in ["SIGTERM", "int", "SIGCHLD", "SIGNOPE", ""] {
+    for refused in [
+        "SIGTERM", "int", "SIGCHLD", "SIGNOPE", "", "SIGPIPE", "alrm", "SIGWINCH",
+    ] {
         assert!(
             parse_restart_signals("REGIMENT_RESTART_SIGNAL", refused).is_err(),
             "{refused:?} accepted"
         );
     }
     assert_eq!(
-        parse_restart_signals("REGIMENT_RESTART_SIGNAL", "hup, SIGWINCH").unwrap(),
-        [Signal::SIGHUP, Signal::SIGWINCH]
+        parse_restart_signals("REGIMENT_RESTART_SIGNAL", "hup, SIGUSR1,usr2").unwrap(),
+        [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2]
     );
 }
 

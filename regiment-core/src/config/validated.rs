@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 
 use super::builder::{Builder, WorkerCount};
 use super::choices::{EnvOverrides, WatchProgram};
-use super::defaults::MAX_DURATION;
+use super::defaults::{MAX_DURATION, MAX_WORKERS};
 use super::signals::check_restart_signals;
 use super::spawn_plan::BeforeSpawn;
 use crate::error::{Error, Result};
@@ -21,6 +21,15 @@ impl Builder {
     /// Applies the environment overrides (unless ignored), checks every option and resolves the
     /// program, the workers' identity and the admin address.
     pub(crate) fn into_config(self) -> Result<Config> {
+        if self.env_overrides == EnvOverrides::Apply {
+            let names: Vec<String> = std::env::vars_os()
+                .filter_map(|(name, _)| name.into_string().ok())
+                .collect();
+            for warning in super::unknown_vars::unknown_variables(names.iter().map(String::as_str))
+            {
+                tracing::warn!(target: "regiment", "{warning}");
+            }
+        }
         self.into_config_from(&|name| std::env::var(name).ok())
     }
 
@@ -101,15 +110,18 @@ impl Builder {
 
     fn worker_count(&mut self) -> Result<usize> {
         let workers = match std::mem::replace(&mut self.workers, WorkerCount::Cpus) {
-            WorkerCount::Cpus => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            // A machine of more CPUs than that still runs at most MAX_WORKERS by default.
+            WorkerCount::Cpus => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_WORKERS),
             WorkerCount::Fixed(n) => n,
             WorkerCount::Computed(f) => f(),
         };
-        if workers == 0 {
+        if !(1..=MAX_WORKERS).contains(&workers) {
             return Err(Error::invalid(
                 "workers",
-                0,
-                "a number of workers of at least 1",
+                workers,
+                format!("a number of workers from 1 to {MAX_WORKERS}"),
             ));
         }
         Ok(workers)

@@ -157,7 +157,8 @@ impl Builder {
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides, WorkerEnv};
-    /// // Workers see APP_ENV and regiment's own variables, nothing of the master's.
+    /// // Workers see APP_ENV and regiment's own variables (those workers read, such as
+    /// // REGIMENT_HEADER_READ_TIMEOUT, included), nothing else of the master's.
     /// let builder = Builder::new().worker_env(WorkerEnv::OnlyConfigured).env("APP_ENV", "prod");
     /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// ```

@@ -66,6 +66,8 @@ pub struct Supervisor {
     handle: Handle,
     /// The admin listener, served while `run` runs.
     admin: Option<Listener>,
+    /// The signal handlers, installed at build: a signal before `run` waits for it.
+    signals: signals::Signals,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -94,6 +96,13 @@ impl Supervisor {
                 })
             })
             .transpose()?;
+        // From here on, a SIGHUP or a SIGTERM is queued for `run` rather than killing the
+        // process with its default action.
+        let signals =
+            signals::Signals::install(&config.restart_signals).map_err(|source| Error::Io {
+                context: "installing signal handlers",
+                source,
+            })?;
         crate::worker::SUPERVISING.store(true, std::sync::atomic::Ordering::Relaxed);
         let (events, _) = broadcast::channel(1024);
         let (status_tx, status_rx) = watch::channel(Status::default());
@@ -116,6 +125,7 @@ impl Supervisor {
             control,
             handle,
             admin,
+            signals,
         })
     }
 
@@ -153,7 +163,8 @@ impl Supervisor {
     }
 
     /// Spawns the workers and supervises them until a stop signal (or [`Handle::stop`]) and
-    /// every worker has exited. Signal handlers are installed before the first spawn.
+    /// every worker has exited. The signal handlers were installed when the supervisor was
+    /// built: a signal that came since (a SIGHUP, a SIGTERM) is acted on now.
     ///
     /// ```no_run
     /// # #[tokio::main]
@@ -171,6 +182,7 @@ impl Supervisor {
             control,
             handle,
             admin,
+            signals,
         } = self;
         // The admin listener and the control socket are served beside the driver, as tasks
         // that end when it returns: their open connections close then, which is how `regiment
@@ -191,7 +203,7 @@ impl Supervisor {
             if let Some(listener) = admin {
                 beside.push(tokio::spawn(admin::serve(listener, handle.clone())));
             }
-            let result = driver.run(control).await;
+            let result = driver.run(control, signals).await;
             for task in beside {
                 task.abort();
                 let _ = task.await;
@@ -387,7 +399,9 @@ impl Handle {
         let _ = self.control.send(Command::Control(Control::Stop));
     }
 
-    /// Replaces the worker of `slot` (new one first, as for a worker's own request).
+    /// Replaces the worker of `slot` (new one first, as for a worker's own request). Refused,
+    /// with a warning, when the slot has no worker (none such, or its worker exited and the
+    /// next one is not there yet) or the master is stopping.
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides};
@@ -404,7 +418,25 @@ impl Handle {
         }));
     }
 
-    /// One worker more, as SIGTTIN does.
+    /// [`Handle::replace`], answered: `Err` says why the master refused it (no such slot, no
+    /// worker in it now, stopping). For the control socket's `replace`.
+    pub(crate) async fn replace_answered(
+        &self,
+        slot: usize,
+        reason: impl Into<String>,
+    ) -> std::result::Result<(), String> {
+        let (answer, taken) = tokio::sync::oneshot::channel();
+        let command = Command::Replace {
+            slot,
+            reason: reason.into(),
+            answer,
+        };
+        let gone = || "the master is stopping".to_string();
+        self.control.send(command).map_err(|_| gone())?;
+        taken.await.map_err(|_| gone())?
+    }
+
+    /// One worker more, as SIGTTIN does; refused, with a warning, past [`crate::MAX_WORKERS`].
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides};
@@ -433,7 +465,8 @@ impl Handle {
     }
 
     /// Scales to `workers` (never below one): new slots are filled, the last slots' workers
-    /// drained, as `regiment scale N` does.
+    /// drained, as `regiment scale N` does. More than [`crate::MAX_WORKERS`] is refused, with a
+    /// warning.
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides};

@@ -16,6 +16,7 @@ use super::program::Program;
 use crate::env;
 use crate::identity::{Ids, WorkerIdentity};
 use crate::listen::{Listener, SD_LISTEN_FDS_START};
+use crate::plumbing::WorkerVariable;
 use crate::readiness::Readiness;
 use crate::worker_env::WorkerEnv;
 
@@ -89,6 +90,13 @@ pub(crate) fn spawn(req: SpawnRequest<'_>) -> std::io::Result<Spawned> {
                 .filter(|(k, _)| !env::INHERITED_AND_RESET.iter().any(|r| OsStr::new(r) == k)),
         );
     }
+    // What workers read of regiment's own, whatever `worker_env` says (only-configured would
+    // leave them out); no other REGIMENT_* of the master's.
+    vars.extend(
+        WorkerVariable::ALL
+            .iter()
+            .filter_map(|v| Some((v.name().into(), std::env::var_os(v.name())?))),
+    );
     if let Some(identity) = req.identity {
         identity.set_login_vars(&mut vars);
     }

@@ -20,9 +20,6 @@ pub const VERSION: u32 = 1;
 pub const MAX_REQUEST: usize = 4 * 1024;
 /// The largest answer frame a client reads, in bytes: a status of thousands of workers fits.
 pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
-/// The most workers `scale` accepts: a typo (`scale 1000000`) must not fork a million
-/// processes.
-pub const MAX_WORKERS: usize = 1024;
 
 /// A request: the version of the client, and what it asks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,10 +43,11 @@ pub enum Command {
     Reload,
     /// Scales to this many workers: answered with [`Answer::Done`].
     Scale {
-        /// Workers wanted, from 1 to [`MAX_WORKERS`].
+        /// Workers wanted, from 1 to [`crate::MAX_WORKERS`].
         workers: usize,
     },
-    /// Replaces the worker of a slot, new before old: answered with [`Answer::Done`].
+    /// Replaces the worker of a slot, new before old: answered with [`Answer::Done`], or
+    /// [`Answer::Error`] ([`ErrorKind::Refused`]) when the slot has no worker to replace.
     Replace {
         /// The slot, from 0.
         slot: usize,

@@ -6,8 +6,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use crate::Handle;
+use crate::config::MAX_WORKERS;
 use crate::plumbing::control::{
-    Answer, Command, ErrorKind, Frame, MAX_REQUEST, MAX_WORKERS, VERSION, frame_bytes, frame_len,
+    Answer, Command, ErrorKind, Frame, MAX_REQUEST, VERSION, frame_bytes, frame_len,
 };
 
 /// How long a peer has to send its request: a client sends it at once, so a peer that does
@@ -117,20 +118,14 @@ async fn answer(stream: &mut UnixStream, command: Command, handle: &Handle) -> s
             send(stream, answer).await
         }
         Command::Replace { slot } => {
-            let status = handle.status();
-            let answer = if status.stopping {
-                error(ErrorKind::Refused, "the master is stopping".into())
-            } else if slot >= status.workers_wanted {
-                error(
-                    ErrorKind::Refused,
-                    format!(
-                        "no slot {slot}: the slots are 0 to {}",
-                        status.workers_wanted.saturating_sub(1)
-                    ),
-                )
-            } else {
-                handle.replace(slot, "asked on the control socket");
-                done(format!("replacing the worker of slot {slot}"))
+            // The master's books decide, not a status snapshot: a slot whose worker just
+            // crashed has none to replace.
+            let answer = match handle
+                .replace_answered(slot, "asked on the control socket")
+                .await
+            {
+                Ok(()) => done(format!("replacing the worker of slot {slot}")),
+                Err(why) => error(ErrorKind::Refused, why),
             };
             send(stream, answer).await
         }

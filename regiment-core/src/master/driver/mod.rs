@@ -36,6 +36,12 @@ pub(crate) enum Command {
     /// A rolling restart, answered with its record once it ended (`None`: none was started,
     /// the master is stopping).
     RollingRestartAndWait(oneshot::Sender<Option<RolloutRecord>>),
+    /// A replacement of the worker of `slot`, answered at once: taken, or why not.
+    Replace {
+        slot: usize,
+        reason: String,
+        answer: oneshot::Sender<std::result::Result<(), String>>,
+    },
 }
 
 /// How often the loop checks its children even without SIGCHLD.
@@ -118,19 +124,19 @@ impl Driver {
         })
     }
 
+    /// Runs the master until it stopped. `signals` were installed when it was built: what
+    /// arrived since is acted on now, before the first spawn.
     pub(crate) async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
+        signals: super::signals::Signals,
     ) -> Result<()> {
-        // Every handler is in place before the first spawn: a signal that arrives while workers
-        // start is never lost, nor does it kill the master with its default action.
         let io = |source| Error::Io {
             context: "installing signal handlers",
             source,
         };
         let mut sigchld = signal(SignalKind::child()).map_err(io)?;
-        let mut sigs =
-            super::signals::Signals::install(&self.config.restart_signals).map_err(io)?;
+        let mut sigs = signals.listen().map_err(io)?;
         let watched = match self.config.watch_program {
             crate::WatchProgram::Reload => Some(self.config.program.as_path()),
             crate::WatchProgram::Off => None,
@@ -289,6 +295,23 @@ impl Driver {
                 self.asking.push(waiter);
                 self.policy
                     .handle(self.clock.now(), Input::Control(Control::RollingRestart));
+            }
+            Command::Replace {
+                slot,
+                reason,
+                answer,
+            } => {
+                // Asked and taken in one turn of this loop: nothing happens in between.
+                let taken = match self.policy.replace_refusal(slot) {
+                    Some(why) => Err(why),
+                    None => {
+                        let control = Control::Replace { slot, reason };
+                        self.policy
+                            .handle(self.clock.now(), Input::Control(control));
+                        Ok(())
+                    }
+                };
+                let _ = answer.send(taken);
             }
         }
     }

@@ -8,6 +8,7 @@ use super::ids::WorkerId;
 use super::slot::{Cause, Origin, Pending, Slot, SlotRole};
 use super::worker::{Heartbeats, KillReason, Load, Phase};
 use super::{Control, Policy, Stopping};
+use crate::config::MAX_WORKERS;
 use crate::events::Event;
 use crate::protocol::bounded_reason;
 
@@ -103,25 +104,55 @@ impl Policy {
             },
             Control::ScaleUp => self.scale_up(now),
             Control::ScaleDown => self.scale_down(now),
-            Control::ScaleTo(workers) => self.scale_to(workers.max(1), now),
-            Control::Replace { slot, reason } => {
-                if self.stopping.is_none()
-                    && self.slots.get(slot).is_some_and(|s| s.current.is_some())
-                {
-                    self.want_replacement(
-                        slot,
-                        Pending {
-                            reason: bounded_reason(reason),
-                            origin: Origin::Request,
-                            cause: Cause::Operator,
-                        },
-                    );
+            Control::ScaleTo(workers) => match scale_refusal(workers) {
+                Some(why) => {
+                    tracing::warn!(target: "regiment", workers = self.slots.len(), "scaling to {workers} workers refused: {why}")
                 }
-            }
+                None => self.scale_to(workers.max(1), now),
+            },
+            Control::Replace { slot, reason } => match self.replace_refusal(slot) {
+                Some(why) => {
+                    tracing::warn!(target: "regiment", slot, "replacement refused: {why}");
+                }
+                None => self.want_replacement(
+                    slot,
+                    Pending {
+                        reason: bounded_reason(reason),
+                        origin: Origin::Request,
+                        cause: Cause::Operator,
+                    },
+                ),
+            },
         }
     }
 
+    /// Why the worker of `slot` cannot be replaced now, if it cannot: there is no such slot, it
+    /// has no worker (the last one exited, and the next waits out its backoff or is still
+    /// starting), or the master is stopping. The driver asks before it hands an operator's
+    /// request over, to answer it; the policy asks again as it takes it.
+    pub(crate) fn replace_refusal(&self, slot: usize) -> Option<String> {
+        if self.stopping.is_some() {
+            return Some("the master is stopping".into());
+        }
+        let Some(s) = self.slots.get(slot) else {
+            return Some(format!(
+                "no slot {slot}: the slots are 0 to {}",
+                self.slots.len().saturating_sub(1)
+            ));
+        };
+        s.current.is_none().then(|| {
+            format!(
+                "slot {slot} has no worker to replace: its last one exited, and the next one is \
+                 starting or waits out its backoff"
+            )
+        })
+    }
+
     fn scale_up(&mut self, now: Instant) {
+        if let Some(why) = scale_refusal(self.slots.len() + 1) {
+            tracing::warn!(target: "regiment", workers = self.slots.len(), "one worker more refused: {why}");
+            return;
+        }
         self.scale_to(self.slots.len() + 1, now);
     }
 
@@ -185,4 +216,10 @@ impl Policy {
             self.kill(id, KillReason::ForcedStop, now);
         }
     }
+}
+
+/// Why a master may not run `workers` workers: more than [`MAX_WORKERS`], the bound the
+/// options, `regiment scale` and SIGTTIN share.
+fn scale_refusal(workers: usize) -> Option<String> {
+    (workers > MAX_WORKERS).then(|| format!("a master runs at most {MAX_WORKERS} workers"))
 }

@@ -181,3 +181,72 @@ fn a_replacement_reports_its_cause_once_it_took_the_slot() {
     h.ready_all();
     assert_eq!(replaced(&h)[3..], [Cause::Rollout; 3]);
 }
+
+#[test]
+fn scaling_past_the_most_workers_is_refused_with_a_warning_saying_why() {
+    use crate::config::MAX_WORKERS;
+    use crate::test_support::capture_log;
+
+    let mut h = Harness::ready(MAX_WORKERS - 1);
+    h.control(Control::ScaleUp);
+    assert_took!(h, Event::Scaled { workers } if *workers == MAX_WORKERS);
+    let new = h.current(MAX_WORKERS - 1);
+    h.ready_worker(new);
+    h.take_events();
+
+    // SIGTTIN at the bound: no slot, no spawn, no event; a warning that says why.
+    let ((), log) = capture_log(|| h.control(Control::ScaleUp));
+    assert_eq!(h.take_events(), []);
+    assert_eq!(all_spawns(&h), MAX_WORKERS);
+    assert_eq!(h.status().workers_wanted, MAX_WORKERS);
+    assert!(
+        log.contains("WARN")
+            && log.contains("one worker more refused")
+            && log.contains("at most 1024 workers"),
+        "{log}"
+    );
+
+    // A scale to a count past it, as `Handle::scale_to` asks: refused the same way.
+    let ((), log) = capture_log(|| h.control(Control::ScaleTo(MAX_WORKERS + 1)));
+    assert_eq!(h.take_events(), []);
+    assert_eq!(h.status().workers_wanted, MAX_WORKERS);
+    assert!(
+        log.contains("WARN") && log.contains("scaling to 1025 workers refused"),
+        "{log}"
+    );
+
+    // Fewer is still fine.
+    h.control(Control::ScaleDown);
+    assert_took!(h, Event::Scaled { workers } if *workers == MAX_WORKERS - 1);
+}
+
+#[test]
+fn replacing_a_slot_without_a_worker_is_refused_saying_why() {
+    use crate::test_support::capture_log;
+
+    let mut h = Harness::ready(2);
+    let (crashed, _) = h.serving(0);
+    h.exit(crashed, "signal 9 (SIGKILL)");
+    h.take_events();
+    // Slot 0 waits out its backoff: nothing to replace there.
+    let why = h.policy.replace_refusal(0).expect("refused");
+    assert!(why.contains("slot 0 has no worker to replace"), "{why}");
+    let why = h.policy.replace_refusal(2).expect("refused");
+    assert!(why.contains("no slot 2: the slots are 0 to 1"), "{why}");
+    assert_eq!(h.policy.replace_refusal(1), None);
+
+    let replace = |slot| Control::Replace {
+        slot,
+        reason: "operator".into(),
+    };
+    let ((), log) = capture_log(|| h.control(replace(0)));
+    assert_eq!(spawns(&h), []);
+    assert_eq!(h.take_events(), []);
+    assert!(
+        log.contains("WARN") && log.contains("replacement refused: slot 0 has no worker"),
+        "{log}"
+    );
+    // The respawn after the backoff is the slot's, as before.
+    h.advance(secs(1));
+    assert_took!(h, Event::Spawned { slot: 0, .. });
+}
