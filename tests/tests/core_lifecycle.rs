@@ -93,6 +93,34 @@ fn workers_come_up_in_their_slots_and_share_the_listener() {
     }
 }
 
+/// A worker is executed through a descriptor, which the kernel names it after: the descriptor's
+/// number (before Linux 6.14) or the file behind a symlink. It names itself after the program's
+/// path instead, as the master was named when started by that path: `ps -e`, `top` and `pgrep`
+/// show one name for the master and its workers, cut to the kernel's 15 bytes.
+#[test]
+fn a_worker_is_named_in_ps_after_the_program_path_as_its_master() {
+    let dir = std::env::temp_dir().join(format!("regiment-comm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Longer than 15 bytes, and not the name of the file it leads to.
+    let program = dir.join("regiment-named-worker");
+    std::os::unix::fs::symlink(FIXTURE, &program).unwrap();
+    let c = start(&program, &[("REGIMENT_WORKERS", "1")]);
+    let worker = c.wait_serving(1)[&0];
+    let comm = |pid: u32| {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        comm.trim_end_matches('\n').to_owned()
+    };
+    assert_eq!(
+        comm(c.pid()),
+        "regiment-named-",
+        "the master, started by path"
+    );
+    assert_eq!(comm(worker), "regiment-named-", "the worker, as its master");
+    drop(c);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn sighup_and_sigusr2_each_roll_every_worker() {
     let c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);

@@ -172,6 +172,9 @@ impl WorkerContext {
             tracing::error!(error = %e, "could not start the IPC thread; not a worker");
             return None;
         }
+        // As soon as it knows it is a worker: `ps`, `top` and `pgrep` show its program's name.
+        #[cfg(target_os = "linux")]
+        super::process_name::adopt();
         if readiness == Readiness::Started {
             ctx.send_ready();
         }

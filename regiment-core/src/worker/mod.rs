@@ -28,6 +28,8 @@
 mod context;
 mod ipc;
 pub(crate) mod memory;
+#[cfg(target_os = "linux")]
+mod process_name;
 
 use std::future::Future;
 use std::pin::Pin;
