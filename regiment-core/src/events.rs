@@ -113,10 +113,16 @@ pub enum Event {
         pid: u32,
         /// The crashed worker's; the respawn runs the current one.
         generation: u64,
-        /// How it exited.
+        /// How it exited: `exit 101`, `signal 11 (SIGSEGV)`, or `killed by SIGKILL from
+        /// outside`.
         status: String,
         /// Backoff before the respawn (0 while stopping: no respawn).
         respawn_in_ms: u64,
+        /// The signal that killed it (`SIGKILL`) when the master did not send it and it is no
+        /// signal of a program's own fault (a crash: SIGSEGV, SIGABRT, ...): an operator's
+        /// `kill -9`, the kernel's OOM killer. `None` for a crash of the program.
+        #[serde(default)]
+        killed_from_outside: Option<String>,
     },
     /// A new worker failed before it was ready (exited, timed out, or could not be spawned).
     StartFailed {

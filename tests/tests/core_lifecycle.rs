@@ -391,9 +391,11 @@ fn a_worker_that_ignores_its_drain_is_sigkilled_at_the_deadline() {
 }
 
 /// The respawn delays (growing, starting over after a healthy period) are unit tested; here a
-/// real worker dies of a real signal.
+/// real worker dies of a real signal that the master did not send (an operator's `kill -9`, as
+/// the OOM killer's): booked as a kill from outside, not as a crash of the program, in the
+/// event, the slot's status and the log, and respawned as a crash is.
 #[test]
-fn a_worker_killed_by_a_signal_is_reported_crashed_and_respawned_in_its_slot() {
+fn a_worker_killed_from_outside_is_reported_so_and_respawned_in_its_slot() {
     let c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);
     let first = c.wait_serving(2);
     let victim = first[&1];
@@ -401,7 +403,17 @@ fn a_worker_killed_by_a_signal_is_reported_crashed_and_respawned_in_its_slot() {
     signal_pid(victim, Signal::SIGKILL);
     let (_, crashed) = c.wait_event("crash", n, |e| is(e, "crashed") && pid_of(e) == victim);
     assert_eq!(crashed["slot"], 1);
-    assert_eq!(crashed["status"], "signal 9 (SIGKILL)");
+    assert_eq!(crashed["status"], "killed by SIGKILL from outside");
+    assert_eq!(crashed["killed_from_outside"], "SIGKILL");
+    c.wait_log("worker killed by SIGKILL from outside");
+    assert!(
+        !c.stderr().contains("worker crashed"),
+        "logged as a crash:\n{}",
+        c.stderr()
+    );
+    c.status_where("the kill as slot 1's last restart", |s| {
+        s["slots"][1]["last_restart_reason"] == "killed by SIGKILL from outside"
+    });
     let delay = crashed["respawn_in_ms"].as_u64().unwrap();
     assert_eq!(delay, 100, "the first respawn delay");
     let (_, spawned) = c.wait_event("respawn", n, |e| is(e, "spawned"));

@@ -59,6 +59,17 @@ pub(crate) fn log(e: &Event) {
             generation,
             status,
             respawn_in_ms,
+            killed_from_outside: Some(signal),
+        } => {
+            tracing::warn!(target: "regiment", slot, pid, generation, %status, respawn_in_ms, "worker killed by {signal} from outside")
+        }
+        Crashed {
+            slot,
+            pid,
+            generation,
+            status,
+            respawn_in_ms,
+            killed_from_outside: None,
         } => {
             tracing::warn!(target: "regiment", slot, pid, generation, %status, respawn_in_ms, "worker crashed")
         }

@@ -17,7 +17,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use super::channel::{FromWorker, ToWorker};
 use super::metrics::Metrics;
 use super::policy::{
-    Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig, WallClock, WorkerId,
+    Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig, Termination,
+    WallClock, WorkerId,
 };
 use super::program::Program;
 use super::programs::Programs;
@@ -341,7 +342,7 @@ impl Driver {
         }
         for (id, status) in exited {
             self.processes.remove(&id);
-            let status = describe_status(&status);
+            let status = Termination::of(status);
             self.policy
                 .handle(self.clock.now(), Input::Exited { id, status });
         }
@@ -404,19 +405,4 @@ fn read_wall_clock(instant: Instant) -> WallClock {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     WallClock { instant, unix_ms }
-}
-
-/// `exit 0`, `signal 9 (SIGKILL)`.
-fn describe_status(status: &std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    if let Some(code) = status.code() {
-        format!("exit {code}")
-    } else if let Some(sig) = status.signal() {
-        match Signal::try_from(sig) {
-            Ok(s) => format!("signal {sig} ({s})"),
-            Err(_) => format!("signal {sig}"),
-        }
-    } else {
-        format!("{status}")
-    }
 }

@@ -145,8 +145,9 @@ fn effects_are_counted_under_a_fixed_set_of_label_values() {
             slot: 0,
             pid: 1,
             generation: 1,
-            status: "signal 9 (SIGKILL)".into(),
+            status: "exit 101".into(),
             respawn_in_ms: 100,
+            killed_from_outside: None,
         }),
         Effect::Event(Event::StartFailed {
             slot: 0,

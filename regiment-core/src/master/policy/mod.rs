@@ -45,6 +45,7 @@ mod lifecycle;
 mod replacement;
 mod rollout;
 mod slot;
+mod termination;
 mod timers;
 mod worker;
 
@@ -64,6 +65,7 @@ pub(crate) use rollout::RolloutLog;
 pub(crate) use slot::Origin;
 use slot::Slot;
 pub(crate) use slot::{Cause, Pending};
+pub(crate) use termination::Termination;
 use worker::Worker;
 pub(crate) use worker::{KillReason, Load};
 
@@ -143,10 +145,10 @@ pub(crate) enum Input {
         id: WorkerId,
         why: String,
     },
-    /// The process exited (reaped); `status` as `exit 0` or `signal 9 (SIGKILL)`.
+    /// The process exited (reaped).
     Exited {
         id: WorkerId,
-        status: String,
+        status: Termination,
     },
     Control(Control),
 }

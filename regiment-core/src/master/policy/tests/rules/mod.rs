@@ -29,6 +29,7 @@ mod failing_deploys;
 mod good_generation;
 mod heartbeats;
 mod messages;
+mod outside_kills;
 mod replacements;
 mod review;
 mod rollouts;

@@ -86,7 +86,7 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
         status.slots,
         [
             slot_status(0, 1, Some("asked by the test")),
-            slot_status(1, 1, Some("crashed: signal 9 (SIGKILL)")),
+            slot_status(1, 1, Some("killed by SIGKILL from outside")),
         ]
     );
     h.control(Control::RollingRestart);
