@@ -339,6 +339,11 @@ pub struct WorkerStatus {
     pub responses_5xx: u64,
     /// Requests whose service returned an error instead of a response, from its last heartbeat.
     pub failures: u64,
+    /// Milliseconds since the master last heard from it (a heartbeat or another message), as of
+    /// this snapshot; `None` until its first heartbeat (a worker that sends none is not judged
+    /// by its silence). A ready worker silent for too long is not counted ready by `/readyz`.
+    #[serde(default)]
+    pub silent_ms: Option<u64>,
     /// The replacement it asked for, if any.
     pub replace_reason: Option<String>,
     /// The executable it runs (unknown until it is spawned).

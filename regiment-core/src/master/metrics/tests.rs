@@ -16,6 +16,7 @@ fn worker(slot: usize, state: WorkerState, age_ms: u64, rss: u64) -> WorkerStatu
         in_flight: 2,
         responses_5xx: 1,
         failures: 0,
+        silent_ms: Some(100),
         replace_reason: None,
         program: None,
     }

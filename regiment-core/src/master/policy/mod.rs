@@ -313,6 +313,7 @@ impl Policy {
                 in_flight: w.load.in_flight,
                 responses_5xx: w.load.responses_5xx,
                 failures: w.load.failures,
+                silent_ms: w.silent_for(now).map(millis),
                 replace_reason: w.replace_reason.clone(),
                 program: w.program.clone(),
             })

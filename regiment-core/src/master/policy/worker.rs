@@ -134,6 +134,13 @@ impl Worker {
         matches!(self.phase, Phase::Ready { .. })
     }
 
+    /// How long it has not been heard from, once it sends heartbeats (before, its silence
+    /// means nothing).
+    pub(crate) fn silent_for(&self, now: Instant) -> Option<std::time::Duration> {
+        (self.heartbeats != Heartbeats::NoneYet)
+            .then(|| now.saturating_duration_since(self.last_heard))
+    }
+
     /// When it became ready, if it is serving.
     pub(crate) fn ready_since(&self) -> Option<Instant> {
         match self.phase {
