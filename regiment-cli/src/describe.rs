@@ -28,6 +28,13 @@ pub(crate) fn event(e: &Event) -> Option<String> {
             format!("slot {slot}: pid {pid} draining ({why})")
         }
         Event::Exited {
+            slot,
+            pid,
+            status,
+            abandoned_drain: Some(left),
+            ..
+        } => format!("slot {slot}: pid {pid} {left}, exited ({status})"),
+        Event::Exited {
             slot, pid, status, ..
         } => format!("slot {slot}: pid {pid} exited ({status})"),
         Event::Killed { slot, pid, why, .. } => format!("slot {slot}: pid {pid} killed ({why})"),
@@ -140,5 +147,25 @@ mod tests {
             event(&crashed("signal 11 (SIGSEGV)", None)).unwrap(),
             "slot 1: pid 42 crashed (signal 11 (SIGSEGV))"
         );
+    }
+
+    #[test]
+    fn a_drain_given_up_reads_as_one() {
+        let exited: Event = serde_json::from_str(
+            r#"{"event":"exited","slot":0,"pid":42,"generation":1,"status":"exit 1",
+                "abandoned_drain":{"in_flight":1,"connections":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            event(&exited).unwrap(),
+            "slot 0: pid 42 gave up its drain with 1 request in flight (2 connections open), \
+             exited (exit 1)"
+        );
+        // From a master of an earlier build, without the field.
+        let exited: Event = serde_json::from_str(
+            r#"{"event":"exited","slot":0,"pid":42,"generation":1,"status":"exit 0"}"#,
+        )
+        .unwrap();
+        assert_eq!(event(&exited).unwrap(), "slot 0: pid 42 exited (exit 0)");
     }
 }

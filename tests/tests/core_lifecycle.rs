@@ -23,6 +23,7 @@ const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 const FIXTURE_V2: &str = env!("CARGO_BIN_EXE_fixture_v2");
 const FIXTURE_NEVER_READY: &str = env!("CARGO_BIN_EXE_fixture_never_ready");
 const FIXTURE_EXIT_EARLY: &str = env!("CARGO_BIN_EXE_fixture_exit_early");
+const LAST_WORDS: &str = env!("CARGO_BIN_EXE_last_words_under_test");
 
 fn is(e: &Value, event: &str) -> bool {
     e["event"] == event
@@ -388,6 +389,31 @@ fn a_worker_that_ignores_its_drain_is_sigkilled_at_the_deadline() {
     let (_, exited) = c.wait_event("exit", 0, |e| is(e, "exited") && pid_of(e) == old);
     assert_eq!(exited["status"], "signal 9 (SIGKILL)");
     wait_gone(old, CEILING);
+}
+
+/// A worker's last messages and its exit reach the master by two ways that race (its IPC
+/// channel, SIGCHLD): the exit is booked once the channel is read to its end. A worker that
+/// writes a megabyte of heartbeats, then says it gave up its drain, and exits at once is reaped
+/// while most of that is still unread; its `exited` event still says what it left.
+#[test]
+fn a_worker_s_last_words_are_read_before_its_exit_is_booked() {
+    let c = start(LAST_WORDS, &[("REGIMENT_WORKERS", "1")]);
+    let old = c.wait_serving(1)[&0];
+    let n = c.events().len();
+    c.signal(Signal::SIGHUP);
+    let (_, e) = c.wait_event("the old worker's exit", n, |e| {
+        matches!(e["event"].as_str(), Some("exited" | "crashed" | "killed")) && pid_of(e) == old
+    });
+    assert_eq!(
+        (&e["event"], &e["status"]),
+        (&"exited".into(), &"exit 0".into()),
+        "{e}"
+    );
+    assert_eq!(
+        e["abandoned_drain"],
+        serde_json::json!({"in_flight": 1, "connections": 1}),
+        "its last words were read after its exit was booked: {e}"
+    );
 }
 
 /// The respawn delays (growing, starting over after a healthy period) are unit tested; here a

@@ -39,6 +39,7 @@ impl Policy {
                 pid: w.pid,
                 generation: w.generation.0,
                 status: status.to_string(),
+                abandoned_drain: w.abandoned_drain,
             }),
         }
     }

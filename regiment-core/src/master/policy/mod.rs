@@ -69,7 +69,7 @@ pub(crate) use termination::Termination;
 use worker::Worker;
 pub(crate) use worker::{KillReason, Load};
 
-use crate::events::{Event, ProgramId, SlotStatus, Status, WorkerStatus};
+use crate::events::{AbandonedDrain, Event, ProgramId, SlotStatus, Status, WorkerStatus};
 
 /// The options the policy decides by.
 #[derive(Debug, Clone, Copy)]
@@ -140,6 +140,11 @@ pub(crate) enum Input {
     ReplaceMe {
         id: WorkerId,
         reason: String,
+    },
+    /// The worker gave up its drain, leaving this much open.
+    DrainAbandoned {
+        id: WorkerId,
+        left: AbandonedDrain,
     },
     InvalidMessage {
         id: WorkerId,
@@ -255,6 +260,7 @@ impl Policy {
             Input::Ready(id) => self.on_ready(id, now),
             Input::Heartbeat { id, load } => self.on_heartbeat(id, load, now),
             Input::ReplaceMe { id, reason } => self.on_replace_me(id, reason, now),
+            Input::DrainAbandoned { id, left } => self.on_drain_abandoned(id, left, now),
             Input::InvalidMessage { id, why } => self.on_invalid_message(id, why),
             Input::Exited { id, status } => self.on_exit(id, status, now),
             Input::Control(c) => self.on_control(c, now),

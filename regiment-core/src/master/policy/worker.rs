@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::ids::Generation;
 use super::slot::Pending;
-use crate::events::{ProgramId, WorkerState};
+use crate::events::{AbandonedDrain, ProgramId, WorkerState};
 
 /// A worker process, from the spawn the policy asked for until its exit was reported.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub(crate) struct Worker {
     pub(crate) heartbeats: Heartbeats,
     pub(crate) load: Load,
     pub(crate) invalid_messages: u64,
+    /// What it said it left when it gave up its drain (first message only).
+    pub(crate) abandoned_drain: Option<AbandonedDrain>,
 }
 
 /// Where a worker is in its life. Each phase carries its own deadline.
@@ -127,6 +129,7 @@ impl Worker {
             heartbeats: Heartbeats::NoneYet,
             load: Load::default(),
             invalid_messages: 0,
+            abandoned_drain: None,
         }
     }
 

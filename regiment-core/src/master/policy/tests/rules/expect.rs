@@ -37,6 +37,7 @@ pub(super) fn exited(slot: usize, pid: u32, generation: u64, status: &str) -> Ev
         pid,
         generation,
         status: status.into(),
+        abandoned_drain: None,
     }
 }
 

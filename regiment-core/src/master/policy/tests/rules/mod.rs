@@ -22,6 +22,7 @@ macro_rules! assert_took {
     }};
 }
 
+mod abandoned_drains;
 mod canary;
 mod commands;
 mod expect;
