@@ -28,9 +28,11 @@ pub enum Error {
     /// A worker's drain deadline was near with connections still open: the worker gave up on
     /// them, a margin (a tenth of the drain, at most 1 s) before its master would have killed
     /// it, and logged what they were (peer address and state); they are cut as it exits, and
-    /// any request on them lost. Returned by the worker's `serve`. Exit with
-    /// [`Error::exit_code`] so that a stuck drain shows as one (`exit 75` in the master's
-    /// `exited` event), not as a clean exit nor as a kill.
+    /// any request on them lost. Returned by the worker's `serve`, once the worker told its
+    /// master, which books the exit as a drain given up (its `exited` event and log say with
+    /// how many requests in flight, counted as failed) whatever status the process exits with.
+    /// Exit with [`Error::exit_code`] so that service managers and logs see it too (`exit 75`),
+    /// not a clean exit nor a kill.
     #[error("drain deadline near with {open} connection(s) still open")]
     DrainDeadline {
         /// Connections still open at the deadline.

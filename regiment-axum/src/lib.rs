@@ -46,9 +46,10 @@
 //!   hint). The `live` example of the repository does both;
 //! - a drain that cannot finish (a request that outlasts the drain timeout, a WebSocket the app
 //!   never closes) is given up a tenth of the drain timeout (at most 1 s) before the master's
-//!   deadline: `serve` logs each connection still open (peer address and state) and returns
-//!   [`Error::DrainDeadline`], whose [`Error::exit_code`] is 75, so that the worker exits on its
-//!   own and says why, rather than being killed without a word.
+//!   deadline: `serve` logs each connection still open (peer address and state), tells the
+//!   master (which books the exit as a drain given up, with the requests left in flight counted
+//!   as failed) and returns [`Error::DrainDeadline`], whose [`Error::exit_code`] is 75, so that
+//!   the worker exits on its own and says why, rather than being killed without a word.
 //!
 //! ## Long-lived connections
 //!

@@ -7,6 +7,8 @@
 //! left from when it read it, see [`regiment_core::worker::drain_deadline`]) and the worker's
 //! own exit, so that the worker exits on its own, with its own status (75) and a log line
 //! naming what was still open, before the master's SIGKILL would have cut it without a word.
+//! It tells its master first (`drain-abandoned`), which books the exit as a drain given up,
+//! with the requests left in flight counted as failed, whatever status the process exits with.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -87,6 +89,9 @@ where
                         connections = %drain.describe_open(),
                         "drain deadline near: exiting with connections still open"
                     );
+                    // The master learns it from us, whatever status `main` then exits with;
+                    // the requests left unanswered count as failed.
+                    regiment_core::plumbing::abandon_drain(open as u64).await;
                     return Err(Error::DrainDeadline { open });
                 }
             }

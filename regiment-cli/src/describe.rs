@@ -28,9 +28,23 @@ pub(crate) fn event(e: &Event) -> Option<String> {
             format!("slot {slot}: pid {pid} draining ({why})")
         }
         Event::Exited {
+            slot,
+            pid,
+            status,
+            abandoned_drain: Some(left),
+            ..
+        } => format!("slot {slot}: pid {pid} {left}, exited ({status})"),
+        Event::Exited {
             slot, pid, status, ..
         } => format!("slot {slot}: pid {pid} exited ({status})"),
         Event::Killed { slot, pid, why, .. } => format!("slot {slot}: pid {pid} killed ({why})"),
+        Event::Crashed {
+            slot,
+            pid,
+            killed_from_outside: Some(_),
+            status,
+            ..
+        } => format!("slot {slot}: pid {pid} {status}"),
         Event::Crashed {
             slot, pid, status, ..
         } => format!("slot {slot}: pid {pid} crashed ({status})"),
@@ -113,5 +127,45 @@ mod tests {
         assert_eq!(bytes(512 * 1024), "512 KiB");
         assert_eq!(bytes(50_659_328), "48.3 MiB");
         assert_eq!(bytes(1_288_490_189), "1.2 GiB");
+    }
+
+    #[test]
+    fn a_kill_from_outside_reads_as_one_not_as_a_crash() {
+        let crashed = |status: &str, killed_from_outside: Option<&str>| Event::Crashed {
+            slot: 1,
+            pid: 42,
+            generation: 2,
+            status: status.into(),
+            respawn_in_ms: 100,
+            killed_from_outside: killed_from_outside.map(Into::into),
+        };
+        assert_eq!(
+            event(&crashed("killed by SIGKILL from outside", Some("SIGKILL"))).unwrap(),
+            "slot 1: pid 42 killed by SIGKILL from outside"
+        );
+        assert_eq!(
+            event(&crashed("signal 11 (SIGSEGV)", None)).unwrap(),
+            "slot 1: pid 42 crashed (signal 11 (SIGSEGV))"
+        );
+    }
+
+    #[test]
+    fn a_drain_given_up_reads_as_one() {
+        let exited: Event = serde_json::from_str(
+            r#"{"event":"exited","slot":0,"pid":42,"generation":1,"status":"exit 1",
+                "abandoned_drain":{"in_flight":1,"connections":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            event(&exited).unwrap(),
+            "slot 0: pid 42 gave up its drain with 1 request in flight (2 connections open), \
+             exited (exit 1)"
+        );
+        // From a master of an earlier build, without the field.
+        let exited: Event = serde_json::from_str(
+            r#"{"event":"exited","slot":0,"pid":42,"generation":1,"status":"exit 0"}"#,
+        )
+        .unwrap();
+        assert_eq!(event(&exited).unwrap(), "slot 0: pid 42 exited (exit 0)");
     }
 }

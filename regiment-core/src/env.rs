@@ -59,6 +59,16 @@ pub const DRAIN_TIMEOUT_MS: &str = "REGIMENT_DRAIN_TIMEOUT_MS";
 /// assert_eq!(regiment_core::worker::heartbeat_interval(), None);
 /// ```
 pub const HEARTBEAT_MS: &str = "REGIMENT_HEARTBEAT_MS";
+/// The file name of the program, set when the master executes it through a descriptor. The
+/// kernel then names the process (`/proc/PID/comm`, what `ps -e`, `top` and `pgrep` show) after
+/// the descriptor's number (before Linux 6.14) or the file it resolves to, so the worker takes
+/// this name as it starts: the name an execution by path would have given it, the master's own.
+///
+/// ```
+/// // A worker of `/srv/app/current/bin/shop` shows in `ps -e` as `shop`, as its master does.
+/// assert_eq!(regiment_core::env::PROGRAM_NAME, "REGIMENT_PROGRAM_NAME");
+/// ```
+pub const PROGRAM_NAME: &str = "REGIMENT_PROGRAM_NAME";
 
 /// Variables a master removes from what it passes on, because it sets them itself (or because
 /// they described the master's own activation, not the worker's).
@@ -69,6 +79,7 @@ pub(crate) const INHERITED_AND_RESET: &[&str] = &[
     READINESS,
     DRAIN_TIMEOUT_MS,
     HEARTBEAT_MS,
+    PROGRAM_NAME,
     "LISTEN_FDS",
     "LISTEN_PID",
     "LISTEN_FDNAMES",

@@ -104,6 +104,11 @@ pub enum Event {
         generation: u64,
         /// How: `exit 0`, `signal 9 (SIGKILL)`.
         status: String,
+        /// What it left when it gave up its drain at its own deadline (it told the master
+        /// before it exited, whatever status it then exited with); `None` when it drained
+        /// fully, or did not say (a worker killed first, or no regiment server).
+        #[serde(default)]
+        abandoned_drain: Option<AbandonedDrain>,
     },
     /// A ready worker exited unasked; it is respawned in its slot after `respawn_in_ms`.
     Crashed {
@@ -113,10 +118,16 @@ pub enum Event {
         pid: u32,
         /// The crashed worker's; the respawn runs the current one.
         generation: u64,
-        /// How it exited.
+        /// How it exited: `exit 101`, `signal 11 (SIGSEGV)`, or `killed by SIGKILL from
+        /// outside`.
         status: String,
         /// Backoff before the respawn (0 while stopping: no respawn).
         respawn_in_ms: u64,
+        /// The signal that killed it (`SIGKILL`) when the master did not send it and it is no
+        /// signal of a program's own fault (a crash: SIGSEGV, SIGABRT, ...): an operator's
+        /// `kill -9`, the kernel's OOM killer. `None` for a crash of the program.
+        #[serde(default)]
+        killed_from_outside: Option<String>,
     },
     /// A new worker failed before it was ready (exited, timed out, or could not be spawned).
     StartFailed {
@@ -193,6 +204,55 @@ pub enum Event {
     },
     /// Every worker has exited; the master returns.
     Stopped,
+}
+
+/// What a worker left when it gave up its drain at its own deadline ([`Event::Exited`]): its
+/// last heartbeat counted the requests as failed.
+///
+/// ```
+/// use regiment_core::Event;
+/// // An alert on lost requests, from the event stream.
+/// fn lost(event: &Event) -> u64 {
+///     match event {
+///         Event::Exited { abandoned_drain: Some(left), .. } => left.in_flight,
+///         _ => 0,
+///     }
+/// }
+/// assert_eq!(lost(&Event::Stopped), 0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AbandonedDrain {
+    /// Requests in flight, left unanswered.
+    pub in_flight: u64,
+    /// Connections still open, cut as it exited.
+    pub connections: u64,
+}
+
+impl AbandonedDrain {
+    /// What a worker said it left.
+    pub(crate) fn new(in_flight: u64, connections: u64) -> Self {
+        Self {
+            in_flight,
+            connections,
+        }
+    }
+}
+
+/// `gave up its drain with 1 request in flight (2 connections open)`: how logs and the
+/// `regiment` command say it.
+impl std::fmt::Display for AbandonedDrain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        write!(
+            f,
+            "gave up its drain with {} request{} in flight ({} connection{} open)",
+            self.in_flight,
+            plural(self.in_flight),
+            self.connections,
+            plural(self.connections)
+        )
+    }
 }
 
 /// A receiver of [`Event`]s. Each subscriber gets every event from the time it subscribed; a
@@ -335,6 +395,11 @@ pub struct WorkerStatus {
     /// the response body failed, the worker gave up its drain with them in flight), from its
     /// last heartbeat.
     pub failures: u64,
+    /// Milliseconds since the master last heard from it (a heartbeat or another message), as of
+    /// this snapshot; `None` until its first heartbeat (a worker that sends none is not judged
+    /// by its silence). A ready worker silent for too long is not counted ready by `/readyz`.
+    #[serde(default)]
+    pub silent_ms: Option<u64>,
     /// The replacement it asked for, if any.
     pub replace_reason: Option<String>,
     /// The executable it runs (unknown until it is spawned).

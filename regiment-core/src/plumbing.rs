@@ -35,6 +35,17 @@ pub fn start_heartbeat() {
     crate::worker::start_heartbeat();
 }
 
+/// Tells the master that this worker gives up its drain at its deadline, with `connections`
+/// still open: the requests still in flight are counted as failed (what a canary counts) and
+/// reported in a last heartbeat, then `drain-abandoned` says what was left, so that the master
+/// books the exit as a drain given up whatever status the process exits with. Resolves once
+/// both are written to the IPC channel (or at the drain deadline); call it from a tokio
+/// runtime, just before exiting. regiment-axum's server does, before it returns
+/// `Error::DrainDeadline`. Outside a cluster it does nothing.
+pub async fn abandon_drain(connections: u64) {
+    crate::worker::abandon_drain(connections).await;
+}
+
 /// True once this process has built a `Supervisor`: it is a master. A master holds the
 /// application too (`serve(app)` gets it before it knows its role), so regiment-tower's
 /// criteria can tell "master, nothing to replace" from "run outside a cluster, worth a

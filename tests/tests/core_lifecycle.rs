@@ -23,6 +23,7 @@ const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 const FIXTURE_V2: &str = env!("CARGO_BIN_EXE_fixture_v2");
 const FIXTURE_NEVER_READY: &str = env!("CARGO_BIN_EXE_fixture_never_ready");
 const FIXTURE_EXIT_EARLY: &str = env!("CARGO_BIN_EXE_fixture_exit_early");
+const LAST_WORDS: &str = env!("CARGO_BIN_EXE_last_words_under_test");
 
 fn is(e: &Value, event: &str) -> bool {
     e["event"] == event
@@ -91,6 +92,34 @@ fn workers_come_up_in_their_slots_and_share_the_listener() {
         let pgid = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(*pid as i32))).unwrap();
         assert_eq!(pgid.as_raw() as u32, *pid);
     }
+}
+
+/// A worker is executed through a descriptor, which the kernel names it after: the descriptor's
+/// number (before Linux 6.14) or the file behind a symlink. It names itself after the program's
+/// path instead, as the master was named when started by that path: `ps -e`, `top` and `pgrep`
+/// show one name for the master and its workers, cut to the kernel's 15 bytes.
+#[test]
+fn a_worker_is_named_in_ps_after_the_program_path_as_its_master() {
+    let dir = std::env::temp_dir().join(format!("regiment-comm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Longer than 15 bytes, and not the name of the file it leads to.
+    let program = dir.join("regiment-named-worker");
+    std::os::unix::fs::symlink(FIXTURE, &program).unwrap();
+    let c = start(&program, &[("REGIMENT_WORKERS", "1")]);
+    let worker = c.wait_serving(1)[&0];
+    let comm = |pid: u32| {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        comm.trim_end_matches('\n').to_owned()
+    };
+    assert_eq!(
+        comm(c.pid()),
+        "regiment-named-",
+        "the master, started by path"
+    );
+    assert_eq!(comm(worker), "regiment-named-", "the worker, as its master");
+    drop(c);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -362,10 +391,37 @@ fn a_worker_that_ignores_its_drain_is_sigkilled_at_the_deadline() {
     wait_gone(old, CEILING);
 }
 
-/// The respawn delays (growing, starting over after a healthy period) are unit tested; here a
-/// real worker dies of a real signal.
+/// A worker's last messages and its exit reach the master by two ways that race (its IPC
+/// channel, SIGCHLD): the exit is booked once the channel is read to its end. A worker that
+/// writes a megabyte of heartbeats, then says it gave up its drain, and exits at once is reaped
+/// while most of that is still unread; its `exited` event still says what it left.
 #[test]
-fn a_worker_killed_by_a_signal_is_reported_crashed_and_respawned_in_its_slot() {
+fn a_worker_s_last_words_are_read_before_its_exit_is_booked() {
+    let c = start(LAST_WORDS, &[("REGIMENT_WORKERS", "1")]);
+    let old = c.wait_serving(1)[&0];
+    let n = c.events().len();
+    c.signal(Signal::SIGHUP);
+    let (_, e) = c.wait_event("the old worker's exit", n, |e| {
+        matches!(e["event"].as_str(), Some("exited" | "crashed" | "killed")) && pid_of(e) == old
+    });
+    assert_eq!(
+        (&e["event"], &e["status"]),
+        (&"exited".into(), &"exit 0".into()),
+        "{e}"
+    );
+    assert_eq!(
+        e["abandoned_drain"],
+        serde_json::json!({"in_flight": 1, "connections": 1}),
+        "its last words were read after its exit was booked: {e}"
+    );
+}
+
+/// The respawn delays (growing, starting over after a healthy period) are unit tested; here a
+/// real worker dies of a real signal that the master did not send (an operator's `kill -9`, as
+/// the OOM killer's): booked as a kill from outside, not as a crash of the program, in the
+/// event, the slot's status and the log, and respawned as a crash is.
+#[test]
+fn a_worker_killed_from_outside_is_reported_so_and_respawned_in_its_slot() {
     let c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);
     let first = c.wait_serving(2);
     let victim = first[&1];
@@ -373,7 +429,17 @@ fn a_worker_killed_by_a_signal_is_reported_crashed_and_respawned_in_its_slot() {
     signal_pid(victim, Signal::SIGKILL);
     let (_, crashed) = c.wait_event("crash", n, |e| is(e, "crashed") && pid_of(e) == victim);
     assert_eq!(crashed["slot"], 1);
-    assert_eq!(crashed["status"], "signal 9 (SIGKILL)");
+    assert_eq!(crashed["status"], "killed by SIGKILL from outside");
+    assert_eq!(crashed["killed_from_outside"], "SIGKILL");
+    c.wait_log("worker killed by SIGKILL from outside");
+    assert!(
+        !c.stderr().contains("worker crashed"),
+        "logged as a crash:\n{}",
+        c.stderr()
+    );
+    c.status_where("the kill as slot 1's last restart", |s| {
+        s["slots"][1]["last_restart_reason"] == "killed by SIGKILL from outside"
+    });
     let delay = crashed["respawn_in_ms"].as_u64().unwrap();
     assert_eq!(delay, 100, "the first respawn delay");
     let (_, spawned) = c.wait_event("respawn", n, |e| is(e, "spawned"));

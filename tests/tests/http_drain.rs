@@ -14,8 +14,9 @@
 //! - two requests pipelined in one write during the drain: the first is answered with
 //!   `Connection: close`, then the connection ends with FIN, not RST;
 //! - a drain that cannot finish (a request outlasting the drain timeout): the worker gives up a
-//!   margin before the master's deadline, exits with status 75 (not killed), and its log line
-//!   names the connection still open.
+//!   margin before the master's deadline, exits with status 75 (not killed), its log line names
+//!   the connection still open, and the master books the exit as a drain given up with one
+//!   request in flight.
 //!
 //! The master reports `draining` as it sends the drain message; the worker gets it a moment
 //! later. Where a test needs the worker itself to be draining, it sends requests on a
@@ -356,6 +357,15 @@ fn a_worker_whose_drain_cannot_finish_exits_on_its_own_before_the_deadline() {
         "the worker must exit by itself, before the master's SIGKILL: {e}"
     );
     assert_eq!(e["status"], "exit 75", "{e}");
+    // It told its master before it exited: one request left unanswered (counted as failed by
+    // its last heartbeat), on the one connection still open. The master's own books, not an
+    // exit status that `main` chooses.
+    assert_eq!(
+        e["abandoned_drain"],
+        serde_json::json!({"in_flight": 1, "connections": 1}),
+        "{e}"
+    );
+    cluster.wait_log("worker gave up its drain with 1 request in flight (1 connection open)");
     // A SIGKILL sent after the exit would still show as `killed`: none may have been sent.
     let killed = cluster
         .events()

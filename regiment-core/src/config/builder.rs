@@ -380,8 +380,8 @@ impl Builder {
     /// Serves the admin HTTP endpoints from the master on this address (off by default):
     /// `GET /metrics` (the Prometheus text format, see [`crate::Handle::metrics`]), `/status`
     /// (the [`crate::Status`] as JSON), `/healthz` (200 while the supervisor loop runs) and
-    /// `/readyz` (200 while at least one worker is ready, so a rolling restart never fails a
-    /// readiness probe). A TCP address (`127.0.0.1:9100`; port 0 picks one, shown in
+    /// `/readyz` (200 while at least one worker is ready and its heartbeats are not overdue, so
+    /// a rolling restart never fails a readiness probe). A TCP address (`127.0.0.1:9100`; port 0 picks one, shown in
     /// [`crate::Status::admin`]) or `unix:/path`. Bound at build; never inherited by workers.
     /// `REGIMENT_ADMIN_BIND` overrides it.
     ///

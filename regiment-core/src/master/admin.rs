@@ -1,7 +1,8 @@
 //! The admin listener ([`crate::Builder::admin_bind`]): HTTP/1.1 served by the master itself,
 //! for scrapers and probes. `GET /metrics` (the Prometheus text format), `/status` (the
 //! [`Status`] as JSON), `/healthz` (200 while the supervisor loop turns) and `/readyz` (200
-//! while at least one worker is ready). `HEAD` as `GET`; other methods 405; other paths 404.
+//! while at least one worker is ready and its heartbeats are not overdue, see
+//! [`heartbeat_overdue`]). `HEAD` as `GET`; other methods 405; other paths 404.
 //!
 //! Bound at build, close-on-exec (workers never inherit it), served only while
 //! [`crate::Supervisor::run`] runs. Clients are untrusted: headers must arrive within
@@ -32,23 +33,49 @@ use crate::listen::{self, Listener};
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more wait in the accept queue.
 const MAX_CONNECTIONS: usize = 64;
+/// Heartbeat intervals a ready worker may stay silent before `/readyz` counts it out, when no
+/// heartbeat timeout is configured; see [`heartbeat_overdue`].
+const OVERDUE_INTERVALS: u32 = 3;
+
+/// The admin listener, bound, and what its probes judge by.
+#[derive(Debug)]
+pub(super) struct Admin {
+    pub(super) listener: Listener,
+    heartbeat_overdue: Duration,
+}
 
 /// Binds the admin listener, if one is configured; an error names the option that gave it.
-pub(super) fn bind(config: &Config) -> Result<Option<Listener>> {
+pub(super) fn bind(config: &Config) -> Result<Option<Admin>> {
     let Some(admin) = &config.admin_bind else {
         return Ok(None);
     };
-    listen::bind(&admin.addr)
-        .map(Some)
-        .map_err(|source| Error::Bind {
-            option: admin.option,
-            addr: admin.addr.to_string(),
-            source,
-        })
+    let listener = listen::bind(&admin.addr).map_err(|source| Error::Bind {
+        option: admin.option,
+        addr: admin.addr.to_string(),
+        source,
+    })?;
+    Ok(Some(Admin {
+        listener,
+        heartbeat_overdue: heartbeat_overdue(config.heartbeat, config.heartbeat_timeout),
+    }))
 }
 
-/// Serves the admin endpoints on `listener` until dropped (its connections with it).
-pub(super) async fn serve(listener: Listener, handle: Handle) {
+/// How long a ready worker may go unheard before `/readyz` no longer counts it: its runtime is
+/// blocked, and connections the kernel queues for it wait. The heartbeat timeout when one is
+/// configured (the silence after which the master replaces it: one tolerance for both), else
+/// [`OVERDUE_INTERVALS`] heartbeat intervals: one late heartbeat (a loaded machine, a long poll
+/// of the worker's runtime) must not flap a probe, three in a row mean the runtime runs no
+/// timers; at the default 1 s interval, 3 s, under a probe's usual period.
+pub(super) fn heartbeat_overdue(interval: Duration, timeout: Option<Duration>) -> Duration {
+    timeout.unwrap_or(interval * OVERDUE_INTERVALS)
+}
+
+/// Serves the admin endpoints until dropped (its connections with it).
+pub(super) async fn serve(admin: Admin, handle: Handle) {
+    let Admin {
+        listener,
+        heartbeat_overdue,
+    } = admin;
     let acceptor = match Acceptor::new(listener) {
         Ok(a) => a,
         Err(e) => {
@@ -64,16 +91,15 @@ pub(super) async fn serve(listener: Listener, handle: Handle) {
         };
         while connections.try_join_next().is_some() {}
         let handle = handle.clone();
-        let accepted = match &acceptor {
-            Acceptor::Tcp(l) => l
-                .accept()
-                .await
-                .map(|(s, _)| connections.spawn(connection(s, handle, permit))),
-            Acceptor::Unix(l) => l
-                .accept()
-                .await
-                .map(|(s, _)| connections.spawn(connection(s, handle, permit))),
-        };
+        let accepted =
+            match &acceptor {
+                Acceptor::Tcp(l) => l.accept().await.map(|(s, _)| {
+                    connections.spawn(connection(s, handle, heartbeat_overdue, permit))
+                }),
+                Acceptor::Unix(l) => l.accept().await.map(|(s, _)| {
+                    connections.spawn(connection(s, handle, heartbeat_overdue, permit))
+                }),
+            };
         if let Err(e) = accepted {
             // Out of descriptors, most likely: no hot loop while it lasts.
             tracing::warn!(error = %e, "admin listener: accept failed");
@@ -96,12 +122,21 @@ impl Acceptor {
     }
 }
 
-async fn connection<S>(stream: S, handle: Handle, _permit: OwnedSemaphorePermit)
-where
+async fn connection<S>(
+    stream: S,
+    handle: Handle,
+    heartbeat_overdue: Duration,
+    _permit: OwnedSemaphorePermit,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-        let response = respond(request.method(), request.uri().path(), &handle);
+        let response = respond(
+            request.method(),
+            request.uri().path(),
+            &handle,
+            heartbeat_overdue,
+        );
         async move { Ok::<_, Infallible>(response) }
     });
     let served = hyper::server::conn::http1::Builder::new()
@@ -116,7 +151,12 @@ where
 
 const PATHS: [&str; 4] = ["/metrics", "/status", "/healthz", "/readyz"];
 
-fn respond(method: &Method, path: &str, handle: &Handle) -> Response<Full<Bytes>> {
+fn respond(
+    method: &Method,
+    path: &str,
+    handle: &Handle,
+    heartbeat_overdue: Duration,
+) -> Response<Full<Bytes>> {
     if !PATHS.contains(&path) {
         return text(
             StatusCode::NOT_FOUND,
@@ -157,23 +197,44 @@ fn respond(method: &Method, path: &str, handle: &Handle) -> Response<Full<Bytes>
                 )
             }
         }
-        _ => readiness(&handle.status()),
+        _ => readiness(&handle.status(), heartbeat_overdue),
     }
 }
 
-/// 200 while at least one worker is ready: a rolling restart keeps the old workers serving
-/// until their replacements are, so it never fails a readiness probe.
-fn readiness(status: &Status) -> Response<Full<Bytes>> {
-    let ready = status
+/// 200 while at least one worker is ready and heard from within `heartbeat_overdue`: a rolling
+/// restart keeps the old workers serving until their replacements are, so it never fails a
+/// readiness probe, but workers whose runtimes are all blocked serve nothing.
+fn readiness(status: &Status, heartbeat_overdue: Duration) -> Response<Full<Bytes>> {
+    let (code, line) = judge_readiness(status, heartbeat_overdue);
+    text(code, line)
+}
+
+/// The status code and the line of [`readiness`].
+fn judge_readiness(status: &Status, heartbeat_overdue: Duration) -> (StatusCode, String) {
+    let overdue_ms = u64::try_from(heartbeat_overdue.as_millis()).unwrap_or(u64::MAX);
+    let (mut ready, mut silent) = (0, 0);
+    for w in status
         .workers
         .iter()
         .filter(|w| w.state == WorkerState::Ready)
-        .count();
-    let line = format!("{ready} of {} workers ready\n", status.workers_wanted);
+    {
+        if w.silent_ms.is_some_and(|ms| ms > overdue_ms) {
+            silent += 1;
+        } else {
+            ready += 1;
+        }
+    }
+    let mut line = format!("{ready} of {} workers ready", status.workers_wanted);
+    if silent > 0 {
+        line.push_str(&format!(
+            " ({silent} more silent for over {overdue_ms} ms: heartbeat overdue)"
+        ));
+    }
+    line.push('\n');
     if ready > 0 {
-        text(StatusCode::OK, line)
+        (StatusCode::OK, line)
     } else {
-        text(StatusCode::SERVICE_UNAVAILABLE, line)
+        (StatusCode::SERVICE_UNAVAILABLE, line)
     }
 }
 
@@ -212,15 +273,16 @@ mod tests {
     #[test]
     fn paths_and_methods() {
         let h = handle();
-        let status = |m: Method, p: &str| respond(&m, p, &h).status();
+        let overdue = Duration::from_secs(3);
+        let status = |m: Method, p: &str| respond(&m, p, &h, overdue).status();
         assert_eq!(status(Method::GET, "/metrics"), StatusCode::OK);
         assert_eq!(status(Method::HEAD, "/status"), StatusCode::OK);
         assert_eq!(status(Method::GET, "/nope"), StatusCode::NOT_FOUND);
         assert_eq!(status(Method::POST, "/nope"), StatusCode::NOT_FOUND);
-        let post = respond(&Method::POST, "/metrics", &h);
+        let post = respond(&Method::POST, "/metrics", &h, overdue);
         assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(post.headers()[ALLOW], "GET, HEAD");
-        let metrics = respond(&Method::GET, "/metrics", &h);
+        let metrics = respond(&Method::GET, "/metrics", &h, overdue);
         assert_eq!(
             metrics.headers()[CONTENT_TYPE],
             "text/plain; version=0.0.4; charset=utf-8"
@@ -228,8 +290,8 @@ mod tests {
     }
 
     #[test]
-    fn ready_while_one_worker_is() {
-        let worker = |state| WorkerStatus {
+    fn ready_while_one_worker_is_and_its_heartbeats_are_not_overdue() {
+        let worker = |state, silent_ms| WorkerStatus {
             slot: 0,
             pid: 1,
             generation: 1,
@@ -240,17 +302,42 @@ mod tests {
             in_flight: 0,
             responses_5xx: 0,
             failures: 0,
+            silent_ms,
             replace_reason: None,
             program: None,
         };
+        let overdue = Duration::from_millis(3000);
         let mut status = Status {
             workers_wanted: 2,
             ..Status::default()
         };
-        assert_eq!(readiness(&status).status(), StatusCode::SERVICE_UNAVAILABLE);
-        status.workers = vec![worker(WorkerState::Starting), worker(WorkerState::Draining)];
-        assert_eq!(readiness(&status).status(), StatusCode::SERVICE_UNAVAILABLE);
-        status.workers.push(worker(WorkerState::Ready));
-        assert_eq!(readiness(&status).status(), StatusCode::OK);
+        let probe = |status: &Status| judge_readiness(status, overdue);
+        assert_eq!(probe(&status).0, StatusCode::SERVICE_UNAVAILABLE);
+        status.workers = vec![
+            worker(WorkerState::Starting, None),
+            worker(WorkerState::Draining, Some(0)),
+        ];
+        assert_eq!(probe(&status).0, StatusCode::SERVICE_UNAVAILABLE);
+        // Silent longer than allowed: its runtime is blocked, it serves nothing.
+        status.workers.push(worker(WorkerState::Ready, Some(3001)));
+        let (code, body) = probe(&status);
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            "0 of 2 workers ready (1 more silent for over 3000 ms: heartbeat overdue)\n"
+        );
+        // Heard from just in time, or never sending heartbeats at all (not judged).
+        status.workers.push(worker(WorkerState::Ready, Some(3000)));
+        assert_eq!(probe(&status).0, StatusCode::OK);
+        status.workers.truncate(3);
+        status.workers.push(worker(WorkerState::Ready, None));
+        assert_eq!(probe(&status).0, StatusCode::OK);
+    }
+
+    #[test]
+    fn a_heartbeat_is_overdue_after_the_timeout_or_three_intervals() {
+        let second = Duration::from_secs(1);
+        assert_eq!(heartbeat_overdue(second, None), 3 * second);
+        assert_eq!(heartbeat_overdue(second, Some(10 * second)), 10 * second);
     }
 }

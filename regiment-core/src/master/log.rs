@@ -50,6 +50,16 @@ pub(crate) fn log(e: &Event) {
             pid,
             generation,
             status,
+            abandoned_drain: Some(left),
+        } => {
+            tracing::warn!(target: "regiment", slot, pid, generation, %status, in_flight = left.in_flight, connections = left.connections, "worker {left}")
+        }
+        Exited {
+            slot,
+            pid,
+            generation,
+            status,
+            abandoned_drain: None,
         } => {
             tracing::info!(target: "regiment", slot, pid, generation, %status, "worker exited")
         }
@@ -59,6 +69,17 @@ pub(crate) fn log(e: &Event) {
             generation,
             status,
             respawn_in_ms,
+            killed_from_outside: Some(signal),
+        } => {
+            tracing::warn!(target: "regiment", slot, pid, generation, %status, respawn_in_ms, "worker killed by {signal} from outside")
+        }
+        Crashed {
+            slot,
+            pid,
+            generation,
+            status,
+            respawn_in_ms,
+            killed_from_outside: None,
         } => {
             tracing::warn!(target: "regiment", slot, pid, generation, %status, respawn_in_ms, "worker crashed")
         }

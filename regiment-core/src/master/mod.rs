@@ -65,7 +65,7 @@ pub struct Supervisor {
     control: mpsc::UnboundedReceiver<Command>,
     handle: Handle,
     /// The admin listener, served while `run` runs.
-    admin: Option<Listener>,
+    admin: Option<admin::Admin>,
     /// The signal handlers, installed at build: a signal before `run` waits for it.
     signals: signals::Signals,
 }
@@ -109,7 +109,7 @@ impl Supervisor {
         let (control_tx, control) = mpsc::unbounded_channel();
         let names = listener_names(listeners.len());
         let mut driver = driver::Driver::new(config, listeners, names, events.clone(), status_tx)?;
-        driver.set_admin_addr(admin.as_ref().map(Listener::describe));
+        driver.set_admin_addr(admin.as_ref().map(|a| a.listener.describe()));
         // Listeners and pid are known now: a program can read them before `run`.
         driver.publish_status();
         let handle = Handle {
@@ -200,8 +200,8 @@ impl Supervisor {
                 beside.push(tokio::spawn(control::serve(listener, handle.clone())));
                 _control_file = Some(file);
             }
-            if let Some(listener) = admin {
-                beside.push(tokio::spawn(admin::serve(listener, handle.clone())));
+            if let Some(admin) = admin {
+                beside.push(tokio::spawn(admin::serve(admin, handle.clone())));
             }
             let result = driver.run(control, signals).await;
             for task in beside {

@@ -115,6 +115,13 @@ pub(crate) fn spawn(req: SpawnRequest<'_>) -> std::io::Result<Spawned> {
         ("LISTEN_FDNAMES", req.listener_names.to_string()),
     ];
     vars.extend(own.into_iter().map(|(k, v)| (k.into(), v.into())));
+    // Executed by path, the kernel names the process after the path; through a descriptor, the
+    // worker names itself (see `env::PROGRAM_NAME`).
+    if req.program.fd().is_some()
+        && let Some(name) = req.program.path().file_name()
+    {
+        vars.insert(env::PROGRAM_NAME.into(), name.to_owned());
+    }
     let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
 
     // Above every fd the child is given: command-fds' mapping hook dup2s onto 3..=ipc_fd (and

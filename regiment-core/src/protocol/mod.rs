@@ -53,6 +53,16 @@ pub enum WorkerMessage {
         #[serde(default)]
         failures: u64,
     },
+    /// The worker gives up its drain at its own deadline and exits with what is still open:
+    /// the requests it leaves unanswered (counted as failures in the heartbeat it sent just
+    /// before) and the connections it cuts. A master of an earlier build, which does not know
+    /// it, reports it as an invalid message and carries on.
+    DrainAbandoned {
+        /// Requests in flight, left unanswered.
+        in_flight: u64,
+        /// Connections still open, cut as the worker exits.
+        connections: u64,
+    },
 }
 
 /// What the master tells a worker.
@@ -180,6 +190,13 @@ mod tests {
             &encode(&WorkerMessage::Ready)[4..],
             br#"{"v":1,"type":"ready"}"#
         );
+        assert_eq!(
+            &encode(&WorkerMessage::DrainAbandoned {
+                in_flight: 2,
+                connections: 3
+            })[4..],
+            br#"{"v":1,"type":"drain-abandoned","in_flight":2,"connections":3}"#
+        );
         // What a worker reads when it is to stop: 30 s before the master sends SIGKILL.
         assert_eq!(
             decode::<MasterMessage>(br#"{"v":1,"type":"drain","deadline_ms":30000}"#),
@@ -210,6 +227,10 @@ mod tests {
                 in_flight: 3,
                 responses_5xx: 4,
                 failures: 5,
+            },
+            WorkerMessage::DrainAbandoned {
+                in_flight: 1,
+                connections: 2,
             },
         ] {
             let f = encode(&m);

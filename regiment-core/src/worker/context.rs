@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::ipc::Outgoing;
 use crate::env;
 use crate::protocol::WorkerMessage;
 use crate::{Readiness, listen};
@@ -99,7 +100,12 @@ pub(crate) struct WorkerContext {
     pub drain: CancellationToken,
     pub stats: Stats,
     drain_deadline: Mutex<Option<Instant>>,
-    outbox: mpsc::UnboundedSender<WorkerMessage>,
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    /// Held while a heartbeat is read from the counters and handed to the IPC thread, so that
+    /// the last heartbeat of an abandoned drain is never followed by an older one.
+    heartbeat_order: Mutex<()>,
+    /// The resident memory of the last periodic heartbeat, for a heartbeat sent out of turn.
+    last_rss: AtomicU64,
     ready_sent: AtomicBool,
     replace_sent: AtomicBool,
     heartbeat_started: AtomicBool,
@@ -156,33 +162,89 @@ impl WorkerContext {
             .and_then(|s| s.parse().ok())
             .unwrap_or_default();
         let (outbox, rx) = mpsc::unbounded_channel();
-        let ctx = WorkerContext {
-            slot: var(env::WORKER_ID).unwrap_or(0),
-            generation: var(env::GENERATION).unwrap_or(1),
-            readiness,
-            heartbeat: Duration::from_millis(var(env::HEARTBEAT_MS).unwrap_or(1000).max(10)),
-            drain_timeout: Duration::from_millis(var(env::DRAIN_TIMEOUT_MS).unwrap_or(30_000)),
-            drain: CancellationToken::new(),
-            stats: Stats::new(),
-            drain_deadline: Mutex::new(None),
-            outbox,
-            ready_sent: AtomicBool::new(false),
-            replace_sent: AtomicBool::new(false),
-            heartbeat_started: AtomicBool::new(false),
-        };
+        let mut ctx = WorkerContext::new(readiness, outbox);
+        ctx.slot = var(env::WORKER_ID).unwrap_or(0);
+        ctx.generation = var(env::GENERATION).unwrap_or(1);
+        ctx.heartbeat = Duration::from_millis(var(env::HEARTBEAT_MS).unwrap_or(1000).max(10));
+        ctx.drain_timeout = Duration::from_millis(var(env::DRAIN_TIMEOUT_MS).unwrap_or(30_000));
         if let Err(e) = super::ipc::start(stream, rx) {
             tracing::error!(error = %e, "could not start the IPC thread; not a worker");
             return None;
         }
+        // As soon as it knows it is a worker: `ps`, `top` and `pgrep` show its program's name.
+        #[cfg(target_os = "linux")]
+        super::process_name::adopt();
         if readiness == Readiness::Started {
             ctx.send_ready();
         }
         Some(ctx)
     }
 
+    /// A context of slot 0, generation 1, with the default heartbeat and drain timeout, that
+    /// hands what it sends to `outbox`.
+    fn new(readiness: Readiness, outbox: mpsc::UnboundedSender<Outgoing>) -> Self {
+        WorkerContext {
+            slot: 0,
+            generation: 1,
+            readiness,
+            heartbeat: Duration::from_secs(1),
+            drain_timeout: Duration::from_secs(30),
+            drain: CancellationToken::new(),
+            stats: Stats::new(),
+            drain_deadline: Mutex::new(None),
+            outbox,
+            heartbeat_order: Mutex::new(()),
+            last_rss: AtomicU64::new(0),
+            ready_sent: AtomicBool::new(false),
+            replace_sent: AtomicBool::new(false),
+            heartbeat_started: AtomicBool::new(false),
+        }
+    }
+
     fn send(&self, msg: WorkerMessage) {
         // The receiver lives as long as the process (the IPC thread never returns).
-        let _ = self.outbox.send(msg);
+        let _ = self.outbox.send(Outgoing::Message(msg));
+    }
+
+    /// Hands the IPC thread a heartbeat of the counters as they are now; `count_first` runs
+    /// before they are read, in the same turn.
+    fn send_heartbeat(&self, count_first: impl FnOnce(&Stats)) {
+        let _turn = self
+            .heartbeat_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        count_first(&self.stats);
+        self.send(WorkerMessage::Heartbeat {
+            rss: self.last_rss.load(Ordering::Relaxed),
+            requests: self.stats.requests(),
+            in_flight: self.stats.in_flight(),
+            responses_5xx: self.stats.responses_5xx(),
+            failures: self.stats.failures(),
+        });
+    }
+
+    /// Gives up the drain: the requests in flight are counted as failed, a last heartbeat
+    /// says so, and `drain-abandoned` tells the master what is left open. Resolves once both
+    /// are written to the channel, or at `by`, whichever comes first.
+    pub(super) async fn abandon_drain(&self, connections: u64, by: Instant) {
+        let mut in_flight = 0;
+        self.send_heartbeat(|stats| {
+            in_flight = stats.in_flight();
+            stats.failures.fetch_add(in_flight, Ordering::Relaxed);
+        });
+        tracing::info!(
+            slot = self.slot,
+            in_flight,
+            connections,
+            "worker gives up its drain"
+        );
+        self.send(WorkerMessage::DrainAbandoned {
+            in_flight,
+            connections,
+        });
+        let (written, flushed) = oneshot::channel();
+        let _ = self.outbox.send(Outgoing::Flush(written));
+        let _ = tokio::time::timeout_at(by.into(), flushed).await;
     }
 
     pub(super) fn send_ready(&self) {
@@ -252,14 +314,64 @@ impl WorkerContext {
                     .as_mut()
                     .and_then(|s| s.resident_bytes().ok())
                     .unwrap_or(0);
-                self.send(WorkerMessage::Heartbeat {
-                    rss,
-                    requests: self.stats.requests(),
-                    in_flight: self.stats.in_flight(),
-                    responses_5xx: self.stats.responses_5xx(),
-                    failures: self.stats.failures(),
-                });
+                self.last_rss.store(rss, Ordering::Relaxed);
+                self.send_heartbeat(|_| {});
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the worker hands its IPC thread when it gives up its drain, in order: a heartbeat
+    /// that counts the requests in flight as failed, what it left, and a flush it waits for.
+    #[tokio::test]
+    async fn a_drain_given_up_counts_what_is_in_flight_as_failed_then_says_so() {
+        let (outbox, mut written) = mpsc::unbounded_channel();
+        let ctx = WorkerContext::new(Readiness::Listening, outbox);
+        for _ in 0..5 {
+            crate::plumbing::request_started(&ctx.stats);
+        }
+        crate::plumbing::request_finished(&ctx.stats);
+        crate::plumbing::request_finished(&ctx.stats);
+        crate::plumbing::failure(&ctx.stats);
+        ctx.last_rss.store(4096, Ordering::Relaxed);
+        // The IPC thread: writes (here, keeps) each message, and answers the flush.
+        let thread = tokio::spawn(async move {
+            let mut messages = Vec::new();
+            while let Some(out) = written.recv().await {
+                match out {
+                    Outgoing::Message(m) => messages.push(m),
+                    Outgoing::Flush(done) => {
+                        let _ = done.send(());
+                        return messages;
+                    }
+                }
+            }
+            messages
+        });
+        let by = Instant::now() + Duration::from_secs(60);
+        tokio::time::timeout(Duration::from_secs(60), ctx.abandon_drain(2, by))
+            .await
+            .expect("resolves once flushed");
+        assert_eq!(
+            thread.await.unwrap(),
+            [
+                WorkerMessage::Heartbeat {
+                    rss: 4096,
+                    requests: 5,
+                    in_flight: 3,
+                    responses_5xx: 0,
+                    failures: 1 + 3,
+                },
+                WorkerMessage::DrainAbandoned {
+                    in_flight: 3,
+                    connections: 2,
+                },
+            ]
+        );
+        assert_eq!(ctx.stats.failures(), 4, "the application reads it too");
     }
 }

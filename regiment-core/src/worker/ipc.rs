@@ -5,16 +5,26 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::context::WorkerContext;
 use crate::protocol::codec::{FrameDecoder, FrameEncoder};
 use crate::protocol::{Incoming, MasterMessage, WorkerMessage};
 
+/// What the worker's code hands the IPC thread, which writes it in that order.
+#[derive(Debug)]
+pub(super) enum Outgoing {
+    /// A message for the master.
+    Message(WorkerMessage),
+    /// Answered once every message handed before it was written to the channel (or dropped:
+    /// the master is gone), so that a worker about to exit knows its last words left.
+    Flush(oneshot::Sender<()>),
+}
+
 pub(super) fn start(
     stream: std::os::unix::net::UnixStream,
-    outbox: mpsc::UnboundedReceiver<WorkerMessage>,
+    outbox: mpsc::UnboundedReceiver<Outgoing>,
 ) -> std::io::Result<()> {
     stream.set_nonblocking(true)?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -28,7 +38,7 @@ pub(super) fn start(
 
 async fn run(
     stream: std::os::unix::net::UnixStream,
-    mut outbox: mpsc::UnboundedReceiver<WorkerMessage>,
+    mut outbox: mpsc::UnboundedReceiver<Outgoing>,
 ) {
     let stream = match tokio::net::UnixStream::from_std(stream) {
         Ok(s) => s,
@@ -52,11 +62,17 @@ async fn run(
     let mut master_alive = true;
     loop {
         tokio::select! {
-            Some(msg) = outbox.recv() => {
-                if master_alive && let Err(e) = sink.send(msg).await {
-                    tracing::warn!(error = %e, "could not write to the master");
+            Some(out) = outbox.recv() => match out {
+                Outgoing::Message(msg) => {
+                    if master_alive && let Err(e) = sink.send(msg).await {
+                        tracing::warn!(error = %e, "could not write to the master");
+                    }
                 }
-            }
+                // `send` returns once the frame is written: what came before is on its way.
+                Outgoing::Flush(written) => {
+                    let _ = written.send(());
+                }
+            },
             frame = frames.next(), if master_alive => match frame {
                 Some(Ok(Incoming::Message(MasterMessage::Drain { deadline_ms }))) => {
                     ctx.begin_drain("the master asked", Duration::from_millis(deadline_ms));

@@ -28,6 +28,8 @@
 mod context;
 mod ipc;
 pub(crate) mod memory;
+#[cfg(target_os = "linux")]
+mod process_name;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -267,6 +269,20 @@ impl Future for Drained {
             Some(f) => f.as_mut().poll(cx),
             None => Poll::Pending,
         }
+    }
+}
+
+/// How long a worker that gives up its drain waits at most for its last words to be written,
+/// when it has no drain deadline (it always has one while draining).
+const ABANDON_FLUSH_WITHIN: Duration = Duration::from_secs(1);
+
+/// See [`crate::plumbing::abandon_drain`], its way out of the crate.
+pub(crate) async fn abandon_drain(connections: u64) {
+    if let Some(c) = WorkerContext::get() {
+        let by = c
+            .drain_deadline()
+            .unwrap_or_else(|| Instant::now() + ABANDON_FLUSH_WITHIN);
+        c.abandon_drain(connections, by).await;
     }
 }
 

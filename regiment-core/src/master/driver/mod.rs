@@ -23,10 +23,11 @@ use super::program::Program;
 use super::programs::Programs;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::events::{Event, RolloutRecord, Status};
+use crate::events::{AbandonedDrain, Event, RolloutRecord, Status};
 use crate::listen::Listener;
 use crate::protocol::WorkerMessage;
 
+mod exits;
 mod spawning;
 
 /// What a [`crate::Handle`] asks of the driver.
@@ -52,6 +53,8 @@ struct Process {
     pid: u32,
     child: Child,
     to_worker: mpsc::Sender<ToWorker>,
+    /// Its IPC channel reached EOF: every message it wrote has been handed to the policy.
+    channel_closed: bool,
 }
 
 pub(crate) struct Driver {
@@ -68,6 +71,8 @@ pub(crate) struct Driver {
     listener_names: String,
     addrs: Vec<String>,
     processes: BTreeMap<WorkerId, Process>,
+    /// Workers reaped before their IPC channel reached EOF; see `exits`.
+    reaped: BTreeMap<WorkerId, exits::Reaped>,
     events: broadcast::Sender<Event>,
     status: watch::Sender<Status>,
     from_workers_tx: mpsc::Sender<FromWorker>,
@@ -110,6 +115,7 @@ impl Driver {
             listener_names,
             addrs,
             processes: BTreeMap::new(),
+            reaped: BTreeMap::new(),
             events,
             status,
             from_workers_tx,
@@ -170,6 +176,7 @@ impl Driver {
                 self.clock.to_real(t).min(now + REAP_TICK)
             });
             let wake = self.orphans.next_due().map_or(wake, |due| due.min(wake));
+            let wake = self.next_exit_due().map_or(wake, |due| due.min(wake));
             self.clock.expect_wake_by(wake);
             tokio::select! {
                 _ = sigchld.recv() => self.reap(),
@@ -184,6 +191,7 @@ impl Driver {
                 }
                 _ = tokio::time::sleep_until(wake.into()) => {
                     self.reap();
+                    self.book_overdue_exits(Instant::now());
                     self.policy.handle_timeout(self.clock.now());
                 }
             }
@@ -342,37 +350,23 @@ impl Driver {
             FromWorker::Message(id, WorkerMessage::ReplaceMe { reason }) => {
                 Input::ReplaceMe { id, reason }
             }
+            FromWorker::Message(
+                id,
+                WorkerMessage::DrainAbandoned {
+                    in_flight,
+                    connections,
+                },
+            ) => Input::DrainAbandoned {
+                id,
+                left: AbandonedDrain::new(in_flight, connections),
+            },
             FromWorker::Invalid(id, why) => Input::InvalidMessage { id, why },
             FromWorker::Closed(id) => {
-                if let Some(p) = self.processes.get(&id) {
-                    tracing::debug!(pid = p.pid, "worker closed its IPC channel");
-                }
+                self.channel_closed(id);
                 return;
             }
         };
         self.policy.handle(now, input);
-    }
-
-    fn reap(&mut self) {
-        let mut exited = Vec::new();
-        for (id, p) in &mut self.processes {
-            match p.child.try_wait() {
-                Ok(Some(status)) => exited.push((*id, status)),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(pid = p.pid, error = %e, "waitpid failed"),
-            }
-        }
-        for (id, status) in exited {
-            self.processes.remove(&id);
-            let status = describe_status(&status);
-            self.policy
-                .handle(self.clock.now(), Input::Exited { id, status });
-        }
-        // After the workers: their zombies are theirs to reap, never the orphans' reaper's.
-        let processes = &self.processes;
-        self.orphans.reap(Instant::now(), |pid| {
-            processes.values().any(|p| p.pid == pid)
-        });
     }
 
     fn send_drain(&self, id: WorkerId, kill_at: Instant) {
@@ -428,19 +422,4 @@ fn read_wall_clock(instant: Instant) -> WallClock {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     WallClock { instant, unix_ms }
-}
-
-/// `exit 0`, `signal 9 (SIGKILL)`.
-fn describe_status(status: &std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    if let Some(code) = status.code() {
-        format!("exit {code}")
-    } else if let Some(sig) = status.signal() {
-        match Signal::try_from(sig) {
-            Ok(s) => format!("signal {sig} ({s})"),
-            Err(_) => format!("signal {sig}"),
-        }
-    } else {
-        format!("{status}")
-    }
 }

@@ -87,6 +87,7 @@ impl Driver {
                         pid,
                         child: spawned.child,
                         to_worker,
+                        channel_closed: false,
                     },
                 );
                 Input::Spawned {
@@ -106,6 +107,8 @@ impl Driver {
                         pid,
                         child,
                         to_worker,
+                        // There is no channel to wait for.
+                        channel_closed: true,
                     },
                 );
                 Input::SpawnFailed {

@@ -16,6 +16,7 @@ fn worker(slot: usize, state: WorkerState, age_ms: u64, rss: u64) -> WorkerStatu
         in_flight: 2,
         responses_5xx: 1,
         failures: 3,
+        silent_ms: Some(100),
         replace_reason: None,
         program: None,
     }
@@ -147,8 +148,9 @@ fn effects_are_counted_under_a_fixed_set_of_label_values() {
             slot: 0,
             pid: 1,
             generation: 1,
-            status: "signal 9 (SIGKILL)".into(),
+            status: "exit 101".into(),
             respawn_in_ms: 100,
+            killed_from_outside: None,
         }),
         Effect::Event(Event::StartFailed {
             slot: 0,

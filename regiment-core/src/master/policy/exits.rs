@@ -1,16 +1,24 @@
 //! A worker's exit, one function per case: a replacement that failed to start, a first worker
 //! that failed to start, a crash (rule 5), and the expected exit of a worker on its way out.
+//!
+//! A worker killed by a signal the master did not send (its books say which kills it sent:
+//! [`Phase::Killed`]) is said to be killed from outside, not to have crashed, unless the signal
+//! is one a program raises on its own fault (see [`Termination::outside_signal`]). It is
+//! respawned with the same backoff as a crash (a kill loop must not become a fork loop), and a
+//! new generation's worker killed so soon after ready counts against its rollout as a crash
+//! does: the master cannot tell the OOM killer (the build's fault, plausibly) from an operator.
 
 use std::time::Instant;
 
 use super::ids::{Generation, WorkerId};
 use super::slot::{Pending, SlotRole};
+use super::termination::Termination;
 use super::worker::{Phase, Worker};
 use super::{Policy, millis};
 use crate::events::Event;
 
 impl Policy {
-    pub(super) fn on_exit(&mut self, id: WorkerId, status: String, now: Instant) {
+    pub(super) fn on_exit(&mut self, id: WorkerId, status: Termination, now: Instant) {
         let Some(w) = self.workers.remove(&id) else {
             return;
         };
@@ -30,29 +38,30 @@ impl Policy {
                 slot: w.slot,
                 pid: w.pid,
                 generation: w.generation.0,
-                status,
+                status: status.to_string(),
+                abandoned_drain: w.abandoned_drain,
             }),
         }
     }
 
     /// A replacement exited before it was ready: the worker it was to replace keeps serving,
     /// and the replacement is asked for again, after a backoff.
-    fn successor_exited(&mut self, mut w: Worker, status: String, now: Instant) {
+    fn successor_exited(&mut self, mut w: Worker, status: Termination, now: Instant) {
         self.successor_failed(w.slot, w.spawned_for.take());
-        let why = exit_before_ready(&w, &status);
+        let why = exit_before_ready(&w, status);
         self.start_failed(w.slot, w.generation, w.pid, why, now);
     }
 
     /// The first worker of an empty slot exited before it was ready: the slot is filled again
     /// after a backoff.
-    fn starter_exited(&mut self, w: Worker, status: String, now: Instant) {
-        let why = exit_before_ready(&w, &status);
+    fn starter_exited(&mut self, w: Worker, status: Termination, now: Instant) {
+        let why = exit_before_ready(&w, status);
         self.start_failed(w.slot, w.generation, w.pid, why, now);
     }
 
     /// The slot's serving worker exited unasked: respawned after a backoff, unless a replacement
     /// already starting takes the slot when ready.
-    fn crashed(&mut self, w: Worker, status: String, now: Instant) {
+    fn crashed(&mut self, w: Worker, status: Termination, now: Instant) {
         let reset = self.slots[w.slot].backoff.config().reset_after;
         let healthy = w
             .ready_since()
@@ -64,7 +73,15 @@ impl Policy {
         }
         // Counted here, once: a successor that takes the emptied slot later counts nothing.
         s.restarts += 1;
-        s.last_reason = Some(format!("crashed: {status}"));
+        let killed_from_outside = status.outside_signal();
+        let status = match &killed_from_outside {
+            Some(signal) => format!("killed by {signal} from outside"),
+            None => status.to_string(),
+        };
+        s.last_reason = Some(match killed_from_outside {
+            Some(_) => status.clone(),
+            None => format!("crashed: {status}"),
+        });
         let respawn_in_ms = if stopping || s.successor.is_some() {
             0
         } else {
@@ -78,6 +95,7 @@ impl Policy {
             generation: w.generation.0,
             status,
             respawn_in_ms,
+            killed_from_outside,
         });
         if !healthy {
             self.count_early_crash(w.generation, now);
@@ -121,10 +139,12 @@ impl Policy {
     }
 }
 
-/// `start timeout: signal 9 (SIGKILL)`, `exited before ready: exit 1`.
-fn exit_before_ready(w: &Worker, status: &str) -> String {
-    match w.phase {
-        Phase::Killed { why, .. } => format!("{why}: {status}"),
-        _ => format!("exited before ready: {status}"),
+/// `start timeout: signal 9 (SIGKILL)`, `exited before ready: exit 1`, `killed by SIGKILL from
+/// outside before ready`.
+fn exit_before_ready(w: &Worker, status: Termination) -> String {
+    match (w.phase, status.outside_signal()) {
+        (Phase::Killed { why, .. }, _) => format!("{why}: {status}"),
+        (_, Some(signal)) => format!("killed by {signal} from outside before ready"),
+        (_, None) => format!("exited before ready: {status}"),
     }
 }

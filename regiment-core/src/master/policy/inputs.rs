@@ -9,7 +9,7 @@ use super::slot::{Cause, Origin, Pending, Slot, SlotRole};
 use super::worker::{Heartbeats, KillReason, Load, Phase};
 use super::{Control, Policy, Stopping};
 use crate::config::MAX_WORKERS;
-use crate::events::Event;
+use crate::events::{AbandonedDrain, Event};
 use crate::protocol::bounded_reason;
 
 /// Invalid messages reported per worker before the reports are thinned to one in a thousand.
@@ -61,6 +61,16 @@ impl Policy {
                 "replacement request from a worker on its way out; ignored"
             ),
         }
+    }
+
+    /// Kept (the first message only) for the worker's `exited` event: figures of the worker's
+    /// own, bounded by their type, that decide nothing.
+    pub(super) fn on_drain_abandoned(&mut self, id: WorkerId, left: AbandonedDrain, now: Instant) {
+        let Some(w) = self.workers.get_mut(&id) else {
+            return;
+        };
+        w.last_heard = now;
+        w.abandoned_drain.get_or_insert(left);
     }
 
     pub(super) fn on_invalid_message(&mut self, id: WorkerId, why: String) {

@@ -45,6 +45,7 @@ mod lifecycle;
 mod replacement;
 mod rollout;
 mod slot;
+mod termination;
 mod timers;
 mod worker;
 
@@ -64,10 +65,11 @@ pub(crate) use rollout::RolloutLog;
 pub(crate) use slot::Origin;
 use slot::Slot;
 pub(crate) use slot::{Cause, Pending};
+pub(crate) use termination::Termination;
 use worker::Worker;
 pub(crate) use worker::{KillReason, Load};
 
-use crate::events::{Event, ProgramId, SlotStatus, Status, WorkerStatus};
+use crate::events::{AbandonedDrain, Event, ProgramId, SlotStatus, Status, WorkerStatus};
 
 /// The options the policy decides by.
 #[derive(Debug, Clone, Copy)]
@@ -164,14 +166,19 @@ pub(crate) enum Input {
         id: WorkerId,
         reason: String,
     },
+    /// The worker gave up its drain, leaving this much open.
+    DrainAbandoned {
+        id: WorkerId,
+        left: AbandonedDrain,
+    },
     InvalidMessage {
         id: WorkerId,
         why: String,
     },
-    /// The process exited (reaped); `status` as `exit 0` or `signal 9 (SIGKILL)`.
+    /// The process exited (reaped).
     Exited {
         id: WorkerId,
-        status: String,
+        status: Termination,
     },
     Control(Control),
 }
@@ -278,6 +285,7 @@ impl Policy {
             Input::Ready(id) => self.on_ready(id, now),
             Input::Heartbeat { id, load } => self.on_heartbeat(id, load, now),
             Input::ReplaceMe { id, reason } => self.on_replace_me(id, reason, now),
+            Input::DrainAbandoned { id, left } => self.on_drain_abandoned(id, left, now),
             Input::InvalidMessage { id, why } => self.on_invalid_message(id, why),
             Input::Exited { id, status } => self.on_exit(id, status, now),
             Input::Control(c) => self.on_control(c, now),
@@ -336,6 +344,7 @@ impl Policy {
                 in_flight: w.load.in_flight,
                 responses_5xx: w.load.responses_5xx,
                 failures: w.load.failures,
+                silent_ms: w.silent_for(now).map(millis),
                 replace_reason: w.replace_reason.clone(),
                 program: w.program.clone(),
             })

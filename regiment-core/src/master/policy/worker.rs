@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::ids::Generation;
 use super::slot::Pending;
-use crate::events::{ProgramId, WorkerState};
+use crate::events::{AbandonedDrain, ProgramId, WorkerState};
 
 /// A worker process, from the spawn the policy asked for until its exit was reported.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub(crate) struct Worker {
     pub(crate) heartbeats: Heartbeats,
     pub(crate) load: Load,
     pub(crate) invalid_messages: u64,
+    /// What it said it left when it gave up its drain (first message only).
+    pub(crate) abandoned_drain: Option<AbandonedDrain>,
 }
 
 /// Where a worker is in its life. Each phase carries its own deadline.
@@ -127,11 +129,19 @@ impl Worker {
             heartbeats: Heartbeats::NoneYet,
             load: Load::default(),
             invalid_messages: 0,
+            abandoned_drain: None,
         }
     }
 
     pub(crate) fn is_ready(&self) -> bool {
         matches!(self.phase, Phase::Ready { .. })
+    }
+
+    /// How long it has not been heard from, once it sends heartbeats (before, its silence
+    /// means nothing).
+    pub(crate) fn silent_for(&self, now: Instant) -> Option<std::time::Duration> {
+        (self.heartbeats != Heartbeats::NoneYet)
+            .then(|| now.saturating_duration_since(self.last_heard))
     }
 
     /// When it became ready, if it is serving.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::super::worker::{Phase, Worker};
 use super::super::{
     BackoffConfig, Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig,
-    WallClock, WorkerId,
+    Termination, WallClock, WorkerId,
 };
 use crate::config::{
     DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET, DEFAULT_DRAIN_TIMEOUT,
@@ -237,12 +237,13 @@ impl Harness {
             .collect()
     }
 
-    /// The process exits with `status`.
+    /// The process exits with `status`, written as events write it: `exit 1`, `signal 9
+    /// (SIGKILL)`.
     pub(super) fn exit(&mut self, id: WorkerId, status: &str) {
         self.processes.remove(&id);
         self.input(Input::Exited {
             id,
-            status: status.into(),
+            status: termination(status),
         });
     }
 
@@ -418,5 +419,15 @@ impl Harness {
                 | Effect::Replaced(_) => {}
             }
         }
+    }
+}
+
+/// `exit 1` or `signal 9 (SIGKILL)` (the name is the reader's: the number is what counts).
+fn termination(status: &str) -> Termination {
+    let number = |s: &str| s.parse().unwrap_or_else(|_| panic!("a status: {status:?}"));
+    match status.split_once(' ') {
+        Some(("exit", code)) => Termination::Exit(number(code)),
+        Some(("signal", rest)) => Termination::Signal(number(rest.split(' ').next().unwrap_or(""))),
+        _ => panic!("a status is `exit N` or `signal N (NAME)`: {status:?}"),
     }
 }

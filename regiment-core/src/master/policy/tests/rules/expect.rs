@@ -37,6 +37,7 @@ pub(super) fn exited(slot: usize, pid: u32, generation: u64, status: &str) -> Ev
         pid,
         generation,
         status: status.into(),
+        abandoned_drain: None,
     }
 }
 
@@ -83,6 +84,25 @@ pub(super) fn crashed(
         generation,
         status: status.into(),
         respawn_in_ms,
+        killed_from_outside: None,
+    }
+}
+
+/// The crash event of a ready worker killed by `signal`, which the master did not send.
+pub(super) fn killed_from_outside(
+    slot: usize,
+    pid: u32,
+    generation: u64,
+    signal: &str,
+    respawn_in_ms: u64,
+) -> Event {
+    Event::Crashed {
+        slot,
+        pid,
+        generation,
+        status: format!("killed by {signal} from outside"),
+        respawn_in_ms,
+        killed_from_outside: Some(signal.into()),
     }
 }
 

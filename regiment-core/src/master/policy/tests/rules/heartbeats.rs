@@ -92,3 +92,20 @@ fn a_worker_that_asked_to_be_replaced_is_still_judged_by_the_heartbeat_timeout()
         "the first reason stands"
     );
 }
+
+/// What `/readyz` judges a ready worker by: how long it has been silent, once it sends
+/// heartbeats; with no heartbeat timeout configured, nothing else tells.
+#[test]
+fn the_status_shows_how_long_each_worker_has_been_silent_once_it_sends_heartbeats() {
+    let mut h = Harness::ready(1);
+    let w = h.current(0);
+    h.advance(secs(3));
+    assert_eq!(h.status().workers[0].silent_ms, None, "no heartbeat yet");
+    h.heartbeat(w);
+    h.advance(ms(250));
+    assert_eq!(h.status().workers[0].silent_ms, Some(250));
+    h.advance(secs(10));
+    assert_eq!(h.status().workers[0].silent_ms, Some(10_250));
+    h.heartbeat(w);
+    assert_eq!(h.status().workers[0].silent_ms, Some(0));
+}

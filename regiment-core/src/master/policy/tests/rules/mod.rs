@@ -22,6 +22,7 @@ macro_rules! assert_took {
     }};
 }
 
+mod abandoned_drains;
 mod canary;
 mod commands;
 mod expect;
@@ -29,6 +30,7 @@ mod failing_deploys;
 mod good_generation;
 mod heartbeats;
 mod messages;
+mod outside_kills;
 mod replacements;
 mod review;
 mod rollout_ends;

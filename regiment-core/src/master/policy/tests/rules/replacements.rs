@@ -182,7 +182,7 @@ fn a_worker_that_exits_before_its_replacement_is_ready_is_not_respawned_twice() 
     h.exit(old, "signal 9 (SIGKILL)");
     assert_eq!(
         h.take_events(),
-        [crashed(0, old_pid, 1, "signal 9 (SIGKILL)", 0)],
+        [killed_from_outside(0, old_pid, 1, "SIGKILL", 0)],
         "the starting replacement takes the slot"
     );
     assert_eq!(spawns(&h), []);
@@ -200,7 +200,7 @@ fn a_worker_that_exits_before_its_replacement_is_ready_is_not_respawned_twice() 
     assert_eq!(slot.restarts, 1);
     assert_eq!(
         slot.last_restart_reason.as_deref(),
-        Some("crashed: signal 9 (SIGKILL)")
+        Some("killed by SIGKILL from outside")
     );
 }
 

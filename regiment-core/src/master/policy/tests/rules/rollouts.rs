@@ -158,7 +158,7 @@ fn a_crash_during_a_rollout_is_respawned_in_the_new_generation_and_the_rollout_c
     h.exit(victim, "signal 9 (SIGKILL)");
     assert_eq!(
         h.take_events(),
-        [crashed(2, victim_pid, 1, "signal 9 (SIGKILL)", 100)]
+        [killed_from_outside(2, victim_pid, 1, "SIGKILL", 100)]
     );
     assert_eq!(
         h.status().rollout,

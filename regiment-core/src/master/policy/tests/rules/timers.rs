@@ -55,7 +55,7 @@ fn a_crashing_worker_is_respawned_in_its_slot_with_growing_delays() {
         h.exit(w, "signal 9 (SIGKILL)");
         assert_eq!(
             h.take_events(),
-            [crashed(1, pid, 1, "signal 9 (SIGKILL)", delay)]
+            [killed_from_outside(1, pid, 1, "SIGKILL", delay)]
         );
         h.advance(ms(delay - 1));
         assert_eq!(h.policy.slots[1].current, None, "respawned early");
@@ -67,7 +67,7 @@ fn a_crashing_worker_is_respawned_in_its_slot_with_growing_delays() {
     assert_eq!(h.current(0), other, "the other slot was left alone");
     assert_eq!(
         h.status().slots[1],
-        slot_status(1, 4, Some("crashed: signal 9 (SIGKILL)"))
+        slot_status(1, 4, Some("killed by SIGKILL from outside"))
     );
 }
 

@@ -72,10 +72,7 @@ impl World {
                 let id = self.gone.unwrap_or(WorkerId(u64::MAX));
                 self.h.input(Input::Ready(id));
                 self.h.replace_me(id, "late");
-                self.h.input(Input::Exited {
-                    id,
-                    status: "exit 0".into(),
-                });
+                self.h.exit(id, "exit 0");
             }
             Step::RollingRestart => self.h.control(Control::RollingRestart),
             Step::BadRollingRestart => {

@@ -1,0 +1,67 @@
+//! The fixture (see `tests::fixture`), except that the workers of generation 1 speak on their
+//! IPC channel raw, without regiment's worker side: `ready`, then, once the master's drain
+//! message arrives, a long run of heartbeats (`LAST_WORDS_KB` kilobytes, 1024 by default) and
+//! `drain-abandoned` as the last frame, and exit 0 at once. The master reaps such a worker while
+//! its channel still holds most of what it wrote: whether the exit is booked before or after its
+//! last words are read shows in the `exited` event.
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+use regiment_core::plumbing::{WorkerMessage, encode};
+
+fn main() {
+    // Read from the environment, not `regiment_core::role()`: that would start regiment's
+    // worker side, which would then share the channel.
+    let raw = std::env::var_os(regiment_core::env::IPC_FD).is_some()
+        && std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string())
+        && std::env::var(regiment_core::env::GENERATION)
+            .ok()
+            .as_deref()
+            == Some("1");
+    if !raw {
+        return tests::fixture::main("v2");
+    }
+    let fd: RawFd = std::env::var(regiment_core::env::IPC_FD)
+        .expect("a worker has an IPC fd")
+        .parse()
+        .expect("an fd number");
+    // SAFETY: the master gave this process the fd; regiment's worker side, which would own it
+    // otherwise, is never started here.
+    #[allow(unsafe_code)]
+    let mut channel = unsafe { UnixStream::from_raw_fd(fd) };
+    channel.set_nonblocking(false).expect("a blocking channel");
+    channel
+        .write_all(&encode(&WorkerMessage::Ready))
+        .expect("say ready");
+    // The master's only message is the drain: its frame, whatever it says.
+    let mut len = [0u8; 4];
+    channel
+        .read_exact(&mut len)
+        .expect("the drain frame's length");
+    let mut drain = vec![0u8; u32::from_be_bytes(len) as usize];
+    channel.read_exact(&mut drain).expect("the drain frame");
+
+    let kb: usize = std::env::var("LAST_WORDS_KB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let heartbeat = encode(&WorkerMessage::Heartbeat {
+        rss: 1 << 20,
+        requests: 1,
+        in_flight: 1,
+        responses_5xx: 0,
+        failures: 0,
+    });
+    let mut words = Vec::with_capacity((kb << 10) + heartbeat.len());
+    while words.len() < kb << 10 {
+        words.extend_from_slice(&heartbeat);
+    }
+    words.extend_from_slice(&encode(&WorkerMessage::DrainAbandoned {
+        in_flight: 1,
+        connections: 1,
+    }));
+    channel.write_all(&words).expect("the last words");
+    std::process::exit(0);
+}
