@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::ids::WorkerId;
+use super::rollout::Taking;
 use super::slot::{Pending, SlotRole};
 use super::worker::{KillReason, Phase, Worker};
 use super::{Effect, Policy, millis};
@@ -149,7 +150,7 @@ impl Policy {
             self.drain(id, "stopping", now);
             return;
         }
-        match self.role_of(slot, id) {
+        let taking = match self.role_of(slot, id) {
             SlotRole::Successor => {
                 let s = &mut self.slots[slot];
                 s.successor = None;
@@ -163,11 +164,15 @@ impl Policy {
                         self.effects.push_back(Effect::Replaced(p));
                     }
                 }
-                if let Some(old) = old {
-                    self.drain(old, &format!("replaced by pid {pid}"), now);
+                match old {
+                    Some(old) => {
+                        self.drain(old, &format!("replaced by pid {pid}"), now);
+                        Taking::FromPredecessor
+                    }
+                    None => Taking::EmptySlot,
                 }
             }
-            SlotRole::Current => {}
+            SlotRole::Current => Taking::EmptySlot,
             SlotRole::Leaving => {
                 let why = if slot < self.slots.len() {
                     "not needed"
@@ -177,9 +182,9 @@ impl Policy {
                 self.drain(id, why, now);
                 return;
             }
-        }
+        };
         let reached_before = self.slots[slot].reached.replace(generation);
-        self.ready_in_rollout(slot, reached_before, generation, now);
+        self.ready_in_rollout(slot, reached_before, generation, taking, now);
         if let Some(reason) = asked {
             self.want_replacement(
                 slot,

@@ -2,12 +2,13 @@
 //! done, or aborted when its workers keep failing (rule 2), when its deadline passes, when a
 //! newer one supersedes it, or when the master stops.
 //!
-//! A rollout is done once every slot has run a worker of its generation to ready and the
-//! settle time has passed since the last of them did. What happens to a slot after that (its
-//! new worker asks to be replaced after its 10 000th request, and its successor runs the same
-//! generation) is the worker's own business: it neither restarts the settle clock nor counts
-//! as one of the rollout's replacements. Otherwise a service whose workers recycle every few
-//! seconds could never finish a deploy.
+//! A rollout is done once every slot has run a worker of its generation to ready, is served by
+//! one, and the settle time has passed since the last of them did. What happens to a slot after
+//! that (its new worker asks to be replaced after its 10 000th request, and its successor runs
+//! the same generation) is the worker's own business: it neither restarts the settle clock nor
+//! counts as one of the rollout's replacements. Otherwise a service whose workers recycle every
+//! few seconds could never finish a deploy. A crash is not a recycle: the slot's respawn is
+//! watched for the settle time again.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,15 @@ pub(super) struct Rollout {
     deadline: Option<Instant>,
     /// The time it was given, for the reason it is aborted with.
     timeout: Duration,
+}
+
+/// How a worker took its slot, when it became ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Taking {
+    /// From the worker it replaces, which drains now.
+    FromPredecessor,
+    /// An empty slot: the slot's first worker, or the one after a crash.
+    EmptySlot,
 }
 
 /// The record of a rollout, kept after it ended for the status, on the policy's clock.
@@ -135,13 +145,17 @@ impl Policy {
 
     /// A worker of `generation` took `slot`, whose last worker to do so ran `before`: one of
     /// the new generation resets the failure count, and, the first time the rollout reaches the
-    /// slot, counts as one of its replacements and starts the settle time over. One of an older
+    /// slot, counts as one of its replacements and starts the settle time over. So does one that
+    /// fills the slot again after its worker of the new generation crashed: the build is
+    /// watched for the settle time again. One that replaces a worker of the new generation
+    /// (recycled after its 10 000th request) is that worker's own business. One of an older
     /// generation (it was starting when the rollout began) is replaced in turn.
     pub(super) fn ready_in_rollout(
         &mut self,
         slot: usize,
         before: Option<Generation>,
         generation: Generation,
+        taking: Taking,
         now: Instant,
     ) {
         let Some(r) = &mut self.rollout else { return };
@@ -152,6 +166,8 @@ impl Policy {
                 if let Some(log) = &mut self.last_rollout {
                     log.replaced += 1;
                 }
+            } else if taking == Taking::EmptySlot {
+                r.last_reached = Some(now);
             }
         } else if r.stage == Stage::Full {
             let target = r.target;
@@ -226,13 +242,18 @@ impl Policy {
     }
 
     /// When the rollout under way may complete: once every slot has run a worker of its
-    /// generation to ready, the settle time after the last of them did (a build that crashes
-    /// soon after it is ready is caught before it becomes the good one). `None` until every
-    /// slot is there.
+    /// generation to ready and is served by one now (not empty after a crash), the settle time
+    /// after the last of them did (a build that crashes soon after it is ready is caught before
+    /// it becomes the good one). `None` until every slot is there.
     pub(super) fn settled_at(&self) -> Option<Instant> {
         // A canary is judged first, whatever the slots run.
         let r = self.rollout.filter(|r| r.stage == Stage::Full)?;
-        if self.slots_reached(r.target) < self.slots.len() {
+        let served = |s: &super::slot::Slot| {
+            s.current
+                .and_then(|c| self.workers.get(&c))
+                .is_some_and(|w| w.is_ready() && w.generation >= r.target)
+        };
+        if self.slots_reached(r.target) < self.slots.len() || !self.slots.iter().all(served) {
             return None;
         }
         r.last_reached

@@ -58,6 +58,31 @@ fn a_rollout_whose_recycled_slot_has_a_successor_starting_still_ends() {
 }
 
 #[test]
+fn a_new_worker_that_crashes_is_watched_again_from_its_respawn() {
+    // A crash is not a recycle: the slot is empty until its respawn serves, and the build is
+    // watched for the whole settle time from then.
+    let mut h = Harness::ready_with(config(2).max_surge(2).rollout_settle(secs(5)));
+    h.control(Control::RollingRestart);
+    h.ready_all();
+    h.exit_leaving();
+    h.advance(secs(3));
+    let crashed = h.current(0);
+    h.exit(crashed, "exit 101");
+    h.advance(secs(3));
+    assert!(h.policy.rollout.is_some(), "slot 0 is empty");
+    h.ready_all();
+    let respawned = since_start(&h);
+    h.advance(secs(4));
+    assert!(
+        h.policy.rollout.is_some(),
+        "done before its respawn settled"
+    );
+    h.advance(respawned + secs(5) - since_start(&h));
+    let record = h.status().last_rollout.expect("a record");
+    assert_eq!((record.outcome, record.replaced), (RolloutOutcome::Done, 2));
+}
+
+#[test]
 fn a_slot_taken_back_by_an_older_generation_must_be_reached_again() {
     // The canary crashes during its window: its slot is respawned with the good generation.
     // The rollout has not reached that slot any more, and is done only once it has again.
