@@ -2,8 +2,9 @@
 //! test process is the master (a `Supervisor` run in-process, its admin listener on an ephemeral
 //! port of 127.0.0.1), its workers are `hello`. `/metrics` is read by a Prometheus text parser;
 //! `/readyz` is polled throughout a rolling restart and never fails; garbage on the socket does
-//! not break it; no worker inherits it; it closes with the master. Workers end with the master
-//! (their IPC channel closes), so a failed test leaves no process behind.
+//! not break it; no worker inherits it; it closes with the master; clients that pipeline
+//! requests and never read the answers do not silence it. Workers end with the master (their
+//! IPC channel closes), so a failed test leaves no process behind.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -240,6 +241,68 @@ async fn the_admin_listener_serves_metrics_status_and_probes_through_a_rollout()
         .expect("joins")
         .expect("runs cleanly");
     assert!(TcpStream::connect(admin).await.is_err(), "still listening");
+}
+
+/// More clients than the listener serves at once, each with a 4 KiB receive buffer, pipeline
+/// thousands of `GET /metrics` and never read an answer: while they stay connected, the probes
+/// are still answered (a liveness probe that is not would restart the pod).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_do_not_silence_the_probes() {
+    let supervisor = Builder::new()
+        .program(HELLO)
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .admin_bind("127.0.0.1:0")
+        .env_overrides(EnvOverrides::Ignore)
+        .build()
+        .expect("builds");
+    let handle = supervisor.handle();
+    let admin: SocketAddr = handle
+        .status()
+        .admin
+        .expect("an admin address")
+        .parse()
+        .unwrap();
+    let run = tokio::spawn(supervisor.run());
+    assert_eq!(get(admin, "/healthz").await.status, 200);
+
+    const CLIENTS: usize = 80; // more than the 64 served at once
+    const PIPELINED: usize = 3000;
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..CLIENTS {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        socket.connect(&admin.into()).expect("connect");
+        socket.set_nonblocking(true).unwrap();
+        let stream = TcpStream::from_std(socket.into()).unwrap();
+        clients.spawn(async move {
+            let (_unread, mut w) = stream.into_split();
+            let requests = "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n".repeat(PIPELINED);
+            // Blocks once the master stops reading; ends when it closes the connection.
+            let _ = tokio::time::timeout(CEILING, w.write_all(requests.as_bytes())).await;
+            // Connected, never reading, until the test ends.
+            std::future::pending::<()>().await;
+        });
+    }
+
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let answer = get(admin, path).await;
+        assert!(
+            answer.status == 200 || path == "/readyz",
+            "{path}: {}",
+            answer.status
+        );
+    }
+    assert_eq!(clients.len(), CLIENTS, "the clients are still there");
+    clients.shutdown().await;
+
+    handle.stop();
+    tokio::time::timeout(CEILING, run)
+        .await
+        .expect("stops")
+        .expect("joins")
+        .expect("runs cleanly");
 }
 
 /// GETs `/readyz` until `probing` is cleared: every answer, and how many were taken while the

@@ -5,11 +5,13 @@
 //!
 //! Bound at build, close-on-exec (workers never inherit it), served only while
 //! [`crate::Supervisor::run`] runs. Clients are untrusted: headers must arrive within
-//! [`HEADER_READ_TIMEOUT`], at most [`MAX_CONNECTIONS`] are served at once, and whatever a
-//! client sends ends at worst its own connection.
+//! [`HEADER_READ_TIMEOUT`], at most [`connections::MAX_CONNECTIONS`] are served at once, each
+//! for a bounded time and with a write deadline, and whatever a client sends, or leaves
+//! unread, ends at worst its own connection (see [`connections`]).
+
+mod connections;
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,9 +20,8 @@ use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
 
+use self::connections::{Bounded, Connections, MAX_LIFETIME};
 use super::Handle;
 use super::metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, STALLED_AFTER};
 use crate::config::Config;
@@ -30,8 +31,6 @@ use crate::listen::{self, Listener};
 
 /// How long a client has to send a request's headers (and an idle connection may wait).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; more wait in the accept queue.
-const MAX_CONNECTIONS: usize = 64;
 
 /// Binds the admin listener, if one is configured; an error names the option that gave it.
 pub(super) fn bind(config: &Config) -> Result<Option<Listener>> {
@@ -56,30 +55,35 @@ pub(super) async fn serve(listener: Listener, handle: Handle) {
             return;
         }
     };
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut connections = JoinSet::new();
+    let mut connections = Connections::new();
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return; // never closed
-        };
-        while connections.try_join_next().is_some() {}
-        let handle = handle.clone();
         let accepted = match &acceptor {
-            Acceptor::Tcp(l) => l
-                .accept()
-                .await
-                .map(|(s, _)| connections.spawn(connection(s, handle, permit))),
-            Acceptor::Unix(l) => l
-                .accept()
-                .await
-                .map(|(s, _)| connections.spawn(connection(s, handle, permit))),
+            Acceptor::Tcp(l) => l.accept().await.map(|(s, _)| Stream::Tcp(s)),
+            Acceptor::Unix(l) => l.accept().await.map(|(s, _)| Stream::Unix(s)),
         };
-        if let Err(e) = accepted {
-            // Out of descriptors, most likely: no hot loop while it lasts.
-            tracing::warn!(error = %e, "admin listener: accept failed");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match accepted {
+            Ok(Stream::Tcp(s)) => {
+                connections
+                    .serve(s, |io| connection(io, handle.clone()))
+                    .await
+            }
+            Ok(Stream::Unix(s)) => {
+                connections
+                    .serve(s, |io| connection(io, handle.clone()))
+                    .await
+            }
+            Err(e) => {
+                // Out of descriptors, most likely: no hot loop while it lasts.
+                tracing::warn!(error = %e, "admin listener: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
+}
+
+enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
 }
 
 enum Acceptor {
@@ -96,7 +100,9 @@ impl Acceptor {
     }
 }
 
-async fn connection<S>(stream: S, handle: Handle, _permit: OwnedSemaphorePermit)
+/// Serves one connection; at the end of its lifetime, it finishes the answer it is writing, if
+/// any, and closes.
+async fn connection<S>(stream: Bounded<S>, handle: Handle)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -107,9 +113,16 @@ where
     let served = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
-    if let Err(e) = served {
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(served);
+    let result = tokio::select! {
+        result = served.as_mut() => result,
+        () = tokio::time::sleep(MAX_LIFETIME) => {
+            served.as_mut().graceful_shutdown();
+            served.await
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(error = %e, "admin connection ended with an error");
     }
 }
@@ -225,6 +238,40 @@ mod tests {
             metrics.headers()[CONTENT_TYPE],
             "text/plain; version=0.0.4; charset=utf-8"
         );
+    }
+
+    /// A client that keeps asking, one request every few seconds, still has its connection
+    /// closed at the end of its lifetime: the answer in flight is finished first.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_closes_at_the_end_of_its_lifetime() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let (ours, mut client) = tokio::io::duplex(64 * 1024);
+        let served = tokio::spawn(connection(connections::bounded(ours), handle()));
+        let started = tokio::time::Instant::now();
+        let mut answers = 0;
+        let closed = loop {
+            let sent = client
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+                .await;
+            let mut answer = vec![0; 4096];
+            let n = client.read(&mut answer).await.unwrap_or(0);
+            if sent.is_err() || n == 0 {
+                break true;
+            }
+            assert!(answer.starts_with(b"HTTP/1.1 200"));
+            answers += 1;
+            if String::from_utf8_lossy(&answer[..n]).contains("connection: close") {
+                let mut rest = Vec::new();
+                client.read_to_end(&mut rest).await.unwrap();
+                break true;
+            }
+            assert!(started.elapsed() < MAX_LIFETIME * 2, "still open");
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        };
+        assert!(closed && answers >= 10, "{answers} answers");
+        assert!(started.elapsed() >= MAX_LIFETIME);
+        served.await.unwrap();
     }
 
     #[test]
