@@ -74,7 +74,7 @@ pub(crate) async fn serve(
                 Err(e) => {
                     // Out of descriptors, most likely: wait for a session to end before the
                     // next accept rather than spin.
-                    shared.refused(&format!("accept failed: {e}"));
+                    shared.refused(&format!("accepting on the control socket failed: {e}"));
                     if sessions.join_next().await.is_none() {
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     }
