@@ -36,7 +36,7 @@ impl Deadline {
         );
         let deadline = Deadline {
             state: Arc::new(Mutex::new(State {
-                at: Instant::now() + timeout,
+                at: from_now(timeout),
                 why,
             })),
             margin: timeout,
@@ -49,7 +49,7 @@ impl Deadline {
     /// The master says what was asked may take `within` from now: the deadline is that plus
     /// the margin (`--timeout`), if that is later; `awaited` says what did not happen in time.
     pub(crate) fn extend(&self, within: Duration, awaited: &str) {
-        let at = Instant::now() + within.saturating_add(self.margin);
+        let at = from_now(within.saturating_add(self.margin));
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if at > state.at {
             state.at = at;
@@ -73,6 +73,13 @@ fn watch(state: &Mutex<State>) {
         }
         std::thread::sleep(at - now);
     }
+}
+
+/// The instant `wait` from now; a wait longer than an `Instant` reaches is a century.
+fn from_now(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
 }
 
 /// To the second, for a person.

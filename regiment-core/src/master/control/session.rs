@@ -116,7 +116,7 @@ async fn answer(stream: &mut UnixStream, command: Command, shared: &Shared) -> s
             let allowed = shared
                 .policy
                 .time_allowed_for_rollout(handle.status().workers_wanted);
-            reload(stream, handle, Instant::now() + allowed).await
+            reload(stream, handle, Instant::now(), allowed).await
         }
         Command::Scale { workers } => {
             let answer = if !(1..=MAX_WORKERS).contains(&workers) {
@@ -159,15 +159,16 @@ async fn answer(stream: &mut UnixStream, command: Command, shared: &Shared) -> s
 }
 
 /// Streams every event until the rollout's outcome, then the outcome, each frame with the time
-/// the rollout has left before its `rollout_timeout` (counted from `deadline`, reckoned as the
+/// the rollout has left before its `rollout_timeout` (`allowed` from `asked`, reckoned as the
 /// policy reckons it when the rollout starts). The rollout is the master's, not the
 /// connection's: a client that goes away does not cancel it.
 async fn reload(
     stream: &mut UnixStream,
     handle: &Handle,
-    deadline: Instant,
+    asked: Instant,
+    allowed: Duration,
 ) -> std::io::Result<()> {
-    let left = || Some(deadline.saturating_duration_since(Instant::now()));
+    let left = || Some(allowed.saturating_sub(asked.elapsed()));
     let mut events = handle.events();
     let outcome = handle.rolling_restart_and_wait();
     tokio::pin!(outcome);
