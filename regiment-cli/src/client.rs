@@ -2,15 +2,25 @@
 //! this can fail, told in words an operator acts on.
 
 use std::io;
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::time::Duration;
 
 use regiment_core::plumbing::control::{
     Answer, Command, ErrorKind, Frame, MAX_ANSWER, Request, VERSION, read_frame, write_frame,
 };
 
+use crate::deadline::Deadline;
+
+/// The exit status when the master is busy: nothing was done, ask again.
+pub(crate) const EXIT_BUSY: u8 = 4;
+
 pub(crate) struct Connection {
     stream: UnixStream,
+    deadline: Deadline,
+    /// What the command waits for when the master says how long it may take.
+    awaited: &'static str,
 }
 
 /// Why a command was not carried out.
@@ -22,6 +32,10 @@ pub(crate) enum Failure {
     PermissionDenied(Option<String>),
     /// A file is there, but nothing listens: its master died.
     MasterGone,
+    /// The file is no socket: a regular file, a directory, ...
+    NotASocket(&'static str),
+    /// Every connection the master serves at once is taken.
+    Busy(String),
     /// The master closed the connection before its answer was complete.
     ClosedEarly,
     /// The master speaks another version of the protocol.
@@ -37,6 +51,7 @@ impl Failure {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Failure::Refused(_) => 1,
+            Failure::Busy(_) => EXIT_BUSY,
             _ => 3,
         }
     }
@@ -58,6 +73,11 @@ impl Failure {
             Failure::MasterGone => format!(
                 "the master is gone: nothing listens on {path} (the file of a master that died)"
             ),
+            Failure::NotASocket(kind) => format!(
+                "{path} is not a socket but {kind}: give the path of the master's control socket \
+                 (REGIMENT_CONTROL_SOCKET or Builder::control_socket on the master)"
+            ),
+            Failure::Busy(why) => why.clone(),
             Failure::ClosedEarly => format!(
                 "the master at {path} closed the connection before answering: it stopped or \
                  crashed"
@@ -76,11 +96,19 @@ impl Failure {
 }
 
 impl Connection {
-    pub(crate) fn open(socket: &Path, command: &Command) -> Result<Self, Failure> {
+    /// Connects and sends `command`; `deadline` is moved by the master's answers.
+    pub(crate) fn open(
+        socket: &Path,
+        command: &Command,
+        deadline: Deadline,
+    ) -> Result<Self, Failure> {
         let mut stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Failure::NoSocket,
             io::ErrorKind::PermissionDenied => Failure::PermissionDenied(None),
-            io::ErrorKind::ConnectionRefused => Failure::MasterGone,
+            io::ErrorKind::ConnectionRefused => match not_a_socket(socket) {
+                Some(kind) => Failure::NotASocket(kind),
+                None => Failure::MasterGone,
+            },
             _ => Failure::Io(e),
         })?;
         let request = Request {
@@ -90,7 +118,18 @@ impl Connection {
         // A master that refuses us answers, then closes: its answer says why, so a failed
         // write is left for `answer` to explain.
         let _ = write_frame(&mut stream, &request);
-        Ok(Self { stream })
+        let awaited = match command {
+            Command::Reload => {
+                "the rollout did not end within the time the master gives it (its rollout_timeout)"
+            }
+            Command::Stop => "the master did not exit within its drain timeout",
+            _ => "no answer within the time the master said",
+        };
+        Ok(Self {
+            stream,
+            deadline,
+            awaited,
+        })
     }
 
     /// The next answer; a refusal is a [`Failure`].
@@ -113,11 +152,16 @@ impl Connection {
             None => return Err(Failure::Unexpected),
         }
         let frame: Frame = serde_json::from_value(value).map_err(|_| Failure::Unexpected)?;
+        if let Some(ms) = frame.ends_within_ms {
+            self.deadline
+                .extend(Duration::from_millis(ms), self.awaited);
+        }
         match frame.answer {
             Answer::Error { error, message } => Err(match error {
                 ErrorKind::Version => Failure::Version(message),
                 ErrorKind::PermissionDenied => Failure::PermissionDenied(Some(message)),
                 ErrorKind::BadRequest | ErrorKind::Refused => Failure::Refused(message),
+                ErrorKind::Busy => Failure::Busy(message),
             }),
             answer => Ok(answer),
         }
@@ -131,4 +175,19 @@ impl Connection {
             Ok(_) => Err(Failure::Unexpected),
         }
     }
+}
+
+/// What the file at `path` is, if it is there and no socket: a master's socket refuses a
+/// connection only when its master died.
+fn not_a_socket(path: &Path) -> Option<&'static str> {
+    let kind = std::fs::metadata(path).ok()?.file_type();
+    Some(if kind.is_socket() {
+        return None;
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "a file of another kind"
+    })
 }

@@ -3,8 +3,15 @@
 use regiment_core::Event;
 use regiment_core::events::{RolloutOutcome, RolloutRecord};
 
-/// One line for an event of a rollout's progress; `None` for those that say nothing of it.
+use crate::printable::printable;
+
+/// One line for an event of a rollout's progress, printable; `None` for those that say
+/// nothing of it.
 pub(crate) fn event(e: &Event) -> Option<String> {
+    event_text(e).map(|line| printable(&line).into_owned())
+}
+
+fn event_text(e: &Event) -> Option<String> {
     Some(match e {
         Event::RolloutStarted { generation } => {
             format!("rolling restart to generation {generation} started")
@@ -58,8 +65,12 @@ pub(crate) fn event(e: &Event) -> Option<String> {
     })
 }
 
-/// The outcome of a rollout, with its reason when it did not complete.
+/// The outcome of a rollout, with its reason when it did not complete; printable.
 pub(crate) fn outcome(r: &RolloutRecord) -> String {
+    printable(&outcome_text(r)).into_owned()
+}
+
+fn outcome_text(r: &RolloutRecord) -> String {
     let took = r
         .ended_at_ms
         .map(|end| format!(" in {}", duration(end.saturating_sub(r.started_at_ms))))

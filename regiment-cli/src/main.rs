@@ -9,20 +9,27 @@
 //! Exit status: 0 when the command was carried out (for `reload --wait`: the rollout
 //! completed), 1 when the master refused it or the rollout did not complete (aborted,
 //! superseded, or not started because the master stops), 2 for a wrong command line, 3 when
-//! the master could not be reached or spoke another protocol.
+//! the master could not be reached or spoke another protocol, 4 when the master was busy
+//! (every connection it serves at once taken: nothing was done), 5 when no answer came in time
+//! (`--timeout`, extended by what the master says a rollout or a stop may take).
 
 mod client;
+mod deadline;
 mod describe;
+mod printable;
 mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use regiment_core::events::RolloutOutcome;
 use regiment_core::plumbing::control::{Answer, Command};
 
 use client::{Connection, Failure};
+use deadline::Deadline;
+use printable::printable;
 
 #[derive(Parser)]
 #[command(
@@ -31,7 +38,9 @@ use client::{Connection, Failure};
     about = "Asks a running regiment master what it is doing, and steers it.",
     after_help = "Exit status: 0 done (reload --wait: the rollout completed); 1 refused, or the \
                   rollout aborted, superseded or not started; 2 wrong command line; 3 the master \
-                  could not be reached or speaks another protocol version."
+                  could not be reached or speaks another protocol version; 4 the master is busy \
+                  (nothing was done: try again); 5 no answer within the timeout (what was asked \
+                  may or may not have been done)."
 )]
 struct Cli {
     /// The master's control socket.
@@ -42,6 +51,11 @@ struct Cli {
         value_name = "PATH"
     )]
     socket: Option<PathBuf>,
+    /// How long to wait for the master's answer (30s, 2m). `reload --wait` and `stop --wait`
+    /// wait as long as the master says the rollout (its rollout_timeout) or the stop (its
+    /// drain timeout) may take, plus this. Past it: exit 5.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    timeout: Duration,
     #[command(subcommand)]
     command: Action,
 }
@@ -92,16 +106,26 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    match run(&socket, cli.command) {
+    let deadline = Deadline::start(cli.timeout, &socket);
+    match run(&socket, cli.command, deadline) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("regiment: {}", failure.describe(&socket));
+            eprintln!("regiment: {}", printable(&failure.describe(&socket)));
             ExitCode::from(failure.exit_code())
         }
     }
 }
 
-fn run(socket: &std::path::Path, action: Action) -> Result<ExitCode, Failure> {
+/// A duration above zero, as `30s` or `2m`.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("a timeout above zero, such as 30s".into()),
+        Err(e) => Err(format!("{e}; expected a duration such as 30s or 2m")),
+    }
+}
+
+fn run(socket: &std::path::Path, action: Action, deadline: Deadline) -> Result<ExitCode, Failure> {
     let command = match &action {
         Action::Status { .. } => Command::Status,
         Action::Reload { .. } => Command::Reload,
@@ -110,7 +134,7 @@ fn run(socket: &std::path::Path, action: Action) -> Result<ExitCode, Failure> {
         Action::Stop { .. } => Command::Stop,
         Action::Metrics => Command::Metrics,
     };
-    let mut connection = Connection::open(socket, &command)?;
+    let mut connection = Connection::open(socket, &command, deadline)?;
     match action {
         Action::Status { json } => {
             let Answer::Status { status } = connection.answer()? else {
@@ -145,14 +169,14 @@ fn run(socket: &std::path::Path, action: Action) -> Result<ExitCode, Failure> {
             let Answer::Done { message } = connection.answer()? else {
                 return Err(Failure::Unexpected);
             };
-            println!("{message}");
+            println!("{}", printable(&message));
             Ok(ExitCode::SUCCESS)
         }
         Action::Stop { wait } => {
             let Answer::Done { message } = connection.answer()? else {
                 return Err(Failure::Unexpected);
             };
-            println!("{message}");
+            println!("{}", printable(&message));
             if wait {
                 connection.wait_closed()?;
                 println!("stopped");

@@ -6,6 +6,7 @@ use regiment_core::Status;
 use regiment_core::events::WorkerState;
 
 use crate::describe::{bytes, duration, outcome};
+use crate::printable::printable;
 
 pub(crate) fn status(s: &Status) -> String {
     let mut out = String::new();
@@ -29,7 +30,7 @@ pub(crate) fn status(s: &Status) -> String {
         out.push_str(" · stopping");
     }
     if !s.listeners.is_empty() {
-        let _ = write!(out, " · {}", s.listeners.join(", "));
+        let _ = write!(out, " · {}", printable(&s.listeners.join(", ")));
     }
     out.push('\n');
     match &s.last_rollout {
@@ -72,9 +73,9 @@ pub(crate) fn status(s: &Status) -> String {
             w.failures.to_string(),
             slot.map_or(0, |s| s.restarts).to_string(),
             w.replace_reason
-                .clone()
-                .or_else(|| slot.and_then(|s| s.last_restart_reason.clone()))
-                .unwrap_or_else(|| "-".into()),
+                .as_deref()
+                .or_else(|| slot.and_then(|s| s.last_restart_reason.as_deref()))
+                .map_or_else(|| "-".into(), |why| printable(why).into_owned()),
         ]);
     }
     let widths: Vec<usize> = (0..11)

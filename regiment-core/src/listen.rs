@@ -34,6 +34,9 @@ use socket2::{Domain, SockAddr, Socket, Type};
 pub const SD_LISTEN_FDS_START: RawFd = 3;
 /// Backlog of the shared accept queue.
 const BACKLOG: i32 = 1024;
+/// The longest path a Unix socket address holds, in bytes: `sun_path` is 108 bytes, the last
+/// of them the terminating NUL.
+pub(crate) const MAX_UNIX_PATH: usize = 107;
 
 /// Where to listen: a TCP address or a Unix-domain socket path.
 ///

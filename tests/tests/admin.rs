@@ -3,8 +3,9 @@
 //! port of 127.0.0.1), its workers are `hello` (or the fixture, whose runtime a test blocks).
 //! `/metrics` is read by a Prometheus text parser; `/readyz` is polled throughout a rolling
 //! restart and never fails, and does not count a worker whose heartbeats are overdue; garbage on
-//! the socket does not break it; no worker inherits it; it closes with the master. Workers end
-//! with the master (their IPC channel closes), so a failed test leaves no process behind.
+//! the socket does not break it; no worker inherits it; it closes with the master; clients that
+//! pipeline requests and never read the answers do not silence it. Workers end with the master
+//! (their IPC channel closes), so a failed test leaves no process behind.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -19,7 +20,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
-/// Its `block` command blocks the worker's runtime (see `tests::fixture`).
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 /// Generous: a loaded 2-core machine.
 const CEILING: Duration = Duration::from_secs(60);
@@ -245,70 +245,59 @@ async fn the_admin_listener_serves_metrics_status_and_probes_through_a_rollout()
     assert!(TcpStream::connect(admin).await.is_err(), "still listening");
 }
 
-/// A worker whose runtime is blocked (a CPU-bound handler on the fixture's single-threaded
-/// runtime) sends no heartbeat and serves nothing. Without a heartbeat timeout (the default)
-/// nothing replaces it and it stays ready in the books, but `/readyz` stops counting it once it
-/// has been silent for three heartbeat intervals.
+/// More clients than the listener serves at once, each with a 4 KiB receive buffer, pipeline
+/// thousands of `GET /metrics` and never read an answer: while they stay connected, the probes
+/// are still answered (a liveness probe that is not would restart the pod).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readyz_does_not_count_a_ready_worker_whose_heartbeats_are_overdue() {
+async fn clients_that_never_read_do_not_silence_the_probes() {
     let supervisor = Builder::new()
-        .program(FIXTURE)
+        .program(HELLO)
         .workers(1)
         .bind("127.0.0.1:0")
         .admin_bind("127.0.0.1:0")
-        .heartbeat_interval(Duration::from_millis(100))
-        // The blocked worker cannot drain: killed this soon when the test stops the master.
-        .drain_timeout(Duration::from_secs(1))
         .env_overrides(EnvOverrides::Ignore)
         .build()
         .expect("builds");
     let handle = supervisor.handle();
-    let status = handle.status();
-    let admin: SocketAddr = status.admin.clone().expect("admin").parse().unwrap();
-    let app: SocketAddr = status.listeners[0].parse().unwrap();
+    let admin: SocketAddr = handle
+        .status()
+        .admin
+        .expect("an admin address")
+        .parse()
+        .unwrap();
     let run = tokio::spawn(supervisor.run());
-    wait_until("a ready worker sending heartbeats", || {
-        handle
-            .status()
-            .workers
-            .iter()
-            .any(|w| w.state == WorkerState::Ready && w.silent_ms.is_some())
-    })
-    .await;
-    let readiness = get(admin, "/readyz").await;
-    assert_eq!(
-        (readiness.status, readiness.body.as_str()),
-        (200, "1 of 1 workers ready\n")
-    );
+    assert_eq!(get(admin, "/healthz").await.status, 200);
 
-    let mut blocked = TcpStream::connect(app).await.expect("connects");
-    blocked.write_all(b"block\n").await.unwrap();
-    let mut answer = String::new();
-    blocked.read_to_string(&mut answer).await.unwrap();
-    assert_eq!(answer, "blocking\n");
-    let deadline = Instant::now() + CEILING;
-    let readiness = loop {
-        let readiness = get(admin, "/readyz").await;
-        if readiness.status != 200 {
-            break readiness;
-        }
+    const CLIENTS: usize = 80; // more than the 64 served at once
+    const PIPELINED: usize = 3000;
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..CLIENTS {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        socket.connect(&admin.into()).expect("connect");
+        socket.set_nonblocking(true).unwrap();
+        let stream = TcpStream::from_std(socket.into()).unwrap();
+        clients.spawn(async move {
+            let (_unread, mut w) = stream.into_split();
+            let requests = "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n".repeat(PIPELINED);
+            // Blocks once the master stops reading; ends when it closes the connection.
+            let _ = tokio::time::timeout(CEILING, w.write_all(requests.as_bytes())).await;
+            // Connected, never reading, until the test ends.
+            std::future::pending::<()>().await;
+        });
+    }
+
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let answer = get(admin, path).await;
         assert!(
-            Instant::now() < deadline,
-            "still ready with its runtime blocked: {}",
-            readiness.body
+            answer.status == 200 || path == "/readyz",
+            "{path}: {}",
+            answer.status
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(readiness.status, 503, "{}", readiness.body);
-    assert_eq!(
-        readiness.body,
-        "0 of 1 workers ready (1 more silent for over 300 ms: heartbeat overdue)\n"
-    );
-    assert_eq!(
-        ready(&handle),
-        1,
-        "no heartbeat timeout: nothing replaces it"
-    );
+    }
+    assert_eq!(clients.len(), CLIENTS, "the clients are still there");
+    clients.shutdown().await;
 
     handle.stop();
     tokio::time::timeout(CEILING, run)
@@ -531,4 +520,77 @@ fn fds(pid: u32) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A worker whose runtime is blocked (a CPU-bound handler on the fixture's single-threaded
+/// runtime) sends no heartbeat and serves nothing. Without a heartbeat timeout (the default)
+/// nothing replaces it and it stays ready in the books, but `/readyz` stops counting it once it
+/// has been silent for three heartbeat intervals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_does_not_count_a_ready_worker_whose_heartbeats_are_overdue() {
+    let supervisor = Builder::new()
+        .program(FIXTURE)
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .admin_bind("127.0.0.1:0")
+        .heartbeat_interval(Duration::from_millis(100))
+        // The blocked worker cannot drain: killed this soon when the test stops the master.
+        .drain_timeout(Duration::from_secs(1))
+        .env_overrides(EnvOverrides::Ignore)
+        .build()
+        .expect("builds");
+    let handle = supervisor.handle();
+    let status = handle.status();
+    let admin: SocketAddr = status.admin.clone().expect("admin").parse().unwrap();
+    let app: SocketAddr = status.listeners[0].parse().unwrap();
+    let run = tokio::spawn(supervisor.run());
+    wait_until("a ready worker sending heartbeats", || {
+        handle
+            .status()
+            .workers
+            .iter()
+            .any(|w| w.state == WorkerState::Ready && w.silent_ms.is_some())
+    })
+    .await;
+    let readiness = get(admin, "/readyz").await;
+    assert_eq!(
+        (readiness.status, readiness.body.as_str()),
+        (200, "1 of 1 workers ready\n")
+    );
+
+    let mut blocked = TcpStream::connect(app).await.expect("connects");
+    blocked.write_all(b"block\n").await.unwrap();
+    let mut answer = String::new();
+    blocked.read_to_string(&mut answer).await.unwrap();
+    assert_eq!(answer, "blocking\n");
+    let deadline = Instant::now() + CEILING;
+    let readiness = loop {
+        let readiness = get(admin, "/readyz").await;
+        if readiness.status != 200 {
+            break readiness;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still ready with its runtime blocked: {}",
+            readiness.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(readiness.status, 503, "{}", readiness.body);
+    assert_eq!(
+        readiness.body,
+        "0 of 1 workers ready (1 more silent for over 300 ms: heartbeat overdue)\n"
+    );
+    assert_eq!(
+        ready(&handle),
+        1,
+        "no heartbeat timeout: nothing replaces it"
+    );
+
+    handle.stop();
+    tokio::time::timeout(CEILING, run)
+        .await
+        .expect("stops")
+        .expect("joins")
+        .expect("runs cleanly");
 }

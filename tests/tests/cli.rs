@@ -478,3 +478,250 @@ fn a_peer_of_another_user_is_refused() {
     );
     assert_eq!(status_json(&socket)["stopping"], false, "nothing was done");
 }
+
+/// Runs `regiment --socket SOCKET ARGS...` in the background: its output once it exits, or
+/// `None` if it is still running after the ceiling (then it is killed, by pid).
+fn regiment_bounded(socket: &Path, args: &[&str]) -> Option<Output> {
+    let child = Command::new(REGIMENT)
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .env_remove("REGIMENT_CONTROL_SOCKET")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run regiment");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(CEILING) {
+        Ok(out) => {
+            let out = out.expect("regiment's output");
+            eprintln!(
+                "$ regiment {}\n{}{}-> {}",
+                args.join(" "),
+                stdout(&out),
+                stderr(&out),
+                out.status
+            );
+            Some(out)
+        }
+        Err(_) => {
+            tests::cluster::signal_pid(pid, nix::sys::signal::Signal::SIGKILL);
+            None
+        }
+    }
+}
+
+/// A master that is stopped, wedged or never answers does not hang the command: it waits
+/// `--timeout`, says so and exits 5. A rollout or a stop that takes longer than `--timeout`
+/// is waited for as long as the master says it may take.
+#[test]
+fn every_command_has_a_deadline_that_a_rollout_or_a_stop_extends() {
+    let dir = Dir::new("deadline");
+    // Something listens, and never accepts, let alone answers.
+    let silent = dir.0.join("silent.sock");
+    let _listener = UnixListener::bind(&silent).unwrap();
+    let out = regiment_bounded(&silent, &["--timeout", "1s", "status"]).expect("ends");
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "no answer from the master at {} within 1s (--timeout)",
+            silent.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let out = regiment_bounded(&silent, &["status", "--timeout", "0s"]).expect("ends");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--timeout"), "{}", stderr(&out));
+
+    // A rollout that settles for 3 s outlasts a timeout of 1 s: the master said it may take
+    // its rollout_timeout, so the command waits for it.
+    let socket = dir.0.join("control.sock");
+    let cluster = Cluster::start(
+        Path::new(HELLO),
+        &[
+            ("HELLO_WORKERS", "2"),
+            ("HELLO_PRINT_EVENTS", "true"),
+            ("RUST_LOG", "warn"),
+            ("REGIMENT_CONTROL_SOCKET", socket.to_str().unwrap()),
+            ("REGIMENT_ROLLOUT_SETTLE", "3s"),
+            ("REGIMENT_HEARTBEAT_INTERVAL", "100ms"),
+        ],
+    );
+    cluster.wait_serving(2);
+    let out = regiment_bounded(&socket, &["--timeout", "1s", "reload", "--wait"]).expect("ends");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("generation 2 done"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A stop waits for a request in flight for 4 s: so does `stop --wait`, whatever --timeout.
+    let app = cluster.addr();
+    let slow = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(app)?;
+        s.set_read_timeout(Some(CEILING))?;
+        s.write_all(b"GET /slow?ms=4000 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).map(|_| answer)
+    });
+    wait_status(&socket, "a request in flight", |s| {
+        s["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["in_flight"].as_u64() >= Some(1))
+    });
+    let out = regiment_bounded(&socket, &["--timeout", "1s", "stop", "--wait"]).expect("ends");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "stopping\nstopped\n");
+    let answer = slow.join().unwrap().expect("the slow request answered");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// A path that is no socket is told as such, not as a dead master's file; what a master
+/// answers is printed with its control characters escaped.
+#[test]
+fn a_path_that_is_no_socket_is_named_so_and_a_masters_text_is_printed_escaped() {
+    let dir = Dir::new("not-socket");
+    let file = dir.0.join("notes.txt");
+    std::fs::write(&file, "not a socket").unwrap();
+    for (path, kind) in [(&file, "a regular file"), (&dir.0, "a directory")] {
+        let out = regiment(path, &["status"]);
+        assert_eq!(out.status.code(), Some(3));
+        assert!(
+            stderr(&out).contains(&format!("{} is not a socket but {kind}", path.display()))
+                && !stderr(&out).contains("master is gone"),
+            "{}",
+            stderr(&out)
+        );
+    }
+
+    // A master (here a fake one) whose refusal carries escape sequences, a bell and a forged
+    // line.
+    let socket = dir.0.join("fake.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut len = [0; 4];
+        s.read_exact(&mut len).unwrap();
+        let mut request = vec![0; u32::from_be_bytes(len) as usize];
+        s.read_exact(&mut request).unwrap();
+        let answer = frame(
+            r#"{"version":1,"answer":{"kind":"error","error":"refused","message":"no\u001b[2J\u0007 such slot\r\nregiment: forged"}}"#,
+        );
+        s.write_all(&answer).unwrap();
+    });
+    let out = regiment(&socket, &["replace", "0"]);
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        !err.chars().any(|c| c.is_control() && c != '\n') && err.lines().count() == 1,
+        "{err:?}"
+    );
+    assert!(
+        err.contains(r"no\u{1b}[2J\u{7} such slot\r\nregiment: forged"),
+        "{err}"
+    );
+}
+
+/// Past the 64 connections it serves at once, the master answers "busy", and the command
+/// says so with its own exit status: a deploy script does not take a busy master for a dead
+/// one.
+#[test]
+fn a_busy_master_is_told_from_a_dead_one() {
+    let dir = Dir::new("busy");
+    let socket = dir.0.join("control.sock");
+    let _cluster = start(Path::new(HELLO), &socket, "1");
+    // Each connection announces a request and never sends it: the master waits for it (5 s).
+    // Retried, a bounded number of times, in case a loaded machine let those 5 s pass before
+    // the command connected.
+    let mut busy = None;
+    for _ in 0..5 {
+        let held: Vec<UnixStream> = (0..64)
+            .map(|_| {
+                let mut s = UnixStream::connect(&socket).unwrap();
+                s.write_all(&100u32.to_be_bytes()).unwrap();
+                s
+            })
+            .collect();
+        let out = regiment(&socket, &["status"]);
+        drop(held);
+        if out.status.code() != Some(0) {
+            busy = Some(out);
+            break;
+        }
+    }
+    let out = busy.expect("the master was busy once");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the master is busy")
+            && stderr(&out).contains("nothing was done, try again"),
+        "{}",
+        stderr(&out)
+    );
+    // Once those connections are gone, it answers as ever.
+    let s = wait_status(&socket, "answered again", |_| true);
+    assert_eq!(s["workers_wanted"], 1);
+}
+
+/// Thousands of connections that close unanswered log a handful of warnings: the first ten,
+/// then one in a thousand, with their number.
+#[test]
+fn refused_connections_are_logged_thinned() {
+    let dir = Dir::new("thinned");
+    let socket = dir.0.join("control.sock");
+    let cluster = start(Path::new(HELLO), &socket, "1");
+    for _ in 0..2100 {
+        drop(UnixStream::connect(&socket).unwrap());
+    }
+    let warnings = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("WARN") && l.contains("control socket"))
+            .count()
+    };
+    let deadline = Instant::now() + CEILING;
+    loop {
+        let log = cluster.stderr();
+        assert!(warnings(&log) <= 12, "{log}");
+        if log.contains("(#2000)") {
+            assert_eq!(warnings(&log), 12, "{log}");
+            assert!(log.contains("(#1000)") && log.contains("(#10)"), "{log}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no 2000th refusal logged: {log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A master refused at start (its control socket is a live master's) removes the socket files
+/// it had already bound: its listener's and its admin listener's.
+#[test]
+fn a_master_refused_at_start_leaves_no_socket_file() {
+    let dir = Dir::new("refused-start");
+    let socket = dir.0.join("control.sock");
+    let _first = start(Path::new(HELLO), &socket, "1");
+    let (app, admin) = (dir.0.join("app.sock"), dir.0.join("admin.sock"));
+    let second = Command::new(HELLO)
+        .env("REGIMENT_BIND", format!("unix:{}", app.display()))
+        .env("REGIMENT_ADMIN_BIND", format!("unix:{}", admin.display()))
+        .env("REGIMENT_CONTROL_SOCKET", &socket)
+        .env("HELLO_WORKERS", "1")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(
+        stderr(&second).contains("REGIMENT_CONTROL_SOCKET"),
+        "{}",
+        stderr(&second)
+    );
+    assert!(!app.exists(), "the listener's socket file is left");
+    assert!(!admin.exists(), "the admin listener's socket file is left");
+    assert!(socket.exists(), "the live master's socket stays");
+}

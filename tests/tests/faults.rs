@@ -339,6 +339,9 @@ fn a_master_out_of_descriptors_logs_keeps_supervising_and_recovers_when_they_fre
             .arg("--socket")
             .arg(&socket)
             .args(["status", "--json"])
+            // It waits for as long as the master has no descriptors: longer than the 30 s a
+            // command waits by default, on a loaded machine.
+            .args(["--timeout", "10m"])
             .env_remove("REGIMENT_CONTROL_SOCKET")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

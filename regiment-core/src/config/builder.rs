@@ -360,7 +360,8 @@ impl Builder {
     /// A control socket at `path`, for the `regiment` command (off by default): status,
     /// metrics, rolling restarts answered with their outcome, scale, replace, stop. The file
     /// is created with mode 0600 and only the master's user and root are served; a file left
-    /// by a dead master is replaced, a live master's is never taken over.
+    /// by a dead master is replaced, a live master's is never taken over. The path holds at
+    /// most 107 bytes, what a Unix socket's address holds: a longer one is refused at build.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), regiment_core::Error> {

@@ -193,3 +193,33 @@ fn parses_signal_names() {
     assert_eq!(parse_signal("SIGUSR2"), Some(Signal::SIGUSR2));
     assert_eq!(parse_signal("SIGNOPE"), None);
 }
+
+/// A control socket's path longer than a socket address holds could be bound (short, then
+/// linked into place), but no client could connect to it: refused at build, under the name
+/// the user gave it, with the limit.
+#[test]
+fn a_control_socket_path_longer_than_a_socket_address_is_refused() {
+    let long = format!("/tmp/{}/control.sock", "d".repeat(100));
+    let e = err(Builder::new().workers(1).control_socket(&long));
+    assert!(
+        e.contains("`control_socket`") && e.contains(&long) && e.contains("at most 107 bytes"),
+        "{e}"
+    );
+    let from_env = Builder::new()
+        .workers(1)
+        .into_config_from(&|name| (name == "REGIMENT_CONTROL_SOCKET").then(|| long.clone()));
+    let e = from_env.err().expect("refused").to_string();
+    assert!(
+        e.contains("`REGIMENT_CONTROL_SOCKET`") && e.contains("sun_path"),
+        "{e}"
+    );
+    let longest = format!("/tmp/{}", "s".repeat(107 - "/tmp/".len()));
+    assert!(
+        Builder::new()
+            .workers(1)
+            .control_socket(longest)
+            .env_overrides(EnvOverrides::Ignore)
+            .into_config()
+            .is_ok()
+    );
+}

@@ -13,7 +13,7 @@ use super::signals::check_restart_signals;
 use super::spawn_plan::BeforeSpawn;
 use crate::error::{Error, Result};
 use crate::identity::WorkerIdentity;
-use crate::listen::ListenAddr;
+use crate::listen::{ListenAddr, MAX_UNIX_PATH};
 use crate::readiness::Readiness;
 use crate::worker_env::WorkerEnv;
 
@@ -55,6 +55,9 @@ impl Builder {
             return Err(Error::invalid("rollout_failure_limit", 0, "at least 1"));
         }
         check_restart_signals(&self.restart_signals)?;
+        if let Some((path, option)) = &self.control_socket {
+            check_socket_path(option, path)?;
+        }
         let mut binds = Vec::with_capacity(self.binds.len());
         for b in &self.binds {
             binds.push(
@@ -190,6 +193,23 @@ impl Builder {
         }
         Ok(())
     }
+}
+
+/// A Unix socket's path must fit its address (`sun_path`): one longer could be bound by some
+/// trick, but no client could connect to it, nor a later master tell whether it is stale.
+fn check_socket_path(option: &'static str, path: &std::path::Path) -> Result<()> {
+    let len = path.as_os_str().len();
+    if len > MAX_UNIX_PATH {
+        return Err(Error::invalid(
+            option,
+            path.display(),
+            format!(
+                "a path of at most {MAX_UNIX_PATH} bytes, the most a Unix socket's address \
+                 holds (sun_path, 108 bytes with its NUL); this one has {len}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The admin listener's address, checked, with the option that gave it.

@@ -31,9 +31,11 @@ mod program_watch;
 mod programs;
 mod reaper;
 mod signals;
+mod socket_file;
 // fork/exec without allocating in the child, raw fds (SAFETY comments there).
 #[allow(unsafe_code)]
 mod spawn;
+mod thinning;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -58,9 +60,9 @@ use policy::Control;
 /// ```
 pub struct Supervisor {
     driver: driver::Driver,
-    /// Unix socket files this master created, removed when it returns (not those systemd
-    /// handed over: their files belong to the socket unit).
-    unix_paths: Vec<std::path::PathBuf>,
+    /// Unix socket files this master created, removed when it returns or is dropped (not
+    /// those systemd handed over: their files belong to the socket unit).
+    socket_files: Vec<socket_file::SocketFile>,
     control_socket: Option<control::ControlSocket>,
     control: mpsc::UnboundedReceiver<Command>,
     handle: Handle,
@@ -80,10 +82,14 @@ impl std::fmt::Debug for Supervisor {
 
 impl Supervisor {
     pub(crate) fn new(config: Config) -> Result<Self> {
-        let (listeners, mut unix_paths) = take_or_bind(&config)?;
+        // Each socket file is held from its bind on: an error below (the control socket is a
+        // live master's) removes those bound before it.
+        let (listeners, mut socket_files) = take_or_bind(&config)?;
         let admin = admin::bind(&config)?;
-        if let Some(listen::ListenAddr::Unix(path)) = config.admin_bind.as_ref().map(|a| &a.addr) {
-            unix_paths.push(path.clone());
+        if let Some(admin) = &config.admin_bind
+            && let listen::ListenAddr::Unix(path) = &admin.addr
+        {
+            socket_files.push(bound_file(path, admin.option)?);
         }
         let control_socket = config
             .control_socket
@@ -120,7 +126,7 @@ impl Supervisor {
         };
         Ok(Self {
             driver,
-            unix_paths,
+            socket_files,
             control_socket,
             control,
             handle,
@@ -177,7 +183,7 @@ impl Supervisor {
     pub async fn run(self) -> Result<()> {
         let Self {
             driver,
-            unix_paths,
+            socket_files,
             control_socket,
             control,
             handle,
@@ -197,7 +203,12 @@ impl Supervisor {
                         context: "serving the control socket",
                         source,
                     })?;
-                beside.push(tokio::spawn(control::serve(listener, handle.clone())));
+                let policy = driver.policy_config();
+                beside.push(tokio::spawn(control::serve(
+                    listener,
+                    handle.clone(),
+                    policy,
+                )));
                 _control_file = Some(file);
             }
             if let Some(admin) = admin {
@@ -211,14 +222,8 @@ impl Supervisor {
             result
         }
         .await;
-        for path in &unix_paths {
-            // Every worker is gone and our listener with them: the file would only be stale.
-            if let Err(e) = std::fs::remove_file(path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(path = %path.display(), error = %e, "could not remove the socket file");
-            }
-        }
+        // Every worker is gone and our listeners with them: the files would only be stale.
+        drop(socket_files);
         result
     }
 }
@@ -240,8 +245,9 @@ fn listener_names(count: usize) -> String {
 
 /// Takes the listeners from systemd socket activation, if this master was started that way,
 /// else binds the configured addresses. Any failure is an error before a worker is started.
-/// Also returns the Unix socket files it created.
-fn take_or_bind(config: &Config) -> Result<(Vec<Listener>, Vec<std::path::PathBuf>)> {
+/// Also returns the Unix socket files it created, removed when dropped: an address that cannot
+/// be bound leaves no file of those bound before it.
+fn take_or_bind(config: &Config) -> Result<(Vec<Listener>, Vec<socket_file::SocketFile>)> {
     let inherited = listen::take_inherited().map_err(|source| Error::Io {
         context: "taking listeners from LISTEN_FDS",
         source,
@@ -249,26 +255,29 @@ fn take_or_bind(config: &Config) -> Result<(Vec<Listener>, Vec<std::path::PathBu
     if !inherited.is_empty() {
         return Ok((inherited, Vec::new()));
     }
-    let listeners = config
-        .binds
-        .iter()
-        .map(|addr| {
-            listen::bind(addr).map_err(|source| Error::Bind {
-                option: config.bind_option,
-                addr: addr.to_string(),
-                source,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let unix_paths = config
-        .binds
-        .iter()
-        .filter_map(|addr| match addr {
-            listen::ListenAddr::Unix(path) => Some(path.clone()),
-            listen::ListenAddr::Tcp(_) => None,
-        })
-        .collect();
-    Ok((listeners, unix_paths))
+    let mut listeners = Vec::with_capacity(config.binds.len());
+    let mut files = Vec::new();
+    for addr in &config.binds {
+        let listener = listen::bind(addr).map_err(|source| Error::Bind {
+            option: config.bind_option,
+            addr: addr.to_string(),
+            source,
+        })?;
+        if let listen::ListenAddr::Unix(path) = addr {
+            files.push(bound_file(path, config.bind_option)?);
+        }
+        listeners.push(listener);
+    }
+    Ok((listeners, files))
+}
+
+/// The file of a Unix socket just bound at `path` (given by `option`).
+fn bound_file(path: &std::path::Path, option: &'static str) -> Result<socket_file::SocketFile> {
+    socket_file::SocketFile::bound_at(path).map_err(|source| Error::Bind {
+        option,
+        addr: format!("unix:{}", path.display()),
+        source,
+    })
 }
 
 /// Observes and steers a running [`Supervisor`]; cheap to clone.

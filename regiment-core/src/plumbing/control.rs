@@ -6,6 +6,11 @@
 //! gets an answer it understands (a version mismatch) instead of a parse error. Requests are
 //! untrusted: at most [`MAX_REQUEST`] bytes, read within a deadline, anything malformed is
 //! answered with an error and logged. Answers are bounded by [`MAX_ANSWER`] on the client side.
+//!
+//! A client gives the master a deadline of its own, and the master tells it how long what it
+//! asked may take ([`Frame::ends_within_ms`]: a rollout's `rollout_timeout`, a stop's drain
+//! timeout), so that a client waiting for a rollout neither gives up on a slow one nor waits
+//! forever on a master that is stopped or wedged.
 
 use std::io::{self, Read, Write};
 
@@ -64,6 +69,12 @@ pub struct Frame {
     pub version: u32,
     /// The answer.
     pub answer: Answer,
+    /// How long, from this frame, what was asked may still take by the master's options: the
+    /// time its rollout has left (for [`Command::Reload`]), the drain timeout (for
+    /// [`Command::Stop`], until the connection closes). Absent when the answer is complete.
+    /// Clients of this version that do not know the field ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_within_ms: Option<u64>,
 }
 
 /// What the master answers.
@@ -117,6 +128,8 @@ pub enum ErrorKind {
     /// A well-formed request the master cannot carry out (no such slot, too many workers, it
     /// is stopping).
     Refused,
+    /// Every connection the master serves at once is taken: nothing was done, ask again later.
+    Busy,
 }
 
 /// Writes one frame: its length, then its JSON.
@@ -187,6 +200,7 @@ mod tests {
                 error: ErrorKind::PermissionDenied,
                 message: "no".into(),
             },
+            ends_within_ms: None,
         };
         let json = serde_json::to_string(&frame).unwrap();
         assert_eq!(
@@ -194,6 +208,19 @@ mod tests {
             r#"{"version":1,"answer":{"kind":"error","error":"permission-denied","message":"no"}}"#
         );
         assert_eq!(serde_json::from_str::<Frame>(&json).unwrap(), frame);
+        let stopping = Frame {
+            version: VERSION,
+            answer: Answer::Done {
+                message: "stopping".into(),
+            },
+            ends_within_ms: Some(30_000),
+        };
+        let json = serde_json::to_string(&stopping).unwrap();
+        assert_eq!(
+            json,
+            r#"{"version":1,"answer":{"kind":"done","message":"stopping"},"ends_within_ms":30000}"#
+        );
+        assert_eq!(serde_json::from_str::<Frame>(&json).unwrap(), stopping);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! One connection of the control socket: who the peer is, its one request, the answer.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
+use super::Shared;
 use crate::Handle;
 use crate::config::MAX_WORKERS;
 use crate::plumbing::control::{
@@ -14,35 +16,43 @@ use crate::plumbing::control::{
 /// How long a peer has to send its request: a client sends it at once, so a peer that does
 /// not is stuck or hostile.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+/// How long one frame of the answer may take to be written: a client reads its answer as it
+/// comes, so a peer that does not read ends its own connection, never holds a session.
+const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 
-pub(super) async fn serve(mut stream: UnixStream, handle: Handle) {
+pub(super) async fn serve(mut stream: UnixStream, shared: Arc<Shared>) {
     if let Err(refusal) = check_peer(&stream) {
-        tracing::warn!(%refusal, "control socket: peer refused");
+        shared.refused(&format!("peer refused: {refusal}"));
         let _ = send(&mut stream, error(ErrorKind::PermissionDenied, refusal)).await;
         return;
     }
     let command = match tokio::time::timeout(REQUEST_DEADLINE, read_request(&mut stream)).await {
         Ok(Ok(command)) => command,
         Ok(Err((kind, why))) => {
-            tracing::warn!(%why, "control socket: request refused");
+            shared.refused(&format!("request refused: {why}"));
             let _ = send(&mut stream, error(kind, why)).await;
             return;
         }
         Err(_) => {
             let why = format!("no request within {REQUEST_DEADLINE:?}");
-            tracing::warn!(%why, "control socket: request refused");
+            shared.refused(&format!("request refused: {why}"));
             let _ = send(&mut stream, error(ErrorKind::BadRequest, why)).await;
             return;
         }
     };
     tracing::info!(?command, "control socket: request");
-    // A write error means the client went away; what it started goes on without it.
-    let _ = answer(&mut stream, command, &handle).await;
+    // A client that went away leaves what it started to go on without it; one that stopped
+    // reading is cut off.
+    if let Err(e) = answer(&mut stream, command, &shared).await
+        && e.kind() == std::io::ErrorKind::TimedOut
+    {
+        shared.refused(&e.to_string());
+    }
 }
 
 /// Serves the master's own user and root; anyone else reached the socket only because its
 /// mode was widened by hand.
-fn check_peer(stream: &UnixStream) -> Result<(), String> {
+pub(super) fn check_peer(stream: &UnixStream) -> Result<(), String> {
     let cred = stream
         .peer_cred()
         .map_err(|e| format!("cannot read the peer's credentials: {e}"))?;
@@ -91,7 +101,8 @@ async fn read_request(stream: &mut UnixStream) -> Result<Command, (ErrorKind, St
     serde_json::from_value(command.clone()).map_err(|e| bad(format!("unknown command: {e}")))
 }
 
-async fn answer(stream: &mut UnixStream, command: Command, handle: &Handle) -> std::io::Result<()> {
+async fn answer(stream: &mut UnixStream, command: Command, shared: &Shared) -> std::io::Result<()> {
+    let handle = &shared.handle;
     match command {
         Command::Status => {
             let status = Box::new(handle.status());
@@ -101,7 +112,12 @@ async fn answer(stream: &mut UnixStream, command: Command, handle: &Handle) -> s
             let text = handle.metrics();
             send(stream, Answer::Metrics { text }).await
         }
-        Command::Reload => reload(stream, handle).await,
+        Command::Reload => {
+            let allowed = shared
+                .policy
+                .time_allowed_for_rollout(handle.status().workers_wanted);
+            reload(stream, handle, Instant::now(), allowed).await
+        }
         Command::Scale { workers } => {
             let answer = if !(1..=MAX_WORKERS).contains(&workers) {
                 error(
@@ -131,7 +147,9 @@ async fn answer(stream: &mut UnixStream, command: Command, handle: &Handle) -> s
         }
         Command::Stop => {
             handle.stop();
-            send(stream, done("stopping".into())).await?;
+            // Workers drain within the drain timeout, then the master kills them and exits.
+            let within = shared.policy.drain_timeout;
+            send_frame(stream, done("stopping".into()), Some(within)).await?;
             // The connection closes when the master has stopped: a client that waits reads
             // the end of the stream then.
             handle.finished().await;
@@ -140,22 +158,32 @@ async fn answer(stream: &mut UnixStream, command: Command, handle: &Handle) -> s
     }
 }
 
-/// Streams every event until the rollout's outcome, then the outcome. The rollout is the
-/// master's, not the connection's: a client that goes away does not cancel it.
-async fn reload(stream: &mut UnixStream, handle: &Handle) -> std::io::Result<()> {
+/// Streams every event until the rollout's outcome, then the outcome, each frame with the time
+/// the rollout has left before its `rollout_timeout` (`allowed` from `asked`, reckoned as the
+/// policy reckons it when the rollout starts). The rollout is the master's, not the
+/// connection's: a client that goes away does not cancel it.
+async fn reload(
+    stream: &mut UnixStream,
+    handle: &Handle,
+    asked: Instant,
+    allowed: Duration,
+) -> std::io::Result<()> {
+    let left = || Some(allowed.saturating_sub(asked.elapsed()));
     let mut events = handle.events();
     let outcome = handle.rolling_restart_and_wait();
     tokio::pin!(outcome);
     let record = loop {
         tokio::select! {
             biased;
-            Some(event) = events.recv() => send(stream, Answer::Progress { event }).await?,
+            Some(event) = events.recv() => {
+                send_frame(stream, Answer::Progress { event }, left()).await?;
+            }
             record = &mut outcome => break record,
         }
     };
     // Events the driver sent before it answered are still queued: they come first.
     while let Ok(event) = events.rx.try_recv() {
-        send(stream, Answer::Progress { event }).await?;
+        send_frame(stream, Answer::Progress { event }, left()).await?;
     }
     send(stream, Answer::Rollout { record }).await
 }
@@ -168,10 +196,29 @@ fn done(message: String) -> Answer {
     Answer::Done { message }
 }
 
+/// Sends a complete answer.
 async fn send(stream: &mut UnixStream, answer: Answer) -> std::io::Result<()> {
+    send_frame(stream, answer, None).await
+}
+
+/// Sends one frame, telling the client how long what it asked may still take; a client that
+/// does not take it within [`WRITE_DEADLINE`] is `TimedOut`.
+async fn send_frame(
+    stream: &mut UnixStream,
+    answer: Answer,
+    ends_within: Option<Duration>,
+) -> std::io::Result<()> {
     let bytes = frame_bytes(&Frame {
         version: VERSION,
         answer,
+        ends_within_ms: ends_within.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
     })?;
-    stream.write_all(&bytes).await
+    tokio::time::timeout(WRITE_DEADLINE, stream.write_all(&bytes))
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the client did not read its answer within {WRITE_DEADLINE:?}"),
+            ))
+        })
 }

@@ -130,6 +130,12 @@ impl Driver {
         })
     }
 
+    /// The options the policy decides by, for those who tell how long a rollout or a stop may
+    /// take.
+    pub(crate) fn policy_config(&self) -> PolicyConfig {
+        policy_config(&self.config)
+    }
+
     /// Runs the master until it stopped. `signals` were installed when it was built: what
     /// arrived since is acted on now, before the first spawn.
     pub(crate) async fn run(

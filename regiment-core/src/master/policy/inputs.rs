@@ -12,9 +12,6 @@ use crate::config::MAX_WORKERS;
 use crate::events::{AbandonedDrain, Event};
 use crate::protocol::bounded_reason;
 
-/// Invalid messages reported per worker before the reports are thinned to one in a thousand.
-const INVALID_REPORTED: u64 = 10;
-
 impl Policy {
     pub(super) fn on_heartbeat(&mut self, id: WorkerId, load: Load, now: Instant) {
         let Some(w) = self.workers.get_mut(&id) else {
@@ -80,7 +77,7 @@ impl Policy {
         // Not a sign of life: a worker whose runtime is blocked can still have garbage in flight.
         w.invalid_messages += 1;
         let n = w.invalid_messages;
-        if n <= INVALID_REPORTED || n.is_multiple_of(1000) {
+        if crate::master::thinning::reported(n) {
             let (slot, pid, generation) = (w.slot, w.pid, w.generation);
             let why = if n > 1 {
                 format!("{why} (invalid message #{n})")

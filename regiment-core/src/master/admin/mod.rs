@@ -6,11 +6,13 @@
 //!
 //! Bound at build, close-on-exec (workers never inherit it), served only while
 //! [`crate::Supervisor::run`] runs. Clients are untrusted: headers must arrive within
-//! [`HEADER_READ_TIMEOUT`], at most [`MAX_CONNECTIONS`] are served at once, and whatever a
-//! client sends ends at worst its own connection.
+//! [`HEADER_READ_TIMEOUT`], at most [`connections::MAX_CONNECTIONS`] are served at once, each
+//! for a bounded time and with a write deadline, and whatever a client sends, or leaves
+//! unread, ends at worst its own connection (see [`connections`]).
+
+mod connections;
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,9 +21,8 @@ use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
 
+use self::connections::{Bounded, Connections, MAX_LIFETIME};
 use super::Handle;
 use super::metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, STALLED_AFTER};
 use crate::config::Config;
@@ -31,8 +32,6 @@ use crate::listen::{self, Listener};
 
 /// How long a client has to send a request's headers (and an idle connection may wait).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; more wait in the accept queue.
-const MAX_CONNECTIONS: usize = 64;
 /// Heartbeat intervals a ready worker may stay silent before `/readyz` counts it out, when no
 /// heartbeat timeout is configured; see [`heartbeat_overdue`].
 const OVERDUE_INTERVALS: u32 = 3;
@@ -83,29 +82,35 @@ pub(super) async fn serve(admin: Admin, handle: Handle) {
             return;
         }
     };
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut connections = JoinSet::new();
+    let mut connections = Connections::new();
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return; // never closed
+        let accepted = match &acceptor {
+            Acceptor::Tcp(l) => l.accept().await.map(|(s, _)| Stream::Tcp(s)),
+            Acceptor::Unix(l) => l.accept().await.map(|(s, _)| Stream::Unix(s)),
         };
-        while connections.try_join_next().is_some() {}
-        let handle = handle.clone();
-        let accepted =
-            match &acceptor {
-                Acceptor::Tcp(l) => l.accept().await.map(|(s, _)| {
-                    connections.spawn(connection(s, handle, heartbeat_overdue, permit))
-                }),
-                Acceptor::Unix(l) => l.accept().await.map(|(s, _)| {
-                    connections.spawn(connection(s, handle, heartbeat_overdue, permit))
-                }),
-            };
-        if let Err(e) = accepted {
-            // Out of descriptors, most likely: no hot loop while it lasts.
-            tracing::warn!(error = %e, "admin listener: accept failed");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match accepted {
+            Ok(Stream::Tcp(s)) => {
+                connections
+                    .serve(s, |io| connection(io, handle.clone(), heartbeat_overdue))
+                    .await
+            }
+            Ok(Stream::Unix(s)) => {
+                connections
+                    .serve(s, |io| connection(io, handle.clone(), heartbeat_overdue))
+                    .await
+            }
+            Err(e) => {
+                // Out of descriptors, most likely: no hot loop while it lasts.
+                tracing::warn!(error = %e, "admin listener: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
+}
+
+enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
 }
 
 enum Acceptor {
@@ -122,12 +127,10 @@ impl Acceptor {
     }
 }
 
-async fn connection<S>(
-    stream: S,
-    handle: Handle,
-    heartbeat_overdue: Duration,
-    _permit: OwnedSemaphorePermit,
-) where
+/// Serves one connection; at the end of its lifetime, it finishes the answer it is writing, if
+/// any, and closes.
+async fn connection<S>(stream: Bounded<S>, handle: Handle, heartbeat_overdue: Duration)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
@@ -142,9 +145,16 @@ async fn connection<S>(
     let served = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
-    if let Err(e) = served {
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(served);
+    let result = tokio::select! {
+        result = served.as_mut() => result,
+        () = tokio::time::sleep(MAX_LIFETIME) => {
+            served.as_mut().graceful_shutdown();
+            served.await
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(error = %e, "admin connection ended with an error");
     }
 }
@@ -287,6 +297,44 @@ mod tests {
             metrics.headers()[CONTENT_TYPE],
             "text/plain; version=0.0.4; charset=utf-8"
         );
+    }
+
+    /// A client that keeps asking, one request every few seconds, still has its connection
+    /// closed at the end of its lifetime: the answer in flight is finished first.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_closes_at_the_end_of_its_lifetime() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let (ours, mut client) = tokio::io::duplex(64 * 1024);
+        let served = tokio::spawn(connection(
+            connections::bounded(ours),
+            handle(),
+            Duration::from_secs(3),
+        ));
+        let started = tokio::time::Instant::now();
+        let mut answers = 0;
+        let closed = loop {
+            let sent = client
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+                .await;
+            let mut answer = vec![0; 4096];
+            let n = client.read(&mut answer).await.unwrap_or(0);
+            if sent.is_err() || n == 0 {
+                break true;
+            }
+            assert!(answer.starts_with(b"HTTP/1.1 200"));
+            answers += 1;
+            if String::from_utf8_lossy(&answer[..n]).contains("connection: close") {
+                let mut rest = Vec::new();
+                client.read_to_end(&mut rest).await.unwrap();
+                break true;
+            }
+            assert!(started.elapsed() < MAX_LIFETIME * 2, "still open");
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        };
+        assert!(closed && answers >= 10, "{answers} answers");
+        assert!(started.elapsed() >= MAX_LIFETIME);
+        served.await.unwrap();
     }
 
     #[test]
