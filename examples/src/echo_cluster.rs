@@ -10,7 +10,7 @@
 //! the address and supervises; each worker takes the inherited listener, reports that it
 //! listens, and on `drained()` stops accepting and finishes the connections it has.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use regiment_core::listen::{Listener, take_inherited};
@@ -22,6 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A log that never fails: a closed stderr must not stop the master (see LogWriter).
     tracing_subscriber::fmt()
         .with_writer(regiment_core::LogWriter::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let mut args = std::env::args().skip(1);
     let bind = args.next().unwrap_or_else(|| "127.0.0.1:4000".into());

@@ -1,7 +1,8 @@
 //! The log, on real processes: a master whose stdout and stderr close (`hello 2>&1 | head`, a
 //! `logger` restarted, a journald stream that broke) keeps supervising under load; a program
 //! whose log panics when its output fails (the fixture's, as many programs log) leaves no
-//! worker behind and no signal unheard.
+//! worker behind and no signal unheard; and the log read in a file or a pipe is plain text that
+//! a person reads.
 //!
 //! The tests close the read ends of the master's pipes (`Cluster::close_stdout`,
 //! `Cluster::close_stderr`); its workers share them. Every process is found and killed by pid
@@ -231,5 +232,25 @@ fn a_supervisor_that_panics_in_a_live_runtime_leaves_no_worker_and_no_admin_list
     assert!(
         TcpStream::connect_timeout(&admin, Duration::from_secs(10)).is_err(),
         "the admin listener still accepts for a supervisor that is gone"
+    );
+}
+
+/// In a file or a pipe, the log is plain text (colours only on a terminal), and a spawn names
+/// its program by path and date, not by device and inode numbers.
+#[test]
+fn the_log_in_a_pipe_is_plain_text_that_names_programs_by_path_and_date() {
+    let cluster = start_hello(1, &[("RUST_LOG", "info")]);
+    cluster.wait_serving(1);
+    // Logged after the spawn: its line is whole.
+    cluster.wait_log("worker ready");
+    let log = cluster.stderr();
+    assert!(!log.contains('\x1b'), "colour codes in a pipe:\n{log}");
+    let spawned = log
+        .lines()
+        .find(|l| l.contains("worker spawned"))
+        .expect("a spawn logged");
+    assert!(
+        spawned.contains("hello_under_test (modified 20") && !spawned.contains("inode"),
+        "{spawned}"
     );
 }

@@ -234,7 +234,7 @@ impl WorkerContext {
             tracing::info!(
                 slot = self.slot,
                 why,
-                deadline_ms = within.as_millis() as u64,
+                deadline = %humantime::format_duration(within),
                 "worker draining"
             )
         });
