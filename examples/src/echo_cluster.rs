@@ -10,6 +10,7 @@
 //! the address and supervises; each worker takes the inherited listener, reports that it
 //! listens, and on `drained()` stops accepting and finishes the connections it has.
 
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use regiment_core::listen::{Listener, take_inherited};
@@ -18,8 +19,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // A log that never fails: a closed stderr must not stop the master (see LogWriter).
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(regiment_core::LogWriter::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let mut args = std::env::args().skip(1);
     let bind = args.next().unwrap_or_else(|| "127.0.0.1:4000".into());
@@ -31,7 +34,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .workers(workers)
                 .bind(&bind)
                 .build()?;
-            println!(
+            let _ = writeln!(
+                regiment_core::LogWriter::stdout(),
                 "echo_cluster: master {} listening on {bind}; `kill -HUP {0}` rolls the workers, Ctrl+C stops",
                 std::process::id()
             );

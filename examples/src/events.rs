@@ -2,8 +2,13 @@
 //! worker asked to be replaced and why; with [`Output::Json`], also every lifecycle event as a line
 //! `EVENT {...}`, and on SIGWINCH a snapshot of the master's status as a line
 //! `EVENT {"event":"status-snapshot","status":{...}}`, which the end-to-end tests read.
+//!
+//! Printed through [`regiment_core::LogWriter`]: `println!` would panic once stdout is closed
+//! (`hello | head`), and end the printing for good.
 
-use regiment_core::{Event, Handle};
+use std::io::Write;
+
+use regiment_core::{Event, Handle, LogWriter};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 
@@ -42,7 +47,10 @@ pub fn print(name: &'static str, handle: &Handle, output: Output) -> JoinHandle<
         match signal(SignalKind::window_change()) {
             Ok(winch) => Some(winch),
             Err(e) => {
-                eprintln!("{name}: no status snapshots on SIGWINCH: {e}");
+                let _ = writeln!(
+                    LogWriter::stderr(),
+                    "{name}: no status snapshots on SIGWINCH: {e}"
+                );
                 None
             }
         }
@@ -50,6 +58,7 @@ pub fn print(name: &'static str, handle: &Handle, output: Output) -> JoinHandle<
         None
     };
     tokio::spawn(async move {
+        let mut out = LogWriter::stdout();
         let pid = std::process::id();
         loop {
             let event = tokio::select! {
@@ -61,7 +70,7 @@ pub fn print(name: &'static str, handle: &Handle, output: Output) -> JoinHandle<
                     if let Ok(status) = serde_json::to_value(handle.status()) {
                         let snapshot =
                             serde_json::json!({"event": "status-snapshot", "status": status});
-                        println!("EVENT {snapshot}");
+                        let _ = writeln!(out, "EVENT {snapshot}");
                     }
                     continue;
                 }
@@ -69,25 +78,26 @@ pub fn print(name: &'static str, handle: &Handle, output: Output) -> JoinHandle<
             match &event {
                 Event::Listening { addrs } => {
                     for addr in addrs {
-                        match addr.strip_prefix("unix:") {
-                            Some(path) => println!("{name}: listening on unix:{path}"),
-                            None => println!("{name}: listening on http://{addr}"),
-                        }
+                        let _ = match addr.strip_prefix("unix:") {
+                            Some(path) => writeln!(out, "{name}: listening on unix:{path}"),
+                            None => writeln!(out, "{name}: listening on http://{addr}"),
+                        };
                     }
-                    println!(
+                    let _ = writeln!(
+                        out,
                         "{name}: master pid {pid}; rolling restart: kill -HUP {pid}; \
                          graceful stop: kill -TERM {pid} (or Ctrl+C)"
                     );
                 }
                 Event::ReplaceRequested { pid, reason, .. } => {
-                    println!("{name}: worker {pid} asks to be replaced: {reason}");
+                    let _ = writeln!(out, "{name}: worker {pid} asks to be replaced: {reason}");
                 }
                 _ => {}
             }
             if output == Output::Json
                 && let Ok(line) = serde_json::to_string(&event)
             {
-                println!("EVENT {line}");
+                let _ = writeln!(out, "EVENT {line}");
             }
             if matches!(event, Event::Stopped) {
                 break;

@@ -1,7 +1,13 @@
 //! What every example's `main` does around its server: logs on stderr (`RUST_LOG`, `info` by
-//! default), a tokio runtime, and an exit status that says how the server ended.
+//! default; colours only on a terminal), a tokio runtime, and an exit status that says how the
+//! server ended.
+//!
+//! Nothing here panics when stderr is closed (`hello 2>&1 | head`): the log goes through
+//! [`regiment_core::LogWriter`], which counts the lines it loses instead, so the master goes on
+//! supervising and its workers go on draining.
 
 use std::future::Future;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 /// Runs `serve` (the example as master or worker) on a new multi-threaded runtime, after
@@ -44,7 +50,8 @@ where
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(regiment_core::LogWriter::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let rt = match flavor {
         Flavor::MultiThread => tokio::runtime::Runtime::new(),
@@ -55,14 +62,17 @@ where
     let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("{name}: cannot start the runtime: {e}");
+            let _ = writeln!(
+                regiment_core::LogWriter::stderr(),
+                "{name}: cannot start the runtime: {e}"
+            );
             return ExitCode::FAILURE;
         }
     };
     match rt.block_on(serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{name}: {e}");
+            let _ = writeln!(regiment_core::LogWriter::stderr(), "{name}: {e}");
             ExitCode::from(e.exit_code())
         }
     }

@@ -350,12 +350,17 @@ pub struct ProgramId {
     pub modified_ms: u64,
 }
 
+/// For a person: the path and when the file was modified, in UTC
+/// (`/srv/app/bin/hello (modified 2026-12-07T08:26:47Z)`). Device and inode are in the fields
+/// (and the JSON), for scripts.
 impl std::fmt::Display for ProgramId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let modified = std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.modified_ms);
         write!(
             f,
-            "{} (dev {}, inode {}, modified {} ms)",
-            self.path, self.device, self.inode, self.modified_ms
+            "{} (modified {})",
+            self.path,
+            humantime::format_rfc3339_seconds(modified)
         )
     }
 }
@@ -569,4 +574,29 @@ pub struct Status {
     pub workers: Vec<WorkerStatus>,
     /// Every slot.
     pub slots: Vec<SlotStatus>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProgramId;
+
+    /// A person reads a file name and a date; scripts read the numbers from the JSON.
+    #[test]
+    fn a_program_reads_as_its_path_and_when_it_was_modified() {
+        let program = ProgramId {
+            path: "/srv/app/bin/hello".into(),
+            device: 65024,
+            inode: 5474756,
+            modified_ms: 1_796_632_007_081,
+        };
+        assert_eq!(
+            program.to_string(),
+            "/srv/app/bin/hello (modified 2026-12-07T08:26:47Z)"
+        );
+        let json = serde_json::to_value(&program).unwrap();
+        assert_eq!(
+            (&json["device"], &json["inode"], &json["modified_ms"]),
+            (&65024.into(), &5474756.into(), &1_796_632_007_081u64.into())
+        );
+    }
 }

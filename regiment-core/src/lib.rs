@@ -10,6 +10,8 @@
 //! - [`worker`]: the calls a worker makes (readiness, replacement request, drain signal).
 //! - [`listen`]: listeners, bound by the master and inherited under the systemd convention.
 //! - [`events`]: lifecycle events and status snapshots.
+//! - [`LogWriter`]: a log output that never fails nor panics, so that a closed stderr cannot stop
+//!   a master or a drain.
 //!
 //! The messages on each worker's private IPC socketpair (framed, versioned, bounded) are an
 //! internal protocol between a master and the workers it spawned from the same program.
@@ -44,6 +46,8 @@ mod identity;
 // Takes ownership of the listening descriptors it inherited (SAFETY comments there).
 #[allow(unsafe_code)]
 pub mod listen;
+mod log_guard;
+mod log_writer;
 mod master;
 #[doc(hidden)]
 pub mod plumbing;
@@ -63,6 +67,7 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use events::{Event, EventStream, Status};
+pub use log_writer::LogWriter;
 pub use master::{Handle, Supervisor};
 /// Re-exported from `nix`, so that [`Builder::restart_signals`] needs no dependency on it.
 ///

@@ -17,6 +17,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+use crate::closable_pipe::{ClosablePipe, Closer};
+
 /// The ceiling for conditions that should hold within a few seconds on an idle machine.
 pub const CEILING: Duration = Duration::from_secs(60);
 
@@ -35,6 +37,26 @@ pub struct Cluster {
     log: Arc<(Mutex<Log>, Condvar)>,
     stderr: Arc<Mutex<String>>,
     tag: String,
+    /// The threads that read the master's stdout and stderr, and what makes them close them.
+    stdout_reader: Reader,
+    stderr_reader: Reader,
+}
+
+/// A thread reading one of the master's pipes, until EOF or until told to close it.
+#[derive(Debug)]
+struct Reader {
+    closer: Closer,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Reader {
+    /// Closes the pipe (the thread drops it as it returns), and waits until it is closed.
+    fn close(&mut self) {
+        self.closer.close();
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the pipe's reader");
+        }
+    }
 }
 
 impl Cluster {
@@ -75,9 +97,9 @@ impl Cluster {
             }
         };
         let log = Arc::new((Mutex::new(Log::default()), Condvar::new()));
-        let stdout = master.stdout.take().expect("stdout");
+        let (stdout, stdout_closer) = ClosablePipe::new(master.stdout.take().expect("stdout"));
         let l = log.clone();
-        std::thread::spawn(move || {
+        let stdout_thread = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(json) = line.strip_prefix("EVENT ") {
@@ -93,8 +115,9 @@ impl Cluster {
         });
         let stderr = Arc::new(Mutex::new(String::new()));
         let s = stderr.clone();
-        let mut err_pipe = master.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
+        let (mut err_pipe, stderr_closer) =
+            ClosablePipe::new(master.stderr.take().expect("stderr"));
+        let stderr_thread = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = err_pipe.read(&mut buf) {
                 if n == 0 {
@@ -112,7 +135,28 @@ impl Cluster {
             log,
             stderr,
             tag,
+            stdout_reader: Reader {
+                closer: stdout_closer,
+                thread: Some(stdout_thread),
+            },
+            stderr_reader: Reader {
+                closer: stderr_closer,
+                thread: Some(stderr_thread),
+            },
         }
+    }
+
+    /// Closes the read end of the master's stdout, as a reader that exits does (`| head`): its
+    /// next writes there, and its workers', fail with EPIPE. Events it prints from now on are
+    /// not seen. Returns once the pipe is closed.
+    pub fn close_stdout(&mut self) {
+        self.stdout_reader.close();
+    }
+
+    /// Closes the read end of the master's stderr (see [`Cluster::close_stdout`]); what it logs
+    /// from now on is not seen.
+    pub fn close_stderr(&mut self) {
+        self.stderr_reader.close();
     }
 
     /// The master's pid.

@@ -24,6 +24,14 @@
 //!   `worker::listening()` (for readiness `manual`). `FIXTURE_READY_TWICE=1` sends two more
 //!   raw `ready` frames after `listening()`; `FIXTURE_NO_HEARTBEAT=1` sends no heartbeats.
 //!
+//! `FIXTURE_RUN_IN_TASK=1` runs the supervisor in a task of its own: if that task panics, the
+//! master prints `EVENT {"event":"supervisor-panicked"}` and lives on, its runtime running, as
+//! a program that supervises among other duties would.
+//!
+//! Both sides log as many programs do, through tracing-subscriber's `fmt` on `std::io::stderr`:
+//! a write that fails there (a closed pipe) panics whatever logged. The tests of a closed
+//! stderr (tests/logging.rs) rely on it; `hello` logs through `regiment_core::LogWriter`.
+//!
 //! Variants (one binary each): `v1`, `v2` (normal), `never_ready`, `exit_early`.
 
 // Raw descriptors and libc calls of a test harness, each under a SAFETY comment.
@@ -137,7 +145,21 @@ async fn master() {
             }
         }
     });
-    if let Err(e) = supervisor.run().await {
+    let result = if std::env::var("FIXTURE_RUN_IN_TASK").is_ok_and(|v| v == "1") {
+        match tokio::spawn(supervisor.run()).await {
+            Ok(result) => result,
+            Err(panicked) => {
+                println!(
+                    "EVENT {}",
+                    serde_json::json!({"event": "supervisor-panicked", "why": panicked.to_string()})
+                );
+                std::future::pending().await
+            }
+        }
+    } else {
+        supervisor.run().await
+    };
+    if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

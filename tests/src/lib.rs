@@ -3,6 +3,7 @@
 //! the unit files and Dockerfile in docs/, a harness that runs a unit as systemd would, and a
 //! tonic client that watches its channel's connections.
 
+pub mod closable_pipe;
 pub mod cluster;
 pub mod deploy;
 pub mod dockerfile;

@@ -64,12 +64,18 @@ pub(crate) fn start(
         let mut writable = true;
         loop {
             tokio::select! {
-                Some(msg) = outbox.recv(), if writable => {
-                    if let Err(e) = sink.send(msg.message()).await {
-                        tracing::debug!(%id, error = %e, "could not write to worker");
-                        writable = false;
+                msg = outbox.recv() => match msg {
+                    Some(msg) => {
+                        if writable && let Err(e) = sink.send(msg.message()).await {
+                            tracing::debug!(%id, error = %e, "could not write to worker");
+                            writable = false;
+                        }
                     }
-                }
+                    // The driver let go of this worker: it reaped it, or the driver itself is
+                    // gone (a panic, in a runtime that lives on). The worker must not wait for a
+                    // master that is no more: the channel closes now, and its EOF tells it.
+                    None => return,
+                },
                 frame = frames.next() => {
                     let report = match frame {
                         Some(Ok(Incoming::Message(m))) => FromWorker::Message(id, m),

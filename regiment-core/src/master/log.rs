@@ -1,11 +1,27 @@
 //! Lifecycle events as `tracing` events, with the worker's slot, pid and generation as fields.
+//!
+//! These lines are for people: durations read as durations (`deadline=30s`), a program as its
+//! path and date. The events' JSON (`Handle::events`, serialized for scripts) keeps the machine
+//! fields (`deadline_ms`, device and inode).
+
+use std::time::Duration;
+
+use humantime::format_duration;
 
 use crate::events::Event;
+
+/// `30s`, `1m 40s`, `250ms`.
+fn ms(ms: u64) -> humantime::FormattedDuration {
+    format_duration(Duration::from_millis(ms))
+}
 
 pub(crate) fn log(e: &Event) {
     use Event::*;
     match e {
-        Listening { addrs } => tracing::info!(target: "regiment", ?addrs, "master listening"),
+        Listening { addrs } => {
+            let addrs = addrs.join(", ");
+            tracing::info!(target: "regiment", %addrs, "master listening")
+        }
         Spawned {
             slot,
             pid,
@@ -35,7 +51,7 @@ pub(crate) fn log(e: &Event) {
             why,
             deadline_ms,
         } => {
-            tracing::info!(target: "regiment", slot, pid, generation, %why, deadline_ms, "worker draining")
+            tracing::info!(target: "regiment", slot, pid, generation, %why, deadline = %ms(*deadline_ms), "worker draining")
         }
         Killed {
             slot,
@@ -81,7 +97,7 @@ pub(crate) fn log(e: &Event) {
             respawn_in_ms,
             killed_from_outside: None,
         } => {
-            tracing::warn!(target: "regiment", slot, pid, generation, %status, respawn_in_ms, "worker crashed")
+            tracing::warn!(target: "regiment", slot, pid, generation, %status, respawn_in = %ms(*respawn_in_ms), "worker crashed")
         }
         StartFailed {
             slot,
@@ -90,7 +106,7 @@ pub(crate) fn log(e: &Event) {
             why,
             retry_in_ms,
         } => {
-            tracing::warn!(target: "regiment", slot, pid, generation, %why, retry_in_ms, "worker failed to start")
+            tracing::warn!(target: "regiment", slot, pid, generation, %why, retry_in = %ms(*retry_in_ms), "worker failed to start")
         }
         InvalidMessage {
             slot,
@@ -106,7 +122,7 @@ pub(crate) fn log(e: &Event) {
             generation,
             silent_ms,
         } => {
-            tracing::warn!(target: "regiment", slot, pid, generation, silent_ms, "worker unresponsive")
+            tracing::warn!(target: "regiment", slot, pid, generation, silent_for = %ms(*silent_ms), "worker unresponsive")
         }
         RolloutStarted { generation } => {
             tracing::info!(target: "regiment", generation, "rolling restart started")
@@ -125,5 +141,70 @@ pub(crate) fn log(e: &Event) {
         }
         Stopping { forced } => tracing::info!(target: "regiment", forced, "master stopping"),
         Stopped => tracing::info!(target: "regiment", "master stopped: every worker has exited"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log;
+    use crate::events::{Event, ProgramId};
+    use crate::test_support::capture_log;
+
+    #[test]
+    fn a_spawn_line_names_the_program_by_path_and_date() {
+        let program = ProgramId {
+            path: "/srv/app/bin/hello".into(),
+            device: 65024,
+            inode: 5474756,
+            modified_ms: 1_796_632_007_081,
+        };
+        let spawned = Event::Spawned {
+            slot: 0,
+            pid: 4242,
+            generation: 2,
+            replaces: None,
+            program,
+        };
+        let ((), text) = capture_log(|| log(&spawned));
+        assert!(
+            text.contains("program=/srv/app/bin/hello (modified 2026-12-07T08:26:47Z)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("5474756") && !text.contains("65024"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn durations_read_as_durations() {
+        let events = [
+            Event::Draining {
+                slot: 0,
+                pid: 1,
+                generation: 1,
+                why: "stopping".into(),
+                deadline_ms: 30_000,
+            },
+            Event::Crashed {
+                slot: 0,
+                pid: 1,
+                generation: 1,
+                status: "exit 1".into(),
+                respawn_in_ms: 100,
+                killed_from_outside: None,
+            },
+            Event::Unresponsive {
+                slot: 0,
+                pid: 1,
+                generation: 1,
+                silent_ms: 2_500,
+            },
+        ];
+        let ((), text) = capture_log(|| events.iter().for_each(log));
+        for expected in ["deadline=30s", "respawn_in=100ms", "silent_for=2s 500ms"] {
+            assert!(text.contains(expected), "no {expected} in {text}");
+        }
+        assert!(!text.contains("_ms="), "{text}");
     }
 }

@@ -38,6 +38,7 @@ mod spawn;
 mod thinning;
 
 use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -192,8 +193,9 @@ impl Supervisor {
         } = self;
         // The admin listener and the control socket are served beside the driver, as tasks
         // that end when it returns: their open connections close then, which is how `regiment
-        // stop --wait` learns that the master is done. The control socket's file is removed
-        // when `_control_file` drops, at the end.
+        // stop --wait` learns that the master is done. They end too if the driver panics (the
+        // handles abort them as they drop): a `/readyz` must not answer for a dead supervisor.
+        // The control socket's file is removed when `_control_file` drops, at the end.
         let mut _control_file = None;
         let result = async {
             let mut beside = Vec::new();
@@ -204,15 +206,18 @@ impl Supervisor {
                         source,
                     })?;
                 let policy = driver.policy_config();
-                beside.push(tokio::spawn(control::serve(
+                beside.push(AbortOnDropHandle::new(tokio::spawn(control::serve(
                     listener,
                     handle.clone(),
                     policy,
-                )));
+                ))));
                 _control_file = Some(file);
             }
             if let Some(admin) = admin {
-                beside.push(tokio::spawn(admin::serve(admin, handle.clone())));
+                beside.push(AbortOnDropHandle::new(tokio::spawn(admin::serve(
+                    admin,
+                    handle.clone(),
+                ))));
             }
             let result = driver.run(control, signals).await;
             for task in beside {
@@ -340,7 +345,8 @@ impl Handle {
     /// `generation`, `good_generation`, `rollouts_total{outcome}`,
     /// `replacements_total{reason}` (`rollout`, `rollout_aborted`, `unresponsive`, `operator`,
     /// `worker`, and for regiment-tower's criteria `request_count`, `memory`, `max_age`),
-    /// `crashes_total`, `start_failures_total`, `kills_total{reason}` (`drain_deadline`, ...);
+    /// `crashes_total`, `start_failures_total`, `kills_total{reason}` (`drain_deadline`, ...),
+    /// `log_lines_lost_total` (lines the master could not write through [`crate::LogWriter`]);
     /// per slot, from its worker's last heartbeat: `worker_resident_memory_bytes{slot}`,
     /// `worker_requests_total{slot}`, `worker_in_flight_requests{slot}`,
     /// `worker_responses_5xx_total{slot}`, `worker_age_seconds{slot}`. Every label takes its

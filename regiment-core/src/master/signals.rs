@@ -70,10 +70,14 @@ impl Signals {
                 // Ends when the handler is removed (its write end closes) or the driver is gone.
                 while let Ok(n @ 1..) = read.read(&mut deliveries).await {
                     for _ in 0..n {
-                        tracing::info!(signal = %sig, "master received signal");
+                        // Forwarded before it is logged: a log that panics (a closed stderr)
+                        // must not end this task, or the master would be deaf to the signal.
                         if tx.send(control.clone()).is_err() {
                             return;
                         }
+                        crate::log_guard::survive(
+                            || tracing::info!(signal = %sig, "master received signal"),
+                        );
                     }
                 }
             }));

@@ -9,9 +9,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::ipc::Outgoing;
-use crate::env;
 use crate::protocol::WorkerMessage;
 use crate::{Readiness, listen};
+use crate::{env, log_guard};
 
 /// This worker's request counters, as its heartbeats report them to the master. The server
 /// counts (regiment-axum's does, for every request); applications read them.
@@ -249,8 +249,8 @@ impl WorkerContext {
 
     pub(super) fn send_ready(&self) {
         if !self.ready_sent.swap(true, Ordering::SeqCst) {
-            tracing::debug!(slot = self.slot, "worker ready");
             self.send(WorkerMessage::Ready);
+            log_guard::survive(|| tracing::debug!(slot = self.slot, "worker ready"));
         }
     }
 
@@ -258,8 +258,12 @@ impl WorkerContext {
         if self.replace_sent.swap(true, Ordering::SeqCst) {
             return false;
         }
-        tracing::info!(slot = self.slot, %reason, "worker requests its replacement");
+        // Sent before it is logged: a log that fails must not keep the request from the master.
+        let logged = reason.clone();
         self.send(WorkerMessage::ReplaceMe { reason });
+        log_guard::survive(
+            || tracing::info!(slot = self.slot, reason = %logged, "worker requests its replacement"),
+        );
         true
     }
 
@@ -274,7 +278,8 @@ impl WorkerContext {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts the drain once; later calls keep the first deadline.
+    /// Starts the drain once; later calls keep the first deadline. The drain starts before it
+    /// is logged, and whatever the log does: a worker whose stderr is a closed pipe drains too.
     pub(super) fn begin_drain(&self, why: &str, within: Duration) {
         {
             let mut d = self
@@ -286,13 +291,15 @@ impl WorkerContext {
             }
             *d = Some(Instant::now() + within);
         }
-        tracing::info!(
-            slot = self.slot,
-            why,
-            deadline_ms = within.as_millis() as u64,
-            "worker draining"
-        );
         self.drain.cancel();
+        log_guard::survive(|| {
+            tracing::info!(
+                slot = self.slot,
+                why,
+                deadline = %humantime::format_duration(within),
+                "worker draining"
+            )
+        });
     }
 
     pub(super) fn start_heartbeat(&'static self) {

@@ -1,5 +1,9 @@
 //! The worker's end of the IPC channel, served by a thread of its own so that it works whatever
 //! runtime (or none) the application uses.
+//!
+//! This thread also hears the worker's SIGTERM and SIGINT, and exits the worker whose master is
+//! gone once its drain outlived the deadline: it must never die. Its log calls go through
+//! [`log_guard::survive`], after what they report was done.
 
 use std::time::Duration;
 
@@ -9,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::context::WorkerContext;
+use crate::log_guard;
 use crate::protocol::codec::{FrameDecoder, FrameEncoder};
 use crate::protocol::{Incoming, MasterMessage, WorkerMessage};
 
@@ -65,7 +70,9 @@ async fn run(
             Some(out) = outbox.recv() => match out {
                 Outgoing::Message(msg) => {
                     if master_alive && let Err(e) = sink.send(msg).await {
-                        tracing::warn!(error = %e, "could not write to the master");
+                        log_guard::survive(|| {
+                            tracing::warn!(error = %e, "could not write to the master")
+                        });
                     }
                 }
                 // `send` returns once the frame is written: what came before is on its way.
@@ -78,19 +85,26 @@ async fn run(
                     ctx.begin_drain("the master asked", Duration::from_millis(deadline_ms));
                 }
                 Some(Ok(Incoming::Invalid(why))) => {
-                    tracing::warn!(%why, "ignored an unusable message from the master");
+                    log_guard::survive(|| {
+                        tracing::warn!(%why, "ignored an unusable message from the master")
+                    });
                 }
                 None | Some(Err(_)) => {
                     master_alive = false;
-                    ctx.begin_drain("the master is gone", ctx.drain_timeout);
                     // Nobody is left to kill us at the deadline: do it ourselves, so that a
-                    // worker never outlives its master for longer than a drain.
+                    // worker never outlives its master for longer than a drain. Armed first,
+                    // before anything is logged.
                     let deadline = ctx.drain_timeout;
                     tokio::spawn(async move {
                         tokio::time::sleep(deadline).await;
-                        tracing::error!("master gone and the drain outlived its deadline; exiting");
+                        log_guard::survive(|| {
+                            tracing::error!(
+                                "master gone and the drain outlived its deadline; exiting"
+                            )
+                        });
                         std::process::exit(1);
                     });
+                    ctx.begin_drain("the master is gone", ctx.drain_timeout);
                 }
             },
             Some(()) = recv(&mut term) => ctx.begin_drain("SIGTERM", ctx.drain_timeout),

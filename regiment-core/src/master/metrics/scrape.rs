@@ -93,6 +93,13 @@ impl Collector for Scrape {
             m.kills.label,
             m.kills.series(),
         )?;
+        single(
+            &mut e,
+            "log_lines_lost",
+            "Log lines the master could not write through regiment_core::LogWriter (its \
+             stderr a closed pipe, say).",
+            ConstCounter::new(crate::LogWriter::lines_lost()),
+        )?;
         self.encode_slots(&mut e)
     }
 }

@@ -69,6 +69,8 @@ fn the_families_have_their_types_units_and_labels() {
         "regiment_crashes_total 0",
         "regiment_start_failures_total 0",
         "regiment_kills_total{reason=\"drain_deadline\"} 0",
+        "# TYPE regiment_log_lines_lost_total counter",
+        "regiment_log_lines_lost_total 0",
         "# TYPE regiment_worker_resident_memory_bytes gauge",
         "regiment_worker_resident_memory_bytes{slot=\"0\"} 4096",
         "# TYPE regiment_worker_requests_total counter",
