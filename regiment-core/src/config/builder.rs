@@ -36,9 +36,10 @@ pub(super) enum WorkerCount {
 /// `REGIMENT_HEARTBEAT_INTERVAL`, `REGIMENT_HEARTBEAT_TIMEOUT` (`10s`, `off`),
 /// `REGIMENT_CANARY_*`, `REGIMENT_CONTROL_SOCKET`, `REGIMENT_WORKER_USER`,
 /// `REGIMENT_WORKER_GROUP`, `REGIMENT_WORKER_ENV`, `REGIMENT_ADMIN_BIND`, `REGIMENT_WATCH`
-/// (`1` or `0`). A wrong value is an error that names the variable and what it accepts; a
-/// `REGIMENT_*` variable regiment does not read (a typo) is logged as a warning at build,
-/// naming the closest known one.
+/// (`1` or `0`). A wrong value is an error that names the variable and what it accepts, and an
+/// empty value is a wrong one (unset the variable for the default); a `REGIMENT_*` variable
+/// regiment does not read (a typo) is logged as a warning at build, naming the closest known
+/// one.
 ///
 /// ```no_run
 /// use std::time::Duration;

@@ -12,6 +12,9 @@ use crate::Canary;
 use crate::error::Result;
 use crate::identity::Requested;
 
+/// What `REGIMENT_BIND` takes.
+const ADDRESSES: &str = "addresses to listen on, HOST:PORT or unix:PATH, comma-separated";
+
 /// A variable, and how its value, once parsed, sets the builder.
 struct Override {
     name: &'static str,
@@ -37,8 +40,11 @@ const OVERRIDES: &[Override] = overrides! {
     "REGIMENT_WORKERS" => |b, v| b.workers =
         WorkerCount::Fixed(v.number_in(1..=MAX_WORKERS, "workers")?),
     "REGIMENT_BIND" => |b, v| {
-        b.binds = v.value().split(',').map(str::trim).filter(|s| !s.is_empty())
+        b.binds = v.text(ADDRESSES)?.split(',').map(str::trim).filter(|s| !s.is_empty())
             .map(str::to_owned).collect();
+        if b.binds.is_empty() {
+            return Err(v.refused(ADDRESSES));
+        }
         b.bind_option = v.name();
     },
     "REGIMENT_DRAIN_TIMEOUT" => |b, v| b.drain_timeout = v.duration()?,
@@ -55,12 +61,13 @@ const OVERRIDES: &[Override] = overrides! {
     "REGIMENT_ROLLOUT_TIMEOUT" => |b, v| b.rollout_timeout = Some(v.duration()?),
     "REGIMENT_READINESS" => |b, v| b.readiness = v.parsed()?,
     "REGIMENT_RESTART_SIGNAL" => |b, v| b.restart_signals =
-        parse_restart_signals(v.name(), v.raw())?,
-    "REGIMENT_PROCESS_NAME" => |b, v| b.process_name = Some(v.value().to_owned()),
+        parse_restart_signals(v.name(), v.raw_text("restart signals, such as SIGHUP,SIGUSR2")?)?,
+    "REGIMENT_PROCESS_NAME" => |b, v| b.process_name =
+        Some(v.text("a name for the workers in ps")?.to_owned()),
     "REGIMENT_HEARTBEAT_INTERVAL" => |b, v| b.heartbeat = v.duration()?,
     "REGIMENT_HEARTBEAT_TIMEOUT" => |b, v| b.heartbeat_timeout = v.duration_or_off()?,
     "REGIMENT_CONTROL_SOCKET" => |b, v| b.control_socket =
-        Some((PathBuf::from(v.value()), v.name())),
+        Some((PathBuf::from(v.text("a path for the control socket")?), v.name())),
     "REGIMENT_WATCH" => |b, v| b.watch_program =
         if v.switch()? { WatchProgram::Reload } else { WatchProgram::Off },
     // Any of them turns the canary on, with the defaults for the others.
@@ -72,12 +79,15 @@ const OVERRIDES: &[Override] = overrides! {
         .max_error_ratio = v.fraction()?,
     "REGIMENT_CANARY_MIN_REQUESTS" => |b, v| b.canary.get_or_insert_with(Canary::new)
         .min_requests = v.number(0, "a number of requests")?,
-    "REGIMENT_WORKER_USER" => |b, v| b.worker_user =
-        Some(Requested { option: v.name(), value: v.raw().to_owned() }),
-    "REGIMENT_WORKER_GROUP" => |b, v| b.worker_group =
-        Some(Requested { option: v.name(), value: v.raw().to_owned() }),
+    "REGIMENT_WORKER_USER" => |b, v| b.worker_user = Some(Requested {
+        option: v.name(), value: v.raw_text("a user name or number")?.to_owned(),
+    }),
+    "REGIMENT_WORKER_GROUP" => |b, v| b.worker_group = Some(Requested {
+        option: v.name(), value: v.raw_text("a group name or number")?.to_owned(),
+    }),
     "REGIMENT_WORKER_ENV" => |b, v| b.worker_env = v.parsed()?,
-    "REGIMENT_ADMIN_BIND" => |b, v| b.admin_bind = Some((v.name(), v.value().to_owned())),
+    "REGIMENT_ADMIN_BIND" => |b, v| b.admin_bind =
+        Some((v.name(), v.text("an address for the admin endpoints, HOST:PORT or unix:PATH")?.to_owned())),
 };
 
 /// Applies the variables `lookup` finds set. Each value is checked here, under the variable's

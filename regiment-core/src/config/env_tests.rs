@@ -117,9 +117,27 @@ fn heartbeat_variables_set_the_interval_and_the_timeout_or_turn_it_off() {
 fn the_process_name_variable_names_the_workers() {
     let c = config(&[("REGIMENT_PROCESS_NAME", " shop ")]);
     assert_eq!(c.process_name, "shop");
-    // Blank counts as unset: the program's name.
-    let c = config(&[("REGIMENT_PROCESS_NAME", "  ")]);
-    assert_ne!(c.process_name.trim(), "");
+    // Unset: the program's name.
+    assert_ne!(config(&[]).process_name.trim(), "");
+}
+
+/// `REGIMENT_WORKERS=$WORKERS` with `WORKERS` unset is a mistake more often than a wish for
+/// the default: every variable refuses an empty or blank value, under its own name, and says
+/// how to get the default.
+#[test]
+fn an_empty_variable_is_refused_under_its_name() {
+    for name in super::env::names() {
+        for blank in ["", "  "] {
+            let e = refusal(&[(name, blank)]);
+            assert!(
+                e.contains(&format!("`{name}`")) && e.contains("set but empty"),
+                "{name}={blank:?}: {e}"
+            );
+        }
+    }
+    // Commas alone name no address either.
+    let e = refusal(&[("REGIMENT_BIND", " , ")]);
+    assert!(e.contains("`REGIMENT_BIND`"), "{e}");
 }
 
 #[test]

@@ -1,0 +1,31 @@
+//! What an operator writes, as `hello` gets it: `REGIMENT_*` variables, empty or set over the
+//! program's own flags, and how the master answers them before and as it starts.
+
+use std::path::Path;
+
+use tests::cluster::{CEILING, Cluster};
+
+const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
+
+/// `hello` with `env`, one worker, its log at info on stderr.
+fn start_hello(env: &[(&str, &str)]) -> Cluster {
+    let mut all = vec![("HELLO_WORKERS", "1"), ("HELLO_PRINT_EVENTS", "true")];
+    all.extend_from_slice(env);
+    Cluster::start(Path::new(HELLO), &all)
+}
+
+/// An empty variable is refused, naming it, before any worker starts: regiment-core's options
+/// and regiment-axum's HTTP ones alike.
+#[test]
+fn an_empty_variable_stops_the_start_naming_it() {
+    for name in ["REGIMENT_WORKERS", "REGIMENT_IDLE_GRACE"] {
+        let mut c = start_hello(&[(name, "")]);
+        assert!(!c.wait_exit(CEILING).success(), "{name}= was accepted");
+        let err = c.stderr();
+        assert!(
+            err.contains(&format!("`{name}`")) && err.contains("set but empty"),
+            "{name}: {err}"
+        );
+        assert!(c.events().is_empty(), "{name}: {:?}", c.events());
+    }
+}
