@@ -29,3 +29,16 @@ fn an_empty_variable_stops_the_start_naming_it() {
         assert!(c.events().is_empty(), "{name}: {:?}", c.events());
     }
 }
+
+/// `ready` is no readiness (it once passed for `manual`, whose workers never become ready
+/// unless the app calls `worker::ready()`): refused, with the three there are.
+#[test]
+fn a_readiness_by_another_name_stops_the_start() {
+    let mut c = start_hello(&[("REGIMENT_READINESS", "ready")]);
+    assert!(!c.wait_exit(CEILING).success(), "ready was accepted");
+    let err = c.stderr();
+    assert!(
+        err.contains("`REGIMENT_READINESS`") && err.contains("listening, started, manual"),
+        "{err}"
+    );
+}

@@ -189,3 +189,16 @@ fn more_workers_than_a_master_runs_are_refused_under_the_variable() {
         );
     }
 }
+
+#[test]
+fn the_readiness_variable_takes_each_readiness_by_its_one_name() {
+    let c = config(&[("REGIMENT_READINESS", "manual")]);
+    assert_eq!(c.readiness, crate::Readiness::Manual);
+    for other in ["ready", "Manual", "listen"] {
+        let e = refusal(&[("REGIMENT_READINESS", other)]);
+        assert!(
+            e.contains("`REGIMENT_READINESS`") && e.contains("listening, started, manual"),
+            "{other}: {e}"
+        );
+    }
+}

@@ -8,6 +8,7 @@ use super::slot::{Pending, SlotRole};
 use super::worker::{Phase, Worker};
 use super::{Policy, millis};
 use crate::events::Event;
+use crate::readiness::Readiness;
 
 impl Policy {
     pub(super) fn on_exit(&mut self, id: WorkerId, status: String, now: Instant) {
@@ -39,14 +40,14 @@ impl Policy {
     /// and the replacement is asked for again, after a backoff.
     fn successor_exited(&mut self, mut w: Worker, status: String, now: Instant) {
         self.successor_failed(w.slot, w.spawned_for.take());
-        let why = exit_before_ready(&w, &status);
+        let why = exit_before_ready(&w, &status, self.config.readiness);
         self.start_failed(w.slot, w.generation, w.pid, why, now);
     }
 
     /// The first worker of an empty slot exited before it was ready: the slot is filled again
     /// after a backoff.
     fn starter_exited(&mut self, w: Worker, status: String, now: Instant) {
-        let why = exit_before_ready(&w, &status);
+        let why = exit_before_ready(&w, &status, self.config.readiness);
         self.start_failed(w.slot, w.generation, w.pid, why, now);
     }
 
@@ -122,9 +123,9 @@ impl Policy {
 }
 
 /// `start timeout: signal 9 (SIGKILL)`, `exited before ready: exit 1`.
-fn exit_before_ready(w: &Worker, status: &str) -> String {
+fn exit_before_ready(w: &Worker, status: &str, readiness: Readiness) -> String {
     match w.phase {
-        Phase::Killed { why, .. } => format!("{why}: {status}"),
+        Phase::Killed { why, .. } => format!("{}: {status}", why.explained(readiness)),
         _ => format!("exited before ready: {status}"),
     }
 }

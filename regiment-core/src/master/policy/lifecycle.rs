@@ -236,7 +236,7 @@ impl Policy {
             slot,
             pid,
             generation: generation.0,
-            why: why.as_str().into(),
+            why: why.explained(self.config.readiness).into(),
         });
     }
 

@@ -68,6 +68,7 @@ use worker::Worker;
 pub(crate) use worker::{KillReason, Load};
 
 use crate::events::{Event, ProgramId, SlotStatus, Status, WorkerStatus};
+use crate::readiness::Readiness;
 
 /// The options the policy decides by.
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +88,8 @@ pub(crate) struct PolicyConfig {
     /// How long a rollout may take before it is aborted; `None`: derived, see
     /// [`PolicyConfig::rollout_timeout`].
     pub rollout_timeout: Option<Duration>,
+    /// When workers count as ready: what a start timeout tells its worker had to do.
+    pub readiness: Readiness,
 }
 
 impl PolicyConfig {

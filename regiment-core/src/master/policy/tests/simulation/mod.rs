@@ -108,6 +108,7 @@ fn draw_config(rng: &mut ChaCha8Rng) -> PolicyConfig {
         } else {
             Some(ms(rng.random_range(20_000..=60_000)))
         },
+        readiness: crate::Readiness::Listening,
         canary: if rng.random_bool(0.5) {
             None
         } else {
