@@ -42,3 +42,22 @@ fn a_readiness_by_another_name_stops_the_start() {
         "{err}"
     );
 }
+
+/// `REGIMENT_BIND` beats `hello --bind`, as every variable beats what the program set: the
+/// master says so at start, with the value it took, and serves there.
+#[test]
+fn a_variable_over_a_flag_is_logged_at_start() {
+    let mut cmd = std::process::Command::new(HELLO);
+    cmd.args(["--bind", "127.0.0.1:1", "--workers", "1", "--print-events"]);
+    let c = Cluster::start_command(cmd, &[("REGIMENT_DRAIN_TIMEOUT", "5s")]);
+    c.wait_serving(1);
+    c.wait_log(
+        "options set by the environment, over the program's own: REGIMENT_BIND=127.0.0.1:0, ",
+    );
+    assert!(
+        c.stderr().contains("REGIMENT_DRAIN_TIMEOUT=5s"),
+        "{}",
+        c.stderr()
+    );
+    assert_ne!(c.addr().port(), 1, "REGIMENT_BIND took the place of --bind");
+}

@@ -53,7 +53,7 @@ impl EnvVar {
     }
 
     /// The value, trimmed.
-    fn value(&self) -> &str {
+    pub(super) fn value(&self) -> &str {
         self.value.trim()
     }
 
