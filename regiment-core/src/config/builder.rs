@@ -248,7 +248,9 @@ impl Builder {
     }
 
     /// Respawn backoff: first delay, longest delay, and the time a worker must stay up for the
-    /// delay to start over.
+    /// delay to start over. A slot waits it out after a crash, after a failed start, and before
+    /// replacing a worker that asked to be replaced before it served anything (see
+    /// [`crate::Event::ReplacementDelayed`]).
     ///
     /// Refused at build: a first delay of zero (doubled, it stays zero: a crash loop with no
     /// pause), a `reset_after` of zero (every worker would count as healthy the moment it is

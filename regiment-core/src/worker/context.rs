@@ -103,6 +103,9 @@ pub(crate) struct WorkerContext {
     ready_sent: AtomicBool,
     replace_sent: AtomicBool,
     heartbeat_started: AtomicBool,
+    /// The resident size the last heartbeat reported, for the one sent with a replacement
+    /// request.
+    last_rss: AtomicU64,
 }
 
 static CONTEXT: OnceLock<Option<WorkerContext>> = OnceLock::new();
@@ -169,6 +172,7 @@ impl WorkerContext {
             ready_sent: AtomicBool::new(false),
             replace_sent: AtomicBool::new(false),
             heartbeat_started: AtomicBool::new(false),
+            last_rss: AtomicU64::new(0),
         };
         if let Err(e) = super::ipc::start(stream, rx) {
             tracing::error!(error = %e, "could not start the IPC thread; not a worker");
@@ -197,8 +201,25 @@ impl WorkerContext {
             return false;
         }
         tracing::info!(slot = self.slot, %reason, "worker requests its replacement");
+        // The figures of this moment, first: the master backs off the replacement of a worker
+        // that asks before it served anything, judged by the requests its heartbeats count,
+        // which would otherwise be up to an interval old (a worker that served its 500
+        // requests since its last heartbeat did serve).
+        if self.heartbeat_started.load(Ordering::SeqCst) {
+            self.send(self.heartbeat_message(self.last_rss.load(Ordering::Relaxed)));
+        }
         self.send(WorkerMessage::ReplaceMe { reason });
         true
+    }
+
+    fn heartbeat_message(&self, rss: u64) -> WorkerMessage {
+        WorkerMessage::Heartbeat {
+            rss,
+            requests: self.stats.requests(),
+            in_flight: self.stats.in_flight(),
+            responses_5xx: self.stats.responses_5xx(),
+            failures: self.stats.failures(),
+        }
     }
 
     pub(super) fn replace_requested(&self) -> bool {
@@ -252,13 +273,8 @@ impl WorkerContext {
                     .as_mut()
                     .and_then(|s| s.resident_bytes().ok())
                     .unwrap_or(0);
-                self.send(WorkerMessage::Heartbeat {
-                    rss,
-                    requests: self.stats.requests(),
-                    in_flight: self.stats.in_flight(),
-                    responses_5xx: self.stats.responses_5xx(),
-                    failures: self.stats.failures(),
-                });
+                self.last_rss.store(rss, Ordering::Relaxed);
+                self.send(self.heartbeat_message(rss));
             }
         });
     }

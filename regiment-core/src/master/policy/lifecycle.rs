@@ -181,6 +181,7 @@ impl Policy {
         let reached_before = self.slots[slot].reached.replace(generation);
         self.ready_in_rollout(slot, reached_before, generation, now);
         if let Some(reason) = asked {
+            self.back_off_if_unserved(id, true, now);
             self.want_replacement(
                 slot,
                 Pending {

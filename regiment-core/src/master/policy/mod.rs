@@ -18,7 +18,7 @@
 //! 3. at most `max_surge` replacements start at once; further requests queue, one per slot;
 //! 4. a draining worker is killed at its deadline;
 //! 5. a crashed worker is respawned in its slot with exponential backoff that starts over after
-//!    a healthy period;
+//!    a healthy period; so is a worker replaced that asked before it served anything;
 //! 6. commands: rolling restart, graceful then forced stop, one worker more or fewer, replace a
 //!    slot;
 //! 7. a worker that stops sending heartbeats is replaced;
@@ -46,6 +46,7 @@ mod replacement;
 mod rollout;
 mod slot;
 mod timers;
+mod unserved;
 mod worker;
 
 #[cfg(test)]
