@@ -276,6 +276,35 @@ fn a_custom_criterion_replaces_a_worker_after_consecutive_server_errors() {
     assert_ne!(http_common::pid_via_http(addr), old);
 }
 
+/// The example's own instructions, as written: 50 `curl .../fail` (a connection each), then
+/// `curl .../pid` answered by a fresh worker.
+#[test]
+fn the_custom_criterion_example_does_what_its_instructions_say() {
+    let cluster = Cluster::start(
+        Path::new(env!("CARGO_BIN_EXE_custom_criterion_under_test")),
+        &[("CUSTOM_PRINT_EVENTS", "true"), ("RUST_LOG", "warn")],
+    );
+    let old = cluster.wait_serving(1)[&0];
+    let addr = cluster.addr();
+    for _ in 0..50 {
+        let mut s = connect(addr);
+        send_get(&mut s, "/fail");
+        let res = read_response(&mut std::io::BufReader::new(s)).unwrap();
+        assert_eq!(res.status, 500);
+    }
+    let (_, asked) = cluster.wait_event("replace-requested", 0, |e| is(e, "replace-requested"));
+    assert_eq!(asked["reason"], "server-errors: 50 consecutive 5xx >= 50");
+    assert_eq!(pid_of(&asked), old);
+    cluster.wait_event("old worker exit", 0, |e| {
+        is(e, "exited") && pid_of(e) == old
+    });
+    assert_ne!(
+        http_common::pid_via_http(addr),
+        old,
+        "answered by a fresh worker"
+    );
+}
+
 /// Apps that open pools or warm caches are built in workers only.
 #[test]
 fn the_app_factory_runs_in_each_worker_and_never_in_the_master() {
