@@ -438,6 +438,27 @@ fn compose_stop_grace_period_covers_the_drain() {
     );
 }
 
+/// The figures of docs/kubernetes.md's arithmetic, the line below the one that names them
+/// (`terminationGracePeriodSeconds  >=  preStop sleep  +  ...`): the left side, the relation,
+/// and the terms of the right side.
+fn guide_arithmetic(guide: &str) -> (u64, String, Vec<u64>) {
+    let mut lines = guide.lines();
+    lines
+        .find(|l| l.starts_with("terminationGracePeriodSeconds "))
+        .expect("the guide's arithmetic");
+    let figures = lines.next().expect("the figures below the names");
+    let mut tokens = figures.split_whitespace();
+    let number = |t: &str| -> u64 {
+        t.trim_matches(|c| c == '(' || c == ')')
+            .parse()
+            .unwrap_or_else(|e| panic!("{t:?} in {figures:?}: {e}"))
+    };
+    let left = number(tokens.next().expect("the left side"));
+    let relation = tokens.next().expect("a relation").to_owned();
+    let terms = tokens.filter(|t| *t != "+").map(number).collect();
+    (left, relation, terms)
+}
+
 /// The documents of a multi-document YAML file.
 fn yaml_documents(text: &str) -> Vec<yaml_serde::Value> {
     text.split("\n---\n")
@@ -497,6 +518,30 @@ fn kubernetes_grace_period_covers_the_prestop_sleep_and_the_drain() {
         "terminationGracePeriodSeconds {grace} must exceed the preStop sleep ({sleep} s) plus \
          the drain deadline ({drain:?}) by {MARGIN:?}: the grace period counts from before the \
          preStop hook"
+    );
+    // The guide's arithmetic holds as written, with the manifest's figures.
+    let guide = std::fs::read_to_string(docs("kubernetes.md")).unwrap();
+    let (left, relation, terms) = guide_arithmetic(&guide);
+    let right: u64 = terms.iter().sum();
+    let holds = match relation.as_str() {
+        "=" => left == right,
+        ">" => left > right,
+        ">=" | "≥" => left >= right,
+        other => panic!("the guide's arithmetic relates by {other:?}"),
+    };
+    assert!(
+        holds,
+        "docs/kubernetes.md: {left} {relation} {terms:?} is false"
+    );
+    let margin = *terms.last().expect("a margin");
+    assert_eq!(
+        (left, terms[0], terms[1]),
+        (grace, sleep, drain.as_secs()),
+        "docs/kubernetes.md's figures are the manifest's: grace period, preStop sleep, drain"
+    );
+    assert!(
+        Duration::from_secs(margin) >= MARGIN,
+        "the guide's margin, {margin} s"
     );
 
     // Probes on the admin listener, whose port is the container's.
