@@ -21,10 +21,10 @@ const DURATION_OR_OFF: &str = "a duration above zero and at most 365 days such a
 /// What an on/off variable (`REGIMENT_WATCH`) accepts.
 pub(super) const SWITCH: &str = "1 or 0 (also true/false, yes/no, on/off)";
 
-/// A variable of the environment, as set. A blank value is refused like any other wrong one
-/// (see [`EnvVar::refused`]): `REGIMENT_WORKERS=$WORKERS` with `WORKERS` unset, or a unit
-/// file's `Environment=REGIMENT_WORKERS=`, is more likely a mistake than a wish for the
-/// default, which leaving the variable unset gives.
+/// A variable of the environment, as set. A blank value is refused like any other wrong one,
+/// and its error says how to get the default: `REGIMENT_WORKERS=$WORKERS` with `WORKERS` unset,
+/// or a unit file's `Environment=REGIMENT_WORKERS=`, is more likely a mistake than a wish for
+/// the default, which leaving the variable unset gives.
 #[derive(Debug)]
 pub struct EnvVar {
     name: &'static str,
