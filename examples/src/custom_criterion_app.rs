@@ -11,8 +11,14 @@
 //! curl http://127.0.0.1:3002/pid # answered by a fresh worker
 //! ```
 //!
+//! One worker by default: a streak is each worker's own, and the kernel spreads new
+//! connections over the workers, so with two the 50 failures of the loop above split between
+//! them and neither sees 50 in a row (as in production, where a worker in a bad state fails
+//! everything it gets). With `--workers 2`, send them over one connection, to one worker:
+//! `curl -s "http://127.0.0.1:3002/fail?n=[1-50]" > /dev/null`.
+//!
 //! Flags, each also an environment variable: `--bind` (`CUSTOM_BIND`, default
-//! 127.0.0.1:3002), `--workers` (`CUSTOM_WORKERS`, default 2), `--errors` (`CUSTOM_ERRORS`,
+//! 127.0.0.1:3002), `--workers` (`CUSTOM_WORKERS`, default 1), `--errors` (`CUSTOM_ERRORS`,
 //! default 50), `--print-events` (`CUSTOM_PRINT_EVENTS`: every lifecycle event as a JSON line
 //! `EVENT {...}` on stdout).
 
@@ -54,8 +60,8 @@ struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "CUSTOM_BIND", default_value = "127.0.0.1:3002")]
     bind: String,
-    /// Number of worker processes.
-    #[arg(long, env = "CUSTOM_WORKERS", default_value_t = 2)]
+    /// Number of worker processes (one by default: each counts its own streak of errors).
+    #[arg(long, env = "CUSTOM_WORKERS", default_value_t = 1)]
     workers: usize,
     /// Consecutive 5xx responses that make a worker ask for its replacement.
     #[arg(long, env = "CUSTOM_ERRORS", default_value_t = 50)]

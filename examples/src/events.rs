@@ -1,5 +1,5 @@
 //! What the examples print in the master: where they listen, how to steer them, and which
-//! worker asked to be replaced and why; with [`Output::Json`], also every lifecycle event as a line
+//! worker asked to be replaced and why (and why its replacement waits, when it does); with [`Output::Json`], also every lifecycle event as a line
 //! `EVENT {...}`, and on SIGWINCH a snapshot of the master's status as a line
 //! `EVENT {"event":"status-snapshot","status":{...}}`, which the end-to-end tests read.
 //!
@@ -26,7 +26,8 @@ use tokio::task::JoinHandle;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Output {
-    /// For a person: the addresses, how to steer the master, replacement requests.
+    /// For a person: the addresses, how to steer the master, replacement requests and why one
+    /// waits.
     #[default]
     Summary,
     /// The summary, every event as an `EVENT {...}` line and a status snapshot on SIGWINCH.
@@ -91,6 +92,11 @@ pub fn print(name: &'static str, handle: &Handle, output: Output) -> JoinHandle<
                 }
                 Event::ReplaceRequested { pid, reason, .. } => {
                     let _ = writeln!(out, "{name}: worker {pid} asks to be replaced: {reason}");
+                }
+                Event::ReplacementDelayed {
+                    pid, why, wait_ms, ..
+                } => {
+                    println!("{name}: worker {pid}'s replacement waits {wait_ms} ms: {why}");
                 }
                 _ => {}
             }

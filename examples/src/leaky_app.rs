@@ -2,7 +2,10 @@
 //!
 //! Every request to `/` leaks `--leak-kb` kilobytes on purpose. Once a worker's resident memory
 //! passes `--max-rss-mb`, it asks to be replaced: the master starts a fresh worker, waits until
-//! it is ready, then drains the leaky one. No request fails while this happens.
+//! it is ready, then drains the leaky one. No request fails while this happens. A threshold
+//! below what a worker needs to start (`--max-rss-mb 0`) makes every worker ask as it starts:
+//! the master then backs its replacements off, as it would a crash loop, and the example prints
+//! why each waits.
 //!
 //! ```text
 //! cargo run -p examples --bin leaky -- --workers 2 --max-rss-mb 64 --leak-kb 512

@@ -358,6 +358,17 @@ impl Server {
 mod tests {
     use super::*;
 
+    /// README's table of options gives `bind`'s default as `serve` and `Server` have it.
+    #[test]
+    fn the_readme_gives_the_default_address_of_serve() {
+        let readme = include_str!("../../README.md");
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with("| `bind(addr)`"))
+            .expect("README's row of bind");
+        assert!(row.contains(&format!("`{DEFAULT_BIND}`")), "{row}");
+    }
+
     /// This test process is not a worker, so `serve` takes the master's path.
     #[tokio::test]
     async fn a_master_without_an_address_fails_before_starting_workers() {

@@ -69,6 +69,23 @@ pub enum Event {
         /// The reason it gave.
         reason: String,
     },
+    /// A worker asked to be replaced before it served anything (before it was ready, or with no
+    /// request counted by its heartbeats): its replacement waits out its slot's backoff, as
+    /// after a failed start. Replaced at once, a worker that asks as soon as it starts (a
+    /// `MemoryFootprint` threshold below what the app needs to start) would be replaced as fast
+    /// as workers start: a crash loop by another name. It serves meanwhile.
+    ReplacementDelayed {
+        /// The slot whose replacement waits.
+        slot: usize,
+        /// Process id of the worker that asked; it keeps serving.
+        pid: u32,
+        /// The asking worker's.
+        generation: u64,
+        /// Why the replacement waits, for a person.
+        why: String,
+        /// Milliseconds before the replacement may start.
+        wait_ms: u64,
+    },
     /// A worker was told to drain. The event is emitted when the drain message is sent: the
     /// worker may read it a moment later, so a request it accepts in that moment is normal.
     Draining {

@@ -17,7 +17,9 @@ pub enum Readiness {
     Listening,
     /// As soon as the worker process has started and taken its IPC channel.
     Started,
-    /// When the application calls [`crate::worker::ready`] (pools open, caches warm).
+    /// When the application calls [`crate::worker::ready`] (pools open, caches warm). A worker
+    /// that has not called it by the start timeout is killed, and the kill's event says it did
+    /// not call it.
     Manual,
 }
 
@@ -45,17 +47,37 @@ impl fmt::Display for Readiness {
     }
 }
 
+/// Each readiness by its one name: an alias the error message does not list (`ready` once
+/// meant `manual`) would let `REGIMENT_READINESS=ready` pass as the readiness whose workers
+/// never become ready unless the app calls [`crate::worker::ready`].
 impl FromStr for Readiness {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "listening" => Ok(Readiness::Listening),
-            "started" => Ok(Readiness::Started),
-            "manual" | "ready" => Ok(Readiness::Manual),
-            other => Err(format!(
-                "`{other}` is not a readiness; expected one of listening, started, manual"
-            )),
+        const ALL: [Readiness; 3] = [Readiness::Listening, Readiness::Started, Readiness::Manual];
+        let s = s.trim();
+        ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            format!("`{s}` is not a readiness; expected one of listening, started, manual")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_readiness_has_one_name() {
+        for r in [Readiness::Listening, Readiness::Started, Readiness::Manual] {
+            assert_eq!(r.as_str().parse(), Ok(r));
+            assert_eq!(format!(" {r} ").parse(), Ok(r));
+        }
+        for other in ["ready", "Manual", "LISTENING", "listen", ""] {
+            let e = other.parse::<Readiness>().unwrap_err();
+            assert!(
+                e.contains("expected one of listening, started, manual"),
+                "{other}: {e}"
+            );
         }
     }
 }

@@ -65,17 +65,39 @@ impl Cluster {
         Self::start_command(Command::new(program), env)
     }
 
+    /// [`Cluster::start`] with the variables `unset` left out of the master's environment:
+    /// `REGIMENT_BIND`, say, for a program that binds an address of its own choosing (an empty
+    /// value is no way to unset one: regiment refuses it).
+    pub fn start_without(program: &Path, env: &[(&str, &str)], unset: &[&str]) -> Cluster {
+        let mut cmd = Command::new(program);
+        Self::default_env(&mut cmd);
+        for name in unset {
+            cmd.env_remove(name);
+        }
+        Self::start_prepared(cmd, env)
+    }
+
     /// Starts the master with `cmd` (which must exec the master program in the same process,
     /// so that the pid is the master's) and `env`.
     pub fn start_command(mut cmd: Command, env: &[(&str, &str)]) -> Cluster {
-        let tag = format!("{}-{}", std::process::id(), rand_suffix());
+        Self::default_env(&mut cmd);
+        Self::start_prepared(cmd, env)
+    }
+
+    /// What every master of the tests gets unless a test says otherwise.
+    fn default_env(cmd: &mut Command) {
         cmd.env("REGIMENT_BIND", "127.0.0.1:0")
             // Rollouts complete once their last worker served this long (5 s by default): short
             // here, so that the tests that wait for many rollouts stay quick; the tests of the
             // settle itself give their own.
             .env("REGIMENT_ROLLOUT_SETTLE", "300ms")
-            .env("FIXTURE_TAG", &tag)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info");
+    }
+
+    /// Starts `cmd`, its default environment set, with `env` on top.
+    fn start_prepared(mut cmd: Command, env: &[(&str, &str)]) -> Cluster {
+        let tag = format!("{}-{}", std::process::id(), rand_suffix());
+        cmd.env("FIXTURE_TAG", &tag)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

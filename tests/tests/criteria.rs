@@ -157,6 +157,82 @@ fn leaky_is_recycled_by_memory_footprint_with_no_failed_request() {
     }
 }
 
+/// `leaky --max-rss-mb 0`: every worker is over its threshold as it starts and asks at once.
+/// Replaced as fast as it asks, the slot ran 60 workers in 6 s; its replacements back off as a
+/// crash loop does instead, each wait announced with why, and the example says it too.
+#[test]
+fn a_threshold_every_worker_starts_above_backs_its_replacements_off() {
+    let cluster = Cluster::start(
+        Path::new(env!("CARGO_BIN_EXE_leaky_under_test")),
+        &[
+            ("LEAKY_WORKERS", "1"),
+            ("LEAKY_MAX_RSS_MB", "0"),
+            ("LEAKY_PRINT_EVENTS", "true"),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    let (delays, spawns) = cluster.wait_for("three delayed replacements", CEILING, |evs| {
+        let delays: Vec<&Value> = evs
+            .iter()
+            .filter(|e| is(e, "replacement-delayed"))
+            .collect();
+        let third = delays.get(2)?;
+        let spawns = evs
+            .iter()
+            .take_while(|e| e != third)
+            .filter(|e| is(e, "spawned"))
+            .count();
+        Some((delays.into_iter().cloned().collect::<Vec<_>>(), spawns))
+    });
+    let waits: Vec<u64> = delays[..3]
+        .iter()
+        .map(|e| e["wait_ms"].as_u64().unwrap())
+        .collect();
+    assert_eq!(waits, [100, 200, 400], "doubling, as after failed starts");
+    assert_eq!(spawns, 3, "one worker per wait, none in between");
+    for e in &delays {
+        let why = e["why"].as_str().unwrap();
+        assert!(
+            why.starts_with("it asked before serving anything ("),
+            "{why}"
+        );
+    }
+    let pid = pid_of(&delays[0]);
+    cluster.wait_line(&format!(
+        "leaky: worker {pid}'s replacement waits 100 ms: it asked before"
+    ));
+}
+
+/// A worker that serves its requests within its first heartbeat interval, and asks, did serve:
+/// its heartbeat sent with the request says so, and it is replaced at once.
+#[test]
+fn a_worker_that_served_before_its_next_heartbeat_is_replaced_at_once() {
+    let cluster = start_hello(
+        1,
+        &[
+            ("HELLO_MAX_REQUESTS", "5"),
+            ("HELLO_MAX_REQUESTS_JITTER", "0"),
+            // The periodic heartbeats: the first one as the worker starts, none after.
+            ("REGIMENT_HEARTBEAT_INTERVAL", "1h"),
+        ],
+    );
+    let old = cluster.wait_serving(1)[&0];
+    let mut s = connect(cluster.addr());
+    let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+    for _ in 0..5 {
+        send_get(&mut s, "/");
+        assert_eq!(read_response(&mut r).unwrap().status, 200);
+    }
+    let (at, _) = cluster.wait_event("the successor spawned", 0, |e| {
+        is(e, "spawned") && e["replaces"].as_u64() == Some(u64::from(old))
+    });
+    let events = cluster.events();
+    assert!(
+        !events[..at].iter().any(|e| is(e, "replacement-delayed")),
+        "{events:?}"
+    );
+}
+
 #[test]
 fn a_custom_criterion_replaces_a_worker_after_consecutive_server_errors() {
     let cluster = Cluster::start(
@@ -198,6 +274,35 @@ fn a_custom_criterion_replaces_a_worker_after_consecutive_server_errors() {
         is(e, "exited") && pid_of(e) == old
     });
     assert_ne!(http_common::pid_via_http(addr), old);
+}
+
+/// The example's own instructions, as written: 50 `curl .../fail` (a connection each), then
+/// `curl .../pid` answered by a fresh worker.
+#[test]
+fn the_custom_criterion_example_does_what_its_instructions_say() {
+    let cluster = Cluster::start(
+        Path::new(env!("CARGO_BIN_EXE_custom_criterion_under_test")),
+        &[("CUSTOM_PRINT_EVENTS", "true"), ("RUST_LOG", "warn")],
+    );
+    let old = cluster.wait_serving(1)[&0];
+    let addr = cluster.addr();
+    for _ in 0..50 {
+        let mut s = connect(addr);
+        send_get(&mut s, "/fail");
+        let res = read_response(&mut std::io::BufReader::new(s)).unwrap();
+        assert_eq!(res.status, 500);
+    }
+    let (_, asked) = cluster.wait_event("replace-requested", 0, |e| is(e, "replace-requested"));
+    assert_eq!(asked["reason"], "server-errors: 50 consecutive 5xx >= 50");
+    assert_eq!(pid_of(&asked), old);
+    cluster.wait_event("old worker exit", 0, |e| {
+        is(e, "exited") && pid_of(e) == old
+    });
+    assert_ne!(
+        http_common::pid_via_http(addr),
+        old,
+        "answered by a fresh worker"
+    );
 }
 
 /// Apps that open pools or warm caches are built in workers only.

@@ -5,9 +5,10 @@
 //!   systemd runs them, by socket activation, with a real `NOTIFY_SOCKET`: ready, served on the
 //!   activated socket, reloaded, stopped within `TimeoutStopSec=`.
 //! - containers: the Dockerfile's `ENTRYPOINT` runs as PID 1 of its own PID namespace with the
-//!   image's environment alone, and stops on its `STOPSIGNAL`; compose's stop grace period.
-//! - Kubernetes: `terminationGracePeriodSeconds` against the preStop sleep and the drain; the
-//!   probes on the admin listener.
+//!   image's environment alone, and stops on its `STOPSIGNAL`; compose's stop grace period; the
+//!   build context's `.dockerignore` leaves out `target/` and keeps the sources.
+//! - Kubernetes: `terminationGracePeriodSeconds` against the preStop sleep and the drain, and the
+//!   guide's arithmetic as written; the probes on the admin listener.
 //! - nginx: its upstream keep-alive and timeouts against regiment's.
 
 use std::io::{Read, Write};
@@ -411,6 +412,55 @@ fn the_dockerfile_entrypoint_runs_as_pid_1_and_stops_on_its_stopsignal() {
     });
 }
 
+/// The build context of docs/containers/Dockerfile, the workspace root, leaves out Cargo's
+/// output and the git history (`.dockerignore`), and none of what the build stage compiles.
+#[test]
+fn the_container_build_context_leaves_out_the_build_output_and_keeps_the_sources() {
+    let root = docs("..");
+    let text = std::fs::read_to_string(root.join(".dockerignore"))
+        .expect("a .dockerignore at the workspace root, the Dockerfile's build context");
+    let patterns: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(
+        patterns.iter().all(|p| !p.starts_with('!')),
+        "no exceptions: {patterns:?}"
+    );
+    // Docker's matching for patterns without wildcards: the path itself, or what is under it.
+    let ignored = |path: &str| {
+        patterns.iter().any(|p| {
+            let p = p.trim_matches('/');
+            assert!(
+                !p.contains(['*', '?', '[']),
+                "a pattern this test reads: {p}"
+            );
+            path == p || path.starts_with(&format!("{p}/"))
+        })
+    };
+    for path in ["target", "target/release/hello", ".git"] {
+        assert!(ignored(path), "{path} is sent to the builder: {patterns:?}");
+    }
+    // The workspace's manifest and lock file, and every member's (cargo loads them all).
+    let mut needed = vec!["Cargo.toml".to_owned(), "Cargo.lock".to_owned()];
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let entry = entry.unwrap();
+        if entry.path().join("Cargo.toml").is_file() {
+            let member = entry.file_name().into_string().unwrap();
+            needed.push(format!("{member}/Cargo.toml"));
+            needed.push(format!("{member}/src"));
+        }
+    }
+    assert!(needed.contains(&"examples/src".to_owned()), "{needed:?}");
+    for path in &needed {
+        assert!(
+            !ignored(path),
+            "{path} is left out of the build: {patterns:?}"
+        );
+    }
+}
+
 #[test]
 fn compose_stop_grace_period_covers_the_drain() {
     let image = checked_image();
@@ -436,6 +486,27 @@ fn compose_stop_grace_period_covers_the_drain() {
         grace >= drain + MARGIN,
         "stop_grace_period {grace:?} must exceed the drain deadline ({drain:?}) by {MARGIN:?}"
     );
+}
+
+/// The figures of docs/kubernetes.md's arithmetic, the line below the one that names them
+/// (`terminationGracePeriodSeconds  >=  preStop sleep  +  ...`): the left side, the relation,
+/// and the terms of the right side.
+fn guide_arithmetic(guide: &str) -> (u64, String, Vec<u64>) {
+    let mut lines = guide.lines();
+    lines
+        .find(|l| l.starts_with("terminationGracePeriodSeconds "))
+        .expect("the guide's arithmetic");
+    let figures = lines.next().expect("the figures below the names");
+    let mut tokens = figures.split_whitespace();
+    let number = |t: &str| -> u64 {
+        t.trim_matches(|c| c == '(' || c == ')')
+            .parse()
+            .unwrap_or_else(|e| panic!("{t:?} in {figures:?}: {e}"))
+    };
+    let left = number(tokens.next().expect("the left side"));
+    let relation = tokens.next().expect("a relation").to_owned();
+    let terms = tokens.filter(|t| *t != "+").map(number).collect();
+    (left, relation, terms)
 }
 
 /// The documents of a multi-document YAML file.
@@ -497,6 +568,30 @@ fn kubernetes_grace_period_covers_the_prestop_sleep_and_the_drain() {
         "terminationGracePeriodSeconds {grace} must exceed the preStop sleep ({sleep} s) plus \
          the drain deadline ({drain:?}) by {MARGIN:?}: the grace period counts from before the \
          preStop hook"
+    );
+    // The guide's arithmetic holds as written, with the manifest's figures.
+    let guide = std::fs::read_to_string(docs("kubernetes.md")).unwrap();
+    let (left, relation, terms) = guide_arithmetic(&guide);
+    let right: u64 = terms.iter().sum();
+    let holds = match relation.as_str() {
+        "=" => left == right,
+        ">" => left > right,
+        ">=" | "≥" => left >= right,
+        other => panic!("the guide's arithmetic relates by {other:?}"),
+    };
+    assert!(
+        holds,
+        "docs/kubernetes.md: {left} {relation} {terms:?} is false"
+    );
+    let margin = *terms.last().expect("a margin");
+    assert_eq!(
+        (left, terms[0], terms[1]),
+        (grace, sleep, drain.as_secs()),
+        "docs/kubernetes.md's figures are the manifest's: grace period, preStop sleep, drain"
+    );
+    assert!(
+        Duration::from_secs(margin) >= MARGIN,
+        "the guide's margin, {margin} s"
     );
 
     // Probes on the admin listener, whose port is the container's.
@@ -613,7 +708,11 @@ fn the_guides_show_the_files_as_shipped() {
         ),
         (
             "containers.md",
-            &["containers/Dockerfile", "containers/compose.yaml"],
+            &[
+                "containers/Dockerfile",
+                "containers/compose.yaml",
+                "../.dockerignore",
+            ],
         ),
         ("kubernetes.md", &["kubernetes/deployment.yaml"]),
         ("load-balancers.md", &["nginx/hello.conf"]),

@@ -6,14 +6,14 @@ mod http_common;
 
 use std::io::BufReader;
 
-use http_common::{connect, read_response, send_get, start_hello};
+use http_common::{connect, read_response, send_get, start_hello, start_hello_without};
 use nix::sys::signal::Signal;
 use tests::cluster::{CEILING, wait_gone};
 
 #[test]
 fn hello_binds_its_own_flag_and_prints_where_it_listens_and_how_to_restart() {
-    // No REGIMENT_BIND (empty is unset): the address comes from hello's --bind (HELLO_BIND).
-    let c = start_hello(1, &[("REGIMENT_BIND", ""), ("HELLO_BIND", "127.0.0.1:0")]);
+    // No REGIMENT_BIND: the address comes from hello's --bind (HELLO_BIND).
+    let c = start_hello_without(1, &[("HELLO_BIND", "127.0.0.1:0")], &["REGIMENT_BIND"]);
     let workers = c.wait_serving(1);
     let addr = c.addr();
     assert!(addr.ip().is_loopback() && addr.port() != 0);

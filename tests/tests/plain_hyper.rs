@@ -106,3 +106,34 @@ fn a_plain_tower_service_serves_rolls_and_stops() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `plain_hyper --help` prints its help and starts nothing; a flag it does not take is refused
+/// as a command line error (status 2), as `hello` does both.
+#[test]
+fn plain_hyper_help_prints_its_help_and_a_wrong_flag_is_refused() {
+    let mut c = Cluster::start_command(
+        {
+            let mut cmd = std::process::Command::new(PLAIN_HYPER);
+            cmd.arg("--help");
+            cmd
+        },
+        &[],
+    );
+    let status = c.wait_exit(CEILING);
+    assert!(status.success(), "{status:?}\n{}", c.stderr());
+    c.wait_line("A plain tower service");
+    c.wait_line("Usage: ");
+    c.wait_line("REGIMENT_BIND");
+    assert!(c.events().is_empty() && c.spawned_pids().is_empty());
+
+    let mut c = Cluster::start_command(
+        {
+            let mut cmd = std::process::Command::new(PLAIN_HYPER);
+            cmd.arg("--no-such-flag");
+            cmd
+        },
+        &[],
+    );
+    assert_eq!(c.wait_exit(CEILING).code(), Some(2), "{}", c.stderr());
+    assert!(c.stderr().contains("--no-such-flag"), "{}", c.stderr());
+}

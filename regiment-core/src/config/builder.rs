@@ -12,9 +12,9 @@ use nix::sys::signal::Signal;
 
 use super::choices::{EnvOverrides, WatchProgram};
 use super::defaults::*;
+use super::from_env::FromEnv;
 use super::spawn_plan::BeforeSpawn;
 use crate::error::Result;
-use crate::identity::Requested;
 use crate::readiness::Readiness;
 use crate::worker_env::WorkerEnv;
 
@@ -36,9 +36,12 @@ pub(super) enum WorkerCount {
 /// `REGIMENT_HEARTBEAT_INTERVAL`, `REGIMENT_HEARTBEAT_TIMEOUT` (`10s`, `off`),
 /// `REGIMENT_CANARY_*`, `REGIMENT_CONTROL_SOCKET`, `REGIMENT_WORKER_USER`,
 /// `REGIMENT_WORKER_GROUP`, `REGIMENT_WORKER_ENV`, `REGIMENT_ADMIN_BIND`, `REGIMENT_WATCH`
-/// (`1` or `0`). A wrong value is an error that names the variable and what it accepts; a
-/// `REGIMENT_*` variable regiment does not read (a typo) is logged as a warning at build,
-/// naming the closest known one.
+/// (`1` or `0`). A wrong value is an error that names the variable and what it accepts, and an
+/// empty value is a wrong one (unset the variable for the default); options checked together
+/// (the backoff's first and longest delays, the heartbeat's interval and timeout) are refused
+/// under the variable that set one, if one did. The variables that set options are logged at
+/// build (info) with their values; a `REGIMENT_*` variable regiment does not read (a typo) is
+/// logged as a warning, naming the closest known one.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -56,8 +59,6 @@ pub(super) enum WorkerCount {
 pub struct Builder {
     pub(super) workers: WorkerCount,
     pub(super) binds: Vec<String>,
-    /// `bind`, or `REGIMENT_BIND` once that replaced the addresses (for errors).
-    pub(super) bind_option: &'static str,
     pub(super) drain_timeout: Duration,
     pub(super) start_timeout: Duration,
     pub(super) max_surge: Option<usize>,
@@ -79,14 +80,14 @@ pub struct Builder {
     pub(super) heartbeat_timeout: Option<Duration>,
     pub(super) canary: Option<crate::Canary>,
     pub(super) watch_program: WatchProgram,
-    /// The path, and the option that gave it (for errors).
-    pub(super) control_socket: Option<(PathBuf, &'static str)>,
-    pub(super) worker_user: Option<Requested>,
-    pub(super) worker_group: Option<Requested>,
+    pub(super) control_socket: Option<PathBuf>,
+    pub(super) worker_user: Option<String>,
+    pub(super) worker_group: Option<String>,
     pub(super) worker_env: WorkerEnv,
-    /// The admin listener's address, with the option that gave it (for its errors).
-    pub(super) admin_bind: Option<(&'static str, String)>,
+    pub(super) admin_bind: Option<String>,
     pub(super) env_overrides: EnvOverrides,
+    /// The variables that set options, so that errors and the start's log name them.
+    pub(super) from_env: FromEnv,
 }
 
 impl Default for Builder {
@@ -120,7 +121,6 @@ impl Builder {
         Self {
             workers: WorkerCount::Cpus,
             binds: Vec::new(),
-            bind_option: "bind",
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             start_timeout: DEFAULT_START_TIMEOUT,
             max_surge: None,
@@ -147,6 +147,7 @@ impl Builder {
             worker_env: WorkerEnv::Inherit,
             admin_bind: None,
             env_overrides: EnvOverrides::Apply,
+            from_env: FromEnv::default(),
         }
     }
 
@@ -247,7 +248,9 @@ impl Builder {
     }
 
     /// Respawn backoff: first delay, longest delay, and the time a worker must stay up for the
-    /// delay to start over.
+    /// delay to start over. A slot waits it out after a crash, after a failed start, and before
+    /// replacing a worker that asked to be replaced before it served anything (see
+    /// [`crate::Event::ReplacementDelayed`]).
     ///
     /// Refused at build: a first delay of zero (doubled, it stays zero: a crash loop with no
     /// pause), a `reset_after` of zero (every worker would count as healthy the moment it is
@@ -374,7 +377,7 @@ impl Builder {
     /// # }
     /// ```
     pub fn control_socket(mut self, path: impl Into<PathBuf>) -> Self {
-        self.control_socket = Some((path.into(), "control_socket"));
+        self.control_socket = Some(path.into());
         self
     }
 
@@ -398,7 +401,7 @@ impl Builder {
     /// # Ok::<(), regiment_core::Error>(())
     /// ```
     pub fn admin_bind(mut self, addr: impl Into<String>) -> Self {
-        self.admin_bind = Some(("admin_bind", addr.into()));
+        self.admin_bind = Some(addr.into());
         self
     }
 

@@ -7,10 +7,14 @@ use super::builder::{Builder, WorkerCount};
 use super::choices::WatchProgram;
 use super::defaults::MAX_WORKERS;
 use super::env_var::EnvVar;
+use super::from_env::FromEnv;
 use super::signals::parse_restart_signals;
 use crate::Canary;
 use crate::error::Result;
-use crate::identity::Requested;
+use crate::plumbing::WorkerVariable;
+
+/// What `REGIMENT_BIND` takes.
+const ADDRESSES: &str = "addresses to listen on, HOST:PORT or unix:PATH, comma-separated";
 
 /// A variable, and how its value, once parsed, sets the builder.
 struct Override {
@@ -37,9 +41,11 @@ const OVERRIDES: &[Override] = overrides! {
     "REGIMENT_WORKERS" => |b, v| b.workers =
         WorkerCount::Fixed(v.number_in(1..=MAX_WORKERS, "workers")?),
     "REGIMENT_BIND" => |b, v| {
-        b.binds = v.value().split(',').map(str::trim).filter(|s| !s.is_empty())
+        b.binds = v.text(ADDRESSES)?.split(',').map(str::trim).filter(|s| !s.is_empty())
             .map(str::to_owned).collect();
-        b.bind_option = v.name();
+        if b.binds.is_empty() {
+            return Err(v.refused(ADDRESSES));
+        }
     },
     "REGIMENT_DRAIN_TIMEOUT" => |b, v| b.drain_timeout = v.duration()?,
     "REGIMENT_START_TIMEOUT" => |b, v| b.start_timeout = v.duration()?,
@@ -55,12 +61,13 @@ const OVERRIDES: &[Override] = overrides! {
     "REGIMENT_ROLLOUT_TIMEOUT" => |b, v| b.rollout_timeout = Some(v.duration()?),
     "REGIMENT_READINESS" => |b, v| b.readiness = v.parsed()?,
     "REGIMENT_RESTART_SIGNAL" => |b, v| b.restart_signals =
-        parse_restart_signals(v.name(), v.raw())?,
-    "REGIMENT_PROCESS_NAME" => |b, v| b.process_name = Some(v.value().to_owned()),
+        parse_restart_signals(v.name(), v.raw_text("restart signals, such as SIGHUP,SIGUSR2")?)?,
+    "REGIMENT_PROCESS_NAME" => |b, v| b.process_name =
+        Some(v.text("a name for the workers in ps")?.to_owned()),
     "REGIMENT_HEARTBEAT_INTERVAL" => |b, v| b.heartbeat = v.duration()?,
     "REGIMENT_HEARTBEAT_TIMEOUT" => |b, v| b.heartbeat_timeout = v.duration_or_off()?,
     "REGIMENT_CONTROL_SOCKET" => |b, v| b.control_socket =
-        Some((PathBuf::from(v.value()), v.name())),
+        Some(PathBuf::from(v.text("a path for the control socket")?)),
     "REGIMENT_WATCH" => |b, v| b.watch_program =
         if v.switch()? { WatchProgram::Reload } else { WatchProgram::Off },
     // Any of them turns the canary on, with the defaults for the others.
@@ -73,22 +80,40 @@ const OVERRIDES: &[Override] = overrides! {
     "REGIMENT_CANARY_MIN_REQUESTS" => |b, v| b.canary.get_or_insert_with(Canary::new)
         .min_requests = v.number(0, "a number of requests")?,
     "REGIMENT_WORKER_USER" => |b, v| b.worker_user =
-        Some(Requested { option: v.name(), value: v.raw().to_owned() }),
+        Some(v.raw_text("a user name or number")?.to_owned()),
     "REGIMENT_WORKER_GROUP" => |b, v| b.worker_group =
-        Some(Requested { option: v.name(), value: v.raw().to_owned() }),
+        Some(v.raw_text("a group name or number")?.to_owned()),
     "REGIMENT_WORKER_ENV" => |b, v| b.worker_env = v.parsed()?,
-    "REGIMENT_ADMIN_BIND" => |b, v| b.admin_bind = Some((v.name(), v.value().to_owned())),
+    "REGIMENT_ADMIN_BIND" => |b, v| b.admin_bind =
+        Some(v.text("an address for the admin endpoints, HOST:PORT or unix:PATH")?.to_owned()),
 };
 
-/// Applies the variables `lookup` finds set. Each value is checked here, under the variable's
-/// own name, so that an error names what the operator actually set.
+/// Applies the variables `lookup` finds set, and notes each in the builder's
+/// [`FromEnv`](super::from_env::FromEnv). Each value is checked here, under the variable's own
+/// name, so that an error names what the operator actually set; the checks of options
+/// together, later, ask the notes which name to give.
 pub(super) fn apply(builder: &mut Builder, lookup: &dyn Fn(&str) -> Option<String>) -> Result<()> {
     for row in OVERRIDES {
         if let Some(var) = EnvVar::lookup(row.name, lookup) {
             (row.apply)(builder, &var)?;
+            builder.from_env.record(&var);
         }
     }
     Ok(())
+}
+
+/// Notes the variables workers read (regiment-axum's HTTP options) that `lookup` finds set:
+/// options set by the environment too, which the start's log names with the others. Their
+/// values are checked where they are read.
+pub(super) fn note_worker_variables(
+    from_env: &mut FromEnv,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) {
+    for var in WorkerVariable::ALL {
+        if let Some(var) = EnvVar::lookup(var.name(), lookup) {
+            from_env.record(&var);
+        }
+    }
 }
 
 /// The names of the variables: README lists them all, and the master knows them as its own.

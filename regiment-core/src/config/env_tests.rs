@@ -68,9 +68,69 @@ fn backoff_variables_set_the_backoff() {
             );
         }
     }
-    // Each is good alone, but a longest delay shorter than the first is refused as a whole.
+}
+
+/// Values good alone that do not go together are refused under the name the user wrote: the
+/// variable that set one, with the other as it was set (the builder's option, or a variable).
+#[test]
+fn options_checked_together_are_refused_under_the_variable_that_set_them() {
+    let e = refusal(&[("REGIMENT_BACKOFF_INITIAL", "1h")]);
+    assert_eq!(
+        e,
+        "invalid value \"1h\" for option `REGIMENT_BACKOFF_INITIAL`: expected a first delay no \
+         longer than `backoff`'s longest delay (30s)"
+    );
     let e = refusal(&[("REGIMENT_BACKOFF_MAX", "50ms")]);
-    assert!(e.contains("`backoff`"), "{e}");
+    assert!(
+        e.contains("`REGIMENT_BACKOFF_MAX`")
+            && e.contains("at least `backoff`'s first delay (100ms)"),
+        "{e}"
+    );
+    let e = refusal(&[
+        ("REGIMENT_BACKOFF_INITIAL", "1m"),
+        ("REGIMENT_BACKOFF_MAX", "2s"),
+    ]);
+    assert!(
+        e.contains("`REGIMENT_BACKOFF_INITIAL`") && e.contains("`REGIMENT_BACKOFF_MAX` (2s)"),
+        "{e}"
+    );
+    let coded = Builder::new()
+        .workers(1)
+        .heartbeat_timeout(Duration::from_secs(10));
+    let e = with_env(coded, &[("REGIMENT_HEARTBEAT_INTERVAL", "20s")])
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("`REGIMENT_HEARTBEAT_INTERVAL`")
+            && e.contains("shorter than `heartbeat_timeout` (10s)"),
+        "{e}"
+    );
+}
+
+/// A variable beats whatever the program set (`REGIMENT_BIND` over `hello --bind`): the master
+/// says which options the environment set, with their values, at start.
+#[test]
+fn the_options_the_environment_set_are_logged_at_start() {
+    let vars = [
+        ("REGIMENT_WORKERS", "2"),
+        ("REGIMENT_BIND", "127.0.0.1:0"),
+        ("REGIMENT_IDLE_GRACE", "2s"),
+        ("REGIMENT_NOT_AN_OPTION", "secret"),
+    ];
+    let (config, log) =
+        crate::test_support::capture_log(|| with_env(Builder::new().workers(1), &vars));
+    assert_eq!(config.unwrap().workers, 2);
+    assert!(
+        log.contains(
+            " INFO regiment: options set by the environment, over the program's own: \
+                      REGIMENT_WORKERS=2, REGIMENT_BIND=127.0.0.1:0, REGIMENT_IDLE_GRACE=2s"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("secret"), "{log}");
+    let (_, log) = crate::test_support::capture_log(|| with_env(Builder::new().workers(1), &[]));
+    assert!(!log.contains("environment"), "{log}");
 }
 
 #[test]
@@ -110,16 +170,38 @@ fn heartbeat_variables_set_the_interval_and_the_timeout_or_turn_it_off() {
     }
     // A timeout not longer than the interval would replace healthy workers.
     let e = refusal(&[("REGIMENT_HEARTBEAT_TIMEOUT", "1s")]);
-    assert!(e.contains("longer than heartbeat_interval"), "{e}");
+    assert!(
+        e.contains("`REGIMENT_HEARTBEAT_TIMEOUT`")
+            && e.contains("longer than `heartbeat_interval` (1s)"),
+        "{e}"
+    );
 }
 
 #[test]
 fn the_process_name_variable_names_the_workers() {
     let c = config(&[("REGIMENT_PROCESS_NAME", " shop ")]);
     assert_eq!(c.process_name, "shop");
-    // Blank counts as unset: the program's name.
-    let c = config(&[("REGIMENT_PROCESS_NAME", "  ")]);
-    assert_ne!(c.process_name.trim(), "");
+    // Unset: the program's name.
+    assert_ne!(config(&[]).process_name.trim(), "");
+}
+
+/// `REGIMENT_WORKERS=$WORKERS` with `WORKERS` unset is a mistake more often than a wish for
+/// the default: every variable refuses an empty or blank value, under its own name, and says
+/// how to get the default.
+#[test]
+fn an_empty_variable_is_refused_under_its_name() {
+    for name in super::env::names() {
+        for blank in ["", "  "] {
+            let e = refusal(&[(name, blank)]);
+            assert!(
+                e.contains(&format!("`{name}`")) && e.contains("set but empty"),
+                "{name}={blank:?}: {e}"
+            );
+        }
+    }
+    // Commas alone name no address either.
+    let e = refusal(&[("REGIMENT_BIND", " , ")]);
+    assert!(e.contains("`REGIMENT_BIND`"), "{e}");
 }
 
 #[test]
@@ -128,6 +210,22 @@ fn addresses_from_the_variable_are_refused_under_its_name() {
     assert_eq!((c.binds.len(), c.bind_option), (2, "REGIMENT_BIND"));
     let e = refusal(&[("REGIMENT_BIND", "nowhere")]);
     assert!(e.contains("`REGIMENT_BIND`"), "{e}");
+    // So are the admin address and the workers' user, checked later at build, and the control
+    // socket, bound later still.
+    let e = refusal(&[("REGIMENT_ADMIN_BIND", "nowhere")]);
+    assert!(e.contains("`REGIMENT_ADMIN_BIND`"), "{e}");
+    let e = refusal(&[("REGIMENT_WORKER_USER", "no-such-user-of-regiment")]);
+    assert!(e.contains("`REGIMENT_WORKER_USER`"), "{e}");
+    let c = config(&[("REGIMENT_CONTROL_SOCKET", "/run/a.sock")]);
+    assert_eq!(
+        c.control_socket.map(|(_, option)| option),
+        Some("REGIMENT_CONTROL_SOCKET")
+    );
+    let c = with_env(Builder::new().workers(1).control_socket("/run/a.sock"), &[]).unwrap();
+    assert_eq!(
+        c.control_socket.map(|(_, option)| option),
+        Some("control_socket")
+    );
 }
 
 #[test]
@@ -168,6 +266,19 @@ fn more_workers_than_a_master_runs_are_refused_under_the_variable() {
         assert!(
             e.contains("`REGIMENT_WORKERS`") && e.contains("from 1 to 1024"),
             "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn the_readiness_variable_takes_each_readiness_by_its_one_name() {
+    let c = config(&[("REGIMENT_READINESS", "manual")]);
+    assert_eq!(c.readiness, crate::Readiness::Manual);
+    for other in ["ready", "Manual", "listen"] {
+        let e = refusal(&[("REGIMENT_READINESS", other)]);
+        assert!(
+            e.contains("`REGIMENT_READINESS`") && e.contains("listening, started, manual"),
+            "{other}: {e}"
         );
     }
 }

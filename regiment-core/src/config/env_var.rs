@@ -21,8 +21,10 @@ const DURATION_OR_OFF: &str = "a duration above zero and at most 365 days such a
 /// What an on/off variable (`REGIMENT_WATCH`) accepts.
 pub(super) const SWITCH: &str = "1 or 0 (also true/false, yes/no, on/off)";
 
-/// A variable of the environment, set to something other than blanks (a blank value counts as
-/// unset, as `Environment=REGIMENT_WORKERS=` in a unit file means).
+/// A variable of the environment, as set. A blank value is refused like any other wrong one,
+/// and its error says how to get the default: `REGIMENT_WORKERS=$WORKERS` with `WORKERS` unset,
+/// or a unit file's `Environment=REGIMENT_WORKERS=`, is more likely a mistake than a wish for
+/// the default, which leaving the variable unset gives.
 #[derive(Debug)]
 pub struct EnvVar {
     name: &'static str,
@@ -41,7 +43,7 @@ impl EnvVar {
         name: &'static str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Option<Self> {
-        let value = lookup(name).filter(|v| !v.trim().is_empty())?;
+        let value = lookup(name)?;
         Some(Self { name, value })
     }
 
@@ -51,17 +53,35 @@ impl EnvVar {
     }
 
     /// The value, trimmed.
-    pub(crate) fn value(&self) -> &str {
+    pub(super) fn value(&self) -> &str {
         self.value.trim()
     }
 
-    /// The value as set, untrimmed (a user name is taken as it is).
-    pub(crate) fn raw(&self) -> &str {
-        &self.value
+    /// The value, trimmed, unless blank; `expected` says what the variable takes.
+    pub(crate) fn text(&self, expected: &str) -> Result<&str> {
+        self.raw_text(expected).map(str::trim)
     }
 
-    /// An error naming the variable, its value and `expected`.
+    /// The value as set, untrimmed (a user name is taken as it is), unless blank.
+    pub(crate) fn raw_text(&self, expected: &str) -> Result<&str> {
+        if self.is_blank() {
+            return Err(self.refused(expected));
+        }
+        Ok(&self.value)
+    }
+
+    fn is_blank(&self) -> bool {
+        self.value.trim().is_empty()
+    }
+
+    /// An error naming the variable, its value and `expected`; for a blank value, how to get
+    /// the default instead.
     pub(crate) fn refused(&self, expected: impl Into<String>) -> Error {
+        let mut expected = expected.into();
+        if self.is_blank() {
+            expected
+                .push_str(" (it is set but empty: give it a value, or unset it for the default)");
+        }
         Error::invalid(self.name, &self.value, expected)
     }
 
@@ -159,9 +179,32 @@ mod tests {
     }
 
     #[test]
-    fn a_blank_value_counts_as_unset() {
+    fn a_blank_value_is_refused_by_every_parser_saying_how_to_get_the_default() {
         let set = |_: &str| Some("  ".to_owned());
-        assert!(EnvVar::lookup("REGIMENT_TEST", &set).is_none());
+        let blank = EnvVar::lookup("REGIMENT_TEST", &set).expect("set, if blank");
+        let refusals = [
+            blank.duration().map(drop),
+            blank.duration_or_zero().map(drop),
+            blank.duration_or_off().map(drop),
+            blank.number(0u32, "a number").map(drop),
+            blank.number_in(1..=2u32, "workers").map(drop),
+            blank.fraction().map(drop),
+            blank.switch().map(drop),
+            blank.parsed::<crate::Readiness>().map(drop),
+            blank.text("a name").map(drop),
+            blank.raw_text("a user").map(drop),
+        ];
+        for refusal in refusals {
+            let e = refusal.unwrap_err().to_string();
+            assert!(
+                e.contains("`REGIMENT_TEST`")
+                    && e.contains("set but empty")
+                    && e.contains("unset it"),
+                "{e}"
+            );
+        }
+        let unset = |_: &str| None;
+        assert!(EnvVar::lookup("REGIMENT_TEST", &unset).is_none());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! - `builder.rs`, `worker_options.rs`, `rollout_options.rs`: the [`Builder`] and its methods; `defaults.rs`,
 //!   `spawn_plan.rs`: what they take.
 //! - `validated.rs`: [`Builder`] to [`Config`], each option checked under its name.
-//! - `env.rs`: the table of environment overrides; `env_var.rs`: the parsers of their values.
+//! - `env.rs`: the table of environment overrides; `env_var.rs`: the parsers of their values;
+//!   `from_env.rs`: which options they set, for the errors and the start's log.
 //! - `signals.rs`: which signals may start a rolling restart.
 //! - `unknown_vars.rs`: the warnings about `REGIMENT_*` variables regiment does not read.
 //! - `choices.rs`: the two-way options ([`EnvOverrides`], [`WatchProgram`]).
@@ -14,6 +15,7 @@ mod choices;
 mod defaults;
 mod env;
 pub(crate) mod env_var;
+mod from_env;
 mod rollout_options;
 mod signals;
 mod spawn_plan;

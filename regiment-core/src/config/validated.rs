@@ -9,10 +9,11 @@ use nix::sys::signal::Signal;
 use super::builder::{Builder, WorkerCount};
 use super::choices::{EnvOverrides, WatchProgram};
 use super::defaults::{MAX_DURATION, MAX_WORKERS};
+use super::from_env::Side;
 use super::signals::check_restart_signals;
 use super::spawn_plan::BeforeSpawn;
 use crate::error::{Error, Result};
-use crate::identity::WorkerIdentity;
+use crate::identity::{Requested, WorkerIdentity};
 use crate::listen::{ListenAddr, MAX_UNIX_PATH};
 use crate::readiness::Readiness;
 use crate::worker_env::WorkerEnv;
@@ -40,6 +41,7 @@ impl Builder {
     ) -> Result<Config> {
         if self.env_overrides == EnvOverrides::Apply {
             super::env::apply(&mut self, lookup)?;
+            super::env::note_worker_variables(&mut self.from_env, lookup);
         }
         let workers = self.worker_count()?;
         self.check_durations()?;
@@ -55,19 +57,44 @@ impl Builder {
             return Err(Error::invalid("rollout_failure_limit", 0, "at least 1"));
         }
         check_restart_signals(&self.restart_signals)?;
-        if let Some((path, option)) = &self.control_socket {
+        let from_env = std::mem::take(&mut self.from_env);
+        if let Some(path) = &self.control_socket {
+            let option = from_env.name("control_socket", "REGIMENT_CONTROL_SOCKET");
             check_socket_path(option, path)?;
         }
+        let bind_option = from_env.name("bind", "REGIMENT_BIND");
         let mut binds = Vec::with_capacity(self.binds.len());
         for b in &self.binds {
             binds.push(
                 b.parse::<ListenAddr>()
-                    .map_err(|e| Error::invalid(self.bind_option, b, e))?,
+                    .map_err(|e| Error::invalid(bind_option, b, e))?,
             );
         }
-        let worker_identity =
-            crate::identity::resolve(self.worker_user.take(), self.worker_group.take())?;
+        let requested = |option, var, value: Option<String>| {
+            value.map(|value| Requested {
+                option: from_env.name(option, var),
+                value,
+            })
+        };
+        let worker_identity = crate::identity::resolve(
+            requested(
+                "worker_user",
+                "REGIMENT_WORKER_USER",
+                self.worker_user.take(),
+            ),
+            requested(
+                "worker_group",
+                "REGIMENT_WORKER_GROUP",
+                self.worker_group.take(),
+            ),
+        )?;
         let program = crate::master::program::resolve(self.program.take())?;
+        // A variable beats whatever the program set, a command-line flag of its own included
+        // (`REGIMENT_BIND` over `hello --bind`): said once, at start, so that it is never a
+        // surprise.
+        if let Some(set) = from_env.summary() {
+            tracing::info!(target: "regiment", "options set by the environment, over the program's own: {set}");
+        }
         let process_name = self.process_name.take().unwrap_or_else(|| {
             program
                 .file_name()
@@ -77,7 +104,7 @@ impl Builder {
         Ok(Config {
             workers,
             binds,
-            bind_option: self.bind_option,
+            bind_option,
             drain_timeout: self.drain_timeout,
             start_timeout: self.start_timeout,
             max_surge: self.max_surge,
@@ -101,12 +128,19 @@ impl Builder {
             heartbeat_timeout: self.heartbeat_timeout,
             canary: self.canary.map(crate::Canary::check).transpose()?,
             watch_program: self.watch_program,
-            control_socket: self.control_socket,
+            control_socket: self.control_socket.map(|path| {
+                (
+                    path,
+                    from_env.name("control_socket", "REGIMENT_CONTROL_SOCKET"),
+                )
+            }),
             worker_identity,
             worker_env: self.worker_env,
             admin_bind: self
                 .admin_bind
-                .map(|(option, addr)| parse_admin_bind(option, &addr))
+                .map(|addr| {
+                    parse_admin_bind(from_env.name("admin_bind", "REGIMENT_ADMIN_BIND"), &addr)
+                })
                 .transpose()?,
         })
     }
@@ -165,22 +199,53 @@ impl Builder {
                 ));
             }
         }
-        if self.heartbeat_timeout.is_some_and(|t| t <= self.heartbeat) {
-            return Err(Error::invalid(
-                "heartbeat_timeout",
-                humantime::format_duration(self.heartbeat_timeout.unwrap_or_default()),
-                "a duration longer than heartbeat_interval",
+        if let Some(timeout) = self.heartbeat_timeout
+            && timeout <= self.heartbeat
+        {
+            return Err(self.from_env.conflict(
+                Side {
+                    option: "heartbeat_timeout",
+                    label: "`heartbeat_timeout`",
+                    var: "REGIMENT_HEARTBEAT_TIMEOUT",
+                    value: shown(timeout),
+                    must: "a timeout longer than",
+                },
+                Side {
+                    option: "heartbeat_interval",
+                    label: "`heartbeat_interval`",
+                    var: "REGIMENT_HEARTBEAT_INTERVAL",
+                    value: shown(self.heartbeat),
+                    must: "an interval shorter than",
+                },
             ));
         }
         Ok(())
     }
 
     fn check_backoff(&self) -> Result<()> {
-        if self.backoff_initial.is_zero() || self.backoff_max < self.backoff_initial {
+        if self.backoff_initial.is_zero() {
             return Err(Error::invalid(
                 "backoff",
-                format!("{:?}..{:?}", self.backoff_initial, self.backoff_max),
-                "an initial delay above zero and a maximum at least as long",
+                "initial 0s",
+                "an initial delay above zero, such as 100ms: doubled, zero stays zero",
+            ));
+        }
+        if self.backoff_max < self.backoff_initial {
+            return Err(self.from_env.conflict(
+                Side {
+                    option: "backoff",
+                    label: "`backoff`'s first delay",
+                    var: "REGIMENT_BACKOFF_INITIAL",
+                    value: shown(self.backoff_initial),
+                    must: "a first delay no longer than",
+                },
+                Side {
+                    option: "backoff",
+                    label: "`backoff`'s longest delay",
+                    var: "REGIMENT_BACKOFF_MAX",
+                    value: shown(self.backoff_max),
+                    must: "a longest delay at least",
+                },
             ));
         }
         if self.backoff_reset.is_zero() {
@@ -210,6 +275,11 @@ fn check_socket_path(option: &'static str, path: &std::path::Path) -> Result<()>
         ));
     }
     Ok(())
+}
+
+/// A duration as errors show it: `30s`, `1h`, `500ms`.
+fn shown(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
 }
 
 /// The admin listener's address, checked, with the option that gave it.

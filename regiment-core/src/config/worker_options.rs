@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use super::builder::Builder;
 use super::spawn_plan::SpawnPlan;
-use crate::identity::Requested;
 use crate::worker_env::WorkerEnv;
 
 impl Builder {
@@ -128,10 +127,7 @@ impl Builder {
     /// assert!(err.contains("`worker_user`") && err.contains("no-such-user"));
     /// ```
     pub fn worker_user(mut self, user: impl Into<String>) -> Self {
-        self.worker_user = Some(Requested {
-            option: "worker_user",
-            value: user.into(),
-        });
+        self.worker_user = Some(user.into());
         self
     }
 
@@ -145,10 +141,7 @@ impl Builder {
     /// # drop(builder);
     /// ```
     pub fn worker_group(mut self, group: impl Into<String>) -> Self {
-        self.worker_group = Some(Requested {
-            option: "worker_group",
-            value: group.into(),
-        });
+        self.worker_group = Some(group.into());
         self
     }
 

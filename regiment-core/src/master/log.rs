@@ -44,6 +44,15 @@ pub(crate) fn log(e: &Event) {
         } => {
             tracing::info!(target: "regiment", slot, pid, generation, %reason, "worker asked to be replaced")
         }
+        ReplacementDelayed {
+            slot,
+            pid,
+            generation,
+            why,
+            wait_ms,
+        } => {
+            tracing::warn!(target: "regiment", slot, pid, generation, %why, wait_ms, "worker's replacement delayed")
+        }
         Draining {
             slot,
             pid,

@@ -260,6 +260,13 @@ impl WorkerContext {
         }
         // Sent before it is logged: a log that fails must not keep the request from the master.
         let logged = reason.clone();
+        // The figures of this moment, first: the master backs off the replacement of a worker
+        // that asks before it served anything, judged by the requests its heartbeats count,
+        // which would otherwise be up to an interval old (a worker that served its 500
+        // requests since its last heartbeat did serve).
+        if self.heartbeat_started.load(Ordering::SeqCst) {
+            self.send_heartbeat(|_| {});
+        }
         self.send(WorkerMessage::ReplaceMe { reason });
         log_guard::survive(
             || tracing::info!(slot = self.slot, reason = %logged, "worker requests its replacement"),

@@ -14,6 +14,11 @@ use tests::cluster::Cluster;
 /// Starts `hello` (built in this package as `hello_under_test`) with `workers` workers on an
 /// ephemeral port of 127.0.0.1, printing its events, with `env` on top.
 pub(crate) fn start_hello(workers: usize, env: &[(&str, &str)]) -> Cluster {
+    start_hello_without(workers, env, &[])
+}
+
+/// [`start_hello`] with the variables `unset` left out of its environment.
+pub(crate) fn start_hello_without(workers: usize, env: &[(&str, &str)], unset: &[&str]) -> Cluster {
     let workers = workers.to_string();
     let mut all = vec![
         ("HELLO_WORKERS", workers.as_str()),
@@ -21,7 +26,8 @@ pub(crate) fn start_hello(workers: usize, env: &[(&str, &str)]) -> Cluster {
         ("RUST_LOG", "warn"),
     ];
     all.extend_from_slice(env);
-    Cluster::start(Path::new(env!("CARGO_BIN_EXE_hello_under_test")), &all)
+    let hello = Path::new(env!("CARGO_BIN_EXE_hello_under_test"));
+    Cluster::start_without(hello, &all, unset)
 }
 
 /// A multi-threaded runtime for the load clients, beside the blocking test thread.

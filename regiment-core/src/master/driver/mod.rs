@@ -418,6 +418,7 @@ fn policy_config(config: &Config) -> PolicyConfig {
         canary: config.canary,
         rollout_settle: config.rollout_settle,
         rollout_timeout: config.rollout_timeout,
+        readiness: config.readiness,
     }
 }
 

@@ -16,6 +16,7 @@ use super::termination::Termination;
 use super::worker::{Phase, Worker};
 use super::{Policy, millis};
 use crate::events::Event;
+use crate::readiness::Readiness;
 
 impl Policy {
     pub(super) fn on_exit(&mut self, id: WorkerId, status: Termination, now: Instant) {
@@ -48,14 +49,14 @@ impl Policy {
     /// and the replacement is asked for again, after a backoff.
     fn successor_exited(&mut self, mut w: Worker, status: Termination, now: Instant) {
         self.successor_failed(w.slot, w.spawned_for.take());
-        let why = exit_before_ready(&w, status);
+        let why = exit_before_ready(&w, status, self.config.readiness);
         self.start_failed(w.slot, w.generation, w.pid, why, now);
     }
 
     /// The first worker of an empty slot exited before it was ready: the slot is filled again
     /// after a backoff.
     fn starter_exited(&mut self, w: Worker, status: Termination, now: Instant) {
-        let why = exit_before_ready(&w, status);
+        let why = exit_before_ready(&w, status, self.config.readiness);
         self.start_failed(w.slot, w.generation, w.pid, why, now);
     }
 
@@ -141,9 +142,9 @@ impl Policy {
 
 /// `start timeout: signal 9 (SIGKILL)`, `exited before ready: exit 1`, `killed by SIGKILL from
 /// outside before ready`.
-fn exit_before_ready(w: &Worker, status: Termination) -> String {
+fn exit_before_ready(w: &Worker, status: Termination, readiness: Readiness) -> String {
     match (w.phase, status.outside_signal()) {
-        (Phase::Killed { why, .. }, _) => format!("{why}: {status}"),
+        (Phase::Killed { why, .. }, _) => format!("{}: {status}", why.explained(readiness)),
         (_, Some(signal)) => format!("killed by {signal} from outside before ready"),
         (_, None) => format!("exited before ready: {status}"),
     }

@@ -42,14 +42,17 @@ impl Policy {
             reason: reason.clone(),
         });
         match (self.role_of(slot, id), phase) {
-            (SlotRole::Current, Phase::Ready { .. }) => self.want_replacement(
-                slot,
-                Pending {
-                    reason,
-                    origin: Origin::Request,
-                    cause: Cause::Worker,
-                },
-            ),
+            (SlotRole::Current, Phase::Ready { .. }) => {
+                self.back_off_if_unserved(id, false, now);
+                self.want_replacement(
+                    slot,
+                    Pending {
+                        reason,
+                        origin: Origin::Request,
+                        cause: Cause::Worker,
+                    },
+                )
+            }
             // Acted on when it becomes ready.
             (_, Phase::Starting { .. }) => {}
             _ => tracing::debug!(

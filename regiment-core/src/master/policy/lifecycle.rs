@@ -186,6 +186,7 @@ impl Policy {
         let reached_before = self.slots[slot].reached.replace(generation);
         self.ready_in_rollout(slot, reached_before, generation, taking, now);
         if let Some(reason) = asked {
+            self.back_off_if_unserved(id, true, now);
             self.want_replacement(
                 slot,
                 Pending {
@@ -241,7 +242,7 @@ impl Policy {
             slot,
             pid,
             generation: generation.0,
-            why: why.as_str().into(),
+            why: why.explained(self.config.readiness).into(),
         });
     }
 

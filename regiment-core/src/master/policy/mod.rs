@@ -18,7 +18,7 @@
 //! 3. at most `max_surge` replacements start at once; further requests queue, one per slot;
 //! 4. a draining worker is killed at its deadline;
 //! 5. a crashed worker is respawned in its slot with exponential backoff that starts over after
-//!    a healthy period;
+//!    a healthy period; so is a worker replaced that asked before it served anything;
 //! 6. commands: rolling restart, graceful then forced stop, one worker more or fewer, replace a
 //!    slot;
 //! 7. a worker that stops sending heartbeats is replaced;
@@ -47,6 +47,7 @@ mod rollout;
 mod slot;
 mod termination;
 mod timers;
+mod unserved;
 mod worker;
 
 #[cfg(test)]
@@ -70,6 +71,7 @@ use worker::Worker;
 pub(crate) use worker::{KillReason, Load};
 
 use crate::events::{AbandonedDrain, Event, ProgramId, SlotStatus, Status, WorkerStatus};
+use crate::readiness::Readiness;
 
 /// The options the policy decides by.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +91,8 @@ pub(crate) struct PolicyConfig {
     /// How long a rollout may take before it is aborted; `None`: derived, see
     /// [`PolicyConfig::rollout_timeout`].
     pub rollout_timeout: Option<Duration>,
+    /// When workers count as ready: what a start timeout tells its worker had to do.
+    pub readiness: Readiness,
 }
 
 impl PolicyConfig {

@@ -1,11 +1,13 @@
 //! One worker process in the books: where it is in its life, and what it said.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Instant;
 
 use super::ids::Generation;
 use super::slot::Pending;
 use crate::events::{AbandonedDrain, ProgramId, WorkerState};
+use crate::readiness::Readiness;
 
 /// A worker process, from the spawn the policy asked for until its exit was reported.
 #[derive(Debug)]
@@ -78,6 +80,21 @@ impl KillReason {
             KillReason::DrainDeadline => "drain deadline",
             KillReason::ForcedStop => "forced stop",
             KillReason::IpcSetupFailed => "IPC channel setup failed",
+        }
+    }
+}
+
+impl KillReason {
+    /// What the events say of this kill of a worker under `readiness`. A start timeout under
+    /// `manual` also says what the worker had to do: an app that never calls
+    /// [`crate::worker::ready`] has every worker killed at the end of its start timeout,
+    /// however well it serves, and nothing else would tell its operator why.
+    pub(crate) fn explained(self, readiness: Readiness) -> Cow<'static, str> {
+        match (self, readiness) {
+            (KillReason::StartTimeout, Readiness::Manual) => Cow::Borrowed(
+                "start timeout (readiness manual: the worker did not call `worker::ready()`)",
+            ),
+            _ => Cow::Borrowed(self.as_str()),
         }
     }
 }

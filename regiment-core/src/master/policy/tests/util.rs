@@ -14,6 +14,7 @@ use crate::config::{
     DEFAULT_ROLLOUT_FAILURES, DEFAULT_START_TIMEOUT,
 };
 use crate::events::{Event, ProgramId};
+use crate::readiness::Readiness;
 
 pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -40,6 +41,7 @@ pub(super) fn config(workers: usize) -> PolicyConfig {
         canary: None,
         rollout_settle: Duration::ZERO,
         rollout_timeout: None,
+        readiness: Readiness::Listening,
     }
 }
 
@@ -86,6 +88,10 @@ impl PolicyConfig {
             rollout_timeout: Some(timeout),
             ..self
         }
+    }
+
+    pub(super) fn readiness(self, readiness: Readiness) -> Self {
+        Self { readiness, ..self }
     }
 
     /// The longest respawn delay; the first and the healthy period stay the defaults.

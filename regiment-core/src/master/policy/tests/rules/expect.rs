@@ -71,6 +71,28 @@ pub(super) fn replace_requested(slot: usize, pid: u32, generation: u64, reason: 
     }
 }
 
+/// The replacement of a worker that asked before it served anything waits `wait_ms`; `because`
+/// says how the policy could tell.
+pub(super) fn replacement_delayed(
+    slot: usize,
+    pid: u32,
+    generation: u64,
+    because: &str,
+    wait_ms: u64,
+) -> Event {
+    Event::ReplacementDelayed {
+        slot,
+        pid,
+        generation,
+        why: format!(
+            "it asked before serving anything ({because}); replaced at once, a worker that asks \
+             as soon as it starts would be replaced as fast as workers start: a crash loop by \
+             another name"
+        ),
+        wait_ms,
+    }
+}
+
 pub(super) fn crashed(
     slot: usize,
     pid: u32,

@@ -68,6 +68,22 @@ fn a_deploy_whose_workers_never_get_ready_is_killed_at_the_start_timeout_and_abo
     assert_eq!(drains(&h), []);
 }
 
+/// Under readiness `manual`, a worker is ready only once the app calls `worker::ready()`: an
+/// app that never does has every worker killed at its start timeout, and the kill says so.
+#[test]
+fn a_start_timeout_under_manual_readiness_says_the_worker_did_not_call_ready() {
+    let mut h = Harness::new(config(1).readiness(crate::Readiness::Manual));
+    h.start();
+    let pid = h.pid(h.current(0));
+    h.take_events();
+    h.advance(secs(30));
+    let why = "start timeout (readiness manual: the worker did not call `worker::ready()`)";
+    assert_eq!(h.take_events(), [killed(0, pid, 1, why)]);
+    h.exit_leaving();
+    let failed = format!("{why}: signal 9 (SIGKILL)");
+    assert_eq!(h.take_events(), [start_failed(0, pid, 1, &failed, 100)]);
+}
+
 #[test]
 fn a_ready_from_a_worker_killed_at_its_start_timeout_does_not_count() {
     let mut h = Harness::ready(1);

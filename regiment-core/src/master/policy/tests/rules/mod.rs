@@ -40,6 +40,7 @@ mod spawn_failures;
 mod status;
 mod stop;
 mod timers;
+mod unserved;
 
 // ---- helpers ------------------------------------------------------------------------------
 

@@ -136,17 +136,20 @@ fn a_replacement_request_from_a_starting_worker_is_acted_on_once_it_is_ready() {
     assert_eq!(spawns(&h), [], "nothing replaces a worker not serving yet");
     assert_eq!(h.successor(0), Some(new));
 
+    // It asked before it served anything: its own replacement backs off (see `unserved`).
     h.ready_worker(new);
-    let (third, third_pid) = h.starting(0);
-    assert_eq!(spawns(&h), [(third, 0, Generation(1), Some(new))]);
     assert_eq!(
         h.take_events(),
         [
             ready(0, new_pid, 1),
             replaced_by(0, old_pid, 1, new_pid),
-            spawned(0, third_pid, 1, Some(new_pid)),
+            replacement_delayed(0, new_pid, 1, "before it was ready", 100),
         ]
     );
+    h.advance(ms(100));
+    let (third, third_pid) = h.starting(0);
+    assert_eq!(spawns(&h), [(third, 0, Generation(1), Some(new))]);
+    assert_eq!(h.take_events(), [spawned(0, third_pid, 1, Some(new_pid))]);
     h.ready_worker(third);
     assert_eq!(
         h.take_events(),
@@ -169,6 +172,9 @@ fn a_first_worker_that_asked_to_be_replaced_while_starting_is_replaced_once_read
     h.replace_me(first, "asked early");
     assert_eq!(spawns(&h), []);
     h.ready_worker(first);
+    // It asked before it served anything: its replacement backs off (see `unserved`).
+    assert_eq!(spawns(&h), []);
+    h.advance(ms(100));
     let next = h.successor(0).expect("the early request acted on");
     assert_eq!(spawns(&h), [(next, 0, Generation(1), Some(first))]);
 }

@@ -45,6 +45,12 @@ impl World {
                     self.h.replace_me(id, "rss 812 MB > 750 MB");
                 }
             }
+            Step::HeartbeatAndAsk(k) => {
+                if let Some(id) = self.nth_live(k) {
+                    self.report(id);
+                    self.h.replace_me(id, "rss 9 MB > 0 MB");
+                }
+            }
             Step::Recycle => {
                 let newest = self.h.policy.generation;
                 let recycled = self.h.policy.workers.iter().find(|(_, w)| {

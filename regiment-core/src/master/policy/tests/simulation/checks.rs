@@ -365,6 +365,12 @@ impl World {
                     );
                 }
             }
+            Event::ReplacementDelayed { wait_ms, .. } if !in_bounds(*wait_ms) => {
+                return broken(
+                    "backoff within bounds",
+                    format!("wait_ms {wait_ms} outside the backoff {backoff:?}"),
+                );
+            }
             Event::Crashed {
                 respawn_in_ms, pid, ..
             } => {

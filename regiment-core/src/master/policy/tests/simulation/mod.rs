@@ -46,6 +46,9 @@ enum Step {
     /// Exits unasked (a crash; or a drained worker finishing).
     Exit(usize),
     ReplaceMe(usize),
+    /// Asks to be replaced as regiment's workers do: a heartbeat with the requests answered so
+    /// far (none, for a worker that answered nothing yet), then the request.
+    HeartbeatAndAsk(usize),
     /// A ready worker of the newest generation asks to be replaced, as a worker that reached
     /// its request count does: steady recycling.
     Recycle,
@@ -108,6 +111,7 @@ fn draw_config(rng: &mut ChaCha8Rng) -> PolicyConfig {
         } else {
             Some(ms(rng.random_range(20_000..=60_000)))
         },
+        readiness: crate::Readiness::Listening,
         canary: if rng.random_bool(0.5) {
             None
         } else {
@@ -133,7 +137,8 @@ fn draw_step(rng: &mut ChaCha8Rng) -> Step {
         }),
         3_187..5_587 => Step::Ready(k),
         5_587..6_287 => Step::Exit(k),
-        6_287..6_787 => Step::ReplaceMe(k),
+        6_287..6_637 => Step::ReplaceMe(k),
+        6_637..6_787 => Step::HeartbeatAndAsk(k),
         6_787..6_987 => Step::Recycle,
         6_987..8_187 => Step::Heartbeat(k),
         8_187..8_337 => Step::Garbage(k),
@@ -275,9 +280,13 @@ impl World {
     /// A heartbeat after 10 more requests, all answered 5xx by an erroring generation, none
     /// answered by a panicking one.
     fn heartbeat(&mut self, id: WorkerId) {
-        let requests = self.answered.entry(id).or_default();
-        *requests += 10;
-        let requests = *requests;
+        *self.answered.entry(id).or_default() += 10;
+        self.report(id);
+    }
+
+    /// A heartbeat with the requests answered so far.
+    fn report(&mut self, id: WorkerId) {
+        let requests = self.answered.get(&id).copied().unwrap_or(0);
         let generation = self.h.processes[&id].generation;
         let erroring = self.erroring.contains(&generation);
         let panicking = self.panicking.contains(&generation);

@@ -166,6 +166,7 @@ fn random_histories_keep_every_rule() {
             "spawned",
             "ready",
             "replace-requested",
+            "replacement-delayed",
             "draining",
             "killed",
             "exited",
