@@ -62,19 +62,24 @@ pub(crate) fn start(
         let mut frames = FramedRead::new(r, FrameDecoder::<WorkerMessage>::default());
         let mut sink = FramedWrite::new(w, FrameEncoder);
         let mut writable = true;
+        let mut outbox_open = true;
         loop {
             tokio::select! {
-                msg = outbox.recv() => match msg {
+                // The driver itself is gone (a panic, in a runtime that lives on). The worker
+                // must not wait for a master that is no more: the channel closes now, and its
+                // EOF tells it.
+                () = to_loop.closed() => return,
+                msg = outbox.recv(), if outbox_open => match msg {
                     Some(msg) => {
                         if writable && let Err(e) = sink.send(msg.message()).await {
                             tracing::debug!(%id, error = %e, "could not write to worker");
                             writable = false;
                         }
                     }
-                    // The driver let go of this worker: it reaped it, or the driver itself is
-                    // gone (a panic, in a runtime that lives on). The worker must not wait for a
-                    // master that is no more: the channel closes now, and its EOF tells it.
-                    None => return,
+                    // The driver reaped this worker: what it wrote before it exited is still
+                    // read, to the EOF its exit left, so that its exit is booked after its last
+                    // words (see the driver's `exits`).
+                    None => outbox_open = false,
                 },
                 frame = frames.next() => {
                     let report = match frame {
@@ -95,7 +100,7 @@ pub(crate) fn start(
             }
         }
         // Keep the write half open until the worker is gone: a drain may still be sent.
-        while let Some(msg) = outbox.recv().await {
+        while outbox_open && let Some(msg) = outbox.recv().await {
             if writable && sink.send(msg.message()).await.is_err() {
                 writable = false;
             }
