@@ -135,9 +135,10 @@ where
                 call: Some(Box::new((self.inner.clone(), req))),
             }
         } else {
-            Answer::Called {
-                future: self.inner.call(req),
-            }
+            let unwound = CountsIfUnwound(self.stats);
+            let future = self.inner.call(req);
+            unwound.defuse();
+            Answer::Called { future }
         };
         ResponseFuture {
             answer,
@@ -274,9 +275,8 @@ where
                 return Poll::Ready(Err(e));
             }
         };
-        if res.status().is_server_error()
-            && let Some(s) = stats
-        {
+        let answered_5xx = res.status().is_server_error();
+        if answered_5xx && let Some(s) = stats {
             plumbing::response_5xx(s);
         }
         let in_flight = this.in_flight.take();
@@ -295,6 +295,7 @@ where
         Poll::Ready(Ok(res.map(|body| InFlightBody {
             inner: Some(body),
             in_flight,
+            answered_5xx,
         })))
     }
 }
@@ -306,6 +307,7 @@ fn refused<B>(kind: RequestKind, in_flight: Option<InFlight>) -> Response<InFlig
     let mut res = Response::new(InFlightBody {
         inner: None,
         in_flight,
+        answered_5xx: false,
     });
     *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     res.headers_mut()
@@ -381,6 +383,9 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: Option<B>,
         in_flight: Option<InFlight>,
+        // Counted as a 5xx already: a body that fails after it does not count its request
+        // failed twice.
+        answered_5xx: bool,
     }
 }
 
@@ -396,7 +401,11 @@ impl<B: Body> Body for InFlightBody<B> {
         let Some(body) = this.inner.as_pin_mut() else {
             return Poll::Ready(None);
         };
-        let stats = this.in_flight.as_ref().and_then(|f| f.stats);
+        let stats = this
+            .in_flight
+            .as_ref()
+            .and_then(|f| f.stats)
+            .filter(|_| !*this.answered_5xx);
         let unwound = CountsIfUnwound(stats);
         let frame = body.poll_frame(cx);
         unwound.defuse();

@@ -538,8 +538,9 @@ fn every_command_has_a_deadline_that_a_rollout_or_a_stop_extends() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--timeout"), "{}", stderr(&out));
 
-    // A rollout that settles for 3 s outlasts a timeout of 1 s: the master said it may take
-    // its rollout_timeout, so the command waits for it.
+    // A rollout that settles for 8 s outlasts a timeout of 3 s (long enough for the master's
+    // first answer on a loaded machine): the master said it may take its rollout_timeout, so
+    // the command waits for it.
     let socket = dir.0.join("control.sock");
     let cluster = Cluster::start(
         Path::new(HELLO),
@@ -548,12 +549,12 @@ fn every_command_has_a_deadline_that_a_rollout_or_a_stop_extends() {
             ("HELLO_PRINT_EVENTS", "true"),
             ("RUST_LOG", "warn"),
             ("REGIMENT_CONTROL_SOCKET", socket.to_str().unwrap()),
-            ("REGIMENT_ROLLOUT_SETTLE", "3s"),
+            ("REGIMENT_ROLLOUT_SETTLE", "8s"),
             ("REGIMENT_HEARTBEAT_INTERVAL", "100ms"),
         ],
     );
     cluster.wait_serving(2);
-    let out = regiment_bounded(&socket, &["--timeout", "1s", "reload", "--wait"]).expect("ends");
+    let out = regiment_bounded(&socket, &["--timeout", "3s", "reload", "--wait"]).expect("ends");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("generation 2 done"),
@@ -561,12 +562,12 @@ fn every_command_has_a_deadline_that_a_rollout_or_a_stop_extends() {
         stdout(&out)
     );
 
-    // A stop waits for a request in flight for 4 s: so does `stop --wait`, whatever --timeout.
+    // A stop waits for a request in flight for 8 s: so does `stop --wait`, whatever --timeout.
     let app = cluster.addr();
     let slow = std::thread::spawn(move || {
         let mut s = std::net::TcpStream::connect(app)?;
         s.set_read_timeout(Some(CEILING))?;
-        s.write_all(b"GET /slow?ms=4000 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")?;
+        s.write_all(b"GET /slow?ms=8000 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")?;
         let mut answer = String::new();
         s.read_to_string(&mut answer).map(|_| answer)
     });
@@ -577,7 +578,7 @@ fn every_command_has_a_deadline_that_a_rollout_or_a_stop_extends() {
             .iter()
             .any(|w| w["in_flight"].as_u64() >= Some(1))
     });
-    let out = regiment_bounded(&socket, &["--timeout", "1s", "stop", "--wait"]).expect("ends");
+    let out = regiment_bounded(&socket, &["--timeout", "3s", "stop", "--wait"]).expect("ends");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "stopping\nstopped\n");
     let answer = slow.join().unwrap().expect("the slow request answered");

@@ -146,6 +146,8 @@ fn a_rollout_past_its_timeout_ends_aborted_and_says_so_to_the_script_and_to_syst
             ("NOTIFY_SOCKET", notify.path().to_str().unwrap()),
             // The new build never gets ready; its start timeout (30 s) is not what ends it.
             ("REGIMENT_ROLLOUT_TIMEOUT", "2s"),
+            // Shorter than the timeout, as a timeout no rollout could meet is refused.
+            ("REGIMENT_ROLLOUT_SETTLE", "1s"),
             // Nor does it end its drain: it is killed sooner.
             ("REGIMENT_DRAIN_TIMEOUT", "3s"),
         ],

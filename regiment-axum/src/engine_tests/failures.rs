@@ -19,7 +19,8 @@ use crate::http_options::HttpOptions;
 
 /// What the app does, by path: `/panic` panics in its answer, `/panic-in-call` in `call`,
 /// `/panic-in-body` and `/failing-body` while the body is sent, `/error` returns an error,
-/// `/500` answers 500; anything else answers "ok".
+/// `/500` answers 500, `/500-failing-body` answers 500 with a body that fails; anything else
+/// answers "ok".
 #[derive(Clone)]
 struct Misbehaving;
 
@@ -41,6 +42,11 @@ impl hyper::service::Service<Request<Incoming>> for Misbehaving {
                 "/error" => return Err(std::io::Error::other("the service failed")),
                 "/panic-in-body" => Sent::PanicAfterFirstChunk(false),
                 "/failing-body" => Sent::FailAfterFirstChunk(false),
+                "/500-failing-body" => {
+                    let mut res = Response::new(Sent::FailAfterFirstChunk(false));
+                    *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                    return Ok(res);
+                }
                 "/500" => {
                     let mut res = Response::new(Sent::Full(Full::new(Bytes::new())));
                     *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
@@ -151,6 +157,23 @@ async fn each_way_a_request_can_fail_counts_once_and_the_worker_serves_on() {
     assert!(String::from_utf8_lossy(&get(addr, "/").await).starts_with("HTTP/1.1 200"));
     assert!(String::from_utf8_lossy(&get(addr, "/500").await).starts_with("HTTP/1.1 500"));
     assert_eq!(settled(stats).await, (7, 1, 5, 0));
+    // A 500 whose body then fails is one failed request, not two.
+    let _ = get(addr, "/500-failing-body").await;
+    assert_eq!(settled(stats).await, (8, 2, 5, 0));
+}
+
+#[tokio::test]
+async fn a_panic_during_the_drain_counts_too() {
+    let stats = regiment_core::plumbing::new_stats();
+    let (addr, drain) = start_counting(Misbehaving, HttpOptions::default(), Some(stats));
+    drain.start();
+    for path in ["/panic-in-call", "/panic"] {
+        let before = stats.failures();
+        let got = get(addr, path).await;
+        assert!(got.is_empty(), "{path}: {}", String::from_utf8_lossy(&got));
+        let (_, _, failures, _) = settled(stats).await;
+        assert_eq!(failures, before + 1, "{path}: counted once");
+    }
 }
 
 #[tokio::test]

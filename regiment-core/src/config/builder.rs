@@ -445,7 +445,11 @@ impl Builder {
 
     /// Checks the options, applies environment overrides, resolves the program, binds the
     /// listeners and installs the signal handlers (a SIGHUP or SIGTERM from now on waits for
-    /// [`crate::Supervisor::run`] instead of killing the process). Nothing is spawned yet.
+    /// [`crate::Supervisor::run`] instead of killing the process). Nothing is spawned yet. Call
+    /// `run` soon: until it runs, SIGTERM and SIGINT are only queued, so a `main` that blocks
+    /// between the two (on a database, say) no longer ends on Ctrl+C; and the handlers stay
+    /// once the supervisor is gone, so those signals no longer take their default action in
+    /// that process.
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides, Error};

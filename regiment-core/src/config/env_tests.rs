@@ -282,3 +282,31 @@ fn the_readiness_variable_takes_each_readiness_by_its_one_name() {
         );
     }
 }
+
+#[test]
+fn a_rollout_timeout_no_rollout_could_meet_is_refused_under_the_name_it_was_given() {
+    // The settle time (5 s by default) alone is longer: every rollout would be aborted.
+    let e = refusal(&[("REGIMENT_ROLLOUT_TIMEOUT", "3s")]);
+    assert!(
+        e.contains("`REGIMENT_ROLLOUT_TIMEOUT`") && e.contains("settle time together (5s)"),
+        "{e}"
+    );
+    let e = match with_env(
+        Builder::new()
+            .workers(2)
+            .rollout_timeout(Duration::from_secs(20))
+            .canary(crate::Canary::new()),
+        &[],
+    ) {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("`rollout_timeout`") && e.contains("(35s)"),
+        "the canary's 30 s window too: {e}"
+    );
+    assert_eq!(
+        config(&[("REGIMENT_ROLLOUT_TIMEOUT", "6s")]).rollout_timeout,
+        Some(Duration::from_secs(6))
+    );
+}

@@ -26,14 +26,16 @@ impl Builder {
     /// How long a rolling restart may take before it is aborted (the good generation stays,
     /// [`crate::Handle::rolling_restart_and_wait`] answers `Aborted` with a reason naming this
     /// option). By default it is derived when each rollout starts, from the number of workers
-    /// then: one start timeout for each wave of `max_surge` replacements, as many again as
-    /// [`Builder::rollout_failure_limit`] (failed starts that do not abort are retried), the
-    /// longest backoff (a slot may still back off from an earlier failure), the canary's window
-    /// and the settle time. With the defaults and 8 workers that is
-    /// (4 + 3) × 30 s + 30 s + 5 s = 4 min 5 s: a healthy rollout whose every worker is as slow to
-    /// start as [`Builder::start_timeout`] allows still ends in time, and a stuck one ends
-    /// within minutes instead of leaving a deploy script (and systemd's `reloading`) waiting
-    /// forever. `REGIMENT_ROLLOUT_TIMEOUT` overrides it.
+    /// then: one start timeout for each wave of `max_surge` replacements (a canary's workers are
+    /// a wave of their own), as many again as [`Builder::rollout_failure_limit`] (failed starts
+    /// that do not abort are retried), the longest backoff (a slot may still back off from an
+    /// earlier failure), the canary's window and the settle time. With the defaults and 8
+    /// workers that is (4 + 3) × 30 s + 30 s + 5 s = 4 min 5 s: a healthy rollout whose every
+    /// worker is as slow to start as [`Builder::start_timeout`] allows still ends in time, and a
+    /// stuck one ends within minutes instead of leaving a deploy script (and systemd's
+    /// `reloading`) waiting forever. `REGIMENT_ROLLOUT_TIMEOUT` overrides it. A time no rollout
+    /// could meet, not longer than the canary's window and the settle time together, is
+    /// refused at build.
     ///
     /// ```
     /// use std::time::Duration;
@@ -41,8 +43,11 @@ impl Builder {
     /// // A deploy pipeline gives up after 10 minutes: so does the master.
     /// let builder = Builder::new().rollout_timeout(Duration::from_secs(600));
     /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
-    /// // Zero would abort every rollout as it starts: refused.
+    /// // Zero would abort every rollout as it starts: refused; so is a time shorter than the
+    /// // settle time every rollout waits out (5 s by default).
     /// let builder = Builder::new().rollout_timeout(Duration::ZERO);
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_err());
+    /// let builder = Builder::new().rollout_timeout(Duration::from_secs(3));
     /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_err());
     /// ```
     pub fn rollout_timeout(mut self, d: Duration) -> Self {

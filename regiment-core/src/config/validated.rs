@@ -62,6 +62,7 @@ impl Builder {
             let option = from_env.name("control_socket", "REGIMENT_CONTROL_SOCKET");
             check_socket_path(option, path)?;
         }
+        self.check_rollout_timeout(&from_env)?;
         let bind_option = from_env.name("bind", "REGIMENT_BIND");
         let mut binds = Vec::with_capacity(self.binds.len());
         for b in &self.binds {
@@ -166,6 +167,28 @@ impl Builder {
 
     /// Every duration at most [`MAX_DURATION`]; those that are deadlines or intervals above
     /// zero; a heartbeat timeout longer than the interval.
+    /// A rollout timeout that a rollout cannot meet however healthy it is (no longer than the
+    /// canary's window and the settle time it must wait out) would abort every deploy.
+    fn check_rollout_timeout(&self, from_env: &super::from_env::FromEnv) -> Result<()> {
+        let Some(timeout) = self.rollout_timeout else {
+            return Ok(());
+        };
+        let window = self.canary.map_or(Duration::ZERO, |c| c.window);
+        let waits = window.saturating_add(self.rollout_settle);
+        if timeout <= waits {
+            return Err(Error::invalid(
+                from_env.name("rollout_timeout", "REGIMENT_ROLLOUT_TIMEOUT"),
+                shown(timeout),
+                format!(
+                    "a time longer than the canary's window and the settle time together ({}), \
+                     which every rollout waits out",
+                    shown(waits)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn check_durations(&self) -> Result<()> {
         for (option, d) in [
             ("drain_timeout", Some(self.drain_timeout)),

@@ -93,23 +93,31 @@ async fn run(
                     master_alive = false;
                     // Nobody is left to kill us at the deadline: do it ourselves, so that a
                     // worker never outlives its master for longer than a drain. Armed first,
-                    // before anything is logged.
-                    let deadline = ctx.drain_timeout;
-                    tokio::spawn(async move {
-                        tokio::time::sleep(deadline).await;
-                        log_guard::survive(|| {
-                            tracing::error!(
-                                "master gone and the drain outlived its deadline; exiting"
-                            )
-                        });
-                        std::process::exit(1);
-                    });
+                    // before anything is logged, on a thread of its own: a log write that
+                    // blocks (a stderr pipe nobody reads) can hold this thread, not that one.
+                    arm_orphan_exit(ctx.drain_timeout);
                     ctx.begin_drain("the master is gone", ctx.drain_timeout);
                 }
             },
             Some(()) = recv(&mut term) => ctx.begin_drain("SIGTERM", ctx.drain_timeout),
             Some(()) = recv(&mut int) => ctx.begin_drain("SIGINT", ctx.drain_timeout),
         }
+    }
+}
+
+/// Ends the process `deadline` from now: its master is gone, and nobody else will. By
+/// `_exit`, without logging or flushing anything: either could block on an output nobody reads,
+/// and an orphan must not outlive its drain. (The drain, logged as it began, says why.)
+fn arm_orphan_exit(deadline: Duration) {
+    let armed = std::thread::Builder::new()
+        .name("regiment-orphan-exit".into())
+        .spawn(move || {
+            std::thread::sleep(deadline);
+            signal_hook::low_level::exit(1);
+        });
+    if armed.is_err() {
+        // No thread to spare: the drain's own end is the only way out left.
+        log_guard::survive(|| tracing::error!("could not arm the exit of an orphaned worker"));
     }
 }
 

@@ -236,11 +236,12 @@ impl Policy {
         tally.add(self.window_share(id, w.load));
     }
 
-    /// Every ready worker's figures now, by worker.
+    /// Every worker's figures now, by worker: those draining too (the one the canary just
+    /// replaced drains as the window opens), so that only what each answers in the window
+    /// counts, whenever it leaves.
     fn tallies_now(&self) -> BTreeMap<WorkerId, Tally> {
         self.workers
             .iter()
-            .filter(|(_, w)| w.is_ready())
             .map(|(id, w)| (*id, Tally::of(w.load)))
             .collect()
     }
@@ -248,8 +249,10 @@ impl Policy {
     /// The window is over: the rollout goes on, or is aborted with both figures.
     fn judge_canary(&mut self, c: CanaryConfig, now: Instant) {
         let Some(r) = self.rollout else { return };
+        // Those that left in the window, and every one still in the books, draining ones too
+        // (a recycled canary drains while its successor serves): each counted once.
         let mut tallies = std::mem::take(&mut self.canary_gone);
-        for (id, w) in self.workers.iter().filter(|(_, w)| w.is_ready()) {
+        for (id, w) in &self.workers {
             self.add_share(&mut tallies, *id, w, r.target);
         }
         let (canary, old) = tallies;

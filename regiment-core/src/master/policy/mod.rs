@@ -103,14 +103,21 @@ impl PolicyConfig {
 
     /// The time a rollout over `workers` slots is given: the one configured, or enough for a
     /// healthy rollout whose every worker is as slow to start as the start timeout allows.
-    /// Replacements go `surge` at a time, so there are `workers / surge` waves (rounded up),
-    /// each waiting at most a start timeout; as many start timeouts again as the failure limit
-    /// (failed starts that do not abort are retried); the longest backoff (a slot may still
-    /// back off from an earlier failure); the canary's window; the settle time. With the
-    /// defaults and 8 workers: (4 + 3) × 30 s + 30 s + 5 s = 4 min 5 s.
+    /// Replacements go `surge` at a time, so there are `workers / surge` waves (rounded up; a
+    /// canary's workers are a wave of their own, then the others), each waiting at most a start
+    /// timeout; as many start timeouts again as the failure limit (failed starts that do not
+    /// abort are retried); the longest backoff (a slot may still back off from an earlier
+    /// failure); the canary's window; the settle time. With the defaults and 8 workers:
+    /// (4 + 3) × 30 s + 30 s + 5 s = 4 min 5 s.
     pub(crate) fn time_allowed_for_rollout(&self, workers: usize) -> Duration {
         self.rollout_timeout.unwrap_or_else(|| {
-            let waves = workers.div_ceil(self.surge(workers).max(1));
+            let surge = self.surge(workers).max(1);
+            let waves = match self.canary {
+                Some(c) if c.workers < workers => {
+                    c.workers.div_ceil(surge) + (workers - c.workers).div_ceil(surge)
+                }
+                _ => workers.div_ceil(surge),
+            };
             let starts = u32::try_from(waves)
                 .unwrap_or(u32::MAX)
                 .saturating_add(self.rollout_failures);
@@ -385,6 +392,8 @@ impl Policy {
         self.advance_canary(now);
         self.pump(now);
         self.check_rollout_done(now);
+        // A rollout aborted at its deadline may have drained the first worker of an empty slot.
+        self.pump(now);
         if matches!(self.stopping, Some(Stopping::Graceful | Stopping::Forced))
             && self.workers.is_empty()
         {

@@ -361,6 +361,12 @@ impl Harness {
         self.log[self.step_start..].iter().map(|(_, e)| e)
     }
 
+    /// Answers the effects of a call a test made to the policy itself.
+    pub(super) fn pump_effects(&mut self) {
+        self.step_start = self.log.len();
+        self.pump();
+    }
+
     /// Answers the policy's effects until it has none left.
     fn pump(&mut self) {
         while let Some(effect) = self.policy.poll() {

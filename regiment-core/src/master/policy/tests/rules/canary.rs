@@ -196,3 +196,50 @@ fn during_a_canary_other_spawns_run_the_good_generation() {
     h.control(Control::ScaleUp);
     assert_eq!(h.worker(h.current(3)).generation, Generation(1));
 }
+
+#[test]
+fn what_the_replaced_worker_answered_before_the_window_does_not_count() {
+    // The worker the canary replaces drains as the window opens; its old incident (5 % of a
+    // million requests failed, last week) is not the old generation's figure in the window.
+    let mut h = Harness::ready_with(canary_config(3));
+    let replaced = h.current(0);
+    failed(&mut h, replaced, 1_000_000, 50_000, 0);
+    h.control(Control::RollingRestart);
+    let (canary, _) = h.starting(0);
+    h.ready_worker(canary);
+    failed(&mut h, replaced, 1_000_010, 50_000, 0);
+    h.exit_leaving();
+    h.advance(secs(10));
+    // The canary fails 3 % of its requests, the old generation none in the window: refused.
+    failed(&mut h, canary, 100, 3, 0);
+    for old in of_generation(&h, 1) {
+        answered(&mut h, old, 100, 0);
+    }
+    h.advance(secs(20));
+    assert_took!(
+        h,
+        Event::RolloutAborted { generation: 2, why }
+            if why.ends_with("generation 1 0.00% of 210 requests (0 answered 5xx, 0 got no \
+                              answer): more than 1.00 points worse")
+    );
+}
+
+#[test]
+fn a_canary_still_draining_when_its_window_ends_counts() {
+    // Recycled in its window (its request count reached), the canary drains while its
+    // successor, of the same generation, serves: what it answered is still the canary's.
+    let mut h = Harness::ready_with(canary_config(3));
+    let canary = roll_first(&mut h);
+    h.advance(secs(5));
+    failed(&mut h, canary, 300, 0, 0);
+    h.replace_me(canary, "request-count: 300 requests served");
+    let (next, _) = h.starting(0);
+    h.ready_worker(next);
+    assert!(h.processes[&canary].drained, "draining, not exited");
+    h.advance(secs(25));
+    assert_took!(
+        h,
+        Event::CanaryPassed { generation: 2, why }
+            if why.starts_with("the canary of generation 2 failed 0.00% of 300 requests")
+    );
+}

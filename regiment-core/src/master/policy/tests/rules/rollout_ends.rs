@@ -178,8 +178,8 @@ fn the_time_a_rollout_is_given_by_default_covers_a_slow_healthy_rollout() {
         canary_config(8)
             .rollout_settle(secs(5))
             .time_allowed_for_rollout(8),
-        secs((8 / 4 + 3) * 30 + 30 + 30 + 5),
-        "the canary's window too (its config has a surge of 4)"
+        secs((1 + 2 + 3) * 30 + 30 + 30 + 5),
+        "the canary's wave (its config has a surge of 4: 1 + 7/4 rounded up) and window too"
     );
     assert_eq!(
         defaults
@@ -211,4 +211,30 @@ fn the_time_a_rollout_is_given_by_default_covers_a_slow_healthy_rollout() {
 
 fn millis(d: Duration) -> u64 {
     d.as_millis() as u64
+}
+
+#[test]
+fn a_slot_emptied_by_an_abort_at_the_deadline_is_filled_at_once() {
+    // Slot 1 is empty (its worker crashed) and its first worker of the new build is starting
+    // when the deadline passes: the abort drains it, and the good generation fills the slot
+    // in the same step, not at the next tick.
+    let mut h = Harness::ready_with(config(2).max_surge(1).rollout_timeout(secs(20)));
+    let crashed = h.current(1);
+    h.control(Control::RollingRestart);
+    let (first, _) = h.starting(0);
+    h.exit(crashed, "exit 101");
+    h.advance(ms(100));
+    h.ready_worker(first);
+    let starting = h.current(1);
+    assert_eq!(h.worker(starting).generation, Generation(2));
+    h.advance(secs(20) - since_start(&h) - ms(1));
+    // The deadline's own turn, as a driver makes it: one call.
+    let deadline = h.policy.poll_timeout().expect("the deadline");
+    h.now = deadline;
+    h.policy.handle_timeout(deadline);
+    let refill = h.policy.slots[1].current.expect("filled in the same turn");
+    h.pump_effects();
+    assert_took!(h, Event::RolloutAborted { generation: 2, .. });
+    assert_ne!(refill, starting);
+    assert_eq!(h.worker(refill).generation, Generation(1));
 }
