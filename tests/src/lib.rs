@@ -5,6 +5,7 @@
 
 pub mod closable_pipe;
 pub mod cluster;
+pub mod command;
 pub mod deploy;
 pub mod dockerfile;
 pub mod fixture;

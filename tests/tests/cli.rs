@@ -479,40 +479,9 @@ fn a_peer_of_another_user_is_refused() {
     assert_eq!(status_json(&socket)["stopping"], false, "nothing was done");
 }
 
-/// Runs `regiment --socket SOCKET ARGS...` in the background: its output once it exits, or
-/// `None` if it is still running after the ceiling (then it is killed, by pid).
+/// `regiment --socket SOCKET ARGS...`, bounded by the ceiling (see `tests::command`).
 fn regiment_bounded(socket: &Path, args: &[&str]) -> Option<Output> {
-    let child = Command::new(REGIMENT)
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .env_remove("REGIMENT_CONTROL_SOCKET")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run regiment");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(CEILING) {
-        Ok(out) => {
-            let out = out.expect("regiment's output");
-            eprintln!(
-                "$ regiment {}\n{}{}-> {}",
-                args.join(" "),
-                stdout(&out),
-                stderr(&out),
-                out.status
-            );
-            Some(out)
-        }
-        Err(_) => {
-            tests::cluster::signal_pid(pid, nix::sys::signal::Signal::SIGKILL);
-            None
-        }
-    }
+    tests::command::regiment_bounded(REGIMENT, socket, args)
 }
 
 /// A master that is stopped, wedged or never answers does not hang the command: it waits

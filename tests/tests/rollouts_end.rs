@@ -6,9 +6,8 @@
 //! generation serves on, and systemd hears `READY=1` with a `STATUS=` that says so.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use nix::sys::signal::Signal;
 use serde_json::Value;
 use tests::cluster::{CEILING, Cluster, pid_of};
 use tests::deploy::Deploy;
@@ -20,42 +19,11 @@ const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
 const NEVER_READY: &str = env!("CARGO_BIN_EXE_fixture_never_ready");
 const REGIMENT: &str = env!("CARGO_BIN_EXE_regiment_under_test");
 
-/// `regiment --socket SOCKET reload --wait`, killed if it has not returned within the ceiling
-/// (a rollout that never ends must fail the test, not hang it).
+/// `regiment --socket SOCKET reload --wait`; a rollout that never ends fails the test at the
+/// ceiling instead of hanging it.
 fn reload_wait(socket: &Path) -> Output {
-    let child = Command::new(REGIMENT)
-        .arg("--socket")
-        .arg(socket)
-        .args(["reload", "--wait"])
-        .env_remove("REGIMENT_CONTROL_SOCKET")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run regiment");
-    let pid = child.id();
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let out = child.wait_with_output().expect("regiment's output");
-        let _ = done_tx.send(());
-        out
-    });
-    if done_rx.recv_timeout(CEILING).is_err() {
-        tests::cluster::signal_pid(pid, Signal::SIGKILL);
-        let out = waiter.join().unwrap();
-        panic!(
-            "reload --wait had not returned after {CEILING:?}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let out = waiter.join().unwrap();
-    eprintln!(
-        "$ regiment reload --wait\n{}{}-> {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        out.status
-    );
-    out
+    tests::command::regiment_bounded(REGIMENT, socket, &["reload", "--wait"])
+        .unwrap_or_else(|| panic!("reload --wait had not returned after {CEILING:?}"))
 }
 
 fn is(e: &Value, event: &str) -> bool {
