@@ -1,6 +1,6 @@
 //! The user and group workers run as ([`crate::Builder::worker_user`],
 //! [`crate::Builder::worker_group`]), resolved once in the master when it is built. The switch
-//! itself happens in each child between fork and exec (`master::spawn`).
+//! itself happens in each child between fork and exec (`master::driver::worker_process`).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

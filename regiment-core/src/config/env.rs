@@ -8,7 +8,7 @@ use super::choices::WatchProgram;
 use super::defaults::MAX_WORKERS;
 use super::env_var::EnvVar;
 use super::from_env::FromEnv;
-use super::signals::parse_restart_signals;
+use super::restart_signals::parse_restart_signals;
 use crate::Canary;
 use crate::error::Result;
 use crate::plumbing::WorkerVariable;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::signals::{parse_restart_signals, parse_signal};
+use super::restart_signals::{parse_restart_signals, parse_signal};
 use super::validated::parse_admin_bind;
 use super::*;
 use crate::listen::ListenAddr;

@@ -10,7 +10,7 @@ use super::builder::{Builder, WorkerCount};
 use super::choices::{EnvOverrides, WatchProgram};
 use super::defaults::{MAX_DURATION, MAX_WORKERS};
 use super::from_env::Side;
-use super::signals::check_restart_signals;
+use super::restart_signals::check_restart_signals;
 use super::spawn_plan::BeforeSpawn;
 use crate::error::{Error, Result};
 use crate::identity::{Requested, WorkerIdentity};
@@ -89,7 +89,7 @@ impl Builder {
                 self.worker_group.take(),
             ),
         )?;
-        let program = crate::master::program::resolve(self.program.take())?;
+        let program = super::program_path::resolve(self.program.take())?;
         // A variable beats whatever the program set, a command-line flag of its own included
         // (`REGIMENT_BIND` over `hello --bind`): said once, at start, so that it is never a
         // surprise.

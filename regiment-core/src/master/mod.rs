@@ -14,28 +14,15 @@
 //! # }
 //! ```
 
+// The two halves (quinn's shape): `policy` decides, pure, on the time and the input it is
+// given; `driver` does what the policy decided and is the only part that touches the OS. The
+// faces (`admin`, `control`, `metrics`) show them to operators.
 mod admin;
-mod channel;
-mod clock;
 mod control;
 mod driver;
-mod log;
 mod metrics;
-mod notify;
 mod policy;
 pub(crate) use policy::CanaryConfig;
-// Opens the program with O_PATH and execs it by descriptor: raw fds (SAFETY comments there).
-#[allow(unsafe_code)]
-pub(crate) mod program;
-mod program_watch;
-mod programs;
-mod reaper;
-mod signals;
-mod socket_file;
-// fork/exec without allocating in the child, raw fds (SAFETY comments there).
-#[allow(unsafe_code)]
-mod spawn;
-mod thinning;
 
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::task::AbortOnDropHandle;
@@ -44,7 +31,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventStream, RolloutRecord, Status};
 use crate::listen::{self, Listener};
-use driver::Command;
+use driver::{Command, signals, socket_file};
 use policy::Control;
 
 /// A master ready to run: options checked, program resolved, listeners bound.

@@ -17,7 +17,7 @@ pub(crate) use socket::ControlSocket;
 use tokio::task::JoinSet;
 
 use super::policy::PolicyConfig;
-use super::thinning::Tally;
+use super::policy::thinning::Tally;
 use crate::Handle;
 use crate::plumbing::control::{Answer, ErrorKind, Frame, VERSION, frame_bytes};
 

@@ -8,7 +8,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 use crate::listen::MAX_UNIX_PATH;
-use crate::master::socket_file::SocketFile;
+use crate::master::driver::socket_file::SocketFile;
 
 /// A bound control socket and its file.
 #[derive(Debug)]

@@ -14,21 +14,36 @@ use tokio::process::Child;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::channel::{FromWorker, ToWorker};
 use super::metrics::Metrics;
 use super::policy::{
     Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig, WallClock, WorkerId,
 };
-use super::program::Program;
-use super::programs::Programs;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{AbandonedDrain, Event, RolloutRecord, Status};
 use crate::listen::Listener;
 use crate::protocol::WorkerMessage;
+use channel::{FromWorker, ToWorker};
+use program::Program;
+use programs::Programs;
 
+pub(super) mod channel;
+mod clock;
 mod exits;
+mod log;
+mod notify;
+// Opens the program with O_PATH and execs it by descriptor: raw fds (SAFETY comments there).
+#[allow(unsafe_code)]
+mod program;
+mod program_watch;
+mod programs;
+mod reaper;
+pub(super) mod signals;
+pub(super) mod socket_file;
 mod spawning;
+// fork/exec without allocating in the child, raw fds (SAFETY comments there).
+#[allow(unsafe_code)]
+mod worker_process;
 
 /// What a [`crate::Handle`] asks of the driver.
 #[derive(Debug)]
@@ -77,7 +92,7 @@ pub(crate) struct Driver {
     status: watch::Sender<Status>,
     from_workers_tx: mpsc::Sender<FromWorker>,
     from_workers: mpsc::Receiver<FromWorker>,
-    notifier: super::notify::Notifier,
+    notifier: notify::Notifier,
     /// The wall clock the status's times are read against: one anchor, so an instant reads as
     /// the same millisecond in every status and record.
     wall: WallClock,
@@ -86,9 +101,9 @@ pub(crate) struct Driver {
     /// The admin listener's address, for the status.
     admin_addr: Option<String>,
     /// Re-parented processes, reaped when the master is PID 1 or a subreaper.
-    orphans: super::reaper::Reaper,
+    orphans: reaper::Reaper,
     /// The time the policy reads: real time less the master's own stalls.
-    clock: super::clock::StallClock,
+    clock: clock::StallClock,
 }
 
 impl Driver {
@@ -120,12 +135,12 @@ impl Driver {
             status,
             from_workers_tx,
             from_workers,
-            notifier: super::notify::Notifier::from_env(),
+            notifier: notify::Notifier::from_env(),
             wall: read_wall_clock(Instant::now()),
             metrics: Arc::default(),
             admin_addr: None,
-            orphans: super::reaper::Reaper::detect(),
-            clock: super::clock::StallClock::new(Instant::now()),
+            orphans: reaper::Reaper::detect(),
+            clock: clock::StallClock::new(Instant::now()),
             config,
         })
     }
@@ -141,7 +156,7 @@ impl Driver {
     pub(crate) async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
-        signals: super::signals::Signals,
+        signals: signals::Signals,
     ) -> Result<()> {
         let io = |source| Error::Io {
             context: "installing signal handlers",
@@ -153,7 +168,7 @@ impl Driver {
             crate::WatchProgram::Reload => Some(self.config.program.as_path()),
             crate::WatchProgram::Off => None,
         };
-        let mut reloads = super::program_watch::start(watched).map_err(|source| Error::Io {
+        let mut reloads = program_watch::start(watched).map_err(|source| Error::Io {
             context: "watching the program (watch_program)",
             source,
         })?;
@@ -298,7 +313,7 @@ impl Driver {
     }
 
     fn emit(&self, e: Event) {
-        super::log::log(&e);
+        log::log(&e);
         let _ = self.events.send(e);
     }
 

@@ -3,9 +3,9 @@
 
 use tokio::sync::mpsc;
 
-use super::super::channel;
 use super::super::policy::{Generation, Input, WorkerId};
-use super::super::spawn::{self, SpawnRequest};
+use super::channel;
+use super::worker_process::{self, SpawnRequest};
 use super::{Driver, Process};
 use crate::config::SpawnPlan;
 
@@ -48,7 +48,7 @@ impl Driver {
             }
         };
         let program_id = program.id().clone();
-        let spawned = spawn::spawn(SpawnRequest {
+        let spawned = worker_process::spawn(SpawnRequest {
             program,
             argv0: format!(
                 "{} worker {slot} gen {generation}",

@@ -59,6 +59,7 @@ impl Backoff {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a starting instant for simulated time
 mod tests {
     use super::*;
 

@@ -80,7 +80,7 @@ impl Policy {
         // Not a sign of life: a worker whose runtime is blocked can still have garbage in flight.
         w.invalid_messages += 1;
         let n = w.invalid_messages;
-        if crate::master::thinning::reported(n) {
+        if super::thinning::reported(n) {
             let (slot, pid, generation) = (w.slot, w.pid, w.generation);
             let why = if n > 1 {
                 format!("{why} (invalid message #{n})")

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::policy::Generation;
 use super::program::Program;
+use crate::master::policy::Generation;
 
 /// Programs by generation: the good one, and the one being rolled out.
 pub(crate) struct Programs {

@@ -15,7 +15,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use super::policy::WorkerId;
+use crate::master::policy::WorkerId;
 use crate::protocol::codec::{FrameDecoder, FrameEncoder};
 use crate::protocol::{Incoming, MasterMessage, WorkerMessage};
 
