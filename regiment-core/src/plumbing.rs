@@ -10,8 +10,9 @@
 pub mod control;
 
 // The wire format of the IPC channel: the end-to-end fixture writes frames (valid and garbage)
-// straight to its channel, to test how the master takes them.
-pub use crate::protocol::{WorkerMessage, encode};
+// straight to its channel, to test how the master takes them. The criterion kinds are also
+// what regiment-tower's layers name when they fire (`request_replacement_for`).
+pub use crate::protocol::{CriterionKind, WorkerMessage, encode};
 
 // The `REGIMENT_*` variables and their parsers, so that regiment-axum's variables take the
 // same durations, with the same bounds and errors, as regiment-core's; and the variables that
@@ -33,6 +34,14 @@ use crate::worker::Stats;
 /// from the runtime that serves; further calls, and calls outside a cluster, do nothing.
 pub fn start_heartbeat() {
     crate::worker::start_heartbeat();
+}
+
+/// [`crate::worker::request_replacement`] on behalf of a criterion: the master counts the
+/// replacement under `criterion` (its metrics' `reason` label) rather than as the application's
+/// own request. regiment-tower's layers fire through it. Only the first request of a process
+/// is sent, whichever call makes it; outside a cluster it does nothing and returns `false`.
+pub fn request_replacement_for(criterion: CriterionKind, reason: String) -> bool {
+    crate::worker::request_replacement_for(criterion, reason)
 }
 
 /// Tells the master that this worker gives up its drain at its deadline, with `connections`

@@ -40,7 +40,7 @@
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use regiment_core::plumbing::{WorkerMessage, encode};
+use regiment_core::plumbing::{CriterionKind, WorkerMessage, encode};
 use regiment_core::{Role, worker};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::signal::unix::{SignalKind, signal};
@@ -219,7 +219,10 @@ async fn run_worker(variant: &'static str) {
         loop {
             tokio::select! {
                 _ = usr1.recv() => {
-                    let frame = encode(&WorkerMessage::ReplaceMe { reason: "asked by the test".into() });
+                    let frame = encode(&WorkerMessage::ReplaceMe {
+                        criterion: CriterionKind::Unspecified,
+                        reason: "asked by the test".into(),
+                    });
                     write_raw(&frame);
                     write_raw(&frame);
                 }

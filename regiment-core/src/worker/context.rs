@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::ipc::Outgoing;
-use crate::protocol::WorkerMessage;
+use crate::protocol::{CriterionKind, WorkerMessage};
 use crate::{Readiness, listen};
 use crate::{env, log_guard};
 
@@ -254,7 +254,7 @@ impl WorkerContext {
         }
     }
 
-    pub(super) fn request_replacement(&self, reason: String) -> bool {
+    pub(super) fn request_replacement(&self, criterion: CriterionKind, reason: String) -> bool {
         if self.replace_sent.swap(true, Ordering::SeqCst) {
             return false;
         }
@@ -267,7 +267,7 @@ impl WorkerContext {
         if self.heartbeat_started.load(Ordering::SeqCst) {
             self.send_heartbeat(|_| {});
         }
-        self.send(WorkerMessage::ReplaceMe { reason });
+        self.send(WorkerMessage::ReplaceMe { criterion, reason });
         log_guard::survive(
             || tracing::info!(slot = self.slot, reason = %logged, "worker requests its replacement"),
         );

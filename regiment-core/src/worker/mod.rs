@@ -41,6 +41,7 @@ pub use context::Stats;
 use context::WorkerContext;
 
 use crate::Readiness;
+use crate::protocol::CriterionKind;
 
 static WARNED_OUTSIDE: AtomicBool = AtomicBool::new(false);
 
@@ -117,8 +118,13 @@ pub fn readiness() -> Option<Readiness> {
 /// assert!(!regiment_core::worker::request_replacement("rss 812 MB > 750 MB"));
 /// ```
 pub fn request_replacement(reason: impl Into<String>) -> bool {
+    request_replacement_for(CriterionKind::Unspecified, reason.into())
+}
+
+/// See [`crate::plumbing::request_replacement_for`], its way out of the crate.
+pub(crate) fn request_replacement_for(criterion: CriterionKind, reason: String) -> bool {
     match ctx("request_replacement") {
-        Some(c) => c.request_replacement(reason.into()),
+        Some(c) => c.request_replacement(criterion, reason),
         None => false,
     }
 }
