@@ -47,7 +47,7 @@ impl CriterionKind {
     pub(crate) fn bounded(self) -> Self {
         match self {
             CriterionKind::Custom { name } => CriterionKind::Custom {
-                name: super::bounded(name, MAX_CRITERION_NAME),
+                name: super::bounded::cut(name, MAX_CRITERION_NAME),
             },
             kind => kind,
         }

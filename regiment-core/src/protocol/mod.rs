@@ -10,6 +10,7 @@
 //! end-to-end tests write raw frames through [`crate::plumbing`].) The unit tests below pin the
 //! bytes on the wire.
 
+mod bounded;
 pub(crate) mod codec;
 mod criterion;
 
@@ -142,20 +143,7 @@ pub(crate) fn decode<M: for<'de> Deserialize<'de>>(body: &[u8]) -> Incoming<M> {
 
 /// Cuts `reason` to at most [`MAX_REASON`] bytes on a char boundary.
 pub(crate) fn bounded_reason(reason: String) -> String {
-    bounded(reason, MAX_REASON)
-}
-
-/// Cuts `text` to at most `max` bytes on a char boundary, marking the cut.
-fn bounded(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
+    bounded::cut(reason, MAX_REASON)
 }
 
 #[cfg(test)]
