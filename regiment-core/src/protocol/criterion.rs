@@ -26,8 +26,8 @@ pub enum CriterionKind {
     MaxAge,
     /// A criterion of the application's own (regiment-tower's `Criterion` trait).
     Custom {
-        /// What the criterion is called (its type's name), at most [`MAX_CRITERION_NAME`]
-        /// bytes once the master has read it.
+        /// What the criterion is called (its type's name), cut to 128 bytes once the master
+        /// has read it.
         name: String,
     },
     /// No criterion named: the application asked by itself, or the worker is of another build.
