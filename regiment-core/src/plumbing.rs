@@ -25,8 +25,6 @@ pub use worker_variables::WorkerVariable;
 // sampler so that RSS is read one way.
 pub use crate::worker::memory::Statm;
 
-use std::sync::atomic::Ordering;
-
 use crate::worker::Stats;
 
 /// Starts this worker's heartbeats (RSS and request counts) from the calling tokio runtime, so
@@ -60,31 +58,38 @@ pub async fn abandon_drain(connections: u64) {
 /// criteria can tell "master, nothing to replace" from "run outside a cluster, worth a
 /// warning".
 pub fn is_supervising() -> bool {
-    crate::worker::SUPERVISING.load(Ordering::Relaxed)
+    crate::role::is_supervising()
+}
+
+/// Attaches this worker to its master, if it is one, and says whether it is attached: takes
+/// the IPC channel and starts the thread that talks to the master (and drains the worker on
+/// its word, its death or SIGTERM/SIGINT). Idempotent. regiment-axum's server attaches first
+/// thing; every worker call and `listen::take_inherited` attach too.
+pub fn attach_worker() -> bool {
+    crate::worker::attach().is_some()
 }
 
 /// Counts a request in, in the counters the heartbeats report: one more request, one more in
 /// flight. regiment-axum calls it as it hands a request to the service, and
 /// [`request_finished`] once the response body is done.
 pub fn request_started(stats: &Stats) {
-    stats.requests.fetch_add(1, Ordering::Relaxed);
-    stats.in_flight.fetch_add(1, Ordering::Relaxed);
+    stats.count_started();
 }
 
 /// Counts a request out: one fewer in flight. Once per [`request_started`].
 pub fn request_finished(stats: &Stats) {
-    stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+    stats.count_finished();
 }
 
 /// Counts a response with a 5xx status.
 pub fn response_5xx(stats: &Stats) {
-    stats.responses_5xx.fetch_add(1, Ordering::Relaxed);
+    stats.count_5xx();
 }
 
 /// Counts a request that ended without a complete response: the application panicked,
 /// returned an error, or its response body failed.
 pub fn failure(stats: &Stats) {
-    stats.failures.fetch_add(1, Ordering::Relaxed);
+    stats.count_failure();
 }
 
 /// Counters of their own, for regiment-axum's in-process tests of its engine (a worker's are

@@ -212,7 +212,7 @@ async fn run_worker(variant: &'static str) {
         std::process::exit(3);
     }
     // Take the channel now: the handlers below must not run before the worker exists.
-    assert!(worker::is_worker());
+    assert!(regiment_core::plumbing::attach_worker());
     let mut usr1 = signal(SignalKind::user_defined1()).expect("SIGUSR1 handler");
     let mut usr2 = signal(SignalKind::user_defined2()).expect("SIGUSR2 handler");
     tokio::spawn(async move {
