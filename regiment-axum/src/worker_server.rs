@@ -32,6 +32,9 @@ where
     S: HttpService<B>,
     B: ResponseBody,
 {
+    // Before anything else: the channel taken, the master hears of this worker (readiness
+    // `started`) and this worker of its master's drain, death or of a SIGTERM.
+    regiment_core::plumbing::attach_worker();
     // From this runtime, so that a blocked runtime shows as silence to the master.
     regiment_core::plumbing::start_heartbeat();
     let listeners = listen::take_inherited().map_err(|source| Error::Io {

@@ -57,6 +57,7 @@ mod master;
 pub mod plumbing;
 mod protocol;
 mod readiness;
+mod role;
 pub mod worker;
 mod worker_env;
 
@@ -82,37 +83,5 @@ pub use master::{Handle, Supervisor};
 /// ```
 pub use nix::sys::signal::Signal;
 pub use readiness::Readiness;
+pub use role::{Role, role};
 pub use worker_env::WorkerEnv;
-
-/// Which side of a regiment cluster this process is.
-///
-/// ```
-/// use regiment_core::Role;
-/// // The same binary is both: the role picks what `main` does.
-/// let what = match regiment_core::role() {
-///     Role::Master => "supervise",
-///     Role::Worker => "serve",
-/// };
-/// assert_eq!(what, "supervise"); // not started by a regiment master
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Started by a person or a service manager: supervise workers.
-    Master,
-    /// Started by a regiment master: serve.
-    Worker,
-}
-
-/// Whether this process is a master or one of its workers, from the environment the master
-/// gives its workers.
-///
-/// ```
-/// assert_eq!(regiment_core::role(), regiment_core::Role::Master);
-/// ```
-pub fn role() -> Role {
-    if worker::is_worker() {
-        Role::Worker
-    } else {
-        Role::Master
-    }
-}

@@ -10,8 +10,9 @@
 pub mod control;
 
 // The wire format of the IPC channel: the end-to-end fixture writes frames (valid and garbage)
-// straight to its channel, to test how the master takes them.
-pub use crate::protocol::{WorkerMessage, encode};
+// straight to its channel, to test how the master takes them. The criterion kinds are also
+// what regiment-tower's layers name when they fire (`request_replacement_for`).
+pub use crate::protocol::{CriterionKind, WorkerMessage, encode};
 
 // The `REGIMENT_*` variables and their parsers, so that regiment-axum's variables take the
 // same durations, with the same bounds and errors, as regiment-core's; and the variables that
@@ -24,8 +25,6 @@ pub use worker_variables::WorkerVariable;
 // sampler so that RSS is read one way.
 pub use crate::worker::memory::Statm;
 
-use std::sync::atomic::Ordering;
-
 use crate::worker::Stats;
 
 /// Starts this worker's heartbeats (RSS and request counts) from the calling tokio runtime, so
@@ -33,6 +32,14 @@ use crate::worker::Stats;
 /// from the runtime that serves; further calls, and calls outside a cluster, do nothing.
 pub fn start_heartbeat() {
     crate::worker::start_heartbeat();
+}
+
+/// [`crate::worker::request_replacement`] on behalf of a criterion: the master counts the
+/// replacement under `criterion` (its metrics' `reason` label) rather than as the application's
+/// own request. regiment-tower's layers fire through it. Only the first request of a process
+/// is sent, whichever call makes it; outside a cluster it does nothing and returns `false`.
+pub fn request_replacement_for(criterion: CriterionKind, reason: String) -> bool {
+    crate::worker::request_replacement_for(criterion, reason)
 }
 
 /// Tells the master that this worker gives up its drain at its deadline, with `connections`
@@ -51,31 +58,38 @@ pub async fn abandon_drain(connections: u64) {
 /// criteria can tell "master, nothing to replace" from "run outside a cluster, worth a
 /// warning".
 pub fn is_supervising() -> bool {
-    crate::worker::SUPERVISING.load(Ordering::Relaxed)
+    crate::role::is_supervising()
+}
+
+/// Attaches this worker to its master, if it is one, and says whether it is attached: takes
+/// the IPC channel and starts the thread that talks to the master (and drains the worker on
+/// its word, its death or SIGTERM/SIGINT). Idempotent. regiment-axum's server attaches first
+/// thing; every worker call and `listen::take_inherited` attach too.
+pub fn attach_worker() -> bool {
+    crate::worker::attach().is_some()
 }
 
 /// Counts a request in, in the counters the heartbeats report: one more request, one more in
 /// flight. regiment-axum calls it as it hands a request to the service, and
 /// [`request_finished`] once the response body is done.
 pub fn request_started(stats: &Stats) {
-    stats.requests.fetch_add(1, Ordering::Relaxed);
-    stats.in_flight.fetch_add(1, Ordering::Relaxed);
+    stats.count_started();
 }
 
 /// Counts a request out: one fewer in flight. Once per [`request_started`].
 pub fn request_finished(stats: &Stats) {
-    stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+    stats.count_finished();
 }
 
 /// Counts a response with a 5xx status.
 pub fn response_5xx(stats: &Stats) {
-    stats.responses_5xx.fetch_add(1, Ordering::Relaxed);
+    stats.count_5xx();
 }
 
 /// Counts a request that ended without a complete response: the application panicked,
 /// returned an error, or its response body failed.
 pub fn failure(stats: &Stats) {
-    stats.failures.fetch_add(1, Ordering::Relaxed);
+    stats.count_failure();
 }
 
 /// Counters of their own, for regiment-axum's in-process tests of its engine (a worker's are

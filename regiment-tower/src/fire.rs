@@ -6,8 +6,10 @@
 //! fires, so a criterion that keeps matching costs nothing more than that load.
 //!
 //! [`Replacer::worker`] (the default of every layer) is one per process and passes the reason
-//! to [`regiment_core::worker::request_replacement`], which sends it to the master (where it
-//! shows in the `replace requested` event and in the worker's status). Outside a regiment
+//! to the master as [`regiment_core::worker::request_replacement`] does (it shows in the
+//! `replace requested` event and in the worker's status), naming the criterion that fired for
+//! the master's metrics: this crate's layers by kind, a [`Criterion`](crate::Criterion) of your
+//! own by its type's name (counted together as `custom`). Outside a regiment
 //! cluster firing it is a no-op that logs one warning naming the reason
 //! (`replacement criterion fired outside a regiment cluster; ignored: request-count: ...`), so
 //! the layers can stay in an app run on its own (tests, `cargo run` without a master).
@@ -36,6 +38,8 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
+
+use regiment_core::plumbing::CriterionKind;
 
 type Callback = Box<dyn Fn(&str) + Send + Sync>;
 
@@ -114,6 +118,17 @@ impl Replacer {
     // codegen units (9 more instructions per request once split into modules).
     #[inline]
     pub fn fire(&self, reason: impl FnOnce() -> String) -> bool {
+        self.fire_for(|| CriterionKind::Unspecified, reason)
+    }
+
+    /// [`Replacer::fire`] on behalf of a criterion, which the worker replacer names to the
+    /// master; `criterion` runs only in the call that fires, and only for the worker replacer.
+    #[inline]
+    pub(crate) fn fire_for(
+        &self,
+        criterion: impl FnOnce() -> CriterionKind,
+        reason: impl FnOnce() -> String,
+    ) -> bool {
         // The load first: once fired, every later call is a read of a shared cache line, not
         // a write that would bounce it between cores on each request.
         if self.inner.fired.load(Ordering::Relaxed) || self.inner.fired.swap(true, Ordering::AcqRel)
@@ -124,7 +139,7 @@ impl Replacer {
         match &self.inner.callback {
             Some(callback) => callback(reason),
             None if regiment_core::worker::is_worker() => {
-                regiment_core::worker::request_replacement(reason.clone());
+                regiment_core::plumbing::request_replacement_for(criterion(), reason.clone());
             }
             // A master holds the app it supervises: nothing to replace, nothing to warn of.
             None if regiment_core::plumbing::is_supervising() => {

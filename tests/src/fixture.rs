@@ -40,7 +40,7 @@
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use regiment_core::plumbing::{WorkerMessage, encode};
+use regiment_core::plumbing::{CriterionKind, WorkerMessage, encode};
 use regiment_core::{Role, worker};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::signal::unix::{SignalKind, signal};
@@ -212,14 +212,17 @@ async fn run_worker(variant: &'static str) {
         std::process::exit(3);
     }
     // Take the channel now: the handlers below must not run before the worker exists.
-    assert!(worker::is_worker());
+    assert!(regiment_core::plumbing::attach_worker());
     let mut usr1 = signal(SignalKind::user_defined1()).expect("SIGUSR1 handler");
     let mut usr2 = signal(SignalKind::user_defined2()).expect("SIGUSR2 handler");
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = usr1.recv() => {
-                    let frame = encode(&WorkerMessage::ReplaceMe { reason: "asked by the test".into() });
+                    let frame = encode(&WorkerMessage::ReplaceMe {
+                        criterion: CriterionKind::Unspecified,
+                        reason: "asked by the test".into(),
+                    });
                     write_raw(&frame);
                     write_raw(&frame);
                 }

@@ -242,6 +242,7 @@ fn a_custom_criterion_replaces_a_worker_after_consecutive_server_errors() {
             ("CUSTOM_ERRORS", "20"),
             ("CUSTOM_PRINT_EVENTS", "true"),
             ("RUST_LOG", "warn"),
+            ("REGIMENT_ADMIN_BIND", "127.0.0.1:0"),
         ],
     );
     let old = cluster.wait_serving(1)[&0];
@@ -274,6 +275,29 @@ fn a_custom_criterion_replaces_a_worker_after_consecutive_server_errors() {
         is(e, "exited") && pid_of(e) == old
     });
     assert_ne!(http_common::pid_via_http(addr), old);
+    // Counted (as its successor took the slot, before the old worker drained) under the kind
+    // of criterion the worker named, not as a request of the application's own.
+    let metrics = admin_metrics(&cluster);
+    for expected in [
+        r#"regiment_replacements_total{reason="custom"} 1"#,
+        r#"regiment_replacements_total{reason="worker"} 0"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == expected),
+            "no {expected} in:\n{metrics}"
+        );
+    }
+}
+
+/// The master's `/metrics`, from the admin listener its status names.
+fn admin_metrics(cluster: &Cluster) -> String {
+    let status = cluster.status_where("the admin address", |s| s["admin"].is_string());
+    let admin = status["admin"].as_str().unwrap().parse().unwrap();
+    let mut s = connect(admin);
+    send_get(&mut s, "/metrics");
+    let res = read_response(&mut std::io::BufReader::new(s)).expect("an answer from /metrics");
+    assert_eq!(res.status, 200, "{}", res.body);
+    res.body
 }
 
 /// The example's own instructions, as written: 50 `curl .../fail` (a connection each), then

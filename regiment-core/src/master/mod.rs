@@ -97,7 +97,7 @@ impl Supervisor {
                 context: "installing signal handlers",
                 source,
             })?;
-        crate::worker::SUPERVISING.store(true, std::sync::atomic::Ordering::Relaxed);
+        crate::role::mark_supervising();
         let (events, _) = broadcast::channel(1024);
         let (status_tx, status_rx) = watch::channel(Status::default());
         let (control_tx, control) = mpsc::unbounded_channel();

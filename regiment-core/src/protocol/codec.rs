@@ -93,7 +93,7 @@ impl<M: Serialize> Encoder<M> for FrameEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{MasterMessage, WorkerMessage};
+    use crate::protocol::{CriterionKind, MasterMessage, WorkerMessage};
 
     fn feed(
         dec: &mut FrameDecoder<WorkerMessage>,
@@ -142,7 +142,10 @@ mod tests {
     #[test]
     fn reads_frames_split_across_reads() {
         let mut dec = FrameDecoder::<WorkerMessage>::default();
-        let frame = encode(&WorkerMessage::ReplaceMe { reason: "r".into() });
+        let frame = encode(&WorkerMessage::ReplaceMe {
+            criterion: CriterionKind::MaxAge,
+            reason: "r".into(),
+        });
         let mut buf = BytesMut::new();
         for b in &frame[..frame.len() - 1] {
             buf.put_u8(*b);
@@ -152,6 +155,7 @@ mod tests {
         assert_eq!(
             feed(&mut dec, &mut buf),
             vec![Incoming::Message(WorkerMessage::ReplaceMe {
+                criterion: CriterionKind::MaxAge,
                 reason: "r".into()
             })]
         );

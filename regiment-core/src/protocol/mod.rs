@@ -10,9 +10,13 @@
 //! end-to-end tests write raw frames through [`crate::plumbing`].) The unit tests below pin the
 //! bytes on the wire.
 
+mod bounded;
 pub(crate) mod codec;
+mod criterion;
 
 use serde::{Deserialize, Serialize};
+
+pub use criterion::CriterionKind;
 
 /// The protocol version spoken by this build. A frame of another version (a worker of a newer
 /// build) is reported, not obeyed.
@@ -34,6 +38,10 @@ pub enum WorkerMessage {
     /// The worker asks to be replaced. The master starts a replacement and drains this worker
     /// once the replacement is ready. Idempotent: repeats are ignored.
     ReplaceMe {
+        /// Which criterion asked, for the master's metrics. Not written when unspecified, and
+        /// absent from workers of earlier builds: read as unspecified.
+        #[serde(default, skip_serializing_if = "CriterionKind::is_unspecified")]
+        criterion: CriterionKind,
         /// Why, for the master's events and status: criterion, figure and threshold.
         reason: String,
     },
@@ -134,16 +142,8 @@ pub(crate) fn decode<M: for<'de> Deserialize<'de>>(body: &[u8]) -> Incoming<M> {
 }
 
 /// Cuts `reason` to at most [`MAX_REASON`] bytes on a char boundary.
-pub(crate) fn bounded_reason(mut reason: String) -> String {
-    if reason.len() > MAX_REASON {
-        let mut end = MAX_REASON;
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        reason.truncate(end);
-        reason.push('…');
-    }
-    reason
+pub(crate) fn bounded_reason(reason: String) -> String {
+    bounded::cut(reason, MAX_REASON)
 }
 
 #[cfg(test)]
@@ -154,14 +154,32 @@ mod tests {
     #[test]
     fn frames_are_a_big_endian_length_and_versioned_json() {
         let frame = encode(&WorkerMessage::ReplaceMe {
+            criterion: CriterionKind::MemoryFootprint,
             reason: "rss 812 MB > 750 MB".into(),
         });
         assert_eq!(
             &frame[4..],
-            br#"{"v":1,"type":"replace-me","reason":"rss 812 MB > 750 MB"}"#
+            br#"{"v":1,"type":"replace-me","criterion":{"kind":"memory-footprint"},"reason":"rss 812 MB > 750 MB"}"#
         );
         let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
         assert_eq!(len, frame.len() - 4);
+        assert_eq!(
+            &encode(&WorkerMessage::ReplaceMe {
+                criterion: CriterionKind::Custom {
+                    name: "ServerErrors".into()
+                },
+                reason: "server-errors: 50 consecutive 5xx >= 50".into(),
+            })[4..],
+            br#"{"v":1,"type":"replace-me","criterion":{"kind":"custom","name":"ServerErrors"},"reason":"server-errors: 50 consecutive 5xx >= 50"}"#
+        );
+        // An application's own request names no criterion: the frame of earlier builds.
+        assert_eq!(
+            &encode(&WorkerMessage::ReplaceMe {
+                criterion: CriterionKind::Unspecified,
+                reason: "cache corrupt".into(),
+            })[4..],
+            br#"{"v":1,"type":"replace-me","reason":"cache corrupt"}"#
+        );
         let frame = encode(&WorkerMessage::Heartbeat {
             rss: 1 << 20,
             requests: 10,
@@ -207,9 +225,81 @@ mod tests {
         assert_eq!(VERSION, 1);
     }
 
+    /// A worker of an earlier build names no criterion, one of a later build may name a kind
+    /// this build does not know: either way the request stands, its criterion unspecified.
+    #[test]
+    fn a_replacement_request_without_a_known_criterion_still_reads() {
+        for body in [
+            br#"{"v":1,"type":"replace-me","reason":"request-count: 3 requests >= 3"}"#.as_slice(),
+            br#"{"v":1,"type":"replace-me","criterion":{"kind":"cpu-time"},"reason":"request-count: 3 requests >= 3"}"#,
+            br#"{"v":1,"type":"replace-me","criterion":{"kind":"cpu-time","cores":2},"reason":"request-count: 3 requests >= 3"}"#,
+        ] {
+            assert_eq!(
+                decode::<WorkerMessage>(body),
+                Incoming::Message(WorkerMessage::ReplaceMe {
+                    criterion: CriterionKind::Unspecified,
+                    reason: "request-count: 3 requests >= 3".into(),
+                }),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    /// A criterion that is not one (a worker gone wrong) makes the frame unusable, reported and
+    /// skipped like any malformed message.
+    #[test]
+    fn a_malformed_criterion_is_an_invalid_frame() {
+        for body in [
+            br#"{"v":1,"type":"replace-me","criterion":"memory-footprint","reason":"r"}"#
+                .as_slice(),
+            br#"{"v":1,"type":"replace-me","criterion":{"kind":"custom"},"reason":"r"}"#,
+            br#"{"v":1,"type":"replace-me","criterion":{"kind":"custom","name":7},"reason":"r"}"#,
+            br#"{"v":1,"type":"replace-me","criterion":null,"reason":"r"}"#,
+            br#"{"v":1,"type":"replace-me","criterion":{"kind":"max-age"}}"#,
+        ] {
+            assert!(
+                matches!(decode::<WorkerMessage>(body), Incoming::Invalid(why) if why.starts_with("unknown or malformed message")),
+                "{} accepted",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn bounds_custom_criterion_names_and_leaves_other_kinds_alone() {
+        use criterion::MAX_CRITERION_NAME;
+        let long = CriterionKind::Custom {
+            name: "é".repeat(MAX_CRITERION_NAME),
+        };
+        let CriterionKind::Custom { name } = long.bounded() else {
+            panic!("still custom");
+        };
+        assert!(name.len() <= MAX_CRITERION_NAME + '…'.len_utf8(), "{name}");
+        assert!(name.ends_with('…'));
+        let short = CriterionKind::Custom {
+            name: "ServerErrors".into(),
+        };
+        assert_eq!(short.clone().bounded(), short);
+        assert_eq!(
+            CriterionKind::RequestCount.bounded(),
+            CriterionKind::RequestCount
+        );
+        // The longest name kept, with the longest reason kept, fits in a frame.
+        let frame = encode(&WorkerMessage::ReplaceMe {
+            criterion: CriterionKind::Custom {
+                name: "é".repeat(MAX_CRITERION_NAME),
+            }
+            .bounded(),
+            reason: bounded_reason("é".repeat(MAX_REASON)),
+        });
+        assert!(frame.len() - 4 < MAX_FRAME);
+    }
+
     #[test]
     fn the_longest_reason_kept_fits_in_a_frame() {
         let frame = encode(&WorkerMessage::ReplaceMe {
+            criterion: CriterionKind::Unspecified,
             reason: bounded_reason("é".repeat(MAX_REASON)),
         });
         assert!(frame.len() - 4 < MAX_FRAME);
@@ -220,7 +310,26 @@ mod tests {
     fn round_trips_every_message() {
         for m in [
             WorkerMessage::Ready,
-            WorkerMessage::ReplaceMe { reason: "x".into() },
+            WorkerMessage::ReplaceMe {
+                criterion: CriterionKind::Unspecified,
+                reason: "x".into(),
+            },
+            WorkerMessage::ReplaceMe {
+                criterion: CriterionKind::RequestCount,
+                reason: "x".into(),
+            },
+            WorkerMessage::ReplaceMe {
+                criterion: CriterionKind::MemoryFootprint,
+                reason: "x".into(),
+            },
+            WorkerMessage::ReplaceMe {
+                criterion: CriterionKind::MaxAge,
+                reason: "x".into(),
+            },
+            WorkerMessage::ReplaceMe {
+                criterion: CriterionKind::Custom { name: "n".into() },
+                reason: "x".into(),
+            },
             WorkerMessage::Heartbeat {
                 rss: 1,
                 requests: 2,

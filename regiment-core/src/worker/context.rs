@@ -1,16 +1,16 @@
-//! The state of this worker process, built once from the environment its master set.
+//! The state of this worker process, built once from the environment its master set, when the
+//! worker attaches.
 
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
+use super::drain::Drain;
 use super::ipc::Outgoing;
-use crate::protocol::WorkerMessage;
-use crate::{Readiness, listen};
+use crate::Readiness;
+use crate::protocol::{CriterionKind, WorkerMessage};
 use crate::{env, log_guard};
 
 /// This worker's request counters, as its heartbeats report them to the master. The server
@@ -89,6 +89,27 @@ impl Stats {
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
     }
+
+    /// A request is handed to the service: one more request, one more in flight.
+    pub(crate) fn count_started(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request's response is done: one fewer in flight.
+    pub(crate) fn count_finished(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A response with a 5xx status.
+    pub(crate) fn count_5xx(&self) {
+        self.responses_5xx.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request that ended without a complete response.
+    pub(crate) fn count_failure(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 pub(crate) struct WorkerContext {
@@ -96,10 +117,9 @@ pub(crate) struct WorkerContext {
     pub generation: u64,
     pub readiness: Readiness,
     pub heartbeat: Duration,
-    pub drain_timeout: Duration,
-    pub drain: CancellationToken,
+    /// Shared with the IPC thread, which begins it.
+    pub(super) drain: Arc<Drain>,
     pub stats: Stats,
-    drain_deadline: Mutex<Option<Instant>>,
     outbox: mpsc::UnboundedSender<Outgoing>,
     /// Held while a heartbeat is read from the counters and handed to the IPC thread, so that
     /// the last heartbeat of an abandoned drain is never followed by an older one.
@@ -118,45 +138,15 @@ fn var<T: std::str::FromStr>(name: &str) -> Option<T> {
 }
 
 impl WorkerContext {
-    pub(super) fn get() -> Option<&'static WorkerContext> {
+    /// The context, built on the first call in a worker (see [`super::attach`]); `None`
+    /// outside a cluster.
+    pub(super) fn attach() -> Option<&'static WorkerContext> {
         CONTEXT.get_or_init(Self::from_env).as_ref()
     }
 
-    /// The context if it is built already; never waits for a build in progress.
-    pub(super) fn peek() -> Option<&'static WorkerContext> {
-        CONTEXT.get().and_then(Option::as_ref)
-    }
-
+    /// Takes the channel and starts the IPC thread, handing it the drain it begins.
     fn from_env() -> Option<WorkerContext> {
-        let ipc_fd: RawFd = var(env::IPC_FD)?;
-        // The variables are inherited by anything this worker runs; only the process the master
-        // spawned (LISTEN_PID) owns the fd they name.
-        listen::activation_env()?;
-        // Take ownership only of what is verifiably our channel: an fd that is something else
-        // must not be closed under its owner.
-        // SAFETY (both borrows): fstat and getsockname on a number that may not be open at
-        // all only fail with EBADF; nothing is closed or kept.
-        let is_unix_socket = nix::sys::stat::fstat(unsafe { BorrowedFd::borrow_raw(ipc_fd) })
-            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
-            && socket2::SockRef::from(&unsafe { BorrowedFd::borrow_raw(ipc_fd) })
-                .local_addr()
-                .is_ok_and(|a| a.domain() == socket2::Domain::UNIX);
-        if !is_unix_socket {
-            tracing::error!(ipc_fd, "REGIMENT_IPC_FD names no Unix socket; not a worker");
-            return None;
-        }
-        // SAFETY: the fd is open and was handed to this very process (LISTEN_PID); OnceLock runs
-        // this once, so nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(ipc_fd) };
-        let stream = std::os::unix::net::UnixStream::from(fd);
-        // Children of this worker must not inherit the channel.
-        if let Err(e) = nix::fcntl::fcntl(
-            &stream,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        ) {
-            tracing::warn!(error = %e, "could not set close-on-exec on the IPC channel");
-        }
-
+        let stream = super::channel::take()?;
         let readiness = std::env::var(env::READINESS)
             .ok()
             .and_then(|s| s.parse().ok())
@@ -166,9 +156,10 @@ impl WorkerContext {
         ctx.slot = var(env::WORKER_ID).unwrap_or(0);
         ctx.generation = var(env::GENERATION).unwrap_or(1);
         ctx.heartbeat = Duration::from_millis(var(env::HEARTBEAT_MS).unwrap_or(1000).max(10));
-        ctx.drain_timeout = Duration::from_millis(var(env::DRAIN_TIMEOUT_MS).unwrap_or(30_000));
-        if let Err(e) = super::ipc::start(stream, rx) {
-            tracing::error!(error = %e, "could not start the IPC thread; not a worker");
+        let drain_timeout = Duration::from_millis(var(env::DRAIN_TIMEOUT_MS).unwrap_or(30_000));
+        ctx.drain = Arc::new(Drain::new(ctx.slot, drain_timeout));
+        if let Err(e) = super::ipc::start(stream, rx, ctx.drain.clone()) {
+            tracing::error!(error = %e, "could not start the IPC thread; this worker cannot hear from its master");
             return None;
         }
         // As soon as it knows it is a worker: `ps`, `top` and `pgrep` show its program's name.
@@ -188,10 +179,8 @@ impl WorkerContext {
             generation: 1,
             readiness,
             heartbeat: Duration::from_secs(1),
-            drain_timeout: Duration::from_secs(30),
-            drain: CancellationToken::new(),
+            drain: Arc::new(Drain::new(0, Duration::from_secs(30))),
             stats: Stats::new(),
-            drain_deadline: Mutex::new(None),
             outbox,
             heartbeat_order: Mutex::new(()),
             last_rss: AtomicU64::new(0),
@@ -254,7 +243,7 @@ impl WorkerContext {
         }
     }
 
-    pub(super) fn request_replacement(&self, reason: String) -> bool {
+    pub(super) fn request_replacement(&self, criterion: CriterionKind, reason: String) -> bool {
         if self.replace_sent.swap(true, Ordering::SeqCst) {
             return false;
         }
@@ -267,7 +256,7 @@ impl WorkerContext {
         if self.heartbeat_started.load(Ordering::SeqCst) {
             self.send_heartbeat(|_| {});
         }
-        self.send(WorkerMessage::ReplaceMe { reason });
+        self.send(WorkerMessage::ReplaceMe { criterion, reason });
         log_guard::survive(
             || tracing::info!(slot = self.slot, reason = %logged, "worker requests its replacement"),
         );
@@ -276,37 +265,6 @@ impl WorkerContext {
 
     pub(super) fn replace_requested(&self) -> bool {
         self.replace_sent.load(Ordering::Relaxed)
-    }
-
-    pub(super) fn drain_deadline(&self) -> Option<Instant> {
-        *self
-            .drain_deadline
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Starts the drain once; later calls keep the first deadline. The drain starts before it
-    /// is logged, and whatever the log does: a worker whose stderr is a closed pipe drains too.
-    pub(super) fn begin_drain(&self, why: &str, within: Duration) {
-        {
-            let mut d = self
-                .drain_deadline
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if d.is_some() {
-                return;
-            }
-            *d = Some(Instant::now() + within);
-        }
-        self.drain.cancel();
-        log_guard::survive(|| {
-            tracing::info!(
-                slot = self.slot,
-                why,
-                deadline = %humantime::format_duration(within),
-                "worker draining"
-            )
-        });
     }
 
     pub(super) fn start_heartbeat(&'static self) {
@@ -346,11 +304,11 @@ mod tests {
         let (outbox, mut written) = mpsc::unbounded_channel();
         let ctx = WorkerContext::new(Readiness::Listening, outbox);
         for _ in 0..5 {
-            crate::plumbing::request_started(&ctx.stats);
+            ctx.stats.count_started();
         }
-        crate::plumbing::request_finished(&ctx.stats);
-        crate::plumbing::request_finished(&ctx.stats);
-        crate::plumbing::failure(&ctx.stats);
+        ctx.stats.count_finished();
+        ctx.stats.count_finished();
+        ctx.stats.count_failure();
         ctx.last_rss.store(4096, Ordering::Relaxed);
         // The IPC thread: writes (here, keeps) each message, and answers the flush.
         let thread = tokio::spawn(async move {

@@ -1,10 +1,12 @@
 //! The worker's end of the IPC channel, served by a thread of its own so that it works whatever
-//! runtime (or none) the application uses.
+//! runtime (or none) the application uses. It is started with what it needs (the channel, what
+//! the worker hands it, the drain it begins) as the worker attaches.
 //!
 //! This thread also hears the worker's SIGTERM and SIGINT, and exits the worker whose master is
 //! gone once its drain outlived the deadline: it must never die. Its log calls go through
 //! [`log_guard::survive`], after what they report was done.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -12,7 +14,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use super::context::WorkerContext;
+use super::drain::Drain;
 use crate::log_guard;
 use crate::protocol::codec::{FrameDecoder, FrameEncoder};
 use crate::protocol::{Incoming, MasterMessage, WorkerMessage};
@@ -30,6 +32,7 @@ pub(super) enum Outgoing {
 pub(super) fn start(
     stream: std::os::unix::net::UnixStream,
     outbox: mpsc::UnboundedReceiver<Outgoing>,
+    drain: Arc<Drain>,
 ) -> std::io::Result<()> {
     stream.set_nonblocking(true)?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -37,13 +40,14 @@ pub(super) fn start(
         .build()?;
     std::thread::Builder::new()
         .name("regiment-ipc".into())
-        .spawn(move || rt.block_on(run(stream, outbox)))?;
+        .spawn(move || rt.block_on(run(stream, outbox, drain)))?;
     Ok(())
 }
 
 async fn run(
     stream: std::os::unix::net::UnixStream,
     mut outbox: mpsc::UnboundedReceiver<Outgoing>,
+    drain: Arc<Drain>,
 ) {
     let stream = match tokio::net::UnixStream::from_std(stream) {
         Ok(s) => s,
@@ -51,13 +55,6 @@ async fn run(
             tracing::error!(error = %e, "IPC channel unusable");
             return;
         }
-    };
-    // The context is being built by the thread that started us; wait for it.
-    let ctx = loop {
-        if let Some(c) = WorkerContext::peek() {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
     };
     let (r, w) = stream.into_split();
     let mut frames = FramedRead::new(r, FrameDecoder::<MasterMessage>::default());
@@ -82,7 +79,7 @@ async fn run(
             },
             frame = frames.next(), if master_alive => match frame {
                 Some(Ok(Incoming::Message(MasterMessage::Drain { deadline_ms }))) => {
-                    ctx.begin_drain("the master asked", Duration::from_millis(deadline_ms));
+                    drain.begin("the master asked", Duration::from_millis(deadline_ms));
                 }
                 Some(Ok(Incoming::Invalid(why))) => {
                     log_guard::survive(|| {
@@ -95,12 +92,12 @@ async fn run(
                     // worker never outlives its master for longer than a drain. Armed first,
                     // before anything is logged, on a thread of its own: a log write that
                     // blocks (a stderr pipe nobody reads) can hold this thread, not that one.
-                    arm_orphan_exit(ctx.drain_timeout);
-                    ctx.begin_drain("the master is gone", ctx.drain_timeout);
+                    arm_orphan_exit(drain.timeout());
+                    drain.begin("the master is gone", drain.timeout());
                 }
             },
-            Some(()) = recv(&mut term) => ctx.begin_drain("SIGTERM", ctx.drain_timeout),
-            Some(()) = recv(&mut int) => ctx.begin_drain("SIGINT", ctx.drain_timeout),
+            Some(()) = recv(&mut term) => drain.begin("SIGTERM", drain.timeout()),
+            Some(()) = recv(&mut int) => drain.begin("SIGINT", drain.timeout()),
         }
     }
 }

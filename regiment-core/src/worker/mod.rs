@@ -1,10 +1,11 @@
 //! The worker side: calls usable from any code in a worker process.
 //!
-//! A worker is recognised by the variables its master set (see [`crate::env`]); the first call
-//! into this module takes the IPC channel and starts a small thread (`regiment-ipc`) that talks
-//! to the master, so these calls work from any thread, inside or outside a tokio runtime.
-//! Outside a regiment cluster every call is a harmless no-op, and the first one logs a single
-//! warning.
+//! A worker is recognised by the variables its master set (see [`crate::env`]), which
+//! [`is_worker`] (and [`crate::role`]) only read. The first other call into this module, or
+//! [`crate::listen::take_inherited`], attaches the worker to its master: takes the IPC channel
+//! and starts a small thread (`regiment-ipc`) that talks to the master, so these calls work
+//! from any thread, inside or outside a tokio runtime. Outside a regiment cluster every call is
+//! a harmless no-op, and the first one logs a single warning.
 //!
 //! ```no_run
 //! use regiment_core::worker;
@@ -23,9 +24,11 @@
 //! # }
 //! ```
 
-// Takes ownership of the IPC descriptor it inherited (SAFETY comments there).
+// Finds and takes the IPC descriptor it inherited (SAFETY comments there).
 #[allow(unsafe_code)]
+pub(crate) mod channel;
 mod context;
+mod drain;
 mod ipc;
 pub(crate) mod memory;
 #[cfg(target_os = "linux")]
@@ -41,17 +44,25 @@ pub use context::Stats;
 use context::WorkerContext;
 
 use crate::Readiness;
+use crate::protocol::CriterionKind;
 
 static WARNED_OUTSIDE: AtomicBool = AtomicBool::new(false);
 
-/// Set once this process builds a [`crate::Supervisor`]: a master holds the application too
-/// (`serve(app)` gets the router before it knows its role), and a criterion firing there is
-/// expected, not a misconfiguration worth a warning.
-pub(crate) static SUPERVISING: AtomicBool = AtomicBool::new(false);
+/// Attaches this worker to its master, once: takes the IPC channel and starts the thread that
+/// talks to the master, and drains this worker on the master's word, on its death (EOF on the
+/// channel) or on SIGTERM/SIGINT. Returns the worker's context; `None` outside a cluster. Every
+/// call of this module but [`is_worker`] attaches, and so does
+/// [`crate::listen::take_inherited`]; [`crate::plumbing::attach_worker`] is its way out of the
+/// crate.
+pub(crate) fn attach() -> Option<&'static WorkerContext> {
+    WorkerContext::attach()
+}
 
+/// [`attach`], with one warning outside a cluster (a debug line in a master, which holds the
+/// application too: `serve(app)` gets the router before it knows its role).
 fn ctx(call: &'static str) -> Option<&'static WorkerContext> {
-    let ctx = WorkerContext::get();
-    if ctx.is_none() && SUPERVISING.load(Ordering::Relaxed) {
+    let ctx = attach();
+    if ctx.is_none() && crate::role::is_supervising() {
         tracing::debug!(call, "worker call in the master ignored");
     } else if ctx.is_none() && !WARNED_OUTSIDE.swap(true, Ordering::Relaxed) {
         tracing::warn!(
@@ -62,14 +73,15 @@ fn ctx(call: &'static str) -> Option<&'static WorkerContext> {
     ctx
 }
 
-/// True in a process started by a regiment master as one of its workers.
+/// True in a process started by a regiment master as one of its workers. It only reads what the
+/// master handed the process: it takes nothing and starts nothing.
 ///
 /// ```
 /// // A binary run by hand (or by this doctest) is no worker: the same code runs as a master.
 /// assert!(!regiment_core::worker::is_worker());
 /// ```
 pub fn is_worker() -> bool {
-    WorkerContext::get().is_some()
+    channel::inherited().is_some()
 }
 
 /// This worker's slot, `0..workers` (`REGIMENT_WORKER_ID`), or `None` outside a cluster.
@@ -80,7 +92,7 @@ pub fn is_worker() -> bool {
 /// assert_eq!(spool, None); // outside a cluster
 /// ```
 pub fn slot() -> Option<usize> {
-    WorkerContext::get().map(|c| c.slot)
+    attach().map(|c| c.slot)
 }
 
 /// This worker's generation (1 at start, +1 per rolling restart), or `None` outside a cluster.
@@ -91,7 +103,7 @@ pub fn slot() -> Option<usize> {
 /// assert_eq!(tag, "-"); // outside a cluster
 /// ```
 pub fn generation() -> Option<u64> {
-    WorkerContext::get().map(|c| c.generation)
+    attach().map(|c| c.generation)
 }
 
 /// The readiness mode the master expects of this worker.
@@ -103,7 +115,7 @@ pub fn generation() -> Option<u64> {
 /// assert!(!must_call_ready); // outside a cluster there is no mode at all
 /// ```
 pub fn readiness() -> Option<Readiness> {
-    WorkerContext::get().map(|c| c.readiness)
+    attach().map(|c| c.readiness)
 }
 
 /// Asks the master to replace this worker: it starts a replacement in the same slot and drains
@@ -117,8 +129,13 @@ pub fn readiness() -> Option<Readiness> {
 /// assert!(!regiment_core::worker::request_replacement("rss 812 MB > 750 MB"));
 /// ```
 pub fn request_replacement(reason: impl Into<String>) -> bool {
+    request_replacement_for(CriterionKind::Unspecified, reason.into())
+}
+
+/// See [`crate::plumbing::request_replacement_for`], its way out of the crate.
+pub(crate) fn request_replacement_for(criterion: CriterionKind, reason: String) -> bool {
     match ctx("request_replacement") {
-        Some(c) => c.request_replacement(reason.into()),
+        Some(c) => c.request_replacement(criterion, reason),
         None => false,
     }
 }
@@ -134,7 +151,7 @@ pub fn request_replacement(reason: impl Into<String>) -> bool {
 /// assert!(!worker::replacement_requested()); // nothing is sent outside a cluster
 /// ```
 pub fn replacement_requested() -> bool {
-    WorkerContext::get().is_some_and(|c| c.replace_requested())
+    attach().is_some_and(|c| c.replace_requested())
 }
 
 /// Marks this worker ready by hand, whatever its readiness mode. Meant for readiness `manual`
@@ -164,7 +181,7 @@ pub fn ready() {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn listening() {
-    if let Some(c) = WorkerContext::get()
+    if let Some(c) = attach()
         && c.readiness == Readiness::Listening
     {
         c.send_ready();
@@ -180,7 +197,7 @@ pub fn listening() {
 /// assert_eq!(in_flight, None); // outside a cluster there is nothing to count
 /// ```
 pub fn stats() -> Option<&'static Stats> {
-    WorkerContext::get().map(|c| &c.stats)
+    attach().map(|c| &c.stats)
 }
 
 /// When the drain started, the instant by which the master kills this worker, as this worker
@@ -200,7 +217,7 @@ pub fn stats() -> Option<&'static Stats> {
 /// assert_eq!(batch, 1000); // not draining
 /// ```
 pub fn drain_deadline() -> Option<Instant> {
-    WorkerContext::get().and_then(|c| c.drain_deadline())
+    attach().and_then(|c| c.drain.deadline())
 }
 
 /// True once this worker has been told to drain.
@@ -214,7 +231,7 @@ pub fn drain_deadline() -> Option<Instant> {
 /// assert_eq!(jobs, 3);
 /// ```
 pub fn is_draining() -> bool {
-    WorkerContext::get().is_some_and(|c| c.drain.is_cancelled())
+    attach().is_some_and(|c| c.drain.began().is_cancelled())
 }
 
 /// Resolves when this worker must stop accepting and finish: the master sent `drain`, the
@@ -232,7 +249,7 @@ pub fn is_draining() -> bool {
 /// ```
 pub fn drained() -> Drained {
     Drained {
-        inner: ctx("drained").map(|c| Box::pin(c.drain.clone().cancelled_owned())),
+        inner: ctx("drained").map(|c| Box::pin(c.drain.began().clone().cancelled_owned())),
     }
 }
 
@@ -278,9 +295,10 @@ const ABANDON_FLUSH_WITHIN: Duration = Duration::from_secs(1);
 
 /// See [`crate::plumbing::abandon_drain`], its way out of the crate.
 pub(crate) async fn abandon_drain(connections: u64) {
-    if let Some(c) = WorkerContext::get() {
+    if let Some(c) = attach() {
         let by = c
-            .drain_deadline()
+            .drain
+            .deadline()
             .unwrap_or_else(|| Instant::now() + ABANDON_FLUSH_WITHIN);
         c.abandon_drain(connections, by).await;
     }
@@ -288,7 +306,7 @@ pub(crate) async fn abandon_drain(connections: u64) {
 
 /// See [`crate::plumbing::start_heartbeat`], its way out of the crate.
 pub(crate) fn start_heartbeat() {
-    if let Some(c) = WorkerContext::get() {
+    if let Some(c) = attach() {
         c.start_heartbeat();
     }
 }
@@ -302,7 +320,7 @@ pub(crate) fn start_heartbeat() {
 /// assert_eq!(every, regiment_core::DEFAULT_HEARTBEAT); // outside a cluster
 /// ```
 pub fn heartbeat_interval() -> Option<Duration> {
-    WorkerContext::get().map(|c| c.heartbeat)
+    attach().map(|c| c.heartbeat)
 }
 
 #[cfg(test)]
@@ -319,7 +337,7 @@ mod tests {
         assert!(!replacement_requested());
         ready();
         listening();
-        crate::plumbing::start_heartbeat();
+        start_heartbeat();
         assert!(stats().is_none() && drain_deadline().is_none() && !is_draining());
         // The drain signal never comes.
         let pending = tokio::time::timeout(Duration::from_millis(20), drained()).await;

@@ -228,3 +228,20 @@ async fn works_on_an_axum_router() {
     }
     assert_eq!(rec.calls(), 1);
 }
+
+/// What the worker's request names to the master, for its metrics: the built-in `MaxAge` by
+/// kind, a criterion of the application's own by its type's name, path and generic arguments
+/// left out.
+#[test]
+fn a_firing_names_the_kind_of_its_criterion() {
+    use regiment_core::plumbing::CriterionKind;
+
+    use super::judge::kind_of;
+
+    struct Never;
+    impl Criterion for Never {}
+    let custom = |name: &str| CriterionKind::Custom { name: name.into() };
+    assert_eq!(kind_of::<crate::MaxAge>(), CriterionKind::MaxAge);
+    assert_eq!(kind_of::<ServerErrors<3>>(), custom("ServerErrors"));
+    assert_eq!(kind_of::<Never>(), custom("Never"));
+}

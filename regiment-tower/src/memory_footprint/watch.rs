@@ -4,6 +4,8 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use regiment_core::plumbing::CriterionKind;
+
 use crate::Replacer;
 use crate::sampler::{Job, Measure};
 
@@ -52,14 +54,17 @@ impl Watch {
     #[cold]
     #[inline(never)]
     fn fire_with(&self, bytes: u64) {
-        self.replacer.fire(|| {
-            format!(
-                "memory-footprint: {} {} > {}",
-                self.measure,
-                fmt_mb(bytes),
-                fmt_mb(self.threshold)
-            )
-        });
+        self.replacer.fire_for(
+            || CriterionKind::MemoryFootprint,
+            || {
+                format!(
+                    "memory-footprint: {} {} > {}",
+                    self.measure,
+                    fmt_mb(bytes),
+                    fmt_mb(self.threshold)
+                )
+            },
+        );
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use regiment_core::plumbing::CriterionKind;
+
 use crate::Replacer;
 
 /// What one [`RequestCount`](super::RequestCount) counts, shared by its clones and services.
@@ -28,15 +30,18 @@ impl Counter {
     #[cold]
     #[inline(never)]
     pub(super) fn fire(&self) {
-        self.replacer.fire(|| {
-            if self.jitter == 0 {
-                format!("request-count: {} requests >= {}", self.limit, self.limit)
-            } else {
-                format!(
-                    "request-count: {} requests >= {} ({} + jitter {} of {})",
-                    self.limit, self.limit, self.base, self.extra, self.jitter
-                )
-            }
-        });
+        self.replacer.fire_for(
+            || CriterionKind::RequestCount,
+            || {
+                if self.jitter == 0 {
+                    format!("request-count: {} requests >= {}", self.limit, self.limit)
+                } else {
+                    format!(
+                        "request-count: {} requests >= {} ({} + jitter {} of {})",
+                        self.limit, self.limit, self.base, self.extra, self.jitter
+                    )
+                }
+            },
+        );
     }
 }

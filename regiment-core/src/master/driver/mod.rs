@@ -368,8 +368,12 @@ impl Driver {
                     failures,
                 },
             },
-            FromWorker::Message(id, WorkerMessage::ReplaceMe { reason }) => {
-                Input::ReplaceMe { id, reason }
+            FromWorker::Message(id, WorkerMessage::ReplaceMe { criterion, reason }) => {
+                Input::ReplaceMe {
+                    id,
+                    criterion,
+                    reason,
+                }
             }
             FromWorker::Message(
                 id,

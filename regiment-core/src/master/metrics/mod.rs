@@ -4,7 +4,8 @@
 //! Every label takes its values from a fixed set: states, rollout outcomes, the causes of a
 //! replacement, the reasons of a kill, and the slots of the current workers (at most one series
 //! per slot, and none for a slot removed by a scale-down). Free text (a worker's reason, an
-//! exit status) never becomes a label, so the master keeps no unbounded label set.
+//! exit status) never becomes a label, nor does the name a worker gives its own criterion (all
+//! of them count as `custom`), so the master keeps no unbounded label set.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +16,7 @@ use prometheus_client::registry::Registry;
 
 use super::policy::{Cause, Effect, KillReason, Pending};
 use crate::events::{Event, RolloutOutcome, Status};
+use crate::protocol::CriterionKind;
 
 /// The `Content-Type` of [`Metrics::encode`]'s text: the Prometheus text format 0.0.4.
 pub(crate) const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -23,20 +25,12 @@ pub(crate) const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_te
 /// turns at least once a second (the driver's reap tick); a stall this long is a stuck master.
 pub(crate) const STALLED_AFTER: Duration = Duration::from_secs(30);
 
-/// The regiment-tower layers' reasons, by their prefix: the worker's reason is free text, but
-/// these criteria are common enough to count on their own.
-const WORKER_REASONS: [(&str, &str); 3] = [
-    ("request-count:", "request_count"),
-    ("memory-footprint:", "memory"),
-    ("max-age:", "max_age"),
-];
-
 /// The master's counters, and the liveness of its loop; shared by the driver and every
 /// [`crate::Handle`].
 #[derive(Debug)]
 pub(crate) struct Metrics {
     rollouts: ByLabel<3>,
-    replacements: ByLabel<8>,
+    replacements: ByLabel<9>,
     kills: ByLabel<4>,
     crashes: AtomicU64,
     start_failures: AtomicU64,
@@ -61,6 +55,7 @@ impl Default for Metrics {
                     "request_count",
                     "memory",
                     "max_age",
+                    "custom",
                 ],
             ),
             kills: ByLabel::new(
@@ -179,18 +174,22 @@ fn kill_reason(why: KillReason) -> &'static str {
     }
 }
 
-/// The cause of a replacement; for a worker's own request, the regiment-tower criterion that
-/// made it, when its reason shows one.
+/// The cause of a replacement; for a worker's own request, the criterion it named: `worker`
+/// when it named none (the application asked by itself), `custom` for any of the
+/// application's own criteria, whatever it calls them.
 fn replacement_reason(pending: &Pending) -> &'static str {
-    match pending.cause {
+    match &pending.cause {
         Cause::Rollout => "rollout",
         Cause::RolloutAborted => "rollout_aborted",
         Cause::Unresponsive => "unresponsive",
         Cause::Operator => "operator",
-        Cause::Worker => WORKER_REASONS
-            .iter()
-            .find(|(prefix, _)| pending.reason.starts_with(prefix))
-            .map_or("worker", |(_, kind)| kind),
+        Cause::Worker(criterion) => match criterion {
+            CriterionKind::RequestCount => "request_count",
+            CriterionKind::MemoryFootprint => "memory",
+            CriterionKind::MaxAge => "max_age",
+            CriterionKind::Custom { .. } => "custom",
+            CriterionKind::Unspecified => "worker",
+        },
     }
 }
 

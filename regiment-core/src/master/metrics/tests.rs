@@ -3,6 +3,7 @@
 use super::*;
 use crate::events::{SlotStatus, WorkerState, WorkerStatus};
 use crate::master::policy::Origin;
+use crate::protocol::CriterionKind;
 
 fn worker(slot: usize, state: WorkerState, age_ms: u64, rss: u64) -> WorkerStatus {
     WorkerStatus {
@@ -130,11 +131,23 @@ fn effects_are_counted_under_a_fixed_set_of_label_values() {
         })
     };
     for effect in [
-        replaced(Cause::Worker, "request-count: 3 requests >= 3"),
-        replaced(Cause::Worker, "memory-footprint: rss 812 MB > 750 MB"),
-        replaced(Cause::Worker, "max-age: up 1h 0m >= 1h"),
-        replaced(Cause::Worker, "cache corrupt"),
-        replaced(Cause::Worker, "cache corrupt, again"),
+        replaced(
+            Cause::Worker(CriterionKind::RequestCount),
+            "request-count: 3 requests >= 3",
+        ),
+        replaced(
+            Cause::Worker(CriterionKind::MemoryFootprint),
+            "memory-footprint: rss 812 MB > 750 MB",
+        ),
+        replaced(
+            Cause::Worker(CriterionKind::MaxAge),
+            "max-age: up 1h 0m >= 1h",
+        ),
+        replaced(Cause::Worker(CriterionKind::Unspecified), "cache corrupt"),
+        replaced(
+            Cause::Worker(CriterionKind::Unspecified),
+            "cache corrupt, again",
+        ),
         // An operator's text is never read: the cause is what was asked.
         replaced(Cause::Operator, "request-count: pretend"),
         replaced(
@@ -190,9 +203,59 @@ fn effects_are_counted_under_a_fixed_set_of_label_values() {
     }
     // However many reasons the workers gave: one series per fixed value.
     let series = |name: &str| lines.iter().filter(|l| l.starts_with(name)).count();
-    assert_eq!(series("regiment_replacements_total{"), 8);
+    assert_eq!(series("regiment_replacements_total{"), 9);
     assert_eq!(series("regiment_kills_total{"), 4);
     assert_eq!(series("regiment_rollouts_total{"), 3);
+}
+
+/// A worker's request counts under the criterion it named, never under what its text reads
+/// like; the application's own criteria share one series, whatever their names.
+#[test]
+fn a_worker_request_counts_under_the_criterion_it_named() {
+    let metrics = Arc::new(Metrics::default());
+    let asked = |criterion, reason: &str| {
+        Effect::Replaced(Pending {
+            reason: reason.into(),
+            origin: Origin::Request,
+            cause: Cause::Worker(criterion),
+        })
+    };
+    let custom = |name: &str| CriterionKind::Custom { name: name.into() };
+    for effect in [
+        // The built-in criteria's reasons, with no criterion named (an application's own
+        // request in those words, or a worker of an earlier build): the worker asked.
+        asked(CriterionKind::Unspecified, "request-count: 3 requests >= 3"),
+        asked(
+            CriterionKind::Unspecified,
+            "memory-footprint: rss 9 MB > 0 MB",
+        ),
+        // A criterion named, whatever the text says.
+        asked(CriterionKind::MemoryFootprint, "leaking"),
+        asked(
+            custom("ServerErrors"),
+            "server-errors: 50 consecutive 5xx >= 50",
+        ),
+        asked(custom("QueueDepth"), "request-count: looks built in"),
+        asked(custom(&"x".repeat(100)), "a name of its own"),
+    ] {
+        metrics.count(&effect);
+    }
+    let text = metrics.encode(status(Vec::new(), 1));
+    let lines = lines(&text);
+    for expected in [
+        "regiment_replacements_total{reason=\"worker\"} 2",
+        "regiment_replacements_total{reason=\"memory\"} 1",
+        "regiment_replacements_total{reason=\"custom\"} 3",
+        "regiment_replacements_total{reason=\"request_count\"} 0",
+        "regiment_replacements_total{reason=\"max_age\"} 0",
+    ] {
+        assert!(lines.contains(&expected), "no {expected:?} in:\n{text}");
+    }
+    let series = lines
+        .iter()
+        .filter(|l| l.starts_with("regiment_replacements_total{"))
+        .count();
+    assert_eq!(series, 9, "one series per fixed value:\n{text}");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use super::worker::{Heartbeats, KillReason, Load, Phase};
 use super::{Control, Policy, Stopping};
 use crate::config::MAX_WORKERS;
 use crate::events::{AbandonedDrain, Event};
-use crate::protocol::bounded_reason;
+use crate::protocol::{CriterionKind, bounded_reason};
 
 impl Policy {
     pub(super) fn on_heartbeat(&mut self, id: WorkerId, load: Load, now: Instant) {
@@ -24,7 +24,13 @@ impl Policy {
         }
     }
 
-    pub(super) fn on_replace_me(&mut self, id: WorkerId, reason: String, now: Instant) {
+    pub(super) fn on_replace_me(
+        &mut self,
+        id: WorkerId,
+        criterion: CriterionKind,
+        reason: String,
+        now: Instant,
+    ) {
         let Some(w) = self.workers.get_mut(&id) else {
             return;
         };
@@ -33,7 +39,9 @@ impl Policy {
             return; // idempotent: one replacement per worker
         }
         let reason = bounded_reason(reason);
+        let criterion = criterion.bounded();
         w.replace_reason = Some(reason.clone());
+        w.replace_criterion = criterion.clone();
         let (slot, pid, generation, phase) = (w.slot, w.pid, w.generation, w.phase);
         self.emit(Event::ReplaceRequested {
             slot,
@@ -49,7 +57,7 @@ impl Policy {
                     Pending {
                         reason,
                         origin: Origin::Request,
-                        cause: Cause::Worker,
+                        cause: Cause::Worker(criterion),
                     },
                 )
             }

@@ -139,7 +139,10 @@ impl Policy {
         w.phase = Phase::Ready { since: now };
         let (slot, pid, generation) = (w.slot, w.pid, w.generation);
         let spawned_for = w.spawned_for.take();
-        let asked = w.replace_reason.clone();
+        let asked = w
+            .replace_reason
+            .clone()
+            .map(|reason| (reason, w.replace_criterion.clone()));
         self.emit(Event::Ready {
             slot,
             pid,
@@ -185,14 +188,14 @@ impl Policy {
         };
         let reached_before = self.slots[slot].reached.replace(generation);
         self.ready_in_rollout(slot, reached_before, generation, taking, now);
-        if let Some(reason) = asked {
+        if let Some((reason, criterion)) = asked {
             self.back_off_if_unserved(id, true, now);
             self.want_replacement(
                 slot,
                 Pending {
                     reason,
                     origin: super::slot::Origin::Request,
-                    cause: super::slot::Cause::Worker,
+                    cause: super::slot::Cause::Worker(criterion),
                 },
             );
         }

@@ -76,6 +76,7 @@ use worker::Worker;
 pub(crate) use worker::{KillReason, Load};
 
 use crate::events::{AbandonedDrain, Event, ProgramId, SlotStatus, Status, WorkerStatus};
+use crate::protocol::CriterionKind;
 use crate::readiness::Readiness;
 
 /// The options the policy decides by.
@@ -180,6 +181,7 @@ pub(crate) enum Input {
     },
     ReplaceMe {
         id: WorkerId,
+        criterion: CriterionKind,
         reason: String,
     },
     /// The worker gave up its drain, leaving this much open.
@@ -300,7 +302,11 @@ impl Policy {
             }
             Input::Ready(id) => self.on_ready(id, now),
             Input::Heartbeat { id, load } => self.on_heartbeat(id, load, now),
-            Input::ReplaceMe { id, reason } => self.on_replace_me(id, reason, now),
+            Input::ReplaceMe {
+                id,
+                criterion,
+                reason,
+            } => self.on_replace_me(id, criterion, reason, now),
             Input::DrainAbandoned { id, left } => self.on_drain_abandoned(id, left, now),
             Input::InvalidMessage { id, why } => self.on_invalid_message(id, why),
             Input::Exited { id, status } => self.on_exit(id, status, now),

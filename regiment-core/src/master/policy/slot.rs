@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::backoff::Backoff;
 use super::ids::{Generation, WorkerId};
+use crate::protocol::CriterionKind;
 
 /// One place for a worker.
 #[derive(Debug)]
@@ -46,14 +47,14 @@ pub(crate) struct Pending {
 
 /// Why a replacement is wanted, from a fixed set (the reason is free text): the metrics count
 /// replacements by cause.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Cause {
     /// A rolling restart deploys a new generation.
     Rollout,
     /// An aborted rollout's canary makes way for the good generation.
     RolloutAborted,
-    /// The worker asked, for the reason it gave.
-    Worker,
+    /// The worker asked, for the reason it gave, on the criterion it named.
+    Worker(CriterionKind),
     /// It stopped sending heartbeats.
     Unresponsive,
     /// An operator asked ([`crate::Handle::replace`]).

@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::ids::Generation;
 use super::slot::Pending;
 use crate::events::{AbandonedDrain, ProgramId, WorkerState};
+use crate::protocol::CriterionKind;
 use crate::readiness::Readiness;
 
 /// A worker process, from the spawn the policy asked for until its exit was reported.
@@ -25,6 +26,8 @@ pub(crate) struct Worker {
     /// The replacement this worker asked for (first request only), or the one the heartbeat
     /// timeout asked for it.
     pub(crate) replace_reason: Option<String>,
+    /// The criterion this worker named when it asked (unspecified until it does).
+    pub(crate) replace_criterion: CriterionKind,
     pub(crate) last_heard: Instant,
     pub(crate) heartbeats: Heartbeats,
     pub(crate) load: Load,
@@ -142,6 +145,7 @@ impl Worker {
             spawned_at: now,
             spawned_for,
             replace_reason: None,
+            replace_criterion: CriterionKind::Unspecified,
             last_heard: now,
             heartbeats: Heartbeats::NoneYet,
             load: Load::default(),

@@ -14,6 +14,7 @@ use crate::config::{
     DEFAULT_ROLLOUT_FAILURES, DEFAULT_START_TIMEOUT,
 };
 use crate::events::{Event, ProgramId};
+use crate::protocol::CriterionKind;
 use crate::readiness::Readiness;
 
 pub(super) fn ms(n: u64) -> Duration {
@@ -273,9 +274,17 @@ impl Harness {
         }
     }
 
+    /// The worker asks for its replacement naming no criterion, as an application's own
+    /// request does.
     pub(super) fn replace_me(&mut self, id: WorkerId, reason: &str) {
+        self.replace_me_for(id, CriterionKind::Unspecified, reason);
+    }
+
+    /// The worker asks for its replacement on `criterion`'s behalf.
+    pub(super) fn replace_me_for(&mut self, id: WorkerId, criterion: CriterionKind, reason: &str) {
         self.input(Input::ReplaceMe {
             id,
+            criterion,
             reason: reason.into(),
         });
     }

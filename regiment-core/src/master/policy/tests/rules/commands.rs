@@ -152,7 +152,7 @@ fn replaced(h: &Harness) -> Vec<Cause> {
     h.log
         .iter()
         .filter_map(|(_, e)| match e {
-            Effect::Replaced(p) => Some(p.cause),
+            Effect::Replaced(p) => Some(p.cause.clone()),
             _ => None,
         })
         .collect()
@@ -166,7 +166,14 @@ fn a_replacement_reports_its_cause_once_it_took_the_slot() {
         slot: 0,
         reason: "request-count: says the operator".into(),
     });
-    h.replace_me(h.current(1), "request-count: 3 requests >= 3");
+    // A worker's, the criterion it named: its text is not read either.
+    h.replace_me_for(
+        h.current(1),
+        CriterionKind::Custom {
+            name: "QueueDepth".into(),
+        },
+        "request-count: 3 requests >= 3",
+    );
     h.heartbeat(h.current(2));
     h.advance(ms(5_001));
     assert_eq!(successors(&h), 3);
@@ -174,12 +181,21 @@ fn a_replacement_reports_its_cause_once_it_took_the_slot() {
     h.ready_all();
     assert_eq!(
         replaced(&h),
-        [Cause::Operator, Cause::Worker, Cause::Unresponsive]
+        [
+            Cause::Operator,
+            Cause::Worker(CriterionKind::Custom {
+                name: "QueueDepth".into()
+            }),
+            Cause::Unresponsive
+        ]
     );
     h.exit_leaving();
     h.control(Control::RollingRestart);
     h.ready_all();
-    assert_eq!(replaced(&h)[3..], [Cause::Rollout; 3]);
+    assert_eq!(
+        replaced(&h)[3..],
+        [Cause::Rollout, Cause::Rollout, Cause::Rollout]
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::super::{Cause, Control, Effect, Generation, Input, KillReason, PolicyConfig, WorkerId};
 use super::util::{Harness, SpawnAnswer, config, ms, program_of, secs};
 use crate::events::{Event, SlotStatus, Status, WorkerState, WorkerStatus};
+use crate::protocol::CriterionKind;
 use expect::*;
 
 /// Takes the events and asserts that one of them matches the pattern (a guard may follow it),

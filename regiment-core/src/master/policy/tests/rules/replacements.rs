@@ -169,7 +169,7 @@ fn a_first_worker_that_asked_to_be_replaced_while_starting_is_replaced_once_read
     let mut h = Harness::new(config(1));
     h.start();
     let first = h.current(0);
-    h.replace_me(first, "asked early");
+    h.replace_me_for(first, CriterionKind::MemoryFootprint, "asked early");
     assert_eq!(spawns(&h), []);
     h.ready_worker(first);
     // It asked before it served anything: its replacement backs off (see `unserved`).
@@ -177,6 +177,20 @@ fn a_first_worker_that_asked_to_be_replaced_while_starting_is_replaced_once_read
     h.advance(ms(100));
     let next = h.successor(0).expect("the early request acted on");
     assert_eq!(spawns(&h), [(next, 0, Generation(1), Some(first))]);
+    h.ready_worker(next);
+    let causes: Vec<Cause> = h
+        .log
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Effect::Replaced(p) => Some(p.cause.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        causes,
+        [Cause::Worker(CriterionKind::MemoryFootprint)],
+        "the criterion it named while starting"
+    );
 }
 
 #[test]

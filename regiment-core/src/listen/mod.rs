@@ -24,6 +24,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
+pub(crate) mod activation;
+
+pub(crate) use activation::activation_env;
+
 /// First fd of the systemd convention.
 ///
 /// ```
@@ -233,11 +237,6 @@ pub(crate) fn remove_stale_unix_socket(path: &std::path::Path) -> io::Result<()>
     }
 }
 
-/// The systemd variables as found in this process's environment, if they are addressed to it.
-pub(crate) struct ActivationEnv {
-    pub count: usize,
-}
-
 /// Checks, without taking ownership, that `fd` is an open listening stream socket: an fd that
 /// is something else (announced by mistake, or reused by this process for its own purposes)
 /// must give an error and stay open, never be closed under its real owner.
@@ -267,22 +266,13 @@ fn check_listening_socket(fd: RawFd) -> io::Result<()> {
     }
 }
 
-/// Reads `LISTEN_FDS`/`LISTEN_PID`. Listeners addressed to another pid (inherited by a child of
-/// the process they were meant for) are not ours and are ignored, as `sd_listen_fds` does.
-pub(crate) fn activation_env() -> Option<ActivationEnv> {
-    let pid: u32 = std::env::var("LISTEN_PID").ok()?.trim().parse().ok()?;
-    if pid != std::process::id() {
-        return None;
-    }
-    let count: usize = std::env::var("LISTEN_FDS").ok()?.trim().parse().ok()?;
-    Some(ActivationEnv { count })
-}
-
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Takes the listeners this process inherited under the systemd convention (from a regiment
 /// master, systemd or systemfd): non-blocking and close-on-exec, in fd order. Returns an empty
 /// list when there are none, or when they were taken already (an fd can have only one owner).
+/// In a regiment worker it also attaches the worker to its master (see [`crate::worker`]), so
+/// that a worker that only takes its sockets still drains when its master is gone.
 ///
 /// ```
 /// // Not started with LISTEN_FDS (by a master, systemd or systemfd): nothing to take.
@@ -298,8 +288,8 @@ pub fn take_inherited() -> io::Result<Vec<Listener>> {
         return Ok(Vec::new());
     }
     // A worker that only takes its sockets must still learn of its master's death (EOF on
-    // its channel): the first look at the worker context starts the thread that watches it.
-    let _ = crate::worker::is_worker();
+    // its channel): attaching starts the thread that watches it. (Outside a cluster: nothing.)
+    crate::worker::attach();
     let mut out = Vec::with_capacity(env.count);
     for i in 0..env.count {
         let fd = SD_LISTEN_FDS_START + i as RawFd;
