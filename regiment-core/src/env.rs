@@ -48,7 +48,7 @@ pub const READINESS: &str = "REGIMENT_READINESS";
 /// use std::time::Duration;
 /// assert_eq!(regiment_core::env::DRAIN_TIMEOUT_MS, "REGIMENT_DRAIN_TIMEOUT_MS");
 /// // Milliseconds, so the default drain deadline reads as 30000.
-/// assert_eq!(regiment_core::DEFAULT_DRAIN_TIMEOUT, Duration::from_millis(30_000));
+/// assert_eq!(regiment_core::defaults::DRAIN_TIMEOUT, Duration::from_millis(30_000));
 /// ```
 pub const DRAIN_TIMEOUT_MS: &str = "REGIMENT_DRAIN_TIMEOUT_MS";
 /// Milliseconds between heartbeats.

@@ -10,6 +10,8 @@
 //! - [`worker`]: the calls a worker makes (readiness, replacement request, drain signal).
 //! - [`listen`]: listeners, bound by the master and inherited under the systemd convention.
 //! - [`events`]: lifecycle events and status snapshots.
+//! - [`defaults`]: the defaults of the options; [`MAX_WORKERS`] and [`MAX_DURATION`], the
+//!   bounds they are held to.
 //! - [`LogWriter`]: a log output that never fails nor panics, so that a closed stderr cannot stop
 //!   a master or a drain.
 //!
@@ -43,10 +45,12 @@
 
 mod canary;
 mod config;
+pub mod defaults;
 pub mod env;
 mod error;
 pub mod events;
 mod identity;
+mod limits;
 // Takes ownership of the listening descriptors it inherited (SAFETY comments there).
 #[allow(unsafe_code)]
 pub mod listen;
@@ -64,13 +68,10 @@ mod worker_env;
 mod test_support;
 
 pub use canary::Canary;
-pub use config::{
-    BeforeSpawn, Builder, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET,
-    DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEARTBEAT, DEFAULT_ROLLOUT_FAILURES, DEFAULT_ROLLOUT_SETTLE,
-    DEFAULT_START_TIMEOUT, EnvOverrides, MAX_DURATION, MAX_WORKERS, SpawnPlan, WatchProgram,
-};
+pub use config::{BeforeSpawn, Builder, EnvOverrides, SpawnPlan, WatchProgram};
 pub use error::{Error, Result};
 pub use events::{Event, EventStream, Status};
+pub use limits::{MAX_DURATION, MAX_WORKERS};
 pub use log_writer::LogWriter;
 pub use master::{Handle, Supervisor};
 /// Re-exported from `nix`, so that [`Builder::restart_signals`] needs no dependency on it.

@@ -11,9 +11,9 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::choices::{EnvOverrides, WatchProgram};
-use super::defaults::*;
 use super::from_env::FromEnv;
 use super::spawn_plan::BeforeSpawn;
+use crate::defaults;
 use crate::error::Result;
 use crate::readiness::Readiness;
 use crate::worker_env::WorkerEnv;
@@ -121,23 +121,23 @@ impl Builder {
         Self {
             workers: WorkerCount::Cpus,
             binds: Vec::new(),
-            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
-            start_timeout: DEFAULT_START_TIMEOUT,
+            drain_timeout: defaults::DRAIN_TIMEOUT,
+            start_timeout: defaults::START_TIMEOUT,
             max_surge: None,
-            backoff_initial: DEFAULT_BACKOFF_INITIAL,
-            backoff_max: DEFAULT_BACKOFF_MAX,
-            backoff_reset: DEFAULT_BACKOFF_RESET,
-            rollout_failures: DEFAULT_ROLLOUT_FAILURES,
-            rollout_settle: DEFAULT_ROLLOUT_SETTLE,
+            backoff_initial: defaults::BACKOFF_INITIAL,
+            backoff_max: defaults::BACKOFF_MAX,
+            backoff_reset: defaults::BACKOFF_RESET,
+            rollout_failures: defaults::ROLLOUT_FAILURE_LIMIT,
+            rollout_settle: defaults::ROLLOUT_SETTLE,
             rollout_timeout: None,
             readiness: Readiness::default(),
-            restart_signals: vec![Signal::SIGHUP, Signal::SIGUSR2],
+            restart_signals: defaults::RESTART_SIGNALS.to_vec(),
             env: Vec::new(),
             args: None,
             program: None,
             before_spawn: None,
             process_name: None,
-            heartbeat: DEFAULT_HEARTBEAT,
+            heartbeat: defaults::HEARTBEAT_INTERVAL,
             heartbeat_timeout: None,
             canary: None,
             watch_program: WatchProgram::Off,
@@ -255,7 +255,7 @@ impl Builder {
     /// Refused at build: a first delay of zero (doubled, it stays zero: a crash loop with no
     /// pause), a `reset_after` of zero (every worker would count as healthy the moment it is
     /// ready, so one that crashes soon after would always be retried after the first delay), a
-    /// longest delay shorter than the first, and durations longer than [`MAX_DURATION`].
+    /// longest delay shorter than the first, and durations longer than [`crate::MAX_DURATION`].
     ///
     /// ```
     /// use std::time::Duration;

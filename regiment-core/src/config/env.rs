@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use super::builder::{Builder, WorkerCount};
 use super::choices::WatchProgram;
-use super::defaults::MAX_WORKERS;
 use super::env_var::EnvVar;
 use super::from_env::FromEnv;
 use super::restart_signals::parse_restart_signals;
 use crate::Canary;
 use crate::error::Result;
+use crate::limits::MAX_WORKERS;
 use crate::plumbing::WorkerVariable;
 
 /// What `REGIMENT_BIND` takes.

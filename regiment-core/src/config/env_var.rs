@@ -8,8 +8,8 @@ use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::defaults::MAX_DURATION;
 use crate::error::{Error, Result};
+use crate::limits::MAX_DURATION;
 use crate::plumbing::WorkerVariable;
 
 /// What a duration variable accepts.

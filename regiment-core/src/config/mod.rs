@@ -1,8 +1,8 @@
 //! Options of a supervisor: the [`Builder`] with its defaults, the checked [`Config`] the
 //! master runs with, and the `REGIMENT_*` environment overrides.
 //!
-//! - `builder.rs`, `worker_options.rs`, `rollout_options.rs`: the [`Builder`] and its methods; `defaults.rs`,
-//!   `spawn_plan.rs`: what they take.
+//! - `builder.rs`, `worker_options.rs`, `rollout_options.rs`: the [`Builder`] and its methods;
+//!   `spawn_plan.rs`: what they take (the defaults are in [`crate::defaults`]).
 //! - `validated.rs`: [`Builder`] to [`Config`], each option checked under its name.
 //! - `env.rs`: the table of environment overrides; `env_var.rs`: the parsers of their values;
 //!   `from_env.rs`: which options they set, for the errors and the start's log.
@@ -12,7 +12,6 @@
 
 mod builder;
 mod choices;
-mod defaults;
 mod env;
 pub(crate) mod env_var;
 mod from_env;
@@ -31,6 +30,5 @@ mod tests;
 
 pub use builder::Builder;
 pub use choices::{EnvOverrides, WatchProgram};
-pub use defaults::*;
 pub use spawn_plan::{BeforeSpawn, SpawnPlan};
 pub(crate) use validated::Config;

@@ -8,6 +8,7 @@ use nix::sys::signal::Signal;
 use super::restart_signals::{parse_restart_signals, parse_signal};
 use super::validated::parse_admin_bind;
 use super::*;
+use crate::limits::MAX_WORKERS;
 use crate::listen::ListenAddr;
 
 fn err(b: Builder) -> String {

@@ -8,12 +8,12 @@ use nix::sys::signal::Signal;
 
 use super::builder::{Builder, WorkerCount};
 use super::choices::{EnvOverrides, WatchProgram};
-use super::defaults::{MAX_DURATION, MAX_WORKERS};
 use super::from_env::Side;
 use super::restart_signals::check_restart_signals;
 use super::spawn_plan::BeforeSpawn;
 use crate::error::{Error, Result};
 use crate::identity::{Requested, WorkerIdentity};
+use crate::limits::{MAX_DURATION, MAX_WORKERS};
 use crate::listen::{ListenAddr, MAX_UNIX_PATH};
 use crate::readiness::Readiness;
 use crate::worker_env::WorkerEnv;

@@ -299,7 +299,7 @@ pub(crate) fn start_heartbeat() {
 /// use std::time::Duration;
 /// // A watchdog of one's own can use the master's pace.
 /// let every = regiment_core::worker::heartbeat_interval().unwrap_or(Duration::from_secs(1));
-/// assert_eq!(every, regiment_core::DEFAULT_HEARTBEAT); // outside a cluster
+/// assert_eq!(every, regiment_core::defaults::HEARTBEAT_INTERVAL); // outside a cluster
 /// ```
 pub fn heartbeat_interval() -> Option<Duration> {
     WorkerContext::get().map(|c| c.heartbeat)
