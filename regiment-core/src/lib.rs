@@ -46,7 +46,6 @@
 mod canary;
 mod config;
 pub mod defaults;
-pub mod env;
 mod error;
 pub mod events;
 mod identity;
@@ -62,13 +61,13 @@ pub mod plumbing;
 mod protocol;
 mod readiness;
 pub mod worker;
-mod worker_env;
+pub mod worker_vars;
 
 #[cfg(test)]
 mod test_support;
 
 pub use canary::Canary;
-pub use config::{BeforeSpawn, Builder, EnvOverrides, SpawnPlan, WatchProgram};
+pub use config::{BeforeSpawn, Builder, EnvOverrides, SpawnPlan, WatchProgram, WorkerEnv};
 pub use error::{Error, Result};
 pub use events::{Event, EventStream, Status};
 pub use limits::{MAX_DURATION, MAX_WORKERS};
@@ -83,7 +82,6 @@ pub use master::{Handle, Supervisor};
 /// ```
 pub use nix::sys::signal::Signal;
 pub use readiness::Readiness;
-pub use worker_env::WorkerEnv;
 
 /// Which side of a regiment cluster this process is.
 ///

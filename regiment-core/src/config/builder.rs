@@ -1,7 +1,7 @@
 //! [`Builder`]: the options of a supervisor and their defaults. What workers run (and as whom)
 //! is set by the methods in `worker_options.rs`, how rollouts go by those in
 //! `rollout_options.rs`; the checks are in `validated.rs` and the environment overrides in
-//! `env.rs`.
+//! `overrides.rs`.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::applied_overrides::AppliedOverrides;
 use super::choices::{EnvOverrides, WatchProgram};
-use super::from_env::FromEnv;
+use super::inherited_env::WorkerEnv;
 use super::spawn_plan::BeforeSpawn;
 use crate::defaults;
 use crate::error::Result;
 use crate::readiness::Readiness;
-use crate::worker_env::WorkerEnv;
 
 pub(super) enum WorkerCount {
     Cpus,
@@ -87,7 +87,7 @@ pub struct Builder {
     pub(super) admin_bind: Option<String>,
     pub(super) env_overrides: EnvOverrides,
     /// The variables that set options, so that errors and the start's log name them.
-    pub(super) from_env: FromEnv,
+    pub(super) applied_overrides: AppliedOverrides,
 }
 
 impl Default for Builder {
@@ -147,7 +147,7 @@ impl Builder {
             worker_env: WorkerEnv::Inherit,
             admin_bind: None,
             env_overrides: EnvOverrides::Apply,
-            from_env: FromEnv::default(),
+            applied_overrides: AppliedOverrides::default(),
         }
     }
 

@@ -1,21 +1,24 @@
-//! Options of a supervisor: the [`Builder`] with its defaults, the checked [`Config`] the
-//! master runs with, and the `REGIMENT_*` environment overrides.
+//! Options of a supervisor: the [`Builder`], the checked [`Config`] the master runs with, and
+//! the `REGIMENT_*` variables of the master's environment that override the options.
 //!
 //! - `builder.rs`, `worker_options.rs`, `rollout_options.rs`: the [`Builder`] and its methods;
-//!   `spawn_plan.rs`: what they take (the defaults are in [`crate::defaults`]).
+//!   `spawn_plan.rs`, `inherited_env.rs`, `choices.rs`: what they take (the defaults are in
+//!   [`crate::defaults`]).
 //! - `validated.rs`: [`Builder`] to [`Config`], each option checked under its name.
-//! - `env.rs`: the table of environment overrides; `env_var.rs`: the parsers of their values;
-//!   `from_env.rs`: which options they set, for the errors and the start's log.
-//! - `signals.rs`: which signals may start a rolling restart.
+//! - `overrides.rs`: the table of the overrides, variable by variable; `regiment_var.rs`: a
+//!   `REGIMENT_*` variable as set, and the parsers of its value; `applied_overrides.rs`: which
+//!   options the overrides set, for the errors and the start's log.
+//! - `restart_signals.rs`: which signals may start a rolling restart.
+//! - `program_path.rs`: the program workers run, resolved once.
 //! - `unknown_vars.rs`: the warnings about `REGIMENT_*` variables regiment does not read.
-//! - `choices.rs`: the two-way options ([`EnvOverrides`], [`WatchProgram`]).
 
+mod applied_overrides;
 mod builder;
 mod choices;
-mod env;
-pub(crate) mod env_var;
-mod from_env;
+mod inherited_env;
+mod overrides;
 mod program_path;
+pub(crate) mod regiment_var;
 mod restart_signals;
 mod rollout_options;
 mod spawn_plan;
@@ -24,11 +27,12 @@ mod validated;
 mod worker_options;
 
 #[cfg(test)]
-mod env_tests;
+mod overrides_tests;
 #[cfg(test)]
 mod tests;
 
 pub use builder::Builder;
 pub use choices::{EnvOverrides, WatchProgram};
+pub use inherited_env::WorkerEnv;
 pub use spawn_plan::{BeforeSpawn, SpawnPlan};
 pub(crate) use validated::Config;

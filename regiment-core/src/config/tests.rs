@@ -1,5 +1,5 @@
 //! The checks of the options given to the [`Builder`] (those of environment variables are in
-//! `env_tests.rs`).
+//! `overrides_tests.rs`).
 
 use std::time::Duration;
 

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::applied_overrides::Side;
 use super::builder::{Builder, WorkerCount};
 use super::choices::{EnvOverrides, WatchProgram};
-use super::from_env::Side;
+use super::inherited_env::WorkerEnv;
 use super::restart_signals::check_restart_signals;
 use super::spawn_plan::BeforeSpawn;
 use crate::error::{Error, Result};
@@ -16,7 +17,6 @@ use crate::identity::{Requested, WorkerIdentity};
 use crate::limits::{MAX_DURATION, MAX_WORKERS};
 use crate::listen::{ListenAddr, MAX_UNIX_PATH};
 use crate::readiness::Readiness;
-use crate::worker_env::WorkerEnv;
 
 impl Builder {
     /// Applies the environment overrides (unless ignored), checks every option and resolves the
@@ -40,8 +40,8 @@ impl Builder {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config> {
         if self.env_overrides == EnvOverrides::Apply {
-            super::env::apply(&mut self, lookup)?;
-            super::env::note_worker_variables(&mut self.from_env, lookup);
+            super::overrides::apply(&mut self, lookup)?;
+            super::overrides::note_passed_on_variables(&mut self.applied_overrides, lookup);
         }
         let workers = self.worker_count()?;
         self.check_durations()?;
@@ -57,13 +57,13 @@ impl Builder {
             return Err(Error::invalid("rollout_failure_limit", 0, "at least 1"));
         }
         check_restart_signals(&self.restart_signals)?;
-        let from_env = std::mem::take(&mut self.from_env);
+        let applied = std::mem::take(&mut self.applied_overrides);
         if let Some(path) = &self.control_socket {
-            let option = from_env.name("control_socket", "REGIMENT_CONTROL_SOCKET");
+            let option = applied.name("control_socket", "REGIMENT_CONTROL_SOCKET");
             check_socket_path(option, path)?;
         }
-        self.check_rollout_timeout(&from_env)?;
-        let bind_option = from_env.name("bind", "REGIMENT_BIND");
+        self.check_rollout_timeout(&applied)?;
+        let bind_option = applied.name("bind", "REGIMENT_BIND");
         let mut binds = Vec::with_capacity(self.binds.len());
         for b in &self.binds {
             binds.push(
@@ -73,7 +73,7 @@ impl Builder {
         }
         let requested = |option, var, value: Option<String>| {
             value.map(|value| Requested {
-                option: from_env.name(option, var),
+                option: applied.name(option, var),
                 value,
             })
         };
@@ -93,7 +93,7 @@ impl Builder {
         // A variable beats whatever the program set, a command-line flag of its own included
         // (`REGIMENT_BIND` over `hello --bind`): said once, at start, so that it is never a
         // surprise.
-        if let Some(set) = from_env.summary() {
+        if let Some(set) = applied.summary() {
             tracing::info!(target: "regiment", "options set by the environment, over the program's own: {set}");
         }
         let process_name = self.process_name.take().unwrap_or_else(|| {
@@ -132,7 +132,7 @@ impl Builder {
             control_socket: self.control_socket.map(|path| {
                 (
                     path,
-                    from_env.name("control_socket", "REGIMENT_CONTROL_SOCKET"),
+                    applied.name("control_socket", "REGIMENT_CONTROL_SOCKET"),
                 )
             }),
             worker_identity,
@@ -140,7 +140,7 @@ impl Builder {
             admin_bind: self
                 .admin_bind
                 .map(|addr| {
-                    parse_admin_bind(from_env.name("admin_bind", "REGIMENT_ADMIN_BIND"), &addr)
+                    parse_admin_bind(applied.name("admin_bind", "REGIMENT_ADMIN_BIND"), &addr)
                 })
                 .transpose()?,
         })
@@ -169,7 +169,10 @@ impl Builder {
     /// zero; a heartbeat timeout longer than the interval.
     /// A rollout timeout that a rollout cannot meet however healthy it is (no longer than the
     /// canary's window and the settle time it must wait out) would abort every deploy.
-    fn check_rollout_timeout(&self, from_env: &super::from_env::FromEnv) -> Result<()> {
+    fn check_rollout_timeout(
+        &self,
+        applied: &super::applied_overrides::AppliedOverrides,
+    ) -> Result<()> {
         let Some(timeout) = self.rollout_timeout else {
             return Ok(());
         };
@@ -177,7 +180,7 @@ impl Builder {
         let waits = window.saturating_add(self.rollout_settle);
         if timeout <= waits {
             return Err(Error::invalid(
-                from_env.name("rollout_timeout", "REGIMENT_ROLLOUT_TIMEOUT"),
+                applied.name("rollout_timeout", "REGIMENT_ROLLOUT_TIMEOUT"),
                 shown(timeout),
                 format!(
                     "a time longer than the canary's window and the settle time together ({}), \
@@ -225,7 +228,7 @@ impl Builder {
         if let Some(timeout) = self.heartbeat_timeout
             && timeout <= self.heartbeat
         {
-            return Err(self.from_env.conflict(
+            return Err(self.applied_overrides.conflict(
                 Side {
                     option: "heartbeat_timeout",
                     label: "`heartbeat_timeout`",
@@ -254,7 +257,7 @@ impl Builder {
             ));
         }
         if self.backoff_max < self.backoff_initial {
-            return Err(self.from_env.conflict(
+            return Err(self.applied_overrides.conflict(
                 Side {
                     option: "backoff",
                     label: "`backoff`'s first delay",

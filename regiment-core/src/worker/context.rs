@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::ipc::Outgoing;
 use crate::protocol::WorkerMessage;
 use crate::{Readiness, listen};
-use crate::{env, log_guard};
+use crate::{log_guard, worker_vars};
 
 /// This worker's request counters, as its heartbeats report them to the master. The server
 /// counts (regiment-axum's does, for every request); applications read them.
@@ -128,7 +128,7 @@ impl WorkerContext {
     }
 
     fn from_env() -> Option<WorkerContext> {
-        let ipc_fd: RawFd = var(env::IPC_FD)?;
+        let ipc_fd: RawFd = var(worker_vars::IPC_FD)?;
         // The variables are inherited by anything this worker runs; only the process the master
         // spawned (LISTEN_PID) owns the fd they name.
         listen::activation_env()?;
@@ -157,16 +157,18 @@ impl WorkerContext {
             tracing::warn!(error = %e, "could not set close-on-exec on the IPC channel");
         }
 
-        let readiness = std::env::var(env::READINESS)
+        let readiness = std::env::var(worker_vars::READINESS)
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or_default();
         let (outbox, rx) = mpsc::unbounded_channel();
         let mut ctx = WorkerContext::new(readiness, outbox);
-        ctx.slot = var(env::WORKER_ID).unwrap_or(0);
-        ctx.generation = var(env::GENERATION).unwrap_or(1);
-        ctx.heartbeat = Duration::from_millis(var(env::HEARTBEAT_MS).unwrap_or(1000).max(10));
-        ctx.drain_timeout = Duration::from_millis(var(env::DRAIN_TIMEOUT_MS).unwrap_or(30_000));
+        ctx.slot = var(worker_vars::WORKER_ID).unwrap_or(0);
+        ctx.generation = var(worker_vars::GENERATION).unwrap_or(1);
+        ctx.heartbeat =
+            Duration::from_millis(var(worker_vars::HEARTBEAT_MS).unwrap_or(1000).max(10));
+        ctx.drain_timeout =
+            Duration::from_millis(var(worker_vars::DRAIN_TIMEOUT_MS).unwrap_or(30_000));
         if let Err(e) = super::ipc::start(stream, rx) {
             tracing::error!(error = %e, "could not start the IPC thread; not a worker");
             return None;

@@ -1,6 +1,6 @@
 //! The worker side: calls usable from any code in a worker process.
 //!
-//! A worker is recognised by the variables its master set (see [`crate::env`]); the first call
+//! A worker is recognised by the variables its master set (see [`crate::worker_vars`]); the first call
 //! into this module takes the IPC channel and starts a small thread (`regiment-ipc`) that talks
 //! to the master, so these calls work from any thread, inside or outside a tokio runtime.
 //! Outside a regiment cluster every call is a harmless no-op, and the first one logs a single

@@ -1,4 +1,4 @@
-//! The environment overrides, given through a test's own environment (the process's is shared
+//! The `REGIMENT_*` overrides, given through a test's own environment (the process's is shared
 //! by every test thread).
 
 use std::time::Duration;
@@ -32,7 +32,7 @@ fn refusal(vars: &[(&str, &str)]) -> String {
 #[test]
 fn every_variable_is_in_the_readme_table() {
     let readme = include_str!("../../../README.md");
-    for name in super::env::names() {
+    for name in super::overrides::names() {
         assert!(
             readme.contains(&format!("`{name}`")),
             "{name} missing from README"
@@ -190,7 +190,7 @@ fn the_process_name_variable_names_the_workers() {
 /// how to get the default.
 #[test]
 fn an_empty_variable_is_refused_under_its_name() {
-    for name in super::env::names() {
+    for name in super::overrides::names() {
         for blank in ["", "  "] {
             let e = refusal(&[(name, blank)]);
             assert!(
