@@ -43,7 +43,6 @@
 // driver's to call: denied in `master::policy`, which must stay pure, allowed elsewhere.
 #![allow(clippy::disallowed_methods)]
 
-mod canary;
 mod config;
 pub mod defaults;
 mod error;
@@ -66,8 +65,7 @@ pub mod worker_vars;
 #[cfg(test)]
 mod test_support;
 
-pub use canary::Canary;
-pub use config::{BeforeSpawn, Builder, EnvOverrides, SpawnPlan, WatchProgram, WorkerEnv};
+pub use config::{BeforeSpawn, Builder, Canary, EnvOverrides, SpawnPlan, WatchProgram, WorkerEnv};
 pub use error::{Error, Result};
 pub use events::{Event, EventStream, Status};
 pub use limits::{MAX_DURATION, MAX_WORKERS};

@@ -1,7 +1,7 @@
 //! [`Builder`]: the options of a supervisor and their defaults. What workers run (and as whom)
 //! is set by the methods in `worker_options.rs`, how rollouts go by those in
 //! `rollout_options.rs`; the checks are in `validated.rs` and the environment overrides in
-//! `overrides.rs`.
+//! `overrides.rs`. [`Builder::build`] is with the master it builds (`master/build.rs`).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -15,7 +15,6 @@ use super::choices::{EnvOverrides, WatchProgram};
 use super::inherited_env::WorkerEnv;
 use super::spawn_plan::BeforeSpawn;
 use crate::defaults;
-use crate::error::Result;
 use crate::readiness::Readiness;
 
 pub(super) enum WorkerCount {
@@ -441,36 +440,5 @@ impl Builder {
     pub fn env_overrides(mut self, overrides: EnvOverrides) -> Self {
         self.env_overrides = overrides;
         self
-    }
-
-    /// Checks the options, applies environment overrides, resolves the program, binds the
-    /// listeners and installs the signal handlers (a SIGHUP or SIGTERM from now on waits for
-    /// [`crate::Supervisor::run`] instead of killing the process). Nothing is spawned yet. Call
-    /// `run` soon: until it runs, SIGTERM and SIGINT are only queued, so a `main` that blocks
-    /// between the two (on a database, say) no longer ends on Ctrl+C; and the handlers stay
-    /// once the supervisor is gone, so those signals no longer take their default action in
-    /// that process.
-    ///
-    /// ```
-    /// use regiment_core::{Builder, EnvOverrides, Error};
-    /// let supervisor = Builder::new()
-    ///     .bind("127.0.0.1:0")
-    ///     .env_overrides(EnvOverrides::Ignore)
-    ///     .build()?;
-    /// // Listening before any worker runs: early clients wait in the accept queue.
-    /// assert!(supervisor.handle().status().workers.is_empty());
-    /// // A busy address is an error now, not once workers are up.
-    /// let busy = supervisor.listeners()[0].clone();
-    /// let err = Builder::new()
-    ///     .bind(busy)
-    ///     .env_overrides(EnvOverrides::Ignore)
-    ///     .build()
-    ///     .unwrap_err();
-    /// assert!(matches!(err, Error::Bind { .. }));
-    /// # Ok::<(), regiment_core::Error>(())
-    /// ```
-    pub fn build(self) -> Result<crate::Supervisor> {
-        let config = self.into_config()?;
-        crate::Supervisor::new(config)
     }
 }

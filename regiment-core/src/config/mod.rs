@@ -2,9 +2,10 @@
 //! the `REGIMENT_*` variables of the master's environment that override the options.
 //!
 //! - `builder.rs`, `worker_options.rs`, `rollout_options.rs`: the [`Builder`] and its methods;
-//!   `spawn_plan.rs`, `inherited_env.rs`, `choices.rs`: what they take (the defaults are in
+//!   `canary_options.rs`, `spawn_plan.rs`, `inherited_env.rs`, `choices.rs`: what they take (the defaults are in
 //!   [`crate::defaults`]).
-//! - `validated.rs`: [`Builder`] to [`Config`], each option checked under its name.
+//! - `validated.rs`: [`Builder`] to [`Config`], each option checked under its name;
+//!   `settings.rs`: [`Config`], grouped for those who take it.
 //! - `overrides.rs`: the table of the overrides, variable by variable; `regiment_var.rs`: a
 //!   `REGIMENT_*` variable as set, and the parsers of its value; `applied_overrides.rs`: which
 //!   options the overrides set, for the errors and the start's log.
@@ -14,6 +15,7 @@
 
 mod applied_overrides;
 mod builder;
+mod canary_options;
 mod choices;
 mod inherited_env;
 mod overrides;
@@ -21,6 +23,7 @@ mod program_path;
 pub(crate) mod regiment_var;
 mod restart_signals;
 mod rollout_options;
+mod settings;
 mod spawn_plan;
 mod unknown_vars;
 mod validated;
@@ -32,7 +35,8 @@ mod overrides_tests;
 mod tests;
 
 pub use builder::Builder;
+pub use canary_options::Canary;
 pub use choices::{EnvOverrides, WatchProgram};
 pub use inherited_env::WorkerEnv;
+pub(crate) use settings::{Config, ListenSettings, SpawnSettings};
 pub use spawn_plan::{BeforeSpawn, SpawnPlan};
-pub(crate) use validated::Config;

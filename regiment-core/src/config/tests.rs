@@ -179,13 +179,13 @@ fn the_worker_count_can_be_computed_at_start() {
         .env_overrides(EnvOverrides::Ignore)
         .into_config()
         .unwrap();
-    assert_eq!(c.workers, 3);
+    assert_eq!(c.policy.workers, 3);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let c = Builder::new()
         .env_overrides(EnvOverrides::Ignore)
         .into_config()
         .unwrap();
-    assert_eq!(c.workers, cpus, "one worker per CPU by default");
+    assert_eq!(c.policy.workers, cpus, "one worker per CPU by default");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::defaults;
 use crate::error::{Error, Result};
 use crate::limits::MAX_DURATION;
-use crate::master::CanaryConfig;
+use crate::master::policy::CanaryConfig;
 
 /// A rollout that first replaces a few workers (the canary), lets them serve beside the old
 /// generation for a window, and replaces the others only if the canary's failure ratio is no
