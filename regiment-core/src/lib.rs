@@ -8,6 +8,7 @@
 //!
 //! - [`Builder`] / [`Supervisor`] / [`Handle`]: the master side.
 //! - [`worker`]: the calls a worker makes (readiness, replacement request, drain signal).
+//! - [`worker_vars`]: the variables a master sets in each worker's environment.
 //! - [`listen`]: listeners, bound by the master and inherited under the systemd convention.
 //! - [`events`]: lifecycle events and status snapshots.
 //! - [`defaults`]: the defaults of the options; [`MAX_WORKERS`] and [`MAX_DURATION`], the

@@ -107,7 +107,7 @@ impl Builder {
     /// Defaults: one worker per CPU, no listener, drain deadline 30 s, start timeout 30 s,
     /// surge 25 % of the workers (at least 1), backoff 100 ms doubling to 30 s (reset after a
     /// worker stayed up 60 s), readiness `listening`, rolling restart on SIGHUP and SIGUSR2,
-    /// heartbeats every second and no heartbeat timeout.
+    /// heartbeats every second and no heartbeat timeout; see [`crate::defaults`].
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides};
