@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use regiment_core::MAX_DURATION;
-use regiment_core::plumbing::{EnvVar, WorkerVariable};
+use regiment_core::plumbing::{PassedOnVariable, RegimentVar};
 
 use crate::{Error, HealthCheck};
 
@@ -60,15 +60,15 @@ impl HttpOptions {
     /// environment, so a bad value stops the master before any worker starts.
     pub(crate) fn with_env(mut self) -> Result<Self, Error> {
         // regiment-core's parsers: the bounds and errors of every REGIMENT_* duration.
-        // Read as `WorkerVariable`s: the master hands those on to its workers, whatever
+        // Read as `PassedOnVariable`s: the master hands those on to its workers, whatever
         // `worker_env` says.
-        if let Some(v) = EnvVar::read(WorkerVariable::HEADER_READ_TIMEOUT) {
+        if let Some(v) = RegimentVar::read(PassedOnVariable::HEADER_READ_TIMEOUT) {
             self.header_read_timeout = v.duration()?;
         }
-        if let Some(v) = EnvVar::read(WorkerVariable::IDLE_GRACE) {
+        if let Some(v) = RegimentVar::read(PassedOnVariable::IDLE_GRACE) {
             self.idle_grace = v.duration()?;
         }
-        if let Some(v) = EnvVar::read(WorkerVariable::HTTP2_KEEP_ALIVE) {
+        if let Some(v) = RegimentVar::read(PassedOnVariable::HTTP2_KEEP_ALIVE) {
             self.http2_keep_alive = v.duration_or_off()?;
         }
         Ok(self)

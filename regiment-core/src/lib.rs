@@ -8,8 +8,11 @@
 //!
 //! - [`Builder`] / [`Supervisor`] / [`Handle`]: the master side.
 //! - [`worker`]: the calls a worker makes (readiness, replacement request, drain signal).
+//! - [`worker_vars`]: the variables a master sets in each worker's environment.
 //! - [`listen`]: listeners, bound by the master and inherited under the systemd convention.
 //! - [`events`]: lifecycle events and status snapshots.
+//! - [`defaults`]: the defaults of the options; [`MAX_WORKERS`] and [`MAX_DURATION`], the
+//!   bounds they are held to.
 //! - [`LogWriter`]: a log output that never fails nor panics, so that a closed stderr cannot stop
 //!   a master or a drain.
 //!
@@ -41,12 +44,12 @@
 // driver's to call: denied in `master::policy`, which must stay pure, allowed elsewhere.
 #![allow(clippy::disallowed_methods)]
 
-mod canary;
 mod config;
-pub mod env;
+pub mod defaults;
 mod error;
 pub mod events;
 mod identity;
+mod limits;
 // Takes ownership of the listening descriptors it inherited (SAFETY comments there).
 #[allow(unsafe_code)]
 pub mod listen;
@@ -59,19 +62,15 @@ mod protocol;
 mod readiness;
 mod role;
 pub mod worker;
-mod worker_env;
+pub mod worker_vars;
 
 #[cfg(test)]
 mod test_support;
 
-pub use canary::Canary;
-pub use config::{
-    BeforeSpawn, Builder, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET,
-    DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEARTBEAT, DEFAULT_ROLLOUT_FAILURES, DEFAULT_ROLLOUT_SETTLE,
-    DEFAULT_START_TIMEOUT, EnvOverrides, MAX_DURATION, MAX_WORKERS, SpawnPlan, WatchProgram,
-};
+pub use config::{BeforeSpawn, Builder, Canary, EnvOverrides, SpawnPlan, WatchProgram, WorkerEnv};
 pub use error::{Error, Result};
 pub use events::{Event, EventStream, Status};
+pub use limits::{MAX_DURATION, MAX_WORKERS};
 pub use log_writer::LogWriter;
 pub use master::{Handle, Supervisor};
 /// Re-exported from `nix`, so that [`Builder::restart_signals`] needs no dependency on it.
@@ -84,4 +83,3 @@ pub use master::{Handle, Supervisor};
 pub use nix::sys::signal::Signal;
 pub use readiness::Readiness;
 pub use role::{Role, role};
-pub use worker_env::WorkerEnv;

@@ -17,9 +17,9 @@ pub use crate::protocol::{CriterionKind, WorkerMessage, encode};
 // The `REGIMENT_*` variables and their parsers, so that regiment-axum's variables take the
 // same durations, with the same bounds and errors, as regiment-core's; and the variables that
 // workers read, which their master hands on to them whatever `worker_env` says.
-pub use crate::config::env_var::EnvVar;
-mod worker_variables;
-pub use worker_variables::WorkerVariable;
+pub use crate::config::regiment_var::RegimentVar;
+mod passed_on;
+pub use passed_on::PassedOnVariable;
 
 // The kept-open `/proc/self/statm` of the heartbeats, shared with regiment-tower's memory
 // sampler so that RSS is read one way.

@@ -188,7 +188,7 @@ fn wait_delivered(sig: nix::sys::signal::Signal) {
 }
 
 fn ipc_fd() -> RawFd {
-    std::env::var(regiment_core::env::IPC_FD)
+    std::env::var(regiment_core::worker_vars::IPC_FD)
         .expect("worker has an IPC fd")
         .parse()
         .expect("fd")

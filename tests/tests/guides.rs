@@ -20,7 +20,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use regiment_axum::DEFAULT_HEADER_READ_TIMEOUT;
-use regiment_core::DEFAULT_DRAIN_TIMEOUT;
+use regiment_core::defaults;
 use tests::cluster::{CEILING, Cluster};
 use tests::dockerfile::{self, Stage};
 use tests::notify::{carries, count, value};
@@ -42,7 +42,7 @@ fn docs(path: &str) -> PathBuf {
 
 /// The drain deadline a `REGIMENT_DRAIN_TIMEOUT` value gives, parsed as regiment parses it.
 fn drain_timeout(value: Option<String>) -> Duration {
-    value.map_or(DEFAULT_DRAIN_TIMEOUT, |v| {
+    value.map_or(defaults::DRAIN_TIMEOUT, |v| {
         humantime::parse_duration(&v).unwrap_or_else(|e| panic!("REGIMENT_DRAIN_TIMEOUT={v}: {e}"))
     })
 }

@@ -1,7 +1,7 @@
 //! [`Builder`]: the options of a supervisor and their defaults. What workers run (and as whom)
 //! is set by the methods in `worker_options.rs`, how rollouts go by those in
 //! `rollout_options.rs`; the checks are in `validated.rs` and the environment overrides in
-//! `env.rs`.
+//! `overrides.rs`. [`Builder::build`] is with the master it builds (`master/build.rs`).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::applied_overrides::AppliedOverrides;
 use super::choices::{EnvOverrides, WatchProgram};
-use super::defaults::*;
-use super::from_env::FromEnv;
+use super::inherited_env::WorkerEnv;
 use super::spawn_plan::BeforeSpawn;
-use crate::error::Result;
+use crate::defaults;
 use crate::readiness::Readiness;
-use crate::worker_env::WorkerEnv;
 
 pub(super) enum WorkerCount {
     Cpus,
@@ -87,7 +86,7 @@ pub struct Builder {
     pub(super) admin_bind: Option<String>,
     pub(super) env_overrides: EnvOverrides,
     /// The variables that set options, so that errors and the start's log name them.
-    pub(super) from_env: FromEnv,
+    pub(super) applied_overrides: AppliedOverrides,
 }
 
 impl Default for Builder {
@@ -108,7 +107,7 @@ impl Builder {
     /// Defaults: one worker per CPU, no listener, drain deadline 30 s, start timeout 30 s,
     /// surge 25 % of the workers (at least 1), backoff 100 ms doubling to 30 s (reset after a
     /// worker stayed up 60 s), readiness `listening`, rolling restart on SIGHUP and SIGUSR2,
-    /// heartbeats every second and no heartbeat timeout.
+    /// heartbeats every second and no heartbeat timeout; see [`crate::defaults`].
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides};
@@ -121,23 +120,23 @@ impl Builder {
         Self {
             workers: WorkerCount::Cpus,
             binds: Vec::new(),
-            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
-            start_timeout: DEFAULT_START_TIMEOUT,
+            drain_timeout: defaults::DRAIN_TIMEOUT,
+            start_timeout: defaults::START_TIMEOUT,
             max_surge: None,
-            backoff_initial: DEFAULT_BACKOFF_INITIAL,
-            backoff_max: DEFAULT_BACKOFF_MAX,
-            backoff_reset: DEFAULT_BACKOFF_RESET,
-            rollout_failures: DEFAULT_ROLLOUT_FAILURES,
-            rollout_settle: DEFAULT_ROLLOUT_SETTLE,
+            backoff_initial: defaults::BACKOFF_INITIAL,
+            backoff_max: defaults::BACKOFF_MAX,
+            backoff_reset: defaults::BACKOFF_RESET,
+            rollout_failures: defaults::ROLLOUT_FAILURE_LIMIT,
+            rollout_settle: defaults::ROLLOUT_SETTLE,
             rollout_timeout: None,
             readiness: Readiness::default(),
-            restart_signals: vec![Signal::SIGHUP, Signal::SIGUSR2],
+            restart_signals: defaults::RESTART_SIGNALS.to_vec(),
             env: Vec::new(),
             args: None,
             program: None,
             before_spawn: None,
             process_name: None,
-            heartbeat: DEFAULT_HEARTBEAT,
+            heartbeat: defaults::HEARTBEAT_INTERVAL,
             heartbeat_timeout: None,
             canary: None,
             watch_program: WatchProgram::Off,
@@ -147,7 +146,7 @@ impl Builder {
             worker_env: WorkerEnv::Inherit,
             admin_bind: None,
             env_overrides: EnvOverrides::Apply,
-            from_env: FromEnv::default(),
+            applied_overrides: AppliedOverrides::default(),
         }
     }
 
@@ -255,7 +254,7 @@ impl Builder {
     /// Refused at build: a first delay of zero (doubled, it stays zero: a crash loop with no
     /// pause), a `reset_after` of zero (every worker would count as healthy the moment it is
     /// ready, so one that crashes soon after would always be retried after the first delay), a
-    /// longest delay shorter than the first, and durations longer than [`MAX_DURATION`].
+    /// longest delay shorter than the first, and durations longer than [`crate::MAX_DURATION`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -441,36 +440,5 @@ impl Builder {
     pub fn env_overrides(mut self, overrides: EnvOverrides) -> Self {
         self.env_overrides = overrides;
         self
-    }
-
-    /// Checks the options, applies environment overrides, resolves the program, binds the
-    /// listeners and installs the signal handlers (a SIGHUP or SIGTERM from now on waits for
-    /// [`crate::Supervisor::run`] instead of killing the process). Nothing is spawned yet. Call
-    /// `run` soon: until it runs, SIGTERM and SIGINT are only queued, so a `main` that blocks
-    /// between the two (on a database, say) no longer ends on Ctrl+C; and the handlers stay
-    /// once the supervisor is gone, so those signals no longer take their default action in
-    /// that process.
-    ///
-    /// ```
-    /// use regiment_core::{Builder, EnvOverrides, Error};
-    /// let supervisor = Builder::new()
-    ///     .bind("127.0.0.1:0")
-    ///     .env_overrides(EnvOverrides::Ignore)
-    ///     .build()?;
-    /// // Listening before any worker runs: early clients wait in the accept queue.
-    /// assert!(supervisor.handle().status().workers.is_empty());
-    /// // A busy address is an error now, not once workers are up.
-    /// let busy = supervisor.listeners()[0].clone();
-    /// let err = Builder::new()
-    ///     .bind(busy)
-    ///     .env_overrides(EnvOverrides::Ignore)
-    ///     .build()
-    ///     .unwrap_err();
-    /// assert!(matches!(err, Error::Bind { .. }));
-    /// # Ok::<(), regiment_core::Error>(())
-    /// ```
-    pub fn build(self) -> Result<crate::Supervisor> {
-        let config = self.into_config()?;
-        crate::Supervisor::new(config)
     }
 }

@@ -1,36 +1,42 @@
-//! Options of a supervisor: the [`Builder`] with its defaults, the checked [`Config`] the
-//! master runs with, and the `REGIMENT_*` environment overrides.
+//! Options of a supervisor: the [`Builder`], the checked [`Config`] the master runs with, and
+//! the `REGIMENT_*` variables of the master's environment that override the options.
 //!
-//! - `builder.rs`, `worker_options.rs`, `rollout_options.rs`: the [`Builder`] and its methods; `defaults.rs`,
-//!   `spawn_plan.rs`: what they take.
-//! - `validated.rs`: [`Builder`] to [`Config`], each option checked under its name.
-//! - `env.rs`: the table of environment overrides; `env_var.rs`: the parsers of their values;
-//!   `from_env.rs`: which options they set, for the errors and the start's log.
-//! - `signals.rs`: which signals may start a rolling restart.
+//! - `builder.rs`, `worker_options.rs`, `rollout_options.rs`: the [`Builder`] and its methods;
+//!   `canary_options.rs`, `spawn_plan.rs`, `inherited_env.rs`, `choices.rs`: what they take (the defaults are in
+//!   [`crate::defaults`]).
+//! - `validated.rs`: [`Builder`] to [`Config`], each option checked under its name;
+//!   `settings.rs`: [`Config`], grouped for those who take it.
+//! - `overrides.rs`: the table of the overrides, variable by variable; `regiment_var.rs`: a
+//!   `REGIMENT_*` variable as set, and the parsers of its value; `applied_overrides.rs`: which
+//!   options the overrides set, for the errors and the start's log.
+//! - `restart_signals.rs`: which signals may start a rolling restart.
+//! - `program_path.rs`: the program workers run, resolved once.
 //! - `unknown_vars.rs`: the warnings about `REGIMENT_*` variables regiment does not read.
-//! - `choices.rs`: the two-way options ([`EnvOverrides`], [`WatchProgram`]).
 
+mod applied_overrides;
 mod builder;
+mod canary_options;
 mod choices;
-mod defaults;
-mod env;
-pub(crate) mod env_var;
-mod from_env;
+mod inherited_env;
+mod overrides;
 mod program_path;
+pub(crate) mod regiment_var;
 mod restart_signals;
 mod rollout_options;
+mod settings;
 mod spawn_plan;
 mod unknown_vars;
 mod validated;
 mod worker_options;
 
 #[cfg(test)]
-mod env_tests;
+mod overrides_tests;
 #[cfg(test)]
 mod tests;
 
 pub use builder::Builder;
+pub use canary_options::Canary;
 pub use choices::{EnvOverrides, WatchProgram};
-pub use defaults::*;
+pub use inherited_env::WorkerEnv;
+pub(crate) use settings::{Config, ListenSettings, SpawnSettings};
 pub use spawn_plan::{BeforeSpawn, SpawnPlan};
-pub(crate) use validated::Config;

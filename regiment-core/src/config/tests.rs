@@ -1,5 +1,5 @@
 //! The checks of the options given to the [`Builder`] (those of environment variables are in
-//! `env_tests.rs`).
+//! `overrides_tests.rs`).
 
 use std::time::Duration;
 
@@ -8,6 +8,7 @@ use nix::sys::signal::Signal;
 use super::restart_signals::{parse_restart_signals, parse_signal};
 use super::validated::parse_admin_bind;
 use super::*;
+use crate::limits::MAX_WORKERS;
 use crate::listen::ListenAddr;
 
 fn err(b: Builder) -> String {
@@ -178,13 +179,13 @@ fn the_worker_count_can_be_computed_at_start() {
         .env_overrides(EnvOverrides::Ignore)
         .into_config()
         .unwrap();
-    assert_eq!(c.workers, 3);
+    assert_eq!(c.policy.workers, 3);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let c = Builder::new()
         .env_overrides(EnvOverrides::Ignore)
         .into_config()
         .unwrap();
-    assert_eq!(c.workers, cpus, "one worker per CPU by default");
+    assert_eq!(c.policy.workers, cpus, "one worker per CPU by default");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! typo (`REGIMENT_WORKER=4` for `REGIMENT_WORKERS`) would otherwise be ignored without a word,
 //! and the master run with an option its operator did not mean.
 
-use crate::plumbing::WorkerVariable;
+use crate::plumbing::PassedOnVariable;
 
 /// What regiment's own tests and tools read from their environment, never a master: set by a
 /// developer in the shell that runs the tests, they reach every master the tests start, which
@@ -16,13 +16,13 @@ const DEVELOPMENT: &[&str] = &[
 ];
 
 /// Every `REGIMENT_*` variable some part of regiment reads: the overrides of the options
-/// (`env.rs`), those workers read (regiment-axum's HTTP options), those the master sets for
-/// each worker (the worker contract, [`crate::env`]) and the development knobs.
+/// (`overrides.rs`), those workers read (regiment-axum's HTTP options), those the master sets for
+/// each worker (the worker contract, [`crate::worker_vars`]) and the development knobs.
 fn known() -> impl Iterator<Item = &'static str> {
-    super::env::names()
-        .chain(WorkerVariable::ALL.iter().map(|v| v.name()))
+    super::overrides::names()
+        .chain(PassedOnVariable::ALL.iter().map(|v| v.name()))
         .chain(
-            crate::env::INHERITED_AND_RESET
+            crate::worker_vars::INHERITED_AND_RESET
                 .iter()
                 .copied()
                 .filter(|name| name.starts_with(PREFIX)),

@@ -1,22 +1,21 @@
-//! [`Config`]: the options of a [`Builder`] once checked, the form the master runs with.
+//! [`Builder`] to [`Config`]: each option checked under the name the user gave it, then grouped
+//! for those who take them (see `settings.rs`).
 
-use std::ffi::OsString;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-
+use super::applied_overrides::{AppliedOverrides, Side};
 use super::builder::{Builder, WorkerCount};
-use super::choices::{EnvOverrides, WatchProgram};
-use super::defaults::{MAX_DURATION, MAX_WORKERS};
-use super::from_env::Side;
+use super::canary_options::Canary;
+use super::choices::EnvOverrides;
 use super::restart_signals::check_restart_signals;
-use super::spawn_plan::BeforeSpawn;
+use super::settings::{
+    AdminBind, Config, ControlSocketPath, ListenSettings, RolloutTriggers, SpawnSettings,
+};
 use crate::error::{Error, Result};
-use crate::identity::{Requested, WorkerIdentity};
+use crate::identity::Requested;
+use crate::limits::{MAX_DURATION, MAX_WORKERS};
 use crate::listen::{ListenAddr, MAX_UNIX_PATH};
-use crate::readiness::Readiness;
-use crate::worker_env::WorkerEnv;
+use crate::master::policy::{BackoffConfig, PolicyConfig};
 
 impl Builder {
     /// Applies the environment overrides (unless ignored), checks every option and resolves the
@@ -40,8 +39,8 @@ impl Builder {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config> {
         if self.env_overrides == EnvOverrides::Apply {
-            super::env::apply(&mut self, lookup)?;
-            super::env::note_worker_variables(&mut self.from_env, lookup);
+            super::overrides::apply(&mut self, lookup)?;
+            super::overrides::note_passed_on_variables(&mut self.applied_overrides, lookup);
         }
         let workers = self.worker_count()?;
         self.check_durations()?;
@@ -57,13 +56,13 @@ impl Builder {
             return Err(Error::invalid("rollout_failure_limit", 0, "at least 1"));
         }
         check_restart_signals(&self.restart_signals)?;
-        let from_env = std::mem::take(&mut self.from_env);
+        let applied = std::mem::take(&mut self.applied_overrides);
         if let Some(path) = &self.control_socket {
-            let option = from_env.name("control_socket", "REGIMENT_CONTROL_SOCKET");
+            let option = applied.name("control_socket", "REGIMENT_CONTROL_SOCKET");
             check_socket_path(option, path)?;
         }
-        self.check_rollout_timeout(&from_env)?;
-        let bind_option = from_env.name("bind", "REGIMENT_BIND");
+        self.check_rollout_timeout(&applied)?;
+        let bind_option = applied.name("bind", "REGIMENT_BIND");
         let mut binds = Vec::with_capacity(self.binds.len());
         for b in &self.binds {
             binds.push(
@@ -73,7 +72,7 @@ impl Builder {
         }
         let requested = |option, var, value: Option<String>| {
             value.map(|value| Requested {
-                option: from_env.name(option, var),
+                option: applied.name(option, var),
                 value,
             })
         };
@@ -93,7 +92,7 @@ impl Builder {
         // A variable beats whatever the program set, a command-line flag of its own included
         // (`REGIMENT_BIND` over `hello --bind`): said once, at start, so that it is never a
         // surprise.
-        if let Some(set) = from_env.summary() {
+        if let Some(set) = applied.summary() {
             tracing::info!(target: "regiment", "options set by the environment, over the program's own: {set}");
         }
         let process_name = self.process_name.take().unwrap_or_else(|| {
@@ -102,47 +101,59 @@ impl Builder {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "regiment".into())
         });
+        let args = self
+            .args
+            .take()
+            .unwrap_or_else(|| std::env::args_os().skip(1).collect());
+        let control_socket = self.control_socket.take().map(|path| ControlSocketPath {
+            option: applied.name("control_socket", "REGIMENT_CONTROL_SOCKET"),
+            path,
+        });
+        let admin = self
+            .admin_bind
+            .take()
+            .map(|addr| parse_admin_bind(applied.name("admin_bind", "REGIMENT_ADMIN_BIND"), &addr))
+            .transpose()?;
         Ok(Config {
-            workers,
-            binds,
-            bind_option,
-            drain_timeout: self.drain_timeout,
-            start_timeout: self.start_timeout,
-            max_surge: self.max_surge,
-            backoff_initial: self.backoff_initial,
-            backoff_max: self.backoff_max,
-            backoff_reset: self.backoff_reset,
-            rollout_failures: self.rollout_failures,
-            rollout_settle: self.rollout_settle,
-            rollout_timeout: self.rollout_timeout,
-            readiness: self.readiness,
-            restart_signals: self.restart_signals,
-            env: self.env,
-            args: self
-                .args
-                .take()
-                .unwrap_or_else(|| std::env::args_os().skip(1).collect()),
-            program,
-            before_spawn: self.before_spawn,
-            process_name,
-            heartbeat: self.heartbeat,
-            heartbeat_timeout: self.heartbeat_timeout,
-            canary: self.canary.map(crate::Canary::check).transpose()?,
-            watch_program: self.watch_program,
-            control_socket: self.control_socket.map(|path| {
-                (
-                    path,
-                    from_env.name("control_socket", "REGIMENT_CONTROL_SOCKET"),
-                )
-            }),
-            worker_identity,
-            worker_env: self.worker_env,
-            admin_bind: self
-                .admin_bind
-                .map(|addr| {
-                    parse_admin_bind(from_env.name("admin_bind", "REGIMENT_ADMIN_BIND"), &addr)
-                })
-                .transpose()?,
+            policy: PolicyConfig {
+                workers,
+                drain_timeout: self.drain_timeout,
+                start_timeout: self.start_timeout,
+                max_surge: self.max_surge,
+                backoff: BackoffConfig {
+                    initial: self.backoff_initial,
+                    max: self.backoff_max,
+                    reset_after: self.backoff_reset,
+                },
+                rollout_failures: self.rollout_failures,
+                heartbeat_timeout: self.heartbeat_timeout,
+                canary: self.canary.map(Canary::check).transpose()?,
+                rollout_settle: self.rollout_settle,
+                rollout_timeout: self.rollout_timeout,
+                readiness: self.readiness,
+            },
+            spawn: SpawnSettings {
+                program,
+                args,
+                env: self.env,
+                before_spawn: self.before_spawn,
+                process_name,
+                identity: worker_identity,
+                worker_env: self.worker_env,
+                readiness: self.readiness,
+                drain_timeout: self.drain_timeout,
+                heartbeat_interval: self.heartbeat,
+            },
+            listen: ListenSettings {
+                binds,
+                bind_option,
+                control_socket,
+                admin,
+            },
+            triggers: RolloutTriggers {
+                restart_signals: self.restart_signals,
+                watch_program: self.watch_program,
+            },
         })
     }
 
@@ -165,11 +176,9 @@ impl Builder {
         Ok(workers)
     }
 
-    /// Every duration at most [`MAX_DURATION`]; those that are deadlines or intervals above
-    /// zero; a heartbeat timeout longer than the interval.
     /// A rollout timeout that a rollout cannot meet however healthy it is (no longer than the
     /// canary's window and the settle time it must wait out) would abort every deploy.
-    fn check_rollout_timeout(&self, from_env: &super::from_env::FromEnv) -> Result<()> {
+    fn check_rollout_timeout(&self, applied: &AppliedOverrides) -> Result<()> {
         let Some(timeout) = self.rollout_timeout else {
             return Ok(());
         };
@@ -177,7 +186,7 @@ impl Builder {
         let waits = window.saturating_add(self.rollout_settle);
         if timeout <= waits {
             return Err(Error::invalid(
-                from_env.name("rollout_timeout", "REGIMENT_ROLLOUT_TIMEOUT"),
+                applied.name("rollout_timeout", "REGIMENT_ROLLOUT_TIMEOUT"),
                 shown(timeout),
                 format!(
                     "a time longer than the canary's window and the settle time together ({}), \
@@ -189,6 +198,8 @@ impl Builder {
         Ok(())
     }
 
+    /// Every duration at most [`MAX_DURATION`]; those that are deadlines or intervals above
+    /// zero; a heartbeat timeout longer than the interval.
     fn check_durations(&self) -> Result<()> {
         for (option, d) in [
             ("drain_timeout", Some(self.drain_timeout)),
@@ -225,7 +236,7 @@ impl Builder {
         if let Some(timeout) = self.heartbeat_timeout
             && timeout <= self.heartbeat
         {
-            return Err(self.from_env.conflict(
+            return Err(self.applied_overrides.conflict(
                 Side {
                     option: "heartbeat_timeout",
                     label: "`heartbeat_timeout`",
@@ -254,7 +265,7 @@ impl Builder {
             ));
         }
         if self.backoff_max < self.backoff_initial {
-            return Err(self.from_env.conflict(
+            return Err(self.applied_overrides.conflict(
                 Side {
                     option: "backoff",
                     label: "`backoff`'s first delay",
@@ -305,12 +316,6 @@ fn shown(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-/// The admin listener's address, checked, with the option that gave it.
-pub(crate) struct AdminBind {
-    pub option: &'static str,
-    pub addr: ListenAddr,
-}
-
 pub(super) fn parse_admin_bind(option: &'static str, addr: &str) -> Result<AdminBind> {
     let addr = addr.parse::<ListenAddr>().map_err(|e| {
         Error::invalid(
@@ -320,36 +325,4 @@ pub(super) fn parse_admin_bind(option: &'static str, addr: &str) -> Result<Admin
         )
     })?;
     Ok(AdminBind { option, addr })
-}
-
-/// The checked options a supervisor runs with.
-pub(crate) struct Config {
-    pub workers: usize,
-    pub binds: Vec<ListenAddr>,
-    pub bind_option: &'static str,
-    pub drain_timeout: Duration,
-    pub start_timeout: Duration,
-    pub max_surge: Option<usize>,
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
-    pub backoff_reset: Duration,
-    pub rollout_failures: u32,
-    pub rollout_settle: Duration,
-    pub rollout_timeout: Option<Duration>,
-    pub readiness: Readiness,
-    pub restart_signals: Vec<Signal>,
-    pub env: Vec<(OsString, OsString)>,
-    pub args: Vec<OsString>,
-    pub program: PathBuf,
-    pub before_spawn: Option<BeforeSpawn>,
-    pub process_name: String,
-    pub heartbeat: Duration,
-    pub heartbeat_timeout: Option<Duration>,
-    pub canary: Option<crate::master::CanaryConfig>,
-    pub watch_program: WatchProgram,
-    pub control_socket: Option<(PathBuf, &'static str)>,
-    /// Who workers run as; `None`: as the master.
-    pub worker_identity: Option<WorkerIdentity>,
-    pub worker_env: WorkerEnv,
-    pub admin_bind: Option<AdminBind>,
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::builder::Builder;
+use super::inherited_env::WorkerEnv;
 use super::spawn_plan::SpawnPlan;
-use crate::worker_env::WorkerEnv;
 
 impl Builder {
     /// An environment variable for every worker, on top of the master's own environment (see

@@ -18,21 +18,19 @@
 // given; `driver` does what the policy decided and is the only part that touches the OS. The
 // faces (`admin`, `control`, `metrics`) show them to operators.
 mod admin;
+mod build;
 mod control;
 mod driver;
 mod metrics;
-mod policy;
-pub(crate) use policy::CanaryConfig;
+pub(crate) mod policy;
 
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventStream, RolloutRecord, Status};
-use crate::listen::{self, Listener};
 use driver::{Command, signals, socket_file};
-use policy::Control;
+use policy::{Control, PolicyConfig};
 
 /// A master ready to run: options checked, program resolved, listeners bound.
 ///
@@ -58,6 +56,9 @@ pub struct Supervisor {
     admin: Option<admin::Admin>,
     /// The signal handlers, installed at build: a signal before `run` waits for it.
     signals: signals::Signals,
+    /// What the policy decides by, for the control socket's answers (how long a rollout or a
+    /// stop may take).
+    policy: PolicyConfig,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -69,60 +70,6 @@ impl std::fmt::Debug for Supervisor {
 }
 
 impl Supervisor {
-    pub(crate) fn new(config: Config) -> Result<Self> {
-        // Each socket file is held from its bind on: an error below (the control socket is a
-        // live master's) removes those bound before it.
-        let (listeners, mut socket_files) = take_or_bind(&config)?;
-        let admin = admin::bind(&config)?;
-        if let Some(admin) = &config.admin_bind
-            && let listen::ListenAddr::Unix(path) = &admin.addr
-        {
-            socket_files.push(bound_file(path, admin.option)?);
-        }
-        let control_socket = config
-            .control_socket
-            .as_ref()
-            .map(|(path, option)| {
-                control::ControlSocket::bind(path).map_err(|source| Error::Bind {
-                    option,
-                    addr: path.display().to_string(),
-                    source,
-                })
-            })
-            .transpose()?;
-        // From here on, a SIGHUP or a SIGTERM is queued for `run` rather than killing the
-        // process with its default action.
-        let signals =
-            signals::Signals::install(&config.restart_signals).map_err(|source| Error::Io {
-                context: "installing signal handlers",
-                source,
-            })?;
-        crate::role::mark_supervising();
-        let (events, _) = broadcast::channel(1024);
-        let (status_tx, status_rx) = watch::channel(Status::default());
-        let (control_tx, control) = mpsc::unbounded_channel();
-        let names = listener_names(listeners.len());
-        let mut driver = driver::Driver::new(config, listeners, names, events.clone(), status_tx)?;
-        driver.set_admin_addr(admin.as_ref().map(|a| a.listener.describe()));
-        // Listeners and pid are known now: a program can read them before `run`.
-        driver.publish_status();
-        let handle = Handle {
-            control: control_tx,
-            events,
-            status: status_rx,
-            metrics: driver.metrics(),
-        };
-        Ok(Self {
-            driver,
-            socket_files,
-            control_socket,
-            control,
-            handle,
-            admin,
-            signals,
-        })
-    }
-
     /// The addresses listened on, in fd order (`127.0.0.1:3000`, `unix:/run/app.sock`); empty
     /// when no address was configured (workers that serve no socket, such as queue consumers).
     ///
@@ -177,6 +124,7 @@ impl Supervisor {
             handle,
             admin,
             signals,
+            policy,
         } = self;
         // The admin listener and the control socket are served beside the driver, as tasks
         // that end when it returns: their open connections close then, which is how `regiment
@@ -192,7 +140,6 @@ impl Supervisor {
                         context: "serving the control socket",
                         source,
                     })?;
-                let policy = driver.policy_config();
                 beside.push(AbortOnDropHandle::new(tokio::spawn(control::serve(
                     listener,
                     handle.clone(),
@@ -218,58 +165,6 @@ impl Supervisor {
         drop(socket_files);
         result
     }
-}
-
-/// The names workers get in `LISTEN_FDNAMES`: those systemd gave the master's sockets (socket
-/// activation, one name per socket), else `regiment0:regiment1:...`.
-fn listener_names(count: usize) -> String {
-    let activated = listen::activation_env().is_some_and(|env| env.count == count);
-    std::env::var("LISTEN_FDNAMES")
-        .ok()
-        .filter(|names| activated && names.split(':').count() == count)
-        .unwrap_or_else(|| {
-            (0..count)
-                .map(|i| format!("regiment{i}"))
-                .collect::<Vec<_>>()
-                .join(":")
-        })
-}
-
-/// Takes the listeners from systemd socket activation, if this master was started that way,
-/// else binds the configured addresses. Any failure is an error before a worker is started.
-/// Also returns the Unix socket files it created, removed when dropped: an address that cannot
-/// be bound leaves no file of those bound before it.
-fn take_or_bind(config: &Config) -> Result<(Vec<Listener>, Vec<socket_file::SocketFile>)> {
-    let inherited = listen::take_inherited().map_err(|source| Error::Io {
-        context: "taking listeners from LISTEN_FDS",
-        source,
-    })?;
-    if !inherited.is_empty() {
-        return Ok((inherited, Vec::new()));
-    }
-    let mut listeners = Vec::with_capacity(config.binds.len());
-    let mut files = Vec::new();
-    for addr in &config.binds {
-        let listener = listen::bind(addr).map_err(|source| Error::Bind {
-            option: config.bind_option,
-            addr: addr.to_string(),
-            source,
-        })?;
-        if let listen::ListenAddr::Unix(path) = addr {
-            files.push(bound_file(path, config.bind_option)?);
-        }
-        listeners.push(listener);
-    }
-    Ok((listeners, files))
-}
-
-/// The file of a Unix socket just bound at `path` (given by `option`).
-fn bound_file(path: &std::path::Path, option: &'static str) -> Result<socket_file::SocketFile> {
-    socket_file::SocketFile::bound_at(path).map_err(|source| Error::Bind {
-        option,
-        addr: format!("unix:{}", path.display()),
-        source,
-    })
 }
 
 /// Observes and steers a running [`Supervisor`]; cheap to clone.

@@ -11,7 +11,7 @@ use super::drain::Drain;
 use super::ipc::Outgoing;
 use crate::Readiness;
 use crate::protocol::{CriterionKind, WorkerMessage};
-use crate::{env, log_guard};
+use crate::{log_guard, worker_vars};
 
 /// This worker's request counters, as its heartbeats report them to the master. The server
 /// counts (regiment-axum's does, for every request); applications read them.
@@ -147,16 +147,16 @@ impl WorkerContext {
     /// Takes the channel and starts the IPC thread, handing it the drain it begins.
     fn from_env() -> Option<WorkerContext> {
         let stream = super::channel::take()?;
-        let readiness = std::env::var(env::READINESS)
+        let readiness = std::env::var(worker_vars::READINESS)
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or_default();
         let (outbox, rx) = mpsc::unbounded_channel();
         let mut ctx = WorkerContext::new(readiness, outbox);
-        ctx.slot = var(env::WORKER_ID).unwrap_or(0);
-        ctx.generation = var(env::GENERATION).unwrap_or(1);
-        ctx.heartbeat = Duration::from_millis(var(env::HEARTBEAT_MS).unwrap_or(1000).max(10));
-        let drain_timeout = Duration::from_millis(var(env::DRAIN_TIMEOUT_MS).unwrap_or(30_000));
+        ctx.slot = var(worker_vars::WORKER_ID).unwrap_or(0);
+        ctx.generation = var(worker_vars::GENERATION).unwrap_or(1);
+        ctx.heartbeat = Duration::from_millis(var(worker_vars::HEARTBEAT_MS).unwrap_or(1000).max(10));
+        let drain_timeout = Duration::from_millis(var(worker_vars::DRAIN_TIMEOUT_MS).unwrap_or(30_000));
         ctx.drain = Arc::new(Drain::new(ctx.slot, drain_timeout));
         if let Err(e) = super::ipc::start(stream, rx, ctx.drain.clone()) {
             tracing::error!(error = %e, "could not start the IPC thread; this worker cannot hear from its master");

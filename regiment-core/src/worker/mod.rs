@@ -1,6 +1,6 @@
 //! The worker side: calls usable from any code in a worker process.
 //!
-//! A worker is recognised by the variables its master set (see [`crate::env`]), which
+//! A worker is recognised by the variables its master set (see [`crate::worker_vars`]), which
 //! [`is_worker`] (and [`crate::role`]) only read. The first other call into this module, or
 //! [`crate::listen::take_inherited`], attaches the worker to its master: takes the IPC channel
 //! and starts a small thread (`regiment-ipc`) that talks to the master, so these calls work
@@ -317,7 +317,7 @@ pub(crate) fn start_heartbeat() {
 /// use std::time::Duration;
 /// // A watchdog of one's own can use the master's pace.
 /// let every = regiment_core::worker::heartbeat_interval().unwrap_or(Duration::from_secs(1));
-/// assert_eq!(every, regiment_core::DEFAULT_HEARTBEAT); // outside a cluster
+/// assert_eq!(every, regiment_core::defaults::HEARTBEAT_INTERVAL); // outside a cluster
 /// ```
 pub fn heartbeat_interval() -> Option<Duration> {
     attach().map(|c| c.heartbeat)

@@ -3,12 +3,12 @@
 //! A worker executed through a descriptor (`execveat(fd, "", AT_EMPTY_PATH)`) is named by the
 //! kernel after the descriptor's number before Linux 6.14, and after the file the descriptor
 //! resolves to since. The kernel sets the name at exec, so only the worker can set it after: it
-//! takes the name its master gave in [`crate::env::PROGRAM_NAME`], the file name of the
+//! takes the name its master gave in [`crate::worker_vars::PROGRAM_NAME`], the file name of the
 //! program's path, which is what an execution by path, and the master's own start, would give.
 
 use std::io;
 
-use crate::env;
+use crate::worker_vars;
 
 /// The longest process name the kernel keeps (`TASK_COMM_LEN` less its NUL); longer names are
 /// cut to this many bytes, as the kernel cuts them at exec.
@@ -16,7 +16,7 @@ const COMM_MAX: usize = 15;
 
 /// Names this process as its master said, if it said; a failure is logged, never fatal.
 pub(super) fn adopt() {
-    let Some(name) = std::env::var_os(env::PROGRAM_NAME) else {
+    let Some(name) = std::env::var_os(worker_vars::PROGRAM_NAME) else {
         return;
     };
     let name = name.as_encoded_bytes();

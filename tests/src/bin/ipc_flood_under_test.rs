@@ -13,13 +13,14 @@ use regiment_core::plumbing::{WorkerMessage, encode};
 fn main() {
     // Read from the environment, not `regiment_core::role()`: that would start regiment's
     // worker side, which would then share the channel with the flood.
-    let flooding = std::env::var_os(regiment_core::env::IPC_FD).is_some()
+    let flooding = std::env::var_os(regiment_core::worker_vars::IPC_FD).is_some()
         && std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string())
-        && std::env::var(regiment_core::env::WORKER_ID).ok() == std::env::var("FLOOD_SLOT").ok();
+        && std::env::var(regiment_core::worker_vars::WORKER_ID).ok()
+            == std::env::var("FLOOD_SLOT").ok();
     if !flooding {
         return tests::fixture::main("v1");
     }
-    let fd: RawFd = std::env::var(regiment_core::env::IPC_FD)
+    let fd: RawFd = std::env::var(regiment_core::worker_vars::IPC_FD)
         .expect("a worker has an IPC fd")
         .parse()
         .expect("an fd number");

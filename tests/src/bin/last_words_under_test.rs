@@ -14,16 +14,16 @@ use regiment_core::plumbing::{WorkerMessage, encode};
 fn main() {
     // Read from the environment, not `regiment_core::role()`: that would start regiment's
     // worker side, which would then share the channel.
-    let raw = std::env::var_os(regiment_core::env::IPC_FD).is_some()
+    let raw = std::env::var_os(regiment_core::worker_vars::IPC_FD).is_some()
         && std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string())
-        && std::env::var(regiment_core::env::GENERATION)
+        && std::env::var(regiment_core::worker_vars::GENERATION)
             .ok()
             .as_deref()
             == Some("1");
     if !raw {
         return tests::fixture::main("v2");
     }
-    let fd: RawFd = std::env::var(regiment_core::env::IPC_FD)
+    let fd: RawFd = std::env::var(regiment_core::worker_vars::IPC_FD)
         .expect("a worker has an IPC fd")
         .parse()
         .expect("an fd number");

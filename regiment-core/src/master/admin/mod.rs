@@ -45,7 +45,7 @@ pub(super) struct Admin {
 
 /// Binds the admin listener, if one is configured; an error names the option that gave it.
 pub(super) fn bind(config: &Config) -> Result<Option<Admin>> {
-    let Some(admin) = &config.admin_bind else {
+    let Some(admin) = &config.listen.admin else {
         return Ok(None);
     };
     let listener = listen::bind(&admin.addr).map_err(|source| Error::Bind {
@@ -55,7 +55,10 @@ pub(super) fn bind(config: &Config) -> Result<Option<Admin>> {
     })?;
     Ok(Some(Admin {
         listener,
-        heartbeat_overdue: heartbeat_overdue(config.heartbeat, config.heartbeat_timeout),
+        heartbeat_overdue: heartbeat_overdue(
+            config.spawn.heartbeat_interval,
+            config.policy.heartbeat_timeout,
+        ),
     }))
 }
 

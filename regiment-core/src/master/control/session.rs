@@ -8,7 +8,7 @@ use tokio::net::UnixStream;
 
 use super::Shared;
 use crate::Handle;
-use crate::config::MAX_WORKERS;
+use crate::limits::MAX_WORKERS;
 use crate::plumbing::control::{
     Answer, Command, ErrorKind, Frame, MAX_REQUEST, VERSION, frame_bytes, frame_len,
 };

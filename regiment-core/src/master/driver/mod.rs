@@ -18,7 +18,7 @@ use super::metrics::Metrics;
 use super::policy::{
     Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig, WallClock, WorkerId,
 };
-use crate::config::Config;
+use crate::config::SpawnSettings;
 use crate::error::{Error, Result};
 use crate::events::{AbandonedDrain, Event, RolloutRecord, Status};
 use crate::listen::Listener;
@@ -74,7 +74,10 @@ struct Process {
 
 pub(crate) struct Driver {
     policy: Policy,
-    config: Config,
+    /// What every spawn takes.
+    spawn: SpawnSettings,
+    /// Whether a change of the program file starts a rolling restart.
+    watch_program: crate::WatchProgram,
     /// The files workers execute, by generation.
     programs: Programs,
     /// Who waits for the outcome of a rollout, by its generation.
@@ -108,22 +111,23 @@ pub(crate) struct Driver {
 
 impl Driver {
     pub(crate) fn new(
-        config: Config,
+        policy: PolicyConfig,
+        spawn: SpawnSettings,
+        watch_program: crate::WatchProgram,
         listeners: Vec<Listener>,
         listener_names: String,
         events: broadcast::Sender<Event>,
         status: watch::Sender<Status>,
     ) -> Result<Self> {
-        let program = Program::open(&config.program).map_err(|source| Error::Program {
-            path: config.program.clone(),
+        let program = Program::open(&spawn.program).map_err(|source| Error::Program {
+            path: spawn.program.clone(),
             source,
         })?;
         let addrs: Vec<String> = listeners.iter().map(Listener::describe).collect();
         let (from_workers_tx, from_workers) = mpsc::channel(256);
-        let policy = Policy::new(policy_config(&config));
         Ok(Self {
-            policy,
-            programs: Programs::new(config.program.clone(), program),
+            policy: Policy::new(policy),
+            programs: Programs::new(spawn.program.clone(), program),
             waiters: BTreeMap::new(),
             asking: Vec::new(),
             listeners,
@@ -141,14 +145,9 @@ impl Driver {
             admin_addr: None,
             orphans: reaper::Reaper::detect(),
             clock: clock::StallClock::new(Instant::now()),
-            config,
+            spawn,
+            watch_program,
         })
-    }
-
-    /// The options the policy decides by, for those who tell how long a rollout or a stop may
-    /// take.
-    pub(crate) fn policy_config(&self) -> PolicyConfig {
-        policy_config(&self.config)
     }
 
     /// Runs the master until it stopped. `signals` were installed when it was built: what
@@ -164,8 +163,8 @@ impl Driver {
         };
         let mut sigchld = signal(SignalKind::child()).map_err(io)?;
         let mut sigs = signals.listen().map_err(io)?;
-        let watched = match self.config.watch_program {
-            crate::WatchProgram::Reload => Some(self.config.program.as_path()),
+        let watched = match self.watch_program {
+            crate::WatchProgram::Reload => Some(self.spawn.program.as_path()),
             crate::WatchProgram::Off => None,
         };
         let mut reloads = program_watch::start(watched).map_err(|source| Error::Io {
@@ -176,7 +175,7 @@ impl Driver {
         self.emit(Event::Listening {
             addrs: self.addrs.clone(),
         });
-        if let Some(identity) = &self.config.worker_identity {
+        if let Some(identity) = &self.spawn.identity {
             tracing::info!(target: "regiment", "workers run as {identity}");
         }
         self.policy.start(self.clock.now());
@@ -418,26 +417,6 @@ impl Driver {
             let _ = kill(pid, Signal::SIGKILL);
         }
         tracing::debug!(pid = p.pid, %why, "SIGKILL sent");
-    }
-}
-
-fn policy_config(config: &Config) -> PolicyConfig {
-    PolicyConfig {
-        workers: config.workers,
-        drain_timeout: config.drain_timeout,
-        start_timeout: config.start_timeout,
-        max_surge: config.max_surge,
-        backoff: super::policy::BackoffConfig {
-            initial: config.backoff_initial,
-            max: config.backoff_max,
-            reset_after: config.backoff_reset,
-        },
-        rollout_failures: config.rollout_failures,
-        heartbeat_timeout: config.heartbeat_timeout,
-        canary: config.canary,
-        rollout_settle: config.rollout_settle,
-        rollout_timeout: config.rollout_timeout,
-        readiness: config.readiness,
     }
 }
 

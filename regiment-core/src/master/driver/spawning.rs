@@ -15,10 +15,10 @@ impl Driver {
         let mut plan = SpawnPlan {
             slot,
             generation: generation.0,
-            env: self.config.env.clone(),
+            env: self.spawn.env.clone(),
             current_dir: None,
         };
-        if let Some(hook) = &self.config.before_spawn {
+        if let Some(hook) = &self.spawn.before_spawn {
             let hook = hook.clone();
             let why =
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&mut plan))) {
@@ -41,7 +41,7 @@ impl Driver {
                     id,
                     why: format!(
                         "cannot open the worker program {}: {e}",
-                        self.config.program.display()
+                        self.spawn.program.display()
                     ),
                     leftover: None,
                 };
@@ -50,22 +50,19 @@ impl Driver {
         let program_id = program.id().clone();
         let spawned = worker_process::spawn(SpawnRequest {
             program,
-            argv0: format!(
-                "{} worker {slot} gen {generation}",
-                self.config.process_name
-            ),
-            args: &self.config.args,
+            argv0: format!("{} worker {slot} gen {generation}", self.spawn.process_name),
+            args: &self.spawn.args,
             listeners: &self.listeners,
             listener_names: &self.listener_names,
             slot,
             generation: generation.0,
-            readiness: self.config.readiness,
-            drain_timeout_ms: self.config.drain_timeout.as_millis() as u64,
-            heartbeat_ms: self.config.heartbeat.as_millis() as u64,
+            readiness: self.spawn.readiness,
+            drain_timeout_ms: self.spawn.drain_timeout.as_millis() as u64,
+            heartbeat_ms: self.spawn.heartbeat_interval.as_millis() as u64,
             env: &plan.env,
             current_dir: plan.current_dir,
-            worker_env: self.config.worker_env,
-            identity: self.config.worker_identity.as_ref(),
+            worker_env: self.spawn.worker_env,
+            identity: self.spawn.identity.as_ref(),
             workers_wanted: self.policy.slots_wanted(),
         });
         let spawned = match spawned {
@@ -73,7 +70,7 @@ impl Driver {
             Err(e) => {
                 return Input::SpawnFailed {
                     id,
-                    why: format!("spawn of {} failed: {e}", self.config.program.display()),
+                    why: format!("spawn of {} failed: {e}", self.spawn.program.display()),
                     leftover: None,
                 };
             }

@@ -13,12 +13,12 @@ use command_fds::{CommandFdExt, FdMapping};
 use tokio::process::{Child, Command};
 
 use super::program::Program;
-use crate::env;
+use crate::WorkerEnv;
 use crate::identity::{Ids, WorkerIdentity};
 use crate::listen::{Listener, SD_LISTEN_FDS_START};
-use crate::plumbing::WorkerVariable;
+use crate::plumbing::PassedOnVariable;
 use crate::readiness::Readiness;
-use crate::worker_env::WorkerEnv;
+use crate::worker_vars;
 
 /// Everything that varies between spawns.
 pub(crate) struct SpawnRequest<'a> {
@@ -85,15 +85,16 @@ pub(crate) fn spawn(req: SpawnRequest<'_>) -> std::io::Result<Spawned> {
     // getenv would return the first (the master's, not the configured one).
     let mut vars: BTreeMap<OsString, OsString> = BTreeMap::new();
     if req.worker_env == WorkerEnv::Inherit {
-        vars.extend(
-            std::env::vars_os()
-                .filter(|(k, _)| !env::INHERITED_AND_RESET.iter().any(|r| OsStr::new(r) == k)),
-        );
+        vars.extend(std::env::vars_os().filter(|(k, _)| {
+            !worker_vars::INHERITED_AND_RESET
+                .iter()
+                .any(|r| OsStr::new(r) == k)
+        }));
     }
     // What workers read of regiment's own, whatever `worker_env` says (only-configured would
     // leave them out); no other REGIMENT_* of the master's.
     vars.extend(
-        WorkerVariable::ALL
+        PassedOnVariable::ALL
             .iter()
             .filter_map(|v| Some((v.name().into(), std::env::var_os(v.name())?))),
     );
@@ -105,22 +106,25 @@ pub(crate) fn spawn(req: SpawnRequest<'_>) -> std::io::Result<Spawned> {
     vars.entry(TOKIO_WORKER_THREADS.into())
         .or_insert_with(|| runtime_threads(req.workers_wanted).to_string().into());
     let own = [
-        (env::WORKER_ID, req.slot.to_string()),
-        (env::GENERATION, req.generation.to_string()),
-        (env::IPC_FD, ipc_fd.to_string()),
-        (env::READINESS, req.readiness.to_string()),
-        (env::DRAIN_TIMEOUT_MS, req.drain_timeout_ms.to_string()),
-        (env::HEARTBEAT_MS, req.heartbeat_ms.to_string()),
+        (worker_vars::WORKER_ID, req.slot.to_string()),
+        (worker_vars::GENERATION, req.generation.to_string()),
+        (worker_vars::IPC_FD, ipc_fd.to_string()),
+        (worker_vars::READINESS, req.readiness.to_string()),
+        (
+            worker_vars::DRAIN_TIMEOUT_MS,
+            req.drain_timeout_ms.to_string(),
+        ),
+        (worker_vars::HEARTBEAT_MS, req.heartbeat_ms.to_string()),
         ("LISTEN_FDS", n.to_string()),
         ("LISTEN_FDNAMES", req.listener_names.to_string()),
     ];
     vars.extend(own.into_iter().map(|(k, v)| (k.into(), v.into())));
     // Executed by path, the kernel names the process after the path; through a descriptor, the
-    // worker names itself (see `env::PROGRAM_NAME`).
+    // worker names itself (see `worker_vars::PROGRAM_NAME`).
     if req.program.fd().is_some()
         && let Some(name) = req.program.path().file_name()
     {
-        vars.insert(env::PROGRAM_NAME.into(), name.to_owned());
+        vars.insert(worker_vars::PROGRAM_NAME.into(), name.to_owned());
     }
     let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
 

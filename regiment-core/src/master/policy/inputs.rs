@@ -8,8 +8,8 @@ use super::ids::WorkerId;
 use super::slot::{Cause, Origin, Pending, Slot, SlotRole};
 use super::worker::{Heartbeats, KillReason, Load, Phase};
 use super::{Control, Policy, Stopping};
-use crate::config::MAX_WORKERS;
 use crate::events::{AbandonedDrain, Event};
+use crate::limits::MAX_WORKERS;
 use crate::protocol::{CriterionKind, bounded_reason};
 
 impl Policy {

@@ -9,10 +9,7 @@ use super::super::{
     BackoffConfig, Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig,
     Termination, WallClock, WorkerId,
 };
-use crate::config::{
-    DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_RESET, DEFAULT_DRAIN_TIMEOUT,
-    DEFAULT_ROLLOUT_FAILURES, DEFAULT_START_TIMEOUT,
-};
+use crate::defaults;
 use crate::events::{Event, ProgramId};
 use crate::protocol::CriterionKind;
 use crate::readiness::Readiness;
@@ -29,15 +26,15 @@ pub(super) fn secs(n: u64) -> Duration {
 pub(super) fn config(workers: usize) -> PolicyConfig {
     PolicyConfig {
         workers,
-        drain_timeout: DEFAULT_DRAIN_TIMEOUT,
-        start_timeout: DEFAULT_START_TIMEOUT,
+        drain_timeout: defaults::DRAIN_TIMEOUT,
+        start_timeout: defaults::START_TIMEOUT,
         max_surge: None,
         backoff: BackoffConfig {
-            initial: DEFAULT_BACKOFF_INITIAL,
-            max: DEFAULT_BACKOFF_MAX,
-            reset_after: DEFAULT_BACKOFF_RESET,
+            initial: defaults::BACKOFF_INITIAL,
+            max: defaults::BACKOFF_MAX,
+            reset_after: defaults::BACKOFF_RESET,
         },
-        rollout_failures: DEFAULT_ROLLOUT_FAILURES,
+        rollout_failures: defaults::ROLLOUT_FAILURE_LIMIT,
         heartbeat_timeout: None,
         canary: None,
         rollout_settle: Duration::ZERO,

@@ -200,7 +200,7 @@ fn a_replacement_reports_its_cause_once_it_took_the_slot() {
 
 #[test]
 fn scaling_past_the_most_workers_is_refused_with_a_warning_saying_why() {
-    use crate::config::MAX_WORKERS;
+    use crate::limits::MAX_WORKERS;
     use crate::test_support::capture_log;
 
     let mut h = Harness::ready(MAX_WORKERS - 1);

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use crate::config::MAX_DURATION;
+use crate::defaults;
 use crate::error::{Error, Result};
-use crate::master::CanaryConfig;
+use crate::limits::MAX_DURATION;
+use crate::master::policy::CanaryConfig;
 
 /// A rollout that first replaces a few workers (the canary), lets them serve beside the old
 /// generation for a window, and replaces the others only if the canary's failure ratio is no
@@ -52,13 +53,13 @@ impl Default for Canary {
 }
 
 impl Canary {
-    /// The defaults: 1 worker, 30 s, 0.01, 20 requests.
+    /// The defaults: 1 worker, 30 s, 0.01, 20 requests (see [`crate::defaults`]).
     pub fn new() -> Self {
         Self {
-            workers: 1,
-            window: Duration::from_secs(30),
-            max_error_ratio: 0.01,
-            min_requests: 20,
+            workers: defaults::CANARY_WORKERS,
+            window: defaults::CANARY_WINDOW,
+            max_error_ratio: defaults::CANARY_MAX_ERROR_RATIO,
+            min_requests: defaults::CANARY_MIN_REQUESTS,
         }
     }
 

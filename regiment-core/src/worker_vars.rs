@@ -1,4 +1,4 @@
-//! Names of the environment variables that make up the master → worker contract.
+//! The variables a master sets in each worker's environment: the master → worker contract.
 //!
 //! Besides these, a worker gets `LISTEN_FDS`, `LISTEN_PID` and `LISTEN_FDNAMES` (the systemd
 //! socket-activation convention, see [`crate::listen`]), the `REGIMENT_*` variables of the
@@ -9,35 +9,35 @@
 //!
 //! ```
 //! // The master sets these itself: a worker's own environment cannot fake its slot.
-//! assert!(regiment_core::env::WORKER_ID.starts_with("REGIMENT_"));
+//! assert!(regiment_core::worker_vars::WORKER_ID.starts_with("REGIMENT_"));
 //! ```
 
 /// The worker's slot, `0..workers`; a replacement takes the slot of the worker it replaces.
 ///
 /// ```
 /// // A script run by a worker reads its slot here, e.g. to pick a per-slot log file.
-/// assert_eq!(regiment_core::env::WORKER_ID, "REGIMENT_WORKER_ID");
+/// assert_eq!(regiment_core::worker_vars::WORKER_ID, "REGIMENT_WORKER_ID");
 /// ```
 pub const WORKER_ID: &str = "REGIMENT_WORKER_ID";
 /// The generation the worker belongs to: 1 at start, +1 for each rolling restart.
 ///
 /// ```
 /// // Logs that carry it tell which deploy a worker came from.
-/// assert_eq!(regiment_core::env::GENERATION, "REGIMENT_GENERATION");
+/// assert_eq!(regiment_core::worker_vars::GENERATION, "REGIMENT_GENERATION");
 /// ```
 pub const GENERATION: &str = "REGIMENT_GENERATION";
 /// The fd number of the worker's end of its private IPC socketpair.
 ///
 /// ```
 /// // Only the process the master spawned owns this fd; `LISTEN_PID` says which one that is.
-/// assert_eq!(regiment_core::env::IPC_FD, "REGIMENT_IPC_FD");
+/// assert_eq!(regiment_core::worker_vars::IPC_FD, "REGIMENT_IPC_FD");
 /// ```
 pub const IPC_FD: &str = "REGIMENT_IPC_FD";
 /// `listening`, `started` or `manual`: when the worker counts as ready.
 ///
 /// ```
 /// use regiment_core::Readiness;
-/// assert_eq!(regiment_core::env::READINESS, "REGIMENT_READINESS");
+/// assert_eq!(regiment_core::worker_vars::READINESS, "REGIMENT_READINESS");
 /// // Its values are the names of `Readiness`.
 /// assert_eq!("started".parse(), Ok(Readiness::Started));
 /// ```
@@ -46,15 +46,15 @@ pub const READINESS: &str = "REGIMENT_READINESS";
 ///
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(regiment_core::env::DRAIN_TIMEOUT_MS, "REGIMENT_DRAIN_TIMEOUT_MS");
+/// assert_eq!(regiment_core::worker_vars::DRAIN_TIMEOUT_MS, "REGIMENT_DRAIN_TIMEOUT_MS");
 /// // Milliseconds, so the default drain deadline reads as 30000.
-/// assert_eq!(regiment_core::DEFAULT_DRAIN_TIMEOUT, Duration::from_millis(30_000));
+/// assert_eq!(regiment_core::defaults::DRAIN_TIMEOUT, Duration::from_millis(30_000));
 /// ```
 pub const DRAIN_TIMEOUT_MS: &str = "REGIMENT_DRAIN_TIMEOUT_MS";
 /// Milliseconds between heartbeats.
 ///
 /// ```
-/// assert_eq!(regiment_core::env::HEARTBEAT_MS, "REGIMENT_HEARTBEAT_MS");
+/// assert_eq!(regiment_core::worker_vars::HEARTBEAT_MS, "REGIMENT_HEARTBEAT_MS");
 /// // `worker::heartbeat_interval()` is this value; outside a cluster there is none.
 /// assert_eq!(regiment_core::worker::heartbeat_interval(), None);
 /// ```
@@ -66,7 +66,7 @@ pub const HEARTBEAT_MS: &str = "REGIMENT_HEARTBEAT_MS";
 ///
 /// ```
 /// // A worker of `/srv/app/current/bin/shop` shows in `ps -e` as `shop`, as its master does.
-/// assert_eq!(regiment_core::env::PROGRAM_NAME, "REGIMENT_PROGRAM_NAME");
+/// assert_eq!(regiment_core::worker_vars::PROGRAM_NAME, "REGIMENT_PROGRAM_NAME");
 /// ```
 pub const PROGRAM_NAME: &str = "REGIMENT_PROGRAM_NAME";
 

@@ -1,4 +1,5 @@
-//! A `REGIMENT_*` variable as set at start, and the parsers of its value. Each parser refuses a
+//! A `REGIMENT_*` variable as set at start (an override the master reads, or a variable a
+//! worker reads), and the parsers of its value. Each parser refuses a
 //! value with an error that names the variable and what it accepts, so that an operator knows
 //! what to fix. regiment-axum reads its own variables through it (see `plumbing`), so that a
 //! duration means the same everywhere.
@@ -8,9 +9,9 @@ use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::defaults::MAX_DURATION;
 use crate::error::{Error, Result};
-use crate::plumbing::WorkerVariable;
+use crate::limits::MAX_DURATION;
+use crate::plumbing::PassedOnVariable;
 
 /// What a duration variable accepts.
 const DURATION: &str = "a duration above zero and at most 365 days, such as 30s or 500ms";
@@ -26,15 +27,15 @@ pub(super) const SWITCH: &str = "1 or 0 (also true/false, yes/no, on/off)";
 /// or a unit file's `Environment=REGIMENT_WORKERS=`, is more likely a mistake than a wish for
 /// the default, which leaving the variable unset gives.
 #[derive(Debug)]
-pub struct EnvVar {
+pub struct RegimentVar {
     name: &'static str,
     value: String,
 }
 
-impl EnvVar {
-    /// The variable `var` of this process's environment, if set. Only a [`WorkerVariable`]:
+impl RegimentVar {
+    /// The variable `var` of this process's environment, if set. Only a [`PassedOnVariable`]:
     /// whatever a worker reads, its master passes on.
-    pub fn read(var: WorkerVariable) -> Option<Self> {
+    pub fn read(var: PassedOnVariable) -> Option<Self> {
         Self::lookup(var.name(), &|name| std::env::var(name).ok())
     }
 
@@ -171,8 +172,8 @@ fn bounded_duration(v: &str) -> Option<Duration> {
 mod tests {
     use super::*;
 
-    fn var(value: &str) -> EnvVar {
-        EnvVar {
+    fn var(value: &str) -> RegimentVar {
+        RegimentVar {
             name: "REGIMENT_TEST",
             value: value.into(),
         }
@@ -181,7 +182,7 @@ mod tests {
     #[test]
     fn a_blank_value_is_refused_by_every_parser_saying_how_to_get_the_default() {
         let set = |_: &str| Some("  ".to_owned());
-        let blank = EnvVar::lookup("REGIMENT_TEST", &set).expect("set, if blank");
+        let blank = RegimentVar::lookup("REGIMENT_TEST", &set).expect("set, if blank");
         let refusals = [
             blank.duration().map(drop),
             blank.duration_or_zero().map(drop),
@@ -204,7 +205,7 @@ mod tests {
             );
         }
         let unset = |_: &str| None;
-        assert!(EnvVar::lookup("REGIMENT_TEST", &unset).is_none());
+        assert!(RegimentVar::lookup("REGIMENT_TEST", &unset).is_none());
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! The environment overrides, given through a test's own environment (the process's is shared
+//! The `REGIMENT_*` overrides, given through a test's own environment (the process's is shared
 //! by every test thread).
 
 use std::time::Duration;
 
 use super::builder::Builder;
 use super::choices::EnvOverrides;
-use super::validated::Config;
+use super::settings::Config;
 use crate::error::Result;
 
 /// The config `builder` gives under an environment of `vars` only.
@@ -32,7 +32,7 @@ fn refusal(vars: &[(&str, &str)]) -> String {
 #[test]
 fn every_variable_is_in_the_readme_table() {
     let readme = include_str!("../../../README.md");
-    for name in super::env::names() {
+    for name in super::overrides::names() {
         assert!(
             readme.contains(&format!("`{name}`")),
             "{name} missing from README"
@@ -48,7 +48,11 @@ fn backoff_variables_set_the_backoff() {
         ("REGIMENT_BACKOFF_RESET", "2m"),
     ]);
     assert_eq!(
-        (c.backoff_initial, c.backoff_max, c.backoff_reset),
+        (
+            c.policy.backoff.initial,
+            c.policy.backoff.max,
+            c.policy.backoff.reset_after
+        ),
         (
             Duration::from_millis(50),
             Duration::from_secs(5),
@@ -120,7 +124,7 @@ fn the_options_the_environment_set_are_logged_at_start() {
     ];
     let (config, log) =
         crate::test_support::capture_log(|| with_env(Builder::new().workers(1), &vars));
-    assert_eq!(config.unwrap().workers, 2);
+    assert_eq!(config.unwrap().policy.workers, 2);
     assert!(
         log.contains(
             " INFO regiment: options set by the environment, over the program's own: \
@@ -136,7 +140,7 @@ fn the_options_the_environment_set_are_logged_at_start() {
 #[test]
 fn the_rollout_failure_limit_variable_is_a_count_of_at_least_one() {
     let c = config(&[("REGIMENT_ROLLOUT_FAILURE_LIMIT", "5")]);
-    assert_eq!(c.rollout_failures, 5);
+    assert_eq!(c.policy.rollout_failures, 5);
     for bad in ["0", "-1", "three", "99999999999"] {
         let e = refusal(&[("REGIMENT_ROLLOUT_FAILURE_LIMIT", bad)]);
         assert!(
@@ -152,13 +156,16 @@ fn heartbeat_variables_set_the_interval_and_the_timeout_or_turn_it_off() {
         ("REGIMENT_HEARTBEAT_INTERVAL", "250ms"),
         ("REGIMENT_HEARTBEAT_TIMEOUT", "10s"),
     ]);
-    assert_eq!(c.heartbeat, Duration::from_millis(250));
-    assert_eq!(c.heartbeat_timeout, Some(Duration::from_secs(10)));
+    assert_eq!(c.spawn.heartbeat_interval, Duration::from_millis(250));
+    assert_eq!(c.policy.heartbeat_timeout, Some(Duration::from_secs(10)));
     let on = Builder::new()
         .workers(1)
         .heartbeat_timeout(Duration::from_secs(10));
     let c = with_env(on, &[("REGIMENT_HEARTBEAT_TIMEOUT", "off")]).unwrap();
-    assert_eq!(c.heartbeat_timeout, None, "off turns a coded timeout off");
+    assert_eq!(
+        c.policy.heartbeat_timeout, None,
+        "off turns a coded timeout off"
+    );
     for bad in ["0s", "a while"] {
         let e = refusal(&[("REGIMENT_HEARTBEAT_INTERVAL", bad)]);
         assert!(e.contains("`REGIMENT_HEARTBEAT_INTERVAL`"), "{bad}: {e}");
@@ -180,9 +187,9 @@ fn heartbeat_variables_set_the_interval_and_the_timeout_or_turn_it_off() {
 #[test]
 fn the_process_name_variable_names_the_workers() {
     let c = config(&[("REGIMENT_PROCESS_NAME", " shop ")]);
-    assert_eq!(c.process_name, "shop");
+    assert_eq!(c.spawn.process_name, "shop");
     // Unset: the program's name.
-    assert_ne!(config(&[]).process_name.trim(), "");
+    assert_ne!(config(&[]).spawn.process_name.trim(), "");
 }
 
 /// `REGIMENT_WORKERS=$WORKERS` with `WORKERS` unset is a mistake more often than a wish for
@@ -190,7 +197,7 @@ fn the_process_name_variable_names_the_workers() {
 /// how to get the default.
 #[test]
 fn an_empty_variable_is_refused_under_its_name() {
-    for name in super::env::names() {
+    for name in super::overrides::names() {
         for blank in ["", "  "] {
             let e = refusal(&[(name, blank)]);
             assert!(
@@ -207,7 +214,10 @@ fn an_empty_variable_is_refused_under_its_name() {
 #[test]
 fn addresses_from_the_variable_are_refused_under_its_name() {
     let c = config(&[("REGIMENT_BIND", "127.0.0.1:0, unix:/run/a.sock,")]);
-    assert_eq!((c.binds.len(), c.bind_option), (2, "REGIMENT_BIND"));
+    assert_eq!(
+        (c.listen.binds.len(), c.listen.bind_option),
+        (2, "REGIMENT_BIND")
+    );
     let e = refusal(&[("REGIMENT_BIND", "nowhere")]);
     assert!(e.contains("`REGIMENT_BIND`"), "{e}");
     // So are the admin address and the workers' user, checked later at build, and the control
@@ -218,12 +228,12 @@ fn addresses_from_the_variable_are_refused_under_its_name() {
     assert!(e.contains("`REGIMENT_WORKER_USER`"), "{e}");
     let c = config(&[("REGIMENT_CONTROL_SOCKET", "/run/a.sock")]);
     assert_eq!(
-        c.control_socket.map(|(_, option)| option),
+        c.listen.control_socket.map(|socket| socket.option),
         Some("REGIMENT_CONTROL_SOCKET")
     );
     let c = with_env(Builder::new().workers(1).control_socket("/run/a.sock"), &[]).unwrap();
     assert_eq!(
-        c.control_socket.map(|(_, option)| option),
+        c.listen.control_socket.map(|socket| socket.option),
         Some("control_socket")
     );
 }
@@ -231,9 +241,9 @@ fn addresses_from_the_variable_are_refused_under_its_name() {
 #[test]
 fn any_canary_variable_turns_the_canary_on_and_bad_ones_are_refused() {
     let c = config(&[("REGIMENT_CANARY_MIN_REQUESTS", "50")]);
-    let canary = c.canary.expect("on");
+    let canary = c.policy.canary.expect("on");
     assert_eq!((canary.min_requests, canary.workers), (50, 1));
-    assert!(config(&[]).canary.is_none());
+    assert!(config(&[]).policy.canary.is_none());
     for (name, bad) in [
         ("REGIMENT_CANARY_WORKERS", "0"),
         ("REGIMENT_CANARY_WINDOW", "0s"),
@@ -255,12 +265,12 @@ fn variables_are_ignored_when_overrides_are_off() {
         &[("REGIMENT_WORKERS", "7"), ("REGIMENT_DRAIN_TIMEOUT", "0s")],
     )
     .unwrap();
-    assert_eq!(c.workers, 1);
+    assert_eq!(c.policy.workers, 1);
 }
 
 #[test]
 fn more_workers_than_a_master_runs_are_refused_under_the_variable() {
-    assert_eq!(config(&[("REGIMENT_WORKERS", "1024")]).workers, 1024);
+    assert_eq!(config(&[("REGIMENT_WORKERS", "1024")]).policy.workers, 1024);
     for bad in ["1025", "0", "100000"] {
         let e = refusal(&[("REGIMENT_WORKERS", bad)]);
         assert!(
@@ -273,7 +283,8 @@ fn more_workers_than_a_master_runs_are_refused_under_the_variable() {
 #[test]
 fn the_readiness_variable_takes_each_readiness_by_its_one_name() {
     let c = config(&[("REGIMENT_READINESS", "manual")]);
-    assert_eq!(c.readiness, crate::Readiness::Manual);
+    assert_eq!(c.policy.readiness, crate::Readiness::Manual);
+    assert_eq!(c.spawn.readiness, crate::Readiness::Manual);
     for other in ["ready", "Manual", "listen"] {
         let e = refusal(&[("REGIMENT_READINESS", other)]);
         assert!(
@@ -306,7 +317,9 @@ fn a_rollout_timeout_no_rollout_could_meet_is_refused_under_the_name_it_was_give
         "the canary's 30 s window too: {e}"
     );
     assert_eq!(
-        config(&[("REGIMENT_ROLLOUT_TIMEOUT", "6s")]).rollout_timeout,
+        config(&[("REGIMENT_ROLLOUT_TIMEOUT", "6s")])
+            .policy
+            .rollout_timeout,
         Some(Duration::from_secs(6))
     );
 }

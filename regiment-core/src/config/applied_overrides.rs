@@ -1,19 +1,19 @@
-//! Which options the environment set: the `REGIMENT_*` variables applied at build, in order, with
+//! Which options the overrides set: the `REGIMENT_*` variables applied at build, in order, with
 //! their values. An error names what the user wrote: the variable when one set the value, even
 //! for options checked together (`REGIMENT_BACKOFF_INITIAL=1h` against the longest delay of
 //! `backoff`); and the master logs them at start, since a variable beats whatever the program
 //! set, a command-line flag of its own included.
 
-use super::env_var::EnvVar;
+use super::regiment_var::RegimentVar;
 use crate::error::Error;
 
 /// The variables that set options, with their values as set.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct FromEnv {
+pub(crate) struct AppliedOverrides {
     set: Vec<(&'static str, String)>,
 }
 
-/// One of two values checked together, for [`FromEnv::conflict`].
+/// One of two values checked together, for [`AppliedOverrides::conflict`].
 pub(super) struct Side {
     /// The builder method that sets it (`backoff`), the name errors give when the code set it.
     pub option: &'static str,
@@ -29,9 +29,9 @@ pub(super) struct Side {
     pub must: &'static str,
 }
 
-impl FromEnv {
+impl AppliedOverrides {
     /// Notes that `var` set an option.
-    pub(super) fn record(&mut self, var: &EnvVar) {
+    pub(super) fn record(&mut self, var: &RegimentVar) {
         self.set.push((var.name(), var.value().to_owned()));
     }
 
@@ -86,8 +86,8 @@ impl FromEnv {
 mod tests {
     use super::*;
 
-    fn from_env(vars: &[(&'static str, &str)]) -> FromEnv {
-        FromEnv {
+    fn applied(vars: &[(&'static str, &str)]) -> AppliedOverrides {
+        AppliedOverrides {
             set: vars.iter().map(|(n, v)| (*n, (*v).to_owned())).collect(),
         }
     }
@@ -112,7 +112,7 @@ mod tests {
 
     fn conflict(vars: &[(&'static str, &str)]) -> String {
         let (a, b) = sides();
-        from_env(vars).conflict(a, b).to_string()
+        applied(vars).conflict(a, b).to_string()
     }
 
     #[test]
@@ -144,8 +144,8 @@ mod tests {
 
     #[test]
     fn the_summary_lists_the_variables_in_order_with_their_values() {
-        assert_eq!(from_env(&[]).summary(), None);
-        let set = from_env(&[("REGIMENT_WORKERS", "2"), ("REGIMENT_BIND", "127.0.0.1:0")]);
+        assert_eq!(applied(&[]).summary(), None);
+        let set = applied(&[("REGIMENT_WORKERS", "2"), ("REGIMENT_BIND", "127.0.0.1:0")]);
         assert_eq!(
             set.summary().as_deref(),
             Some("REGIMENT_WORKERS=2, REGIMENT_BIND=127.0.0.1:0")

@@ -1,11 +1,12 @@
-//! Which environment workers start from.
+//! Which environment workers start from: the option [`WorkerEnv`], what they inherit of the
+//! master's.
 
 use std::fmt;
 use std::str::FromStr;
 
 /// The environment a worker starts from, before the variables configured with
 /// [`crate::Builder::env`] and [`crate::SpawnPlan::env`] and regiment's own (see
-/// [`crate::env`]) are added.
+/// [`crate::worker_vars`]) are added.
 ///
 /// ```
 /// use regiment_core::{Builder, EnvOverrides, WorkerEnv};
@@ -30,7 +31,7 @@ pub enum WorkerEnv {
     /// run as another user ([`crate::Builder::worker_user`]), that user's `HOME`, `USER` and
     /// `LOGNAME`. Not even `PATH`: configure it if workers run other programs.
     ///
-    /// Regiment's own are the variables the master sets for each worker ([`crate::env`],
+    /// Regiment's own are the variables the master sets for each worker ([`crate::worker_vars`],
     /// `LISTEN_*`) and those of the master's environment that workers read themselves:
     /// `REGIMENT_HEADER_READ_TIMEOUT`, `REGIMENT_IDLE_GRACE` and `REGIMENT_HTTP2_KEEP_ALIVE`
     /// (regiment-axum's HTTP options), so that an option set for the master in a unit file

@@ -1,17 +1,17 @@
 //! The `REGIMENT_*` environment overrides of the [`Builder`] options: one row per variable,
-//! giving its name, its parser with its bounds (see [`EnvVar`]) and the option it sets.
+//! giving its name, its parser with its bounds (see [`RegimentVar`]) and the option it sets.
 
 use std::path::PathBuf;
 
+use super::applied_overrides::AppliedOverrides;
 use super::builder::{Builder, WorkerCount};
 use super::choices::WatchProgram;
-use super::defaults::MAX_WORKERS;
-use super::env_var::EnvVar;
-use super::from_env::FromEnv;
+use super::regiment_var::RegimentVar;
 use super::restart_signals::parse_restart_signals;
 use crate::Canary;
 use crate::error::Result;
-use crate::plumbing::WorkerVariable;
+use crate::limits::MAX_WORKERS;
+use crate::plumbing::PassedOnVariable;
 
 /// What `REGIMENT_BIND` takes.
 const ADDRESSES: &str = "addresses to listen on, HOST:PORT or unix:PATH, comma-separated";
@@ -19,7 +19,7 @@ const ADDRESSES: &str = "addresses to listen on, HOST:PORT or unix:PATH, comma-s
 /// A variable, and how its value, once parsed, sets the builder.
 struct Override {
     name: &'static str,
-    apply: fn(&mut Builder, &EnvVar) -> Result<()>,
+    apply: fn(&mut Builder, &RegimentVar) -> Result<()>,
 }
 
 /// Rows of `name => |builder, var| assignment`; the assignment parses `var` with `?`.
@@ -89,14 +89,14 @@ const OVERRIDES: &[Override] = overrides! {
 };
 
 /// Applies the variables `lookup` finds set, and notes each in the builder's
-/// [`FromEnv`](super::from_env::FromEnv). Each value is checked here, under the variable's own
+/// [`AppliedOverrides`](super::applied_overrides::AppliedOverrides). Each value is checked here, under the variable's own
 /// name, so that an error names what the operator actually set; the checks of options
 /// together, later, ask the notes which name to give.
 pub(super) fn apply(builder: &mut Builder, lookup: &dyn Fn(&str) -> Option<String>) -> Result<()> {
     for row in OVERRIDES {
-        if let Some(var) = EnvVar::lookup(row.name, lookup) {
+        if let Some(var) = RegimentVar::lookup(row.name, lookup) {
             (row.apply)(builder, &var)?;
-            builder.from_env.record(&var);
+            builder.applied_overrides.record(&var);
         }
     }
     Ok(())
@@ -105,13 +105,13 @@ pub(super) fn apply(builder: &mut Builder, lookup: &dyn Fn(&str) -> Option<Strin
 /// Notes the variables workers read (regiment-axum's HTTP options) that `lookup` finds set:
 /// options set by the environment too, which the start's log names with the others. Their
 /// values are checked where they are read.
-pub(super) fn note_worker_variables(
-    from_env: &mut FromEnv,
+pub(super) fn note_passed_on_variables(
+    applied: &mut AppliedOverrides,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) {
-    for var in WorkerVariable::ALL {
-        if let Some(var) = EnvVar::lookup(var.name(), lookup) {
-            from_env.record(&var);
+    for var in PassedOnVariable::ALL {
+        if let Some(var) = RegimentVar::lookup(var.name(), lookup) {
+            applied.record(&var);
         }
     }
 }

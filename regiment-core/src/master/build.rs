@@ -1,0 +1,170 @@
+//! Building a master from its checked options: [`Builder::build`] binds what
+//! [`crate::config::ListenSettings`] names (or takes systemd's sockets), installs the signal
+//! handlers, and hands the policy's settings and the spawn settings to the driver.
+
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::driver::{self, signals, socket_file};
+use super::{Handle, Supervisor, admin, control};
+use crate::config::{Builder, Config, ListenSettings};
+use crate::error::{Error, Result};
+use crate::events::Status;
+use crate::listen::{self, Listener};
+
+impl Builder {
+    /// Checks the options, applies environment overrides, resolves the program, binds the
+    /// listeners and installs the signal handlers (a SIGHUP or SIGTERM from now on waits for
+    /// [`crate::Supervisor::run`] instead of killing the process). Nothing is spawned yet. Call
+    /// `run` soon: until it runs, SIGTERM and SIGINT are only queued, so a `main` that blocks
+    /// between the two (on a database, say) no longer ends on Ctrl+C; and the handlers stay
+    /// once the supervisor is gone, so those signals no longer take their default action in
+    /// that process.
+    ///
+    /// ```
+    /// use regiment_core::{Builder, EnvOverrides, Error};
+    /// let supervisor = Builder::new()
+    ///     .bind("127.0.0.1:0")
+    ///     .env_overrides(EnvOverrides::Ignore)
+    ///     .build()?;
+    /// // Listening before any worker runs: early clients wait in the accept queue.
+    /// assert!(supervisor.handle().status().workers.is_empty());
+    /// // A busy address is an error now, not once workers are up.
+    /// let busy = supervisor.listeners()[0].clone();
+    /// let err = Builder::new()
+    ///     .bind(busy)
+    ///     .env_overrides(EnvOverrides::Ignore)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, Error::Bind { .. }));
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn build(self) -> Result<Supervisor> {
+        Supervisor::new(self.into_config()?)
+    }
+}
+
+impl Supervisor {
+    pub(crate) fn new(config: Config) -> Result<Self> {
+        // Each socket file is held from its bind on: an error below (the control socket is a
+        // live master's) removes those bound before it.
+        let (listeners, mut socket_files) = take_or_bind(&config.listen)?;
+        let admin = admin::bind(&config)?;
+        if let Some(admin) = &config.listen.admin
+            && let listen::ListenAddr::Unix(path) = &admin.addr
+        {
+            socket_files.push(bound_file(path, admin.option)?);
+        }
+        let control_socket = config
+            .listen
+            .control_socket
+            .as_ref()
+            .map(|socket| {
+                control::ControlSocket::bind(&socket.path).map_err(|source| Error::Bind {
+                    option: socket.option,
+                    addr: socket.path.display().to_string(),
+                    source,
+                })
+            })
+            .transpose()?;
+        // From here on, a SIGHUP or a SIGTERM is queued for `run` rather than killing the
+        // process with its default action.
+        let signals =
+            signals::Signals::install(&config.triggers.restart_signals).map_err(|source| {
+                Error::Io {
+                    context: "installing signal handlers",
+                    source,
+                }
+            })?;
+        crate::role::mark_supervising();
+        let (events, _) = broadcast::channel(1024);
+        let (status_tx, status_rx) = watch::channel(Status::default());
+        let (control_tx, control) = mpsc::unbounded_channel();
+        let names = listener_names(listeners.len());
+        let Config {
+            policy,
+            spawn,
+            triggers,
+            ..
+        } = config;
+        let mut driver = driver::Driver::new(
+            policy,
+            spawn,
+            triggers.watch_program,
+            listeners,
+            names,
+            events.clone(),
+            status_tx,
+        )?;
+        driver.set_admin_addr(admin.as_ref().map(|a| a.listener.describe()));
+        // Listeners and pid are known now: a program can read them before `run`.
+        driver.publish_status();
+        let handle = Handle {
+            control: control_tx,
+            events,
+            status: status_rx,
+            metrics: driver.metrics(),
+        };
+        Ok(Self {
+            driver,
+            socket_files,
+            control_socket,
+            control,
+            handle,
+            admin,
+            signals,
+            policy,
+        })
+    }
+}
+
+/// The names workers get in `LISTEN_FDNAMES`: those systemd gave the master's sockets (socket
+/// activation, one name per socket), else `regiment0:regiment1:...`.
+fn listener_names(count: usize) -> String {
+    let activated = listen::activation_env().is_some_and(|env| env.count == count);
+    std::env::var("LISTEN_FDNAMES")
+        .ok()
+        .filter(|names| activated && names.split(':').count() == count)
+        .unwrap_or_else(|| {
+            (0..count)
+                .map(|i| format!("regiment{i}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+}
+
+/// Takes the listeners from systemd socket activation, if this master was started that way,
+/// else binds the configured addresses. Any failure is an error before a worker is started.
+/// Also returns the Unix socket files it created, removed when dropped: an address that cannot
+/// be bound leaves no file of those bound before it.
+fn take_or_bind(config: &ListenSettings) -> Result<(Vec<Listener>, Vec<socket_file::SocketFile>)> {
+    let inherited = listen::take_inherited().map_err(|source| Error::Io {
+        context: "taking listeners from LISTEN_FDS",
+        source,
+    })?;
+    if !inherited.is_empty() {
+        return Ok((inherited, Vec::new()));
+    }
+    let mut listeners = Vec::with_capacity(config.binds.len());
+    let mut files = Vec::new();
+    for addr in &config.binds {
+        let listener = listen::bind(addr).map_err(|source| Error::Bind {
+            option: config.bind_option,
+            addr: addr.to_string(),
+            source,
+        })?;
+        if let listen::ListenAddr::Unix(path) = addr {
+            files.push(bound_file(path, config.bind_option)?);
+        }
+        listeners.push(listener);
+    }
+    Ok((listeners, files))
+}
+
+/// The file of a Unix socket just bound at `path` (given by `option`).
+fn bound_file(path: &std::path::Path, option: &'static str) -> Result<socket_file::SocketFile> {
+    socket_file::SocketFile::bound_at(path).map_err(|source| Error::Bind {
+        option,
+        addr: format!("unix:{}", path.display()),
+        source,
+    })
+}
