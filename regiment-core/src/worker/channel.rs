@@ -7,8 +7,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::worker_vars;
 use crate::listen::activation::activation_env;
+use crate::worker_vars;
 
 /// The descriptor of the channel this process's master handed it, if it was handed one:
 /// `REGIMENT_IPC_FD` names it, `LISTEN_PID` says the variables are addressed to this very
@@ -20,7 +20,11 @@ pub(crate) fn inherited() -> Option<RawFd> {
 }
 
 fn find() -> Option<RawFd> {
-    let ipc_fd: RawFd = std::env::var(worker_vars::IPC_FD).ok()?.trim().parse().ok()?;
+    let ipc_fd: RawFd = std::env::var(worker_vars::IPC_FD)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     activation_env()?;
     // Only what is verifiably our channel will be taken: an fd that is something else must
     // not be closed under its owner.

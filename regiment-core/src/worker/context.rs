@@ -155,8 +155,10 @@ impl WorkerContext {
         let mut ctx = WorkerContext::new(readiness, outbox);
         ctx.slot = var(worker_vars::WORKER_ID).unwrap_or(0);
         ctx.generation = var(worker_vars::GENERATION).unwrap_or(1);
-        ctx.heartbeat = Duration::from_millis(var(worker_vars::HEARTBEAT_MS).unwrap_or(1000).max(10));
-        let drain_timeout = Duration::from_millis(var(worker_vars::DRAIN_TIMEOUT_MS).unwrap_or(30_000));
+        ctx.heartbeat =
+            Duration::from_millis(var(worker_vars::HEARTBEAT_MS).unwrap_or(1000).max(10));
+        let drain_timeout =
+            Duration::from_millis(var(worker_vars::DRAIN_TIMEOUT_MS).unwrap_or(30_000));
         ctx.drain = Arc::new(Drain::new(ctx.slot, drain_timeout));
         if let Err(e) = super::ipc::start(stream, rx, ctx.drain.clone()) {
             tracing::error!(error = %e, "could not start the IPC thread; this worker cannot hear from its master");
