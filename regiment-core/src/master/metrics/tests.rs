@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::events::{SlotStatus, WorkerState, WorkerStatus};
-use crate::master::policy::Origin;
 
 fn worker(slot: usize, state: WorkerState, age_ms: u64, rss: u64) -> WorkerStatus {
     WorkerStatus {
@@ -125,7 +124,6 @@ fn effects_are_counted_under_a_fixed_set_of_label_values() {
     let replaced = |cause, reason: &str| {
         Effect::Replaced(Pending {
             reason: reason.into(),
-            origin: Origin::Request,
             cause,
         })
     };

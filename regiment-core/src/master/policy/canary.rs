@@ -127,7 +127,7 @@ impl Policy {
         let Some(r) = self.rollout else {
             return self.good;
         };
-        let rollout_own = pending.is_some_and(|p| p.origin == Origin::Rollout);
+        let rollout_own = pending.is_some_and(|p| p.origin() == Origin::Rollout);
         let recycled_canary = replaced == Some(r.target) && pending.is_some();
         if r.stage == Stage::Full || rollout_own || recycled_canary {
             r.target
@@ -333,7 +333,6 @@ impl Policy {
             }
             self.effects.push_back(Effect::Replaced(Pending {
                 reason: why.clone(),
-                origin: Origin::Request,
                 cause: Cause::RolloutAborted,
             }));
             self.drain(id, &why, now);
@@ -351,7 +350,7 @@ fn rollout_under_way(policy: &Policy, s: &super::slot::Slot) -> bool {
     let pending = s
         .pending
         .as_ref()
-        .is_some_and(|p| p.origin == Origin::Rollout);
+        .is_some_and(|p| p.origin() == Origin::Rollout);
     // By generation, not by who asked: a worker's own request may have taken over a rollout
     // replacement already starting, which still runs the canary's generation.
     let of_target = |id: Option<WorkerId>| {

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::backoff::Backoff;
 use super::ids::WorkerId;
-use super::slot::{Cause, Origin, Pending, Slot, SlotRole};
+use super::slot::{Cause, Pending, Slot, SlotRole};
 use super::worker::{Heartbeats, KillReason, Load, Phase};
 use super::{Control, Policy, Stopping};
 use crate::config::MAX_WORKERS;
@@ -48,7 +48,6 @@ impl Policy {
                     slot,
                     Pending {
                         reason,
-                        origin: Origin::Request,
                         cause: Cause::Worker,
                     },
                 )
@@ -128,7 +127,6 @@ impl Policy {
                     slot,
                     Pending {
                         reason: bounded_reason(reason),
-                        origin: Origin::Request,
                         cause: Cause::Operator,
                     },
                 ),

@@ -191,7 +191,6 @@ impl Policy {
                 slot,
                 Pending {
                     reason,
-                    origin: super::slot::Origin::Request,
                     cause: super::slot::Cause::Worker,
                 },
             );

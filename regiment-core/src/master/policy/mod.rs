@@ -67,8 +67,6 @@ pub(crate) use canary::CanaryConfig;
 pub(crate) use ids::{Generation, WorkerId};
 use rollout::Rollout;
 pub(crate) use rollout::RolloutLog;
-#[cfg(test)]
-pub(crate) use slot::Origin;
 use slot::Slot;
 pub(crate) use slot::{Cause, Pending};
 pub(crate) use termination::Termination;

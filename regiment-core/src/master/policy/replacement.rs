@@ -25,7 +25,7 @@ impl Policy {
             None => s.pending.as_mut(),
         };
         if let Some(p) = under_way {
-            if p.origin == Origin::Rollout && pending.origin == Origin::Request {
+            if p.origin() == Origin::Rollout && pending.origin() == Origin::Request {
                 *p = pending;
             } else {
                 tracing::debug!(slot, reason = %pending.reason, "replacement already under way");
@@ -42,7 +42,7 @@ impl Policy {
     /// Wants again what a failed replacement was spawned for (a rollout's, only while that
     /// rollout goes on).
     pub(super) fn restore_pending(&mut self, slot: usize, mut p: Pending) {
-        if p.origin == Origin::Rollout {
+        if p.origin() == Origin::Rollout {
             // The rollout it was spawned for may have been superseded since: it now deploys
             // the newest one.
             match self.rollout {

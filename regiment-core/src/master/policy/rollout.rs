@@ -133,7 +133,7 @@ impl Policy {
             }
             if s.pending
                 .as_ref()
-                .is_some_and(|p| p.origin == Origin::Rollout)
+                .is_some_and(|p| p.origin() == Origin::Rollout)
             {
                 // Queued by the superseded rollout: this one queues what it deploys.
                 s.pending = None;
@@ -285,7 +285,7 @@ impl Policy {
         for (i, s) in self.slots.iter_mut().enumerate() {
             if s.pending
                 .as_ref()
-                .is_some_and(|p| p.origin == Origin::Rollout)
+                .is_some_and(|p| p.origin() == Origin::Rollout)
             {
                 s.pending = None;
                 self.queue.retain(|q| *q != i);
@@ -312,7 +312,7 @@ impl Policy {
                 .workers
                 .get_mut(&id)
                 .and_then(|w| w.spawned_for.take())
-                .filter(|p| p.origin == Origin::Request);
+                .filter(|p| p.origin() == Origin::Request);
             self.drain(id, &format!("rollout aborted: {why}"), now);
             if let Some(p) = asked {
                 self.restore_pending(slot, p);
@@ -331,7 +331,6 @@ impl Policy {
                         slot,
                         Pending {
                             reason: format!("rollout aborted: {why}"),
-                            origin: Origin::Request,
                             cause: Cause::RolloutAborted,
                         },
                     );
@@ -380,7 +379,6 @@ impl Policy {
 pub(super) fn rollout_pending(target: Generation) -> Pending {
     Pending {
         reason: format!("rolling restart to generation {target}"),
-        origin: Origin::Rollout,
         cause: Cause::Rollout,
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use super::Policy;
 use super::ids::WorkerId;
 use super::millis;
-use super::slot::{Cause, Origin, Pending, SlotRole};
+use super::slot::{Cause, Pending, SlotRole};
 use super::worker::{Heartbeats, KillReason, Phase};
 use crate::events::Event;
 
@@ -113,7 +113,6 @@ impl Policy {
                 slot,
                 Pending {
                     reason,
-                    origin: Origin::Request,
                     cause: Cause::Unresponsive,
                 },
             );
