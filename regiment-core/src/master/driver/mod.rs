@@ -96,7 +96,7 @@ pub(crate) struct Driver {
     /// The wall clock the status's times are read against: one anchor, so an instant reads as
     /// the same millisecond in every status and record.
     wall: WallClock,
-    /// Counted from the effects carried out; the loop's liveness.
+    /// The policy's counters, and the loop's liveness.
     metrics: Arc<Metrics>,
     /// The admin listener's address, for the status.
     admin_addr: Option<String>,
@@ -255,8 +255,12 @@ impl Driver {
 
     /// Carries out every effect the policy queued (spawns answer at once, and may queue more).
     fn carry_out(&mut self) {
-        while let Some(effect) = self.policy.poll() {
-            self.metrics.count(&effect);
+        loop {
+            // The counts first: whoever an event wakes reads metrics that count it.
+            self.metrics.record(self.policy.stats());
+            let Some(effect) = self.policy.poll() else {
+                break;
+            };
             match effect {
                 Effect::Spawn {
                     id,
@@ -294,7 +298,6 @@ impl Driver {
                     self.emit(e);
                 }
                 Effect::StatusChanged => self.publish_status(),
-                Effect::Replaced(_) => {} // counted
                 Effect::RolloutEnded(log) => {
                     // The status first: whoever the answer wakes reads the good generation the
                     // outcome made, not the one before it.

@@ -1,7 +1,9 @@
 //! The counters and the exposition of a status snapshot.
 
 use super::*;
+use crate::events::RolloutOutcome;
 use crate::events::{SlotStatus, WorkerState, WorkerStatus};
+use crate::master::policy::{Cause, Pending};
 
 fn worker(slot: usize, state: WorkerState, age_ms: u64, rss: u64) -> WorkerStatus {
     WorkerStatus {
@@ -119,15 +121,14 @@ fn a_slot_shows_one_worker_and_a_removed_slot_none() {
 }
 
 #[test]
-fn effects_are_counted_under_a_fixed_set_of_label_values() {
+fn the_policys_counts_are_shown_under_a_fixed_set_of_label_values() {
     let metrics = Arc::new(Metrics::default());
-    let replaced = |cause, reason: &str| {
-        Effect::Replaced(Pending {
-            reason: reason.into(),
-            cause,
-        })
+    let replaced = |cause, reason: &str| Pending {
+        reason: reason.into(),
+        cause,
     };
-    for effect in [
+    let mut stats = Stats::default();
+    for pending in [
         replaced(Cause::Worker, "request-count: 3 requests >= 3"),
         replaced(Cause::Worker, "memory-footprint: rss 812 MB > 750 MB"),
         replaced(Cause::Worker, "max-age: up 1h 0m >= 1h"),
@@ -140,31 +141,16 @@ fn effects_are_counted_under_a_fixed_set_of_label_values() {
             "unresponsive: no heartbeat for 3000 ms",
         ),
         replaced(Cause::Rollout, "rolling restart to generation 2"),
-        Effect::Kill {
-            id: crate::master::policy::WorkerId(1),
-            why: KillReason::DrainDeadline,
-        },
-        Effect::Event(Event::Crashed {
-            slot: 0,
-            pid: 1,
-            generation: 1,
-            status: "exit 101".into(),
-            respawn_in_ms: 100,
-            killed_from_outside: None,
-        }),
-        Effect::Event(Event::StartFailed {
-            slot: 0,
-            pid: 0,
-            generation: 1,
-            why: "exited before ready: exit 1".into(),
-            retry_in_ms: 100,
-        }),
     ] {
-        metrics.count(&effect);
+        stats.count_replacement(&pending);
     }
-    metrics.count_rollout(RolloutOutcome::Done);
-    metrics.count_rollout(RolloutOutcome::Superseded);
-    metrics.count_rollout(RolloutOutcome::InProgress);
+    stats.count_kill(KillReason::DrainDeadline);
+    stats.count_crash();
+    stats.count_start_failure();
+    stats.count_rollout(RolloutOutcome::Done);
+    stats.count_rollout(RolloutOutcome::Superseded);
+    stats.count_rollout(RolloutOutcome::InProgress);
+    metrics.record(&stats);
     let text = metrics.encode(status(Vec::new(), 1));
     let lines = lines(&text);
     for expected in [

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::ids::{Generation, WorkerId};
 use super::slot::{Cause, Origin, Pending};
 use super::worker::{Load, Worker};
-use super::{Effect, Policy, rollout};
+use super::{Policy, rollout};
 use crate::events::{Answers, CanaryVerdict, Event};
 
 /// How a canary is judged.
@@ -331,10 +331,10 @@ impl Policy {
             if s.pending.take().is_some() {
                 self.queue.retain(|q| *q != slot);
             }
-            self.effects.push_back(Effect::Replaced(Pending {
+            self.stats.count_replacement(&Pending {
                 reason: why.clone(),
                 cause: Cause::RolloutAborted,
-            }));
+            });
             self.drain(id, &why, now);
         }
     }

@@ -49,6 +49,7 @@ mod lifecycle;
 mod replacement;
 mod rollout;
 mod slot;
+mod stats;
 pub(super) mod termination;
 pub(super) mod thinning;
 mod timers;
@@ -68,6 +69,9 @@ pub(crate) use ids::{Generation, WorkerId};
 use rollout::Rollout;
 pub(crate) use rollout::RolloutLog;
 use slot::Slot;
+pub(crate) use stats::Stats;
+// The metrics' tests count replacements as the policy does.
+#[cfg(test)]
 pub(crate) use slot::{Cause, Pending};
 pub(crate) use termination::Termination;
 use worker::Worker;
@@ -217,9 +221,6 @@ pub(crate) enum Effect {
     Event(Event),
     /// The status snapshot changed: publish [`Policy::status`].
     StatusChanged,
-    /// A worker took its slot from the one it replaced (which is told to drain next), for
-    /// what: counted by the metrics.
-    Replaced(Pending),
     /// A rollout ended (right after its `RolloutDone` or `RolloutAborted` event): its record,
     /// for whoever waits for its outcome.
     RolloutEnded(RolloutLog),
@@ -257,6 +258,7 @@ pub(crate) struct Policy {
     stopping: Option<Stopping>,
     effects: VecDeque<Effect>,
     status_changed: bool,
+    stats: Stats,
 }
 
 impl Policy {
@@ -280,6 +282,7 @@ impl Policy {
             stopping: None,
             effects: VecDeque::new(),
             status_changed: true,
+            stats: Stats::default(),
         }
     }
 
@@ -329,6 +332,11 @@ impl Policy {
     /// without having been handled).
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.timers().map(|(at, _)| at).min()
+    }
+
+    /// What it counted so far, for the metrics.
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.stats
     }
 
     /// Stopped, and every worker it spawned has exited.

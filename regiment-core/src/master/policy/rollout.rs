@@ -61,10 +61,6 @@ pub(crate) struct RolloutLog {
 }
 
 impl RolloutLog {
-    pub(crate) fn outcome(&self) -> RolloutOutcome {
-        self.outcome
-    }
-
     /// The public record, times given by `wall`.
     pub(crate) fn record(&self, wall: WallClock) -> RolloutRecord {
         RolloutRecord {
@@ -371,6 +367,7 @@ impl Policy {
     /// The record of the rollout that just ended, for whoever waits for it.
     fn report_rollout_end(&mut self) {
         if let Some(log) = &self.last_rollout {
+            self.stats.count_rollout(log.outcome);
             self.effects.push_back(Effect::RolloutEnded(log.clone()));
         }
     }

@@ -425,10 +425,7 @@ impl Harness {
                         p.killed = Some(why);
                     }
                 }
-                Effect::Event(_)
-                | Effect::StatusChanged
-                | Effect::RolloutEnded(_)
-                | Effect::Replaced(_) => {}
+                Effect::Event(_) | Effect::StatusChanged | Effect::RolloutEnded(_) => {}
             }
         }
     }

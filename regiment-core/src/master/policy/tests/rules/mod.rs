@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::super::{Cause, Control, Effect, Generation, Input, KillReason, PolicyConfig, WorkerId};
+use super::super::{Control, Effect, Generation, Input, KillReason, PolicyConfig, WorkerId};
 use super::util::{Harness, SpawnAnswer, config, ms, program_of, secs};
 use crate::events::{Event, SlotStatus, Status, WorkerState, WorkerStatus};
 use expect::*;
@@ -37,6 +37,7 @@ mod rollout_ends;
 mod rollouts;
 mod second_review;
 mod spawn_failures;
+mod stats;
 mod status;
 mod stop;
 mod timers;

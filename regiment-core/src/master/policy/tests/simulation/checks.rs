@@ -102,10 +102,7 @@ impl World {
                     }
                 }
                 Effect::Event(ev) => self.check_event(ev, before)?,
-                Effect::Kill { .. }
-                | Effect::StatusChanged
-                | Effect::RolloutEnded(_)
-                | Effect::Replaced(_) => {}
+                Effect::Kill { .. } | Effect::StatusChanged | Effect::RolloutEnded(_) => {}
             }
         }
 
