@@ -41,6 +41,7 @@ mod reaper;
 pub(super) mod signals;
 pub(super) mod socket_file;
 mod spawning;
+mod status;
 // fork/exec without allocating in the child, raw fds (SAFETY comments there).
 #[allow(unsafe_code)]
 mod worker_process;
@@ -136,7 +137,7 @@ impl Driver {
             from_workers_tx,
             from_workers,
             notifier: notify::Notifier::from_env(),
-            wall: read_wall_clock(Instant::now()),
+            wall: status::read_wall_clock(Instant::now()),
             metrics: Arc::default(),
             admin_addr: None,
             orphans: reaper::Reaper::detect(),
@@ -225,32 +226,6 @@ impl Driver {
 
     pub(crate) fn set_admin_addr(&mut self, addr: Option<String>) {
         self.admin_addr = addr;
-    }
-
-    /// Publishes the status known before `run`: listeners, generation, slots.
-    pub(crate) fn publish_status(&mut self) {
-        let wall = self.wall_clock();
-        self.publish_status_at(wall);
-    }
-
-    /// The anchored wall clock, anchored anew only when the system clock was stepped or the
-    /// master stalled (by more than a second), so that status times follow a corrected clock
-    /// without jitter.
-    fn wall_clock(&mut self) -> WallClock {
-        let now = read_wall_clock(self.clock.now());
-        if now.unix_ms.abs_diff(self.wall.unix_ms(now.instant)) > 1000 {
-            self.wall = now;
-        }
-        self.wall
-    }
-
-    fn publish_status_at(&mut self, wall: WallClock) {
-        let mut status = self.policy.status(self.clock.now(), wall);
-        status.master_pid = std::process::id();
-        status.listeners = self.addrs.clone();
-        status.admin = self.admin_addr.clone();
-        self.notifier.on_status(&status);
-        self.status.send_replace(status);
     }
 
     /// Carries out every effect the policy queued (spawns answer at once, and may queue more).
@@ -438,13 +413,4 @@ fn policy_config(config: &Config) -> PolicyConfig {
         rollout_timeout: config.rollout_timeout,
         readiness: config.readiness,
     }
-}
-
-/// The wall clock read now, anchored at `instant` (the policy's time now), to show the policy's
-/// instants as wall-clock time.
-fn read_wall_clock(instant: Instant) -> WallClock {
-    let unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    WallClock { instant, unix_ms }
 }

@@ -50,6 +50,7 @@ mod replacement;
 mod rollout;
 mod slot;
 mod stats;
+mod status;
 pub(super) mod termination;
 pub(super) mod thinning;
 mod timers;
@@ -77,7 +78,7 @@ pub(crate) use termination::Termination;
 use worker::Worker;
 pub(crate) use worker::{KillReason, Load};
 
-use crate::events::{AbandonedDrain, Event, ProgramId, SlotStatus, Status, WorkerStatus};
+use crate::events::{AbandonedDrain, Event, ProgramId};
 use crate::readiness::Readiness;
 
 /// The options the policy decides by.
@@ -344,56 +345,9 @@ impl Policy {
         self.stopping == Some(Stopping::Done)
     }
 
-    /// A snapshot of the books, times given by `wall`; `master_pid` and `listeners` are the
-    /// driver's to fill.
     /// Workers wanted: one per slot.
     pub(crate) fn slots_wanted(&self) -> usize {
         self.slots.len()
-    }
-
-    pub(crate) fn status(&self, now: Instant, wall: WallClock) -> Status {
-        let mut workers: Vec<WorkerStatus> = self
-            .workers
-            .values()
-            .map(|w| WorkerStatus {
-                slot: w.slot,
-                pid: w.pid,
-                generation: w.generation.0,
-                state: w.phase.state(),
-                age_ms: millis(now.saturating_duration_since(w.spawned_at)),
-                rss: w.load.rss,
-                requests: w.load.requests,
-                in_flight: w.load.in_flight,
-                responses_5xx: w.load.responses_5xx,
-                failures: w.load.failures,
-                silent_ms: w.silent_for(now).map(millis),
-                replace_reason: w.replace_reason.clone(),
-                program: w.program.clone(),
-            })
-            .collect();
-        workers.sort_by_key(|w| (w.slot, w.pid));
-        Status {
-            master_pid: 0,
-            generation: self.generation_for(None, None).0,
-            good_generation: self.good.0,
-            workers_wanted: self.slots.len(),
-            rollout: self.rollout.map(|r| r.target.0),
-            last_rollout: self.last_rollout.as_ref().map(|log| log.record(wall)),
-            stopping: self.stopping.is_some(),
-            listeners: Vec::new(),
-            admin: None,
-            workers,
-            slots: self
-                .slots
-                .iter()
-                .enumerate()
-                .map(|(i, s)| SlotStatus {
-                    slot: i,
-                    restarts: s.restarts,
-                    last_restart_reason: s.last_reason.clone(),
-                })
-                .collect(),
-        }
     }
 
     /// After every input: the timers due, what may start now, whether a rollout is done, and

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::super::status::PolicyStatus;
 use super::super::worker::{Phase, Worker};
 use super::super::{
     BackoffConfig, Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig,
@@ -294,7 +295,7 @@ impl Harness {
     }
 
     /// The policy's status, its times in milliseconds since the harness started.
-    pub(super) fn status(&self) -> crate::events::Status {
+    pub(super) fn status(&self) -> PolicyStatus {
         self.policy.status(
             self.now,
             WallClock {

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use super::super::status::PolicyStatus;
 use super::super::{Control, Effect, Generation, Input, KillReason, PolicyConfig, WorkerId};
 use super::util::{Harness, SpawnAnswer, config, ms, program_of, secs};
-use crate::events::{Event, SlotStatus, Status, WorkerState, WorkerStatus};
+use crate::events::{Event, SlotStatus, WorkerState, WorkerStatus};
 use expect::*;
 
 /// Takes the events and asserts that one of them matches the pattern (a guard may follow it),
