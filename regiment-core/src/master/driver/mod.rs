@@ -78,11 +78,8 @@ pub(crate) struct Driver {
     config: Config,
     /// The files workers execute, by generation.
     programs: Programs,
-    /// Who waits for the outcome of a rollout, by its generation.
+    /// Who waits for the outcome of a rollout, by the generation it started.
     waiters: BTreeMap<Generation, Vec<oneshot::Sender<Option<RolloutRecord>>>>,
-    /// Who asked for a rollout whose generation is not known yet: the next `RolloutStarted`
-    /// of this round is theirs, and without one (the master is stopping) there is no rollout.
-    asking: Vec<oneshot::Sender<Option<RolloutRecord>>>,
     listeners: Vec<Listener>,
     listener_names: String,
     addrs: Vec<String>,
@@ -126,7 +123,6 @@ impl Driver {
             policy,
             programs: Programs::new(config.program.clone(), program),
             waiters: BTreeMap::new(),
-            asking: Vec::new(),
             listeners,
             listener_names,
             addrs,
@@ -186,10 +182,6 @@ impl Driver {
         loop {
             self.metrics.loop_turned();
             self.carry_out();
-            // A rolling restart asked for while stopping starts nothing.
-            for waiter in self.asking.drain(..) {
-                let _ = waiter.send(None);
-            }
             if self.policy.is_stopped() {
                 return Ok(());
             }
@@ -204,9 +196,9 @@ impl Driver {
                 _ = sigchld.recv() => self.reap(),
                 Some(m) = self.from_workers.recv() => self.on_worker(m),
                 Some(c) = commands.recv() => self.on_command(c),
-                Some(c) = sigs.recv() => self.policy.handle(self.clock.now(), Input::Control(c)),
+                Some(c) = sigs.recv() => self.policy.control(self.clock.now(), c),
                 Some(()) = reloads.recv() => {
-                    self.policy.handle(self.clock.now(), Input::Control(Control::RollingRestart));
+                    self.policy.control(self.clock.now(), Control::RollingRestart);
                 }
                 _ = async { watchdog.as_mut().expect("guarded").tick().await }, if watchdog.is_some() => {
                     self.notifier.watchdog();
@@ -253,13 +245,6 @@ impl Driver {
                         Event::RolloutStarted { generation } => {
                             // Before the new generation's spawns, which the policy queues next.
                             self.programs.rollout_started(Generation(generation));
-                            if !self.asking.is_empty() {
-                                let asking = std::mem::take(&mut self.asking);
-                                self.waiters
-                                    .entry(Generation(generation))
-                                    .or_default()
-                                    .extend(asking);
-                            }
                         }
                         Event::RolloutDone { generation } => {
                             self.programs.rollout_done(Generation(generation))
@@ -297,11 +282,16 @@ impl Driver {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Control(c) => self.policy.handle(self.clock.now(), Input::Control(c)),
+            Command::Control(c) => self.policy.control(self.clock.now(), c),
             Command::RollingRestartAndWait(waiter) => {
-                self.asking.push(waiter);
-                self.policy
-                    .handle(self.clock.now(), Input::Control(Control::RollingRestart));
+                match self.policy.rolling_restart(self.clock.now()) {
+                    // Answered when `Effect::RolloutEnded` reports this generation's end.
+                    Some(generation) => self.waiters.entry(generation).or_default().push(waiter),
+                    // The master is stopping: no rollout starts.
+                    None => {
+                        let _ = waiter.send(None);
+                    }
+                }
             }
             Command::Replace {
                 slot,
@@ -309,15 +299,7 @@ impl Driver {
                 answer,
             } => {
                 // Asked and taken in one turn of this loop: nothing happens in between.
-                let taken = match self.policy.replace_refusal(slot) {
-                    Some(why) => Err(why),
-                    None => {
-                        let control = Control::Replace { slot, reason };
-                        self.policy
-                            .handle(self.clock.now(), Input::Control(control));
-                        Ok(())
-                    }
-                };
+                let taken = self.policy.replace(self.clock.now(), slot, reason);
                 let _ = answer.send(taken);
             }
         }

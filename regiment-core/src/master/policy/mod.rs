@@ -42,6 +42,7 @@
 
 mod backoff;
 mod canary;
+mod commands;
 mod exits;
 mod ids;
 mod inputs;
@@ -139,7 +140,7 @@ impl PolicyConfig {
     }
 }
 
-/// A command, from a signal or a [`crate::Handle`].
+/// A command, from a signal or a [`crate::Handle`]: [`Policy::control`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Control {
     RollingRestart,
@@ -159,7 +160,7 @@ pub(crate) enum Control {
     },
 }
 
-/// What the driver tells the policy.
+/// What the driver tells the policy happened ([`Policy::handle`]); commands are methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Input {
     /// The spawn asked for by [`Effect::Spawn`] started process `pid`, running `program`.
@@ -199,7 +200,6 @@ pub(crate) enum Input {
         id: WorkerId,
         status: Termination,
     },
-    Control(Control),
 }
 
 /// What the policy asks its driver to do.
@@ -306,7 +306,6 @@ impl Policy {
             Input::DrainAbandoned { id, left } => self.on_drain_abandoned(id, left, now),
             Input::InvalidMessage { id, why } => self.on_invalid_message(id, why),
             Input::Exited { id, status } => self.on_exit(id, status, now),
-            Input::Control(c) => self.on_control(c, now),
         }
         self.settle(now);
     }

@@ -76,9 +76,11 @@ impl RolloutLog {
 }
 
 impl Policy {
-    pub(super) fn rolling_restart(&mut self, now: Instant) {
+    /// Starts a rollout of a new generation, superseding the one under way; none while
+    /// stopping.
+    pub(super) fn start_rollout(&mut self, now: Instant) -> Option<Generation> {
         if self.stopping.is_some() {
-            return;
+            return None;
         }
         self.generation = self.generation.next();
         let target = self.generation;
@@ -137,6 +139,7 @@ impl Policy {
             }
         }
         self.queue_rollout(self.rollout_width(stage));
+        Some(target)
     }
 
     /// A worker of `generation` took `slot`, whose last worker to do so ran `before`: one of

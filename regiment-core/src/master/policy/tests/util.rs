@@ -199,7 +199,17 @@ impl Harness {
     }
 
     pub(super) fn control(&mut self, c: Control) {
-        self.input(Input::Control(c));
+        self.step_start = self.log.len();
+        self.policy.control(self.now, c);
+        self.pump();
+    }
+
+    /// A rolling restart, as a `reload --wait` asks it: the generation it started.
+    pub(super) fn rolling_restart(&mut self) -> Option<Generation> {
+        self.step_start = self.log.len();
+        let started = self.policy.rolling_restart(self.now);
+        self.pump();
+        started
     }
 
     /// Lets `d` pass, firing the policy's timers at the times they are due, as a driver does.

@@ -238,3 +238,40 @@ fn a_slot_emptied_by_an_abort_at_the_deadline_is_filled_at_once() {
     assert_ne!(refill, starting);
     assert_eq!(h.worker(refill).generation, Generation(1));
 }
+
+/// The rollouts whose end was reported so far (`Effect::RolloutEnded`): generation, outcome.
+fn ended(h: &Harness) -> Vec<(u64, RolloutOutcome)> {
+    h.log
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Effect::RolloutEnded(log) => Some((log.generation.0, log.outcome)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What `reload --wait` waits on: the generation a rolling restart answers is the one whose end
+/// is reported, however the rollouts go.
+#[test]
+fn a_rolling_restart_answers_the_generation_whose_end_it_waits_for() {
+    let mut h = Harness::ready(2);
+    assert_eq!(h.rolling_restart(), Some(Generation(2)));
+    // One asked during a rollout supersedes it: a generation of its own.
+    assert_eq!(h.rolling_restart(), Some(Generation(3)));
+    assert_eq!(ended(&h), [(2, RolloutOutcome::Superseded)]);
+    h.ready_all();
+    h.exit_leaving();
+    assert_eq!(ended(&h)[1..], [(3, RolloutOutcome::Done)]);
+    // The master stops during the next: it ends aborted, and no later one starts.
+    assert_eq!(h.rolling_restart(), Some(Generation(4)));
+    h.control(Control::Stop);
+    assert_eq!(ended(&h)[2..], [(4, RolloutOutcome::Aborted)]);
+    assert_eq!(h.rolling_restart(), None, "stopping: nothing starts");
+    assert_eq!(
+        h.take_events()
+            .iter()
+            .filter(|e| matches!(e, Event::RolloutStarted { .. }))
+            .count(),
+        3
+    );
+}
