@@ -240,20 +240,9 @@ impl Driver {
                 }
                 Effect::Drain { id, kill_at } => self.send_drain(id, self.clock.to_real(kill_at)),
                 Effect::Kill { id, why } => self.kill(id, why),
+                Effect::OpenProgram(generation) => self.programs.open(generation),
+                Effect::ReleaseProgram(generation) => self.programs.release(generation),
                 Effect::Event(e) => {
-                    match e {
-                        Event::RolloutStarted { generation } => {
-                            // Before the new generation's spawns, which the policy queues next.
-                            self.programs.rollout_started(Generation(generation));
-                        }
-                        Event::RolloutDone { generation } => {
-                            self.programs.rollout_done(Generation(generation))
-                        }
-                        Event::RolloutAborted { generation, .. } => {
-                            self.programs.rollout_ended(Generation(generation))
-                        }
-                        _ => {}
-                    }
                     self.notifier.on_event(&e);
                     self.emit(e);
                 }

@@ -218,7 +218,15 @@ pub(crate) enum Effect {
     Drain { id: WorkerId, kill_at: Instant },
     /// SIGKILL the worker's process group.
     Kill { id: WorkerId, why: KillReason },
-    /// Log and broadcast.
+    /// Open the program the configured path holds now, as the one workers of `generation` run
+    /// (its rollout starts); it comes before every spawn of that generation. A program that
+    /// cannot be opened fails those spawns ([`Input::SpawnFailed`]), each trying again. (The
+    /// first generation's is opened by the driver before the policy starts.)
+    OpenProgram(Generation),
+    /// No worker of `generation` spawns any more: close its program (its rollout ended other
+    /// than done, or a later one completed).
+    ReleaseProgram(Generation),
+    /// An observation: log, broadcast, tell the service manager.
     Event(Event),
     /// The status snapshot changed: publish [`Policy::status`].
     StatusChanged,

@@ -115,6 +115,7 @@ impl Policy {
             ended: None,
             canary: None,
         });
+        self.effects.push_back(Effect::OpenProgram(target));
         self.emit(Event::RolloutStarted {
             generation: target.0,
         });
@@ -218,6 +219,9 @@ impl Policy {
         let Some(r) = self.rollout else { return };
         if self.settled_at().is_some_and(|t| t <= now) {
             self.rollout = None;
+            // Rollouts that ended other than done released theirs: the good one's is the only
+            // program older than this one.
+            self.effects.push_back(Effect::ReleaseProgram(self.good));
             self.good = r.target;
             if let Some(log) = &mut self.last_rollout {
                 log.outcome = RolloutOutcome::Done;
@@ -353,6 +357,7 @@ impl Policy {
             log.why = Some(why.clone());
             log.ended = Some(now);
         }
+        self.effects.push_back(Effect::ReleaseProgram(r.target));
         self.emit(Event::RolloutAborted {
             generation: r.target.0,
             why,

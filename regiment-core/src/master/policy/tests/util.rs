@@ -436,7 +436,11 @@ impl Harness {
                         p.killed = Some(why);
                     }
                 }
-                Effect::Event(_) | Effect::StatusChanged | Effect::RolloutEnded(_) => {}
+                Effect::OpenProgram(_)
+                | Effect::ReleaseProgram(_)
+                | Effect::Event(_)
+                | Effect::StatusChanged
+                | Effect::RolloutEnded(_) => {}
             }
         }
     }

@@ -54,6 +54,15 @@ impl World {
                             ),
                         );
                     }
+                    if !self.programs.contains(generation) {
+                        return broken(
+                            "a spawn finds its generation's program open",
+                            format!(
+                                "{id} spawned with generation {generation}, programs open: {:?}",
+                                self.programs
+                            ),
+                        );
+                    }
                     // Once stopping, nothing is spawned.
                     if self.stopping {
                         return broken(
@@ -101,9 +110,31 @@ impl World {
                         }
                     }
                 }
+                Effect::OpenProgram(generation) => {
+                    self.programs.insert(*generation);
+                }
+                Effect::ReleaseProgram(generation) => {
+                    self.programs.remove(generation);
+                }
                 Effect::Event(ev) => self.check_event(ev, before)?,
                 Effect::Kill { .. } | Effect::StatusChanged | Effect::RolloutEnded(_) => {}
             }
+        }
+
+        // Open: the good generation's program and the rolling one's, no other.
+        let wanted: BTreeSet<Generation> = [Some(self.good), self.rolling]
+            .into_iter()
+            .flatten()
+            .map(Generation)
+            .collect();
+        if self.programs != wanted {
+            return broken(
+                "the good and the rolling generation's programs are open, no other",
+                format!(
+                    "programs open: {:?}; good {}, rolling {:?}",
+                    self.programs, self.good, self.rolling
+                ),
+            );
         }
 
         let h = &self.h;

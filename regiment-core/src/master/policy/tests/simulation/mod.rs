@@ -210,6 +210,8 @@ struct World {
     /// The rolling generation is an unproven canary: only its own replacements run it.
     canary_stage: bool,
     good: u64,
+    /// The programs open, as the policy's effects opened and released them.
+    programs: BTreeSet<Generation>,
     /// Successors that became ready, by the worker they replace.
     took_over: BTreeMap<WorkerId, u32>,
     /// Seen `Stopping` (nothing may be spawned from then on).
@@ -244,6 +246,7 @@ impl World {
             rolling: None,
             canary_stage: false,
             good: 1,
+            programs: BTreeSet::from([Generation::FIRST]),
             took_over: BTreeMap::new(),
             stopping: false,
             stopped: false,
