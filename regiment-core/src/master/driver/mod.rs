@@ -133,7 +133,7 @@ impl Driver {
             from_workers_tx,
             from_workers,
             notifier: notify::Notifier::from_env(),
-            wall: status::read_wall_clock(Instant::now()),
+            wall: clock::read_wall_clock(Instant::now()),
             metrics: Arc::default(),
             admin_addr: None,
             orphans: reaper::Reaper::detect(),

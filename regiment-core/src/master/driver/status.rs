@@ -1,10 +1,9 @@
 //! The public status snapshot: the policy's part of it, and the driver's own (the master's pid,
 //! the listeners, the admin address), on a wall clock anchored once.
 
-use std::time::Instant;
-
 use super::super::policy::WallClock;
 use super::Driver;
+use super::clock::read_wall_clock;
 use crate::events::Status;
 
 impl Driver {
@@ -48,13 +47,4 @@ impl Driver {
             slots: policy.slots,
         }
     }
-}
-
-/// The wall clock read now, anchored at `instant` (the policy's time now), to show the policy's
-/// instants as wall-clock time.
-pub(super) fn read_wall_clock(instant: Instant) -> WallClock {
-    let unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    WallClock { instant, unix_ms }
 }

@@ -41,7 +41,6 @@
 #![deny(clippy::disallowed_methods)]
 
 mod backoff;
-mod canary;
 mod commands;
 mod exits;
 mod ids;
@@ -56,6 +55,7 @@ pub(super) mod termination;
 pub(super) mod thinning;
 mod timers;
 mod unserved;
+mod wall_clock;
 mod worker;
 
 #[cfg(test)]
@@ -66,16 +66,17 @@ use std::time::{Duration, Instant};
 
 use backoff::Backoff;
 pub(crate) use backoff::BackoffConfig;
-pub(crate) use canary::CanaryConfig;
 pub(crate) use ids::{Generation, WorkerId};
-use rollout::Rollout;
-pub(crate) use rollout::RolloutLog;
+use rollout::Rollouts;
+pub(crate) use rollout::{CanaryConfig, RolloutLog};
 use slot::Slot;
 pub(crate) use stats::Stats;
 // The metrics' tests count replacements as the policy does.
 #[cfg(test)]
 pub(crate) use slot::{Cause, Pending};
 pub(crate) use termination::Termination;
+pub(crate) use wall_clock::WallClock;
+use wall_clock::millis;
 use worker::Worker;
 pub(crate) use worker::{KillReason, Load};
 
@@ -253,17 +254,8 @@ pub(crate) struct Policy {
     /// Slots with a pending replacement, in the order asked; each slot at most once.
     queue: VecDeque<usize>,
     next_id: u64,
-    /// The newest generation number handed out.
-    generation: Generation,
-    /// The last generation whose rollout completed: what every spawn runs outside a rollout.
-    good: Generation,
-    rollout: Option<Rollout>,
-    last_rollout: Option<RolloutLog>,
-    /// Every ready worker's figures when the canary's window opened.
-    canary_baseline: BTreeMap<WorkerId, canary::Tally>,
-    /// What the canary's and the old generation's workers that exited during the window had
-    /// answered in it.
-    canary_gone: (canary::Tally, canary::Tally),
+    /// The good generation, the rollout under way, the last one's record.
+    rollouts: Rollouts,
     stopping: Option<Stopping>,
     effects: VecDeque<Effect>,
     status_changed: bool,
@@ -282,12 +274,7 @@ impl Policy {
             slots,
             queue: VecDeque::new(),
             next_id: 1,
-            generation: Generation::FIRST,
-            good: Generation::FIRST,
-            rollout: None,
-            last_rollout: None,
-            canary_baseline: BTreeMap::new(),
-            canary_gone: Default::default(),
+            rollouts: Rollouts::new(),
             stopping: None,
             effects: VecDeque::new(),
             status_changed: true,
@@ -377,28 +364,4 @@ impl Policy {
     fn emit(&mut self, e: Event) {
         self.effects.push_back(Effect::Event(e));
     }
-}
-
-/// Turns the policy's instants into wall-clock time for the status: one reading of both clocks,
-/// taken by the driver.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct WallClock {
-    pub(crate) instant: Instant,
-    /// Milliseconds since the Unix epoch at `instant`.
-    pub(crate) unix_ms: u64,
-}
-
-impl WallClock {
-    pub(crate) fn unix_ms(self, t: Instant) -> u64 {
-        if t >= self.instant {
-            self.unix_ms.saturating_add(millis(t - self.instant))
-        } else {
-            self.unix_ms.saturating_sub(millis(self.instant - t))
-        }
-    }
-}
-
-/// Milliseconds, for events and status.
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::Policy;
+use super::rollout::{Stage, rollout_pending};
 use super::slot::{Origin, Pending};
 
 impl Policy {
@@ -45,11 +46,11 @@ impl Policy {
         if p.origin() == Origin::Rollout {
             // The rollout it was spawned for may have been superseded since: it now deploys
             // the newest one.
-            match self.rollout {
+            match &self.rollouts.under_way {
                 // During a canary, its count is kept by `advance_canary`, which queues what
                 // is missing: a restored replacement would add one more.
-                Some(r) if r.stage != super::canary::Stage::Full => return,
-                Some(r) => p = super::rollout::rollout_pending(r.target),
+                Some(r) if r.stage != Stage::Full => return,
+                Some(r) => p = rollout_pending(r.target),
                 None => return,
             }
         }

@@ -45,10 +45,10 @@ impl Policy {
         workers.sort_by_key(|w| (w.slot, w.pid));
         PolicyStatus {
             generation: self.generation_for(None, None).0,
-            good_generation: self.good.0,
+            good_generation: self.rollouts.good.0,
             workers_wanted: self.slots.len(),
-            rollout: self.rollout.map(|r| r.target.0),
-            last_rollout: self.last_rollout.as_ref().map(|log| log.record(wall)),
+            rollout: self.rollouts.under_way.as_ref().map(|r| r.target.0),
+            last_rollout: self.rollouts.last.as_ref().map(|log| log.record(wall)),
             stopping: self.stopping.is_some(),
             workers,
             slots: self

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::super::status::PolicyStatus;
 use super::super::{Control, Effect, Generation, Input, KillReason, PolicyConfig, WorkerId};
 use super::util::{Harness, SpawnAnswer, config, ms, program_of, secs};
-use crate::events::{Event, SlotStatus, WorkerState, WorkerStatus};
+use crate::events::{Event, WorkerState, WorkerStatus};
 use expect::*;
 
 /// Takes the events and asserts that one of them matches the pattern (a guard may follow it),
@@ -109,7 +109,7 @@ fn since_start(h: &Harness) -> Duration {
 /// every step; returns the most replacements ever starting at once.
 fn roll(h: &mut Harness, surge: usize) -> usize {
     let mut most = 0;
-    while h.policy.rollout.is_some() {
+    while h.policy.rollouts.under_way.is_some() {
         let starting = successors(h);
         assert!(starting <= surge, "{starting} replacements start at once");
         most = most.max(starting);
@@ -127,7 +127,7 @@ fn roll(h: &mut Harness, surge: usize) -> usize {
 /// that every retry starts exactly when announced; returns the announced delays.
 fn fail_rollout(h: &mut Harness) -> Vec<u64> {
     let mut delays = Vec::new();
-    while h.policy.rollout.is_some() {
+    while h.policy.rollouts.under_way.is_some() {
         let Some(new) = h.successor(0) else {
             // The slot still backs off from an earlier failure.
             let at = h.policy.poll_timeout().expect("a retry is due");
@@ -139,7 +139,7 @@ fn fail_rollout(h: &mut Harness) -> Vec<u64> {
             .first()
             .expect("a start-failed event");
         delays.push(retry);
-        if h.policy.rollout.is_some() {
+        if h.policy.rollouts.under_way.is_some() {
             h.advance(ms(retry - 1));
             assert_eq!(h.successor(0), None, "retried before {retry} ms");
             h.advance(ms(1));

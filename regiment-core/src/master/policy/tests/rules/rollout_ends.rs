@@ -28,10 +28,13 @@ fn a_rollout_under_steady_recycling_ends_after_its_own_replacements_settle() {
     for _ in 0..4 {
         h.advance(secs(1));
         recycle(&mut h, 2);
-        assert!(h.policy.rollout.is_some(), "done before the settle time");
+        assert!(
+            h.policy.rollouts.under_way.is_some(),
+            "done before the settle time"
+        );
     }
     h.advance(reached + secs(5) - since_start(&h));
-    assert!(h.policy.rollout.is_none());
+    assert!(h.policy.rollouts.under_way.is_none());
     let record = h.status().last_rollout.expect("a record");
     assert_eq!(record.outcome, RolloutOutcome::Done);
     assert_eq!(
@@ -69,12 +72,12 @@ fn a_new_worker_that_crashes_is_watched_again_from_its_respawn() {
     let crashed = h.current(0);
     h.exit(crashed, "exit 101");
     h.advance(secs(3));
-    assert!(h.policy.rollout.is_some(), "slot 0 is empty");
+    assert!(h.policy.rollouts.under_way.is_some(), "slot 0 is empty");
     h.ready_all();
     let respawned = since_start(&h);
     h.advance(secs(4));
     assert!(
-        h.policy.rollout.is_some(),
+        h.policy.rollouts.under_way.is_some(),
         "done before its respawn settled"
     );
     h.advance(respawned + secs(5) - since_start(&h));
@@ -102,7 +105,10 @@ fn a_slot_taken_back_by_an_older_generation_must_be_reached_again() {
     h.ready_worker(second);
     h.exit_leaving();
     h.advance(secs(1));
-    assert!(h.policy.rollout.is_some(), "slot 0 runs generation 1");
+    assert!(
+        h.policy.rollouts.under_way.is_some(),
+        "slot 0 runs generation 1"
+    );
     h.ready_worker(again);
     h.exit_leaving();
     assert_eq!(generations(&h), [2, 2]);
@@ -136,7 +142,7 @@ fn a_rollout_past_its_deadline_is_aborted_naming_the_option_and_the_good_generat
     // The second replacement is slow, within its start timeout (30 s) but not the rollout's.
     let (slow, _) = h.starting(1);
     h.advance(secs(19));
-    assert!(h.policy.rollout.is_some());
+    assert!(h.policy.rollouts.under_way.is_some());
     h.advance(secs(1));
     assert_took!(
         h,
@@ -197,7 +203,7 @@ fn the_time_a_rollout_is_given_by_default_covers_a_slow_healthy_rollout() {
     // A healthy rollout of 8 workers, each as slow as the start timeout allows, ends done.
     let mut h = Harness::ready_with(defaults);
     h.control(Control::RollingRestart);
-    while h.policy.rollout.is_some() {
+    while h.policy.rollouts.under_way.is_some() {
         h.advance(secs(29));
         h.ready_all();
         h.exit_leaving();

@@ -153,7 +153,7 @@ impl World {
         }
 
         // While a canary is unproven, no more of its generation serve than the canary count.
-        if let (Some(r), Some(c)) = (p.rollout, p.config.canary)
+        if let (Some(r), Some(c)) = (&p.rollouts.under_way, p.config.canary)
             && r.stage != Stage::Full
         {
             let serving = p
@@ -349,7 +349,7 @@ impl World {
                 let p = &self.h.policy;
                 let c = p.config.canary.expect("a canary was configured");
                 // Compared with the good generation: unless it fails too.
-                let others_clean = !self.fails_every_request(p.good);
+                let others_clean = !self.fails_every_request(p.rollouts.good);
                 if self.fails_every_request(Generation(*generation))
                     && others_clean
                     && c.min_requests > 0
@@ -370,12 +370,12 @@ impl World {
             Event::RolloutDone { generation } => {
                 self.rolling = None;
                 self.good = *generation;
-                if self.h.policy.good.0 != *generation {
+                if self.h.policy.rollouts.good.0 != *generation {
                     return broken(
                         "a completed rollout's generation is the good one",
                         format!(
                             "rollout {generation} done, good generation {}",
-                            self.h.policy.good
+                            self.h.policy.rollouts.good
                         ),
                     );
                 }
