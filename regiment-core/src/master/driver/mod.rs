@@ -255,8 +255,7 @@ impl Driver {
                     let wall = self.wall_clock();
                     self.publish_status_at(wall);
                     let record = log.record(wall);
-                    let generation = Generation(record.generation);
-                    for waiter in self.waiters.remove(&generation).unwrap_or_default() {
+                    for waiter in self.waiters.remove(&log.generation).unwrap_or_default() {
                         let _ = waiter.send(Some(record.clone()));
                     }
                 }

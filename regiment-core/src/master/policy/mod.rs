@@ -1,13 +1,16 @@
 //! The supervisor's policy: every lifecycle rule, as a plain state machine.
 //!
-//! [`Policy`] owns the books (slots, workers, the replacement queue, the rollout, the stop) and
+//! [`Policy`] owns the books (slots, workers, the replacement queue, the rollouts, the stop) and
 //! nothing else. It is told what happened, with the time it happened at ([`Policy::handle`],
-//! [`Policy::handle_timeout`]), and answers with effects for its driver to carry out
-//! ([`Policy::poll`]: spawn, drain, kill, an event, a new status) and the time it next needs to
-//! be woken ([`Policy::poll_timeout`]). It reads no clock, spawns nothing and signals nothing,
-//! so every rule is tested on simulated time, and a seeded simulation checks the rules over
-//! random histories (`tests/`). The driver (`super::driver`) owns the processes, channels,
-//! signals and the clock.
+//! [`Policy::handle_timeout`]), and commands are its methods, which answer what their caller
+//! waits for ([`Policy::rolling_restart`]: the generation started). It answers with effects for
+//! its driver to carry out ([`Policy::poll`]: spawn, drain, kill, open or release a program, an
+//! event to observe, a new status), the time it next needs to be woken
+//! ([`Policy::poll_timeout`]), its part of the status ([`Policy::status`]) and its counters for
+//! the metrics ([`Policy::stats`]), as quinn-proto's `Connection` does. It reads no clock,
+//! spawns nothing and signals nothing, so every rule is tested on simulated time, and a seeded
+//! simulation checks the rules over random histories (`tests/`). The driver (`super::driver`)
+//! owns the processes, channels, signals, program files and the clock.
 //!
 //! The rules:
 //! 1. an old worker is told to drain only after its replacement reported ready (a stop and a
