@@ -98,12 +98,7 @@ impl Supervisor {
         driver.set_admin_addr(admin.as_ref().map(|a| a.listener.describe()));
         // Listeners and pid are known now: a program can read them before `run`.
         driver.publish_status();
-        let handle = Handle {
-            control: control_tx,
-            events,
-            status: status_rx,
-            metrics: driver.metrics(),
-        };
+        let handle = Handle::new(control_tx, events, status_rx, driver.metrics());
         Ok(Self {
             driver,
             socket_files,

@@ -12,6 +12,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::master::policy::WallClock;
+
 /// A reading this late is a stall: far beyond a busy loop's lateness.
 const STALL: Duration = Duration::from_secs(1);
 /// How long the clock stands still after a stall, for the channels' backlog to be read.
@@ -75,6 +77,15 @@ impl StallClock {
         self.last = t;
         t
     }
+}
+
+/// The wall clock read now, anchored at `instant` (the policy's time now), to show the policy's
+/// instants as wall-clock time.
+pub(super) fn read_wall_clock(instant: Instant) -> WallClock {
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    WallClock { instant, unix_ms }
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ mod reaper;
 pub(super) mod signals;
 pub(super) mod socket_file;
 mod spawning;
+mod status;
 // fork/exec without allocating in the child, raw fds (SAFETY comments there).
 #[allow(unsafe_code)]
 mod worker_process;
@@ -80,11 +81,8 @@ pub(crate) struct Driver {
     watch_program: crate::WatchProgram,
     /// The files workers execute, by generation.
     programs: Programs,
-    /// Who waits for the outcome of a rollout, by its generation.
+    /// Who waits for the outcome of a rollout, by the generation it started.
     waiters: BTreeMap<Generation, Vec<oneshot::Sender<Option<RolloutRecord>>>>,
-    /// Who asked for a rollout whose generation is not known yet: the next `RolloutStarted`
-    /// of this round is theirs, and without one (the master is stopping) there is no rollout.
-    asking: Vec<oneshot::Sender<Option<RolloutRecord>>>,
     listeners: Vec<Listener>,
     listener_names: String,
     addrs: Vec<String>,
@@ -99,7 +97,7 @@ pub(crate) struct Driver {
     /// The wall clock the status's times are read against: one anchor, so an instant reads as
     /// the same millisecond in every status and record.
     wall: WallClock,
-    /// Counted from the effects carried out; the loop's liveness.
+    /// The policy's counters, and the loop's liveness.
     metrics: Arc<Metrics>,
     /// The admin listener's address, for the status.
     admin_addr: Option<String>,
@@ -129,7 +127,6 @@ impl Driver {
             policy: Policy::new(policy),
             programs: Programs::new(spawn.program.clone(), program),
             waiters: BTreeMap::new(),
-            asking: Vec::new(),
             listeners,
             listener_names,
             addrs,
@@ -140,7 +137,7 @@ impl Driver {
             from_workers_tx,
             from_workers,
             notifier: notify::Notifier::from_env(),
-            wall: read_wall_clock(Instant::now()),
+            wall: clock::read_wall_clock(Instant::now()),
             metrics: Arc::default(),
             admin_addr: None,
             orphans: reaper::Reaper::detect(),
@@ -184,10 +181,6 @@ impl Driver {
         loop {
             self.metrics.loop_turned();
             self.carry_out();
-            // A rolling restart asked for while stopping starts nothing.
-            for waiter in self.asking.drain(..) {
-                let _ = waiter.send(None);
-            }
             if self.policy.is_stopped() {
                 return Ok(());
             }
@@ -202,9 +195,9 @@ impl Driver {
                 _ = sigchld.recv() => self.reap(),
                 Some(m) = self.from_workers.recv() => self.on_worker(m),
                 Some(c) = commands.recv() => self.on_command(c),
-                Some(c) = sigs.recv() => self.policy.handle(self.clock.now(), Input::Control(c)),
+                Some(c) = sigs.recv() => self.policy.control(self.clock.now(), c),
                 Some(()) = reloads.recv() => {
-                    self.policy.handle(self.clock.now(), Input::Control(Control::RollingRestart));
+                    self.policy.control(self.clock.now(), Control::RollingRestart);
                 }
                 _ = async { watchdog.as_mut().expect("guarded").tick().await }, if watchdog.is_some() => {
                     self.notifier.watchdog();
@@ -226,36 +219,14 @@ impl Driver {
         self.admin_addr = addr;
     }
 
-    /// Publishes the status known before `run`: listeners, generation, slots.
-    pub(crate) fn publish_status(&mut self) {
-        let wall = self.wall_clock();
-        self.publish_status_at(wall);
-    }
-
-    /// The anchored wall clock, anchored anew only when the system clock was stepped or the
-    /// master stalled (by more than a second), so that status times follow a corrected clock
-    /// without jitter.
-    fn wall_clock(&mut self) -> WallClock {
-        let now = read_wall_clock(self.clock.now());
-        if now.unix_ms.abs_diff(self.wall.unix_ms(now.instant)) > 1000 {
-            self.wall = now;
-        }
-        self.wall
-    }
-
-    fn publish_status_at(&mut self, wall: WallClock) {
-        let mut status = self.policy.status(self.clock.now(), wall);
-        status.master_pid = std::process::id();
-        status.listeners = self.addrs.clone();
-        status.admin = self.admin_addr.clone();
-        self.notifier.on_status(&status);
-        self.status.send_replace(status);
-    }
-
     /// Carries out every effect the policy queued (spawns answer at once, and may queue more).
     fn carry_out(&mut self) {
-        while let Some(effect) = self.policy.poll() {
-            self.metrics.count(&effect);
+        loop {
+            // The counts first: whoever an event wakes reads metrics that count it.
+            self.metrics.record(self.policy.stats());
+            let Some(effect) = self.policy.poll() else {
+                break;
+            };
             match effect {
                 Effect::Spawn {
                     id,
@@ -268,32 +239,13 @@ impl Driver {
                 }
                 Effect::Drain { id, kill_at } => self.send_drain(id, self.clock.to_real(kill_at)),
                 Effect::Kill { id, why } => self.kill(id, why),
+                Effect::OpenProgram(generation) => self.programs.open(generation),
+                Effect::ReleaseProgram(generation) => self.programs.release(generation),
                 Effect::Event(e) => {
-                    match e {
-                        Event::RolloutStarted { generation } => {
-                            // Before the new generation's spawns, which the policy queues next.
-                            self.programs.rollout_started(Generation(generation));
-                            if !self.asking.is_empty() {
-                                let asking = std::mem::take(&mut self.asking);
-                                self.waiters
-                                    .entry(Generation(generation))
-                                    .or_default()
-                                    .extend(asking);
-                            }
-                        }
-                        Event::RolloutDone { generation } => {
-                            self.programs.rollout_done(Generation(generation))
-                        }
-                        Event::RolloutAborted { generation, .. } => {
-                            self.programs.rollout_ended(Generation(generation))
-                        }
-                        _ => {}
-                    }
                     self.notifier.on_event(&e);
                     self.emit(e);
                 }
                 Effect::StatusChanged => self.publish_status(),
-                Effect::Replaced(_) => {} // counted
                 Effect::RolloutEnded(log) => {
                     // The status first: whoever the answer wakes reads the good generation the
                     // outcome made, not the one before it.
@@ -302,8 +254,7 @@ impl Driver {
                     let wall = self.wall_clock();
                     self.publish_status_at(wall);
                     let record = log.record(wall);
-                    let generation = Generation(record.generation);
-                    for waiter in self.waiters.remove(&generation).unwrap_or_default() {
+                    for waiter in self.waiters.remove(&log.generation).unwrap_or_default() {
                         let _ = waiter.send(Some(record.clone()));
                     }
                 }
@@ -318,11 +269,16 @@ impl Driver {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Control(c) => self.policy.handle(self.clock.now(), Input::Control(c)),
+            Command::Control(c) => self.policy.control(self.clock.now(), c),
             Command::RollingRestartAndWait(waiter) => {
-                self.asking.push(waiter);
-                self.policy
-                    .handle(self.clock.now(), Input::Control(Control::RollingRestart));
+                match self.policy.rolling_restart(self.clock.now()) {
+                    // Answered when `Effect::RolloutEnded` reports this generation's end.
+                    Some(generation) => self.waiters.entry(generation).or_default().push(waiter),
+                    // The master is stopping: no rollout starts.
+                    None => {
+                        let _ = waiter.send(None);
+                    }
+                }
             }
             Command::Replace {
                 slot,
@@ -330,15 +286,7 @@ impl Driver {
                 answer,
             } => {
                 // Asked and taken in one turn of this loop: nothing happens in between.
-                let taken = match self.policy.replace_refusal(slot) {
-                    Some(why) => Err(why),
-                    None => {
-                        let control = Control::Replace { slot, reason };
-                        self.policy
-                            .handle(self.clock.now(), Input::Control(control));
-                        Ok(())
-                    }
-                };
+                let taken = self.policy.replace(self.clock.now(), slot, reason);
                 let _ = answer.send(taken);
             }
         }
@@ -418,13 +366,4 @@ impl Driver {
         }
         tracing::debug!(pid = p.pid, %why, "SIGKILL sent");
     }
-}
-
-/// The wall clock read now, anchored at `instant` (the policy's time now), to show the policy's
-/// instants as wall-clock time.
-fn read_wall_clock(instant: Instant) -> WallClock {
-    let unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    WallClock { instant, unix_ms }
 }

@@ -1,6 +1,8 @@
-//! The programs workers run: one per generation that may still spawn, each kept open from the
-//! moment its rollout started. The good generation's program stays open until a later rollout
-//! completes, so that no deploy at the path changes what the kept generation runs.
+//! The programs workers run: one per generation that may still spawn, each opened and released
+//! as the policy says (`Effect::OpenProgram` as its rollout starts, `Effect::ReleaseProgram`
+//! once none of its workers spawns any more). The good generation's program stays open until a
+//! later rollout completes, so that no deploy at the path changes what the kept generation
+//! runs.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,11 +27,11 @@ impl Programs {
         }
     }
 
-    /// A rollout to `generation` starts: what the path holds now is its program. If the path
-    /// cannot be opened, the spawns of the generation fail (and abort the rollout), each
+    /// What the path holds now is the program of `generation` (its rollout starts). If the
+    /// path cannot be opened, the spawns of the generation fail (and abort the rollout), each
     /// trying again.
-    pub(crate) fn rollout_started(&mut self, generation: Generation) {
-        if let Err(e) = self.open(generation) {
+    pub(crate) fn open(&mut self, generation: Generation) {
+        if let Err(e) = self.open_now(generation) {
             tracing::error!(
                 program = %self.path.display(),
                 generation = generation.0,
@@ -39,13 +41,8 @@ impl Programs {
         }
     }
 
-    /// A rollout completed: its program is the good one; older ones are closed.
-    pub(crate) fn rollout_done(&mut self, generation: Generation) {
-        self.by_generation.retain(|g, _| *g >= generation);
-    }
-
-    /// A rollout was aborted or superseded: its generation spawns no more.
-    pub(crate) fn rollout_ended(&mut self, generation: Generation) {
+    /// No worker of `generation` spawns any more: its program is closed (never the last one).
+    pub(crate) fn release(&mut self, generation: Generation) {
         if self.by_generation.len() > 1 {
             self.by_generation.remove(&generation);
         }
@@ -54,12 +51,12 @@ impl Programs {
     /// The program of `generation`, opened now if its rollout could not open it.
     pub(crate) fn get(&mut self, generation: Generation) -> std::io::Result<&Program> {
         if !self.by_generation.contains_key(&generation) {
-            self.open(generation)?;
+            self.open_now(generation)?;
         }
         Ok(&self.by_generation[&generation])
     }
 
-    fn open(&mut self, generation: Generation) -> std::io::Result<()> {
+    fn open_now(&mut self, generation: Generation) -> std::io::Result<()> {
         let program = Program::open(&self.path)?;
         warn_fallback(&program);
         self.by_generation.insert(generation, program);

@@ -1,5 +1,6 @@
-//! The master's metrics, in the Prometheus text format: counters the driver feeds as it carries
-//! out the policy's effects, and gauges read from the status snapshot at each scrape.
+//! The master's metrics, in the Prometheus text format: the policy's counters (its
+//! [`Stats`], which the driver hands over as it carries out the policy's effects), and gauges
+//! read from the status snapshot at each scrape.
 //!
 //! Every label takes its values from a fixed set: states, rollout outcomes, the causes of a
 //! replacement, the reasons of a kill, and the slots of the current workers (at most one series
@@ -14,9 +15,8 @@ use std::time::{Duration, Instant};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::registry::Registry;
 
-use super::policy::{Cause, Effect, KillReason, Pending};
-use crate::events::{Event, RolloutOutcome, Status};
-use crate::protocol::CriterionKind;
+use super::policy::{KillReason, Stats};
+use crate::events::Status;
 
 /// The `Content-Type` of [`Metrics::encode`]'s text: the Prometheus text format 0.0.4.
 pub(crate) const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -44,6 +44,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Self {
             rollouts: ByLabel::new("outcome", ["done", "aborted", "superseded"]),
+            // The values `policy::stats::replacement_label` gives.
             replacements: ByLabel::new(
                 "reason",
                 [
@@ -76,29 +77,21 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts what an effect of the policy says happened, before the driver carries it out.
-    pub(crate) fn count(&self, effect: &Effect) {
-        match effect {
-            Effect::Kill { why, .. } => self.kills.inc(kill_reason(*why)),
-            Effect::Replaced(pending) => self.replacements.inc(replacement_reason(pending)),
-            Effect::Event(Event::Crashed { .. }) => {
-                self.crashes.fetch_add(1, Ordering::Relaxed);
-            }
-            Effect::Event(Event::StartFailed { .. }) => {
-                self.start_failures.fetch_add(1, Ordering::Relaxed);
-            }
-            Effect::RolloutEnded(log) => self.count_rollout(log.outcome()),
-            _ => {}
+    /// Takes the policy's counters as they are now (the driver calls this before it carries
+    /// out each effect: whoever an event wakes reads metrics that count it).
+    pub(crate) fn record(&self, stats: &Stats) {
+        self.rollouts.set("done", stats.rollouts_done);
+        self.rollouts.set("aborted", stats.rollouts_aborted);
+        self.rollouts.set("superseded", stats.rollouts_superseded);
+        for (label, n) in &stats.replacements {
+            self.replacements.set(label, *n);
         }
-    }
-
-    fn count_rollout(&self, outcome: RolloutOutcome) {
-        match outcome {
-            RolloutOutcome::Done => self.rollouts.inc("done"),
-            RolloutOutcome::Aborted => self.rollouts.inc("aborted"),
-            RolloutOutcome::Superseded => self.rollouts.inc("superseded"),
-            RolloutOutcome::InProgress => {}
+        for (why, n) in &stats.kills {
+            self.kills.set(kill_reason(*why), *n);
         }
+        self.crashes.store(stats.crashes, Ordering::Relaxed);
+        self.start_failures
+            .store(stats.start_failures, Ordering::Relaxed);
     }
 
     /// The supervisor loop turned: it is alive.
@@ -148,11 +141,9 @@ impl<const N: usize> ByLabel<N> {
         }
     }
 
-    fn inc(&self, value: &str) {
+    fn set(&self, value: &str, count: u64) {
         match self.values.iter().position(|v| *v == value) {
-            Some(i) => {
-                self.counts[i].fetch_add(1, Ordering::Relaxed);
-            }
+            Some(i) => self.counts[i].store(count, Ordering::Relaxed),
             None => debug_assert!(false, "{value} is not a value of {}", self.label),
         }
     }
@@ -171,25 +162,6 @@ fn kill_reason(why: KillReason) -> &'static str {
         KillReason::StartTimeout => "start_timeout",
         KillReason::ForcedStop => "forced_stop",
         KillReason::IpcSetupFailed => "ipc_setup_failed",
-    }
-}
-
-/// The cause of a replacement; for a worker's own request, the criterion it named: `worker`
-/// when it named none (the application asked by itself), `custom` for any of the
-/// application's own criteria, whatever it calls them.
-fn replacement_reason(pending: &Pending) -> &'static str {
-    match &pending.cause {
-        Cause::Rollout => "rollout",
-        Cause::RolloutAborted => "rollout_aborted",
-        Cause::Unresponsive => "unresponsive",
-        Cause::Operator => "operator",
-        Cause::Worker(criterion) => match criterion {
-            CriterionKind::RequestCount => "request_count",
-            CriterionKind::MemoryFootprint => "memory",
-            CriterionKind::MaxAge => "max_age",
-            CriterionKind::Custom { .. } => "custom",
-            CriterionKind::Unspecified => "worker",
-        },
     }
 }
 

@@ -1,8 +1,9 @@
 //! The counters and the exposition of a status snapshot.
 
 use super::*;
+use crate::events::RolloutOutcome;
 use crate::events::{SlotStatus, WorkerState, WorkerStatus};
-use crate::master::policy::Origin;
+use crate::master::policy::{Cause, Pending};
 use crate::protocol::CriterionKind;
 
 fn worker(slot: usize, state: WorkerState, age_ms: u64, rss: u64) -> WorkerStatus {
@@ -121,16 +122,14 @@ fn a_slot_shows_one_worker_and_a_removed_slot_none() {
 }
 
 #[test]
-fn effects_are_counted_under_a_fixed_set_of_label_values() {
+fn the_policys_counts_are_shown_under_a_fixed_set_of_label_values() {
     let metrics = Arc::new(Metrics::default());
-    let replaced = |cause, reason: &str| {
-        Effect::Replaced(Pending {
-            reason: reason.into(),
-            origin: Origin::Request,
-            cause,
-        })
+    let replaced = |cause, reason: &str| Pending {
+        reason: reason.into(),
+        cause,
     };
-    for effect in [
+    let mut stats = Stats::default();
+    for pending in [
         replaced(
             Cause::Worker(CriterionKind::RequestCount),
             "request-count: 3 requests >= 3",
@@ -155,31 +154,16 @@ fn effects_are_counted_under_a_fixed_set_of_label_values() {
             "unresponsive: no heartbeat for 3000 ms",
         ),
         replaced(Cause::Rollout, "rolling restart to generation 2"),
-        Effect::Kill {
-            id: crate::master::policy::WorkerId(1),
-            why: KillReason::DrainDeadline,
-        },
-        Effect::Event(Event::Crashed {
-            slot: 0,
-            pid: 1,
-            generation: 1,
-            status: "exit 101".into(),
-            respawn_in_ms: 100,
-            killed_from_outside: None,
-        }),
-        Effect::Event(Event::StartFailed {
-            slot: 0,
-            pid: 0,
-            generation: 1,
-            why: "exited before ready: exit 1".into(),
-            retry_in_ms: 100,
-        }),
     ] {
-        metrics.count(&effect);
+        stats.count_replacement(&pending);
     }
-    metrics.count_rollout(RolloutOutcome::Done);
-    metrics.count_rollout(RolloutOutcome::Superseded);
-    metrics.count_rollout(RolloutOutcome::InProgress);
+    stats.count_kill(KillReason::DrainDeadline);
+    stats.count_crash();
+    stats.count_start_failure();
+    stats.count_rollout(RolloutOutcome::Done);
+    stats.count_rollout(RolloutOutcome::Superseded);
+    stats.count_rollout(RolloutOutcome::InProgress);
+    metrics.record(&stats);
     let text = metrics.encode(status(Vec::new(), 1));
     let lines = lines(&text);
     for expected in [
@@ -213,15 +197,13 @@ fn effects_are_counted_under_a_fixed_set_of_label_values() {
 #[test]
 fn a_worker_request_counts_under_the_criterion_it_named() {
     let metrics = Arc::new(Metrics::default());
-    let asked = |criterion, reason: &str| {
-        Effect::Replaced(Pending {
-            reason: reason.into(),
-            origin: Origin::Request,
-            cause: Cause::Worker(criterion),
-        })
+    let asked = |criterion, reason: &str| Pending {
+        reason: reason.into(),
+        cause: Cause::Worker(criterion),
     };
     let custom = |name: &str| CriterionKind::Custom { name: name.into() };
-    for effect in [
+    let mut stats = Stats::default();
+    for pending in [
         // The built-in criteria's reasons, with no criterion named (an application's own
         // request in those words, or a worker of an earlier build): the worker asked.
         asked(CriterionKind::Unspecified, "request-count: 3 requests >= 3"),
@@ -238,8 +220,9 @@ fn a_worker_request_counts_under_the_criterion_it_named() {
         asked(custom("QueueDepth"), "request-count: looks built in"),
         asked(custom(&"x".repeat(100)), "a name of its own"),
     ] {
-        metrics.count(&effect);
+        stats.count_replacement(&pending);
     }
+    metrics.record(&stats);
     let text = metrics.encode(status(Vec::new(), 1));
     let lines = lines(&text);
     for expected in [

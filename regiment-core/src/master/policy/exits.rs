@@ -90,6 +90,7 @@ impl Policy {
             s.retry_at = Some(now + delay);
             millis(delay)
         };
+        self.stats.count_crash();
         self.emit(Event::Crashed {
             slot: w.slot,
             pid: w.pid,
@@ -129,6 +130,7 @@ impl Policy {
             }
             _ => 0,
         };
+        self.stats.count_start_failure();
         self.emit(Event::StartFailed {
             slot,
             pid,

@@ -163,8 +163,8 @@ impl Policy {
                 if old.is_some() {
                     s.restarts += 1;
                     s.last_reason = spawned_for.as_ref().map(|p| p.reason.clone());
-                    if let Some(p) = spawned_for {
-                        self.effects.push_back(Effect::Replaced(p));
+                    if let Some(p) = &spawned_for {
+                        self.stats.count_replacement(p);
                     }
                 }
                 match old {
@@ -194,7 +194,6 @@ impl Policy {
                 slot,
                 Pending {
                     reason,
-                    origin: super::slot::Origin::Request,
                     cause: super::slot::Cause::Worker(criterion),
                 },
             );
@@ -240,6 +239,7 @@ impl Policy {
         }
         w.phase = Phase::Killed { why, at: now };
         let (slot, pid, generation) = (w.slot, w.pid, w.generation);
+        self.stats.count_kill(why);
         self.effects.push_back(Effect::Kill { id, why });
         self.emit(Event::Killed {
             slot,

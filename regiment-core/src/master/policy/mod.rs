@@ -1,13 +1,16 @@
 //! The supervisor's policy: every lifecycle rule, as a plain state machine.
 //!
-//! [`Policy`] owns the books (slots, workers, the replacement queue, the rollout, the stop) and
+//! [`Policy`] owns the books (slots, workers, the replacement queue, the rollouts, the stop) and
 //! nothing else. It is told what happened, with the time it happened at ([`Policy::handle`],
-//! [`Policy::handle_timeout`]), and answers with effects for its driver to carry out
-//! ([`Policy::poll`]: spawn, drain, kill, an event, a new status) and the time it next needs to
-//! be woken ([`Policy::poll_timeout`]). It reads no clock, spawns nothing and signals nothing,
-//! so every rule is tested on simulated time, and a seeded simulation checks the rules over
-//! random histories (`tests/`). The driver (`super::driver`) owns the processes, channels,
-//! signals and the clock.
+//! [`Policy::handle_timeout`]), and commands are its methods, which answer what their caller
+//! waits for ([`Policy::rolling_restart`]: the generation started). It answers with effects for
+//! its driver to carry out ([`Policy::poll`]: spawn, drain, kill, open or release a program, an
+//! event to observe, a new status), the time it next needs to be woken
+//! ([`Policy::poll_timeout`]), its part of the status ([`Policy::status`]) and its counters for
+//! the metrics ([`Policy::stats`]), as quinn-proto's `Connection` does. It reads no clock,
+//! spawns nothing and signals nothing, so every rule is tested on simulated time, and a seeded
+//! simulation checks the rules over random histories (`tests/`). The driver (`super::driver`)
+//! owns the processes, channels, signals, program files and the clock.
 //!
 //! The rules:
 //! 1. an old worker is told to drain only after its replacement reported ready (a stop and a
@@ -41,7 +44,7 @@
 #![deny(clippy::disallowed_methods)]
 
 mod backoff;
-mod canary;
+mod commands;
 mod exits;
 mod ids;
 mod inputs;
@@ -49,10 +52,13 @@ mod lifecycle;
 mod replacement;
 mod rollout;
 mod slot;
+mod stats;
+mod status;
 pub(super) mod termination;
 pub(super) mod thinning;
 mod timers;
 mod unserved;
+mod wall_clock;
 mod worker;
 
 #[cfg(test)]
@@ -63,19 +69,21 @@ use std::time::{Duration, Instant};
 
 use backoff::Backoff;
 pub(crate) use backoff::BackoffConfig;
-pub(crate) use canary::CanaryConfig;
 pub(crate) use ids::{Generation, WorkerId};
-use rollout::Rollout;
-pub(crate) use rollout::RolloutLog;
-#[cfg(test)]
-pub(crate) use slot::Origin;
+use rollout::Rollouts;
+pub(crate) use rollout::{CanaryConfig, RolloutLog};
 use slot::Slot;
+pub(crate) use stats::Stats;
+// The metrics' tests count replacements as the policy does.
+#[cfg(test)]
 pub(crate) use slot::{Cause, Pending};
 pub(crate) use termination::Termination;
+pub(crate) use wall_clock::WallClock;
+use wall_clock::millis;
 use worker::Worker;
 pub(crate) use worker::{KillReason, Load};
 
-use crate::events::{AbandonedDrain, Event, ProgramId, SlotStatus, Status, WorkerStatus};
+use crate::events::{AbandonedDrain, Event, ProgramId};
 use crate::protocol::CriterionKind;
 use crate::readiness::Readiness;
 
@@ -137,7 +145,7 @@ impl PolicyConfig {
     }
 }
 
-/// A command, from a signal or a [`crate::Handle`].
+/// A command, from a signal or a [`crate::Handle`]: [`Policy::control`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Control {
     RollingRestart,
@@ -157,7 +165,7 @@ pub(crate) enum Control {
     },
 }
 
-/// What the driver tells the policy.
+/// What the driver tells the policy happened ([`Policy::handle`]); commands are methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Input {
     /// The spawn asked for by [`Effect::Spawn`] started process `pid`, running `program`.
@@ -198,7 +206,6 @@ pub(crate) enum Input {
         id: WorkerId,
         status: Termination,
     },
-    Control(Control),
 }
 
 /// What the policy asks its driver to do.
@@ -217,13 +224,18 @@ pub(crate) enum Effect {
     Drain { id: WorkerId, kill_at: Instant },
     /// SIGKILL the worker's process group.
     Kill { id: WorkerId, why: KillReason },
-    /// Log and broadcast.
+    /// Open the program the configured path holds now, as the one workers of `generation` run
+    /// (its rollout starts); it comes before every spawn of that generation. A program that
+    /// cannot be opened fails those spawns ([`Input::SpawnFailed`]), each trying again. (The
+    /// first generation's is opened by the driver before the policy starts.)
+    OpenProgram(Generation),
+    /// No worker of `generation` spawns any more: close its program (its rollout ended other
+    /// than done, or a later one completed).
+    ReleaseProgram(Generation),
+    /// An observation: log, broadcast, tell the service manager.
     Event(Event),
     /// The status snapshot changed: publish [`Policy::status`].
     StatusChanged,
-    /// A worker took its slot from the one it replaced (which is told to drain next), for
-    /// what: counted by the metrics.
-    Replaced(Pending),
     /// A rollout ended (right after its `RolloutDone` or `RolloutAborted` event): its record,
     /// for whoever waits for its outcome.
     RolloutEnded(RolloutLog),
@@ -247,20 +259,12 @@ pub(crate) struct Policy {
     /// Slots with a pending replacement, in the order asked; each slot at most once.
     queue: VecDeque<usize>,
     next_id: u64,
-    /// The newest generation number handed out.
-    generation: Generation,
-    /// The last generation whose rollout completed: what every spawn runs outside a rollout.
-    good: Generation,
-    rollout: Option<Rollout>,
-    last_rollout: Option<RolloutLog>,
-    /// Every ready worker's figures when the canary's window opened.
-    canary_baseline: BTreeMap<WorkerId, canary::Tally>,
-    /// What the canary's and the old generation's workers that exited during the window had
-    /// answered in it.
-    canary_gone: (canary::Tally, canary::Tally),
+    /// The good generation, the rollout under way, the last one's record.
+    rollouts: Rollouts,
     stopping: Option<Stopping>,
     effects: VecDeque<Effect>,
     status_changed: bool,
+    stats: Stats,
 }
 
 impl Policy {
@@ -275,15 +279,11 @@ impl Policy {
             slots,
             queue: VecDeque::new(),
             next_id: 1,
-            generation: Generation::FIRST,
-            good: Generation::FIRST,
-            rollout: None,
-            last_rollout: None,
-            canary_baseline: BTreeMap::new(),
-            canary_gone: Default::default(),
+            rollouts: Rollouts::new(),
             stopping: None,
             effects: VecDeque::new(),
             status_changed: true,
+            stats: Stats::default(),
         }
     }
 
@@ -310,7 +310,6 @@ impl Policy {
             Input::DrainAbandoned { id, left } => self.on_drain_abandoned(id, left, now),
             Input::InvalidMessage { id, why } => self.on_invalid_message(id, why),
             Input::Exited { id, status } => self.on_exit(id, status, now),
-            Input::Control(c) => self.on_control(c, now),
         }
         self.settle(now);
     }
@@ -339,61 +338,19 @@ impl Policy {
         self.timers().map(|(at, _)| at).min()
     }
 
+    /// What it counted so far, for the metrics.
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
     /// Stopped, and every worker it spawned has exited.
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopping == Some(Stopping::Done)
     }
 
-    /// A snapshot of the books, times given by `wall`; `master_pid` and `listeners` are the
-    /// driver's to fill.
     /// Workers wanted: one per slot.
     pub(crate) fn slots_wanted(&self) -> usize {
         self.slots.len()
-    }
-
-    pub(crate) fn status(&self, now: Instant, wall: WallClock) -> Status {
-        let mut workers: Vec<WorkerStatus> = self
-            .workers
-            .values()
-            .map(|w| WorkerStatus {
-                slot: w.slot,
-                pid: w.pid,
-                generation: w.generation.0,
-                state: w.phase.state(),
-                age_ms: millis(now.saturating_duration_since(w.spawned_at)),
-                rss: w.load.rss,
-                requests: w.load.requests,
-                in_flight: w.load.in_flight,
-                responses_5xx: w.load.responses_5xx,
-                failures: w.load.failures,
-                silent_ms: w.silent_for(now).map(millis),
-                replace_reason: w.replace_reason.clone(),
-                program: w.program.clone(),
-            })
-            .collect();
-        workers.sort_by_key(|w| (w.slot, w.pid));
-        Status {
-            master_pid: 0,
-            generation: self.generation_for(None, None).0,
-            good_generation: self.good.0,
-            workers_wanted: self.slots.len(),
-            rollout: self.rollout.map(|r| r.target.0),
-            last_rollout: self.last_rollout.as_ref().map(|log| log.record(wall)),
-            stopping: self.stopping.is_some(),
-            listeners: Vec::new(),
-            admin: None,
-            workers,
-            slots: self
-                .slots
-                .iter()
-                .enumerate()
-                .map(|(i, s)| SlotStatus {
-                    slot: i,
-                    restarts: s.restarts,
-                    last_restart_reason: s.last_reason.clone(),
-                })
-                .collect(),
-        }
     }
 
     /// After every input: the timers due, what may start now, whether a rollout is done, and
@@ -416,28 +373,4 @@ impl Policy {
     fn emit(&mut self, e: Event) {
         self.effects.push_back(Effect::Event(e));
     }
-}
-
-/// Turns the policy's instants into wall-clock time for the status: one reading of both clocks,
-/// taken by the driver.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct WallClock {
-    pub(crate) instant: Instant,
-    /// Milliseconds since the Unix epoch at `instant`.
-    pub(crate) unix_ms: u64,
-}
-
-impl WallClock {
-    pub(crate) fn unix_ms(self, t: Instant) -> u64 {
-        if t >= self.instant {
-            self.unix_ms.saturating_add(millis(t - self.instant))
-        } else {
-            self.unix_ms.saturating_sub(millis(self.instant - t))
-        }
-    }
-}
-
-/// Milliseconds, for events and status.
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::Policy;
+use super::rollout::{Stage, rollout_pending};
 use super::slot::{Origin, Pending};
 
 impl Policy {
@@ -25,7 +26,7 @@ impl Policy {
             None => s.pending.as_mut(),
         };
         if let Some(p) = under_way {
-            if p.origin == Origin::Rollout && pending.origin == Origin::Request {
+            if p.origin() == Origin::Rollout && pending.origin() == Origin::Request {
                 *p = pending;
             } else {
                 tracing::debug!(slot, reason = %pending.reason, "replacement already under way");
@@ -42,14 +43,14 @@ impl Policy {
     /// Wants again what a failed replacement was spawned for (a rollout's, only while that
     /// rollout goes on).
     pub(super) fn restore_pending(&mut self, slot: usize, mut p: Pending) {
-        if p.origin == Origin::Rollout {
+        if p.origin() == Origin::Rollout {
             // The rollout it was spawned for may have been superseded since: it now deploys
             // the newest one.
-            match self.rollout {
+            match &self.rollouts.under_way {
                 // During a canary, its count is kept by `advance_canary`, which queues what
                 // is missing: a restored replacement would add one more.
-                Some(r) if r.stage != super::canary::Stage::Full => return,
-                Some(r) => p = super::rollout::rollout_pending(r.target),
+                Some(r) if r.stage != Stage::Full => return,
+                Some(r) => p = rollout_pending(r.target),
                 None => return,
             }
         }

@@ -41,8 +41,19 @@ pub(crate) enum SlotRole {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Pending {
     pub(crate) reason: String,
-    pub(crate) origin: Origin,
     pub(crate) cause: Cause,
+}
+
+impl Pending {
+    /// Who wants it: a rollout's own replacement, or a request that stands.
+    pub(crate) fn origin(&self) -> Origin {
+        match self.cause {
+            Cause::Rollout => Origin::Rollout,
+            Cause::RolloutAborted | Cause::Worker(_) | Cause::Unresponsive | Cause::Operator => {
+                Origin::Request
+            }
+        }
+    }
 }
 
 /// Why a replacement is wanted, from a fixed set (the reason is free text): the metrics count
@@ -61,7 +72,7 @@ pub(crate) enum Cause {
     Operator,
 }
 
-/// Who wants a replacement.
+/// Who wants a replacement, as its [`Cause`] tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
     /// A rolling restart: dropped if the rollout is aborted.

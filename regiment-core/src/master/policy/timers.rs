@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use super::Policy;
 use super::ids::WorkerId;
 use super::millis;
-use super::slot::{Cause, Origin, Pending, SlotRole};
+use super::rollout::Stage;
+use super::slot::{Cause, Pending, SlotRole};
 use super::worker::{Heartbeats, KillReason, Phase};
 use crate::events::Event;
 
@@ -56,10 +57,14 @@ impl Policy {
             .enumerate()
             .filter(move |_| !stopping)
             .filter_map(|(i, s)| s.retry_at.map(|t| (t, Timer::Backoff(i))));
-        let canary = self.rollout.and_then(|r| match r.stage {
-            super::canary::Stage::Window { until } => Some((until, Timer::CanaryWindow)),
-            _ => None,
-        });
+        let canary = self
+            .rollouts
+            .under_way
+            .as_ref()
+            .and_then(|r| match &r.stage {
+                Stage::Window(w) => Some((w.until, Timer::CanaryWindow)),
+                _ => None,
+            });
         let settled = self.settled_at().map(|t| (t, Timer::RolloutSettled));
         let deadline = self.rollout_deadline().map(|t| (t, Timer::RolloutDeadline));
         workers
@@ -113,7 +118,6 @@ impl Policy {
                 slot,
                 Pending {
                     reason,
-                    origin: Origin::Request,
                     cause: Cause::Unresponsive,
                 },
             );

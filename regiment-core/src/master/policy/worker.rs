@@ -64,7 +64,7 @@ impl Phase {
 }
 
 /// Why the master sent SIGKILL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum KillReason {
     /// Not ready within the start timeout.
     StartTimeout,

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::super::status::PolicyStatus;
 use super::super::worker::{Phase, Worker};
 use super::super::{
     BackoffConfig, Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig,
@@ -196,7 +197,17 @@ impl Harness {
     }
 
     pub(super) fn control(&mut self, c: Control) {
-        self.input(Input::Control(c));
+        self.step_start = self.log.len();
+        self.policy.control(self.now, c);
+        self.pump();
+    }
+
+    /// A rolling restart, as a `reload --wait` asks it: the generation it started.
+    pub(super) fn rolling_restart(&mut self) -> Option<Generation> {
+        self.step_start = self.log.len();
+        let started = self.policy.rolling_restart(self.now);
+        self.pump();
+        started
     }
 
     /// Lets `d` pass, firing the policy's timers at the times they are due, as a driver does.
@@ -300,7 +311,7 @@ impl Harness {
     }
 
     /// The policy's status, its times in milliseconds since the harness started.
-    pub(super) fn status(&self) -> crate::events::Status {
+    pub(super) fn status(&self) -> PolicyStatus {
         self.policy.status(
             self.now,
             WallClock {
@@ -431,10 +442,11 @@ impl Harness {
                         p.killed = Some(why);
                     }
                 }
-                Effect::Event(_)
+                Effect::OpenProgram(_)
+                | Effect::ReleaseProgram(_)
+                | Effect::Event(_)
                 | Effect::StatusChanged
-                | Effect::RolloutEnded(_)
-                | Effect::Replaced(_) => {}
+                | Effect::RolloutEnded(_) => {}
             }
         }
     }

@@ -1,6 +1,8 @@
 //! The events and the slot status the rules expect, built from what differs between them.
 
-use super::*;
+use super::super::super::Generation;
+use super::super::util::program_of;
+use crate::events::{Event, SlotStatus};
 
 pub(super) fn spawned(slot: usize, pid: u32, generation: u64, replaces: Option<u32>) -> Event {
     Event::Spawned {

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use super::super::{Cause, Control, Effect, Generation, Input, KillReason, PolicyConfig, WorkerId};
+use super::super::status::PolicyStatus;
+use super::super::{Control, Effect, Generation, Input, KillReason, PolicyConfig, WorkerId};
 use super::util::{Harness, SpawnAnswer, config, ms, program_of, secs};
-use crate::events::{Event, SlotStatus, Status, WorkerState, WorkerStatus};
+use crate::events::{Event, WorkerState, WorkerStatus};
 use crate::protocol::CriterionKind;
 use expect::*;
 
@@ -38,6 +39,7 @@ mod rollout_ends;
 mod rollouts;
 mod second_review;
 mod spawn_failures;
+mod stats;
 mod status;
 mod stop;
 mod timers;
@@ -108,7 +110,7 @@ fn since_start(h: &Harness) -> Duration {
 /// every step; returns the most replacements ever starting at once.
 fn roll(h: &mut Harness, surge: usize) -> usize {
     let mut most = 0;
-    while h.policy.rollout.is_some() {
+    while h.policy.rollouts.under_way.is_some() {
         let starting = successors(h);
         assert!(starting <= surge, "{starting} replacements start at once");
         most = most.max(starting);
@@ -126,7 +128,7 @@ fn roll(h: &mut Harness, surge: usize) -> usize {
 /// that every retry starts exactly when announced; returns the announced delays.
 fn fail_rollout(h: &mut Harness) -> Vec<u64> {
     let mut delays = Vec::new();
-    while h.policy.rollout.is_some() {
+    while h.policy.rollouts.under_way.is_some() {
         let Some(new) = h.successor(0) else {
             // The slot still backs off from an earlier failure.
             let at = h.policy.poll_timeout().expect("a retry is due");
@@ -138,7 +140,7 @@ fn fail_rollout(h: &mut Harness) -> Vec<u64> {
             .first()
             .expect("a start-failed event");
         delays.push(retry);
-        if h.policy.rollout.is_some() {
+        if h.policy.rollouts.under_way.is_some() {
             h.advance(ms(retry - 1));
             assert_eq!(h.successor(0), None, "retried before {retry} ms");
             h.advance(ms(1));

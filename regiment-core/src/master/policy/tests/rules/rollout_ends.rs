@@ -28,10 +28,13 @@ fn a_rollout_under_steady_recycling_ends_after_its_own_replacements_settle() {
     for _ in 0..4 {
         h.advance(secs(1));
         recycle(&mut h, 2);
-        assert!(h.policy.rollout.is_some(), "done before the settle time");
+        assert!(
+            h.policy.rollouts.under_way.is_some(),
+            "done before the settle time"
+        );
     }
     h.advance(reached + secs(5) - since_start(&h));
-    assert!(h.policy.rollout.is_none());
+    assert!(h.policy.rollouts.under_way.is_none());
     let record = h.status().last_rollout.expect("a record");
     assert_eq!(record.outcome, RolloutOutcome::Done);
     assert_eq!(
@@ -69,12 +72,12 @@ fn a_new_worker_that_crashes_is_watched_again_from_its_respawn() {
     let crashed = h.current(0);
     h.exit(crashed, "exit 101");
     h.advance(secs(3));
-    assert!(h.policy.rollout.is_some(), "slot 0 is empty");
+    assert!(h.policy.rollouts.under_way.is_some(), "slot 0 is empty");
     h.ready_all();
     let respawned = since_start(&h);
     h.advance(secs(4));
     assert!(
-        h.policy.rollout.is_some(),
+        h.policy.rollouts.under_way.is_some(),
         "done before its respawn settled"
     );
     h.advance(respawned + secs(5) - since_start(&h));
@@ -102,7 +105,10 @@ fn a_slot_taken_back_by_an_older_generation_must_be_reached_again() {
     h.ready_worker(second);
     h.exit_leaving();
     h.advance(secs(1));
-    assert!(h.policy.rollout.is_some(), "slot 0 runs generation 1");
+    assert!(
+        h.policy.rollouts.under_way.is_some(),
+        "slot 0 runs generation 1"
+    );
     h.ready_worker(again);
     h.exit_leaving();
     assert_eq!(generations(&h), [2, 2]);
@@ -136,7 +142,7 @@ fn a_rollout_past_its_deadline_is_aborted_naming_the_option_and_the_good_generat
     // The second replacement is slow, within its start timeout (30 s) but not the rollout's.
     let (slow, _) = h.starting(1);
     h.advance(secs(19));
-    assert!(h.policy.rollout.is_some());
+    assert!(h.policy.rollouts.under_way.is_some());
     h.advance(secs(1));
     assert_took!(
         h,
@@ -197,7 +203,7 @@ fn the_time_a_rollout_is_given_by_default_covers_a_slow_healthy_rollout() {
     // A healthy rollout of 8 workers, each as slow as the start timeout allows, ends done.
     let mut h = Harness::ready_with(defaults);
     h.control(Control::RollingRestart);
-    while h.policy.rollout.is_some() {
+    while h.policy.rollouts.under_way.is_some() {
         h.advance(secs(29));
         h.ready_all();
         h.exit_leaving();
@@ -237,4 +243,41 @@ fn a_slot_emptied_by_an_abort_at_the_deadline_is_filled_at_once() {
     assert_took!(h, Event::RolloutAborted { generation: 2, .. });
     assert_ne!(refill, starting);
     assert_eq!(h.worker(refill).generation, Generation(1));
+}
+
+/// The rollouts whose end was reported so far (`Effect::RolloutEnded`): generation, outcome.
+fn ended(h: &Harness) -> Vec<(u64, RolloutOutcome)> {
+    h.log
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Effect::RolloutEnded(log) => Some((log.generation.0, log.outcome)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What `reload --wait` waits on: the generation a rolling restart answers is the one whose end
+/// is reported, however the rollouts go.
+#[test]
+fn a_rolling_restart_answers_the_generation_whose_end_it_waits_for() {
+    let mut h = Harness::ready(2);
+    assert_eq!(h.rolling_restart(), Some(Generation(2)));
+    // One asked during a rollout supersedes it: a generation of its own.
+    assert_eq!(h.rolling_restart(), Some(Generation(3)));
+    assert_eq!(ended(&h), [(2, RolloutOutcome::Superseded)]);
+    h.ready_all();
+    h.exit_leaving();
+    assert_eq!(ended(&h)[1..], [(3, RolloutOutcome::Done)]);
+    // The master stops during the next: it ends aborted, and no later one starts.
+    assert_eq!(h.rolling_restart(), Some(Generation(4)));
+    h.control(Control::Stop);
+    assert_eq!(ended(&h)[2..], [(4, RolloutOutcome::Aborted)]);
+    assert_eq!(h.rolling_restart(), None, "stopping: nothing starts");
+    assert_eq!(
+        h.take_events()
+            .iter()
+            .filter(|e| matches!(e, Event::RolloutStarted { .. }))
+            .count(),
+        3
+    );
 }

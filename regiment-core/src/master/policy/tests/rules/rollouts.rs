@@ -176,3 +176,40 @@ fn a_crash_during_a_rollout_is_respawned_in_the_new_generation_and_the_rollout_c
     // The respawn was slot 2's replacement: nothing else was started for it.
     assert_eq!(all_spawns(&h), 3 + 3);
 }
+
+/// What the policy tells its driver to do with program files, and the spawns, in order.
+fn program_effects(h: &Harness) -> Vec<String> {
+    h.log
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Effect::OpenProgram(g) => Some(format!("open {g}")),
+            Effect::ReleaseProgram(g) => Some(format!("release {g}")),
+            Effect::Spawn { generation, .. } => Some(format!("spawn {generation}")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_rollout_opens_its_program_before_its_spawns_and_releases_those_no_worker_spawns_from() {
+    let mut h = Harness::ready(1);
+    h.control(Control::RollingRestart);
+    // Superseded while its worker starts: that generation spawns no more.
+    h.control(Control::RollingRestart);
+    h.ready_all();
+    h.exit_leaving();
+    assert_took!(h, Event::RolloutDone { generation: 3 });
+    assert_eq!(
+        program_effects(&h),
+        [
+            "spawn 1",
+            "open 2",
+            "spawn 2",
+            "release 2",
+            "open 3",
+            "spawn 3",
+            // Generation 3 is the good one now: the program of 1 is kept no longer.
+            "release 1",
+        ]
+    );
+}

@@ -25,16 +25,13 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
         };
     assert_eq!(
         h.status(),
-        Status {
-            master_pid: 0,
+        PolicyStatus {
             generation: 1,
             good_generation: 1,
             workers_wanted: 2,
             rollout: None,
             last_rollout: None,
             stopping: false,
-            listeners: vec![],
-            admin: None,
             workers: vec![
                 worker(0, a_pid, 1, WorkerState::Ready, 0, 0, None),
                 worker(1, b_pid, 1, WorkerState::Ready, 0, 0, None),

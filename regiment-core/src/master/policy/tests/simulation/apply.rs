@@ -52,7 +52,7 @@ impl World {
                 }
             }
             Step::Recycle => {
-                let newest = self.h.policy.generation;
+                let newest = self.h.policy.rollouts.newest;
                 let recycled = self.h.policy.workers.iter().find(|(_, w)| {
                     w.is_ready() && w.generation == newest && w.replace_reason.is_none()
                 });
@@ -82,15 +82,15 @@ impl World {
             }
             Step::RollingRestart => self.h.control(Control::RollingRestart),
             Step::BadRollingRestart => {
-                self.bad.insert(self.h.policy.generation.next());
+                self.bad.insert(self.h.policy.rollouts.newest.next());
                 self.h.control(Control::RollingRestart);
             }
             Step::ErroringRollingRestart => {
-                self.erroring.insert(self.h.policy.generation.next());
+                self.erroring.insert(self.h.policy.rollouts.newest.next());
                 self.h.control(Control::RollingRestart);
             }
             Step::PanickingRollingRestart => {
-                self.panicking.insert(self.h.policy.generation.next());
+                self.panicking.insert(self.h.policy.rollouts.newest.next());
                 self.h.control(Control::RollingRestart);
             }
             Step::Stop => {

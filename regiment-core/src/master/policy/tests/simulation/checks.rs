@@ -54,6 +54,15 @@ impl World {
                             ),
                         );
                     }
+                    if !self.programs.contains(generation) {
+                        return broken(
+                            "a spawn finds its generation's program open",
+                            format!(
+                                "{id} spawned with generation {generation}, programs open: {:?}",
+                                self.programs
+                            ),
+                        );
+                    }
                     // Once stopping, nothing is spawned.
                     if self.stopping {
                         return broken(
@@ -101,12 +110,31 @@ impl World {
                         }
                     }
                 }
+                Effect::OpenProgram(generation) => {
+                    self.programs.insert(*generation);
+                }
+                Effect::ReleaseProgram(generation) => {
+                    self.programs.remove(generation);
+                }
                 Effect::Event(ev) => self.check_event(ev, before)?,
-                Effect::Kill { .. }
-                | Effect::StatusChanged
-                | Effect::RolloutEnded(_)
-                | Effect::Replaced(_) => {}
+                Effect::Kill { .. } | Effect::StatusChanged | Effect::RolloutEnded(_) => {}
             }
+        }
+
+        // Open: the good generation's program and the rolling one's, no other.
+        let wanted: BTreeSet<Generation> = [Some(self.good), self.rolling]
+            .into_iter()
+            .flatten()
+            .map(Generation)
+            .collect();
+        if self.programs != wanted {
+            return broken(
+                "the good and the rolling generation's programs are open, no other",
+                format!(
+                    "programs open: {:?}; good {}, rolling {:?}",
+                    self.programs, self.good, self.rolling
+                ),
+            );
         }
 
         let h = &self.h;
@@ -125,7 +153,7 @@ impl World {
         }
 
         // While a canary is unproven, no more of its generation serve than the canary count.
-        if let (Some(r), Some(c)) = (p.rollout, p.config.canary)
+        if let (Some(r), Some(c)) = (&p.rollouts.under_way, p.config.canary)
             && r.stage != Stage::Full
         {
             let serving = p
@@ -321,7 +349,7 @@ impl World {
                 let p = &self.h.policy;
                 let c = p.config.canary.expect("a canary was configured");
                 // Compared with the good generation: unless it fails too.
-                let others_clean = !self.fails_every_request(p.good);
+                let others_clean = !self.fails_every_request(p.rollouts.good);
                 if self.fails_every_request(Generation(*generation))
                     && others_clean
                     && c.min_requests > 0
@@ -342,12 +370,12 @@ impl World {
             Event::RolloutDone { generation } => {
                 self.rolling = None;
                 self.good = *generation;
-                if self.h.policy.good.0 != *generation {
+                if self.h.policy.rollouts.good.0 != *generation {
                     return broken(
                         "a completed rollout's generation is the good one",
                         format!(
                             "rollout {generation} done, good generation {}",
-                            self.h.policy.good
+                            self.h.policy.rollouts.good
                         ),
                     );
                 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::super::canary::Stage;
+use super::super::rollout::Stage;
 use super::super::worker::{Heartbeats, Phase};
 use super::super::{
     BackoffConfig, CanaryConfig, Control, Effect, Generation, Input, Load, PolicyConfig, WorkerId,
@@ -210,6 +210,8 @@ struct World {
     /// The rolling generation is an unproven canary: only its own replacements run it.
     canary_stage: bool,
     good: u64,
+    /// The programs open, as the policy's effects opened and released them.
+    programs: BTreeSet<Generation>,
     /// Successors that became ready, by the worker they replace.
     took_over: BTreeMap<WorkerId, u32>,
     /// Seen `Stopping` (nothing may be spawned from then on).
@@ -244,6 +246,7 @@ impl World {
             rolling: None,
             canary_stage: false,
             good: 1,
+            programs: BTreeSet::from([Generation::FIRST]),
             took_over: BTreeMap::new(),
             stopping: false,
             stopped: false,
@@ -324,9 +327,16 @@ impl World {
         if !self.stopping {
             steps.push(Step::RollingRestart);
         }
-        let target = self.h.policy.generation.next();
+        let target = self.h.policy.rollouts.newest.next();
         for round in 0..QUIET_ROUNDS {
-            if self.h.policy.rollout.is_some_and(|r| r.target == target) {
+            if self
+                .h
+                .policy
+                .rollouts
+                .under_way
+                .as_ref()
+                .is_some_and(|r| r.target == target)
+            {
                 steps.push(Step::Recycle);
             }
             steps.extend(quiet.iter().cloned());
@@ -381,7 +391,7 @@ impl World {
 
     fn settled(&self, target: Generation) -> bool {
         let p = &self.h.policy;
-        p.rollout.is_none()
+        p.rollouts.under_way.is_none()
             && self.ended.contains(&target.0)
             && p.slots.iter().all(|s| {
                 s.successor.is_none()

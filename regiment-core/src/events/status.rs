@@ -1,0 +1,199 @@
+//! Status snapshots: the cluster, its workers and slots, and the program each worker runs.
+
+use serde::{Deserialize, Serialize};
+
+use super::rollout::RolloutRecord;
+
+/// The state of one worker in a [`Status`].
+///
+/// ```
+/// use regiment_core::events::WorkerState;
+/// // Only `Ready` workers take new connections.
+/// let serving = |s: WorkerState| s == WorkerState::Ready;
+/// assert!(serving(WorkerState::Ready) && !serving(WorkerState::Draining));
+/// assert_eq!(serde_json::to_string(&WorkerState::Starting).unwrap(), r#""starting""#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkerState {
+    /// Spawned, not ready yet.
+    Starting,
+    /// Serving.
+    Ready,
+    /// Told to drain; exits soon.
+    Draining,
+}
+
+/// Which executable a worker runs: its path, and the file found there when the generation was
+/// rolled out (device, inode and modification time), so that a deploy that replaced the file at
+/// the same path shows as a different program.
+///
+/// ```
+/// use regiment_core::Status;
+/// // Workers of one generation run one file, even if the path now holds another.
+/// fn programs(status: &Status) -> Vec<String> {
+///     status.workers.iter().filter_map(|w| w.program.as_ref()).map(|p| p.to_string()).collect()
+/// }
+/// assert!(programs(&Status::default()).is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProgramId {
+    /// The path it was opened at.
+    pub path: String,
+    /// `st_dev` of the file.
+    pub device: u64,
+    /// `st_ino` of the file.
+    pub inode: u64,
+    /// Modification time of the file, in milliseconds since the Unix epoch.
+    pub modified_ms: u64,
+}
+
+/// For a person: the path and when the file was modified, in UTC
+/// (`/srv/app/bin/hello (modified 2026-12-07T08:26:47Z)`). Device and inode are in the fields
+/// (and the JSON), for scripts.
+impl std::fmt::Display for ProgramId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let modified = std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.modified_ms);
+        write!(
+            f,
+            "{} (modified {})",
+            self.path,
+            humantime::format_rfc3339_seconds(modified)
+        )
+    }
+}
+
+/// One worker in a [`Status`].
+///
+/// ```
+/// use regiment_core::{Status, events::WorkerStatus};
+/// // The worker to look at first when memory runs short.
+/// fn heaviest(status: &Status) -> Option<&WorkerStatus> {
+///     status.workers.iter().max_by_key(|w| w.rss)
+/// }
+/// assert!(heaviest(&Status::default()).is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WorkerStatus {
+    /// `0..workers`: the place it fills, which its replacement takes over.
+    pub slot: usize,
+    /// Process id.
+    pub pid: u32,
+    /// 1 for the first workers, one more per rolling restart: which build it runs.
+    pub generation: u64,
+    /// Starting, ready (taking connections) or draining.
+    pub state: WorkerState,
+    /// Milliseconds since it was spawned.
+    pub age_ms: u64,
+    /// Resident memory from its last heartbeat, bytes.
+    pub rss: u64,
+    /// Requests from its last heartbeat.
+    pub requests: u64,
+    /// Requests in flight at its last heartbeat.
+    pub in_flight: u64,
+    /// Responses with a 5xx status, from its last heartbeat.
+    pub responses_5xx: u64,
+    /// Requests that ended without a complete response (the handler panicked, the service or
+    /// the response body failed, the worker gave up its drain with them in flight), from its
+    /// last heartbeat.
+    pub failures: u64,
+    /// Milliseconds since the master last heard from it (a heartbeat or another message), as of
+    /// this snapshot; `None` until its first heartbeat (a worker that sends none is not judged
+    /// by its silence). A ready worker silent for too long is not counted ready by `/readyz`.
+    #[serde(default)]
+    pub silent_ms: Option<u64>,
+    /// The replacement it asked for, if any.
+    pub replace_reason: Option<String>,
+    /// The executable it runs (unknown until it is spawned).
+    pub program: Option<ProgramId>,
+}
+
+/// One slot in a [`Status`].
+///
+/// ```
+/// use regiment_core::{Builder, EnvOverrides};
+/// let supervisor = Builder::new().workers(2).env_overrides(EnvOverrides::Ignore).build()?;
+/// let slots = supervisor.handle().status().slots;
+/// // Every slot exists from the start; restarts count from there.
+/// assert_eq!(slots.len(), 2);
+/// assert!(slots.iter().all(|s| s.restarts == 0 && s.last_restart_reason.is_none()));
+/// # Ok::<(), regiment_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SlotStatus {
+    /// `0..workers`, as in [`WorkerStatus::slot`].
+    pub slot: usize,
+    /// Workers replaced or respawned in this slot so far.
+    pub restarts: u64,
+    /// Why the last one was.
+    pub last_restart_reason: Option<String>,
+}
+
+/// A snapshot of the cluster.
+///
+/// ```
+/// use regiment_core::{Builder, EnvOverrides};
+/// let supervisor = Builder::new().workers(2).env_overrides(EnvOverrides::Ignore).build()?;
+/// let status = supervisor.handle().status();
+/// // Known before `run`: this process is the master, of generation 1, with 2 slots to fill.
+/// assert_eq!(status.master_pid, std::process::id());
+/// assert_eq!((status.generation, status.good_generation, status.workers_wanted), (1, 1, 2));
+/// assert!(status.workers.is_empty() && status.rollout.is_none() && status.last_rollout.is_none());
+/// # Ok::<(), regiment_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Status {
+    /// The master's pid.
+    pub master_pid: u32,
+    /// The generation new workers get: the one being rolled out, else the good one.
+    pub generation: u64,
+    /// The last generation whose rollout completed (1 until one does): after an aborted
+    /// rollout, every new worker runs this generation's program.
+    pub good_generation: u64,
+    /// The number of slots.
+    pub workers_wanted: usize,
+    /// The generation being rolled out, if a rolling restart is under way.
+    pub rollout: Option<u64>,
+    /// The last rolling restart, under way or ended, and how it ended.
+    pub last_rollout: Option<RolloutRecord>,
+    /// True once a stop signal was received.
+    pub stopping: bool,
+    /// Listening addresses.
+    pub listeners: Vec<String>,
+    /// The admin listener's address, the port actually bound (`127.0.0.1:9100`,
+    /// `unix:/run/app-admin.sock`), if [`crate::Builder::admin_bind`] configured one.
+    pub admin: Option<String>,
+    /// Every live worker process, in slot order.
+    pub workers: Vec<WorkerStatus>,
+    /// Every slot.
+    pub slots: Vec<SlotStatus>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProgramId;
+
+    /// A person reads a file name and a date; scripts read the numbers from the JSON.
+    #[test]
+    fn a_program_reads_as_its_path_and_when_it_was_modified() {
+        let program = ProgramId {
+            path: "/srv/app/bin/hello".into(),
+            device: 65024,
+            inode: 5474756,
+            modified_ms: 1_796_632_007_081,
+        };
+        assert_eq!(
+            program.to_string(),
+            "/srv/app/bin/hello (modified 2026-12-07T08:26:47Z)"
+        );
+        let json = serde_json::to_value(&program).unwrap();
+        assert_eq!(
+            (&json["device"], &json["inode"], &json["modified_ms"]),
+            (&65024.into(), &5474756.into(), &1_796_632_007_081u64.into())
+        );
+    }
+}
