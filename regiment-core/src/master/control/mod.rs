@@ -9,6 +9,7 @@
 //! not fill the log), never fatal. A peer that does not read its answer loses its connection.
 
 mod session;
+mod shared;
 mod socket;
 
 use std::sync::Arc;
@@ -20,29 +21,11 @@ use super::policy::PolicyConfig;
 use super::policy::thinning::Tally;
 use crate::Handle;
 use crate::plumbing::control::{Answer, ErrorKind, Frame, VERSION, frame_bytes};
+use shared::Shared;
 
 /// Connections served at once. Each is a person or a deploy script; past this, something is
 /// looping, and the master's memory is not for it: a connection past it is answered "busy".
 const MAX_SESSIONS: usize = 64;
-
-/// What every session shares.
-struct Shared {
-    handle: Handle,
-    /// The options that tell how long a rollout or a stop may take.
-    policy: PolicyConfig,
-    /// Connections refused or broken, counted together and logged thinned.
-    refusals: Tally,
-}
-
-impl Shared {
-    /// Logs a refused or broken connection: the first ones, then one in a thousand, with
-    /// their number.
-    fn refused(&self, why: &str) {
-        if let Some(n) = self.refusals.count() {
-            tracing::warn!(%why, "control socket: connection refused or broken (#{n})");
-        }
-    }
-}
 
 /// Serves the control socket until dropped. Sessions live in a `JoinSet`: when the supervisor
 /// returns and drops this future, every open connection is closed with it, which is how a

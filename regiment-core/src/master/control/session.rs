@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-use super::Shared;
+use super::shared::Shared;
 use crate::Handle;
 use crate::limits::MAX_WORKERS;
 use crate::plumbing::control::{

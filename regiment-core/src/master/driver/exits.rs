@@ -12,18 +12,10 @@
 use std::time::{Duration, Instant};
 
 use super::super::policy::{Input, Termination, WorkerId};
-use super::Driver;
+use super::{Driver, Reaped};
 
 /// How long a reaped worker's exit waits for the EOF of its channel.
 const EOF_GRACE: Duration = Duration::from_secs(1);
-
-/// A worker reaped, its exit not booked yet.
-#[derive(Debug)]
-pub(super) struct Reaped {
-    status: Termination,
-    /// When it is booked even without EOF.
-    book_by: Instant,
-}
 
 impl Driver {
     /// Reaps every worker that exited, and the orphans when the master is their reaper.

@@ -16,7 +16,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::metrics::Metrics;
 use super::policy::{
-    Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig, WallClock, WorkerId,
+    Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig, Termination,
+    WallClock, WorkerId,
 };
 use crate::config::SpawnSettings;
 use crate::error::{Error, Result};
@@ -64,6 +65,14 @@ pub(crate) enum Command {
 /// How often the loop checks its children even without SIGCHLD.
 const REAP_TICK: Duration = Duration::from_secs(1);
 
+/// A worker reaped, its exit not booked yet (see `exits`).
+#[derive(Debug)]
+struct Reaped {
+    status: Termination,
+    /// When it is booked even without EOF.
+    book_by: Instant,
+}
+
 /// A worker process the driver started, until reaped.
 struct Process {
     pid: u32,
@@ -88,7 +97,7 @@ pub(crate) struct Driver {
     addrs: Vec<String>,
     processes: BTreeMap<WorkerId, Process>,
     /// Workers reaped before their IPC channel reached EOF; see `exits`.
-    reaped: BTreeMap<WorkerId, exits::Reaped>,
+    reaped: BTreeMap<WorkerId, Reaped>,
     events: broadcast::Sender<Event>,
     status: watch::Sender<Status>,
     from_workers_tx: mpsc::Sender<FromWorker>,

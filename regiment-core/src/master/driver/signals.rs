@@ -15,7 +15,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::Control;
+use crate::master::policy::Control;
 
 /// Handlers installed, their deliveries queued until [`Signals::listen`].
 pub(crate) struct Signals {

@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 
-use super::Metrics;
+use super::counters::Metrics;
 use crate::events::{Status, WorkerState, WorkerStatus};
 
 /// One scrape: the counters as they are now, and the gauges of one status snapshot.

@@ -3,7 +3,9 @@
 use super::*;
 use crate::events::RolloutOutcome;
 use crate::events::{SlotStatus, WorkerState, WorkerStatus};
-use crate::master::policy::{Cause, Pending};
+use std::time::Instant;
+
+use crate::master::policy::{Cause, KillReason, Pending, Stats};
 use crate::protocol::CriterionKind;
 
 fn worker(slot: usize, state: WorkerState, age_ms: u64, rss: u64) -> WorkerStatus {
