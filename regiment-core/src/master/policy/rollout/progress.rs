@@ -114,21 +114,7 @@ impl Policy {
         generation: Generation,
         now: Instant,
     ) {
-        let limit = self.config.rollout_failures;
-        let Some(r) = &mut self.rollouts.under_way else {
-            return;
-        };
-        if generation < r.target {
-            return;
-        }
-        r.failures += 1;
-        let (target, failures) = (r.target, r.failures);
-        if failures >= limit {
-            self.abort_rollout(
-                format!("{failures} consecutive workers of generation {target} failed to start"),
-                now,
-            );
-        }
+        self.count_setback(generation, Setback::FailedStart, now);
     }
 
     /// A new-generation worker that crashes soon after it was ready is a failed deploy, just as
@@ -139,6 +125,12 @@ impl Policy {
         generation: Generation,
         now: Instant,
     ) {
+        self.count_setback(generation, Setback::EarlyCrash, now);
+    }
+
+    /// Counts a setback of a worker of `generation` against the rollout under way (not against
+    /// an older generation's); at `rollout_failures` of one kind the rollout is aborted.
+    fn count_setback(&mut self, generation: Generation, setback: Setback, now: Instant) {
         let limit = self.config.rollout_failures;
         let Some(r) = &mut self.rollouts.under_way else {
             return;
@@ -146,15 +138,23 @@ impl Policy {
         if generation < r.target {
             return;
         }
-        r.early_crashes += 1;
-        let (target, crashes) = (r.target, r.early_crashes);
-        if crashes >= limit {
-            self.abort_rollout(
-                format!(
-                    "{crashes} workers of generation {target} crashed soon after they were ready"
-                ),
-                now,
-            );
+        let target = r.target;
+        let count = match setback {
+            Setback::FailedStart => &mut r.failures,
+            Setback::EarlyCrash => &mut r.early_crashes,
+        };
+        *count += 1;
+        let n = *count;
+        if n >= limit {
+            let why = match setback {
+                Setback::FailedStart => {
+                    format!("{n} consecutive workers of generation {target} failed to start")
+                }
+                Setback::EarlyCrash => {
+                    format!("{n} workers of generation {target} crashed soon after they were ready")
+                }
+            };
+            self.abort_rollout(why, now);
         }
     }
 
@@ -190,4 +190,13 @@ impl Policy {
             .filter(|s| s.reached.is_some_and(|g| g >= target))
             .count()
     }
+}
+
+/// What counts against a rollout, each kind on its own count.
+#[derive(Debug, Clone, Copy)]
+enum Setback {
+    /// A worker of its generation failed to start.
+    FailedStart,
+    /// A worker of its generation crashed soon after it was ready.
+    EarlyCrash,
 }
