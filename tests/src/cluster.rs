@@ -191,6 +191,25 @@ impl Cluster {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The time between two steps of the master, from its own log lines (`message` about the
+    /// worker `pid`, for each): tracing stamps a line as the driver writes it, in the turn that
+    /// carried the step out, a few microseconds after that turn read its clock. The events'
+    /// `t_ms` cannot time steps: the fixture stamps each event when its printer task gets to it,
+    /// late by however long that task waited for a thread. A deadline counted from the first
+    /// step is met at the earliest `deadline - ONE_TURN` after its line (see [`ONE_TURN`]).
+    pub fn logged_between(&self, first: (&str, u32), then: (&str, u32)) -> Duration {
+        let log = strip_ansi(&self.stderr());
+        let at = |(message, pid): (&str, u32)| {
+            let line = log
+                .lines()
+                .find(|l| l.contains(message) && l.contains(&format!(" pid={pid} ")))
+                .unwrap_or_else(|| panic!("no {message:?} line for pid {pid} in:\n{log}"));
+            let stamp = line.split_whitespace().next().expect("a timestamp");
+            humantime::parse_rfc3339(stamp).unwrap_or_else(|e| panic!("{stamp:?}: {e}"))
+        };
+        at(then).duration_since(at(first)).unwrap_or_default()
+    }
+
     /// A copy of the events so far.
     pub fn events(&self) -> Vec<Value> {
         self.log.0.lock().unwrap().events.clone()
@@ -421,6 +440,30 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// How much earlier than its deadline a step may appear in [`Cluster::logged_between`]: the
+/// first line is written after its turn read the clock, in the same turn (microseconds of
+/// work; a thread preempted just there for longer than this is what it allows for).
+pub const ONE_TURN: Duration = Duration::from_millis(50);
+
+/// `text` without its ANSI escape sequences (tracing colours its fields).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters, ended by a letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn rand_suffix() -> u64 {

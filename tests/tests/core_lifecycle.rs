@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use tests::cluster::{CEILING, Cluster, alive, ask, pid_of, signal_pid, wait_gone, whoami};
+use tests::cluster::{
+    CEILING, Cluster, ONE_TURN, alive, ask, pid_of, signal_pid, wait_gone, whoami,
+};
 use tests::deploy::{Deploy, SymlinkDeploy};
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
@@ -386,55 +388,15 @@ fn a_worker_that_ignores_its_drain_is_sigkilled_at_the_deadline() {
     let (_, killed) = c.wait_event("kill", 0, |e| is(e, "killed") && pid_of(e) == old);
     assert_eq!(killed["why"], "drain deadline");
     assert_eq!(drain["deadline_ms"], 1000);
-    // When the driver sent the drain and the kill: the master's own log lines, each stamped as
-    // the driver writes it in the turn that carried the step out. (The events' `t_ms` is
-    // stamped when the fixture's printer task gets to each event, late by however long that
-    // task waited for a thread: on a loaded machine the drain's stamp can be later than the
-    // drain by more than the kill's is.) The kill comes a drain timeout after the turn that sent
-    // the drain read the clock; its line is written after that read, within the same turn.
-    let log = c.stderr();
-    let drained_at = logged_at(&log, "worker draining", old);
-    let killed_at = logged_at(&log, "worker killed", old);
-    let waited = killed_at.duration_since(drained_at).unwrap_or_default();
-    const ONE_TURN: Duration = Duration::from_millis(200);
+    // Timed by the master's own log lines: see `Cluster::logged_between`.
+    let waited = c.logged_between(("worker draining", old), ("worker killed", old));
     assert!(
         waited + ONE_TURN >= Duration::from_secs(1),
-        "killed {waited:?} after the drain, before its 1s deadline:\n{log}"
+        "killed {waited:?} after the drain, before its 1s deadline"
     );
     let (_, exited) = c.wait_event("exit", 0, |e| is(e, "exited") && pid_of(e) == old);
     assert_eq!(exited["status"], "signal 9 (SIGKILL)");
     wait_gone(old, CEILING);
-}
-
-/// When the master logged `message` about the worker `pid`: the timestamp tracing put at the
-/// head of that line.
-fn logged_at(log: &str, message: &str, pid: u32) -> std::time::SystemTime {
-    let plain = strip_ansi(log);
-    let line = plain
-        .lines()
-        .find(|l| l.contains(message) && l.contains(&format!("pid={pid} ")))
-        .unwrap_or_else(|| panic!("no {message:?} line for pid {pid} in:\n{plain}"));
-    let stamp = line.split_whitespace().next().expect("a timestamp");
-    humantime::parse_rfc3339(stamp).unwrap_or_else(|e| panic!("{stamp:?}: {e}"))
-}
-
-/// `text` without its ANSI escape sequences (tracing colours its fields).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            // CSI: ESC [ parameters, ended by a letter.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A worker's last messages and its exit reach the master by two ways that race (its IPC
@@ -490,8 +452,15 @@ fn a_worker_killed_from_outside_is_reported_so_and_respawned_in_its_slot() {
     assert_eq!(delay, 100, "the first respawn delay");
     let (_, spawned) = c.wait_event("respawn", n, |e| is(e, "spawned"));
     assert_eq!(spawned["slot"], 1, "respawned in the slot that crashed");
-    assert!(spawned["t_ms"].as_u64().unwrap() >= crashed["t_ms"].as_u64().unwrap() + delay);
     let respawned = pid_of(&spawned);
+    let waited = c.logged_between(
+        ("worker killed by SIGKILL from outside", pid_of(&crashed)),
+        ("worker spawned", respawned),
+    );
+    assert!(
+        waited + ONE_TURN >= Duration::from_millis(delay),
+        "respawned {waited:?} after the crash, before its {delay} ms delay"
+    );
     let now = c.wait_serving(2);
     assert_eq!(now[&1], respawned);
     assert_eq!(now[&0], first[&0], "the other slot's worker was left alone");
@@ -750,9 +719,16 @@ fn readiness_manual_waits_for_the_call_and_started_does_not_wait_for_listening()
     );
     let (_, spawned) = c.wait_event("spawn", 0, |e| is(e, "spawned"));
     let (_, ready) = c.wait_event("ready", 0, |e| is(e, "ready"));
+    assert_eq!(pid_of(&ready), pid_of(&spawned));
+    // The worker calls ready() 500 ms after it started (after its spawn's log line); the
+    // master's lines time both (`Cluster::logged_between`).
+    let waited = c.logged_between(
+        ("worker spawned", pid_of(&spawned)),
+        ("worker ready", pid_of(&ready)),
+    );
     assert!(
-        ready["t_ms"].as_u64().unwrap() >= spawned["t_ms"].as_u64().unwrap() + 500,
-        "listening() did not count under readiness manual: {spawned} {ready}"
+        waited + ONE_TURN >= Duration::from_millis(500),
+        "listening() did not count under readiness manual: ready {waited:?} after the spawn"
     );
     drop(c);
 
