@@ -117,7 +117,11 @@ impl World {
                     self.programs.remove(generation);
                 }
                 Effect::Event(ev) => self.check_event(ev, before)?,
-                Effect::Kill { .. } | Effect::StatusChanged | Effect::RolloutEnded(_) => {}
+                Effect::Kill { .. }
+                | Effect::StatusChanged
+                | Effect::RolloutEnded(_)
+                | Effect::Upgrade { .. }
+                | Effect::UpgradeEnded(_) => {}
             }
         }
 
