@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::super::handover::PolicyState;
 use super::super::status::PolicyStatus;
 use super::super::worker::{Phase, Worker};
 use super::super::{
@@ -376,6 +377,20 @@ impl Harness {
     /// The effects of the latest call.
     pub(super) fn step_effects(&self) -> impl Iterator<Item = &Effect> {
         self.log[self.step_start..].iter().map(|(_, e)| e)
+    }
+
+    /// The master hands its books over to a new one configured with `config`, as an upgrade
+    /// does: snapshot, JSON and back, restored on the new master's clock, which reads `now`
+    /// at the instant of the snapshot.
+    pub(super) fn hand_over(&mut self, config: PolicyConfig, now: Instant) {
+        let state = self
+            .policy
+            .snapshot(self.now)
+            .expect("a quiet policy snapshots");
+        let state = PolicyState::from_json(&state.to_json()).expect("a state reads back");
+        self.policy = Policy::restore(config, state, now).expect("a state restores");
+        self.now = now;
+        self.pump_effects();
     }
 
     /// Answers the effects of a call a test made to the policy itself.
