@@ -156,7 +156,12 @@ pub(super) struct Harness {
 
 impl Harness {
     pub(super) fn new(config: PolicyConfig) -> Self {
-        let t0 = Instant::now();
+        Self::new_at(config, Instant::now())
+    }
+
+    /// A policy whose simulated time starts at `t0`: two harnesses started at the same `t0`
+    /// log the same instants for the same history.
+    pub(super) fn new_at(config: PolicyConfig, t0: Instant) -> Self {
         Self {
             policy: Policy::new(config),
             now: t0,
