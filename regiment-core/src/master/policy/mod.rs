@@ -84,6 +84,8 @@ pub(crate) use stats::{REPLACEMENT_LABELS, Stats};
 pub(crate) use slot::{Cause, Pending};
 pub(crate) use termination::Termination;
 pub(crate) use upgrade::UpgradeLog;
+#[cfg(test)]
+pub(crate) use upgrade::UpgradeOutcome;
 use upgrade::Upgrades;
 pub(crate) use wall_clock::WallClock;
 use wall_clock::millis;

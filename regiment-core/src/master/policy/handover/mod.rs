@@ -8,7 +8,8 @@
 //!   which it found and which it reads. Bad input is an error ([`RestoreError`]), never a panic,
 //!   and never a policy half restored: the state is checked whole before the policy is built.
 //! - **Time.** Instants are not portable; each is written as an offset from the snapshot's
-//!   `now`, and rebuilt on the new master's `now` ([`state::Offset`]).
+//!   `now`, and rebuilt on the instant of the snapshot as the new master's clock reads it
+//!   ([`state::Offset`]; the driver knows how long the exec took).
 //! - **Quiet.** The snapshot is taken with every effect carried out and every spawn answered
 //!   (the driver takes it right after it polled the last effect); it refuses otherwise
 //!   ([`SnapshotRefusal`]): an effect in no one's hands would be lost.
@@ -118,10 +119,13 @@ impl Policy {
         Ok(encode::state(self, now))
     }
 
-    /// The policy of the old master, from its `state`, at `now`, under this master's `config`.
-    /// The state is checked whole first; an error says what is wrong, and nothing is built.
-    /// Its first effect is a status to publish; then, if this master's options differ, what
-    /// they bring (a scale to the configured worker count).
+    /// The policy of the old master, from its `state`, under this master's `config`. `now` is
+    /// the instant the snapshot was taken, read on this master's clock: the driver's reading
+    /// less the time the handover took, so that every deadline keeps the time it had left at
+    /// the snapshot, less that time (a later `now` would give each that much more). The state
+    /// is checked whole first; an error says what is wrong, and nothing is built. Its first
+    /// effect is a status to publish; then, if this master's options differ, what they bring
+    /// (a scale to the configured worker count).
     pub(crate) fn restore(
         config: PolicyConfig,
         state: PolicyState,

@@ -135,10 +135,13 @@ fn garbage_is_refused_never_panicked_on() {
     );
 }
 
+/// A change made to a state's JSON.
+type Edit = fn(&mut serde_json::Value);
+
 #[test]
 fn a_state_whose_books_do_not_hold_together_is_refused_saying_why() {
     let (h, json) = busy_state();
-    let edits: [(&str, fn(&mut serde_json::Value)); 7] = [
+    let edits: [(&str, Edit); 7] = [
         ("slot 0 holds worker #999, not in the books", |v| {
             v["slots"][0]["current"] = 999.into()
         }),
