@@ -80,7 +80,8 @@ impl Handle {
     /// (`Content-Type: text/plain; version=0.0.4; charset=utf-8`), as the admin listener serves
     /// them at `/metrics` ([`crate::Builder::admin_bind`]). Families, prefixed `regiment_`, in
     /// base units, counters ending in `_total`: `workers{state}`, `workers_wanted`,
-    /// `generation`, `good_generation`, `rollouts_total{outcome}`,
+    /// `generation`, `good_generation`, `rollouts_total{outcome}`, `upgrades_total{outcome}`
+    /// (`done`, `aborted`, `refused`: the master upgrading itself in place, not triggered yet),
     /// `replacements_total{reason}` (`rollout`, `rollout_aborted`, `unresponsive`, `operator`,
     /// `worker`, and for regiment-tower's criteria `request_count`, `memory`, `max_age`),
     /// `crashes_total`, `start_failures_total`, `kills_total{reason}` (`drain_deadline`, ...),

@@ -267,6 +267,23 @@ impl Driver {
                         let _ = waiter.send(Some(record.clone()));
                     }
                 }
+                // Nothing begins an upgrade yet (issue 23: the exec is the driver's next
+                // step); should one begin, it ends refused rather than hang.
+                Effect::Upgrade { number } => {
+                    let why = "this master cannot hand over to a new binary yet";
+                    tracing::error!(target: "regiment", number, "upgrade refused: {why}");
+                    self.policy
+                        .upgrade_refused(self.clock.now(), number, why.into());
+                }
+                Effect::UpgradeEnded(log) => {
+                    tracing::info!(
+                        target: "regiment",
+                        number = log.number,
+                        outcome = ?log.outcome,
+                        why = log.why.as_deref().unwrap_or(""),
+                        "upgrade ended"
+                    );
+                }
             }
         }
     }

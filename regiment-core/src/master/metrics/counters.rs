@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::ConstCounter;
 
-use crate::master::policy::{KillReason, Stats};
+use crate::master::policy::{KillReason, REPLACEMENT_LABELS, Stats};
 
 /// The master's counters, and the liveness of its loop; shared by the driver and every
 /// [`crate::Handle`].
 #[derive(Debug)]
 pub(crate) struct Metrics {
     pub(super) rollouts: ByLabel<3>,
+    pub(super) upgrades: ByLabel<3>,
     pub(super) replacements: ByLabel<9>,
     pub(super) kills: ByLabel<4>,
     pub(super) crashes: AtomicU64,
@@ -27,21 +28,9 @@ impl Default for Metrics {
     fn default() -> Self {
         Self {
             rollouts: ByLabel::new("outcome", ["done", "aborted", "superseded"]),
-            // The values `policy::stats::replacement_label` gives.
-            replacements: ByLabel::new(
-                "reason",
-                [
-                    "rollout",
-                    "rollout_aborted",
-                    "unresponsive",
-                    "operator",
-                    "worker",
-                    "request_count",
-                    "memory",
-                    "max_age",
-                    "custom",
-                ],
-            ),
+            // The labels of `policy::UpgradeOutcome`, but the one that is no end.
+            upgrades: ByLabel::new("outcome", ["done", "aborted", "refused"]),
+            replacements: ByLabel::new("reason", REPLACEMENT_LABELS),
             kills: ByLabel::new(
                 "reason",
                 [
@@ -66,6 +55,9 @@ impl Metrics {
         self.rollouts.set("done", stats.rollouts_done);
         self.rollouts.set("aborted", stats.rollouts_aborted);
         self.rollouts.set("superseded", stats.rollouts_superseded);
+        self.upgrades.set("done", stats.upgrades_done);
+        self.upgrades.set("aborted", stats.upgrades_aborted);
+        self.upgrades.set("refused", stats.upgrades_refused);
         for (label, n) in &stats.replacements {
             self.replacements.set(label, *n);
         }

@@ -65,6 +65,15 @@ impl Collector for Scrape {
         family(
             &mut e,
             Family::counter(
+                "upgrades",
+                "Upgrades of the master in place (a new binary, same pid), by outcome.",
+            ),
+            m.upgrades.label,
+            m.upgrades.series(),
+        )?;
+        family(
+            &mut e,
+            Family::counter(
                 "replacements",
                 "Workers that took their slot from the worker they replaced, by cause.",
             ),

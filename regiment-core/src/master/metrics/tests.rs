@@ -5,7 +5,7 @@ use crate::events::RolloutOutcome;
 use crate::events::{SlotStatus, WorkerState, WorkerStatus};
 use std::time::Instant;
 
-use crate::master::policy::{Cause, KillReason, Pending, Stats};
+use crate::master::policy::{Cause, KillReason, Pending, Stats, UpgradeOutcome};
 use crate::protocol::CriterionKind;
 
 fn worker(slot: usize, state: WorkerState, age_ms: u64, rss: u64) -> WorkerStatus {
@@ -165,6 +165,10 @@ fn the_policys_counts_are_shown_under_a_fixed_set_of_label_values() {
     stats.count_rollout(RolloutOutcome::Done);
     stats.count_rollout(RolloutOutcome::Superseded);
     stats.count_rollout(RolloutOutcome::InProgress);
+    stats.count_upgrade(UpgradeOutcome::Aborted);
+    stats.count_upgrade(UpgradeOutcome::Refused);
+    stats.count_upgrade(UpgradeOutcome::Refused);
+    stats.count_upgrade(UpgradeOutcome::InProgress);
     metrics.record(&stats);
     let text = metrics.encode(status(Vec::new(), 1));
     let lines = lines(&text);
@@ -184,6 +188,9 @@ fn the_policys_counts_are_shown_under_a_fixed_set_of_label_values() {
         "regiment_rollouts_total{outcome=\"done\"} 1",
         "regiment_rollouts_total{outcome=\"aborted\"} 0",
         "regiment_rollouts_total{outcome=\"superseded\"} 1",
+        "regiment_upgrades_total{outcome=\"done\"} 0",
+        "regiment_upgrades_total{outcome=\"aborted\"} 1",
+        "regiment_upgrades_total{outcome=\"refused\"} 2",
     ] {
         assert!(lines.contains(&expected), "no {expected:?} in:\n{text}");
     }
@@ -192,6 +199,7 @@ fn the_policys_counts_are_shown_under_a_fixed_set_of_label_values() {
     assert_eq!(series("regiment_replacements_total{"), 9);
     assert_eq!(series("regiment_kills_total{"), 4);
     assert_eq!(series("regiment_rollouts_total{"), 3);
+    assert_eq!(series("regiment_upgrades_total{"), 3);
 }
 
 /// A worker's request counts under the criterion it named, never under what its text reads

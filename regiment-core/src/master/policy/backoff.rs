@@ -15,10 +15,10 @@ pub(crate) struct BackoffConfig {
 /// The backoff of one slot.
 #[derive(Debug, Clone)]
 pub(crate) struct Backoff {
-    config: BackoffConfig,
-    next: Duration,
+    pub(super) config: BackoffConfig,
+    pub(super) next: Duration,
     /// When the last delay handed out ended.
-    last_retry: Option<Instant>,
+    pub(super) last_retry: Option<Instant>,
 }
 
 impl Backoff {

@@ -42,7 +42,7 @@ impl Policy {
     }
 
     /// Runs a command as an input: the snapshot changes, and what it set off is settled.
-    fn command<T>(&mut self, now: Instant, run: impl FnOnce(&mut Self) -> T) -> T {
+    pub(super) fn command<T>(&mut self, now: Instant, run: impl FnOnce(&mut Self) -> T) -> T {
         self.status_changed = true;
         let answer = run(self);
         self.settle(now);
@@ -163,6 +163,7 @@ impl Policy {
     fn enter_stop(&mut self, now: Instant) {
         self.stopping = Some(Stopping::Graceful);
         self.end_rollout_for_stop(now);
+        self.end_upgrade_for_stop(now);
         self.queue.clear();
         for s in &mut self.slots {
             s.pending = None;

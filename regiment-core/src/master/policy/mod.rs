@@ -46,6 +46,9 @@
 mod backoff;
 mod commands;
 mod exits;
+// Nothing begins an upgrade yet (issue 23: the driver's side comes later); the tests do.
+#[cfg_attr(not(test), allow(dead_code))]
+mod handover;
 mod ids;
 mod inputs;
 mod lifecycle;
@@ -58,6 +61,8 @@ pub(super) mod termination;
 pub(super) mod thinning;
 mod timers;
 mod unserved;
+#[cfg_attr(not(test), allow(dead_code))]
+mod upgrade;
 mod wall_clock;
 mod worker;
 
@@ -73,11 +78,15 @@ pub(crate) use ids::{Generation, WorkerId};
 use rollout::Rollouts;
 pub(crate) use rollout::{CanaryConfig, RolloutLog};
 use slot::Slot;
-pub(crate) use stats::Stats;
+pub(crate) use stats::{REPLACEMENT_LABELS, Stats};
 // The metrics' tests count replacements as the policy does.
 #[cfg(test)]
 pub(crate) use slot::{Cause, Pending};
 pub(crate) use termination::Termination;
+pub(crate) use upgrade::UpgradeLog;
+#[cfg(test)]
+pub(crate) use upgrade::UpgradeOutcome;
+use upgrade::Upgrades;
 pub(crate) use wall_clock::WallClock;
 use wall_clock::millis;
 use worker::Worker;
@@ -239,6 +248,13 @@ pub(crate) enum Effect {
     /// A rollout ended (right after its `RolloutDone` or `RolloutAborted` event): its record,
     /// for whoever waits for its outcome.
     RolloutEnded(RolloutLog),
+    /// Hand upgrade `number` over to the new binary ([`Policy::begin_upgrade`]): check it,
+    /// take [`Policy::snapshot`], execute it; or, if that cannot be done, tell
+    /// [`Policy::upgrade_refused`].
+    #[cfg_attr(not(test), allow(dead_code))] // nothing begins an upgrade yet
+    Upgrade { number: u64 },
+    /// An upgrade ended: its record, for whoever waits for its outcome.
+    UpgradeEnded(UpgradeLog),
 }
 
 /// Whether and how the master is stopping.
@@ -261,6 +277,8 @@ pub(crate) struct Policy {
     next_id: u64,
     /// The good generation, the rollout under way, the last one's record.
     rollouts: Rollouts,
+    /// The upgrade under way, the last one's record.
+    upgrades: Upgrades,
     stopping: Option<Stopping>,
     effects: VecDeque<Effect>,
     status_changed: bool,
@@ -280,6 +298,7 @@ impl Policy {
             queue: VecDeque::new(),
             next_id: 1,
             rollouts: Rollouts::new(),
+            upgrades: Upgrades::default(),
             stopping: None,
             effects: VecDeque::new(),
             status_changed: true,

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::slot::{Cause, Pending};
+use super::upgrade::UpgradeOutcome;
 use super::worker::KillReason;
 use crate::events::RolloutOutcome;
 use crate::protocol::CriterionKind;
@@ -19,6 +20,10 @@ pub(crate) struct Stats {
     pub(crate) rollouts_aborted: u64,
     /// Rollouts a newer one took over.
     pub(crate) rollouts_superseded: u64,
+    /// Upgrades of the master that ended so ([`UpgradeOutcome`]).
+    pub(crate) upgrades_done: u64,
+    pub(crate) upgrades_aborted: u64,
+    pub(crate) upgrades_refused: u64,
     /// Workers that took their slot from the worker they replaced, by
     /// [`replacement_label`].
     pub(crate) replacements: BTreeMap<&'static str, u64>,
@@ -60,7 +65,30 @@ impl Stats {
             RolloutOutcome::InProgress => {}
         }
     }
+
+    /// An upgrade ended so (one still in progress is no end).
+    pub(crate) fn count_upgrade(&mut self, outcome: UpgradeOutcome) {
+        match outcome {
+            UpgradeOutcome::Done => self.upgrades_done += 1,
+            UpgradeOutcome::Aborted => self.upgrades_aborted += 1,
+            UpgradeOutcome::Refused => self.upgrades_refused += 1,
+            UpgradeOutcome::InProgress => {}
+        }
+    }
 }
+
+/// Every value [`replacement_label`] gives: the labels the metrics list.
+pub(crate) const REPLACEMENT_LABELS: [&str; 9] = [
+    "rollout",
+    "rollout_aborted",
+    "unresponsive",
+    "operator",
+    "worker",
+    "request_count",
+    "memory",
+    "max_age",
+    "custom",
+];
 
 /// The label of a replacement, as `regiment_replacements_total{reason}` shows it: its cause;
 /// for a worker's own request, the criterion it named: `worker` when it named none (the

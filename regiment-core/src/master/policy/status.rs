@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use super::upgrade::UpgradeRecord;
 use super::{Policy, WallClock, millis};
 use crate::events::{RolloutRecord, SlotStatus, WorkerStatus};
 
@@ -15,6 +16,10 @@ pub(crate) struct PolicyStatus {
     pub(crate) workers_wanted: usize,
     pub(crate) rollout: Option<u64>,
     pub(crate) last_rollout: Option<RolloutRecord>,
+    /// The last upgrade of the master (not shown by [`crate::Status`] until the upgrade has
+    /// a trigger).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) last_upgrade: Option<UpgradeRecord>,
     pub(crate) stopping: bool,
     pub(crate) workers: Vec<WorkerStatus>,
     pub(crate) slots: Vec<SlotStatus>,
@@ -49,6 +54,7 @@ impl Policy {
             workers_wanted: self.slots.len(),
             rollout: self.rollouts.under_way.as_ref().map(|r| r.target.0),
             last_rollout: self.rollouts.last.as_ref().map(|log| log.record(wall)),
+            last_upgrade: self.upgrades.last.as_ref().map(|log| log.record(wall)),
             stopping: self.stopping.is_some(),
             workers,
             slots: self

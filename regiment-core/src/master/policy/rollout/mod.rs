@@ -33,7 +33,7 @@ use super::ids::Generation;
 use super::slot::{Cause, Pending};
 pub(crate) use log::RolloutLog;
 pub(crate) use window::CanaryConfig;
-use window::Window;
+pub(crate) use window::{Tally, Window};
 
 /// The rollouts' books.
 #[derive(Debug)]
@@ -64,19 +64,19 @@ impl Rollouts {
 pub(crate) struct Rollout {
     pub(crate) target: Generation,
     /// Consecutive failed starts of target-generation workers.
-    failures: u32,
+    pub(in crate::master::policy) failures: u32,
     /// Target-generation workers that crashed soon after they were ready (within the backoff's
     /// healthy period). Not reset by a later ready: a binary that dies a second after it is
     /// ready would otherwise replace every old worker with a crash loop.
-    early_crashes: u32,
+    pub(in crate::master::policy) early_crashes: u32,
     pub(crate) stage: Stage,
-    started: Instant,
+    pub(in crate::master::policy) started: Instant,
     /// When the last slot the rollout reached got its first ready worker of the generation.
-    last_reached: Option<Instant>,
+    pub(in crate::master::policy) last_reached: Option<Instant>,
     /// Aborted if still under way then (`None`: so far off that it cannot be written).
-    deadline: Option<Instant>,
+    pub(in crate::master::policy) deadline: Option<Instant>,
     /// The time it was given, for the reason it is aborted with.
-    timeout: Duration,
+    pub(in crate::master::policy) timeout: Duration,
 }
 
 /// Where a rollout is.

@@ -51,7 +51,7 @@ impl Policy {
     /// Queues rollout replacements for up to `n` slots still on an older generation: first those
     /// whose worker serves, then those that are empty or whose worker is not ready (a crash
     /// loop the rollout may fix: its next spawn there runs the rolling generation).
-    pub(super) fn queue_rollout(&mut self, mut n: usize) {
+    pub(in crate::master::policy) fn queue_rollout(&mut self, mut n: usize) {
         let Some(target) = self.rollouts.under_way.as_ref().map(|r| r.target) else {
             return;
         };

@@ -92,7 +92,7 @@ impl Policy {
             self.emit(Event::RolloutDone {
                 generation: target.0,
             });
-            self.report_rollout_end();
+            self.report_rollout_end(now);
         } else if deadline.is_some_and(|t| t <= now) {
             let why = format!(
                 "not done within its rollout_timeout of {} (REGIMENT_ROLLOUT_TIMEOUT): {} of {} \
@@ -196,7 +196,7 @@ impl Policy {
             generation: r.target.0,
             why,
         });
-        self.report_rollout_end();
+        self.report_rollout_end(now);
     }
 
     /// How the canary of the rollout under way was judged, in its record.
@@ -207,10 +207,12 @@ impl Policy {
     }
 
     /// The record of the rollout that just ended, for whoever waits for it.
-    fn report_rollout_end(&mut self) {
-        if let Some(log) = &self.rollouts.last {
+    /// An upgrade that rolls this rollout out ends with it.
+    fn report_rollout_end(&mut self, now: Instant) {
+        if let Some(log) = self.rollouts.last.clone() {
             self.stats.count_rollout(log.outcome);
             self.effects.push_back(Effect::RolloutEnded(log.clone()));
+            self.upgrade_follows(&log, now);
         }
     }
 }

@@ -25,10 +25,10 @@ pub(crate) struct Window {
     /// Every worker's figures when the window opened (those draining too: the one the canary
     /// just replaced drains as the window opens), so that only what each answers in the window
     /// counts, whenever it leaves.
-    pub(super) baseline: BTreeMap<WorkerId, Tally>,
+    pub(in crate::master::policy) baseline: BTreeMap<WorkerId, Tally>,
     /// What the canary's and the old generation's workers that exited during the window had
     /// answered in it.
-    pub(super) gone: (Tally, Tally),
+    pub(in crate::master::policy) gone: (Tally, Tally),
 }
 
 impl Window {
@@ -65,7 +65,7 @@ impl Window {
 
 /// What one generation answered over the window: requests, and those that failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Tally(pub(super) Answers);
+pub(crate) struct Tally(pub(in crate::master::policy) Answers);
 
 impl Tally {
     /// A worker's figures, from its heartbeat.

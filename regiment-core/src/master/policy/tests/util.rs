@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::super::handover::PolicyState;
 use super::super::status::PolicyStatus;
 use super::super::worker::{Phase, Worker};
 use super::super::{
@@ -155,7 +156,12 @@ pub(super) struct Harness {
 
 impl Harness {
     pub(super) fn new(config: PolicyConfig) -> Self {
-        let t0 = Instant::now();
+        Self::new_at(config, Instant::now())
+    }
+
+    /// A policy whose simulated time starts at `t0`: two harnesses started at the same `t0`
+    /// log the same instants for the same history.
+    pub(super) fn new_at(config: PolicyConfig, t0: Instant) -> Self {
         Self {
             policy: Policy::new(config),
             now: t0,
@@ -378,6 +384,20 @@ impl Harness {
         self.log[self.step_start..].iter().map(|(_, e)| e)
     }
 
+    /// The master hands its books over to a new one configured with `config`, as an upgrade
+    /// does: snapshot, JSON and back, restored on the new master's clock, which reads `now`
+    /// at the instant of the snapshot.
+    pub(super) fn hand_over(&mut self, config: PolicyConfig, now: Instant) {
+        let state = self
+            .policy
+            .snapshot(self.now)
+            .expect("a quiet policy snapshots");
+        let state = PolicyState::from_json(&state.to_json()).expect("a state reads back");
+        self.policy = Policy::restore(config, state, now).expect("a state restores");
+        self.now = now;
+        self.pump_effects();
+    }
+
     /// Answers the effects of a call a test made to the policy itself.
     pub(super) fn pump_effects(&mut self) {
         self.step_start = self.log.len();
@@ -446,7 +466,10 @@ impl Harness {
                 | Effect::ReleaseProgram(_)
                 | Effect::Event(_)
                 | Effect::StatusChanged
-                | Effect::RolloutEnded(_) => {}
+                | Effect::RolloutEnded(_)
+                // The tests hand the upgrade over (or refuse it) themselves.
+                | Effect::Upgrade { .. }
+                | Effect::UpgradeEnded(_) => {}
             }
         }
     }

@@ -30,6 +30,7 @@ mod commands;
 mod expect;
 mod failing_deploys;
 mod good_generation;
+mod handover;
 mod heartbeats;
 mod messages;
 mod outside_kills;
@@ -44,6 +45,7 @@ mod status;
 mod stop;
 mod timers;
 mod unserved;
+mod upgrades;
 
 // ---- helpers ------------------------------------------------------------------------------
 

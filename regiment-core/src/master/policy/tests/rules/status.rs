@@ -31,6 +31,7 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
             workers_wanted: 2,
             rollout: None,
             last_rollout: None,
+            last_upgrade: None,
             stopping: false,
             workers: vec![
                 worker(0, a_pid, 1, WorkerState::Ready, 0, 0, None),

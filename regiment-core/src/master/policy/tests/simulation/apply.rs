@@ -93,6 +93,24 @@ impl World {
                 self.panicking.insert(self.h.policy.rollouts.newest.next());
                 self.h.control(Control::RollingRestart);
             }
+            Step::Handover => self.hand_over(),
+            Step::Upgrade => {
+                let begun = self.h.policy.begin_upgrade(self.h.now);
+                self.h.pump_effects();
+                if begun.is_ok() {
+                    self.hand_over();
+                    let _ = self.h.policy.upgraded(self.h.now);
+                    self.h.pump_effects();
+                }
+            }
+            Step::RefusedUpgrade => {
+                if let Ok(number) = self.h.policy.begin_upgrade(self.h.now) {
+                    self.h.pump_effects();
+                    let why = "preflight: the new binary exited 1".into();
+                    self.h.policy.upgrade_refused(self.h.now, number, why);
+                }
+                self.h.pump_effects();
+            }
             Step::Stop => {
                 self.h.control(Control::Stop);
                 return Lowers::Maybe;
@@ -149,5 +167,13 @@ impl World {
             }
         }
         Lowers::No
+    }
+
+    /// Hands the books over to a new policy with the same options, unless this is the twin.
+    fn hand_over(&mut self) {
+        if self.handovers == Handovers::Made {
+            let config = self.h.policy.config;
+            self.h.hand_over(config, self.h.now);
+        }
     }
 }

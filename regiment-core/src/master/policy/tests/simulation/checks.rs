@@ -1,6 +1,8 @@
 //! The lifecycle rules, checked after every step of a history.
 
 use super::*;
+use crate::events::RolloutOutcome;
+use crate::master::policy::upgrade::UpgradeOutcome;
 
 impl World {
     /// Every rule, after a step.
@@ -117,7 +119,31 @@ impl World {
                     self.programs.remove(generation);
                 }
                 Effect::Event(ev) => self.check_event(ev, before)?,
-                Effect::Kill { .. } | Effect::StatusChanged | Effect::RolloutEnded(_) => {}
+                Effect::Kill { .. }
+                | Effect::StatusChanged
+                | Effect::RolloutEnded(_)
+                | Effect::Upgrade { .. } => {}
+                // An upgrade ends as the rollout of its build ends, in the same step; refused,
+                // it rolled nothing out.
+                Effect::UpgradeEnded(log) => {
+                    let rollout = effects.iter().find_map(|e| match e {
+                        Effect::RolloutEnded(r) if Some(r.generation) == log.generation => {
+                            Some(r.outcome)
+                        }
+                        _ => None,
+                    });
+                    let expected = match log.outcome {
+                        UpgradeOutcome::Done => Some(RolloutOutcome::Done),
+                        UpgradeOutcome::Aborted => Some(RolloutOutcome::Aborted),
+                        UpgradeOutcome::Refused | UpgradeOutcome::InProgress => None,
+                    };
+                    if log.outcome == UpgradeOutcome::InProgress || rollout != expected {
+                        return broken(
+                            "an upgrade ends as its rollout ends",
+                            format!("{log:?} ended, its rollout: {rollout:?}"),
+                        );
+                    }
+                }
             }
         }
 

@@ -63,6 +63,14 @@ enum Step {
     ErroringRollingRestart,
     /// A rolling restart to a generation whose handlers panic: no request gets an answer.
     PanickingRollingRestart,
+    /// The policy is handed over as an upgrade hands it over (snapshot, JSON and back,
+    /// restored under the same options), and goes on.
+    Handover,
+    /// The master upgrades itself: it hands its books over, and the new master rolls its build
+    /// out (refused, as any upgrade, while one is under way or the master is stopping).
+    Upgrade,
+    /// An upgrade the driver cannot hand over (its preflight refuses the new binary).
+    RefusedUpgrade,
     Stop,
     ForcedStop,
     ScaleUp,
@@ -130,7 +138,10 @@ fn draw_step(rng: &mut ChaCha8Rng) -> Step {
     // Weights out of 10 000; a stop ends about a third of the histories, so that most end
     // with a rollout that must complete.
     match rng.random_range(0..10_000) {
-        0..3_187 => Step::Advance(match rng.random_range(0..10) {
+        3_042..3_142 => Step::Handover,
+        3_142..3_172 => Step::Upgrade,
+        3_172..3_187 => Step::RefusedUpgrade,
+        0..3_042 => Step::Advance(match rng.random_range(0..10) {
             0..6 => ms(rng.random_range(1..=300)),
             6..9 => ms(rng.random_range(300..=3_000)),
             _ => ms(rng.random_range(3_000..=30_000)),
@@ -219,6 +230,18 @@ struct World {
     stopped: bool,
     /// The process given as stray: an id the books held and no longer hold.
     gone: Option<WorkerId>,
+    /// Whether the handover steps hand the books over, or the history runs as if they were
+    /// not there (its twin, which must decide the same).
+    handovers: Handovers,
+}
+
+/// What the handover steps of a history do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handovers {
+    /// Snapshot, JSON and back, restore.
+    Made,
+    /// Nothing: the policy goes on as it is.
+    Skipped,
 }
 
 /// What the checks need from before a step.
@@ -231,8 +254,8 @@ struct Before {
 }
 
 impl World {
-    fn new(config: PolicyConfig) -> Self {
-        let mut h = Harness::new(config);
+    fn new(config: PolicyConfig, t0: Instant, handovers: Handovers) -> Self {
+        let mut h = Harness::new_at(config, t0);
         h.start();
         Self {
             h,
@@ -251,6 +274,7 @@ impl World {
             stopping: false,
             stopped: false,
             gone: None,
+            handovers,
         }
     }
 

@@ -1,47 +1,29 @@
 //! Running histories, shortening and reporting a failing one, and the tests that run them.
 
 use super::*;
+use crate::master::policy::upgrade::UpgradeOutcome;
 
 /// Runs a history; the first rule it breaks.
 fn run(config: PolicyConfig, steps: &[Step]) -> Result<(), Broken> {
     run_counting(config, steps).map(|_| ())
 }
 
-/// Runs a history; the first rule it breaks, or the kinds of event it produced.
+/// Runs a history; the first rule it breaks, or the kinds of event it produced. A history
+/// that hands the policy over runs twice: as drawn, and as its twin without the handovers,
+/// which must decide exactly the same.
 fn run_counting(config: PolicyConfig, steps: &[Step]) -> Result<Coverage, Broken> {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut world = World::new(config);
-        for (at, step) in steps.iter().enumerate() {
-            let before = world.before();
-            let lowers = world.apply(step);
-            world
-                .check(&before, lowers, step)
-                .map_err(|violation| Broken { at, violation })?;
+        // One starting instant for both: their logs compare instant by instant.
+        let t0 = Instant::now();
+        let (world, marks) = run_world(config, steps, t0, Handovers::Made)?;
+        if steps
+            .iter()
+            .any(|s| matches!(s, Step::Handover | Step::Upgrade))
+        {
+            let (twin, _) = run_world(config, steps, t0, Handovers::Skipped)?;
+            same_decisions(&world, &twin, &marks)?;
         }
-        world.settle(steps.len())?;
-        let mut coverage = Coverage::new();
-        for (_, e) in &world.h.log {
-            if let Effect::Event(e) = e {
-                let json = serde_json::to_value(e).expect("events serialize");
-                let kind = json["event"].as_str().unwrap_or("?").to_owned();
-                *coverage.entry(kind).or_default() += 1;
-                let also = match e {
-                    Event::RolloutAborted { why, .. } if why.starts_with("not done within") => {
-                        Some("rollout-timed-out")
-                    }
-                    Event::Draining { why, .. }
-                        if why.starts_with("rollout aborted") && why.ends_with("points worse") =>
-                    {
-                        Some("canary-withdrawn")
-                    }
-                    _ => None,
-                };
-                if let Some(kind) = also {
-                    *coverage.entry(kind.into()).or_default() += 1;
-                }
-            }
-        }
-        Ok(coverage)
+        Ok(coverage(&world, steps))
     }));
     outcome.unwrap_or_else(|panic| {
         let what = panic
@@ -57,6 +39,111 @@ fn run_counting(config: PolicyConfig, steps: &[Step]) -> Result<Coverage, Broken
             },
         })
     })
+}
+
+/// Runs a history in a world whose handover steps do as `handovers` says; the world after its
+/// quiet phase, and where each step's effects start in its log (and, last, the quiet phase's).
+fn run_world(
+    config: PolicyConfig,
+    steps: &[Step],
+    t0: Instant,
+    handovers: Handovers,
+) -> Result<(World, Vec<usize>), Broken> {
+    let mut world = World::new(config, t0, handovers);
+    let mut marks = Vec::with_capacity(steps.len() + 1);
+    for (at, step) in steps.iter().enumerate() {
+        marks.push(world.h.log.len());
+        let before = world.before();
+        let lowers = world.apply(step);
+        world
+            .check(&before, lowers, step)
+            .map_err(|violation| Broken { at, violation })?;
+    }
+    marks.push(world.h.log.len());
+    world.settle(steps.len())?;
+    Ok((world, marks))
+}
+
+/// A history with handovers decides what its twin without them decides, at the same instants.
+/// A status to publish is no decision: a restored policy publishes its own first.
+fn same_decisions(world: &World, twin: &World, marks: &[usize]) -> Result<(), Broken> {
+    let decisions = |w: &World| -> Vec<(usize, Instant, Effect)> {
+        (w.h.log.iter().enumerate())
+            .filter(|(_, (_, e))| *e != Effect::StatusChanged)
+            .map(|(i, (at, e))| (i, *at, e.clone()))
+            .collect()
+    };
+    let (ours, theirs) = (decisions(world), decisions(twin));
+    let differs = ours
+        .iter()
+        .zip(&theirs)
+        .position(|((_, t, a), (_, u, b))| (t, a) != (u, b))
+        .or_else(|| (ours.len() != theirs.len()).then(|| ours.len().min(theirs.len())));
+    let Some(k) = differs else {
+        return Ok(());
+    };
+    let index = ours.get(k).map_or(world.h.log.len(), |(i, _, _)| *i);
+    // The step whose effects hold it (past the last: the quiet phase, `steps.len()`).
+    let at = marks.partition_point(|m| *m <= index).saturating_sub(1);
+    let show = |d: Option<&(usize, Instant, Effect)>| match d {
+        Some((_, t, e)) => format!("{e:?} at {:?}", *t - world.h.t0),
+        None => "nothing".into(),
+    };
+    Err(Broken {
+        at,
+        violation: Violation {
+            rule: "a handover changes no decision",
+            detail: format!(
+                "decision #{k}: with the handovers {}, without {}",
+                show(ours.get(k)),
+                show(theirs.get(k))
+            ),
+        },
+    })
+}
+
+/// How often each kind of event happened in a world's history (and its upgrades and
+/// handovers, which are no events).
+fn coverage(world: &World, steps: &[Step]) -> Coverage {
+    let mut coverage = Coverage::new();
+    for (_, e) in &world.h.log {
+        let kind = match e {
+            Effect::UpgradeEnded(log) => match log.outcome {
+                UpgradeOutcome::Done => Some("upgrade-done"),
+                UpgradeOutcome::Aborted => Some("upgrade-aborted"),
+                UpgradeOutcome::Refused => Some("upgrade-refused"),
+                UpgradeOutcome::InProgress => Some("upgrade-in-progress"),
+            },
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            *coverage.entry(kind.into()).or_default() += 1;
+        }
+        if let Effect::Event(e) = e {
+            let json = serde_json::to_value(e).expect("events serialize");
+            let kind = json["event"].as_str().unwrap_or("?").to_owned();
+            *coverage.entry(kind).or_default() += 1;
+            let also = match e {
+                Event::RolloutAborted { why, .. } if why.starts_with("not done within") => {
+                    Some("rollout-timed-out")
+                }
+                Event::Draining { why, .. }
+                    if why.starts_with("rollout aborted") && why.ends_with("points worse") =>
+                {
+                    Some("canary-withdrawn")
+                }
+                _ => None,
+            };
+            if let Some(kind) = also {
+                *coverage.entry(kind.into()).or_default() += 1;
+            }
+        }
+    }
+    let handovers = steps.iter().filter(|s| **s == Step::Handover).count() as u64;
+    if handovers > 0 {
+        *coverage.entry("handover".into()).or_default() += handovers;
+    }
+    coverage
 }
 
 /// The shortest prefix that fails, then without every step whose removal keeps it failing.
@@ -182,6 +269,10 @@ fn random_histories_keep_every_rule() {
             "scaled",
             "stopping",
             "stopped",
+            "handover",
+            "upgrade-done",
+            "upgrade-aborted",
+            "upgrade-refused",
         ] {
             assert!(
                 coverage.get(kind).is_some_and(|n| *n > 0),
