@@ -168,7 +168,7 @@ fn a_handover_written_and_read_back_gives_every_descriptor_working() {
     let mut taken: Vec<BorrowedFd<'_>> = adopted.listeners.iter().map(AsFd::as_fd).collect();
     taken.extend([control.as_fd(), channel.as_fd(), fd.as_fd()]);
     taken.push(adopted.admin.as_ref().unwrap().as_fd());
-    assert!(taken.iter().all(|fd| cloexec(fd)));
+    assert!(taken.iter().all(cloexec));
 }
 
 /// Refuses `table` with an error containing each of `expected`; takes none of its descriptors.
