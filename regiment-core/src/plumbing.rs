@@ -14,6 +14,10 @@ pub mod control;
 // what regiment-tower's layers name when they fire (`request_replacement_for`).
 pub use crate::protocol::{CriterionKind, WorkerMessage, encode};
 
+// The preflight of an upgrade in place (issue 23), which the end-to-end tests run on real
+// programs until the upgrade itself runs it.
+pub mod upgrade;
+
 // The `REGIMENT_*` variables and their parsers, so that regiment-axum's variables take the
 // same durations, with the same bounds and errors, as regiment-core's; and the variables that
 // workers read, which their master hands on to them whatever `worker_env` says.

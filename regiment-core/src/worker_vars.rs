@@ -88,4 +88,9 @@ pub(crate) const INHERITED_AND_RESET: &[&str] = &[
     "NOTIFY_SOCKET",
     "WATCHDOG_USEC",
     "WATCHDOG_PID",
+    // An upgrade in place's, between two masters (see `master::driver::handover` and
+    // `master::driver::preflight`): a worker that found them would take itself for a master's
+    // preflight, or look for a handover that is not its own.
+    "REGIMENT_PREFLIGHT",
+    "REGIMENT_HANDOVER_FD",
 ];

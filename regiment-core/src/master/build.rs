@@ -4,6 +4,7 @@
 
 use tokio::sync::{broadcast, mpsc, watch};
 
+use super::driver::preflight::check::Check;
 use super::driver::{self, signals, socket_file};
 use super::{Handle, Supervisor, admin, control};
 use crate::config::{Builder, Config, ListenSettings};
@@ -43,29 +44,30 @@ impl Builder {
     }
 }
 
+/// What a master binds or takes at build, and holds for its whole life.
+#[derive(Default)]
+struct Held {
+    listeners: Vec<Listener>,
+    socket_files: Vec<socket_file::SocketFile>,
+    admin: Option<admin::Admin>,
+    control_socket: Option<control::ControlSocket>,
+}
+
 impl Supervisor {
     pub(crate) fn new(config: Config) -> Result<Self> {
-        // Each socket file is held from its bind on: an error below (the control socket is a
-        // live master's) removes those bound before it.
-        let (listeners, mut socket_files) = take_or_bind(&config.listen)?;
-        let admin = admin::bind(&config)?;
-        if let Some(admin) = &config.listen.admin
-            && let listen::ListenAddr::Unix(path) = &admin.addr
-        {
-            socket_files.push(bound_file(path, admin.option)?);
-        }
-        let control_socket = config
-            .listen
-            .control_socket
-            .as_ref()
-            .map(|socket| {
-                control::ControlSocket::bind(&socket.path).map_err(|source| Error::Bind {
-                    option: socket.option,
-                    addr: socket.path.display().to_string(),
-                    source,
-                })
-            })
-            .transpose()?;
+        // A preflight builds as the real master does, but binds nothing: the old master holds
+        // every address (see `driver::preflight`).
+        let preflight = Check::requested()?;
+        let held = match preflight {
+            Some(_) => Held::default(),
+            None => bind_all(&config)?,
+        };
+        let Held {
+            listeners,
+            socket_files,
+            admin,
+            control_socket,
+        } = held;
         // From here on, a SIGHUP or a SIGTERM is queued for `run` rather than killing the
         // process with its default action.
         let signals =
@@ -80,6 +82,12 @@ impl Supervisor {
         let (status_tx, status_rx) = watch::channel(Status::default());
         let (control_tx, control) = mpsc::unbounded_channel();
         let names = listener_names(listeners.len());
+        let config_addrs = config
+            .listen
+            .binds
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let Config {
             policy,
             spawn,
@@ -96,6 +104,11 @@ impl Supervisor {
             status_tx,
         )?;
         driver.set_admin_addr(admin.as_ref().map(|a| a.listener.describe()));
+        if preflight.is_some() {
+            // What the program reads between build and run (`listeners()`) is what the real
+            // master would listen on: the addresses configured, not bound.
+            driver.set_addrs(config_addrs);
+        }
         // Listeners and pid are known now: a program can read them before `run`.
         driver.publish_status();
         let handle = Handle::new(control_tx, events, status_rx, driver.metrics());
@@ -108,8 +121,40 @@ impl Supervisor {
             admin,
             signals,
             policy,
+            preflight,
         })
     }
+}
+
+/// Binds (or takes from systemd) everything the master listens on. Each socket file is held
+/// from its bind on: an error (the control socket is a live master's) removes those bound
+/// before it.
+fn bind_all(config: &Config) -> Result<Held> {
+    let (listeners, mut socket_files) = take_or_bind(&config.listen)?;
+    let admin = admin::bind(config)?;
+    if let Some(admin) = &config.listen.admin
+        && let listen::ListenAddr::Unix(path) = &admin.addr
+    {
+        socket_files.push(bound_file(path, admin.option)?);
+    }
+    let control_socket = config
+        .listen
+        .control_socket
+        .as_ref()
+        .map(|socket| {
+            control::ControlSocket::bind(&socket.path).map_err(|source| Error::Bind {
+                option: socket.option,
+                addr: socket.path.display().to_string(),
+                source,
+            })
+        })
+        .transpose()?;
+    Ok(Held {
+        listeners,
+        socket_files,
+        admin,
+        control_socket,
+    })
 }
 
 /// The names workers get in `LISTEN_FDNAMES`: those systemd gave the master's sockets (socket

@@ -25,6 +25,9 @@ mod handle;
 mod metrics;
 pub(crate) mod policy;
 pub use handle::Handle;
+// The parts of an upgrade in place built so far, for `plumbing::upgrade`.
+pub(crate) use driver::handover::HANDOVER_VERSION;
+pub(crate) use driver::preflight::run::preflight_at_path;
 
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
@@ -60,6 +63,8 @@ pub struct Supervisor {
     /// What the policy decides by, for the control socket's answers (how long a rollout or a
     /// stop may take).
     policy: PolicyConfig,
+    /// Built for the preflight of an upgrade: `run` concludes it and exits, running nothing.
+    preflight: Option<driver::preflight::check::Check>,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -126,7 +131,12 @@ impl Supervisor {
             admin,
             signals,
             policy,
+            preflight,
         } = self;
+        // The master's `serve`, reached: a preflight ends here (see `driver::preflight`).
+        if let Some(check) = preflight {
+            check.conclude();
+        }
         // The admin listener and the control socket are served beside the driver, as tasks
         // that end when it returns: their open connections close then, which is how `regiment
         // stop --wait` learns that the master is done. They end too if the driver panics (the

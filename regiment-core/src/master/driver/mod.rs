@@ -30,9 +30,21 @@ use programs::Programs;
 
 pub(super) mod channel;
 mod clock;
+// fork/exec without allocating in the child, raw fds (SAFETY comments there).
+#[allow(unsafe_code)]
+mod exec_plan;
 mod exits;
+// The handover file of an upgrade in place, and the descriptors it names: raw fds (SAFETY
+// comments there). Used by the exec of the upgrade, which comes next; tested on its own now.
+#[allow(unsafe_code)]
+#[allow(dead_code)]
+pub(crate) mod handover;
 mod log;
 mod notify;
+// The preflight of an upgrade: the new program spawned through its descriptor (SAFETY comment
+// there).
+#[allow(unsafe_code)]
+pub(crate) mod preflight;
 // Opens the program with O_PATH and execs it by descriptor: raw fds (SAFETY comments there).
 #[allow(unsafe_code)]
 mod program;
@@ -226,6 +238,11 @@ impl Driver {
 
     pub(crate) fn set_admin_addr(&mut self, addr: Option<String>) {
         self.admin_addr = addr;
+    }
+
+    /// The addresses the status shows, for a preflight's master, which binds none.
+    pub(crate) fn set_addrs(&mut self, addrs: Vec<String>) {
+        self.addrs = addrs;
     }
 
     /// Carries out every effect the policy queued (spawns answer at once, and may queue more).
