@@ -95,6 +95,8 @@ edges = {k: set() for k in files}
 for mod, path in files.items():
     src = open(os.path.join(root, path)).read()
     src = re.sub(r'//[^\n]*', '', src)
+    # `pub(in crate::a::b)` restricts visibility; it imports nothing.
+    src = re.sub(r'pub\(in [^)]*\)', 'pub', src)
     is_modrs = path.endswith('mod.rs') or path == 'lib.rs'
     # module of the file itself; `super` is relative to it
     # inline `mod name { ... }` blocks: paths inside them are relative to mod + [name]

@@ -16,7 +16,7 @@ use super::super::stats::REPLACEMENT_LABELS;
 use super::super::upgrade::{Upgrade, UpgradeLog, UpgradeOutcome, UpgradeStage, Upgrades};
 use super::super::worker::{Heartbeats, KillReason, Load, Phase, Worker};
 use super::super::{Policy, PolicyConfig, Stats, Stopping};
-use super::RestoreError;
+use super::error::RestoreError;
 use super::state::*;
 use crate::limits::MAX_WORKERS;
 

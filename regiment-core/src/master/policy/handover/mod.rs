@@ -23,11 +23,13 @@
 
 mod decode;
 mod encode;
+mod error;
 mod state;
 
 use std::fmt;
 use std::time::Instant;
 
+pub(crate) use error::RestoreError;
 pub(crate) use state::{PolicyState, STATE_VERSION};
 
 use super::ids::WorkerId;
@@ -55,20 +57,6 @@ impl fmt::Display for SnapshotRefusal {
             }
         }
     }
-}
-
-/// Why a state cannot be restored; the new master says so, and does not start.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum RestoreError {
-    #[error(
-        "the policy state is of format version {found}, and this master reads version \
-         {expected} only"
-    )]
-    Version { found: u32, expected: u32 },
-    #[error("the policy state is not a state of format version {STATE_VERSION}: {0}")]
-    Malformed(String),
-    #[error("the policy state is inconsistent: {0}")]
-    Inconsistent(String),
 }
 
 impl PolicyState {
