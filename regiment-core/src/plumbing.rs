@@ -70,7 +70,7 @@ pub fn is_supervising() -> bool {
 /// its word, its death or SIGTERM/SIGINT). Idempotent. regiment-axum's server attaches first
 /// thing; every worker call and `listen::take_inherited` attach too.
 pub fn attach_worker() -> bool {
-    crate::worker::attach().is_some()
+    crate::worker::attach()
 }
 
 /// Counts a request in, in the counters the heartbeats report: one more request, one more in

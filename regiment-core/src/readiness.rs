@@ -15,7 +15,8 @@ pub enum Readiness {
     /// Once the worker accepts on its listeners (servers call [`crate::worker::listening`]).
     #[default]
     Listening,
-    /// As soon as the worker process has started and taken its IPC channel.
+    /// As soon as the worker process has started and attached to its master
+    /// ([`crate::worker::attach`], which every worker call and regiment-axum's server make).
     Started,
     /// When the application calls [`crate::worker::ready`] (pools open, caches warm). A worker
     /// that has not called it by the start timeout is killed, and the kill's event says it did

@@ -81,9 +81,11 @@ impl Handle {
     /// them at `/metrics` ([`crate::Builder::admin_bind`]). Families, prefixed `regiment_`, in
     /// base units, counters ending in `_total`: `workers{state}`, `workers_wanted`,
     /// `generation`, `good_generation`, `rollouts_total{outcome}`, `upgrades_total{outcome}`
-    /// (`done`, `aborted`, `refused`: the master upgrading itself in place, not triggered yet),
-    /// `replacements_total{reason}` (`rollout`, `rollout_aborted`, `unresponsive`, `operator`,
-    /// `worker`, and for regiment-tower's criteria `request_count`, `memory`, `max_age`),
+    /// (`done`, `aborted`, `refused`: upgrades of the master in place, a feature still being
+    /// built, so 0 for now), `replacements_total{reason}` (`rollout`, `rollout_aborted`,
+    /// `unresponsive`, `operator`; for a worker's own request, the criterion it named:
+    /// regiment-tower's `request_count`, `memory`, `max_age`, `custom` for any criterion of the
+    /// application's, whatever its name, and `worker` when it named none),
     /// `crashes_total`, `start_failures_total`, `kills_total{reason}` (`drain_deadline`, ...),
     /// `log_lines_lost_total` (lines the master could not write through [`crate::LogWriter`]);
     /// per slot, from its worker's last heartbeat: `worker_resident_memory_bytes{slot}`,

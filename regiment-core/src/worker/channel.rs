@@ -26,20 +26,23 @@ fn find() -> Option<RawFd> {
         .parse()
         .ok()?;
     activation_env()?;
-    // Only what is verifiably our channel will be taken: an fd that is something else must
-    // not be closed under its owner.
-    // SAFETY (both borrows): fstat and getsockname on a number that may not be open at all
-    // only fail with EBADF; nothing is closed or kept.
-    let is_unix_socket = nix::sys::stat::fstat(unsafe { BorrowedFd::borrow_raw(ipc_fd) })
-        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
-        && socket2::SockRef::from(&unsafe { BorrowedFd::borrow_raw(ipc_fd) })
-            .local_addr()
-            .is_ok_and(|a| a.domain() == socket2::Domain::UNIX);
-    if !is_unix_socket {
+    if !is_unix_socket(ipc_fd) {
         tracing::error!(ipc_fd, "REGIMENT_IPC_FD names no Unix socket; not a worker");
         return None;
     }
     Some(ipc_fd)
+}
+
+/// Whether `fd` is an open Unix socket. Only what is verifiably our channel is taken: an fd
+/// that is something else must not be closed under its owner.
+fn is_unix_socket(fd: RawFd) -> bool {
+    // SAFETY (both borrows): fstat and getsockname on a number that may not be open at all
+    // only fail with EBADF; nothing is closed or kept.
+    nix::sys::stat::fstat(unsafe { BorrowedFd::borrow_raw(fd) })
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+        && socket2::SockRef::from(&unsafe { BorrowedFd::borrow_raw(fd) })
+            .local_addr()
+            .is_ok_and(|a| a.domain() == socket2::Domain::UNIX)
 }
 
 /// Takes the channel, close-on-exec (children of this worker must not inherit it): the first
@@ -48,6 +51,15 @@ pub(super) fn take() -> Option<UnixStream> {
     static TAKEN: AtomicBool = AtomicBool::new(false);
     let fd = inherited()?;
     if TAKEN.swap(true, Ordering::SeqCst) {
+        return None;
+    }
+    // Looked up earlier, maybe long before: the application may have closed that number
+    // since, or reused it for something else.
+    if !is_unix_socket(fd) {
+        tracing::error!(
+            fd,
+            "the IPC channel's descriptor is no Unix socket any more; not attached"
+        );
         return None;
     }
     // SAFETY: the fd is an open Unix socket handed to this very process (LISTEN_PID), and

@@ -48,20 +48,40 @@ use crate::protocol::CriterionKind;
 
 static WARNED_OUTSIDE: AtomicBool = AtomicBool::new(false);
 
-/// Attaches this worker to its master, once: takes the IPC channel and starts the thread that
-/// talks to the master, and drains this worker on the master's word, on its death (EOF on the
-/// channel) or on SIGTERM/SIGINT. Returns the worker's context; `None` outside a cluster. Every
-/// call of this module but [`is_worker`] attaches, and so does
-/// [`crate::listen::take_inherited`]; [`crate::plumbing::attach_worker`] is its way out of the
-/// crate.
-pub(crate) fn attach() -> Option<&'static WorkerContext> {
+/// Attaches this worker to its master, once, and says whether this process is an attached
+/// worker: takes the IPC channel (close-on-exec from then on) and starts the small thread that
+/// talks to the master, which reports readiness `started`, sends heartbeats, and drains this
+/// worker on the master's word, on its death (EOF on the channel) or on SIGTERM/SIGINT.
+/// Idempotent; `false` outside a cluster.
+///
+/// Every other call of this module but [`is_worker`] attaches, and so do
+/// [`crate::listen::take_inherited`] and regiment-axum's server. A worker that serves on
+/// sockets it takes some other way, and makes no other worker call, calls this first thing:
+/// until it does, its master hears nothing from it (readiness `started` counts from here), and
+/// processes it starts inherit the channel.
+///
+/// ```
+/// use regiment_core::{Role, worker};
+/// if regiment_core::role() == Role::Worker {
+///     // Sockets taken by the application's own code: attach before serving on them.
+///     assert!(worker::attach());
+/// } else {
+///     assert!(!worker::attach()); // a master, or a process run by hand
+/// }
+/// ```
+pub fn attach() -> bool {
+    context().is_some()
+}
+
+/// The worker's context, attaching first (see [`attach`]); `None` outside a cluster.
+pub(crate) fn context() -> Option<&'static WorkerContext> {
     WorkerContext::attach()
 }
 
-/// [`attach`], with one warning outside a cluster (a debug line in a master, which holds the
+/// [`context`], with one warning outside a cluster (a debug line in a master, which holds the
 /// application too: `serve(app)` gets the router before it knows its role).
 fn ctx(call: &'static str) -> Option<&'static WorkerContext> {
-    let ctx = attach();
+    let ctx = context();
     if ctx.is_none() && crate::role::is_supervising() {
         tracing::debug!(call, "worker call in the master ignored");
     } else if ctx.is_none() && !WARNED_OUTSIDE.swap(true, Ordering::Relaxed) {
@@ -92,7 +112,7 @@ pub fn is_worker() -> bool {
 /// assert_eq!(spool, None); // outside a cluster
 /// ```
 pub fn slot() -> Option<usize> {
-    attach().map(|c| c.slot)
+    context().map(|c| c.slot)
 }
 
 /// This worker's generation (1 at start, +1 per rolling restart), or `None` outside a cluster.
@@ -103,7 +123,7 @@ pub fn slot() -> Option<usize> {
 /// assert_eq!(tag, "-"); // outside a cluster
 /// ```
 pub fn generation() -> Option<u64> {
-    attach().map(|c| c.generation)
+    context().map(|c| c.generation)
 }
 
 /// The readiness mode the master expects of this worker.
@@ -115,7 +135,7 @@ pub fn generation() -> Option<u64> {
 /// assert!(!must_call_ready); // outside a cluster there is no mode at all
 /// ```
 pub fn readiness() -> Option<Readiness> {
-    attach().map(|c| c.readiness)
+    context().map(|c| c.readiness)
 }
 
 /// Asks the master to replace this worker: it starts a replacement in the same slot and drains
@@ -151,7 +171,7 @@ pub(crate) fn request_replacement_for(criterion: CriterionKind, reason: String) 
 /// assert!(!worker::replacement_requested()); // nothing is sent outside a cluster
 /// ```
 pub fn replacement_requested() -> bool {
-    attach().is_some_and(|c| c.replace_requested())
+    context().is_some_and(|c| c.replace_requested())
 }
 
 /// Marks this worker ready by hand, whatever its readiness mode. Meant for readiness `manual`
@@ -181,7 +201,7 @@ pub fn ready() {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn listening() {
-    if let Some(c) = attach()
+    if let Some(c) = context()
         && c.readiness == Readiness::Listening
     {
         c.send_ready();
@@ -197,7 +217,7 @@ pub fn listening() {
 /// assert_eq!(in_flight, None); // outside a cluster there is nothing to count
 /// ```
 pub fn stats() -> Option<&'static Stats> {
-    attach().map(|c| &c.stats)
+    context().map(|c| &c.stats)
 }
 
 /// When the drain started, the instant by which the master kills this worker, as this worker
@@ -217,7 +237,7 @@ pub fn stats() -> Option<&'static Stats> {
 /// assert_eq!(batch, 1000); // not draining
 /// ```
 pub fn drain_deadline() -> Option<Instant> {
-    attach().and_then(|c| c.drain.deadline())
+    context().and_then(|c| c.drain.deadline())
 }
 
 /// True once this worker has been told to drain.
@@ -231,7 +251,7 @@ pub fn drain_deadline() -> Option<Instant> {
 /// assert_eq!(jobs, 3);
 /// ```
 pub fn is_draining() -> bool {
-    attach().is_some_and(|c| c.drain.began().is_cancelled())
+    context().is_some_and(|c| c.drain.began().is_cancelled())
 }
 
 /// Resolves when this worker must stop accepting and finish: the master sent `drain`, the
@@ -295,7 +315,7 @@ const ABANDON_FLUSH_WITHIN: Duration = Duration::from_secs(1);
 
 /// See [`crate::plumbing::abandon_drain`], its way out of the crate.
 pub(crate) async fn abandon_drain(connections: u64) {
-    if let Some(c) = attach() {
+    if let Some(c) = context() {
         let by = c
             .drain
             .deadline()
@@ -306,7 +326,7 @@ pub(crate) async fn abandon_drain(connections: u64) {
 
 /// See [`crate::plumbing::start_heartbeat`], its way out of the crate.
 pub(crate) fn start_heartbeat() {
-    if let Some(c) = attach() {
+    if let Some(c) = context() {
         c.start_heartbeat();
     }
 }
@@ -320,7 +340,7 @@ pub(crate) fn start_heartbeat() {
 /// assert_eq!(every, regiment_core::defaults::HEARTBEAT_INTERVAL); // outside a cluster
 /// ```
 pub fn heartbeat_interval() -> Option<Duration> {
-    attach().map(|c| c.heartbeat)
+    context().map(|c| c.heartbeat)
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use std::os::unix::net::UnixStream;
 use regiment_core::plumbing::{WorkerMessage, encode};
 
 fn main() {
-    // Read from the environment, not `regiment_core::role()`: that would start regiment's
-    // worker side, which would then share the channel.
+    // Read from the environment, and no regiment worker call: any would attach regiment's
+    // worker side, which would then share the channel with what this program writes itself.
     let raw = std::env::var_os(regiment_core::worker_vars::IPC_FD).is_some()
         && std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string())
         && std::env::var(regiment_core::worker_vars::GENERATION)

@@ -16,26 +16,38 @@ pub(crate) struct Check {
 impl Check {
     /// The preflight [`PREFLIGHT_VAR`] asks for, if it is set: read whatever
     /// `Builder::env_overrides` says, as it is no option of the application's but the word of
-    /// the master that runs it. A value that is no version is an error naming the variable.
+    /// the master that runs it. Its value is `VERSION:PID`, the handover version and the pid of
+    /// the master that asks, which must be this process's parent: a variable left over in a
+    /// unit file or an image (or inherited from such a run) is an error naming it, never a
+    /// master that binds nothing and exits 0. So is a value of another shape.
     pub(crate) fn requested() -> Result<Option<Self>> {
-        Self::from_value(std::env::var_os(PREFLIGHT_VAR))
+        let parent = nix::unistd::getppid().as_raw();
+        Self::from_value(std::env::var_os(PREFLIGHT_VAR), parent)
     }
 
-    /// [`Check::requested`] with [`PREFLIGHT_VAR`]'s value.
-    fn from_value(value: Option<std::ffi::OsString>) -> Result<Option<Self>> {
+    /// [`Check::requested`] with [`PREFLIGHT_VAR`]'s value and this process's parent.
+    fn from_value(value: Option<std::ffi::OsString>, parent: i32) -> Result<Option<Self>> {
         let Some(value) = value else {
             return Ok(None);
         };
         let value = value.to_string_lossy();
-        match value.trim().parse() {
-            Ok(version) => Ok(Some(Self { version })),
-            Err(_) => Err(Error::InvalidOption {
-                option: PREFLIGHT_VAR,
-                value: value.into_owned(),
-                expected: String::from(
-                    "a handover format version (a number), set by a master that upgrades",
-                ),
-            }),
+        let invalid = |expected: String| Error::InvalidOption {
+            option: PREFLIGHT_VAR,
+            value: value.clone().into_owned(),
+            expected,
+        };
+        let parsed = value
+            .trim()
+            .split_once(':')
+            .and_then(|(v, p)| Some((v.parse::<u32>().ok()?, p.parse::<i32>().ok()?)));
+        match parsed {
+            Some((version, master)) if master == parent => Ok(Some(Self { version })),
+            Some((_, master)) => Err(invalid(format!(
+                "only in a program run by its master (pid {master}) for a preflight, and this                  process's parent is pid {parent}: a leftover? Unset it"
+            ))),
+            None => Err(invalid(String::from(
+                "VERSION:PID (a handover format version, and the pid of the master that runs                  this program to check it), set by a master that upgrades",
+            ))),
         }
     }
 
@@ -70,19 +82,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_version_is_a_preflight_and_anything_else_an_error_naming_the_variable() {
-        assert_eq!(Check::from_value(None).unwrap(), None);
+    fn a_version_and_the_parent_make_a_preflight_and_anything_else_an_error_naming_it() {
+        assert_eq!(Check::from_value(None, 42).unwrap(), None);
         assert_eq!(
-            Check::from_value(Some(" 7 ".into())).unwrap(),
+            Check::from_value(Some(" 7:42 ".into()), 42).unwrap(),
             Some(Check { version: 7 })
         );
-        for value in ["", "v1", "-1", "1.0"] {
-            let err = Check::from_value(Some(value.into())).unwrap_err();
+        for value in ["", "7", "v1:42", "-1:42", "1.0:42", "7:", "7:x", "7:43"] {
+            let err = Check::from_value(Some(value.into()), 42).unwrap_err();
             assert!(
                 matches!(&err, Error::InvalidOption { option: PREFLIGHT_VAR, value: v, .. } if v == value),
                 "{err}"
             );
             assert!(err.to_string().contains("REGIMENT_PREFLIGHT"), "{err}");
         }
+        // Left over: another process asked, not this process's parent.
+        let err = Check::from_value(Some("7:43".into()), 42)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pid 43") && err.contains("pid 42"), "{err}");
     }
 }

@@ -2,7 +2,7 @@
 //! program, it runs that program in a check mode, and execs it only if it passed.
 //!
 //! - [`check`]: the new program's side. With [`PREFLIGHT_VAR`] set to the handover version the
-//!   old master will write, `Builder::build` checks every option exactly as a real master's
+//!   old master will write and that master's pid (its parent's), `Builder::build` checks every option exactly as a real master's
 //!   build does (the same `into_config`, overrides and all; the same program opened), but binds
 //!   and takes nothing: the listeners, the admin listener and the control socket are the old
 //!   master's, held and in use, and the new master would not bind them either (it takes them
@@ -20,7 +20,8 @@ pub(crate) mod check;
 pub(crate) mod run;
 mod tail;
 
-/// The variable that puts a program in preflight mode, with the handover version to confirm.
+/// The variable that puts a program in preflight mode: `VERSION:PID`, the handover version to
+/// confirm and the pid of the master that asks (the program's parent).
 pub(crate) const PREFLIGHT_VAR: &str = "REGIMENT_PREFLIGHT";
 
 /// What a program that passed its preflight prints on stdout, last.

@@ -135,7 +135,9 @@ impl Preflight<'_> {
             .filter(|(k, _)| !NOT_PASSED.iter().any(|n| OsStr::new(n) == k))
             .collect();
         vars.extend(self.extra_env.iter().cloned());
-        vars.insert(PREFLIGHT_VAR.into(), self.version.to_string().into());
+        // The version, and who asks: the program checks that its parent is this master.
+        let asked = format!("{}:{}", self.version, std::process::id());
+        vars.insert(PREFLIGHT_VAR.into(), asked.into());
         let vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
         // 3: no descriptor is mapped into the child; any number above stdio will do.
         let mut plan = ExecPlan::new(
