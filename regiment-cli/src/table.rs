@@ -1,6 +1,8 @@
-//! `regiment status` for a person: a header, the last rollout, then one row per worker.
+//! `regiment status` for a person: a header, the master's program and start, the last rollout,
+//! then one row per worker.
 
 use std::fmt::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use regiment_core::Status;
 use regiment_core::events::WorkerState;
@@ -33,6 +35,9 @@ pub(crate) fn status(s: &Status) -> String {
         let _ = write!(out, " · {}", printable(&s.listeners.join(", ")));
     }
     out.push('\n');
+    if let Some(line) = master(s, unix_ms_now()) {
+        let _ = writeln!(out, "{}", printable(&line));
+    }
     match &s.last_rollout {
         Some(r) => {
             let _ = writeln!(out, "last rollout: {}", outcome(r));
@@ -92,10 +97,73 @@ pub(crate) fn status(s: &Status) -> String {
     out
 }
 
+/// `master program: PATH (modified …) · started …, up 3m12s`, as of `now_ms`; `None` from a
+/// master of an earlier build, which says neither.
+fn master(s: &Status, now_ms: u64) -> Option<String> {
+    let started = (s.master_started_at_ms > 0).then(|| {
+        let at = UNIX_EPOCH + Duration::from_millis(s.master_started_at_ms);
+        format!(
+            "started {}, up {}",
+            humantime::format_rfc3339_seconds(at),
+            duration(now_ms.saturating_sub(s.master_started_at_ms))
+        )
+    });
+    let program = s.master_program.as_ref().map(ToString::to_string);
+    if program.is_none() && started.is_none() {
+        return None;
+    }
+    let program = program.unwrap_or_else(|| "unknown".into());
+    Some(match started {
+        Some(started) => format!("master program: {program} · {started}"),
+        None => format!("master program: {program}"),
+    })
+}
+
+/// The wall clock, read here: the master is on this machine (its control socket is a file).
+fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 fn state(s: WorkerState) -> &'static str {
     match s {
         WorkerState::Starting => "starting",
         WorkerState::Ready => "ready",
         WorkerState::Draining => "draining",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(json: &str) -> Status {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn the_master_reads_as_its_program_and_how_long_it_has_been_up() {
+        let s = status(
+            r#"{"master_pid":42,"generation":1,"good_generation":1,"workers_wanted":2,
+                "rollout":null,"last_rollout":null,"stopping":false,"listeners":[],"admin":null,
+                "workers":[],"slots":[],"master_started_at_ms":1796632007081,
+                "master_program":{"path":"/srv/app/bin/hello","device":65024,"inode":5474756,
+                "modified_ms":1796631000000}}"#,
+        );
+        assert_eq!(
+            master(&s, 1_796_632_007_081 + 192_000).unwrap(),
+            "master program: /srv/app/bin/hello (modified 2026-12-07T08:10:00Z) · started \
+             2026-12-07T08:26:47Z, up 3m12s"
+        );
+        assert!(status(&serde_json::to_string(&s).unwrap()) == s);
+        // A master of an earlier build says neither: no line, rather than one dated 1970.
+        let older = status(
+            r#"{"master_pid":42,"generation":1,"good_generation":1,"workers_wanted":2,
+                "rollout":null,"last_rollout":null,"stopping":false,"listeners":[],"admin":null,
+                "workers":[],"slots":[]}"#,
+        );
+        assert_eq!(master(&older, 1_796_632_007_081), None);
+        assert!(!super::status(&older).contains("master program"));
     }
 }

@@ -5,7 +5,7 @@
 //! never taken from a live master.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -146,6 +146,22 @@ fn the_cli_shows_reloads_scales_replaces_measures_and_stops_a_running_hello() {
     for (_, pid) in ready_pids(&s) {
         assert!(text.contains(&pid.to_string()), "{text}");
     }
+    // The master's own program: the file it runs, for a person and (device, inode) for scripts.
+    let app = deploy.app().canonicalize().unwrap();
+    let master_line = format!("master program: {} (modified ", app.display());
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&master_line) && l.contains(" · started ")),
+        "{text}"
+    );
+    let first_build = std::fs::metadata(&app).unwrap();
+    assert_eq!(s["master_program"]["path"], app.display().to_string());
+    assert_eq!(s["master_program"]["inode"], first_build.ino());
+    assert_eq!(s["master_program"]["device"], first_build.dev());
+    assert!(
+        s["master_started_at_ms"].as_u64().is_some_and(|ms| ms > 0),
+        "{s}"
+    );
 
     // A good deploy: progress as workers are replaced, exit 0 once it completed.
     let out = regiment(&socket, &["reload", "--wait"]);
@@ -184,6 +200,9 @@ fn the_cli_shows_reloads_scales_replaces_measures_and_stops_a_running_hello() {
     let s = status_json(&socket);
     assert_eq!(s["good_generation"], 2);
     assert_eq!(ready_pids(&s), good, "the workers that served still do");
+    // The path holds another file now; the master still runs, and shows, the first.
+    assert_ne!(std::fs::metadata(&app).unwrap().ino(), first_build.ino());
+    assert_eq!(s["master_program"]["inode"], first_build.ino());
 
     // scale: to 3, refused at 0; replace: refused for a slot that does not exist.
     let out = regiment(&socket, &["scale", "3"]);

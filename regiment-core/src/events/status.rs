@@ -140,6 +140,10 @@ pub struct SlotStatus {
 /// let status = supervisor.handle().status();
 /// // Known before `run`: this process is the master, of generation 1, with 2 slots to fill.
 /// assert_eq!(status.master_pid, std::process::id());
+/// // The file it runs, and when it was built.
+/// let exe = std::env::current_exe().unwrap().display().to_string();
+/// assert_eq!(status.master_program.map(|p| p.path), Some(exe));
+/// assert!(status.master_started_at_ms > 0);
 /// assert_eq!((status.generation, status.good_generation, status.workers_wanted), (1, 1, 2));
 /// assert!(status.workers.is_empty() && status.rollout.is_none() && status.last_rollout.is_none());
 /// # Ok::<(), regiment_core::Error>(())
@@ -149,6 +153,15 @@ pub struct SlotStatus {
 pub struct Status {
     /// The master's pid.
     pub master_pid: u32,
+    /// The file the master runs: the image the kernel executes (its device, inode and
+    /// modification time even after a deploy replaced the file at its path), and the path it was
+    /// started from. Read once when the master was built; `None` where it cannot be read.
+    #[serde(default)]
+    pub master_program: Option<ProgramId>,
+    /// When the master was built (before `run`), in milliseconds since the Unix epoch; 0 from a
+    /// master of an earlier build, which did not say.
+    #[serde(default)]
+    pub master_started_at_ms: u64,
     /// The generation new workers get: the one being rolled out, else the good one.
     pub generation: u64,
     /// The last generation whose rollout completed (1 until one does): after an aborted

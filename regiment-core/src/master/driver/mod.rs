@@ -40,6 +40,7 @@ mod exits;
 #[allow(dead_code)]
 pub(crate) mod handover;
 mod log;
+mod master_program;
 mod notify;
 // The preflight of an upgrade: the new program spawned through its descriptor (SAFETY comment
 // there).
@@ -122,6 +123,10 @@ pub(crate) struct Driver {
     metrics: Arc<Metrics>,
     /// The admin listener's address, for the status.
     admin_addr: Option<String>,
+    /// The file this master runs, read once at build (see `master_program`).
+    master_program: Option<crate::events::ProgramId>,
+    /// When this master was built, in Unix milliseconds: the start the status shows.
+    started_at_ms: u64,
     /// Re-parented processes, reaped when the master is PID 1 or a subreaper.
     orphans: reaper::Reaper,
     /// The time the policy reads: real time less the master's own stalls.
@@ -144,6 +149,7 @@ impl Driver {
         })?;
         let addrs: Vec<String> = listeners.iter().map(Listener::describe).collect();
         let (from_workers_tx, from_workers) = mpsc::channel(256);
+        let wall = clock::read_wall_clock(Instant::now());
         Ok(Self {
             policy: Policy::new(policy),
             programs: Programs::new(spawn.program.clone(), program),
@@ -158,9 +164,11 @@ impl Driver {
             from_workers_tx,
             from_workers,
             notifier: notify::Notifier::from_env(),
-            wall: clock::read_wall_clock(Instant::now()),
+            wall,
             metrics: Arc::default(),
             admin_addr: None,
+            master_program: master_program::master_program(),
+            started_at_ms: wall.unix_ms,
             orphans: reaper::Reaper::detect(),
             clock: clock::StallClock::new(Instant::now()),
             spawn,

@@ -47,16 +47,7 @@ impl Program {
                 "not executable (no execute permission bit)",
             )));
         }
-        let modified_ms = meta
-            .mtime()
-            .saturating_mul(1000)
-            .saturating_add(meta.mtime_nsec() / 1_000_000);
-        let id = ProgramId {
-            path: path.display().to_string(),
-            device: meta.dev(),
-            inode: meta.ino(),
-            modified_ms: u64::try_from(modified_ms).unwrap_or(0),
-        };
+        let id = identity(path, &meta);
         let fd = OwnedFd::from(file);
         let exec = match fallback_reason(&fd, path, &meta) {
             None => Exec::Fd(fd),
@@ -94,6 +85,20 @@ impl Program {
             Exec::Fd(fd) => Some(fd.as_fd()),
             Exec::Path { .. } => None,
         }
+    }
+}
+
+/// The identity of the file `meta` describes, found at `path`.
+pub(super) fn identity(path: &Path, meta: &std::fs::Metadata) -> ProgramId {
+    let modified_ms = meta
+        .mtime()
+        .saturating_mul(1000)
+        .saturating_add(meta.mtime_nsec() / 1_000_000);
+    ProgramId {
+        path: path.display().to_string(),
+        device: meta.dev(),
+        inode: meta.ino(),
+        modified_ms: u64::try_from(modified_ms).unwrap_or(0),
     }
 }
 

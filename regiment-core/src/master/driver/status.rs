@@ -1,5 +1,5 @@
 //! The public status snapshot: the policy's part of it, and the driver's own (the master's pid,
-//! the listeners, the admin address), on a wall clock anchored once.
+//! its program and start, the listeners, the admin address), on a wall clock anchored once.
 
 use super::super::policy::WallClock;
 use super::Driver;
@@ -35,6 +35,8 @@ impl Driver {
         let policy = self.policy.status(self.clock.now(), wall);
         Status {
             master_pid: std::process::id(),
+            master_program: self.master_program.clone(),
+            master_started_at_ms: self.started_at_ms,
             generation: policy.generation,
             good_generation: policy.good_generation,
             workers_wanted: policy.workers_wanted,
@@ -46,5 +48,45 @@ impl Driver {
             workers: policy.workers,
             slots: policy.slots,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use crate::{Builder, EnvOverrides};
+
+    fn unix_ms() -> u64 {
+        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        u64::try_from(since.as_millis()).unwrap()
+    }
+
+    /// Before `run`, the status names the file the master runs and when it was built, and a
+    /// later status says the same (read once, not anew per status).
+    #[test]
+    fn the_status_shows_the_masters_program_and_when_it_started() {
+        let before = unix_ms();
+        let supervisor = Builder::new()
+            .workers(1)
+            .env_overrides(EnvOverrides::Ignore)
+            .build()
+            .expect("builds");
+        let after = unix_ms();
+        let status = supervisor.handle().status();
+        let program = status.master_program.clone().expect("known on Linux");
+        let exe = std::env::current_exe().unwrap();
+        let meta = std::fs::metadata(&exe).unwrap();
+        assert_eq!(program.path, exe.display().to_string());
+        assert_eq!((program.device, program.inode), (meta.dev(), meta.ino()));
+        let started = status.master_started_at_ms;
+        assert!(
+            before <= started && started <= after,
+            "{before} {started} {after}"
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["master_program"]["inode"], meta.ino());
+        assert_eq!(json["master_started_at_ms"], started);
     }
 }
