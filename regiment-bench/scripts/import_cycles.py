@@ -60,13 +60,20 @@ def expand_use(tree):
                 out.append(prefix + e)
     return out
 
-reexport = {}
+def cleaned(path):
+    """The file's source without comments, and `pub(in crate::a::b)` (a visibility, which
+    imports nothing) read as `pub`."""
+    src = re.sub(r'//[^\n]*', '', open(os.path.join(root, path)).read())
+    return re.sub(r'pub\(in [^)]*\)', 'pub', src)
 
-def target_of(mod, p):
+sources = {mod: cleaned(path) for mod, path in files.items()}
+
+def target_of(here, p):
+    """The file that the path `p`, written in module `here`, names; None outside the crate."""
     segs = [s for s in p.replace(' ', '').split('::') if s]
     if not segs:
         return None
-    base = list(mod)
+    base = list(here)
     if segs[0] == 'crate':
         base, segs = [], segs[1:]
     elif segs[0] in ('super', 'self'):
@@ -74,16 +81,17 @@ def target_of(mod, p):
             if segs[0] == 'super':
                 base = base[:-1]
             segs = segs[1:]
-    elif tuple(list(mod) + [segs[0]]) in files:
+    elif tuple(list(here) + [segs[0]]) in files:
         pass  # a child module named without `self::`
     else:
         return None
     segs = [s for s in segs if s != '*']
     return resolve(base, segs)
 
+# `pub use` re-exports, followed through a few levels (a re-export of a re-export).
+reexport = {}
 for _ in range(3):
-    for mod, path in files.items():
-        src = re.sub(r'//[^\n]*', '', open(os.path.join(root, path)).read())
+    for mod, src in sources.items():
         for m in re.finditer(r'\bpub(?:\([^)]*\))?\s+use\s+([^;]+);', src, re.S):
             for p in expand_use(' '.join(m.group(1).split())):
                 name = p.split(' as ')[-1].split('::')[-1].strip()
@@ -92,13 +100,7 @@ for _ in range(3):
                     reexport[(mod, name)] = t
 
 edges = {k: set() for k in files}
-for mod, path in files.items():
-    src = open(os.path.join(root, path)).read()
-    src = re.sub(r'//[^\n]*', '', src)
-    # `pub(in crate::a::b)` restricts visibility; it imports nothing.
-    src = re.sub(r'pub\(in [^)]*\)', 'pub', src)
-    is_modrs = path.endswith('mod.rs') or path == 'lib.rs'
-    # module of the file itself; `super` is relative to it
+for mod, src in sources.items():
     # inline `mod name { ... }` blocks: paths inside them are relative to mod + [name]
     inline = []
     for m in re.finditer(r'\bmod\s+(\w+)\s*\{', src):
@@ -113,25 +115,8 @@ for mod, path in files.items():
         paths += [(scope(m.start()), p) for p in expand_use(' '.join(m.group(1).split()))]
     paths += [(scope(m.start()), m.group(1)) for m in re.finditer(r'(?<![:\w])((?:\w+)(?:::\w+)+)', src)]
     for here, p in paths:
-        segs = [s for s in p.replace(' ', '').split('::') if s]
-        if not segs:
-            continue
-        base = list(here)
-        if segs[0] == 'crate':
-            base, segs = [], segs[1:]
-        elif segs[0] in ('super', 'self'):
-            while segs and segs[0] in ('super', 'self'):
-                if segs[0] == 'super':
-                    base = base[:-1]
-                segs = segs[1:]
-        elif tuple(list(here) + [segs[0]]) in files:
-            pass  # a child module named without `self::`
-        else:
-            continue
-        segs = [s for s in segs if s != '*']
-        t = resolve(base, segs)
+        t = target_of(here, p)
         if t is not None and t != mod:
-            # importing an item re-exported by an ancestor mod.rs counts as importing that file
             edges[mod].add(t)
 
 # Tarjan
