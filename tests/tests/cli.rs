@@ -18,23 +18,11 @@ use tests::deploy::Deploy;
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
 const REGIMENT: &str = env!("CARGO_BIN_EXE_regiment_under_test");
 
-/// Runs `regiment --socket SOCKET ARGS...`.
+/// Runs `regiment --socket SOCKET ARGS...`, which must end within the ceiling (see
+/// `tests::command`).
 fn regiment(socket: &Path, args: &[&str]) -> Output {
-    let out = Command::new(REGIMENT)
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .env_remove("REGIMENT_CONTROL_SOCKET")
-        .output()
-        .expect("run regiment");
-    eprintln!(
-        "$ regiment {}\n{}{}-> {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        out.status
-    );
-    out
+    regiment_bounded(socket, args)
+        .unwrap_or_else(|| panic!("regiment {args:?} still ran after {CEILING:?}"))
 }
 
 fn stdout(o: &Output) -> String {
