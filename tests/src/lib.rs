@@ -14,6 +14,7 @@ pub mod grpc;
 pub mod load;
 pub mod notify;
 pub mod procfs;
+pub mod raw_worker;
 pub mod scratch;
 pub mod systemd;
 pub mod unit_file;

@@ -5,31 +5,19 @@
 //! 16 MB and at the end (`flood: N MB written`), then stays up, silent, without serving.
 
 use std::io::Write;
-use std::os::fd::{FromRawFd, RawFd};
-use std::os::unix::net::UnixStream;
 
 use regiment_core::plumbing::{WorkerMessage, encode};
+use tests::raw_worker::{spawned_by_a_master, take_channel};
 
 fn main() {
-    // Read from the environment, and no regiment worker call: any would attach regiment's
-    // worker side, which would then share the channel with what this program writes itself.
-    let flooding = std::env::var_os(regiment_core::worker_vars::IPC_FD).is_some()
-        && std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string())
+    let flooding = spawned_by_a_master()
         && std::env::var(regiment_core::worker_vars::WORKER_ID).ok()
             == std::env::var("FLOOD_SLOT").ok();
     if !flooding {
         return tests::fixture::main("v1");
     }
-    let fd: RawFd = std::env::var(regiment_core::worker_vars::IPC_FD)
-        .expect("a worker has an IPC fd")
-        .parse()
-        .expect("an fd number");
-    // SAFETY: the master gave this process the fd; regiment's worker side, which would own it
-    // otherwise, is never started here.
-    #[allow(unsafe_code)]
-    let mut channel = unsafe { UnixStream::from_raw_fd(fd) };
     // Blocking: the flood goes as fast as the master reads, no faster.
-    channel.set_nonblocking(false).expect("a blocking channel");
+    let mut channel = take_channel();
     let total_mb: usize = std::env::var("FLOOD_MB")
         .ok()
         .and_then(|v| v.parse().ok())

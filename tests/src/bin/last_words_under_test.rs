@@ -6,16 +6,12 @@
 //! last words are read shows in the `exited` event.
 
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, RawFd};
-use std::os::unix::net::UnixStream;
 
 use regiment_core::plumbing::{WorkerMessage, encode};
+use tests::raw_worker::{spawned_by_a_master, take_channel};
 
 fn main() {
-    // Read from the environment, and no regiment worker call: any would attach regiment's
-    // worker side, which would then share the channel with what this program writes itself.
-    let raw = std::env::var_os(regiment_core::worker_vars::IPC_FD).is_some()
-        && std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string())
+    let raw = spawned_by_a_master()
         && std::env::var(regiment_core::worker_vars::GENERATION)
             .ok()
             .as_deref()
@@ -23,15 +19,7 @@ fn main() {
     if !raw {
         return tests::fixture::main("v2");
     }
-    let fd: RawFd = std::env::var(regiment_core::worker_vars::IPC_FD)
-        .expect("a worker has an IPC fd")
-        .parse()
-        .expect("an fd number");
-    // SAFETY: the master gave this process the fd; regiment's worker side, which would own it
-    // otherwise, is never started here.
-    #[allow(unsafe_code)]
-    let mut channel = unsafe { UnixStream::from_raw_fd(fd) };
-    channel.set_nonblocking(false).expect("a blocking channel");
+    let mut channel = take_channel();
     channel
         .write_all(&encode(&WorkerMessage::Ready))
         .expect("say ready");
