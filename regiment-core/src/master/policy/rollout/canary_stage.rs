@@ -14,8 +14,8 @@ use super::super::Policy;
 use super::super::ids::{Generation, WorkerId};
 use super::super::slot::{Cause, Origin, Pending, Slot};
 use super::super::worker::Worker;
+use super::Stage;
 use super::window::{CanaryConfig, Tally, Window};
-use super::{Rollout, Stage};
 use crate::events::{CanaryVerdict, Event};
 
 impl Policy {
@@ -61,16 +61,11 @@ impl Policy {
     /// A worker exits during the window: what it answered still counts for its generation.
     pub(in crate::master::policy) fn canary_worker_gone(&mut self, id: WorkerId, w: &Worker) {
         let good = self.rollouts.good;
-        let Some(Rollout {
-            target,
-            stage: Stage::Window(window),
-            ..
-        }) = &mut self.rollouts.under_way
-        else {
+        let Some((target, window)) = self.rollouts.window_mut() else {
             return;
         };
         let mut gone = std::mem::take(&mut window.gone);
-        window.add_share(&mut gone, id, w, *target, good);
+        window.add_share(&mut gone, id, w, target, good);
         window.gone = gone;
     }
 
@@ -85,15 +80,9 @@ impl Policy {
     /// The window is over: the rollout goes on, or is aborted with both figures.
     fn judge_canary(&mut self, c: CanaryConfig, now: Instant) {
         let good = self.rollouts.good;
-        let Some(Rollout {
-            target,
-            stage: Stage::Window(window),
-            ..
-        }) = &mut self.rollouts.under_way
-        else {
+        let Some((target, window)) = self.rollouts.window_mut() else {
             return;
         };
-        let target = *target;
         // Those that left in the window, and every one still in the books, draining ones too
         // (a recycled canary drains while its successor serves): each counted once.
         let mut tallies = std::mem::take(&mut window.gone);

@@ -57,6 +57,18 @@ impl Rollouts {
             last: None,
         }
     }
+
+    /// The rollout under way's target and canary window, while the window is open.
+    pub(in crate::master::policy) fn window_mut(&mut self) -> Option<(Generation, &mut Window)> {
+        match &mut self.under_way {
+            Some(Rollout {
+                target,
+                stage: Stage::Window(window),
+                ..
+            }) => Some((*target, window)),
+            _ => None,
+        }
+    }
 }
 
 /// A rolling restart under way.
