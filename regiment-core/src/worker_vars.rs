@@ -70,27 +70,43 @@ pub const HEARTBEAT_MS: &str = "REGIMENT_HEARTBEAT_MS";
 /// ```
 pub const PROGRAM_NAME: &str = "REGIMENT_PROGRAM_NAME";
 
-/// Variables a master removes from what it passes on, because it sets them itself (or because
-/// they described the master's own activation, not the worker's).
-pub(crate) const INHERITED_AND_RESET: &[&str] = &[
-    WORKER_ID,
-    GENERATION,
-    IPC_FD,
-    READINESS,
-    DRAIN_TIMEOUT_MS,
-    HEARTBEAT_MS,
-    PROGRAM_NAME,
+/// The service manager's variables: socket activation, its notification channel and its
+/// watchdog. They are addressed to the master: a worker that notified would be ignored
+/// (NotifyAccess=main) or, worse, taken for the service, and no process the master starts is
+/// given them.
+pub(crate) const SERVICE_MANAGER: &[&str] = &[
     "LISTEN_FDS",
     "LISTEN_PID",
     "LISTEN_FDNAMES",
-    // The service manager's channel is the master's: a worker that notified would be ignored
-    // (NotifyAccess=main) or, worse, taken for the service.
     "NOTIFY_SOCKET",
     "WATCHDOG_USEC",
     "WATCHDOG_PID",
-    // An upgrade in place's, between two masters (see `master::driver::handover` and
-    // `master::driver::preflight`): a worker that found them would take itself for a master's
-    // preflight, or look for a handover that is not its own.
-    "REGIMENT_PREFLIGHT",
-    "REGIMENT_HANDOVER_FD",
 ];
+
+/// An upgrade in place's, between two masters (see `master::driver::handover` and
+/// `master::driver::preflight`): a worker that found them would take itself for a master's
+/// preflight, or look for a handover that is not its own; a preflight is given them afresh.
+pub(crate) const UPGRADE: &[&str] = &[UPGRADE_PREFLIGHT, UPGRADE_HANDOVER_FD];
+
+/// The variable that puts a program in preflight mode (`master::driver::preflight`).
+pub(crate) const UPGRADE_PREFLIGHT: &str = "REGIMENT_PREFLIGHT";
+/// The variable that gives a new master its handover file (`master::driver::handover`).
+pub(crate) const UPGRADE_HANDOVER_FD: &str = "REGIMENT_HANDOVER_FD";
+
+/// Variables a master removes from what it passes on to its workers, because it sets them
+/// itself ([`WORKER_ID`] to [`PROGRAM_NAME`]), or because they are the service manager's or an
+/// upgrade's.
+pub(crate) fn reset_for_workers() -> impl Iterator<Item = &'static str> {
+    [
+        WORKER_ID,
+        GENERATION,
+        IPC_FD,
+        READINESS,
+        DRAIN_TIMEOUT_MS,
+        HEARTBEAT_MS,
+        PROGRAM_NAME,
+    ]
+    .into_iter()
+    .chain(SERVICE_MANAGER.iter().copied())
+    .chain(UPGRADE.iter().copied())
+}

@@ -21,12 +21,7 @@ const DEVELOPMENT: &[&str] = &[
 fn known() -> impl Iterator<Item = &'static str> {
     super::overrides::names()
         .chain(PassedOnVariable::ALL.iter().map(|v| v.name()))
-        .chain(
-            crate::worker_vars::INHERITED_AND_RESET
-                .iter()
-                .copied()
-                .filter(|name| name.starts_with(PREFIX)),
-        )
+        .chain(crate::worker_vars::reset_for_workers().filter(|name| name.starts_with(PREFIX)))
         .chain(DEVELOPMENT.iter().copied())
 }
 

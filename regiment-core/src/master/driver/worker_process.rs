@@ -85,11 +85,10 @@ pub(crate) fn spawn(req: SpawnRequest<'_>) -> std::io::Result<Spawned> {
     // getenv would return the first (the master's, not the configured one).
     let mut vars: BTreeMap<OsString, OsString> = BTreeMap::new();
     if req.worker_env == WorkerEnv::Inherit {
-        vars.extend(std::env::vars_os().filter(|(k, _)| {
-            !worker_vars::INHERITED_AND_RESET
-                .iter()
-                .any(|r| OsStr::new(r) == k)
-        }));
+        vars.extend(
+            std::env::vars_os()
+                .filter(|(k, _)| !worker_vars::reset_for_workers().any(|r| OsStr::new(r) == k)),
+        );
     }
     // What workers read of regiment's own, whatever `worker_env` says (only-configured would
     // leave them out); no other REGIMENT_* of the master's.

@@ -27,7 +27,7 @@ pub(crate) mod inherit;
 pub(crate) const HANDOVER_VERSION: u32 = 1;
 
 /// The variable that gives the new master the handover file's descriptor number.
-pub(crate) const HANDOVER_FD_VAR: &str = "REGIMENT_HANDOVER_FD";
+pub(crate) const HANDOVER_FD_VAR: &str = crate::worker_vars::UPGRADE_HANDOVER_FD;
 
 /// Whether this master reads handover files of `version`: its own only, for now.
 pub(crate) fn reads(version: u32) -> bool {

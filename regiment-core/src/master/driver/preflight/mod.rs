@@ -22,7 +22,7 @@ mod tail;
 
 /// The variable that puts a program in preflight mode: `VERSION:PID`, the handover version to
 /// confirm and the pid of the master that asks (the program's parent).
-pub(crate) const PREFLIGHT_VAR: &str = "REGIMENT_PREFLIGHT";
+pub(crate) const PREFLIGHT_VAR: &str = crate::worker_vars::UPGRADE_PREFLIGHT;
 
 /// What a program that passed its preflight prints on stdout, last.
 pub(crate) fn ok_line(version: u32) -> String {

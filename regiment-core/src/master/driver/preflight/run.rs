@@ -14,27 +14,21 @@ use tokio::time::Instant;
 use super::tail::Tail;
 use super::{PREFLIGHT_VAR, ok_line};
 use crate::master::driver::exec_plan::{ExecPlan, ListenPid};
-use crate::master::driver::handover::HANDOVER_FD_VAR;
 use crate::master::driver::program::Program;
+use crate::worker_vars;
 
 /// How long a preflight killed at its bound may take to be reaped: SIGKILL is not refused, so
 /// only a process stuck in the kernel takes any time at all.
 const REAP_AFTER_KILL: Duration = Duration::from_secs(10);
 
-/// What the new program is not given of the master's environment: the service manager's
-/// channel and the socket activation are the master's own (a preflight that notified systemd
-/// would be taken for the service; one that found `LISTEN_FDS` would look for sockets it does
-/// not have), and the upgrade's own variables are set afresh.
-const NOT_PASSED: &[&str] = &[
-    "LISTEN_FDS",
-    "LISTEN_PID",
-    "LISTEN_FDNAMES",
-    "NOTIFY_SOCKET",
-    "WATCHDOG_USEC",
-    "WATCHDOG_PID",
-    HANDOVER_FD_VAR,
-    PREFLIGHT_VAR,
-];
+/// Whether the new program is not given `name` of the master's environment: the service
+/// manager's channel and the socket activation are the master's own (a preflight that notified
+/// systemd would be taken for the service; one that found `LISTEN_FDS` would look for sockets
+/// it does not have), and the upgrade's own variables are set afresh.
+fn not_passed(name: &OsStr) -> bool {
+    let listed = |names: &[&str]| names.iter().any(|n| OsStr::new(n) == name);
+    listed(worker_vars::SERVICE_MANAGER) || listed(worker_vars::UPGRADE)
+}
 
 /// A preflight to run.
 #[derive(Debug)]
@@ -132,7 +126,7 @@ impl Preflight<'_> {
         // A map, so that a later value replaces an earlier one: with two entries for one name,
         // getenv would return the first.
         let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os()
-            .filter(|(k, _)| !NOT_PASSED.iter().any(|n| OsStr::new(n) == k))
+            .filter(|(k, _)| !not_passed(k))
             .collect();
         vars.extend(self.extra_env.iter().cloned());
         // The version, and who asks: the program checks that its parent is this master.
