@@ -65,6 +65,65 @@ fn open_fds(pid: u32) -> BTreeMap<i32, (String, u32)> {
     .collect()
 }
 
+/// The inodes of the sockets a master keeps of its own: TCP listeners (no remote port), Unix
+/// listeners, and unnamed connected Unix sockets (its workers' channels). Any other socket it
+/// holds is a client's session: a TCP connection, an accepted Unix connection (named after its
+/// listener), or a connection already closed by both ends, which no table lists any more.
+fn own_socket_inodes() -> Vec<String> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            if fields.len() > 9 && fields[2].ends_with(":0000") {
+                inodes.push(fields[9].to_owned());
+            }
+        }
+    }
+    let text = std::fs::read_to_string("/proc/net/unix").expect("/proc/net/unix");
+    for line in text.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // Num RefCount Protocol Flags Type St Inode [Path]; a listener's Flags: 00010000.
+        if fields.len() == 7 || (fields.len() > 7 && fields[3] == "00010000") {
+            inodes.push(fields[6].to_owned());
+        }
+    }
+    inodes
+}
+
+/// `pid`'s descriptors once no client's session is open in it (see [`own_socket_inodes`]): the
+/// master closes a session a moment after its client has read the answer, so a snapshot taken
+/// at once may still hold it. A session never closed fails the test.
+fn settled_fds(pid: u32) -> BTreeMap<i32, (String, u32)> {
+    let deadline = Instant::now() + CEILING;
+    loop {
+        let fds = open_fds(pid);
+        let own = own_socket_inodes();
+        let sessions: Vec<&i32> = fds
+            .iter()
+            .filter(|(_, (target, _))| {
+                target
+                    .strip_prefix("socket:[")
+                    .and_then(|t| t.strip_suffix(']'))
+                    .is_some_and(|inode| !own.iter().any(|i| i == inode))
+            })
+            .map(|(fd, _)| fd)
+            .collect();
+        if sessions.is_empty() {
+            return fds;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sessions never closed: descriptors {sessions:?}\n{}",
+            listing(&fds)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// What `fds` holds, one per line, for a failure's message.
 fn listing(fds: &BTreeMap<i32, (String, u32)>) -> String {
     fds.iter()
@@ -106,7 +165,7 @@ fn a_master_holds_as_many_descriptors_after_ten_rollouts_and_all_but_stdio_are_c
         .unwrap()
         .to_owned();
     admin_status(&admin);
-    let first = open_fds(pid);
+    let first = settled_fds(pid);
 
     let leaked = inheritable(&first, &environment);
     assert!(
@@ -139,10 +198,10 @@ fn a_master_holds_as_many_descriptors_after_ten_rollouts_and_all_but_stdio_are_c
 
     // An exited worker's channel closes once its last words are read: soon, not at once.
     let deadline = Instant::now() + CEILING;
-    let mut now = open_fds(pid);
+    let mut now = settled_fds(pid);
     while now.len() != first.len() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
-        now = open_fds(pid);
+        now = settled_fds(pid);
     }
     assert_eq!(
         now.len(),
