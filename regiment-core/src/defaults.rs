@@ -101,7 +101,11 @@ pub const ROLLOUT_SETTLE: Duration = Duration::from_secs(5);
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The signals that start a rolling restart ([`crate::Builder::restart_signals`]).
-pub const RESTART_SIGNALS: [Signal; 2] = [Signal::SIGHUP, Signal::SIGUSR2];
+pub const RESTART_SIGNALS: [Signal; 1] = [Signal::SIGHUP];
+
+/// The signal that upgrades the master in place (`regiment upgrade`, [`crate::Handle::upgrade`]),
+/// as in nginx, unicorn, gunicorn and Puma. Not an option: a deploy tool sends it to any master.
+pub const UPGRADE_SIGNAL: Signal = Signal::SIGUSR2;
 
 /// How many workers a canary replaces ([`crate::Canary::workers`]).
 pub const CANARY_WORKERS: usize = 1;

@@ -51,6 +51,14 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// This process was executed by an upgrade of the master in place and cannot take over,
+    /// and there is no way back (it is the way back already): the workers it was handed see
+    /// their channels close and exit.
+    #[error("this master was executed by an upgrade in place and cannot take over: {why}")]
+    TakeOver {
+        /// Why, and why there is no way back.
+        why: String,
+    },
     /// Another I/O failure of the master, with what it was doing.
     #[error("{context}: {source}")]
     Io {

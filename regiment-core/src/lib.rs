@@ -77,8 +77,8 @@ pub use master::{Handle, Supervisor};
 ///
 /// ```
 /// use regiment_core::Signal;
-/// // Deploy tools that send SIGUSR2 instead of SIGHUP work as well.
-/// assert_eq!("SIGUSR2".parse::<Signal>(), Ok(Signal::SIGUSR2));
+/// // Deploy tools that send SIGUSR1 instead of SIGHUP work as well, when chosen.
+/// assert_eq!("SIGUSR1".parse::<Signal>(), Ok(Signal::SIGUSR1));
 /// ```
 pub use nix::sys::signal::Signal;
 pub use readiness::Readiness;

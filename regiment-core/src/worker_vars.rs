@@ -86,12 +86,23 @@ pub(crate) const SERVICE_MANAGER: &[&str] = &[
 /// An upgrade in place's, between two masters (see `master::driver::handover` and
 /// `master::driver::preflight`): a worker that found them would take itself for a master's
 /// preflight, or look for a handover that is not its own; a preflight is given them afresh.
-pub(crate) const UPGRADE: &[&str] = &[UPGRADE_PREFLIGHT, UPGRADE_HANDOVER_FD];
+pub(crate) const UPGRADE: &[&str] = &[
+    UPGRADE_PREFLIGHT,
+    UPGRADE_HANDOVER_FD,
+    UPGRADE_PREVIOUS_FD,
+    UPGRADE_ROLLED_BACK,
+];
 
 /// The variable that puts a program in preflight mode (`master::driver::preflight`).
 pub(crate) const UPGRADE_PREFLIGHT: &str = "REGIMENT_PREFLIGHT";
 /// The variable that gives a new master its handover file (`master::driver::handover`).
 pub(crate) const UPGRADE_HANDOVER_FD: &str = "REGIMENT_HANDOVER_FD";
+/// The variable that gives a new master the descriptor of the program it replaced, for the
+/// way back (`master::driver::upgrade::takeover`).
+pub(crate) const UPGRADE_PREVIOUS_FD: &str = "REGIMENT_UPGRADE_PREVIOUS_FD";
+/// Set, with the reason, when a new master that could not take over executes its previous
+/// program again: that master reports the upgrade as rolled back.
+pub(crate) const UPGRADE_ROLLED_BACK: &str = "REGIMENT_UPGRADE_ROLLED_BACK";
 
 /// Variables a master removes from what it passes on to its workers, because it sets them
 /// itself ([`WORKER_ID`] to [`PROGRAM_NAME`]), or because they are the service manager's or an

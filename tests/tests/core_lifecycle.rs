@@ -125,7 +125,7 @@ fn a_worker_is_named_in_ps_after_the_program_path_as_its_master() {
 }
 
 #[test]
-fn sighup_and_sigusr2_each_roll_every_worker() {
+fn each_sighup_rolls_every_worker() {
     let c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);
     let first = c.wait_serving(2);
     let n0 = c.events().len();
@@ -135,7 +135,7 @@ fn sighup_and_sigusr2_each_roll_every_worker() {
         is(e, "rollout-done") && e["generation"] == 2
     });
     let second = c.wait_serving(2);
-    c.signal(Signal::SIGUSR2);
+    c.signal(Signal::SIGHUP);
     c.wait_event("rollout 3 done", n0, |e| {
         is(e, "rollout-done") && e["generation"] == 3
     });
@@ -1007,7 +1007,7 @@ fn the_restart_signal_can_be_chosen() {
         FIXTURE,
         &[
             ("REGIMENT_WORKERS", "1"),
-            // Not among the defaults (SIGHUP, SIGUSR2): it rolls only if chosen.
+            // Not among the defaults (SIGHUP): it rolls only if chosen.
             ("REGIMENT_RESTART_SIGNAL", "SIGUSR1"),
         ],
     );

@@ -31,7 +31,7 @@ pub(super) enum WorkerCount {
 /// `REGIMENT_MAX_SURGE`, `REGIMENT_BACKOFF_INITIAL`, `REGIMENT_BACKOFF_MAX`,
 /// `REGIMENT_BACKOFF_RESET`, `REGIMENT_ROLLOUT_FAILURE_LIMIT`, `REGIMENT_ROLLOUT_SETTLE`,
 /// `REGIMENT_ROLLOUT_TIMEOUT`,
-/// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP,SIGUSR2`), `REGIMENT_PROCESS_NAME`,
+/// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP,SIGUSR1`), `REGIMENT_PROCESS_NAME`,
 /// `REGIMENT_HEARTBEAT_INTERVAL`, `REGIMENT_HEARTBEAT_TIMEOUT` (`10s`, `off`),
 /// `REGIMENT_CANARY_*`, `REGIMENT_CONTROL_SOCKET`, `REGIMENT_WORKER_USER`,
 /// `REGIMENT_WORKER_GROUP`, `REGIMENT_WORKER_ENV`, `REGIMENT_ADMIN_BIND`, `REGIMENT_WATCH`
@@ -106,7 +106,7 @@ impl fmt::Debug for Builder {
 impl Builder {
     /// Defaults: one worker per CPU, no listener, drain deadline 30 s, start timeout 30 s,
     /// surge 25 % of the workers (at least 1), backoff 100 ms doubling to 30 s (reset after a
-    /// worker stayed up 60 s), readiness `listening`, rolling restart on SIGHUP and SIGUSR2,
+    /// worker stayed up 60 s), readiness `listening`, rolling restart on SIGHUP,
     /// heartbeats every second and no heartbeat timeout; see [`crate::defaults`].
     ///
     /// ```
@@ -293,10 +293,11 @@ impl Builder {
         self
     }
 
-    /// The signals that start a rolling restart (default SIGHUP and SIGUSR2).
+    /// The signals that start a rolling restart (default SIGHUP).
     ///
-    /// SIGHUP, SIGUSR1 and SIGUSR2 are accepted: the signals only a person or a deploy tool
-    /// sends, and that mean nothing else to the master. Refused at build (under the name
+    /// SIGHUP and SIGUSR1 are accepted: the signals only a person or a deploy tool sends, and
+    /// that mean nothing else to the master (SIGUSR2 upgrades the master itself, see
+    /// [`crate::Handle::upgrade`]). Refused at build (under the name
     /// `restart_signals`, or `REGIMENT_RESTART_SIGNAL` for the environment override): no
     /// signal at all, and every other signal, because it cannot be handled (SIGKILL,
     /// SIGSTOP), the kernel, a terminal or a timer sends it for a reason of its own (SIGPIPE
@@ -306,8 +307,8 @@ impl Builder {
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides, Signal};
-    /// // SIGHUP means "reload the config" to this program's users: deploy on SIGUSR2 only.
-    /// let builder = Builder::new().restart_signals([Signal::SIGUSR2]);
+    /// // SIGHUP means "reload the config" to this program's users: deploy on SIGUSR1 only.
+    /// let builder = Builder::new().restart_signals([Signal::SIGUSR1]);
     /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// // No signal at all: refused, an operator could not deploy.
     /// let builder = Builder::new().restart_signals(Vec::new());
@@ -318,7 +319,7 @@ impl Builder {
     ///     .restart_signals([Signal::SIGPIPE])
     ///     .env_overrides(EnvOverrides::Ignore)
     ///     .build();
-    /// assert!(err.unwrap_err().to_string().contains("SIGHUP, SIGUSR1 or SIGUSR2"));
+    /// assert!(err.unwrap_err().to_string().contains("SIGHUP or SIGUSR1"));
     /// ```
     pub fn restart_signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Self {
         self.restart_signals = signals.into_iter().collect();

@@ -61,7 +61,7 @@ const OVERRIDES: &[Override] = overrides! {
     "REGIMENT_ROLLOUT_TIMEOUT" => |b, v| b.rollout_timeout = Some(v.duration()?),
     "REGIMENT_READINESS" => |b, v| b.readiness = v.parsed()?,
     "REGIMENT_RESTART_SIGNAL" => |b, v| b.restart_signals =
-        parse_restart_signals(v.name(), v.raw_text("restart signals, such as SIGHUP,SIGUSR2")?)?,
+        parse_restart_signals(v.name(), v.raw_text("restart signals, such as SIGHUP,SIGUSR1")?)?,
     "REGIMENT_PROCESS_NAME" => |b, v| b.process_name =
         Some(v.text("a name for the workers in ps")?.to_owned()),
     "REGIMENT_HEARTBEAT_INTERVAL" => |b, v| b.heartbeat = v.duration()?,

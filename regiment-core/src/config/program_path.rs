@@ -25,6 +25,13 @@ pub(crate) fn resolve(explicit: Option<PathBuf>) -> Result<PathBuf> {
     )
 }
 
+/// The path the master was started from, resolved as the worker program's default is (`argv[0]`
+/// as the shell used it, symlinks kept): where an upgrade in place finds the master's new
+/// program.
+pub(crate) fn master_path() -> Result<PathBuf> {
+    resolve(None)
+}
+
 fn resolve_with(
     explicit: Option<PathBuf>,
     arg0: Option<OsString>,

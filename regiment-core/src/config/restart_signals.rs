@@ -11,11 +11,12 @@ use crate::error::{Error, Result};
 /// of a terminal, SIGALRM and SIGPROF to timers and profilers, SIGCHLD at every worker exit,
 /// SIGSEGV and the other faults), cannot be handled (SIGKILL, SIGSTOP), or already stops or
 /// scales the master. Real-time signals are not listed: [`Signal`] cannot name them.
-const ACCEPTED: [Signal; 3] = [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2];
+/// SIGUSR2 upgrades the master ([`crate::defaults::UPGRADE_SIGNAL`]).
+const ACCEPTED: [Signal; 2] = [Signal::SIGHUP, Signal::SIGUSR1];
 
 /// What the restart signals accept, in words.
-const EXPECTED: &str = "SIGHUP, SIGUSR1 or SIGUSR2 (the signals that mean nothing else to the \
-                        master, its terminal or the kernel)";
+const EXPECTED: &str = "SIGHUP or SIGUSR1 (the signals that mean nothing else to the master, \
+                        its terminal or the kernel; SIGUSR2 upgrades the master)";
 
 /// Comma-separated restart signals, as `REGIMENT_RESTART_SIGNAL` gives them; an error names
 /// `option` and the whole value.
@@ -28,7 +29,7 @@ pub(super) fn parse_restart_signals(option: &'static str, v: &str) -> Result<Vec
                     Error::invalid(
                         option,
                         v,
-                        format!("a comma-separated list of {EXPECTED}, such as SIGHUP,SIGUSR2"),
+                        format!("a comma-separated list of {EXPECTED}, such as SIGHUP,SIGUSR1"),
                     )
                 })
         })

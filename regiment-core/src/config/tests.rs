@@ -88,8 +88,9 @@ fn restart_signals_that_cannot_roll_the_workers_are_refused() {
         Signal::SIGCONT,
         Signal::SIGTSTP,
         Signal::SIGQUIT,
-        // Already stop or scale the master.
+        // Already stop, upgrade or scale the master.
         Signal::SIGTERM,
+        Signal::SIGUSR2,
         Signal::SIGINT,
         Signal::SIGTTIN,
         Signal::SIGTTOU,
@@ -101,7 +102,7 @@ fn restart_signals_that_cannot_roll_the_workers_are_refused() {
         assert!(
             e.contains("`restart_signals`")
                 && e.contains(&format!("{:?}", refused.as_str()))
-                && e.contains("SIGHUP, SIGUSR1 or SIGUSR2"),
+                && e.contains("SIGHUP or SIGUSR1"),
             "{e}"
         );
     }
@@ -110,7 +111,7 @@ fn restart_signals_that_cannot_roll_the_workers_are_refused() {
         e.contains("`restart_signals`") && e.contains("at least one of SIGHUP"),
         "{e}"
     );
-    for fine in [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2] {
+    for fine in [Signal::SIGHUP, Signal::SIGUSR1] {
         let config = Builder::new()
             .workers(1)
             .restart_signals([fine])
@@ -128,12 +129,12 @@ fn the_restart_signal_variable_is_checked_under_its_own_name() {
     assert!(
         e.contains("`REGIMENT_RESTART_SIGNAL`")
             && e.contains("\"SIGHUP, kill\"")
-            && e.contains("SIGHUP, SIGUSR1 or SIGUSR2")
-            && e.contains("such as SIGHUP,SIGUSR2"),
+            && e.contains("SIGHUP or SIGUSR1")
+            && e.contains("such as SIGHUP,SIGUSR1"),
         "{e}"
     );
     for refused in [
-        "SIGTERM", "int", "SIGCHLD", "SIGNOPE", "", "SIGPIPE", "alrm", "SIGWINCH",
+        "SIGTERM", "usr2", "int", "SIGCHLD", "SIGNOPE", "", "SIGPIPE", "alrm", "SIGWINCH",
     ] {
         assert!(
             parse_restart_signals("REGIMENT_RESTART_SIGNAL", refused).is_err(),
@@ -141,8 +142,8 @@ fn the_restart_signal_variable_is_checked_under_its_own_name() {
         );
     }
     assert_eq!(
-        parse_restart_signals("REGIMENT_RESTART_SIGNAL", "hup, SIGUSR1,usr2").unwrap(),
-        [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2]
+        parse_restart_signals("REGIMENT_RESTART_SIGNAL", "hup, SIGUSR1").unwrap(),
+        [Signal::SIGHUP, Signal::SIGUSR1]
     );
 }
 

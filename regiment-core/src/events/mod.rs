@@ -16,12 +16,14 @@
 
 mod rollout;
 mod status;
+mod upgrade;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 pub use rollout::{Answers, CanaryVerdict, RolloutOutcome, RolloutRecord};
 pub use status::{ProgramId, SlotStatus, Status, WorkerState, WorkerStatus};
+pub use upgrade::{UpgradeOutcome, UpgradeRecord};
 
 /// One thing that happened to the cluster.
 ///

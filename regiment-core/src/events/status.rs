@@ -173,6 +173,11 @@ pub struct Status {
     pub rollout: Option<u64>,
     /// The last rolling restart, under way or ended, and how it ended.
     pub last_rollout: Option<RolloutRecord>,
+    /// The last upgrade of the master in place (`regiment upgrade`), under way or ended, and
+    /// how it went; `None` until one begins. Carried from master to master, as is
+    /// `master_started_at_ms`: the start of the service, not of the program running now.
+    #[serde(default)]
+    pub last_upgrade: Option<super::UpgradeRecord>,
     /// True once a stop signal was received.
     pub stopping: bool,
     /// Listening addresses.

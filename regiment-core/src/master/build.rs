@@ -5,6 +5,7 @@
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::driver::preflight::check::Check;
+use super::driver::upgrade::takeover::{Incoming, TakenOver};
 use super::driver::{self, signals, socket_file};
 use super::{Handle, Supervisor, admin, control};
 use crate::config::{Builder, Config, ListenSettings};
@@ -40,6 +41,11 @@ impl Builder {
     /// # Ok::<(), regiment_core::Error>(())
     /// ```
     pub fn build(self) -> Result<Supervisor> {
+        // Executed by an upgrade in place: the old master's listeners, workers and state are
+        // taken over, nothing is bound (see `driver::upgrade`).
+        if let Some(incoming) = Incoming::from_env() {
+            return incoming.take_over(self);
+        }
         Supervisor::new(self.into_config()?)
     }
 }
@@ -53,6 +59,14 @@ struct Held {
     control_socket: Option<control::ControlSocket>,
 }
 
+/// How the driver starts.
+enum Start {
+    /// A master started afresh (or a preflight's, if asked for).
+    Fresh(Option<Check>),
+    /// A master that took over from an old one.
+    TakenOver(Box<driver::TakeOverStart>),
+}
+
 impl Supervisor {
     pub(crate) fn new(config: Config) -> Result<Self> {
         // A preflight builds as the real master does, but binds nothing: the old master holds
@@ -62,12 +76,6 @@ impl Supervisor {
             Some(_) => Held::default(),
             None => bind_all(&config)?,
         };
-        let Held {
-            listeners,
-            socket_files,
-            admin,
-            control_socket,
-        } = held;
         // From here on, a SIGHUP or a SIGTERM is queued for `run` rather than killing the
         // process with its default action.
         let signals =
@@ -77,11 +85,65 @@ impl Supervisor {
                     source,
                 }
             })?;
+        let names = listener_names(held.listeners.len());
+        Self::assemble(config, held, names, signals, Start::Fresh(preflight))
+    }
+
+    /// The master that took over from an old one (see `driver::upgrade::takeover`): everything
+    /// it holds was handed over, and nothing is left that can fail.
+    pub(crate) fn taken_over(config: Config, signals: signals::Signals, taken: TakenOver) -> Self {
+        let TakenOver {
+            adopted,
+            policy,
+            rolled_back,
+        } = taken;
+        let held = Held {
+            listeners: adopted.listeners,
+            socket_files: (adopted.master.socket_files.iter())
+                .map(socket_file::SocketFile::handed_over)
+                .collect(),
+            admin: (adopted.admin).map(|listener| admin::Admin::handed_over(listener, &config)),
+            control_socket: adopted
+                .control_socket
+                .map(|(listener, file)| control::ControlSocket {
+                    listener,
+                    file: socket_file::SocketFile::handed_over(&file),
+                }),
+        };
+        warn_on_new_addresses(&config, &held);
+        let names = adopted.master.listener_names.clone();
+        let start = Start::TakenOver(Box::new(driver::TakeOverStart {
+            policy,
+            workers: adopted.workers,
+            programs: adopted.programs,
+            master: adopted.master,
+            rolled_back,
+        }));
+        match Self::assemble(config, held, names, signals, start) {
+            Ok(supervisor) => supervisor,
+            // `assemble` fails only where a fresh driver opens its program.
+            Err(e) => unreachable!("a master that took over cannot fail to assemble: {e}"),
+        }
+    }
+
+    /// The supervisor around what it holds, its driver started as `start` says.
+    fn assemble(
+        config: Config,
+        held: Held,
+        names: String,
+        signals: signals::Signals,
+        start: Start,
+    ) -> Result<Self> {
+        let Held {
+            listeners,
+            socket_files,
+            admin,
+            control_socket,
+        } = held;
         crate::role::mark_supervising();
         let (events, _) = broadcast::channel(1024);
         let (status_tx, status_rx) = watch::channel(Status::default());
         let (control_tx, control) = mpsc::unbounded_channel();
-        let names = listener_names(listeners.len());
         let config_addrs = config
             .listen
             .binds
@@ -94,15 +156,18 @@ impl Supervisor {
             triggers,
             ..
         } = config;
-        let mut driver = driver::Driver::new(
-            policy,
+        let parts = driver::DriverParts {
             spawn,
-            triggers.watch_program,
+            watch_program: triggers.watch_program,
             listeners,
-            names,
-            events.clone(),
-            status_tx,
-        )?;
+            listener_names: names,
+            events: events.clone(),
+            status: status_tx,
+        };
+        let (mut driver, preflight) = match start {
+            Start::Fresh(preflight) => (driver::Driver::new(policy, parts)?, preflight),
+            Start::TakenOver(taken) => (driver::Driver::taken_over(parts, *taken), None),
+        };
         driver.set_admin_addr(admin.as_ref().map(|a| a.listener.describe()));
         if preflight.is_some() {
             // What the program reads between build and run (`listeners()`) is what the real
@@ -123,6 +188,28 @@ impl Supervisor {
             policy,
             preflight,
         })
+    }
+}
+
+/// Says so when the new options name other addresses than those handed over: a master that
+/// took over keeps listening where the old one did (its workers accept there), until it is
+/// started afresh.
+fn warn_on_new_addresses(config: &Config, held: &Held) {
+    let configured: Vec<String> = config
+        .listen
+        .binds
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let held_addrs: Vec<String> = held.listeners.iter().map(Listener::describe).collect();
+    if !configured.is_empty() && configured != held_addrs {
+        tracing::warn!(
+            target: "regiment",
+            configured = %configured.join(","),
+            listening = %held_addrs.join(","),
+            "the new options bind other addresses; the master keeps listening where it did \
+             until it is started afresh"
+        );
     }
 }
 

@@ -6,7 +6,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use super::driver::Command;
 use super::metrics;
 use super::policy::Control;
-use crate::events::{Event, EventStream, RolloutRecord, Status};
+use crate::events::{Event, EventStream, RolloutRecord, Status, UpgradeRecord};
 
 /// Observes and steers a running [`crate::Supervisor`]; cheap to clone.
 ///
@@ -139,6 +139,45 @@ impl Handle {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.control.send(Command::RollingRestartAndWait(tx)).ok()?;
         rx.await.ok().flatten()
+    }
+
+    /// Upgrades the master in place, as SIGUSR2 does: the program now at the master's path is
+    /// checked (its preflight), then executed by this very process (same pid), which keeps its
+    /// listeners, control socket, admin listener and every worker, and then rolls the workers
+    /// to the new build with every gate of a rolling restart. `Ok` with the upgrade's number
+    /// once it began; `Err` says why none began (one is under way, the master is stopping).
+    ///
+    /// How it ends is the status's [`Status::last_upgrade`]: the process that called this is
+    /// replaced by the new program if the upgrade goes through, so a deploy script asks the
+    /// new master (`regiment upgrade --wait` does).
+    ///
+    /// ```no_run
+    /// # async fn deploy(handle: regiment_core::Handle) {
+    /// match handle.upgrade().await {
+    ///     Ok(number) => println!("upgrade {number} begun"),
+    ///     Err(why) => eprintln!("no upgrade: {why}"),
+    /// }
+    /// # }
+    /// ```
+    pub async fn upgrade(&self) -> std::result::Result<u64, String> {
+        let (answer, begun) = tokio::sync::oneshot::channel();
+        let gone = || "the master is stopping".to_string();
+        self.control
+            .send(Command::Upgrade { answer })
+            .map_err(|_| gone())?;
+        begun.await.map_err(|_| gone())?
+    }
+
+    /// Waits for upgrade `number` to end in this master: its record once it ended (at once if
+    /// it has). `None` if this master knows no such upgrade, or stops (or hands over to its
+    /// new program) first. For the control socket's `upgrade --wait`, which asks again the
+    /// master that runs after the exec.
+    pub(crate) async fn upgrade_outcome(&self, number: u64) -> Option<UpgradeRecord> {
+        let (answer, ended) = tokio::sync::oneshot::channel();
+        self.control
+            .send(Command::UpgradeOutcome { number, answer })
+            .ok()?;
+        ended.await.ok().flatten()
     }
 
     /// Stops gracefully, as SIGTERM does; a second call kills the workers.

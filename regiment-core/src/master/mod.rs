@@ -33,8 +33,10 @@ use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::error::{Error, Result};
+use driver::handover::envelope::{ControlEntry, ListenerEntry};
 use driver::{Command, signals, socket_file};
 use policy::PolicyConfig;
+use std::os::fd::AsRawFd;
 
 /// A master ready to run: options checked, program resolved, listeners bound.
 ///
@@ -137,6 +139,18 @@ impl Supervisor {
         if let Some(check) = preflight {
             check.conclude();
         }
+        let mut driver = driver;
+        driver.set_held_beside(driver::upgrade::HeldBeside {
+            control_socket: control_socket.as_ref().map(|c| ControlEntry {
+                fd: c.listener.as_raw_fd(),
+                file: c.file.entry(),
+            }),
+            admin: admin.as_ref().map(|a| ListenerEntry::of(&a.listener)),
+            socket_files: socket_files
+                .iter()
+                .map(socket_file::SocketFile::entry)
+                .collect(),
+        });
         // The admin listener and the control socket are served beside the driver, as tasks
         // that end when it returns: their open connections close then, which is how `regiment
         // stop --wait` learns that the master is done. They end too if the driver panics (the

@@ -32,7 +32,7 @@ mod drain;
 mod ipc;
 pub(crate) mod memory;
 #[cfg(target_os = "linux")]
-mod process_name;
+pub(crate) mod process_name;
 
 use std::future::Future;
 use std::pin::Pin;

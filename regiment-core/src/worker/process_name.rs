@@ -26,6 +26,18 @@ pub(super) fn adopt() {
     }
 }
 
+/// Names this process after the file name of `path`, as an execution by path would have: the
+/// master, after an upgrade executed it through a descriptor.
+pub(crate) fn name_after(path: &std::path::Path) {
+    let Some(name) = path.file_name() else {
+        return;
+    };
+    let name = name.as_encoded_bytes();
+    if let Err(e) = set(&name[..name.len().min(COMM_MAX)]) {
+        tracing::debug!(error = %e, "could not set the master's process name");
+    }
+}
+
 /// Sets the name of the process, that is of its main thread, from whichever thread calls:
 /// `/proc/self/comm` names the main thread (a thread may rename its siblings), where
 /// `prctl(PR_SET_NAME)` names only the calling thread, so it is the fallback only on the main

@@ -43,6 +43,19 @@ pub(super) struct Admin {
     heartbeat_overdue: Duration,
 }
 
+impl Admin {
+    /// The admin listener an old master handed over, served under `config`'s options.
+    pub(super) fn handed_over(listener: Listener, config: &Config) -> Self {
+        Admin {
+            listener,
+            heartbeat_overdue: heartbeat_overdue(
+                config.spawn.heartbeat_interval,
+                config.policy.heartbeat_timeout,
+            ),
+        }
+    }
+}
+
 /// Binds the admin listener, if one is configured; an error names the option that gave it.
 pub(super) fn bind(config: &Config) -> Result<Option<Admin>> {
     let Some(admin) = &config.listen.admin else {

@@ -8,11 +8,17 @@
 //! clock may not be ours to read, counts from when it reads that frame, so it can only err late
 //! by the frame's transit (it stops waiting a margin before the deadline, see
 //! `regiment_core::worker::drain_deadline`).
+//!
+//! For an upgrade in place, the task gives its stream back ([`ToWorker::HandOver`]) between two
+//! frames: with it the bytes read from the socket and not decoded yet (the start of a frame),
+//! which the new master's task decodes first. Every frame decoded before was handed to the loop
+//! already: none is torn, none lost.
 
 use std::time::Instant;
 
+use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::master::policy::WorkerId;
@@ -20,23 +26,27 @@ use crate::protocol::codec::{FrameDecoder, FrameEncoder};
 use crate::protocol::{Incoming, MasterMessage, WorkerMessage};
 
 /// What the supervisor loop tells a worker, through its channel task.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) enum ToWorker {
     /// Drain; the master kills the worker at `kill_at`.
     Drain { kill_at: Instant },
+    /// Stop serving the channel and give its stream back, for an upgrade in place (what was
+    /// sent before this is written first).
+    HandOver(oneshot::Sender<HandedOver>),
 }
 
-impl ToWorker {
-    /// The message as written now.
-    fn message(self) -> MasterMessage {
-        match self {
-            ToWorker::Drain { kill_at } => {
-                let left = kill_at.saturating_duration_since(Instant::now());
-                MasterMessage::Drain {
-                    deadline_ms: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
-                }
-            }
-        }
+/// A channel given back by its task: the stream, and the bytes read but not yet decoded.
+#[derive(Debug)]
+pub(crate) struct HandedOver {
+    pub(crate) stream: std::os::unix::net::UnixStream,
+    pub(crate) pending: BytesMut,
+}
+
+/// The drain message as written now, for a worker killed at `kill_at`.
+fn drain_message(kill_at: Instant) -> MasterMessage {
+    let left = kill_at.saturating_duration_since(Instant::now());
+    MasterMessage::Drain {
+        deadline_ms: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
     }
 }
 
@@ -48,10 +58,12 @@ pub(crate) enum FromWorker {
     Closed(WorkerId),
 }
 
-/// Starts the task; returns the sender for messages to the worker.
+/// Starts the task; returns the sender for messages to the worker. `pending` is what a task
+/// before it read and did not decode (empty for a new worker).
 pub(crate) fn start(
     id: WorkerId,
     stream: std::os::unix::net::UnixStream,
+    pending: BytesMut,
     to_loop: mpsc::Sender<FromWorker>,
 ) -> std::io::Result<mpsc::Sender<ToWorker>> {
     stream.set_nonblocking(true)?;
@@ -60,6 +72,8 @@ pub(crate) fn start(
     tokio::spawn(async move {
         let (r, w) = stream.into_split();
         let mut frames = FramedRead::new(r, FrameDecoder::<WorkerMessage>::default());
+        // Decoded first, before anything read from now on.
+        frames.read_buffer_mut().extend_from_slice(&pending);
         let mut sink = FramedWrite::new(w, FrameEncoder);
         let mut writable = true;
         let mut outbox_open = true;
@@ -70,11 +84,23 @@ pub(crate) fn start(
                 // EOF tells it.
                 () = to_loop.closed() => return,
                 msg = outbox.recv(), if outbox_open => match msg {
-                    Some(msg) => {
-                        if writable && let Err(e) = sink.send(msg.message()).await {
+                    Some(ToWorker::Drain { kill_at }) => {
+                        if writable && let Err(e) = sink.send(drain_message(kill_at)).await {
                             tracing::debug!(%id, error = %e, "could not write to worker");
                             writable = false;
                         }
+                    }
+                    Some(ToWorker::HandOver(answer)) => {
+                        let pending = std::mem::take(frames.read_buffer_mut());
+                        let r = frames.into_inner();
+                        let stream = r.reunite(sink.into_inner()).expect("the halves of one stream");
+                        match stream.into_std() {
+                            Ok(stream) => {
+                                let _ = answer.send(HandedOver { stream, pending });
+                            }
+                            Err(e) => tracing::error!(%id, error = %e, "cannot hand the IPC channel over"),
+                        }
+                        return;
                     }
                     // The driver reaped this worker: what it wrote before it exited is still
                     // read, to the EOF its exit left, so that its exit is booked after its last
@@ -101,7 +127,12 @@ pub(crate) fn start(
         }
         // Keep the write half open until the worker is gone: a drain may still be sent.
         while outbox_open && let Some(msg) = outbox.recv().await {
-            if writable && sink.send(msg.message()).await.is_err() {
+            // A closed channel is not handed over (the driver waits for its worker's exit
+            // first): dropping the answer says so.
+            if let ToWorker::Drain { kill_at } = msg
+                && writable
+                && sink.send(drain_message(kill_at)).await.is_err()
+            {
                 writable = false;
             }
         }

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
-use tokio::process::Child;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -21,7 +20,7 @@ use super::policy::{
 };
 use crate::config::SpawnSettings;
 use crate::error::{Error, Result};
-use crate::events::{AbandonedDrain, Event, RolloutRecord, Status};
+use crate::events::{AbandonedDrain, Event, RolloutRecord, Status, UpgradeRecord};
 use crate::listen::Listener;
 use crate::protocol::WorkerMessage;
 use channel::{FromWorker, ToWorker};
@@ -35,9 +34,8 @@ mod clock;
 mod exec_plan;
 mod exits;
 // The handover file of an upgrade in place, and the descriptors it names: raw fds (SAFETY
-// comments there). Used by the exec of the upgrade, which comes next; tested on its own now.
+// comments there).
 #[allow(unsafe_code)]
-#[allow(dead_code)]
 pub(crate) mod handover;
 mod log;
 mod master_program;
@@ -57,8 +55,12 @@ pub(super) mod socket_file;
 mod spawning;
 mod status;
 // fork/exec without allocating in the child, raw fds (SAFETY comments there).
+mod worker_child;
 #[allow(unsafe_code)]
 mod worker_process;
+// The exec of the new master and the way back: raw fds and execveat (SAFETY comments there).
+#[allow(unsafe_code)]
+pub(crate) mod upgrade;
 
 /// What a [`crate::Handle`] asks of the driver.
 #[derive(Debug)]
@@ -67,6 +69,15 @@ pub(crate) enum Command {
     /// A rolling restart, answered with its record once it ended (`None`: none was started,
     /// the master is stopping).
     RollingRestartAndWait(oneshot::Sender<Option<RolloutRecord>>),
+    /// An upgrade in place, answered at once: its number, or why none began.
+    Upgrade {
+        answer: oneshot::Sender<std::result::Result<u64, String>>,
+    },
+    /// The end of upgrade `number`, answered once it ended (`None`: unknown here).
+    UpgradeOutcome {
+        number: u64,
+        answer: oneshot::Sender<Option<UpgradeRecord>>,
+    },
     /// A replacement of the worker of `slot`, answered at once: taken, or why not.
     Replace {
         slot: usize,
@@ -86,10 +97,10 @@ struct Reaped {
     book_by: Instant,
 }
 
-/// A worker process the driver started, until reaped.
+/// A worker process the driver started (or was handed over), until reaped.
 struct Process {
     pid: u32,
-    child: Child,
+    child: worker_child::WorkerChild,
     to_worker: mpsc::Sender<ToWorker>,
     /// Its IPC channel reached EOF: every message it wrote has been handed to the policy.
     channel_closed: bool,
@@ -131,28 +142,121 @@ pub(crate) struct Driver {
     orphans: reaper::Reaper,
     /// The time the policy reads: real time less the master's own stalls.
     clock: clock::StallClock,
+    /// The path the master was started from, where an upgrade finds its new program; or why
+    /// it cannot be known.
+    master_path: std::result::Result<std::path::PathBuf, String>,
+    /// The upgrade being carried out, until the exec (or its refusal).
+    upgrade: Option<upgrade::UpgradeRun>,
+    /// Who waits for the end of an upgrade, by its number.
+    upgrade_waiters: BTreeMap<u64, Vec<oneshot::Sender<Option<UpgradeRecord>>>>,
+    /// How long an upgrade's preflight may take: the start timeout, as for a worker.
+    upgrade_preflight_bound: Duration,
+    preflights_tx: mpsc::UnboundedSender<upgrade::PreflightDone>,
+    preflights: mpsc::UnboundedReceiver<upgrade::PreflightDone>,
+    /// What the master holds beside the driver, for a handover.
+    held_beside: upgrade::HeldBeside,
+    /// Set when this driver took over from an old master: what `run` starts from (the
+    /// channels' tasks need the runtime `run` has).
+    resume: Option<Resume>,
+}
+
+/// What a driver that took over resumes in `run`.
+struct Resume {
+    workers: Vec<(
+        handover::envelope::WorkerEntry,
+        std::os::unix::net::UnixStream,
+    )>,
+    rolled_back: Option<String>,
+}
+
+/// What every driver is built from.
+pub(crate) struct DriverParts {
+    pub(crate) spawn: SpawnSettings,
+    pub(crate) watch_program: crate::WatchProgram,
+    pub(crate) listeners: Vec<Listener>,
+    pub(crate) listener_names: String,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) status: watch::Sender<Status>,
+}
+
+/// What a driver that took over from an old master starts from.
+pub(crate) struct TakeOverStart {
+    pub(crate) policy: Policy,
+    pub(crate) workers: Vec<(
+        handover::envelope::WorkerEntry,
+        std::os::unix::net::UnixStream,
+    )>,
+    pub(crate) programs: Vec<(
+        handover::envelope::ProgramEntry,
+        Option<std::os::fd::OwnedFd>,
+    )>,
+    pub(crate) master: handover::envelope::MasterEntry,
+    /// Set when this master is the previous program executed again: why the new one could
+    /// not take over.
+    pub(crate) rolled_back: Option<String>,
 }
 
 impl Driver {
-    pub(crate) fn new(
-        policy: PolicyConfig,
-        spawn: SpawnSettings,
-        watch_program: crate::WatchProgram,
-        listeners: Vec<Listener>,
-        listener_names: String,
-        events: broadcast::Sender<Event>,
-        status: watch::Sender<Status>,
-    ) -> Result<Self> {
-        let program = Program::open(&spawn.program).map_err(|source| Error::Program {
-            path: spawn.program.clone(),
+    /// A driver started afresh: its first generation's program opened now.
+    pub(crate) fn new(policy: PolicyConfig, parts: DriverParts) -> Result<Self> {
+        let program = Program::open(&parts.spawn.program).map_err(|source| Error::Program {
+            path: parts.spawn.program.clone(),
             source,
         })?;
+        let programs = Programs::new(parts.spawn.program.clone(), program);
+        Ok(Self::with(
+            Policy::new(policy),
+            programs,
+            notify::Notifier::from_env(),
+            None,
+            parts,
+        ))
+    }
+
+    /// A driver that takes over from an old master: its policy restored, its programs, workers
+    /// and channels handed over.
+    pub(crate) fn taken_over(parts: DriverParts, start: TakeOverStart) -> Self {
+        let TakeOverStart {
+            policy,
+            workers,
+            programs,
+            master,
+            rolled_back,
+        } = start;
+        let programs = Programs::adopted(parts.spawn.program.clone(), programs);
+        let notifier = notify::Notifier::after_upgrade(master.notified_ready);
+        let resume = Resume {
+            workers,
+            rolled_back,
+        };
+        let mut driver = Self::with(policy, programs, notifier, Some(resume), parts);
+        driver.started_at_ms = master.started_at_ms;
+        driver
+    }
+
+    fn with(
+        policy: Policy,
+        programs: Programs,
+        notifier: notify::Notifier,
+        resume: Option<Resume>,
+        parts: DriverParts,
+    ) -> Self {
+        let DriverParts {
+            spawn,
+            watch_program,
+            listeners,
+            listener_names,
+            events,
+            status,
+        } = parts;
         let addrs: Vec<String> = listeners.iter().map(Listener::describe).collect();
         let (from_workers_tx, from_workers) = mpsc::channel(256);
+        let (preflights_tx, preflights) = mpsc::unbounded_channel();
         let wall = clock::read_wall_clock(Instant::now());
-        Ok(Self {
-            policy: Policy::new(policy),
-            programs: Programs::new(spawn.program.clone(), program),
+        Self {
+            upgrade_preflight_bound: policy.start_timeout(),
+            policy,
+            programs,
             waiters: BTreeMap::new(),
             listeners,
             listener_names,
@@ -163,7 +267,7 @@ impl Driver {
             status,
             from_workers_tx,
             from_workers,
-            notifier: notify::Notifier::from_env(),
+            notifier,
             wall,
             metrics: Arc::default(),
             admin_addr: None,
@@ -171,9 +275,21 @@ impl Driver {
             started_at_ms: wall.unix_ms,
             orphans: reaper::Reaper::detect(),
             clock: clock::StallClock::new(Instant::now()),
+            master_path: crate::config::master_path().map_err(|e| e.to_string()),
+            upgrade: None,
+            upgrade_waiters: BTreeMap::new(),
+            preflights_tx,
+            preflights,
+            held_beside: upgrade::HeldBeside::default(),
+            resume,
             spawn,
             watch_program,
-        })
+        }
+    }
+
+    /// What the master holds beside the driver, named in a handover.
+    pub(crate) fn set_held_beside(&mut self, held: upgrade::HeldBeside) {
+        self.held_beside = held;
     }
 
     /// Runs the master until it stopped. `signals` were installed when it was built: what
@@ -204,7 +320,10 @@ impl Driver {
         if let Some(identity) = &self.spawn.identity {
             tracing::info!(target: "regiment", "workers run as {identity}");
         }
-        self.policy.start(self.clock.now());
+        match self.resume.take() {
+            None => self.policy.start(self.clock.now()),
+            Some(resume) => self.resume(resume),
+        }
         // The service manager's watchdog is fed from this loop: if it stalls, systemd sees it.
         let mut watchdog = self.notifier.watchdog_interval().map(tokio::time::interval);
         loop {
@@ -213,18 +332,23 @@ impl Driver {
             if self.policy.is_stopped() {
                 return Ok(());
             }
+            // Returns only if this program goes on (not quiet yet, or the upgrade refused).
+            self.exec_if_quiet().await;
+            self.carry_out();
             let now = Instant::now();
             let wake = self.policy.poll_timeout().map_or(now + REAP_TICK, |t| {
                 self.clock.to_real(t).min(now + REAP_TICK)
             });
             let wake = self.orphans.next_due().map_or(wake, |due| due.min(wake));
             let wake = self.next_exit_due().map_or(wake, |due| due.min(wake));
+            let wake = self.upgrade_due().map_or(wake, |due| due.min(wake));
             self.clock.expect_wake_by(wake);
             tokio::select! {
                 _ = sigchld.recv() => self.reap(),
                 Some(m) = self.from_workers.recv() => self.on_worker(m),
                 Some(c) = commands.recv() => self.on_command(c),
-                Some(c) = sigs.recv() => self.policy.control(self.clock.now(), c),
+                Some(asked) = sigs.recv() => self.on_signal(asked),
+                Some(done) = self.preflights.recv() => self.preflight_done(done),
                 Some(()) = reloads.recv() => {
                     self.policy.control(self.clock.now(), Control::RollingRestart);
                 }
@@ -292,22 +416,18 @@ impl Driver {
                         let _ = waiter.send(Some(record.clone()));
                     }
                 }
-                // Nothing begins an upgrade yet (issue 23: the exec is the driver's next
-                // step); should one begin, it ends refused rather than hang.
-                Effect::Upgrade { number } => {
-                    let why = "this master cannot hand over to a new binary yet";
-                    tracing::error!(target: "regiment", number, "upgrade refused: {why}");
-                    self.policy
-                        .upgrade_refused(self.clock.now(), number, why.into());
-                }
+                Effect::Upgrade { number } => self.start_upgrade(number),
                 Effect::UpgradeEnded(log) => {
                     tracing::info!(
                         target: "regiment",
                         number = log.number,
-                        outcome = ?log.outcome,
+                        outcome = log.outcome.label(),
                         why = log.why.as_deref().unwrap_or(""),
                         "upgrade ended"
                     );
+                    let wall = self.wall_clock();
+                    self.publish_status_at(wall);
+                    self.upgrade_ended(&log.record(wall));
                 }
             }
         }
@@ -331,6 +451,10 @@ impl Driver {
                     }
                 }
             }
+            Command::Upgrade { answer } => {
+                let _ = answer.send(self.begin_upgrade());
+            }
+            Command::UpgradeOutcome { number, answer } => self.upgrade_outcome(number, answer),
             Command::Replace {
                 slot,
                 reason,
@@ -339,6 +463,17 @@ impl Driver {
                 // Asked and taken in one turn of this loop: nothing happens in between.
                 let taken = self.policy.replace(self.clock.now(), slot, reason);
                 let _ = answer.send(taken);
+            }
+        }
+    }
+
+    fn on_signal(&mut self, asked: signals::Asked) {
+        match asked {
+            signals::Asked::Control(c) => self.policy.control(self.clock.now(), c),
+            signals::Asked::Upgrade => {
+                if let Err(why) = self.begin_upgrade() {
+                    tracing::warn!(target: "regiment", "upgrade refused: {why}");
+                }
             }
         }
     }

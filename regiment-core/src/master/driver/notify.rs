@@ -4,6 +4,11 @@
 //! done or aborted (with why in the summary);
 //! `STOPPING=1` on stop; `STATUS=` a one-line summary whenever it changes; `WATCHDOG=1` at half
 //! of `WATCHDOG_USEC` for as long as the supervisor loop runs.
+//!
+//! An upgrade in place is a reload too: `RELOADING=1` as it begins, `STATUS=` lines on the way,
+//! `EXTEND_TIMEOUT_USEC` and a last `WATCHDOG=1` just before the exec (the new master pings
+//! again as soon as it runs), and `READY=1` when it ended, whichever way. The new master is told
+//! by the handover whether `READY=1` was sent already, and does not send it again at start.
 
 use std::time::Duration;
 
@@ -25,6 +30,73 @@ impl Notifier {
             ready_sent: false,
             last_status: String::new(),
         }
+    }
+
+    /// The notifier of a master that took over from an earlier one, which had told `READY=1`
+    /// already if `ready_sent`.
+    pub(crate) fn after_upgrade(ready_sent: bool) -> Self {
+        Self {
+            ready_sent,
+            ..Self::from_env()
+        }
+    }
+
+    /// Whether `READY=1` was told, for the master that takes over.
+    pub(crate) fn ready_sent(&self) -> bool {
+        self.ready_sent
+    }
+
+    /// Upgrade `number` begins: the service reloads.
+    pub(crate) fn upgrade_began(&mut self, number: u64) {
+        if !self.enabled {
+            return;
+        }
+        let line = format!("upgrading the master (upgrade {number}): preflight of the new program");
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) if self.ready_sent => {
+                self.send(&[NotifyState::Reloading, now, NotifyState::Status(&line)]);
+            }
+            Ok(_) => self.send(&[NotifyState::Status(&line)]),
+            Err(e) => tracing::warn!(error = %e, "cannot read the monotonic clock"),
+        }
+        self.last_status = line;
+    }
+
+    /// The new program is about to be executed: the time it takes to take over is covered.
+    pub(crate) fn upgrade_executing(&mut self, number: u64) {
+        if !self.enabled {
+            return;
+        }
+        let line = format!("upgrading the master (upgrade {number}): executing the new program");
+        self.send(&[
+            NotifyState::Status(&line),
+            NotifyState::ExtendTimeoutUsec(EXEC_TIMEOUT_EXTENSION_USEC),
+            NotifyState::Watchdog,
+        ]);
+        self.last_status = line;
+    }
+
+    /// An upgrade ended (done, aborted, refused or rolled back): the reload is over.
+    pub(crate) fn upgrade_ended(&mut self, record: &crate::events::UpgradeRecord) {
+        if !self.enabled {
+            return;
+        }
+        let line = format!(
+            "upgrade {} {}{}",
+            record.number,
+            record.outcome.label(),
+            record
+                .why
+                .as_deref()
+                .map(|w| format!(": {}", cut(w)))
+                .unwrap_or_default()
+        );
+        if self.ready_sent {
+            self.send(&[NotifyState::Ready, NotifyState::Status(&line)]);
+        } else {
+            self.send(&[NotifyState::Status(&line)]);
+        }
+        self.last_status = line;
     }
 
     /// How often to tell the service manager the loop is alive: half its watchdog timeout.
@@ -95,6 +167,18 @@ impl Notifier {
 /// The longest reason a summary carries: a `STATUS=` line is read in `systemctl status`.
 const WHY_IN_SUMMARY: usize = 160;
 
+/// How much longer the service manager waits while the new master takes over after the exec:
+/// it builds as the preflight did, which passed within the start timeout.
+const EXEC_TIMEOUT_EXTENSION_USEC: u32 = 60_000_000;
+
+/// `why` cut to [`WHY_IN_SUMMARY`] characters.
+fn cut(why: &str) -> String {
+    match why.char_indices().nth(WHY_IN_SUMMARY) {
+        Some((at, _)) => format!("{}...", &why[..at]),
+        None => why.to_owned(),
+    }
+}
+
 /// `2/2 workers ready, generation 3 (good 3); last rollout 3 done`; an aborted rollout says
 /// why (`; last rollout 4 aborted: not done within its rollout_timeout of 3m 35s ...`).
 fn summary(status: &Status, ready: usize) -> String {
@@ -110,13 +194,7 @@ fn summary(status: &Status, ready: usize) -> String {
         line.push_str(&format!("; last rollout {} {outcome}", r.generation));
         if let (RolloutOutcome::Aborted, Some(why)) = (r.outcome, &r.why) {
             line.push_str(": ");
-            match why.char_indices().nth(WHY_IN_SUMMARY) {
-                Some((cut, _)) => {
-                    line.push_str(&why[..cut]);
-                    line.push_str("...");
-                }
-                None => line.push_str(why),
-            }
+            line.push_str(&cut(why));
         }
     }
     if status.stopping {

@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::handover::envelope::ProgramEntry;
 use crate::events::ProgramId;
 
 /// The worker program of a generation, held open: every spawn executes this file, whatever
@@ -58,6 +59,49 @@ impl Program {
             path: path.to_path_buf(),
             exec,
         })
+    }
+
+    /// A program an earlier master opened and handed over: `fd`, checked to be the file of
+    /// `entry` (see `handover::adopt`), or its path if spawns executed the path.
+    pub(crate) fn adopted(entry: &ProgramEntry, fd: Option<OwnedFd>) -> Program {
+        let modified_ms = fd
+            .as_ref()
+            .and_then(|fd| nix::sys::stat::fstat(fd).ok())
+            .map(|st| {
+                st.st_mtime
+                    .saturating_mul(1000)
+                    .saturating_add(st.st_mtime_nsec / 1_000_000)
+            })
+            .and_then(|ms| u64::try_from(ms).ok())
+            .unwrap_or(0);
+        Program {
+            id: ProgramId {
+                path: entry.path.display().to_string(),
+                device: entry.device,
+                inode: entry.inode,
+                modified_ms,
+            },
+            path: entry.path.clone(),
+            exec: match fd {
+                Some(fd) => Exec::Fd(fd),
+                None => Exec::Path {
+                    reason: String::from(
+                        "executed by its path, as the master before the upgrade executed it",
+                    ),
+                },
+            },
+        }
+    }
+
+    /// The entry of this program in a handover, for `generation`.
+    pub(crate) fn entry(&self, generation: u64) -> ProgramEntry {
+        ProgramEntry {
+            generation,
+            path: self.path.clone(),
+            fd: self.fd().map(|fd| fd.as_raw_fd()),
+            device: self.id.device,
+            inode: self.id.inode,
+        }
     }
 
     /// The identity of the file opened (not of what the path holds now).

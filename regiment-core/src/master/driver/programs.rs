@@ -5,8 +5,10 @@
 //! runs.
 
 use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
+use super::handover::envelope::ProgramEntry;
 use super::program::Program;
 use crate::master::policy::Generation;
 
@@ -25,6 +27,26 @@ impl Programs {
             path,
             by_generation: BTreeMap::from([(Generation::FIRST, first)]),
         }
+    }
+
+    /// The programs an earlier master held, handed over (see `handover::adopt`).
+    pub(crate) fn adopted(path: PathBuf, programs: Vec<(ProgramEntry, Option<OwnedFd>)>) -> Self {
+        let by_generation = programs
+            .into_iter()
+            .map(|(entry, fd)| (Generation(entry.generation), Program::adopted(&entry, fd)))
+            .collect();
+        Self {
+            path,
+            by_generation,
+        }
+    }
+
+    /// Every program held, for a handover.
+    pub(crate) fn entries(&self) -> Vec<ProgramEntry> {
+        self.by_generation
+            .iter()
+            .map(|(generation, program)| program.entry(generation.0))
+            .collect()
     }
 
     /// What the path holds now is the program of `generation` (its rollout starts). If the

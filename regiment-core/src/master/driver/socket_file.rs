@@ -6,6 +6,8 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use super::handover::envelope::SocketFileEntry;
+
 #[derive(Debug)]
 pub(crate) struct SocketFile {
     path: PathBuf,
@@ -14,6 +16,23 @@ pub(crate) struct SocketFile {
 }
 
 impl SocketFile {
+    /// The file an old master created and handed over with an upgrade in place.
+    pub(crate) fn handed_over(entry: &SocketFileEntry) -> Self {
+        Self {
+            path: entry.path.clone(),
+            id: (entry.device, entry.inode),
+        }
+    }
+
+    /// The file as a handover names it.
+    pub(crate) fn entry(&self) -> SocketFileEntry {
+        SocketFileEntry {
+            path: self.path.clone(),
+            device: self.id.0,
+            inode: self.id.1,
+        }
+    }
+
     /// The file at `path`, just bound by this master.
     pub(crate) fn bound_at(path: &Path) -> std::io::Result<Self> {
         let meta = std::fs::symlink_metadata(path)?;

@@ -5,6 +5,7 @@ use tokio::sync::mpsc;
 
 use super::super::policy::{Generation, Input, WorkerId};
 use super::channel;
+use super::worker_child::WorkerChild;
 use super::worker_process::{self, SpawnRequest};
 use super::{Driver, Process};
 use crate::config::SpawnPlan;
@@ -76,13 +77,18 @@ impl Driver {
             }
         };
         let pid = spawned.pid;
-        match channel::start(id, spawned.ipc, self.from_workers_tx.clone()) {
+        match channel::start(
+            id,
+            spawned.ipc,
+            bytes::BytesMut::new(),
+            self.from_workers_tx.clone(),
+        ) {
             Ok(to_worker) => {
                 self.processes.insert(
                     id,
                     Process {
                         pid,
-                        child: spawned.child,
+                        child: WorkerChild::Spawned(spawned.child),
                         to_worker,
                         channel_closed: false,
                     },
@@ -94,7 +100,7 @@ impl Driver {
                 }
             }
             Err(e) => {
-                let mut child = spawned.child;
+                let mut child = WorkerChild::Spawned(spawned.child);
                 let _ = child.start_kill();
                 // In the books until reaped, as every child: it must not become a zombie.
                 let (to_worker, _) = mpsc::channel(1);

@@ -42,6 +42,7 @@ impl Driver {
             workers_wanted: policy.workers_wanted,
             rollout: policy.rollout,
             last_rollout: policy.last_rollout,
+            last_upgrade: policy.last_upgrade,
             stopping: policy.stopping,
             listeners: self.addrs.clone(),
             admin: self.admin_addr.clone(),

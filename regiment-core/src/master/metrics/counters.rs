@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::ConstCounter;
 
+use crate::events::UpgradeOutcome;
 use crate::master::policy::{KillReason, REPLACEMENT_LABELS, Stats};
 
 /// The master's counters, and the liveness of its loop; shared by the driver and every
@@ -13,7 +14,7 @@ use crate::master::policy::{KillReason, REPLACEMENT_LABELS, Stats};
 #[derive(Debug)]
 pub(crate) struct Metrics {
     pub(super) rollouts: ByLabel<3>,
-    pub(super) upgrades: ByLabel<3>,
+    pub(super) upgrades: ByLabel<4>,
     pub(super) replacements: ByLabel<9>,
     pub(super) kills: ByLabel<4>,
     pub(super) crashes: AtomicU64,
@@ -28,8 +29,16 @@ impl Default for Metrics {
     fn default() -> Self {
         Self {
             rollouts: ByLabel::new("outcome", ["done", "aborted", "superseded"]),
-            // The labels of `policy::UpgradeOutcome`, but the one that is no end.
-            upgrades: ByLabel::new("outcome", ["done", "aborted", "refused"]),
+            // The labels of `UpgradeOutcome`, but the one that is no end.
+            upgrades: ByLabel::new(
+                "outcome",
+                [
+                    UpgradeOutcome::Done.label(),
+                    UpgradeOutcome::Aborted.label(),
+                    UpgradeOutcome::Refused.label(),
+                    UpgradeOutcome::RolledBack.label(),
+                ],
+            ),
             replacements: ByLabel::new("reason", REPLACEMENT_LABELS),
             kills: ByLabel::new(
                 "reason",
@@ -55,9 +64,14 @@ impl Metrics {
         self.rollouts.set("done", stats.rollouts_done);
         self.rollouts.set("aborted", stats.rollouts_aborted);
         self.rollouts.set("superseded", stats.rollouts_superseded);
-        self.upgrades.set("done", stats.upgrades_done);
-        self.upgrades.set("aborted", stats.upgrades_aborted);
-        self.upgrades.set("refused", stats.upgrades_refused);
+        for (outcome, n) in [
+            (UpgradeOutcome::Done, stats.upgrades_done),
+            (UpgradeOutcome::Aborted, stats.upgrades_aborted),
+            (UpgradeOutcome::Refused, stats.upgrades_refused),
+            (UpgradeOutcome::RolledBack, stats.upgrades_rolled_back),
+        ] {
+            self.upgrades.set(outcome.label(), n);
+        }
         for (label, n) in &stats.replacements {
             self.replacements.set(label, *n);
         }

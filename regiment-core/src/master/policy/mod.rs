@@ -74,6 +74,7 @@ use std::time::{Duration, Instant};
 
 use backoff::Backoff;
 pub(crate) use backoff::BackoffConfig;
+pub(crate) use handover::PolicyState;
 pub(crate) use ids::{Generation, WorkerId};
 use rollout::Rollouts;
 pub(crate) use rollout::{CanaryConfig, RolloutLog};
@@ -360,6 +361,11 @@ impl Policy {
     /// What it counted so far, for the metrics.
     pub(crate) fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// How long a new worker has to be ready: the bound of an upgrade's preflight too.
+    pub(crate) fn start_timeout(&self) -> Duration {
+        self.config.start_timeout
     }
 
     /// Stopped, and every worker it spawned has exited.

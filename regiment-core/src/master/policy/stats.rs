@@ -24,6 +24,7 @@ pub(crate) struct Stats {
     pub(crate) upgrades_done: u64,
     pub(crate) upgrades_aborted: u64,
     pub(crate) upgrades_refused: u64,
+    pub(crate) upgrades_rolled_back: u64,
     /// Workers that took their slot from the worker they replaced, by
     /// [`replacement_label`].
     pub(crate) replacements: BTreeMap<&'static str, u64>,
@@ -72,6 +73,7 @@ impl Stats {
             UpgradeOutcome::Done => self.upgrades_done += 1,
             UpgradeOutcome::Aborted => self.upgrades_aborted += 1,
             UpgradeOutcome::Refused => self.upgrades_refused += 1,
+            UpgradeOutcome::RolledBack => self.upgrades_rolled_back += 1,
             UpgradeOutcome::InProgress => {}
         }
     }

@@ -16,9 +16,6 @@ pub(crate) struct PolicyStatus {
     pub(crate) workers_wanted: usize,
     pub(crate) rollout: Option<u64>,
     pub(crate) last_rollout: Option<RolloutRecord>,
-    /// The last upgrade of the master (not shown by [`crate::Status`] until the upgrade has
-    /// a trigger).
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) last_upgrade: Option<UpgradeRecord>,
     pub(crate) stopping: bool,
     pub(crate) workers: Vec<WorkerStatus>,

@@ -7,13 +7,14 @@
 
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use socket2::{Domain, SockRef, Type};
 
 use super::HandoverError;
-use super::envelope::{Envelope, ListenerEntry, ListenerKind, ProgramEntry, WorkerEntry};
+use super::envelope::{
+    Envelope, ListenerEntry, ListenerKind, MasterEntry, ProgramEntry, SocketFileEntry, WorkerEntry,
+};
 use crate::listen::Listener;
 
 /// What the new master takes over: every descriptor the handover named, owned now.
@@ -22,20 +23,22 @@ pub(crate) struct Adopted {
     /// In the order of the table: the order workers get them.
     pub(crate) listeners: Vec<Listener>,
     /// The control socket and the file it is reachable at.
-    pub(crate) control_socket: Option<(UnixListener, PathBuf)>,
+    pub(crate) control_socket: Option<(UnixListener, SocketFileEntry)>,
     pub(crate) admin: Option<Listener>,
     pub(crate) workers: Vec<(WorkerEntry, UnixStream)>,
     /// Each program, and its descriptor unless spawns execute its path.
     pub(crate) programs: Vec<(ProgramEntry, Option<OwnedFd>)>,
-    /// The policy's state, for its restore.
-    pub(crate) policy: serde_json::Value,
+    /// The driver's own state.
+    pub(crate) master: MasterEntry,
 }
 
 /// Checks every descriptor of `envelope`, then takes them all.
 pub(crate) fn adopt(envelope: Envelope) -> Result<Adopted, HandoverError> {
     let Envelope {
         descriptors: table,
-        policy,
+        master,
+        // Restored before anything is taken (see `upgrade::takeover`).
+        policy: _,
     } = envelope;
     let named = table.distinct()?;
     let mut what = named.into_iter().map(|(_, what)| what);
@@ -67,7 +70,7 @@ pub(crate) fn adopt(envelope: Envelope) -> Result<Adopted, HandoverError> {
         control_socket: table
             .control_socket
             .as_ref()
-            .map(|c| (UnixListener::from(take(c.fd)), c.path.clone())),
+            .map(|c| (UnixListener::from(take(c.fd)), c.file.clone())),
         admin: table.admin.as_ref().map(take_listener),
         workers: table
             .workers
@@ -79,7 +82,7 @@ pub(crate) fn adopt(envelope: Envelope) -> Result<Adopted, HandoverError> {
             .iter()
             .map(|p| (p.clone(), p.fd.map(take)))
             .collect(),
-        policy,
+        master,
     };
     Ok(adopted)
 }

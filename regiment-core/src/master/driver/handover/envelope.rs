@@ -23,8 +23,38 @@ const HEADER_MAX: usize = 64;
 #[serde(deny_unknown_fields)]
 pub(crate) struct Envelope {
     pub(crate) descriptors: DescriptorTable,
+    /// What the driver carries over besides its descriptors.
+    pub(crate) master: MasterEntry,
     /// The policy's state, as its snapshot serialized it (the policy defines the type).
     pub(crate) policy: serde_json::Value,
+}
+
+/// The driver's own state, handed over with its descriptors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MasterEntry {
+    /// When the first master of this service was built, in Unix milliseconds: the status's
+    /// start, across upgrades.
+    pub(crate) started_at_ms: u64,
+    /// `CLOCK_MONOTONIC` when the policy's state was taken, in nanoseconds: the new master
+    /// subtracts the time the exec took from every deadline (the clock survives the exec).
+    pub(crate) snapshot_monotonic_ns: u64,
+    /// The names workers get in `LISTEN_FDNAMES`.
+    pub(crate) listener_names: String,
+    /// Whether the service manager was told `READY=1` already (an upgrade is then a reload).
+    pub(crate) notified_ready: bool,
+    /// The Unix socket files the master created, removed by the master that stops.
+    pub(crate) socket_files: Vec<SocketFileEntry>,
+}
+
+/// A Unix socket file a master created, and the identity it had: removed at the end only if
+/// it is still that file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SocketFileEntry {
+    pub(crate) path: PathBuf,
+    pub(crate) device: u64,
+    pub(crate) inode: u64,
 }
 
 /// Which descriptor number is which of the master's own, as open in the old master when it
@@ -65,7 +95,7 @@ pub(crate) struct ListenerEntry {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ControlEntry {
     pub(crate) fd: RawFd,
-    pub(crate) path: PathBuf,
+    pub(crate) file: SocketFileEntry,
 }
 
 /// One worker's IPC channel, the master's end.
@@ -76,6 +106,9 @@ pub(crate) struct WorkerEntry {
     pub(crate) id: u64,
     pub(crate) pid: u32,
     pub(crate) fd: RawFd,
+    /// Bytes its channel task had read and not decoded yet (the start of a frame): the new
+    /// master decodes them first.
+    pub(crate) pending: Vec<u8>,
 }
 
 /// The program of a generation, held open (`O_PATH`), or only its path when spawns execute the
@@ -90,6 +123,21 @@ pub(crate) struct ProgramEntry {
     pub(crate) inode: u64,
 }
 
+impl ListenerEntry {
+    /// The entry of a listener this master holds.
+    pub(crate) fn of(listener: &crate::listen::Listener) -> Self {
+        use std::os::fd::{AsFd, AsRawFd};
+        ListenerEntry {
+            fd: listener.as_fd().as_raw_fd(),
+            kind: match listener {
+                crate::listen::Listener::Tcp(_) => ListenerKind::Tcp,
+                crate::listen::Listener::Unix(_) => ListenerKind::Unix,
+            },
+            addr: listener.describe(),
+        }
+    }
+}
+
 impl DescriptorTable {
     /// Every descriptor named, with what it is named as (`listener 0 (127.0.0.1:3000)`), in
     /// the table's order.
@@ -99,7 +147,10 @@ impl DescriptorTable {
             out.push((l.fd, format!("listener {i} ({})", l.addr)));
         }
         if let Some(c) = &self.control_socket {
-            out.push((c.fd, format!("the control socket ({})", c.path.display())));
+            out.push((
+                c.fd,
+                format!("the control socket ({})", c.file.path.display()),
+            ));
         }
         if let Some(a) = &self.admin {
             out.push((a.fd, format!("the admin listener ({})", a.addr)));
@@ -207,13 +258,18 @@ mod tests {
                 }],
                 control_socket: Some(ControlEntry {
                     fd: 9,
-                    path: "/run/app/control.sock".into(),
+                    file: SocketFileEntry {
+                        path: "/run/app/control.sock".into(),
+                        device: 1,
+                        inode: 3,
+                    },
                 }),
                 admin: None,
                 workers: vec![WorkerEntry {
                     id: 4,
                     pid: 1234,
                     fd: 11,
+                    pending: vec![0, 0, 0, 9, b'{'],
                 }],
                 programs: vec![ProgramEntry {
                     generation: 2,
@@ -222,6 +278,13 @@ mod tests {
                     device: 1,
                     inode: 2,
                 }],
+            },
+            master: MasterEntry {
+                started_at_ms: 1_796_632_007_081,
+                snapshot_monotonic_ns: 5_000_000_000,
+                listener_names: "regiment0".into(),
+                notified_ready: true,
+                socket_files: vec![],
             },
             policy: serde_json::json!({"generation": 2}),
         }

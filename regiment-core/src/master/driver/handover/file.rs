@@ -1,19 +1,18 @@
 //! The handover file: a memfd, written whole by the old master and sealed (no write, no
 //! growth, no shrinking, no further seal) before the exec, so that what the new master reads is
-//! what was written; found by the new master from [`HANDOVER_FD_VAR`] and checked to be such a
+//! what was written; found by the new master from [`super::HANDOVER_FD_VAR`] and checked to be such a
 //! file before it is trusted, read, and closed.
 
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, RawFd};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 
+use super::HandoverError;
 use super::envelope::Envelope;
-use super::{HANDOVER_FD_VAR, HandoverError};
 
 /// The memfd's name, as `/proc/PID/fd` shows it (`/memfd:regiment-handover`).
 const NAME: &std::ffi::CStr = c"regiment-handover";
@@ -43,29 +42,38 @@ impl HandoverFile {
     }
 }
 
+impl HandoverFile {
+    /// The handover file this master was handed (see [`open_named`]), for the way back: the
+    /// same file, handed to the previous program.
+    pub(crate) fn received(file: File) -> Self {
+        Self { file }
+    }
+
+    /// The file, to read it again.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+}
+
 impl AsFd for HandoverFile {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
     }
 }
 
-/// Reads the handover file [`HANDOVER_FD_VAR`] names: `None` when the variable is not set (a
-/// master started afresh), or when the file was read already (it is closed once read).
-pub(crate) fn read_from_env() -> Result<Option<Envelope>, HandoverError> {
-    static TAKEN: AtomicBool = AtomicBool::new(false);
-    let Some(value) = std::env::var_os(HANDOVER_FD_VAR) else {
-        return Ok(None);
-    };
-    if TAKEN.swap(true, Ordering::SeqCst) {
-        return Ok(None);
-    }
-    read_named(&value.to_string_lossy()).map(Some)
-}
-
 /// Reads the handover file of descriptor `value` (the variable's text). A descriptor that is
 /// not a sealed memfd is refused and left open: it is not ours to close. One that is, is read
 /// and closed, whatever it holds.
+#[cfg(test)]
 pub(crate) fn read_named(value: &str) -> Result<Envelope, HandoverError> {
+    let file = open_named(value)?;
+    read(&file)
+}
+
+/// The handover file of descriptor `value`, checked to be a sealed memfd (refused and left
+/// open otherwise), owned from now on: a new master keeps it open until it took over, for the
+/// way back.
+pub(crate) fn open_named(value: &str) -> Result<File, HandoverError> {
     let refused = |why: String| HandoverError::NoFile {
         value: value.to_owned(),
         why,
@@ -92,9 +100,16 @@ pub(crate) fn read_named(value: &str) -> Result<Envelope, HandoverError> {
         ));
     }
     // SAFETY: a sealed memfd named by the variable meant for this process: the handover file,
-    // which nothing else in this process owns (`read_from_env` takes it once). Closed below.
-    let file = unsafe { File::from_raw_fd(fd) };
-    let size = u64::try_from(stat.st_size).unwrap_or(0);
+    // which nothing else in this process owns (it is taken once).
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Reads what the handover `file` holds.
+pub(crate) fn read(file: &File) -> Result<Envelope, HandoverError> {
+    let size = file
+        .metadata()
+        .map_err(|e| HandoverError::Read(e.to_string()))?
+        .len();
     if size > MAX_SIZE {
         return Err(HandoverError::TooLarge {
             size,
@@ -105,7 +120,6 @@ pub(crate) fn read_named(value: &str) -> Result<Envelope, HandoverError> {
     // At offset 0 whatever the shared offset is: the old master's writes moved it.
     file.read_exact_at(&mut bytes, 0)
         .map_err(|e| HandoverError::Read(e.to_string()))?;
-    drop(file);
     Envelope::decode(&bytes)
 }
 
@@ -113,6 +127,7 @@ pub(crate) fn read_named(value: &str) -> Result<Envelope, HandoverError> {
 mod tests {
     use std::os::fd::{AsRawFd, IntoRawFd};
 
+    use super::super::HANDOVER_FD_VAR;
     use super::super::envelope::DescriptorTable;
     use super::*;
 

@@ -27,9 +27,22 @@ impl ExecInheritance {
         file: &HandoverFile,
         table: &DescriptorTable,
     ) -> Result<Self, HandoverError> {
+        Self::prepare_with(file, table, &[])
+    }
+
+    /// [`ExecInheritance::prepare`], and `previous` too: the program the new master executes
+    /// again if it cannot take over.
+    pub(crate) fn prepare_with(
+        file: &HandoverFile,
+        table: &DescriptorTable,
+        previous: &[BorrowedFd<'_>],
+    ) -> Result<Self, HandoverError> {
         let mut named = table.distinct()?;
         let handover_fd = file.as_fd().as_raw_fd();
         named.push((handover_fd, String::from("the handover file")));
+        for fd in previous {
+            named.push((fd.as_raw_fd(), String::from("the previous program")));
+        }
         for (fd, what) in &named {
             if let Err(e) = fcntl(borrow(*fd), FcntlArg::F_GETFD) {
                 return Err(HandoverError::Descriptor {
@@ -56,6 +69,7 @@ impl ExecInheritance {
     }
 
     /// The descriptors the new program inherits: those the table names, then the file.
+    #[cfg(test)]
     pub(crate) fn survivors(&self) -> &[RawFd] {
         &self.survivors
     }

@@ -49,6 +49,7 @@ pub(super) fn state(p: &Policy, now: Instant) -> PolicyState {
             upgrades_done: p.stats.upgrades_done,
             upgrades_aborted: p.stats.upgrades_aborted,
             upgrades_refused: p.stats.upgrades_refused,
+            upgrades_rolled_back: p.stats.upgrades_rolled_back,
             replacements: (p.stats.replacements.iter())
                 .map(|(label, n)| ((*label).to_owned(), *n))
                 .collect(),
@@ -205,6 +206,7 @@ fn upgrade_log(log: &UpgradeLog, now: Instant) -> UpgradeLogState {
             UpgradeOutcome::Done => UpgradeOutcomeState::Done,
             UpgradeOutcome::Aborted => UpgradeOutcomeState::Aborted,
             UpgradeOutcome::Refused => UpgradeOutcomeState::Refused,
+            UpgradeOutcome::RolledBack => UpgradeOutcomeState::RolledBack,
         },
         why: log.why.clone(),
         started: offset(log.started, now),

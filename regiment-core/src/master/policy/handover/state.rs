@@ -235,6 +235,7 @@ pub(crate) enum UpgradeOutcomeState {
     Done,
     Aborted,
     Refused,
+    RolledBack,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,6 +256,7 @@ pub(crate) struct StatsState {
     pub(crate) upgrades_done: u64,
     pub(crate) upgrades_aborted: u64,
     pub(crate) upgrades_refused: u64,
+    pub(crate) upgrades_rolled_back: u64,
     /// By the labels of `regiment_replacements_total{reason}`.
     pub(crate) replacements: BTreeMap<String, u64>,
     pub(crate) kills: BTreeMap<KillReasonState, u64>,

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use super::ids::Generation;
 use super::wall_clock::WallClock;
+pub(crate) use crate::events::{UpgradeOutcome, UpgradeRecord};
 
 /// The upgrades' books.
 #[derive(Debug, Default)]
@@ -51,20 +52,6 @@ pub(crate) enum UpgradeStage {
     Rolling(Generation),
 }
 
-/// How an upgrade ended, from a fixed set (the metrics count upgrades by outcome).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum UpgradeOutcome {
-    InProgress,
-    /// The new master runs, and every worker runs its build.
-    Done,
-    /// The new master runs, but the rollout of its build was aborted (a failing canary, workers
-    /// that do not start, its deadline, a stop): the workers run the last good program.
-    Aborted,
-    /// The old master goes on: the driver could not hand over (its preflight refused the new
-    /// binary, the exec failed), or the master began stopping first.
-    Refused,
-}
-
 /// The record of an upgrade, on the policy's clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UpgradeLog {
@@ -75,17 +62,6 @@ pub(crate) struct UpgradeLog {
     pub(crate) ended: Option<Instant>,
     /// The generation the new master rolls out, once it does.
     pub(crate) generation: Option<Generation>,
-}
-
-/// The record of an upgrade as the status shows it, times given by a [`WallClock`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct UpgradeRecord {
-    pub(crate) number: u64,
-    pub(crate) outcome: UpgradeOutcome,
-    pub(crate) why: Option<String>,
-    pub(crate) generation: Option<u64>,
-    pub(crate) started_at_ms: u64,
-    pub(crate) ended_at_ms: Option<u64>,
 }
 
 impl UpgradeLog {

@@ -37,6 +37,11 @@ impl Policy {
         }))
     }
 
+    /// The last upgrade begun, under way or ended.
+    pub(crate) fn last_upgrade(&self) -> Option<&UpgradeLog> {
+        self.upgrades.last.as_ref()
+    }
+
     /// Why an upgrade cannot begin now, if it cannot: one is under way (one at a time), or the
     /// master is stopping.
     pub(crate) fn upgrade_refusal(&self) -> Option<String> {
@@ -106,6 +111,24 @@ impl Policy {
             }
             None => Err("the master is stopping".into()),
         })
+    }
+
+    /// This master is the old program executed again: the new one could not take over, for
+    /// `why`, and handed the same state back. The upgrade being handed over ends, rolled back,
+    /// and this master goes on as before. `Err` when no upgrade is being handed over.
+    pub(crate) fn upgrade_rolled_back(&mut self, now: Instant, why: String) -> Result<u64, String> {
+        match self.upgrades.under_way {
+            Some(Upgrade {
+                number,
+                stage: UpgradeStage::Handover,
+            }) => {
+                self.command(now, |policy| {
+                    policy.end_upgrade(UpgradeOutcome::RolledBack, Some(why), now);
+                });
+                Ok(number)
+            }
+            _ => Err("no upgrade is being handed over".into()),
+        }
     }
 
     /// A rollout ended (`log`, its record): the upgrade that rolls it out ends so, or follows
