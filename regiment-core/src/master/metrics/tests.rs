@@ -169,6 +169,7 @@ fn the_policys_counts_are_shown_under_a_fixed_set_of_label_values() {
     stats.count_upgrade(UpgradeOutcome::Refused);
     stats.count_upgrade(UpgradeOutcome::Refused);
     stats.count_upgrade(UpgradeOutcome::InProgress);
+    stats.count_upgrade(UpgradeOutcome::RolledBack);
     metrics.record(&stats);
     let text = metrics.encode(status(Vec::new(), 1));
     let lines = lines(&text);
@@ -191,6 +192,7 @@ fn the_policys_counts_are_shown_under_a_fixed_set_of_label_values() {
         "regiment_upgrades_total{outcome=\"done\"} 0",
         "regiment_upgrades_total{outcome=\"aborted\"} 1",
         "regiment_upgrades_total{outcome=\"refused\"} 2",
+        "regiment_upgrades_total{outcome=\"rolled_back\"} 1",
     ] {
         assert!(lines.contains(&expected), "no {expected:?} in:\n{text}");
     }
@@ -199,7 +201,7 @@ fn the_policys_counts_are_shown_under_a_fixed_set_of_label_values() {
     assert_eq!(series("regiment_replacements_total{"), 9);
     assert_eq!(series("regiment_kills_total{"), 4);
     assert_eq!(series("regiment_rollouts_total{"), 3);
-    assert_eq!(series("regiment_upgrades_total{"), 3);
+    assert_eq!(series("regiment_upgrades_total{"), 4);
 }
 
 /// A worker's request counts under the criterion it named, never under what its text reads

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 
 use super::super::envelope::{
-    ControlEntry, DescriptorTable, Envelope, ListenerEntry, ListenerKind, ProgramEntry, WorkerEntry,
+    ControlEntry, DescriptorTable, Envelope, ListenerEntry, ListenerKind, MasterEntry,
+    ProgramEntry, SocketFileEntry, WorkerEntry,
 };
 use super::super::file::{HandoverFile, read_named};
 use super::*;
@@ -64,7 +65,11 @@ impl Master {
             ],
             control_socket: Some(ControlEntry {
                 fd: copy(&self.control),
-                path: self.dir.join("control.sock"),
+                file: SocketFileEntry {
+                    path: self.dir.join("control.sock"),
+                    device: 1,
+                    inode: 2,
+                },
             }),
             admin: Some(ListenerEntry {
                 fd: copy(&self.admin),
@@ -75,6 +80,7 @@ impl Master {
                 id: 5,
                 pid: 4242,
                 fd: copy(&self.master_end),
+                pending: Vec::new(),
             }],
             programs: vec![ProgramEntry {
                 generation: 3,
@@ -118,6 +124,7 @@ fn close(fd: RawFd) {
 fn envelope(table: DescriptorTable) -> Envelope {
     Envelope {
         descriptors: table,
+        master: MasterEntry::default(),
         policy: serde_json::json!({"good_generation": 3}),
     }
 }
@@ -141,8 +148,8 @@ fn a_handover_written_and_read_back_gives_every_descriptor_working() {
     tcp.accept()
         .expect("the queued connection (non-blocking, already there)");
 
-    let (control, path) = adopted.control_socket.as_ref().unwrap();
-    assert_eq!(path, &master.dir.join("control.sock"));
+    let (control, file) = adopted.control_socket.as_ref().unwrap();
+    assert_eq!(file.path, master.dir.join("control.sock"));
     assert_eq!(
         adopted.admin.as_ref().unwrap().describe(),
         master.admin.describe()
@@ -162,7 +169,6 @@ fn a_handover_written_and_read_back_gives_every_descriptor_working() {
         identity(fd.as_raw_fd()),
         identity(master.program.fd().unwrap().as_raw_fd())
     );
-    assert_eq!(adopted.policy, serde_json::json!({"good_generation": 3}));
 
     // Inheritable for the exec, close-on-exec again once taken.
     let mut taken: Vec<BorrowedFd<'_>> = adopted.listeners.iter().map(AsFd::as_fd).collect();

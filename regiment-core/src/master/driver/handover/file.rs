@@ -134,6 +134,7 @@ mod tests {
     fn envelope() -> Envelope {
         Envelope {
             descriptors: DescriptorTable::default(),
+            master: Default::default(),
             policy: serde_json::json!({"slots": [1, 2, 3]}),
         }
     }

@@ -129,11 +129,13 @@ mod tests {
                 id: 1,
                 pid: 10,
                 fd: master_end.as_raw_fd(),
+                pending: Vec::new(),
             }],
             ..DescriptorTable::default()
         };
         let file = HandoverFile::write(&Envelope {
             descriptors: table.clone(),
+            master: Default::default(),
             policy: serde_json::Value::Null,
         })
         .unwrap();
@@ -173,11 +175,13 @@ mod tests {
                 pid: 70,
                 // Never open: above any limit on descriptors.
                 fd: i32::MAX,
+                pending: Vec::new(),
             }],
             ..DescriptorTable::default()
         };
         let file = HandoverFile::write(&Envelope {
             descriptors: table.clone(),
+            master: Default::default(),
             policy: serde_json::Value::Null,
         })
         .unwrap();

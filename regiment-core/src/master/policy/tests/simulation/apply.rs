@@ -103,6 +103,16 @@ impl World {
                     self.h.pump_effects();
                 }
             }
+            Step::RolledBackUpgrade => {
+                let begun = self.h.policy.begin_upgrade(self.h.now);
+                self.h.pump_effects();
+                if begun.is_ok() {
+                    self.hand_over();
+                    let why = "the new master's options are refused".into();
+                    let _ = self.h.policy.upgrade_rolled_back(self.h.now, why);
+                    self.h.pump_effects();
+                }
+            }
             Step::RefusedUpgrade => {
                 if let Ok(number) = self.h.policy.begin_upgrade(self.h.now) {
                     self.h.pump_effects();

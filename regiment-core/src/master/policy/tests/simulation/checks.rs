@@ -135,7 +135,9 @@ impl World {
                     let expected = match log.outcome {
                         UpgradeOutcome::Done => Some(RolloutOutcome::Done),
                         UpgradeOutcome::Aborted => Some(RolloutOutcome::Aborted),
-                        UpgradeOutcome::Refused | UpgradeOutcome::InProgress => None,
+                        UpgradeOutcome::Refused
+                        | UpgradeOutcome::RolledBack
+                        | UpgradeOutcome::InProgress => None,
                     };
                     if log.outcome == UpgradeOutcome::InProgress || rollout != expected {
                         return broken(

@@ -71,6 +71,9 @@ enum Step {
     Upgrade,
     /// An upgrade the driver cannot hand over (its preflight refuses the new binary).
     RefusedUpgrade,
+    /// An upgrade handed over to a new master that cannot take over: the previous program
+    /// restores the same books and ends the upgrade, rolled back.
+    RolledBackUpgrade,
     Stop,
     ForcedStop,
     ScaleUp,
@@ -140,7 +143,8 @@ fn draw_step(rng: &mut ChaCha8Rng) -> Step {
     match rng.random_range(0..10_000) {
         3_042..3_142 => Step::Handover,
         3_142..3_172 => Step::Upgrade,
-        3_172..3_187 => Step::RefusedUpgrade,
+        3_172..3_180 => Step::RefusedUpgrade,
+        3_180..3_187 => Step::RolledBackUpgrade,
         0..3_042 => Step::Advance(match rng.random_range(0..10) {
             0..6 => ms(rng.random_range(1..=300)),
             6..9 => ms(rng.random_range(300..=3_000)),

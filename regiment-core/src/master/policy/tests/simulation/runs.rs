@@ -18,7 +18,7 @@ fn run_counting(config: PolicyConfig, steps: &[Step]) -> Result<Coverage, Broken
         let (world, marks) = run_world(config, steps, t0, Handovers::Made)?;
         if steps
             .iter()
-            .any(|s| matches!(s, Step::Handover | Step::Upgrade))
+            .any(|s| matches!(s, Step::Handover | Step::Upgrade | Step::RolledBackUpgrade))
         {
             let (twin, _) = run_world(config, steps, t0, Handovers::Skipped)?;
             same_decisions(&world, &twin, &marks)?;
@@ -112,6 +112,7 @@ fn coverage(world: &World, steps: &[Step]) -> Coverage {
                 UpgradeOutcome::Done => Some("upgrade-done"),
                 UpgradeOutcome::Aborted => Some("upgrade-aborted"),
                 UpgradeOutcome::Refused => Some("upgrade-refused"),
+                UpgradeOutcome::RolledBack => Some("upgrade-rolled-back"),
                 UpgradeOutcome::InProgress => Some("upgrade-in-progress"),
             },
             _ => None,
@@ -273,6 +274,7 @@ fn random_histories_keep_every_rule() {
             "upgrade-done",
             "upgrade-aborted",
             "upgrade-refused",
+            "upgrade-rolled-back",
         ] {
             assert!(
                 coverage.get(kind).is_some_and(|n| *n > 0),
