@@ -7,6 +7,7 @@ pub mod closable_pipe;
 pub mod cluster;
 pub mod command;
 pub mod deploy;
+pub mod descriptors;
 pub mod dockerfile;
 pub mod fixture;
 mod goaway_watch;

@@ -1,0 +1,204 @@
+//! The master upgrades itself in place (issue 23), end to end: `hello` deployed at a path, a
+//! new build renamed over it, and the master asked to upgrade.
+//!
+//! - Five upgrades back to back under keep-alive and new-connection load: each ends done, no
+//!   request fails, the master keeps its pid, `/proc/PID/exe` is the file deployed last, and
+//!   it holds as many descriptors as before the first.
+//! - A new program that is no regiment master fails its preflight: the upgrade is refused with
+//!   the program's own output, and nothing changes (same image, same workers).
+//! - A new program that passes its preflight but cannot take over once executed: the previous
+//!   program is executed again with the same state, the upgrade is reported rolled back, and
+//!   the service never stopped answering.
+
+mod http_common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+use http_common::{assert_no_failure, runtime, wait_progress};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use tests::cluster::{CEILING, Cluster};
+use tests::deploy::Deploy;
+use tests::descriptors::{listing, settled_fds};
+use tests::load::{ClientSpec, LoadConfig, Mode, Report};
+use tests::scratch::ScratchDir;
+
+const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
+const REFUSED_AFTER_EXEC: &str = env!("CARGO_BIN_EXE_hello_refused_after_exec_under_test");
+const NO_MASTER: &str = env!("CARGO_BIN_EXE_exit_at_once_under_test");
+
+const WORKERS: usize = 2;
+
+/// `hello` run from `deploy`'s path, with a control socket in `dir`.
+fn start(deploy: &Deploy, dir: &ScratchDir) -> Cluster {
+    let control = dir.join("control.sock");
+    let workers = WORKERS.to_string();
+    Cluster::start(
+        &deploy.app(),
+        &[
+            ("HELLO_WORKERS", &workers),
+            ("HELLO_PRINT_EVENTS", "true"),
+            ("RUST_LOG", "info"),
+            ("REGIMENT_CONTROL_SOCKET", control.to_str().unwrap()),
+        ],
+    )
+}
+
+/// Asks for upgrade `number` (SIGUSR2) and waits for its end: its record, from the status.
+fn upgrade(c: &Cluster, number: u64) -> Value {
+    c.signal(Signal::SIGUSR2);
+    let status = c.status_where(&format!("upgrade {number} ended"), |s| {
+        s["last_upgrade"]["number"] == number && s["last_upgrade"]["outcome"] != "in-progress"
+    });
+    status["last_upgrade"].clone()
+}
+
+/// The device and inode of the image process `pid` runs, and of the file at `path`.
+fn image(pid: u32) -> (u64, u64) {
+    let meta = std::fs::metadata(format!("/proc/{pid}/exe")).expect("the master's image");
+    (meta.dev(), meta.ino())
+}
+
+fn file(path: &Path) -> (u64, u64) {
+    let meta = std::fs::metadata(path).unwrap();
+    (meta.dev(), meta.ino())
+}
+
+/// Load of both kinds on `c`: keep-alive clients that pause as real ones do, and clients that
+/// open a connection per request; bounded in count and time.
+fn load(c: &Cluster) -> LoadConfig {
+    LoadConfig::new(c.addr())
+        .clients(
+            3,
+            ClientSpec::new(Mode::KeepAlive, &["/", "/slow?ms=100", "/pid"])
+                .think_time(Duration::from_millis(20))
+                .max_requests(20_000),
+        )
+        .clients(
+            3,
+            ClientSpec::new(Mode::NewConnection, &["/", "/slow?ms=100", "/pid"])
+                .max_requests(20_000),
+        )
+        .max_duration(Duration::from_secs(100))
+        .request_timeout(Duration::from_secs(20))
+}
+
+/// Runs `during` with `config`'s load flowing; the load's report.
+fn under_load(config: LoadConfig, during: impl FnOnce(&dyn Fn(u64))) -> Report {
+    let rt = runtime();
+    let (stop, completed) = (config.stop(), config.completed());
+    let load = rt.spawn(tests::load::run(config));
+    let progress = |n| wait_progress(&completed, n, CEILING);
+    progress(50);
+    during(&progress);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let report = rt.block_on(load).expect("the load run");
+    eprintln!("load: {report}");
+    report
+}
+
+#[test]
+fn five_upgrades_under_load_keep_the_pid_lose_no_request_and_run_the_new_file() {
+    let dir = ScratchDir::new("upgrade-five");
+    let deploy = Deploy::new("upgrade-five", HELLO);
+    let c = start(&deploy, &dir);
+    c.wait_serving(WORKERS);
+    let pid = c.pid();
+    let before = settled_fds(pid);
+    let report = under_load(load(&c), |progress| {
+        for number in 1..=5u64 {
+            deploy.install(HELLO);
+            let record = upgrade(&c, number);
+            assert_eq!(record["outcome"], "done", "upgrade {number}: {record}");
+            assert_eq!(c.pid(), pid);
+            assert_eq!(
+                image(pid),
+                file(&deploy.app()),
+                "upgrade {number}: the master runs the file deployed"
+            );
+            // The new master's workers serve before the next upgrade.
+            progress(100);
+        }
+    });
+    assert_no_failure(&report);
+    // Every upgrade rolled the workers to its build: six generations, the last one serving.
+    let status = c.status_where("generation 6 good", |s| s["good_generation"] == 6);
+    assert_eq!(status["master_pid"], pid);
+    assert_eq!(status["last_upgrade"]["number"], 5);
+    let after = settled_fds(pid);
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "after 5 upgrades:\n{}before:\n{}",
+        listing(&after),
+        listing(&before)
+    );
+}
+
+#[test]
+fn a_new_program_that_fails_its_preflight_is_refused_and_nothing_changes() {
+    let dir = ScratchDir::new("upgrade-preflight");
+    let deploy = Deploy::new("upgrade-preflight", HELLO);
+    let c = start(&deploy, &dir);
+    let workers = c.wait_serving(WORKERS);
+    let pid = c.pid();
+    let running = image(pid);
+    deploy.install(NO_MASTER);
+    let record = upgrade(&c, 1);
+    assert_eq!(record["outcome"], "refused", "{record}");
+    let why = record["why"].as_str().unwrap();
+    assert!(
+        why.contains("preflight") && why.contains("exit_at_once_under_test: nothing to do"),
+        "the refusal names the preflight and shows the program's output: {why}"
+    );
+    assert_eq!(image(pid), running, "the master was not executed anew");
+    let status = c.status_where("the same workers", |s| s["workers"].as_array().is_some());
+    let now: Vec<u64> = status["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["pid"].as_u64().unwrap())
+        .collect();
+    let then: Vec<u64> = workers.values().map(|p| u64::from(*p)).collect();
+    assert_eq!(now, then, "no worker was replaced");
+    assert_eq!(status["generation"], 1);
+}
+
+#[test]
+fn a_new_program_that_cannot_take_over_goes_back_and_the_service_never_stops() {
+    let dir = ScratchDir::new("upgrade-back");
+    let deploy = Deploy::new("upgrade-back", HELLO);
+    let c = start(&deploy, &dir);
+    let workers = c.wait_serving(WORKERS);
+    let pid = c.pid();
+    let running = image(pid);
+    let report = under_load(load(&c), |progress| {
+        deploy.install(REFUSED_AFTER_EXEC);
+        let record = upgrade(&c, 1);
+        assert_eq!(record["outcome"], "rolled-back", "{record}");
+        let why = record["why"].as_str().unwrap();
+        assert!(
+            why.contains("options are refused") && why.contains("workers"),
+            "the reason is the new master's: {why}"
+        );
+        progress(100);
+    });
+    assert_no_failure(&report);
+    assert_eq!(c.pid(), pid);
+    assert_eq!(image(pid), running, "the previous program runs again");
+    let status = c.status_where("the same workers", |s| s["workers"].as_array().is_some());
+    let now: Vec<u64> = status["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["pid"].as_u64().unwrap())
+        .collect();
+    let then: Vec<u64> = workers.values().map(|p| u64::from(*p)).collect();
+    assert_eq!(now, then, "the workers were kept");
+    // And the master still upgrades: the next build goes through.
+    deploy.install(HELLO);
+    let record = upgrade(&c, 2);
+    assert_eq!(record["outcome"], "done", "{record}");
+}
