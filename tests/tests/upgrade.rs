@@ -4,6 +4,9 @@
 //! - Five upgrades back to back under keep-alive and new-connection load: each ends done, no
 //!   request fails, the master keeps its pid, `/proc/PID/exe` is the file deployed last, and
 //!   it holds as many descriptors as before the first.
+//! - Workers that stream heartbeats without a pause through three upgrades: no frame is torn
+//!   or lost as the channels are handed over (the master would read garbage), and none of them
+//!   is taken for unresponsive for the time the exec took.
 //! - A new program that is no regiment master fails its preflight: the upgrade is refused with
 //!   the program's own output, and nothing changes (same image, same workers).
 //! - A new program that passes its preflight but cannot take over once executed: the previous
@@ -28,6 +31,7 @@ use tests::scratch::ScratchDir;
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
 const REFUSED_AFTER_EXEC: &str = env!("CARGO_BIN_EXE_hello_refused_after_exec_under_test");
 const NO_MASTER: &str = env!("CARGO_BIN_EXE_exit_at_once_under_test");
+const HEARTBEAT_STREAM: &str = env!("CARGO_BIN_EXE_heartbeat_stream_under_test");
 
 const WORKERS: usize = 2;
 
@@ -201,4 +205,32 @@ fn a_new_program_that_cannot_take_over_goes_back_and_the_service_never_stops() {
     deploy.install(HELLO);
     let record = upgrade(&c, 2);
     assert_eq!(record["outcome"], "done", "{record}");
+}
+
+#[test]
+fn channels_handed_over_mid_stream_lose_and_tear_no_frame() {
+    let dir = ScratchDir::new("upgrade-stream");
+    let deploy = Deploy::new("upgrade-stream", HEARTBEAT_STREAM);
+    let control = dir.join("control.sock");
+    let c = Cluster::start(
+        &deploy.app(),
+        &[
+            ("REGIMENT_WORKERS", "2"),
+            ("REGIMENT_CONTROL_SOCKET", control.to_str().unwrap()),
+            // Silent workers are replaced soon: a handover must not make them look silent.
+            ("REGIMENT_HEARTBEAT_TIMEOUT", "3s"),
+        ],
+    );
+    c.wait_serving(2);
+    for number in 1..=3u64 {
+        deploy.install(HEARTBEAT_STREAM);
+        let record = upgrade(&c, number);
+        assert_eq!(record["outcome"], "done", "upgrade {number}: {record}");
+    }
+    let events = c.events();
+    let garbage: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "invalid-message" || e["event"] == "unresponsive")
+        .collect();
+    assert!(garbage.is_empty(), "{garbage:?}");
 }
