@@ -93,4 +93,3 @@ pub fn listing(fds: &Fds) -> String {
         .map(|(fd, (target, flags))| format!("  {fd} -> {target} (flags {flags:o})\n"))
         .collect()
 }
-

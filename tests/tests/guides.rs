@@ -3,8 +3,9 @@
 //!
 //! - systemd: hello.socket and hello.service (and the drop-in for systemd before 253) run as
 //!   systemd runs them, by socket activation, with a real `NOTIFY_SOCKET`: ready, served on the
-//!   activated socket, reloaded, stopped within `TimeoutStopSec=`.
-//! - containers: the Dockerfile's `ENTRYPOINT` runs as PID 1 of its own PID namespace with the
+//!   activated socket, reloaded, upgraded in place, stopped within `TimeoutStopSec=`.
+//! - containers: the Dockerfile's `ENTRYPOINT` runs as PID 1 of its own PID namespace (and
+//!   upgrades itself there, staying PID 1) with the
 //!   image's environment alone, and stops on its `STOPSIGNAL`; compose's stop grace period; the
 //!   build context's `.dockerignore` leaves out `target/` and keeps the sources.
 //! - Kubernetes: `terminationGracePeriodSeconds` against the preStop sleep and the drain, and the
@@ -207,6 +208,25 @@ fn serve_reload_stop(service: &UnitFile, socket: &UnitFile) {
         "{status}"
     );
 
+    // An upgrade of the master in place (SIGUSR2, as `regiment upgrade` asks): the same main
+    // process, on the socket systemd handed it, one more reload to systemd, and its workers
+    // rolled to the new build.
+    let master = unit.cluster().pid();
+    unit.cluster().signal(Signal::SIGUSR2);
+    notify.wait_for("the upgrade's end", |m| {
+        m.iter().any(|m| carries(m, "STATUS=upgrade 1 done"))
+    });
+    notify.wait_for("RELOADING=1 then READY=1 for the upgrade", |m| {
+        let third = m
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| carries(m, "RELOADING=1"))
+            .nth(2);
+        third.is_some_and(|(i, _)| count(&m[i..], "READY=1") == 1)
+    });
+    assert_eq!(unit.cluster().pid(), master);
+    assert!(get(unit.addr(), "/").contains("generation 4"));
+
     // Pings go on at half of WatchdogSec= (the first one came at start).
     notify.wait_for("a second watchdog ping", |m| count(m, "WATCHDOG=1") >= 2);
 
@@ -397,8 +417,34 @@ fn the_dockerfile_entrypoint_runs_as_pid_1_and_stops_on_its_stopsignal() {
     }
     assert!(get(admin, "/metrics").contains("regiment_workers{state=\"ready\"}"));
 
-    // docker stop: the STOPSIGNAL to PID 1, from outside its namespace.
+    // An upgrade in place, asked from outside the namespace: PID 1 executes the program anew
+    // and stays PID 1 (a fork-a-new-master upgrade would end the container as its first
+    // master exits), its workers rolled to the new build.
     let pid_1 = child_of(c.pid());
+    kill(Pid::from_raw(pid_1 as i32), Signal::SIGUSR2).expect("signal PID 1");
+    let deadline = std::time::Instant::now() + CEILING;
+    let upgraded = loop {
+        let status: serde_json::Value =
+            serde_json::from_str(&get(admin, "/status")).expect("the status as JSON");
+        if status["last_upgrade"]["outcome"]
+            .as_str()
+            .is_some_and(|o| o != "in-progress")
+        {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upgrade never ended: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(upgraded["last_upgrade"]["outcome"], "done", "{upgraded}");
+    assert_eq!(upgraded["master_pid"], 1, "{upgraded}");
+    assert_eq!(child_of(c.pid()), pid_1, "the same process, still PID 1");
+    let body = get(SocketAddr::from(([127, 0, 0, 1], bind.port())), "/");
+    assert!(body.starts_with("hello from worker"), "{body}");
+
+    // docker stop: the STOPSIGNAL to PID 1, from outside its namespace.
     let stop = Signal::SIGTERM;
     kill(Pid::from_raw(pid_1 as i32), stop).expect("signal PID 1");
     let status = c.wait_exit(CEILING);

@@ -20,6 +20,9 @@ use crate::events::{Event, RolloutOutcome, Status, WorkerState};
 pub(crate) struct Notifier {
     enabled: bool,
     ready_sent: bool,
+    /// An upgrade is under way: it is the reload, and the rollout of its build is part of it
+    /// (no `RELOADING=1` or `READY=1` of its own).
+    upgrading: bool,
     last_status: String,
 }
 
@@ -28,15 +31,17 @@ impl Notifier {
         Self {
             enabled: std::env::var_os("NOTIFY_SOCKET").is_some_and(|v| !v.is_empty()),
             ready_sent: false,
+            upgrading: false,
             last_status: String::new(),
         }
     }
 
     /// The notifier of a master that took over from an earlier one, which had told `READY=1`
-    /// already if `ready_sent`.
+    /// already if `ready_sent`, in the middle of the upgrade.
     pub(crate) fn after_upgrade(ready_sent: bool) -> Self {
         Self {
             ready_sent,
+            upgrading: true,
             ..Self::from_env()
         }
     }
@@ -51,6 +56,7 @@ impl Notifier {
         if !self.enabled {
             return;
         }
+        self.upgrading = true;
         let line = format!("upgrading the master (upgrade {number}): preflight of the new program");
         match NotifyState::monotonic_usec_now() {
             Ok(now) if self.ready_sent => {
@@ -81,6 +87,7 @@ impl Notifier {
         if !self.enabled {
             return;
         }
+        self.upgrading = false;
         let line = format!(
             "upgrade {} {}{}",
             record.number,
@@ -121,13 +128,15 @@ impl Notifier {
             return;
         }
         match e {
-            Event::RolloutStarted { .. } if self.ready_sent => {
+            Event::RolloutStarted { .. } if self.ready_sent && !self.upgrading => {
                 match NotifyState::monotonic_usec_now() {
                     Ok(now) => self.send(&[NotifyState::Reloading, now]),
                     Err(e) => tracing::warn!(error = %e, "cannot read the monotonic clock"),
                 }
             }
-            Event::RolloutDone { .. } | Event::RolloutAborted { .. } if self.ready_sent => {
+            Event::RolloutDone { .. } | Event::RolloutAborted { .. }
+                if self.ready_sent && !self.upgrading =>
+            {
                 self.send(&[NotifyState::Ready]);
             }
             Event::Stopping { forced: false } => self.send(&[NotifyState::Stopping]),

@@ -43,10 +43,12 @@ impl Check {
         match parsed {
             Some((version, master)) if master == parent => Ok(Some(Self { version })),
             Some((_, master)) => Err(invalid(format!(
-                "only in a program run by its master (pid {master}) for a preflight, and this                  process's parent is pid {parent}: a leftover? Unset it"
+                "only in a program run by its master (pid {master}) for a preflight, and this \
+                 process's parent is pid {parent}: a leftover? Unset it"
             ))),
             None => Err(invalid(String::from(
-                "VERSION:PID (a handover format version, and the pid of the master that runs                  this program to check it), set by a master that upgrades",
+                "VERSION:PID (a handover format version, and the pid of the master that runs \
+                 this program to check it), set by a master that upgrades",
             ))),
         }
     }
