@@ -57,9 +57,10 @@ fn own_socket_inodes() -> Vec<String> {
     inodes
 }
 
-/// `pid`'s descriptors once no client's session is open in it (see [`own_socket_inodes`]): the
-/// master closes a session a moment after its client has read the answer, so a snapshot taken
-/// at once may still hold it. A session never closed fails the test.
+/// `pid`'s descriptors once no client's session is open in it (a socket other than its
+/// listeners and its unnamed channels): the master closes a session a moment after its client
+/// has read the answer, so a snapshot taken at once may still hold it. A session never closed
+/// fails the test.
 pub fn settled_fds(pid: u32) -> Fds {
     let deadline = Instant::now() + CEILING;
     loop {

@@ -62,7 +62,13 @@ impl Driver {
                 notified_ready: self.notifier.ready_sent(),
                 socket_files: self.held_beside.socket_files.clone(),
             },
-            policy: serde_json::from_slice(&state.to_json()).unwrap_or_default(),
+            policy: match serde_json::to_value(&state) {
+                Ok(value) => value,
+                Err(e) => {
+                    self.give_channels_back(channels);
+                    return HandOverEnd::Failed(format!("cannot write the policy's state: {e}"));
+                }
+            },
         };
         let why = self.execute_handover(number, program, &envelope);
         self.give_channels_back(channels);
