@@ -70,6 +70,20 @@ fn file(path: &Path) -> (u64, u64) {
     (meta.dev(), meta.ino())
 }
 
+/// Asserts that the workers serving now are `before`'s, by slot; the status.
+fn assert_same_workers(c: &Cluster, before: &std::collections::BTreeMap<u64, u32>) -> Value {
+    let status = c.status_where("the workers", |s| s["workers"].as_array().is_some());
+    let now: Vec<u64> = status["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["pid"].as_u64().unwrap())
+        .collect();
+    let then: Vec<u64> = before.values().map(|p| u64::from(*p)).collect();
+    assert_eq!(now, then, "the workers were kept, none replaced");
+    status
+}
+
 /// Load of both kinds on `c`: keep-alive clients that pause as real ones do, and clients that
 /// open a connection per request; bounded in count and time.
 fn load(c: &Cluster) -> LoadConfig {
@@ -158,15 +172,7 @@ fn a_new_program_that_fails_its_preflight_is_refused_and_nothing_changes() {
         "the refusal names the preflight and shows the program's output: {why}"
     );
     assert_eq!(image(pid), running, "the master was not executed anew");
-    let status = c.status_where("the same workers", |s| s["workers"].as_array().is_some());
-    let now: Vec<u64> = status["workers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["pid"].as_u64().unwrap())
-        .collect();
-    let then: Vec<u64> = workers.values().map(|p| u64::from(*p)).collect();
-    assert_eq!(now, then, "no worker was replaced");
+    let status = assert_same_workers(&c, &workers);
     assert_eq!(status["generation"], 1);
 }
 
@@ -192,15 +198,7 @@ fn a_new_program_that_cannot_take_over_goes_back_and_the_service_never_stops() {
     assert_no_failure(&report);
     assert_eq!(c.pid(), pid);
     assert_eq!(image(pid), running, "the previous program runs again");
-    let status = c.status_where("the same workers", |s| s["workers"].as_array().is_some());
-    let now: Vec<u64> = status["workers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["pid"].as_u64().unwrap())
-        .collect();
-    let then: Vec<u64> = workers.values().map(|p| u64::from(*p)).collect();
-    assert_eq!(now, then, "the workers were kept");
+    assert_same_workers(&c, &workers);
     // And the master still upgrades: the next build goes through.
     deploy.install(HELLO);
     let record = upgrade(&c, 2);
