@@ -5,7 +5,8 @@
 //! curl http://127.0.0.1:3000/            # hello from worker SLOT (pid PID)
 //! curl 'http://127.0.0.1:3000/slow?ms=2000'
 //! curl http://127.0.0.1:3000/pid
-//! kill -HUP <master pid>                 # rolling restart (SIGUSR2 too)
+//! kill -HUP <master pid>                 # rolling restart of the workers
+//! kill -USR2 <master pid>                # the master itself runs the new binary (same pid)
 //! kill -TERM <master pid>                # graceful stop (Ctrl+C too)
 //! ```
 //!

@@ -45,6 +45,12 @@ pub(crate) enum Failure {
     /// An answer of the wrong kind or shape: not a regiment master, or a bug.
     Unexpected,
     Io(io::Error),
+    /// Upgrade `number` lost its connection when the master executed its new program, and
+    /// asking again failed so.
+    AfterExec {
+        number: u64,
+        failure: Box<Failure>,
+    },
 }
 
 impl Failure {
@@ -52,6 +58,7 @@ impl Failure {
         match self {
             Failure::Refused(_) => 1,
             Failure::Busy(_) => EXIT_BUSY,
+            Failure::AfterExec { failure, .. } => failure.exit_code(),
             _ => 3,
         }
     }
@@ -91,6 +98,11 @@ impl Failure {
                 format!("the answer from {path} is not one a regiment master gives")
             }
             Failure::Io(e) => format!("talking to the master at {path}: {e}"),
+            Failure::AfterExec { number, failure } => format!(
+                "upgrade {number}: the master closed the connection (as it does when it executes \
+                 its new program) and could not be asked again for the outcome: {}",
+                failure.describe(socket)
+            ),
         }
     }
 }
@@ -123,6 +135,10 @@ impl Connection {
                 "the rollout did not end within the time the master gives it (its rollout_timeout)"
             }
             Command::Stop => "the master did not exit within its drain timeout",
+            Command::Upgrade | Command::UpgradeOutcome { .. } => {
+                "the upgrade did not end within the time the master gives it (its start timeout \
+                 for the preflight, 70s for the exec, its rollout_timeout)"
+            }
             _ => "no answer within the time the master said",
         };
         Ok(Self {

@@ -1,7 +1,7 @@
 //! Events and outcomes as lines a person reads, and the figures in them.
 
 use regiment_core::Event;
-use regiment_core::events::{RolloutOutcome, RolloutRecord};
+use regiment_core::events::{RolloutOutcome, RolloutRecord, UpgradeOutcome, UpgradeRecord};
 
 use crate::printable::printable;
 
@@ -96,6 +96,45 @@ fn outcome_text(r: &RolloutRecord) -> String {
     }
 }
 
+/// How an upgrade of the master went, with its reason when it was not done; printable.
+pub(crate) fn upgrade(r: &UpgradeRecord) -> String {
+    printable(&upgrade_text(r)).into_owned()
+}
+
+fn upgrade_text(r: &UpgradeRecord) -> String {
+    let took = r
+        .ended_at_ms
+        .map(|end| format!(" in {}", duration(end.saturating_sub(r.started_at_ms))))
+        .unwrap_or_default();
+    let why = r
+        .why
+        .as_deref()
+        .map(|w| format!(": {w}"))
+        .unwrap_or_default();
+    let n = r.number;
+    let workers = match r.generation {
+        Some(g) => format!("its workers run generation {g}"),
+        None => "its workers run its build".to_owned(),
+    };
+    match r.outcome {
+        UpgradeOutcome::Done => {
+            format!("upgrade {n} done{took}: the new master runs, and {workers}")
+        }
+        UpgradeOutcome::Aborted => format!(
+            "upgrade {n} aborted{took}{why}; the new master runs, and the workers run the last \
+             good program"
+        ),
+        UpgradeOutcome::Refused => {
+            format!("upgrade {n} refused{took}{why}; the master goes on as before")
+        }
+        UpgradeOutcome::RolledBack => format!(
+            "upgrade {n} rolled back{took}{why}; the master runs its previous program again, as \
+             before"
+        ),
+        UpgradeOutcome::InProgress => format!("upgrade {n} in progress"),
+    }
+}
+
 /// `850ms`, `4.2s`, `3m12s`, `2h05m`, `3d04h`.
 pub(crate) fn duration(ms: u64) -> String {
     let s = ms / 1000;
@@ -157,6 +196,43 @@ mod tests {
         assert_eq!(
             event(&crashed("signal 11 (SIGSEGV)", None)).unwrap(),
             "slot 1: pid 42 crashed (signal 11 (SIGSEGV))"
+        );
+    }
+
+    #[test]
+    fn an_upgrade_reads_as_how_it_went_and_why() {
+        let record = |outcome: &str, why: Option<&str>, generation: Option<u64>| {
+            serde_json::from_value::<UpgradeRecord>(serde_json::json!({
+                "number": 2, "outcome": outcome, "why": why, "generation": generation,
+                "started_at_ms": 10_000, "ended_at_ms": 14_200,
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            upgrade(&record("done", None, Some(3))),
+            "upgrade 2 done in 4.2s: the new master runs, and its workers run generation 3"
+        );
+        assert_eq!(
+            upgrade(&record("refused", Some("the preflight failed"), None)),
+            "upgrade 2 refused in 4.2s: the preflight failed; the master goes on as before"
+        );
+        assert_eq!(
+            upgrade(&record(
+                "rolled-back",
+                Some("REGIMENT_WORKERS: bad\u{1b}[2J"),
+                None
+            )),
+            "upgrade 2 rolled back in 4.2s: REGIMENT_WORKERS: bad\\u{1b}[2J; the master runs its \
+             previous program again, as before"
+        );
+        assert_eq!(
+            upgrade(&record(
+                "aborted",
+                Some("generation 3 failed to start"),
+                Some(3)
+            )),
+            "upgrade 2 aborted in 4.2s: generation 3 failed to start; the new master runs, and \
+             the workers run the last good program"
         );
     }
 

@@ -4,20 +4,25 @@
 //! ```text
 //! $ regiment --socket /run/shop/control.sock status
 //! $ regiment reload --wait && echo deployed     # REGIMENT_CONTROL_SOCKET is set
+//! $ regiment upgrade --wait                       # the master itself runs the new binary
 //! ```
 //!
 //! Exit status: 0 when the command was carried out (for `reload --wait`: the rollout
-//! completed), 1 when the master refused it or the rollout did not complete (aborted,
-//! superseded, or not started because the master stops), 2 for a wrong command line, 3 when
-//! the master could not be reached or spoke another protocol, 4 when the master was busy
-//! (every connection it serves at once taken: nothing was done), 5 when no answer came in time
-//! (`--timeout`, extended by what the master says a rollout or a stop may take).
+//! completed; for `upgrade --wait`: the upgrade is done), 1 when the master refused it or the
+//! rollout did not complete (aborted, superseded, or not started because the master stops), or
+//! the upgrade did not (refused, rolled back, aborted, or unknown to the master that answers
+//! after the exec), 2 for a wrong command line, 3 when the master could not be reached (again,
+//! after an upgrade's exec) or spoke another protocol, 4 when the master was busy (every
+//! connection it serves at once taken: nothing was done), 5 when no answer came in time
+//! (`--timeout`, extended by what the master says a rollout, an upgrade or a stop may take).
 
 mod client;
 mod deadline;
 mod describe;
+mod follow;
 mod printable;
 mod table;
+mod upgrade;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +34,7 @@ use regiment_core::plumbing::control::{Answer, Command};
 
 use client::{Connection, Failure};
 use deadline::Deadline;
+use follow::Follow;
 use printable::printable;
 
 #[derive(Parser)]
@@ -36,11 +42,12 @@ use printable::printable;
     name = "regiment",
     version,
     about = "Asks a running regiment master what it is doing, and steers it.",
-    after_help = "Exit status: 0 done (reload --wait: the rollout completed); 1 refused, or the \
-                  rollout aborted, superseded or not started; 2 wrong command line; 3 the master \
-                  could not be reached or speaks another protocol version; 4 the master is busy \
-                  (nothing was done: try again); 5 no answer within the timeout (what was asked \
-                  may or may not have been done)."
+    after_help = "Exit status: 0 done (reload --wait: the rollout completed; upgrade --wait: the \
+                  upgrade is done); 1 refused, or the rollout aborted, superseded or not started, \
+                  or the upgrade refused, rolled back or aborted; 2 wrong command line; 3 the \
+                  master could not be reached (upgrade --wait: again, after the exec) or speaks \
+                  another protocol version; 4 the master is busy (nothing was done: try again); \
+                  5 no answer within the timeout (what was asked may or may not have been done)."
 )]
 struct Cli {
     /// The master's control socket.
@@ -51,9 +58,10 @@ struct Cli {
         value_name = "PATH"
     )]
     socket: Option<PathBuf>,
-    /// How long to wait for the master's answer (30s, 2m). `reload --wait` and `stop --wait`
-    /// wait as long as the master says the rollout (its rollout_timeout) or the stop (its
-    /// drain timeout) may take, plus this. Past it: exit 5.
+    /// How long to wait for the master's answer (30s, 2m). `reload --wait`, `upgrade --wait`
+    /// and `stop --wait` wait as long as the master says the rollout (its rollout_timeout), the
+    /// upgrade (its start timeout, 70s, its rollout_timeout) or the stop (its drain timeout)
+    /// may take, plus this. Past it: exit 5.
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     timeout: Duration,
     #[command(subcommand)]
@@ -73,6 +81,17 @@ enum Action {
     Reload {
         /// Show progress and wait for the outcome: exit 0 when the rollout completed, 1 with
         /// the reason when it was aborted or superseded.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Upgrades the master in place to the program now at its path: a preflight of the new
+    /// program, then the master executes it (same pid, keeping its listeners, control socket
+    /// and workers), then the new master rolls the workers to the new build. Refused (exit 1)
+    /// while one is under way or the master stops.
+    Upgrade {
+        /// Show progress and wait for the outcome, across the exec (the command connects again
+        /// to the same socket): exit 0 when the upgrade is done, 1 with the reason when it was
+        /// refused, rolled back or aborted.
         #[arg(long)]
         wait: bool,
     },
@@ -129,12 +148,13 @@ fn run(socket: &std::path::Path, action: Action, deadline: Deadline) -> Result<E
     let command = match &action {
         Action::Status { .. } => Command::Status,
         Action::Reload { .. } => Command::Reload,
+        Action::Upgrade { .. } => Command::Upgrade,
         Action::Scale { workers } => Command::Scale { workers: *workers },
         Action::Replace { slot } => Command::Replace { slot: *slot },
         Action::Stop { .. } => Command::Stop,
         Action::Metrics => Command::Metrics,
     };
-    let mut connection = Connection::open(socket, &command, deadline)?;
+    let mut connection = Connection::open(socket, &command, deadline.clone())?;
     match action {
         Action::Status { json } => {
             let Answer::Status { status } = connection.answer()? else {
@@ -165,6 +185,16 @@ fn run(socket: &std::path::Path, action: Action, deadline: Deadline) -> Result<E
                 Follow::UntilStarted
             },
         ),
+        Action::Upgrade { wait } => upgrade::upgrade(
+            socket,
+            &mut connection,
+            &deadline,
+            if wait {
+                Follow::ToTheOutcome
+            } else {
+                Follow::UntilStarted
+            },
+        ),
         Action::Scale { .. } | Action::Replace { .. } => {
             let Answer::Done { message } = connection.answer()? else {
                 return Err(Failure::Unexpected);
@@ -184,15 +214,6 @@ fn run(socket: &std::path::Path, action: Action, deadline: Deadline) -> Result<E
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// How far `reload` follows its rollout.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Follow {
-    /// Returns once the rollout has started (without `--wait`).
-    UntilStarted,
-    /// Prints its progress and ends with its outcome (`--wait`).
-    ToTheOutcome,
 }
 
 /// Follows the rollout a reload started, as far as `follow` says.

@@ -1,5 +1,5 @@
-//! `regiment status` for a person: a header, the master's program and start, the last rollout,
-//! then one row per worker.
+//! `regiment status` for a person: a header, the master's program and start, the last rollout
+//! (and the last upgrade of the master, if there was one), then one row per worker.
 
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use regiment_core::Status;
 use regiment_core::events::WorkerState;
 
-use crate::describe::{bytes, duration, outcome};
+use crate::describe::{self, bytes, duration, outcome};
 use crate::printable::printable;
 
 pub(crate) fn status(s: &Status) -> String {
@@ -43,6 +43,9 @@ pub(crate) fn status(s: &Status) -> String {
             let _ = writeln!(out, "last rollout: {}", outcome(r));
         }
         None => out.push_str("last rollout: none\n"),
+    }
+    if let Some(u) = &s.last_upgrade {
+        let _ = writeln!(out, "last {}", describe::upgrade(u));
     }
     out.push('\n');
 

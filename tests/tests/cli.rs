@@ -1,8 +1,9 @@
 //! The `regiment` command against a running `hello` master, through its control socket: status
 //! (table and JSON), `reload --wait` with its exit status for a good and for an aborted deploy,
-//! scale, replace, metrics and stop; the errors an operator meets (no socket, a dead master's
-//! file, another user, another protocol version); and a socket that survives garbage and is
-//! never taken from a live master.
+//! `upgrade --wait` followed across the master's exec to its outcome (done, refused, rolled
+//! back), scale, replace, metrics and stop; the errors an operator meets (no socket, a dead
+//! master's file, another user, another protocol version); and a socket that survives garbage
+//! and is never taken from a live master.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -16,6 +17,7 @@ use tests::cluster::{CEILING, Cluster};
 use tests::deploy::Deploy;
 
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
+const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 const REGIMENT: &str = env!("CARGO_BIN_EXE_regiment_under_test");
 
 /// Runs `regiment --socket SOCKET ARGS...`, which must end within the ceiling (see
@@ -701,4 +703,277 @@ fn a_master_refused_at_start_leaves_no_socket_file() {
     assert!(!app.exists(), "the listener's socket file is left");
     assert!(!admin.exists(), "the admin listener's socket file is left");
     assert!(socket.exists(), "the live master's socket stays");
+}
+
+/// A new build for an upgrade, a script: its preflight waits until the file `go` exists (or its
+/// master is gone), then is `hello`'s; executed by the master, it runs `then`. A test holds the
+/// upgrade before the exec this way until the command under test waits on its connection.
+fn gated_build(dir: &Path, name: &str, go: &Path, then: &str) -> PathBuf {
+    let script = dir.join(name);
+    let text = format!(
+        "#!/bin/bash\n\
+         if [ -n \"$REGIMENT_PREFLIGHT\" ]; then\n\
+         \x20 for _ in $(seq 1200); do\n\
+         \x20   [ -e '{go}' ] && break\n\
+         \x20   kill -0 \"$PPID\" 2>/dev/null || exit 1\n\
+         \x20   sleep 0.1\n\
+         \x20 done\n\
+         \x20 exec -a \"$0\" '{HELLO}' \"$@\"\n\
+         fi\n\
+         {then}\n",
+        go = go.display()
+    );
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// `hello` behind [`gated_build`]'s gate.
+fn gated_hello(dir: &Path, go: &Path) -> PathBuf {
+    gated_build(
+        dir,
+        "gated-hello",
+        go,
+        &format!("exec -a \"$0\" '{HELLO}' \"$@\""),
+    )
+}
+
+/// A master for the upgrade tests: `hello` at `program`, two workers, its log at info (the
+/// tests wait for its control socket's requests there).
+fn start_for_upgrade(program: &Path, socket: &Path) -> Cluster {
+    let c = Cluster::start(
+        program,
+        &[
+            ("HELLO_WORKERS", "2"),
+            ("HELLO_PRINT_EVENTS", "true"),
+            ("REGIMENT_CONTROL_SOCKET", socket.to_str().unwrap()),
+        ],
+    );
+    c.wait_serving(2);
+    c
+}
+
+/// Runs `regiment ARGS` (an `upgrade --wait`) on a thread of its own, and returns its output once
+/// the master was asked for the outcome, `hold` passed, and `go` was created: the command waits
+/// on a connection that the master's exec closes, and must ask the master that runs after it.
+fn upgrade_wait_across_the_exec(
+    cluster: &Cluster,
+    socket: &Path,
+    go: &Path,
+    args: &'static [&'static str],
+    hold: Duration,
+) -> Output {
+    let socket_path = socket.to_path_buf();
+    let command = std::thread::spawn(move || regiment_bounded(&socket_path, args));
+    cluster.wait_log("command=UpgradeOutcome");
+    std::thread::sleep(hold);
+    std::fs::write(go, "").unwrap();
+    command
+        .join()
+        .unwrap()
+        .unwrap_or_else(|| panic!("regiment {args:?} still ran after {CEILING:?}"))
+}
+
+/// `regiment upgrade --wait` follows the upgrade across the exec (the connection the master
+/// closes, the same socket served by the new master) to its outcome: exit 0 when done, 1 with
+/// the reason when the new program fails its preflight. `regiment upgrade` returns once it
+/// began, and is refused while one is under way.
+#[test]
+fn upgrade_wait_follows_the_master_across_its_exec_to_the_outcome() {
+    let dir = Dir::new("upgrade");
+    let socket = dir.0.join("control.sock");
+    let go = dir.0.join("go");
+    let deploy = Deploy::new("cli-upgrade", HELLO);
+    let cluster = start_for_upgrade(&deploy.app(), &socket);
+    let before = ready_pids(&wait_status(&socket, "two ready workers", |s| {
+        ready_pids(s).len() == 2
+    }));
+
+    // Done: asked again after the exec, answered by the new master. The preflight is held
+    // past --timeout: the master said how long the upgrade may take, so the command waits.
+    deploy.install(gated_hello(&dir.0, &go).to_str().unwrap());
+    let args = &["--timeout", "3s", "upgrade", "--wait"];
+    let out = upgrade_wait_across_the_exec(&cluster, &socket, &go, args, Duration::from_secs(4));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("upgrade 1 begun\n"), "{text}");
+    assert!(
+        text.contains(
+            "the master closed the connection (it executes a new program, same pid): asking again"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("upgrade 1 done in ")
+                && l.ends_with(": the new master runs, and its workers run generation 2")),
+        "{text}"
+    );
+    let s = status_json(&socket);
+    assert_eq!(s["master_pid"], cluster.pid(), "the same pid");
+    assert_eq!(
+        (&s["last_upgrade"]["number"], &s["last_upgrade"]["outcome"]),
+        (&Value::from(1), &Value::from("done"))
+    );
+    assert_eq!(s["good_generation"], 2);
+    let after = ready_pids(&s);
+    assert_eq!(after.len(), 2, "{s}");
+    assert!(
+        after.iter().all(|w| !before.contains(w)),
+        "every worker runs the new build: {before:?} then {after:?}"
+    );
+    let table = stdout(&regiment(&socket, &["status"]));
+    assert!(table.contains("\nlast upgrade 1 done in "), "{table}");
+
+    // Refused: a new program that fails its preflight changes nothing.
+    deploy.install(bad_build(&dir.0).to_str().unwrap());
+    let out = regiment(&socket, &["upgrade", "--wait"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_eq!(stdout(&out), "upgrade 2 begun\n");
+    let why = stderr(&out);
+    assert!(
+        why.starts_with("regiment: upgrade 2 refused in ")
+            && why.contains("bad build")
+            && why.trim_end().ends_with("; the master goes on as before"),
+        "{why}"
+    );
+    let s = status_json(&socket);
+    assert_eq!(ready_pids(&s), after, "the workers that served still do");
+    assert_eq!(s["last_upgrade"]["outcome"], "refused");
+
+    // Without --wait: begun, and a second one is refused while it is under way (held at its
+    // preflight here).
+    std::fs::remove_file(&go).unwrap();
+    deploy.install(gated_hello(&dir.0, &go).to_str().unwrap());
+    let out = regiment(&socket, &["upgrade"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "upgrade 3 begun\n");
+    let out = regiment(&socket, &["upgrade"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("upgrade 3 is under way"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&go, "").unwrap();
+    let s = wait_status(&socket, "upgrade 3 done", |s| {
+        s["last_upgrade"]["number"] == 3 && s["last_upgrade"]["outcome"] == "done"
+    });
+    assert_eq!(s["master_pid"], cluster.pid());
+}
+
+/// A new program that passes its preflight but cannot take over after the exec (its options are
+/// refused) goes back to the previous program: two execs, and `upgrade --wait` asks the master
+/// that runs after them, exits 1 and says why; the workers were kept throughout.
+#[test]
+fn upgrade_wait_reports_an_upgrade_rolled_back_after_the_exec() {
+    let dir = Dir::new("upgrade-rolled-back");
+    let socket = dir.0.join("control.sock");
+    let go = dir.0.join("go");
+    let deploy = Deploy::new("cli-upgrade-rolled-back", HELLO);
+    let cluster = start_for_upgrade(&deploy.app(), &socket);
+    let before = ready_pids(&wait_status(&socket, "two ready workers", |s| {
+        ready_pids(s).len() == 2
+    }));
+
+    // Executed, it is the fixture given a failure limit of 0, which it refuses; hello, the
+    // previous program, reads no such variable.
+    let refused = format!("FIXTURE_ROLLOUT_FAILURES=0 exec -a \"$0\" '{FIXTURE}' \"$@\"");
+    deploy.install(
+        gated_build(&dir.0, "refused-after-exec", &go, &refused)
+            .to_str()
+            .unwrap(),
+    );
+    let args = &["upgrade", "--wait"];
+    let out = upgrade_wait_across_the_exec(&cluster, &socket, &go, args, Duration::ZERO);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("asking again"), "{}", stdout(&out));
+    let why = stderr(&out);
+    assert!(
+        why.starts_with("regiment: upgrade 1 rolled back in ")
+            && why.contains("rollout_failure_limit")
+            && why
+                .trim_end()
+                .ends_with("; the master runs its previous program again, as before"),
+        "{why}"
+    );
+    let s = status_json(&socket);
+    assert_eq!(s["master_pid"], cluster.pid());
+    assert_eq!(s["last_upgrade"]["outcome"], "rolled-back");
+    assert_eq!(ready_pids(&s), before, "the workers were kept");
+}
+
+/// Reads one request frame from a client, as a master does.
+fn read_request(s: &mut UnixStream) -> Value {
+    let mut len = [0; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut request = vec![0; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut request).unwrap();
+    serde_json::from_slice(&request).unwrap()
+}
+
+/// A fake master that begins upgrade 1, then closes the connection that asks for its outcome,
+/// as the exec does. What it does next is `after_exec`'s, given the listener (dropping it is
+/// dying: the socket's file stays, and nothing listens).
+fn master_that_execs(socket: &Path, after_exec: fn(UnixListener)) -> std::thread::JoinHandle<()> {
+    let listener = UnixListener::bind(socket).unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        assert_eq!(read_request(&mut s)["command"]["name"], "upgrade");
+        s.write_all(&frame(
+            r#"{"version":1,"answer":{"kind":"upgrade-begun","number":1},"ends_within_ms":1000}"#,
+        ))
+        .unwrap();
+        let (mut s, _) = listener.accept().unwrap();
+        let asked = read_request(&mut s);
+        assert_eq!(asked["command"]["name"], "upgrade-outcome");
+        assert_eq!(asked["command"]["number"], 1);
+        drop(s);
+        after_exec(listener);
+    })
+}
+
+/// After the exec, a master that knows no such upgrade is an outcome unknown (exit 1), and a
+/// master gone is one that cannot be reached (exit 3), each said so.
+#[test]
+fn upgrade_wait_says_when_the_master_after_the_exec_cannot_tell_the_outcome() {
+    let dir = Dir::new("upgrade-unknown");
+    // The master that runs after the exec was started afresh: it knows no upgrade 1.
+    let socket = dir.0.join("afresh.sock");
+    let master = master_that_execs(&socket, |listener| {
+        let (mut s, _) = listener.accept().unwrap();
+        assert_eq!(read_request(&mut s)["command"]["number"], 1);
+        s.write_all(&frame(
+            r#"{"version":1,"answer":{"kind":"upgrade","record":null}}"#,
+        ))
+        .unwrap();
+    });
+    let out = regiment(&socket, &["upgrade", "--wait"]);
+    master.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("asking again"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(
+            "upgrade 1: the master that answers now knows no such upgrade (it was started \
+             afresh, or a later upgrade began): its outcome is unknown"
+        ),
+        "{}",
+        stderr(&out)
+    );
+
+    // The master died at the exec: its socket's file is left, and nothing listens.
+    let socket = dir.0.join("gone.sock");
+    let master = master_that_execs(&socket, drop);
+    let out = regiment(&socket, &["upgrade", "--wait"]);
+    master.join().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "upgrade 1: the master closed the connection (as it does when it executes its new \
+             program) and could not be asked again for the outcome: the master is gone"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -9,14 +9,19 @@
 //!
 //! A client gives the master a deadline of its own, and the master tells it how long what it
 //! asked may take ([`Frame::ends_within_ms`]: a rollout's `rollout_timeout`, a stop's drain
-//! timeout), so that a client waiting for a rollout neither gives up on a slow one nor waits
-//! forever on a master that is stopped or wedged.
+//! timeout, an upgrade's preflight and rollout), so that a client waiting for a rollout neither
+//! gives up on a slow one nor waits forever on a master that is stopped or wedged.
+//!
+//! An upgrade of the master in place closes every open connection when the master executes its
+//! new program; the new master serves the same socket. A client that waits for an upgrade's
+//! outcome ([`Command::UpgradeOutcome`]) and loses its connection before the answer connects
+//! again and asks again.
 
 use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::{Event, RolloutRecord, Status};
+use crate::events::{Event, RolloutRecord, Status, UpgradeRecord};
 
 /// The version of this wire format. A master and a client of different versions refuse each
 /// other with [`ErrorKind::Version`].
@@ -60,6 +65,22 @@ pub enum Command {
     /// A graceful stop: answered with [`Answer::Done`] at once, and the connection stays open
     /// until the master has stopped, so a client can wait for it.
     Stop,
+    /// An upgrade of the master in place, as SIGUSR2 does ([`crate::Handle::upgrade`]):
+    /// answered at once with [`Answer::UpgradeBegun`], or [`Answer::Error`]
+    /// ([`ErrorKind::Refused`]) when none began (one is under way, the master is stopping).
+    /// The frame's [`Frame::ends_within_ms`] is the time the whole upgrade may take by this
+    /// master's options: the preflight's bound (the start timeout), a minute and ten seconds
+    /// for the exec and the new master's takeover, and a rollout's time (`rollout_timeout`).
+    /// Its outcome is asked with [`Command::UpgradeOutcome`].
+    Upgrade,
+    /// Waits for the end of upgrade `number`: [`Answer::Progress`] for every event while it
+    /// runs, then [`Answer::Upgrade`] with its record. The master closes the connection when it
+    /// executes its new program: ask again, on a new connection to the same socket, the master
+    /// that runs then.
+    UpgradeOutcome {
+        /// The number [`Answer::UpgradeBegun`] gave.
+        number: u64,
+    },
 }
 
 /// One frame of the master's answer, with the master's [`VERSION`].
@@ -71,8 +92,10 @@ pub struct Frame {
     pub answer: Answer,
     /// How long, from this frame, what was asked may still take by the master's options: the
     /// time its rollout has left (for [`Command::Reload`]), the drain timeout (for
-    /// [`Command::Stop`], until the connection closes). Absent when the answer is complete.
-    /// Clients of this version that do not know the field ignore it.
+    /// [`Command::Stop`], until the connection closes), the time the upgrade has left (for
+    /// [`Command::Upgrade`], whose answer is complete but whose upgrade goes on, and
+    /// [`Command::UpgradeOutcome`]). Absent otherwise. Clients of this version that do not know
+    /// the field ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ends_within_ms: Option<u64>,
 }
@@ -100,6 +123,18 @@ pub enum Answer {
     Rollout {
         /// What was rolled out and how it ended.
         record: Option<RolloutRecord>,
+    },
+    /// An upgrade of the master in place began ([`Command::Upgrade`]).
+    UpgradeBegun {
+        /// Its number, for [`Command::UpgradeOutcome`].
+        number: u64,
+    },
+    /// Upgrade `number` of [`Command::UpgradeOutcome`] ended: its record (done, aborted,
+    /// refused or rolled back), or `None` when this master knows no such upgrade (it was
+    /// started afresh, or a later upgrade began since).
+    Upgrade {
+        /// How the upgrade went.
+        record: Option<UpgradeRecord>,
     },
     /// The command was taken.
     Done {
@@ -221,6 +256,61 @@ mod tests {
             r#"{"version":1,"answer":{"kind":"done","message":"stopping"},"ends_within_ms":30000}"#
         );
         assert_eq!(serde_json::from_str::<Frame>(&json).unwrap(), stopping);
+    }
+
+    #[test]
+    fn upgrade_commands_and_answers_have_a_stable_json_shape() {
+        let shape = |command: Command| {
+            serde_json::to_string(&Request {
+                version: VERSION,
+                command,
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            shape(Command::Upgrade),
+            r#"{"version":1,"command":{"name":"upgrade"}}"#
+        );
+        assert_eq!(
+            shape(Command::UpgradeOutcome { number: 3 }),
+            r#"{"version":1,"command":{"name":"upgrade-outcome","number":3}}"#
+        );
+        let begun = Frame {
+            version: VERSION,
+            answer: Answer::UpgradeBegun { number: 3 },
+            ends_within_ms: Some(345_000),
+        };
+        let json = serde_json::to_string(&begun).unwrap();
+        assert_eq!(
+            json,
+            r#"{"version":1,"answer":{"kind":"upgrade-begun","number":3},"ends_within_ms":345000}"#
+        );
+        assert_eq!(serde_json::from_str::<Frame>(&json).unwrap(), begun);
+        let ended = Frame {
+            version: VERSION,
+            answer: Answer::Upgrade {
+                record: Some(UpgradeRecord {
+                    number: 3,
+                    outcome: crate::events::UpgradeOutcome::RolledBack,
+                    why: Some("the new options were refused".into()),
+                    generation: None,
+                    started_at_ms: 1_000,
+                    ended_at_ms: Some(2_500),
+                }),
+            },
+            ends_within_ms: None,
+        };
+        let json = serde_json::to_string(&ended).unwrap();
+        assert_eq!(
+            json,
+            r#"{"version":1,"answer":{"kind":"upgrade","record":{"number":3,"outcome":"rolled-back","why":"the new options were refused","generation":null,"started_at_ms":1000,"ended_at_ms":2500}}}"#
+        );
+        assert_eq!(serde_json::from_str::<Frame>(&json).unwrap(), ended);
+        let unknown = r#"{"version":1,"answer":{"kind":"upgrade","record":null}}"#;
+        assert_eq!(
+            serde_json::from_str::<Frame>(unknown).unwrap().answer,
+            Answer::Upgrade { record: None }
+        );
     }
 
     #[test]

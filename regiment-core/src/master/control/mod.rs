@@ -1,6 +1,6 @@
 //! The control socket: a Unix socket on which the `regiment` command (or any client of
 //! [`crate::plumbing::control`]) asks the master for its status and metrics, and starts
-//! rollouts, scales, replaces and stops.
+//! rollouts, upgrades of the master in place, scales, replaces and stops.
 //!
 //! Off by default (`Builder::control_socket`, `REGIMENT_CONTROL_SOCKET`). The file has mode
 //! 0600 and the master also checks each peer's credentials (SO_PEERCRED): only its own user
@@ -8,9 +8,11 @@
 //! malformed is answered with an error and logged (thinned: a flood of bad connections does
 //! not fill the log), never fatal. A peer that does not read its answer loses its connection.
 
+mod reply;
 mod session;
 mod shared;
 mod socket;
+mod upgrade;
 
 use std::sync::Arc;
 

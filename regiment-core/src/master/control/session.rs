@@ -3,22 +3,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
 
+use super::reply::{done, error, follow, send, send_frame};
 use super::shared::Shared;
+use super::upgrade;
 use crate::Handle;
 use crate::limits::MAX_WORKERS;
-use crate::plumbing::control::{
-    Answer, Command, ErrorKind, Frame, MAX_REQUEST, VERSION, frame_bytes, frame_len,
-};
+use crate::plumbing::control::{Answer, Command, ErrorKind, MAX_REQUEST, VERSION, frame_len};
 
 /// How long a peer has to send its request: a client sends it at once, so a peer that does
 /// not is stuck or hostile.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
-/// How long one frame of the answer may take to be written: a client reads its answer as it
-/// comes, so a peer that does not read ends its own connection, never holds a session.
-const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 
 pub(super) async fn serve(mut stream: UnixStream, shared: Arc<Shared>) {
     if let Err(refusal) = check_peer(&stream) {
@@ -155,6 +152,8 @@ async fn answer(stream: &mut UnixStream, command: Command, shared: &Shared) -> s
             handle.finished().await;
             Ok(())
         }
+        Command::Upgrade => upgrade::begin(stream, shared).await,
+        Command::UpgradeOutcome { number } => upgrade::outcome(stream, shared, number).await,
     }
 }
 
@@ -169,56 +168,12 @@ async fn reload(
     allowed: Duration,
 ) -> std::io::Result<()> {
     let left = || Some(allowed.saturating_sub(asked.elapsed()));
-    let mut events = handle.events();
-    let outcome = handle.rolling_restart_and_wait();
-    tokio::pin!(outcome);
-    let record = loop {
-        tokio::select! {
-            biased;
-            Some(event) = events.recv() => {
-                send_frame(stream, Answer::Progress { event }, left()).await?;
-            }
-            record = &mut outcome => break record,
-        }
-    };
-    // Events the driver sent before it answered are still queued: they come first.
-    while let Ok(event) = events.rx.try_recv() {
-        send_frame(stream, Answer::Progress { event }, left()).await?;
-    }
+    let record = follow(
+        stream,
+        handle.events(),
+        handle.rolling_restart_and_wait(),
+        left,
+    )
+    .await?;
     send(stream, Answer::Rollout { record }).await
-}
-
-fn error(error: ErrorKind, message: String) -> Answer {
-    Answer::Error { error, message }
-}
-
-fn done(message: String) -> Answer {
-    Answer::Done { message }
-}
-
-/// Sends a complete answer.
-async fn send(stream: &mut UnixStream, answer: Answer) -> std::io::Result<()> {
-    send_frame(stream, answer, None).await
-}
-
-/// Sends one frame, telling the client how long what it asked may still take; a client that
-/// does not take it within [`WRITE_DEADLINE`] is `TimedOut`.
-async fn send_frame(
-    stream: &mut UnixStream,
-    answer: Answer,
-    ends_within: Option<Duration>,
-) -> std::io::Result<()> {
-    let bytes = frame_bytes(&Frame {
-        version: VERSION,
-        answer,
-        ends_within_ms: ends_within.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-    })?;
-    tokio::time::timeout(WRITE_DEADLINE, stream.write_all(&bytes))
-        .await
-        .unwrap_or_else(|_| {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("the client did not read its answer within {WRITE_DEADLINE:?}"),
-            ))
-        })
 }
