@@ -1,7 +1,8 @@
 //! The master upgrades itself in place (issue 23), end to end: `hello` deployed at a path, a
 //! new build renamed over it, and the master asked to upgrade.
 //!
-//! - Five upgrades back to back under keep-alive and new-connection load: each ends done, no
+//! - Five `regiment upgrade --wait` back to back under keep-alive and new-connection load: each
+//!   exits 0, the upgrade done, no
 //!   request fails, the master keeps its pid, `/proc/PID/exe` is the file deployed last, and
 //!   it holds as many descriptors as before the first.
 //! - Workers that stream heartbeats without a pause through three upgrades: no frame is torn
@@ -23,12 +24,14 @@ use http_common::{assert_no_failure, runtime, wait_progress};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use tests::cluster::{CEILING, Cluster};
+use tests::command::regiment_bounded;
 use tests::deploy::Deploy;
 use tests::descriptors::{listing, settled_fds};
 use tests::load::{ClientSpec, LoadConfig, Mode, Report};
 use tests::scratch::ScratchDir;
 
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
+const REGIMENT: &str = env!("CARGO_BIN_EXE_regiment_under_test");
 const REFUSED_AFTER_EXEC: &str = env!("CARGO_BIN_EXE_hello_refused_after_exec_under_test");
 const NO_MASTER: &str = env!("CARGO_BIN_EXE_exit_at_once_under_test");
 const HEARTBEAT_STREAM: &str = env!("CARGO_BIN_EXE_heartbeat_stream_under_test");
@@ -50,9 +53,22 @@ fn start(deploy: &Deploy, dir: &ScratchDir) -> Cluster {
     )
 }
 
-/// Asks for upgrade `number` (SIGUSR2) and waits for its end: its record, from the status.
-fn upgrade(c: &Cluster, number: u64) -> Value {
-    c.signal(Signal::SIGUSR2);
+/// Upgrade `number` by `regiment upgrade --wait` on `c`'s control socket in `dir`: the
+/// command's exit code and what it said, and the upgrade's record from the status.
+fn upgrade(c: &Cluster, dir: &ScratchDir, number: u64) -> (i32, String, Value) {
+    let out = regiment_bounded(REGIMENT, &dir.join("control.sock"), &["upgrade", "--wait"])
+        .expect("upgrade --wait ends");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record = ended(c, number);
+    (out.status.code().unwrap_or(-1), said, record)
+}
+
+/// Upgrade `number`'s record once it ended, from the status.
+fn ended(c: &Cluster, number: u64) -> Value {
     let status = c.status_where(&format!("upgrade {number} ended"), |s| {
         s["last_upgrade"]["number"] == number && s["last_upgrade"]["outcome"] != "in-progress"
     });
@@ -128,7 +144,8 @@ fn five_upgrades_under_load_keep_the_pid_lose_no_request_and_run_the_new_file() 
     let report = under_load(load(&c), |progress| {
         for number in 1..=5u64 {
             deploy.install(HELLO);
-            let record = upgrade(&c, number);
+            let (code, said, record) = upgrade(&c, &dir, number);
+            assert_eq!(code, 0, "upgrade {number}: {said}");
             assert_eq!(record["outcome"], "done", "upgrade {number}: {record}");
             assert_eq!(c.pid(), pid);
             assert_eq!(
@@ -164,7 +181,12 @@ fn a_new_program_that_fails_its_preflight_is_refused_and_nothing_changes() {
     let pid = c.pid();
     let running = image(pid);
     deploy.install(NO_MASTER);
-    let record = upgrade(&c, 1);
+    let (code, said, record) = upgrade(&c, &dir, 1);
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("refused") && said.contains("preflight"),
+        "{said}"
+    );
     assert_eq!(record["outcome"], "refused", "{record}");
     let why = record["why"].as_str().unwrap();
     assert!(
@@ -186,7 +208,9 @@ fn a_new_program_that_cannot_take_over_goes_back_and_the_service_never_stops() {
     let running = image(pid);
     let report = under_load(load(&c), |progress| {
         deploy.install(REFUSED_AFTER_EXEC);
-        let record = upgrade(&c, 1);
+        let (code, said, record) = upgrade(&c, &dir, 1);
+        assert_eq!(code, 1, "{said}");
+        assert!(said.contains("rolled back"), "{said}");
         assert_eq!(record["outcome"], "rolled-back", "{record}");
         let why = record["why"].as_str().unwrap();
         assert!(
@@ -201,7 +225,8 @@ fn a_new_program_that_cannot_take_over_goes_back_and_the_service_never_stops() {
     assert_same_workers(&c, &workers);
     // And the master still upgrades: the next build goes through.
     deploy.install(HELLO);
-    let record = upgrade(&c, 2);
+    let (code, said, record) = upgrade(&c, &dir, 2);
+    assert_eq!(code, 0, "{said}");
     assert_eq!(record["outcome"], "done", "{record}");
 }
 
@@ -222,7 +247,9 @@ fn channels_handed_over_mid_stream_lose_and_tear_no_frame() {
     c.wait_serving(2);
     for number in 1..=3u64 {
         deploy.install(HEARTBEAT_STREAM);
-        let record = upgrade(&c, number);
+        // By signal here: SIGUSR2 is the upgrade signal.
+        c.signal(Signal::SIGUSR2);
+        let record = ended(&c, number);
         assert_eq!(record["outcome"], "done", "upgrade {number}: {record}");
     }
     let events = c.events();
