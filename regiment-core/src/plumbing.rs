@@ -14,8 +14,8 @@ pub mod control;
 // what regiment-tower's layers name when they fire (`request_replacement_for`).
 pub use crate::protocol::{CriterionKind, WorkerMessage, encode};
 
-// The preflight of an upgrade in place (issue 23), which the end-to-end tests run on real
-// programs until the upgrade itself runs it.
+// The preflight of an upgrade in place (issue 23), which the end-to-end tests also run on its
+// own, on real programs (tests/tests/preflight.rs).
 pub mod upgrade;
 
 // The `REGIMENT_*` variables and their parsers, so that regiment-axum's variables take the

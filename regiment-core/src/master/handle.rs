@@ -81,8 +81,8 @@ impl Handle {
     /// them at `/metrics` ([`crate::Builder::admin_bind`]). Families, prefixed `regiment_`, in
     /// base units, counters ending in `_total`: `workers{state}`, `workers_wanted`,
     /// `generation`, `good_generation`, `rollouts_total{outcome}`, `upgrades_total{outcome}`
-    /// (`done`, `aborted`, `refused`: upgrades of the master in place, a feature still being
-    /// built, so 0 for now), `replacements_total{reason}` (`rollout`, `rollout_aborted`,
+    /// (`done`, `aborted`, `refused`, `rolled_back`: upgrades of the master in place, see
+    /// [`Handle::upgrade`]), `replacements_total{reason}` (`rollout`, `rollout_aborted`,
     /// `unresponsive`, `operator`; for a worker's own request, the criterion it named:
     /// regiment-tower's `request_count`, `memory`, `max_age`, `custom` for any criterion of the
     /// application's, whatever its name, and `worker` when it named none),

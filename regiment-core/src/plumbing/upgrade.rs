@@ -1,6 +1,6 @@
 //! The preflight of an upgrade in place (issue 23): the new program run in check mode by the
-//! master that would exec it. Not API: the end-to-end tests run it on real programs, until
-//! the upgrade runs it itself.
+//! master that would exec it. Not API: the end-to-end tests run it on its own, on real
+//! programs, as the upgrade runs it.
 //!
 //! ```no_run
 //! # async fn check() {

@@ -46,8 +46,6 @@
 mod backoff;
 mod commands;
 mod exits;
-// Nothing begins an upgrade yet (issue 23: the driver's side comes later); the tests do.
-#[cfg_attr(not(test), allow(dead_code))]
 mod handover;
 mod ids;
 mod inputs;

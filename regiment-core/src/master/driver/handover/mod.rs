@@ -12,7 +12,7 @@
 //! - [`adopt`]: each descriptor the table names checked for what it is said to be, and taken,
 //!   all or none.
 //!
-//! Nothing runs this yet: the exec that uses it comes with the rest of the upgrade.
+//! `driver::upgrade` writes it and execs; its `takeover` reads and adopts.
 
 use std::os::fd::RawFd;
 

@@ -13,8 +13,8 @@
 //!   it, bounded in time, keeps its last lines of output, and passes it only if it exited 0
 //!   after printing [`ok_line`]; anything else is a refusal that says why, with those lines.
 //!
-//! Nothing runs the old master's side yet but the end-to-end tests (through
-//! `plumbing::preflight`): the upgrade that uses it comes with the exec.
+//! `driver::upgrade` runs the old master's side before every exec; the end-to-end tests also
+//! run it on its own (through `plumbing::upgrade::preflight`).
 
 pub(crate) mod check;
 pub(crate) mod run;

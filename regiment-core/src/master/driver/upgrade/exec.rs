@@ -62,7 +62,8 @@ impl Driver {
                 notified_ready: self.notifier.ready_sent(),
                 socket_files: self.held_beside.socket_files.clone(),
             },
-            policy: match serde_json::to_value(&state) {
+            // As the policy writes it (`PolicyState::to_json`, what its tests read back).
+            policy: match serde_json::from_slice(&state.to_json()) {
                 Ok(value) => value,
                 Err(e) => {
                     self.give_channels_back(channels);
