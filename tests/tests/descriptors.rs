@@ -2,16 +2,17 @@
 //! 10 upgrades equals the count before"): through rolling restarts its open descriptors come
 //! back to what they were at its first ready, and every one of them but stdio is close-on-exec,
 //! so that an exec of the master (an upgrade in place) inherits only what it is handed on
-//! purpose. pg_doorman leaked about 9,954 descriptors across binary upgrades (PR#264).
+//! purpose; and through ten upgrades in place (ten execs of the master, same pid) it holds as
+//! many. pg_doorman leaked about 9,954 descriptors across binary upgrades (PR#264).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use tests::cluster::{CEILING, Cluster, pid_of, serving};
 use tests::command::regiment_bounded;
+use tests::deploy::Deploy;
 use tests::descriptors::{Fds, listing, open_fds, settled_fds};
 use tests::scratch::ScratchDir;
 
@@ -57,14 +58,38 @@ fn admin_status(addr: &str) {
     assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
 }
 
+/// How the master is taken through ten generations.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Through {
+    /// Rolling restarts: the workers replaced, the master the same program.
+    Rollouts,
+    /// Upgrades in place: the master executes a new build of itself (same pid) each time, then
+    /// replaces its workers.
+    Upgrades,
+}
+
 #[test]
 fn a_master_holds_as_many_descriptors_after_ten_rollouts_and_all_but_stdio_are_close_on_exec() {
+    holds_as_many_descriptors_through(Through::Rollouts);
+}
+
+#[test]
+fn a_master_holds_as_many_descriptors_after_ten_upgrades_and_all_but_stdio_are_close_on_exec() {
+    holds_as_many_descriptors_through(Through::Upgrades);
+}
+
+fn holds_as_many_descriptors_through(through: Through) {
     let environment = from_the_environment();
-    let dir = ScratchDir::new("descriptors");
+    let name = match through {
+        Through::Rollouts => "descriptors-rollouts",
+        Through::Upgrades => "descriptors-upgrades",
+    };
+    let dir = ScratchDir::new(name);
+    let deploy = Deploy::new(name, FIXTURE);
     let control = dir.join("control.sock");
     let bind = format!("127.0.0.1:0,unix:{}", dir.join("app.sock").display());
     let c = Cluster::start(
-        Path::new(FIXTURE),
+        &deploy.app(),
         &[
             ("REGIMENT_WORKERS", "2"),
             ("REGIMENT_BIND", &bind),
@@ -94,12 +119,24 @@ fn a_master_holds_as_many_descriptors_after_ten_rollouts_and_all_but_stdio_are_c
         let from = c.events().len();
         let old = serving(&c.events());
         // Half through the control socket (a session opened and closed), half by signal.
-        if generation % 2 == 0 {
-            let out = regiment_bounded(REGIMENT, &control, &["reload", "--wait"])
-                .expect("reload --wait ends");
-            assert!(out.status.success(), "rollout {generation}");
-        } else {
-            c.signal(Signal::SIGHUP);
+        let by_socket = generation % 2 == 0;
+        match through {
+            Through::Rollouts if by_socket => {
+                let out = regiment_bounded(REGIMENT, &control, &["reload", "--wait"])
+                    .expect("reload --wait ends");
+                assert!(out.status.success(), "rollout {generation}");
+            }
+            Through::Rollouts => c.signal(Signal::SIGHUP),
+            // To the same file: a new one at the path would set the watcher off first.
+            Through::Upgrades => {
+                if by_socket {
+                    let out = regiment_bounded(REGIMENT, &control, &["upgrade", "--wait"])
+                        .expect("upgrade --wait ends");
+                    assert!(out.status.success(), "upgrade to generation {generation}");
+                } else {
+                    c.signal(Signal::SIGUSR2);
+                }
+            }
         }
         c.wait_event(&format!("rollout {generation} done"), from, |e| {
             e["event"] == "rollout-done" && e["generation"] == generation
@@ -111,6 +148,7 @@ fn a_master_holds_as_many_descriptors_after_ten_rollouts_and_all_but_stdio_are_c
         }
         admin_status(&admin);
     }
+    assert_eq!(c.pid(), pid);
 
     // An exited worker's channel closes once its last words are read: soon, not at once.
     let deadline = Instant::now() + CEILING;
@@ -122,7 +160,7 @@ fn a_master_holds_as_many_descriptors_after_ten_rollouts_and_all_but_stdio_are_c
     assert_eq!(
         now.len(),
         first.len(),
-        "after 10 rollouts:\n{}at the first ready:\n{}",
+        "after 10 generations:\n{}at the first ready:\n{}",
         listing(&now),
         listing(&first)
     );
