@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -197,17 +197,29 @@ impl Cluster {
     /// `t_ms` cannot time steps: the fixture stamps each event when its printer task gets to it,
     /// late by however long that task waited for a thread. A deadline counted from the first
     /// step is met at the earliest `deadline - ONE_TURN` after its line (see [`ONE_TURN`]).
+    ///
+    /// The log is read from the master's stderr, which the harness reads apart from its events
+    /// (stdout): a line whose event was seen may still be on its way, and is waited for.
     pub fn logged_between(&self, first: (&str, u32), then: (&str, u32)) -> Duration {
-        let log = strip_ansi(&self.stderr());
-        let at = |(message, pid): (&str, u32)| {
+        let deadline = Instant::now() + CEILING;
+        let find = |log: &str, (message, pid): (&str, u32)| -> Option<SystemTime> {
             let line = log
                 .lines()
-                .find(|l| l.contains(message) && l.contains(&format!(" pid={pid} ")))
-                .unwrap_or_else(|| panic!("no {message:?} line for pid {pid} in:\n{log}"));
+                .find(|l| l.contains(message) && l.contains(&format!(" pid={pid} ")))?;
             let stamp = line.split_whitespace().next().expect("a timestamp");
-            humantime::parse_rfc3339(stamp).unwrap_or_else(|e| panic!("{stamp:?}: {e}"))
+            Some(humantime::parse_rfc3339(stamp).unwrap_or_else(|e| panic!("{stamp:?}: {e}")))
         };
-        at(then).duration_since(at(first)).unwrap_or_default()
+        loop {
+            let log = strip_ansi(&self.stderr());
+            if let (Some(a), Some(b)) = (find(&log, first), find(&log, then)) {
+                return b.duration_since(a).unwrap_or_default();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {first:?} or {then:?} line (pid after the message) in:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// A copy of the events so far.
