@@ -29,8 +29,31 @@ fn mb(bytes: u64) -> String {
     format!("{:.2}", bytes as f64 / 1048576.0)
 }
 
+/// Anonymous resident memory from `/proc/PID/statm`, bytes: `resident - shared`, the second and
+/// third fields (`shared` counts the file-backed and shmem pages), in pages.
+fn statm_anon(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let mut fields = text.split_whitespace().skip(1).map(str::parse::<u64>);
+    let (resident, shared) = (fields.next()?.ok()?, fields.next()?.ok()?);
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()? as u64;
+    Some(resident.checked_sub(shared)? * page)
+}
+
+/// One process's reading.
+struct Reading {
+    /// `master` or `worker N`.
+    role: String,
+    pid: u32,
+    /// Its `smaps_rollup`.
+    memory: PrivateMemory,
+    /// Its anonymous memory by `statm`.
+    anon: Option<u64>,
+}
+
 /// The master and its workers, each read once.
-fn read_all(running: &Running) -> Result<Vec<(String, u32, PrivateMemory)>, String> {
+fn read_all(running: &Running) -> Result<Vec<Reading>, String> {
     let master = running.pid();
     let mut sampler = MemorySampler::new();
     let mut all = Vec::new();
@@ -43,28 +66,50 @@ fn read_all(running: &Running) -> Result<Vec<(String, u32, PrivateMemory)>, Stri
         } else {
             format!("worker {i}")
         };
-        let m = sampler.read(pid).map_err(|e| e.to_string())?;
-        all.push((role, pid, m));
+        all.push(Reading {
+            role,
+            pid,
+            memory: sampler.read(pid).map_err(|e| e.to_string())?,
+            anon: statm_anon(pid),
+        });
     }
     Ok(all)
 }
 
 /// The table of one reading of every process, with their sums.
-fn footprint_table(all: &[(String, u32, PrivateMemory)], once_kb: Option<u64>) -> String {
+fn footprint_table(all: &[Reading], once_kb: Option<u64>) -> String {
     let mut rows: Vec<Vec<String>> = all
         .iter()
-        .map(|(role, _, m)| vec![role.clone(), mb(m.rss), mb(m.pss), mb(m.uss), mb(m.shared)])
+        .map(|r| {
+            let m = &r.memory;
+            vec![
+                r.role.clone(),
+                mb(m.rss),
+                mb(m.pss),
+                mb(m.uss),
+                mb(m.shared),
+                r.anon.map_or_else(|| "n/a".into(), mb),
+            ]
+        })
         .collect();
-    let sum = |f: fn(&PrivateMemory) -> u64| all.iter().map(|(_, _, m)| f(m)).sum::<u64>();
+    let sum = |f: fn(&PrivateMemory) -> u64| all.iter().map(|r| f(&r.memory)).sum::<u64>();
     rows.push(vec![
         "**sum**".into(),
         format!("**{}**", mb(sum(|m| m.rss))),
         format!("**{}**", mb(sum(|m| m.pss))),
         format!("**{}**", mb(sum(|m| m.uss))),
         mb(sum(|m| m.shared)),
+        mb(all.iter().filter_map(|r| r.anon).sum()),
     ]);
     let mut md = table(
-        &["process", "RSS MB", "PSS MB", "USS MB", "shared MB"],
+        &[
+            "process",
+            "RSS MB",
+            "PSS MB",
+            "USS MB",
+            "shared MB",
+            "anonymous by `statm` MB",
+        ],
         &rows,
     );
     md.push_str(&format!(
@@ -88,7 +133,7 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
     // A second for the workers' samplers and heartbeats to start, as the resources section.
     std::thread::sleep(Duration::from_secs(1));
     let at_rest = read_all(&running)?;
-    let pids: Vec<u32> = at_rest.iter().map(|(_, pid, _)| *pid).collect();
+    let pids: Vec<u32> = at_rest.iter().map(|r| r.pid).collect();
     let once_at_rest = procfs::resident_once_kb(&pids);
     eprintln!("regiment-bench: sampling: the standard load");
     settings.run_load(&Cores::All, running.addr)?;
@@ -100,7 +145,7 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
         .iter()
         .map(|&mib| Ballast::start(&program, mib).map(|b| (mib, b)))
         .collect::<Result<Vec<_>, _>>()?;
-    let worker = at_rest[1].1;
+    let worker = at_rest[1].pid;
     let mut sampler = MemorySampler::new();
     let mut size = |pid| {
         sampler
@@ -109,7 +154,7 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
             .map_err(|e| e.to_string())
     };
     let mut targets = vec![Target {
-        label: format!("a `hello` worker, at rest ({})", size(worker)?),
+        label: format!("a `hello` worker, after the load ({})", size(worker)?),
         pid: worker,
     }];
     for (mib, ballast) in &ballasts {
@@ -137,12 +182,14 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
         super::loadavg()
     ));
     md.push_str(&sampling_cost::table(&targets, &timings));
-    let json_of = |all: &[(String, u32, PrivateMemory)]| {
+    let json_of = |all: &[Reading]| {
         all.iter()
-            .map(|(role, pid, m)| {
+            .map(|r| {
+                let m = &r.memory;
                 serde_json::json!({
-                    "process": role, "pid": pid, "rss": m.rss, "pss": m.pss, "uss": m.uss,
+                    "process": r.role, "pid": r.pid, "rss": m.rss, "pss": m.pss, "uss": m.uss,
                     "shared": m.shared, "swap": m.swap, "swap_pss": m.swap_pss,
+                    "statm_anonymous": r.anon,
                 })
             })
             .collect::<Vec<_>>()
