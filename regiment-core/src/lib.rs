@@ -56,6 +56,8 @@ pub mod listen;
 mod log_guard;
 mod log_writer;
 mod master;
+// Reads /proc/PID/smaps_rollup for the memory budget (issue 24).
+pub(crate) mod memory_sample;
 #[doc(hidden)]
 pub mod plumbing;
 mod protocol;

@@ -29,6 +29,10 @@ pub use passed_on::PassedOnVariable;
 // sampler so that RSS is read one way.
 pub use crate::worker::memory::Statm;
 
+// The reader of each process's private memory (PSS, USS) that the master samples for the memory
+// budget, measured by regiment-bench's `sampling` section.
+pub use crate::memory_sample::{MemorySampler, PrivateMemory, SampleError};
+
 use crate::worker::Stats;
 
 /// Starts this worker's heartbeats (RSS and request counts) from the calling tokio runtime, so

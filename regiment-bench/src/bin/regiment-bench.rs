@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use regiment_bench::matrix::{
-    self, Pinning, Settings, cores, engine, recycling, resources, restarts, scale, server,
-    throughput,
+    self, Pinning, Settings, ballast, cores, engine, recycling, resources, restarts, sampling,
+    scale, server, throughput,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -30,6 +30,9 @@ enum Section {
     Restarts,
     Resources,
     Scale,
+    /// RSS, PSS and USS of `hello` with 4 workers, and the cost of reading smaps_rollup
+    /// against statm (issue 24).
+    Sampling,
 }
 
 #[derive(Debug, Parser)]
@@ -62,6 +65,10 @@ struct Args {
     /// Use the binaries already built next to this one.
     #[arg(long)]
     no_build: bool,
+    /// Not a benchmark: hold this many MiB of touched heap until stdin closes (the sampling
+    /// section's large process).
+    #[arg(long, hide = true)]
+    hold_memory_mib: Option<usize>,
 }
 
 fn build() -> Result<(), String> {
@@ -107,6 +114,7 @@ fn run(args: Args) -> Result<(), String> {
             Section::Restarts,
             Section::Resources,
             Section::Scale,
+            Section::Sampling,
         ]
     } else {
         let mut s = args.sections.clone();
@@ -172,6 +180,11 @@ fn run(args: Args) -> Result<(), String> {
             Section::Restarts => ("Rolling restarts", "restarts", restarts::run(&settings)?),
             Section::Resources => ("Resources", "resources", resources::run(&settings)?),
             Section::Scale => ("Scale", "scale", scale::run(&settings)?),
+            Section::Sampling => (
+                "Sampling private memory",
+                "sampling",
+                sampling::run(&settings)?,
+            ),
         };
         md.push_str(&format!("\n## {heading}\n"));
         md.push_str(&section_md);
@@ -206,7 +219,12 @@ fn write(
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    let args = Args::parse();
+    if let Some(mib) = args.hold_memory_mib {
+        ballast::hold(mib);
+        return ExitCode::SUCCESS;
+    }
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("regiment-bench: {e}");

@@ -15,8 +15,11 @@
 //!   takes;
 //! - [`restarts`]: a rolling restart every 2 s against none, keep-alive and not;
 //! - [`resources`]: memory and CPU of the master and its workers;
-//! - [`scale`]: 32 and 64 workers, and 1,000 replacements in a row under load.
+//! - [`scale`]: 32 and 64 workers, and 1,000 replacements in a row under load;
+//! - [`sampling`]: RSS, PSS and USS of a regiment, summed, and what one reading of
+//!   `smaps_rollup` costs against `statm` (issue 24's memory budget).
 
+pub mod ballast;
 pub mod cores;
 pub mod engine;
 pub mod generator;
@@ -24,6 +27,8 @@ pub mod recycling;
 pub mod replacement_cost;
 pub mod resources;
 pub mod restarts;
+pub mod sampling;
+pub mod sampling_cost;
 pub mod scale;
 pub mod server;
 pub mod throughput;
