@@ -1,6 +1,7 @@
 //! What the container (the cgroup) this process runs in allows it, read from the kernel's
-//! files: the memory limit that applies ([`memory_limit`]) and the OOM kills counted in its
-//! cgroup ([`oom_kills`]). Plumbing for the master, not user API.
+//! files: the memory limit that applies ([`memory_limit`]), the OOM kills counted in its
+//! cgroup ([`oom_kills`]), and the CPUs it may use ([`available_cpus`], the default number of
+//! workers). Plumbing for the master, not user API.
 //!
 //! Each reader has a variant that takes a [`SystemRoot`](system_root::SystemRoot), under which
 //! `/proc` and the cgroup mounts are read, so that the tests run it on copies of real files
@@ -10,9 +11,11 @@
 //! let limit = container::memory_limit();
 //! tracing::info!("{} bytes, from {}", limit.bytes, limit.source);
 //! let before = container::oom_kills();
+//! let workers = container::available_cpus();
 //! ```
 
 mod cgroup;
+mod cpus;
 #[cfg(test)]
 mod fixtures;
 mod membership;
@@ -22,6 +25,7 @@ mod mountinfo;
 mod oom;
 mod system_root;
 
+pub(crate) use cpus::available_cpus;
 // Read once the memory budget and the naming of OOM kills (issue 24) are built: the
 // expectations fail the build then, so that they go.
 #[expect(unused_imports, reason = "the memory budget will read the limit")]
