@@ -95,24 +95,32 @@ pub(crate) fn memory_limit_under(root: &SystemRoot) -> MemoryLimit {
     }
 }
 
-/// `MemTotal`, or (without a readable `/proc/meminfo`) the physical pages the C library
+/// `MemTotal`, or (without a readable `/proc/meminfo`) the physical memory the C library
 /// counts, or no bound at all.
 fn machine_memory(root: &SystemRoot) -> u64 {
     meminfo::machine_memory(root).unwrap_or_else(|e| {
-        use nix::unistd::{SysconfVar, sysconf};
-        let pages = sysconf(SysconfVar::_PHYS_PAGES).ok().flatten();
-        let page = sysconf(SysconfVar::PAGE_SIZE).ok().flatten();
-        let bytes = pages.zip(page).and_then(|(n, size)| {
-            u64::try_from(n)
-                .ok()?
-                .checked_mul(u64::try_from(size).ok()?)
-        });
+        let bytes = physical_memory();
         tracing::warn!(
             target: "regiment",
-            "the machine's memory is not in {MEMINFO} ({e}); from sysconf: {bytes:?} bytes"
+            "the machine's memory is not in {MEMINFO} ({e}); sysconf counts {bytes:?} bytes"
         );
         bytes.unwrap_or(u64::MAX)
     })
+}
+
+/// The physical pages times their size (sysconf(3)).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn physical_memory() -> Option<u64> {
+    use nix::unistd::{SysconfVar, sysconf};
+    let pages = u64::try_from(sysconf(SysconfVar::_PHYS_PAGES).ok()??).ok()?;
+    let size = u64::try_from(sysconf(SysconfVar::PAGE_SIZE).ok()??).ok()?;
+    pages.checked_mul(size)
+}
+
+/// nix reads `_SC_PHYS_PAGES` on Linux only.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn physical_memory() -> Option<u64> {
+    None
 }
 
 /// The lowest limit of the process's memory cgroup and its ancestors, if any is set.
@@ -369,6 +377,17 @@ mod tests {
         let (limit, log) = capture_log(|| memory_limit_under(&SystemRoot::at(copy.path())));
         assert_eq!(limit, machine(24_683_772));
         assert!(log.contains("cannot read /proc/self/cgroup"), "{log}");
+    }
+
+    #[test]
+    fn without_meminfo_the_machine_is_what_sysconf_counts() {
+        let copy = copy_of("v2-unlimited");
+        std::fs::remove_file(copy.path().join("proc/meminfo")).unwrap();
+        let (limit, log) = capture_log(|| memory_limit_under(&SystemRoot::at(copy.path())));
+        assert_eq!(limit.source, LimitSource::Machine);
+        assert_eq!(Some(limit.bytes), physical_memory().or(Some(u64::MAX)));
+        assert!(limit.bytes > 0);
+        assert!(log.contains("cannot read /proc/meminfo"), "{log}");
     }
 
     #[test]
