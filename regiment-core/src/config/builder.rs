@@ -150,7 +150,9 @@ impl Builder {
         }
     }
 
-    /// The number of workers, from 1 to [`crate::MAX_WORKERS`] (1024).
+    /// The number of workers, from 1 to [`crate::MAX_WORKERS`] (1024). The default is the
+    /// number of CPUs the master may use: its CPU affinity, fewer if its cgroup's CPU quota is
+    /// lower (rounded up), at least 1.
     ///
     /// ```
     /// use regiment_core::{Builder, EnvOverrides};

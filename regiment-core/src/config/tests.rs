@@ -181,7 +181,8 @@ fn the_worker_count_can_be_computed_at_start() {
         .into_config()
         .unwrap();
     assert_eq!(c.policy.workers, 3);
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The CPUs this process may use: affinity and cgroup quota (container/cpus.rs).
+    let cpus = crate::container::available_cpus();
     let c = Builder::new()
         .env_overrides(EnvOverrides::Ignore)
         .into_config()

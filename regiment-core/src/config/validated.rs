@@ -159,10 +159,9 @@ impl Builder {
 
     fn worker_count(&mut self) -> Result<usize> {
         let workers = match std::mem::replace(&mut self.workers, WorkerCount::Cpus) {
-            // A machine of more CPUs than that still runs at most MAX_WORKERS by default.
-            WorkerCount::Cpus => std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(MAX_WORKERS),
+            // The CPUs this process may use (affinity and cgroup quota). A machine of more
+            // CPUs than MAX_WORKERS still runs at most that many by default.
+            WorkerCount::Cpus => crate::container::available_cpus().min(MAX_WORKERS),
             WorkerCount::Fixed(n) => n,
             WorkerCount::Computed(f) => f(),
         };
