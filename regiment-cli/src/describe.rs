@@ -70,16 +70,21 @@ pub(crate) fn outcome(r: &RolloutRecord) -> String {
     printable(&outcome_text(r)).into_owned()
 }
 
+/// ` in 5.3s` once it ended, else nothing.
+fn took(started_at_ms: u64, ended_at_ms: Option<u64>) -> String {
+    ended_at_ms
+        .map(|end| format!(" in {}", duration(end.saturating_sub(started_at_ms))))
+        .unwrap_or_default()
+}
+
+/// `: why` when there is a reason, else nothing.
+fn because(why: Option<&str>) -> String {
+    why.map(|w| format!(": {w}")).unwrap_or_default()
+}
+
 fn outcome_text(r: &RolloutRecord) -> String {
-    let took = r
-        .ended_at_ms
-        .map(|end| format!(" in {}", duration(end.saturating_sub(r.started_at_ms))))
-        .unwrap_or_default();
-    let why = r
-        .why
-        .as_deref()
-        .map(|w| format!(": {w}"))
-        .unwrap_or_default();
+    let took = took(r.started_at_ms, r.ended_at_ms);
+    let why = because(r.why.as_deref());
     let replaced = match r.replaced {
         1 => "1 worker replaced".to_owned(),
         n => format!("{n} workers replaced"),
@@ -102,15 +107,8 @@ pub(crate) fn upgrade(r: &UpgradeRecord) -> String {
 }
 
 fn upgrade_text(r: &UpgradeRecord) -> String {
-    let took = r
-        .ended_at_ms
-        .map(|end| format!(" in {}", duration(end.saturating_sub(r.started_at_ms))))
-        .unwrap_or_default();
-    let why = r
-        .why
-        .as_deref()
-        .map(|w| format!(": {w}"))
-        .unwrap_or_default();
+    let took = took(r.started_at_ms, r.ended_at_ms);
+    let why = because(r.why.as_deref());
     let n = r.number;
     let workers = match r.generation {
         Some(g) => format!("its workers run generation {g}"),
