@@ -350,10 +350,19 @@ impl Cluster {
                 // stdout, so the pipe closes only once they are gone too: bounded, as a worker
                 // that outlives its master is for the test to find, not to hang on.
                 let collected_by = Instant::now().max(deadline) + Duration::from_secs(10);
-                let (lock, cv) = &*self.log;
-                let mut log = lock.lock().unwrap();
-                while !log.closed && Instant::now() < collected_by {
-                    log = cv.wait_timeout(log, Duration::from_millis(200)).unwrap().0;
+                {
+                    let (lock, cv) = &*self.log;
+                    let mut log = lock.lock().unwrap();
+                    while !log.closed && Instant::now() < collected_by {
+                        log = cv.wait_timeout(log, Duration::from_millis(200)).unwrap().0;
+                    }
+                }
+                // And stderr, read by a thread of its own to its EOF: what the master said
+                // last (an error before it exited) is there once this returns.
+                while (self.stderr_reader.thread.as_ref()).is_some_and(|t| !t.is_finished())
+                    && Instant::now() < collected_by
+                {
+                    std::thread::sleep(Duration::from_millis(10));
                 }
                 return status;
             }
