@@ -30,58 +30,57 @@ fn handled_signals() -> SigSet {
     set
 }
 
+/// What is executed: the file a descriptor refers to, or a path (a script).
+enum Target<'a> {
+    Fd(BorrowedFd<'a>),
+    Path(CString),
+}
+
 /// Executes `program` with `argv` and `env`; returns only if the exec failed, with why, the
 /// signals unblocked again.
 pub(crate) fn execute(program: &Program, argv: &[CString], env: &[CString]) -> std::io::Error {
-    match program.fd() {
-        Some(fd) => execute_fd(fd, argv, env),
-        None => execute_path(program, argv, env),
-    }
+    let target = match program.fd() {
+        Some(fd) => Target::Fd(fd),
+        None => match CString::new(program.path().as_os_str().as_bytes()) {
+            Ok(path) => Target::Path(path),
+            Err(e) => return std::io::Error::other(e),
+        },
+    };
+    exec(&target, argv, env)
 }
 
 /// [`execute`] of the file `fd` refers to.
 pub(crate) fn execute_fd(fd: BorrowedFd<'_>, argv: &[CString], env: &[CString]) -> std::io::Error {
-    let handled = handled_signals();
-    if let Err(e) = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&handled), None) {
-        return e.into();
-    }
-    let argv_ptrs = pointers(argv);
-    let env_ptrs = pointers(env);
-    // SAFETY: `fd` is open (borrowed); the empty path with AT_EMPTY_PATH executes the file it
-    // refers to; both arrays point into NUL-terminated strings that outlive the call, and end
-    // with a null pointer. Returns only on failure.
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            argv_ptrs.as_ptr(),
-            env_ptrs.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    let err = std::io::Error::last_os_error();
-    unblock_signals();
-    err
+    exec(&Target::Fd(fd), argv, env)
 }
 
-/// [`execute`] of a program executed by its path (a script).
-fn execute_path(program: &Program, argv: &[CString], env: &[CString]) -> std::io::Error {
+fn exec(target: &Target<'_>, argv: &[CString], env: &[CString]) -> std::io::Error {
     let handled = handled_signals();
     if let Err(e) = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&handled), None) {
         return e.into();
     }
     let argv_ptrs = pointers(argv);
     let env_ptrs = pointers(env);
-    let err = match CString::new(program.path().as_os_str().as_bytes()) {
-        Ok(path) => {
-            // SAFETY: a NUL-terminated path; both arrays point into NUL-terminated strings that
-            // outlive the call, and end with a null pointer. Returns only on failure.
-            unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr()) };
-            std::io::Error::last_os_error()
-        }
-        Err(e) => std::io::Error::other(e),
-    };
+    match target {
+        // SAFETY: `fd` is open (borrowed); the empty path with AT_EMPTY_PATH executes the file
+        // it refers to; both arrays point into NUL-terminated strings that outlive the call,
+        // and end with a null pointer. Returns only on failure.
+        Target::Fd(fd) => unsafe {
+            libc::syscall(
+                libc::SYS_execveat,
+                fd.as_raw_fd(),
+                c"".as_ptr(),
+                argv_ptrs.as_ptr(),
+                env_ptrs.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            );
+        },
+        // SAFETY: a NUL-terminated path; both arrays as above. Returns only on failure.
+        Target::Path(path) => unsafe {
+            libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr());
+        },
+    }
+    let err = std::io::Error::last_os_error();
     unblock_signals();
     err
 }
