@@ -120,12 +120,10 @@ fn refused(entry_what: &str, fd: RawFd, why: impl Into<String>) -> HandoverError
 
 /// Borrows `fd` once it is known to be open.
 fn open(fd: RawFd, what: &str) -> Result<BorrowedFd<'static>, HandoverError> {
-    // SAFETY: F_GETFD on a number that may not be open only fails with EBADF; the borrow is
-    // used for fstat, fcntl and getsockopt only until the descriptor is taken or refused.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    fcntl(borrowed, FcntlArg::F_GETFD)
-        .map_err(|e| refused(what, fd, format!("is not open ({e})")))?;
-    Ok(borrowed)
+    super::check_open(fd, what)?;
+    // SAFETY: `fd` is open (checked); the borrow is used for fstat, fcntl and getsockopt only
+    // until the descriptor is taken or refused.
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
 fn check_listener(entry: &ListenerEntry, what: &str) -> Result<(), HandoverError> {

@@ -44,13 +44,7 @@ impl ExecInheritance {
             named.push((fd.as_raw_fd(), String::from("the previous program")));
         }
         for (fd, what) in &named {
-            if let Err(e) = fcntl(borrow(*fd), FcntlArg::F_GETFD) {
-                return Err(HandoverError::Descriptor {
-                    what: what.clone(),
-                    fd: *fd,
-                    why: format!("is not open ({e})"),
-                });
-            }
+            super::check_open(*fd, what)?;
         }
         let mut prepared = Self {
             survivors: Vec::with_capacity(named.len()),

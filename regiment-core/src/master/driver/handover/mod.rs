@@ -29,6 +29,20 @@ pub(crate) const HANDOVER_VERSION: u32 = 1;
 /// The variable that gives the new master the handover file's descriptor number.
 pub(crate) const HANDOVER_FD_VAR: &str = crate::worker_vars::UPGRADE_HANDOVER_FD;
 
+/// Checks that `fd`, named as `what`, is open in this process: refused, naming it, if not.
+pub(crate) fn check_open(fd: RawFd, what: &str) -> Result<(), HandoverError> {
+    // SAFETY: F_GETFD on a number that may not be open only reads its flags or fails with
+    // EBADF, and closes nothing; the borrow ends with the call.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFD)
+        .map(drop)
+        .map_err(|e| HandoverError::Descriptor {
+            what: what.to_owned(),
+            fd,
+            why: format!("is not open ({e})"),
+        })
+}
+
 /// Whether this master reads handover files of `version`: its own only, for now.
 pub(crate) fn reads(version: u32) -> bool {
     version == HANDOVER_VERSION

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::super::handover::adopt::{self, Adopted};
 use super::super::handover::envelope::Envelope;
-use super::super::handover::file;
+use super::super::handover::{check_open, file};
 use super::super::signals::Signals;
 use super::exec::monotonic_ns;
 use super::execute::unblock_signals;
@@ -61,7 +61,7 @@ impl Incoming {
         let previous = std::env::var(worker_vars::UPGRADE_PREVIOUS_FD)
             .ok()
             .and_then(|v| v.trim().parse::<RawFd>().ok())
-            .filter(|fd| *fd > 2 && is_open(*fd))
+            .filter(|fd| *fd > 2 && check_open(*fd, "the previous program").is_ok())
             // SAFETY: a descriptor the old master left open for this process under this
             // variable, checked to be open, and taken once (`TAKEN`): nothing else owns it.
             .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
@@ -140,12 +140,6 @@ fn restore(config: &Config, envelope: &Envelope) -> std::result::Result<Policy, 
     let now = Instant::now();
     let snapshot_at = now.checked_sub(took).unwrap_or(now);
     Policy::restore(config.policy, state, snapshot_at).map_err(|e| format!("its policy state: {e}"))
-}
-
-fn is_open(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD on a number only reads its flags, or fails with EBADF.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFD).is_ok()
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
