@@ -23,7 +23,7 @@ const WHY_MAX: usize = 2000;
 pub(super) fn go_back(previous: OwnedFd, value: &str, file: Option<File>, why: &str) -> String {
     // The descriptors the handover names are inheritable still, unless taken: made so again.
     let inherited = match file.map(HandoverFile::received) {
-        Some(handover) => match file::read(handover_file(&handover)) {
+        Some(handover) => match file::read(handover.file()) {
             Ok(envelope) => match ExecInheritance::prepare(&handover, &envelope.descriptors) {
                 Ok(inherited) => Some((handover, inherited)),
                 Err(e) => return format!("cannot hand the descriptors back: {e}"),
@@ -53,8 +53,4 @@ pub(super) fn go_back(previous: OwnedFd, value: &str, file: Option<File>, why: &
     let error = execute_fd(previous.as_fd(), &argv, &env);
     drop(inherited);
     format!("cannot execute the previous program: {error}")
-}
-
-fn handover_file(handover: &HandoverFile) -> &File {
-    handover.file()
 }
