@@ -20,14 +20,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use http_common::{assert_no_failure, runtime, wait_progress};
+use http_common::{assert_no_failure, load_during};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use tests::cluster::{CEILING, Cluster};
+use tests::cluster::Cluster;
 use tests::command::regiment_bounded;
 use tests::deploy::Deploy;
 use tests::descriptors::{listing, settled_fds};
-use tests::load::{ClientSpec, LoadConfig, Mode, Report};
+use tests::load::{ClientSpec, LoadConfig, Mode};
 use tests::scratch::ScratchDir;
 
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
@@ -119,20 +119,6 @@ fn load(c: &Cluster) -> LoadConfig {
         .request_timeout(Duration::from_secs(20))
 }
 
-/// Runs `during` with `config`'s load flowing; the load's report.
-fn under_load(config: LoadConfig, during: impl FnOnce(&dyn Fn(u64))) -> Report {
-    let rt = runtime();
-    let (stop, completed) = (config.stop(), config.completed());
-    let load = rt.spawn(tests::load::run(config));
-    let progress = |n| wait_progress(&completed, n, CEILING);
-    progress(50);
-    during(&progress);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let report = rt.block_on(load).expect("the load run");
-    eprintln!("load: {report}");
-    report
-}
-
 #[test]
 fn five_upgrades_under_load_keep_the_pid_lose_no_request_and_run_the_new_file() {
     let dir = ScratchDir::new("upgrade-five");
@@ -141,7 +127,7 @@ fn five_upgrades_under_load_keep_the_pid_lose_no_request_and_run_the_new_file() 
     c.wait_serving(WORKERS);
     let pid = c.pid();
     let before = settled_fds(pid);
-    let report = under_load(load(&c), |progress| {
+    let report = load_during(load(&c), |progress| {
         for number in 1..=5u64 {
             deploy.install(HELLO);
             let (code, said, record) = upgrade(&c, &dir, number);
@@ -206,7 +192,7 @@ fn a_new_program_that_cannot_take_over_goes_back_and_the_service_never_stops() {
     let workers = c.wait_serving(WORKERS);
     let pid = c.pid();
     let running = image(pid);
-    let report = under_load(load(&c), |progress| {
+    let report = load_during(load(&c), |progress| {
         deploy.install(REFUSED_AFTER_EXEC);
         let (code, said, record) = upgrade(&c, &dir, 1);
         assert_eq!(code, 1, "{said}");

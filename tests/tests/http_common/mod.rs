@@ -216,6 +216,24 @@ pub(crate) fn pid_via_http(addr: SocketAddr) -> u32 {
     res.body.trim().parse().expect("a pid")
 }
 
+/// Runs `during` with `config`'s load flowing (50 requests done first), giving it a way to
+/// wait for that many more requests; the load's report once it stopped.
+pub(crate) fn load_during(
+    config: tests::load::LoadConfig,
+    during: impl FnOnce(&dyn Fn(u64)),
+) -> tests::load::Report {
+    let rt = runtime();
+    let (stop, completed) = (config.stop(), config.completed());
+    let load = rt.spawn(tests::load::run(config));
+    let progress = |n| wait_progress(&completed, n, tests::cluster::CEILING);
+    progress(50);
+    during(&progress);
+    stop.store(true, Ordering::Relaxed);
+    let report = rt.block_on(load).expect("the load run");
+    eprintln!("load: {report}");
+    report
+}
+
 /// Runs `config` against `cluster` while the master gets SIGHUP `restarts` times, each once the
 /// previous rollout is done and load flows on the new workers; returns the load report.
 pub(crate) fn load_during_restarts(
@@ -223,23 +241,17 @@ pub(crate) fn load_during_restarts(
     config: tests::load::LoadConfig,
     restarts: usize,
 ) -> tests::load::Report {
-    let rt = runtime();
-    let (stop, completed) = (config.stop(), config.completed());
-    let load = rt.spawn(tests::load::run(config));
-    wait_progress(&completed, 50, tests::cluster::CEILING);
-    for i in 0..restarts {
-        let from = cluster.events().len();
-        cluster.signal(nix::sys::signal::Signal::SIGHUP);
-        cluster.wait_event(&format!("rollout {} done", i + 1), from, |e| {
-            e["event"] == "rollout-done"
-        });
-        // Load must flow on the new generation before the next restart.
-        wait_progress(&completed, 150, tests::cluster::CEILING);
-    }
-    stop.store(true, Ordering::Relaxed);
-    let report = rt.block_on(load).expect("the load run");
-    eprintln!("load: {report}");
-    report
+    load_during(config, |progress| {
+        for i in 0..restarts {
+            let from = cluster.events().len();
+            cluster.signal(nix::sys::signal::Signal::SIGHUP);
+            cluster.wait_event(&format!("rollout {} done", i + 1), from, |e| {
+                e["event"] == "rollout-done"
+            });
+            // Load must flow on the new generation before the next restart.
+            progress(150);
+        }
+    })
 }
 
 /// Asserts that no request failed, class by class.
