@@ -144,12 +144,7 @@ impl Supervisor {
         let (events, _) = broadcast::channel(1024);
         let (status_tx, status_rx) = watch::channel(Status::default());
         let (control_tx, control) = mpsc::unbounded_channel();
-        let config_addrs = config
-            .listen
-            .binds
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let config_addrs = configured_addrs(&config);
         let Config {
             policy,
             spawn,
@@ -191,16 +186,22 @@ impl Supervisor {
     }
 }
 
-/// Says so when the new options name other addresses than those handed over: a master that
-/// took over keeps listening where the old one did (its workers accept there), until it is
-/// started afresh.
-fn warn_on_new_addresses(config: &Config, held: &Held) {
-    let configured: Vec<String> = config
+/// The addresses the options name, as the status writes them (`127.0.0.1:3000`,
+/// `unix:/run/app.sock`).
+fn configured_addrs(config: &Config) -> Vec<String> {
+    config
         .listen
         .binds
         .iter()
         .map(ToString::to_string)
-        .collect();
+        .collect()
+}
+
+/// Says so when the new options name other addresses than those handed over: a master that
+/// took over keeps listening where the old one did (its workers accept there), until it is
+/// started afresh.
+fn warn_on_new_addresses(config: &Config, held: &Held) {
+    let configured = configured_addrs(config);
     let held_addrs: Vec<String> = held.listeners.iter().map(Listener::describe).collect();
     if !configured.is_empty() && configured != held_addrs {
         tracing::warn!(
