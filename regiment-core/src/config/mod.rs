@@ -39,5 +39,5 @@ pub use canary_options::Canary;
 pub use choices::{EnvOverrides, WatchProgram};
 pub use inherited_env::WorkerEnv;
 pub(crate) use program_path::master_path;
-pub(crate) use settings::{Config, ListenSettings, SpawnSettings};
+pub(crate) use settings::{Config, ListenSettings, MemorySettings, SpawnSettings};
 pub use spawn_plan::{BeforeSpawn, SpawnPlan};

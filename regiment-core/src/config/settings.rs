@@ -23,6 +23,15 @@ pub(crate) struct Config {
     pub(crate) spawn: SpawnSettings,
     pub(crate) listen: ListenSettings,
     pub(crate) triggers: RolloutTriggers,
+    pub(crate) memory: MemorySettings,
+}
+
+/// The memory budget, resolved when the master is built, and the limit it was read against:
+/// what the status shows. The policy holds the budget's bytes (`PolicyConfig::memory_budget`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MemorySettings {
+    pub(crate) budget: Option<crate::events::MemoryBudgetStatus>,
+    pub(crate) limit: Option<crate::events::MemoryLimitStatus>,
 }
 
 /// What every spawn of a worker takes: the program (resolved once, at start) with its

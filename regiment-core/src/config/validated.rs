@@ -8,6 +8,7 @@ use super::builder::{Builder, WorkerCount};
 use super::canary_options::Canary;
 use super::choices::EnvOverrides;
 use super::restart_signals::check_restart_signals;
+use super::settings::MemorySettings;
 use super::settings::{
     AdminBind, Config, ControlSocketPath, ListenSettings, RolloutTriggers, SpawnSettings,
 };
@@ -131,6 +132,8 @@ impl Builder {
                 rollout_settle: self.rollout_settle,
                 rollout_timeout: self.rollout_timeout,
                 readiness: self.readiness,
+                // Set from the budget option (issue 24).
+                memory_budget: None,
             },
             spawn: SpawnSettings {
                 program,
@@ -154,6 +157,8 @@ impl Builder {
                 restart_signals: self.restart_signals,
                 watch_program: self.watch_program,
             },
+            // Resolved from the budget option (issue 24).
+            memory: MemorySettings::default(),
         })
     }
 

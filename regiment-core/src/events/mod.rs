@@ -22,7 +22,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 pub use rollout::{Answers, CanaryVerdict, RolloutOutcome, RolloutRecord};
-pub use status::{ProgramId, SlotStatus, Status, WorkerState, WorkerStatus};
+pub use status::{
+    BudgetSource, MemoryBudgetStatus, MemoryLimitStatus, MemoryStatus, ProcessMemory, ProgramId,
+    SlotStatus, Status, WorkerState, WorkerStatus,
+};
 pub use upgrade::{UpgradeOutcome, UpgradeRecord};
 
 /// One thing that happened to the cluster.

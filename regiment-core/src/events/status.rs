@@ -108,6 +108,105 @@ pub struct WorkerStatus {
     pub replace_reason: Option<String>,
     /// The executable it runs (unknown until it is spawned).
     pub program: Option<ProgramId>,
+    /// Its private memory at the master's last reading; `None` until it was read (or where
+    /// `/proc/PID/smaps_rollup` cannot be read).
+    #[serde(default)]
+    pub memory: Option<ProcessMemory>,
+}
+
+/// The memory one process of the regiment holds, as the master reads it from
+/// `/proc/PID/smaps_rollup`, in bytes.
+///
+/// ```
+/// use regiment_core::Status;
+/// // The worker a memory budget replaces first: the one with the most private memory.
+/// fn largest(status: &Status) -> Option<usize> {
+///     let private = |w: &&regiment_core::events::WorkerStatus| w.memory.map_or(0, |m| m.uss);
+///     status.workers.iter().max_by_key(private).map(|w| w.slot)
+/// }
+/// assert_eq!(largest(&Status::default()), None);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProcessMemory {
+    /// Proportional set size: its resident pages, each shared page divided among the processes
+    /// that map it. The sum over the regiment counts each page once: what the budget sums.
+    pub pss: u64,
+    /// Unique set size: the pages no other process maps, which its exit gives back. What the
+    /// budget ranks workers by, and sizes a new worker by.
+    pub uss: u64,
+}
+
+/// The regiment's memory in a [`Status`]: the budget, the limit it is taken from, and the sum
+/// in use.
+///
+/// ```
+/// use regiment_core::Status;
+/// // How much of its budget the regiment uses, if it has one.
+/// fn used(status: &Status) -> Option<f64> {
+///     let m = &status.memory;
+///     m.budget.map(|b| m.total as f64 / b.bytes as f64)
+/// }
+/// assert_eq!(used(&Status::default()), None);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MemoryStatus {
+    /// The budget the regiment is kept under, if one is configured
+    /// ([`crate::Builder::memory_budget`]).
+    #[serde(default)]
+    pub budget: Option<MemoryBudgetStatus>,
+    /// The memory limit that applies to the master: its cgroup's, else the machine's.
+    #[serde(default)]
+    pub limit: Option<MemoryLimitStatus>,
+    /// The sum of the master's and every worker's PSS at the last reading, bytes; 0 before the
+    /// first.
+    #[serde(default)]
+    pub total: u64,
+    /// The master's own memory at the last reading.
+    #[serde(default)]
+    pub master: Option<ProcessMemory>,
+}
+
+/// A budget in a [`MemoryStatus`]: its size, and how it was given.
+///
+/// ```
+/// use regiment_core::events::BudgetSource;
+/// assert_eq!(serde_json::to_string(&BudgetSource::Fixed).unwrap(), r#"{"kind":"fixed"}"#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MemoryBudgetStatus {
+    /// The budget, bytes.
+    pub bytes: u64,
+    /// A number given, or a share of the limit.
+    pub source: BudgetSource,
+}
+
+/// How a memory budget was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum BudgetSource {
+    /// A number of bytes (`MemoryBudget::mb(1500)`, `REGIMENT_MEMORY_BUDGET=1500MB`).
+    Fixed,
+    /// This share of the limit (`MemoryBudget::percent_of_limit(80)`,
+    /// `REGIMENT_MEMORY_BUDGET=80%`).
+    PercentOfLimit {
+        /// 1 to 100.
+        percent: u8,
+    },
+}
+
+/// The memory limit in a [`MemoryStatus`], read once when the master was built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MemoryLimitStatus {
+    /// The limit, bytes.
+    pub bytes: u64,
+    /// Where it was read: `cgroup v2 memory.max of /kubepods/pod1/app`, `cgroup v1
+    /// memory.limit_in_bytes of /docker/abc`, `machine memory (no cgroup limit)`.
+    pub source: String,
 }
 
 /// One slot in a [`Status`].
@@ -189,6 +288,9 @@ pub struct Status {
     pub workers: Vec<WorkerStatus>,
     /// Every slot.
     pub slots: Vec<SlotStatus>,
+    /// The memory budget, the limit and the sum in use.
+    #[serde(default)]
+    pub memory: MemoryStatus,
 }
 
 #[cfg(test)]

@@ -149,9 +149,11 @@ impl Supervisor {
             policy,
             spawn,
             triggers,
+            memory,
             ..
         } = config;
         let parts = driver::DriverParts {
+            memory,
             spawn,
             watch_program: triggers.watch_program,
             listeners,

@@ -369,6 +369,7 @@ mod tests {
             silent_ms,
             replace_reason: None,
             program: None,
+            memory: None,
         };
         let overdue = Duration::from_millis(3000);
         let mut status = Status {

@@ -158,6 +158,8 @@ pub(crate) struct Driver {
     /// Set when this driver took over from an old master: what `run` starts from (the
     /// channels' tasks need the runtime `run` has).
     resume: Option<Resume>,
+    /// The memory budget and limit, for the status.
+    memory: crate::config::MemorySettings,
 }
 
 /// What a driver that took over resumes in `run`.
@@ -177,6 +179,7 @@ pub(crate) struct DriverParts {
     pub(crate) listener_names: String,
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) status: watch::Sender<Status>,
+    pub(crate) memory: crate::config::MemorySettings,
 }
 
 /// What a driver that took over from an old master starts from.
@@ -248,6 +251,7 @@ impl Driver {
             listener_names,
             events,
             status,
+            memory,
         } = parts;
         let addrs: Vec<String> = listeners.iter().map(Listener::describe).collect();
         let (from_workers_tx, from_workers) = mpsc::channel(256);
@@ -284,6 +288,7 @@ impl Driver {
             resume,
             spawn,
             watch_program,
+            memory,
         }
     }
 

@@ -4,7 +4,7 @@
 use super::super::policy::WallClock;
 use super::Driver;
 use super::clock::read_wall_clock;
-use crate::events::Status;
+use crate::events::{MemoryStatus, Status};
 
 impl Driver {
     /// Publishes the status known before `run`: listeners, generation, slots.
@@ -48,6 +48,12 @@ impl Driver {
             admin: self.admin_addr.clone(),
             workers: policy.workers,
             slots: policy.slots,
+            memory: MemoryStatus {
+                budget: self.memory.budget,
+                limit: self.memory.limit.clone(),
+                total: policy.memory_total,
+                master: policy.master_memory,
+            },
         }
     }
 }

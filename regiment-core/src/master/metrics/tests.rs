@@ -23,6 +23,7 @@ fn worker(slot: usize, state: WorkerState, age_ms: u64, rss: u64) -> WorkerStatu
         silent_ms: Some(100),
         replace_reason: None,
         program: None,
+        memory: None,
     }
 }
 

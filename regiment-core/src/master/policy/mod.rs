@@ -50,6 +50,7 @@ mod handover;
 mod ids;
 mod inputs;
 mod lifecycle;
+mod memory;
 mod replacement;
 mod rollout;
 mod slot;
@@ -74,6 +75,7 @@ use backoff::Backoff;
 pub(crate) use backoff::BackoffConfig;
 pub(crate) use handover::PolicyState;
 pub(crate) use ids::{Generation, WorkerId};
+pub(crate) use memory::MemoryReading;
 use rollout::Rollouts;
 pub(crate) use rollout::{CanaryConfig, RolloutLog};
 use slot::Slot;
@@ -115,6 +117,9 @@ pub(crate) struct PolicyConfig {
     pub rollout_timeout: Option<Duration>,
     /// When workers count as ready: what a start timeout tells its worker had to do.
     pub readiness: Readiness,
+    /// The sum of private memory (PSS, bytes) the master and its workers are kept under, if
+    /// any: see `memory`.
+    pub memory_budget: Option<u64>,
 }
 
 impl PolicyConfig {
@@ -214,6 +219,8 @@ pub(crate) enum Input {
         id: WorkerId,
         status: Termination,
     },
+    /// The driver read the private memory of the master and of the workers.
+    Memory(MemoryReading),
 }
 
 /// What the policy asks its driver to do.
@@ -282,6 +289,8 @@ pub(crate) struct Policy {
     effects: VecDeque<Effect>,
     status_changed: bool,
     stats: Stats,
+    /// The last reading of the regiment's memory, and the budget rule's books.
+    memory: memory::MemoryBooks,
 }
 
 impl Policy {
@@ -302,6 +311,7 @@ impl Policy {
             effects: VecDeque::new(),
             status_changed: true,
             stats: Stats::default(),
+            memory: memory::MemoryBooks::default(),
         }
     }
 
@@ -328,6 +338,7 @@ impl Policy {
             Input::DrainAbandoned { id, left } => self.on_drain_abandoned(id, left, now),
             Input::InvalidMessage { id, why } => self.on_invalid_message(id, why),
             Input::Exited { id, status } => self.on_exit(id, status, now),
+            Input::Memory(reading) => self.on_memory(reading, now),
         }
         self.settle(now);
     }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::upgrade::UpgradeRecord;
 use super::{Policy, WallClock, millis};
-use crate::events::{RolloutRecord, SlotStatus, WorkerStatus};
+use crate::events::{ProcessMemory, RolloutRecord, SlotStatus, WorkerStatus};
 
 /// The books at one instant, times given by a [`WallClock`]; the fields of [`crate::Status`]
 /// that are the policy's, with the same meaning.
@@ -20,6 +20,9 @@ pub(crate) struct PolicyStatus {
     pub(crate) stopping: bool,
     pub(crate) workers: Vec<WorkerStatus>,
     pub(crate) slots: Vec<SlotStatus>,
+    /// The sum of PSS at the last reading, and the master's own part.
+    pub(crate) memory_total: u64,
+    pub(crate) master_memory: Option<ProcessMemory>,
 }
 
 impl Policy {
@@ -42,6 +45,7 @@ impl Policy {
                 silent_ms: w.silent_for(now).map(millis),
                 replace_reason: w.replace_reason.clone(),
                 program: w.program.clone(),
+                memory: w.memory,
             })
             .collect();
         workers.sort_by_key(|w| (w.slot, w.pid));
@@ -64,6 +68,8 @@ impl Policy {
                     last_restart_reason: s.last_reason.clone(),
                 })
                 .collect(),
+            memory_total: self.memory.total,
+            master_memory: self.memory.master,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::ids::Generation;
 use super::slot::Pending;
-use crate::events::{AbandonedDrain, ProgramId, WorkerState};
+use crate::events::{AbandonedDrain, ProcessMemory, ProgramId, WorkerState};
 use crate::protocol::CriterionKind;
 use crate::readiness::Readiness;
 
@@ -34,6 +34,8 @@ pub(crate) struct Worker {
     pub(crate) invalid_messages: u64,
     /// What it said it left when it gave up its drain (first message only).
     pub(crate) abandoned_drain: Option<AbandonedDrain>,
+    /// Its private memory at the last reading, once read.
+    pub(crate) memory: Option<ProcessMemory>,
 }
 
 /// Where a worker is in its life. Each phase carries its own deadline.
@@ -151,6 +153,7 @@ impl Worker {
             load: Load::default(),
             invalid_messages: 0,
             abandoned_drain: None,
+            memory: None,
         }
     }
 

@@ -79,6 +79,8 @@ pub(super) fn policy(config: PolicyConfig, s: PolicyState, now: Instant) -> Chec
             },
             invalid_messages: bounded(&what, w.invalid_messages)?,
             abandoned_drain: w.abandoned_drain,
+            // Read again within a second by the new master.
+            memory: None,
         };
         if workers.insert(WorkerId(w.id), worker).is_some() {
             return inconsistent(format!("{what} is listed twice"));
@@ -211,6 +213,7 @@ pub(super) fn policy(config: PolicyConfig, s: PolicyState, now: Instant) -> Chec
         // The new master publishes its status first.
         status_changed: true,
         stats: stats(s.stats)?,
+        memory: Default::default(),
     })
 }
 

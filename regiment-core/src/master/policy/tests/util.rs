@@ -42,6 +42,7 @@ pub(super) fn config(workers: usize) -> PolicyConfig {
         rollout_settle: Duration::ZERO,
         rollout_timeout: None,
         readiness: Readiness::Listening,
+        memory_budget: None,
     }
 }
 

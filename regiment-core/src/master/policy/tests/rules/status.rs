@@ -22,6 +22,7 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
             silent_ms: (load > 0).then_some(500),
             replace_reason: reason.map(Into::into),
             program: Some(program_of(Generation(generation))),
+            memory: None,
         };
     assert_eq!(
         h.status(),
@@ -38,6 +39,8 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
                 worker(1, b_pid, 1, WorkerState::Ready, 0, 0, None),
             ],
             slots: vec![slot_status(0, 0, None), slot_status(1, 0, None)],
+            memory_total: 0,
+            master_memory: None,
         }
     );
 

@@ -123,6 +123,7 @@ fn draw_config(rng: &mut ChaCha8Rng) -> PolicyConfig {
             Some(ms(rng.random_range(20_000..=60_000)))
         },
         readiness: crate::Readiness::Listening,
+        memory_budget: None,
         canary: if rng.random_bool(0.5) {
             None
         } else {
