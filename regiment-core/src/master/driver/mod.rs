@@ -39,6 +39,7 @@ mod exits;
 pub(crate) mod handover;
 mod log;
 mod master_program;
+mod memory_reader;
 mod notify;
 // The preflight of an upgrade: the new program spawned through its descriptor (SAFETY comment
 // there).
@@ -160,6 +161,8 @@ pub(crate) struct Driver {
     resume: Option<Resume>,
     /// The memory budget and limit, for the status.
     memory: crate::config::MemorySettings,
+    /// Reads the regiment's memory for the policy.
+    memory_reader: memory_reader::MemoryReader,
 }
 
 /// What a driver that took over resumes in `run`.
@@ -289,7 +292,14 @@ impl Driver {
             spawn,
             watch_program,
             memory,
+            memory_reader: memory_reader::MemoryReader::new(Instant::now()),
         }
+    }
+
+    /// Starts a reading of the regiment's memory, if one is due.
+    fn read_memory_if_due(&mut self) {
+        let workers = self.processes.iter().map(|(id, p)| (*id, p.pid)).collect();
+        self.memory_reader.start_if_due(Instant::now(), workers);
     }
 
     /// What the master holds beside the driver, named in a handover.
@@ -340,6 +350,7 @@ impl Driver {
             // Returns only if this program goes on (not quiet yet, or the upgrade refused).
             self.exec_if_quiet().await;
             self.carry_out();
+            self.read_memory_if_due();
             let now = Instant::now();
             let wake = self.policy.poll_timeout().map_or(now + REAP_TICK, |t| {
                 self.clock.to_real(t).min(now + REAP_TICK)
@@ -347,7 +358,9 @@ impl Driver {
             let wake = self.orphans.next_due().map_or(wake, |due| due.min(wake));
             let wake = self.next_exit_due().map_or(wake, |due| due.min(wake));
             let wake = self.upgrade_due().map_or(wake, |due| due.min(wake));
+            let wake = self.memory_reader.due().map_or(wake, |due| due.min(wake));
             self.clock.expect_wake_by(wake);
+            let reading_memory = self.memory_reader.is_reading();
             tokio::select! {
                 _ = sigchld.recv() => self.reap(),
                 Some(m) = self.from_workers.recv() => self.on_worker(m),
@@ -359,6 +372,9 @@ impl Driver {
                 }
                 _ = async { watchdog.as_mut().expect("guarded").tick().await }, if watchdog.is_some() => {
                     self.notifier.watchdog();
+                }
+                Some(reading) = self.memory_reader.finished(), if reading_memory => {
+                    self.policy.handle(self.clock.now(), Input::Memory(reading));
                 }
                 _ = tokio::time::sleep_until(wake.into()) => {
                     self.reap();

@@ -15,7 +15,7 @@ use crate::master::policy::{KillReason, REPLACEMENT_LABELS, Stats};
 pub(crate) struct Metrics {
     pub(super) rollouts: ByLabel<3>,
     pub(super) upgrades: ByLabel<4>,
-    pub(super) replacements: ByLabel<9>,
+    pub(super) replacements: ByLabel<{ REPLACEMENT_LABELS.len() }>,
     pub(super) kills: ByLabel<4>,
     pub(super) crashes: AtomicU64,
     pub(super) start_failures: AtomicU64,

@@ -199,7 +199,7 @@ fn the_policys_counts_are_shown_under_a_fixed_set_of_label_values() {
     }
     // However many reasons the workers gave: one series per fixed value.
     let series = |name: &str| lines.iter().filter(|l| l.starts_with(name)).count();
-    assert_eq!(series("regiment_replacements_total{"), 9);
+    assert_eq!(series("regiment_replacements_total{"), 10);
     assert_eq!(series("regiment_kills_total{"), 4);
     assert_eq!(series("regiment_rollouts_total{"), 3);
     assert_eq!(series("regiment_upgrades_total{"), 4);
@@ -251,7 +251,7 @@ fn a_worker_request_counts_under_the_criterion_it_named() {
         .iter()
         .filter(|l| l.starts_with("regiment_replacements_total{"))
         .count();
-    assert_eq!(series, 9, "one series per fixed value:\n{text}");
+    assert_eq!(series, 10, "one series per fixed value:\n{text}");
 }
 
 #[test]

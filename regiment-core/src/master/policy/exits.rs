@@ -35,13 +35,16 @@ impl Policy {
             (SlotRole::Current, Phase::Ready { .. } | Phase::Draining { .. }) => {
                 self.crashed(w, status, now)
             }
-            (SlotRole::Leaving, _) => self.emit(Event::Exited {
-                slot: w.slot,
-                pid: w.pid,
-                generation: w.generation.0,
-                status: status.to_string(),
-                abandoned_drain: w.abandoned_drain,
-            }),
+            (SlotRole::Leaving, _) => {
+                self.emit(Event::Exited {
+                    slot: w.slot,
+                    pid: w.pid,
+                    generation: w.generation.0,
+                    status: status.to_string(),
+                    abandoned_drain: w.abandoned_drain,
+                });
+                self.vacated(id);
+            }
         }
     }
 

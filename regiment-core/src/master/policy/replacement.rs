@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::Policy;
+use super::memory::Room;
 use super::rollout::{Stage, rollout_pending};
 use super::slot::{Origin, Pending};
 
@@ -86,7 +87,12 @@ impl Policy {
         let budget = self.config.surge(self.slots.len());
         let mut i = 0;
         while i < self.queue.len() {
-            let starting = self.slots.iter().filter(|s| s.successor.is_some()).count();
+            // A worker drained first makes way for a new one as a surge does.
+            let starting = self
+                .slots
+                .iter()
+                .filter(|s| s.successor.is_some() || s.vacating.is_some())
+                .count();
             if starting >= budget {
                 break;
             }
@@ -102,8 +108,14 @@ impl Policy {
             if s.pending.is_none() || s.successor.is_some() {
                 self.queue.remove(i);
             } else if current_ready && s.may_spawn(now) {
-                self.queue.remove(i);
-                self.spawn_successor(slot, now);
+                let room = s.pending.as_ref().map_or(Room::Fits, |p| self.room_for(p));
+                match room {
+                    Room::Fits => {
+                        self.queue.remove(i);
+                        self.spawn_successor(slot, now);
+                    }
+                    Room::Short { .. } => self.vacate(slot, room, now),
+                }
             } else {
                 i += 1;
             }

@@ -24,6 +24,18 @@ pub(crate) struct Slot {
     /// The generation of the last worker that took this slot (became ready in it), kept while
     /// the slot is empty after a crash: whether a rollout has reached this slot.
     pub(crate) reached: Option<Generation>,
+    /// The worker drained before its replacement starts, because the memory budget has no room
+    /// for both: the slot stays empty until it has exited.
+    pub(crate) vacating: Option<Vacating>,
+}
+
+/// A replacement that drains the old worker first (see `memory`): the worker leaves its slot at
+/// once, and the replacement starts in the empty slot once the worker has exited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Vacating {
+    pub(crate) old: WorkerId,
+    /// What the replacement is for: counted, and spawned, when `old` has exited.
+    pub(crate) pending: Pending,
 }
 
 /// What a worker is to its slot.
@@ -49,9 +61,11 @@ impl Pending {
     pub(crate) fn origin(&self) -> Origin {
         match self.cause {
             Cause::Rollout => Origin::Rollout,
-            Cause::RolloutAborted | Cause::Worker(_) | Cause::Unresponsive | Cause::Operator => {
-                Origin::Request
-            }
+            Cause::RolloutAborted
+            | Cause::Worker(_)
+            | Cause::Unresponsive
+            | Cause::Operator
+            | Cause::MemoryBudget => Origin::Request,
         }
     }
 }
@@ -70,6 +84,8 @@ pub(crate) enum Cause {
     Unresponsive,
     /// An operator asked ([`crate::Handle::replace`]).
     Operator,
+    /// The regiment's memory is over its budget, and this worker holds the most.
+    MemoryBudget,
 }
 
 /// Who wants a replacement, as its [`Cause`] tells.
@@ -92,11 +108,13 @@ impl Slot {
             restarts: 0,
             last_reason: None,
             reached: None,
+            vacating: None,
         }
     }
 
+    /// Its backoff has passed, and no worker drained first is still leaving it.
     pub(crate) fn may_spawn(&self, now: Instant) -> bool {
-        self.retry_at.is_none_or(|t| t <= now)
+        self.retry_at.is_none_or(|t| t <= now) && self.vacating.is_none()
     }
 
     pub(crate) fn role_of(&self, id: WorkerId) -> SlotRole {

@@ -80,7 +80,7 @@ impl Stats {
 }
 
 /// Every value [`replacement_label`] gives: the labels the metrics list.
-pub(crate) const REPLACEMENT_LABELS: [&str; 9] = [
+pub(crate) const REPLACEMENT_LABELS: [&str; 10] = [
     "rollout",
     "rollout_aborted",
     "unresponsive",
@@ -90,6 +90,7 @@ pub(crate) const REPLACEMENT_LABELS: [&str; 9] = [
     "memory",
     "max_age",
     "custom",
+    "memory_budget",
 ];
 
 /// The label of a replacement, as `regiment_replacements_total{reason}` shows it: its cause;
@@ -103,6 +104,7 @@ pub(crate) fn replacement_label(pending: &Pending) -> &'static str {
         Cause::RolloutAborted => "rollout_aborted",
         Cause::Unresponsive => "unresponsive",
         Cause::Operator => "operator",
+        Cause::MemoryBudget => "memory_budget",
         Cause::Worker(criterion) => match criterion {
             CriterionKind::RequestCount => "request_count",
             CriterionKind::MemoryFootprint => "memory",

@@ -36,6 +36,9 @@ pub(crate) struct Worker {
     pub(crate) abandoned_drain: Option<AbandonedDrain>,
     /// Its private memory at the last reading, once read.
     pub(crate) memory: Option<ProcessMemory>,
+    /// Its size as a new worker was taken (its first reading once ready), or it is no new
+    /// worker (it was handed over by an upgrade).
+    pub(crate) sized: bool,
 }
 
 /// Where a worker is in its life. Each phase carries its own deadline.
@@ -154,6 +157,7 @@ impl Worker {
             invalid_messages: 0,
             abandoned_drain: None,
             memory: None,
+            sized: false,
         }
     }
 

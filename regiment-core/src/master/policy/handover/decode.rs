@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use super::super::backoff::Backoff;
 use super::super::ids::{Generation, WorkerId};
+use super::super::memory::{BudgetReplacement, MemoryBooks};
 use super::super::rollout::{Rollout, RolloutLog, Rollouts, Stage, Tally, Window};
-use super::super::slot::{Cause, Pending, Slot};
+use super::super::slot::{Cause, Pending, Slot, Vacating};
 use super::super::stats::REPLACEMENT_LABELS;
 use super::super::upgrade::{Upgrade, UpgradeLog, UpgradeOutcome, UpgradeStage, Upgrades};
 use super::super::worker::{Heartbeats, KillReason, Load, Phase, Worker};
@@ -79,8 +80,8 @@ pub(super) fn policy(config: PolicyConfig, s: PolicyState, now: Instant) -> Chec
             },
             invalid_messages: bounded(&what, w.invalid_messages)?,
             abandoned_drain: w.abandoned_drain,
-            // Read again within a second by the new master.
-            memory: None,
+            memory: w.memory,
+            sized: w.sized,
         };
         if workers.insert(WorkerId(w.id), worker).is_some() {
             return inconsistent(format!("{what} is listed twice"));
@@ -121,6 +122,21 @@ pub(super) fn policy(config: PolicyConfig, s: PolicyState, now: Instant) -> Chec
             restarts: bounded(&what, st.restarts)?,
             last_reason: st.last_reason,
             reached: st.reached.map(|g| generation(&what, g)).transpose()?,
+            vacating: match st.vacating {
+                None => None,
+                Some((id, p)) => match workers.get(&WorkerId(id)) {
+                    Some(w) if w.slot == i => Some(Vacating {
+                        old: WorkerId(id),
+                        pending: pending(p),
+                    }),
+                    _ => {
+                        return inconsistent(format!(
+                            "{what} is vacated by worker #{id}, not a worker of its own that \
+                             left it"
+                        ));
+                    }
+                },
+            },
         });
     }
 
@@ -196,6 +212,7 @@ pub(super) fn policy(config: PolicyConfig, s: PolicyState, now: Instant) -> Chec
             .transpose()?,
     };
 
+    let memory = memory_books(s.memory, &workers);
     Ok(Policy {
         config,
         workers,
@@ -213,8 +230,26 @@ pub(super) fn policy(config: PolicyConfig, s: PolicyState, now: Instant) -> Chec
         // The new master publishes its status first.
         status_changed: true,
         stats: stats(s.stats)?,
-        memory: Default::default(),
+        memory,
     })
+}
+
+/// The memory books; a budget replacement of a worker no longer in the books is over.
+fn memory_books(m: MemoryState, workers: &BTreeMap<WorkerId, Worker>) -> MemoryBooks {
+    MemoryBooks {
+        readings: m.readings,
+        total: m.total,
+        growth: m.growth,
+        master: m.master,
+        recent_new: m.recent_new.into_iter().collect(),
+        replacing: m
+            .replacing
+            .filter(|(id, _)| workers.contains_key(&WorkerId(*id)))
+            .map(|(id, slot)| BudgetReplacement {
+                old: WorkerId(id),
+                slot,
+            }),
+    }
 }
 
 fn bounded(what: &str, n: u64) -> Checked<u64> {
@@ -243,6 +278,7 @@ fn pending(p: PendingState) -> Pending {
             CauseState::Worker { criterion } => Cause::Worker(criterion),
             CauseState::Unresponsive => Cause::Unresponsive,
             CauseState::Operator => Cause::Operator,
+            CauseState::MemoryBudget => Cause::MemoryBudget,
         },
     }
 }

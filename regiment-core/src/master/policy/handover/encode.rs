@@ -59,6 +59,14 @@ pub(super) fn state(p: &Policy, now: Instant) -> PolicyState {
             crashes: p.stats.crashes,
             start_failures: p.stats.start_failures,
         },
+        memory: MemoryState {
+            readings: p.memory.readings,
+            total: p.memory.total,
+            growth: p.memory.growth,
+            master: p.memory.master,
+            recent_new: p.memory.recent_new.iter().copied().collect(),
+            replacing: p.memory.replacing.map(|r| (r.old.0, r.slot)),
+        },
     }
 }
 
@@ -115,6 +123,8 @@ fn worker(id: u64, w: &Worker, now: Instant) -> WorkerState {
         },
         invalid_messages: w.invalid_messages,
         abandoned_drain: w.abandoned_drain,
+        memory: w.memory,
+        sized: w.sized,
     }
 }
 
@@ -138,6 +148,7 @@ fn pending(p: &Pending) -> PendingState {
             },
             Cause::Unresponsive => CauseState::Unresponsive,
             Cause::Operator => CauseState::Operator,
+            Cause::MemoryBudget => CauseState::MemoryBudget,
         },
     }
 }
@@ -155,6 +166,7 @@ fn slot(s: &Slot, now: Instant) -> SlotState {
         restarts: s.restarts,
         last_reason: s.last_reason.clone(),
         reached: s.reached.map(|g| g.0),
+        vacating: s.vacating.as_ref().map(|v| (v.old.0, pending(&v.pending))),
     }
 }
 

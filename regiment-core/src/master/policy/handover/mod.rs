@@ -4,8 +4,10 @@
 //! ([`PolicyState::from_json`]) before it does anything else; [`Policy::restore`] rebuilds the
 //! policy from it.
 //!
-//! - **Versioned.** The state carries [`STATE_VERSION`]; a master reads only its own, and says
-//!   which it found and which it reads. Bad input is an error ([`RestoreError`]), never a panic,
+//! - **Versioned.** The state carries [`STATE_VERSION`]; a master reads its own and the
+//!   earlier ones it knows to be its own less some fields (`state::OLDEST_READ`: version 1 is
+//!   version 2 without the memory books, which start empty), and says which it found and which
+//!   it reads. Bad input is an error ([`RestoreError`]), never a panic,
 //!   and never a policy half restored: the state is checked whole before the policy is built.
 //! - **Time.** Instants are not portable; each is written as an offset from the snapshot's
 //!   `now`, and rebuilt on the instant of the snapshot as the new master's clock reads it
@@ -80,7 +82,7 @@ impl PolicyState {
 }
 
 fn check_version(found: u32) -> Result<(), RestoreError> {
-    if found == STATE_VERSION {
+    if (state::OLDEST_READ..=STATE_VERSION).contains(&found) {
         Ok(())
     } else {
         Err(RestoreError::Version {

@@ -15,11 +15,18 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::{AbandonedDrain, Answers, CanaryVerdict, ProgramId, RolloutOutcome};
+use crate::events::{
+    AbandonedDrain, Answers, CanaryVerdict, ProcessMemory, ProgramId, RolloutOutcome,
+};
 use crate::protocol::CriterionKind;
 
-/// The version of the format this build writes, and the only one it reads.
-pub(crate) const STATE_VERSION: u32 = 1;
+/// The version of the format this build writes. 2 added the memory books (`memory`, and a
+/// worker's and a slot's memory fields).
+pub(crate) const STATE_VERSION: u32 = 2;
+
+/// The oldest version this build reads: version 1 is version 2 without the memory fields,
+/// which default (nothing read yet, no budget replacement under way).
+pub(crate) const OLDEST_READ: u32 = 1;
 
 /// An instant, as nanoseconds from the snapshot's `now`: negative in the past (when a worker
 /// became ready), positive in the future (a deadline). Rebuilt on the new master's `now`, so a
@@ -47,6 +54,22 @@ pub(crate) struct PolicyState {
     pub(crate) upgrades: UpgradesState,
     pub(crate) stopping: Option<StoppingState>,
     pub(crate) stats: StatsState,
+    /// Since version 2.
+    #[serde(default)]
+    pub(crate) memory: MemoryState,
+}
+
+/// The memory books (see `policy::memory`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MemoryState {
+    pub(crate) readings: u64,
+    pub(crate) total: u64,
+    pub(crate) growth: u64,
+    pub(crate) master: Option<ProcessMemory>,
+    pub(crate) recent_new: Vec<u64>,
+    /// The worker a budget replacement replaces, and its slot.
+    pub(crate) replacing: Option<(u64, usize)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +90,16 @@ pub(crate) struct WorkerState {
     pub(crate) load: LoadState,
     pub(crate) invalid_messages: u64,
     pub(crate) abandoned_drain: Option<AbandonedDrain>,
+    /// Since version 2.
+    #[serde(default)]
+    pub(crate) memory: Option<ProcessMemory>,
+    /// Since version 2; a worker of version 1 counts as sized (it is no new worker).
+    #[serde(default = "sized_by_default")]
+    pub(crate) sized: bool,
+}
+
+fn sized_by_default() -> bool {
+    true
 }
 
 /// A worker's phase. There is no `spawning`: a snapshot is taken with every spawn answered.
@@ -121,6 +154,7 @@ pub(crate) enum CauseState {
     Worker { criterion: CriterionKind },
     Unresponsive,
     Operator,
+    MemoryBudget,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +168,9 @@ pub(crate) struct SlotState {
     pub(crate) restarts: u64,
     pub(crate) last_reason: Option<String>,
     pub(crate) reached: Option<u64>,
+    /// Since version 2: the worker drained first, and the replacement it makes way for.
+    #[serde(default)]
+    pub(crate) vacating: Option<(u64, PendingState)>,
 }
 
 /// Where a slot's backoff is (its bounds are the new master's options).

@@ -1,11 +1,34 @@
 //! The regiment's memory: what the driver reads of the master's and the workers' private
-//! memory, and the budget rule that keeps their sum under the budget.
+//! memory ([`MemoryReading`]), and the budget rule that keeps their sum under the budget
+//! (`budget`), new workers sized from recent ones (`room`).
+//!
+//! The sum is of PSS (each page the regiment shares counted once: what the regiment holds);
+//! workers are ranked, and new ones sized, by USS (what a worker's exit gives back, and about
+//! what one more worker adds: its shared pages are resident already). Only workers in the books
+//! count: a reading taken just before an exit was booked does not count the exited worker.
+//!
+//! The rules, when a budget is set:
+//! 1. when the sum, or the sum it heads for by the next reading at the growth of the last one,
+//!    exceeds the budget, the worker with the most private memory is replaced (reason
+//!    `memory-budget: ...`); one such replacement at a time, until the worker it replaces has
+//!    exited and the new worker of its slot serves;
+//! 2. a replacement other than a rollout's starts its new worker first only when the headroom
+//!    holds one more worker of the size recent new workers reached; otherwise it drains the
+//!    old worker first, and the new one starts in the emptied slot once the old one exited
+//!    (the `Draining` event says so). Those drained first count against `max_surge` as new
+//!    workers starting do.
 
+mod budget;
+mod room;
+
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::Policy;
 use super::ids::WorkerId;
 use crate::events::ProcessMemory;
+
+pub(crate) use room::Room;
 
 /// One reading of the regiment's memory, by the driver, off the runtime's threads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,17 +39,71 @@ pub(crate) struct MemoryReading {
     pub(crate) workers: Vec<(WorkerId, ProcessMemory)>,
 }
 
+/// How many recent new workers size the next one.
+const RECENT_NEW_WORKERS: usize = 4;
+
 /// What the policy knows of the regiment's memory.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct MemoryBooks {
+    /// Readings taken so far.
+    pub(crate) readings: u64,
     /// The sum of PSS at the last reading (master and the workers in the books), bytes.
     pub(crate) total: u64,
+    /// How much the sum grew from the reading before (0 if it shrank).
+    pub(crate) growth: u64,
     /// The master's own at the last reading.
     pub(crate) master: Option<ProcessMemory>,
+    /// Private memory (USS) of the last new workers at their first reading once ready, newest
+    /// last.
+    pub(crate) recent_new: VecDeque<u64>,
+    /// The budget replacement under way, if any.
+    pub(crate) replacing: Option<BudgetReplacement>,
+}
+
+/// A replacement the budget asked for: under way until `old` has exited and a worker of `slot`
+/// serves again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BudgetReplacement {
+    pub(crate) old: WorkerId,
+    pub(crate) slot: usize,
 }
 
 impl Policy {
-    pub(super) fn on_memory(&mut self, reading: MemoryReading, _now: Instant) {
-        let _ = reading;
+    pub(super) fn on_memory(&mut self, reading: MemoryReading, now: Instant) {
+        let mut total = reading.master.map_or(0, |m| m.pss);
+        for (id, memory) in reading.workers {
+            let Some(w) = self.workers.get_mut(&id) else {
+                continue; // its exit was booked after the reading
+            };
+            w.memory = Some(memory);
+            total = total.saturating_add(memory.pss);
+            if w.is_ready() && !w.sized {
+                w.sized = true;
+                let recent = &mut self.memory.recent_new;
+                recent.push_back(memory.uss);
+                if recent.len() > RECENT_NEW_WORKERS {
+                    recent.pop_front();
+                }
+            }
+        }
+        let books = &mut self.memory;
+        books.growth = match books.readings {
+            0 => 0,
+            _ => total.saturating_sub(books.total),
+        };
+        books.readings += 1;
+        books.total = total;
+        books.master = reading.master;
+        self.keep_to_budget(now);
     }
+
+    /// The last reading's sum, plus its growth again: what the next reading is headed for.
+    fn headed_for(&self) -> u64 {
+        self.memory.total.saturating_add(self.memory.growth)
+    }
+}
+
+/// `205.3 MB`: bytes as events write them (decimal megabytes, as `MemoryBudget::mb`).
+pub(super) fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }

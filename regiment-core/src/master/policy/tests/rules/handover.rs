@@ -94,7 +94,8 @@ fn a_state_of_another_version_is_refused_naming_both_versions() {
     assert_eq!(
         err.to_string(),
         format!(
-            "the policy state is of format version {}, and this master reads version {} only",
+            "the policy state is of format version {}, and this master reads versions 1 to {} \
+             only",
             STATE_VERSION + 1,
             STATE_VERSION
         )
@@ -106,6 +107,33 @@ fn a_state_of_another_version_is_refused_naming_both_versions() {
         Policy::restore(config(2), state, h.now),
         Err(RestoreError::Version { found: 0, .. })
     ));
+}
+
+/// A state of version 1, written by the build before the memory budget, restores: its books
+/// less the memory ones, which start empty, and its workers count as sized (no new workers).
+#[test]
+fn a_state_of_version_1_restores_with_empty_memory_books() {
+    let (h, json) = busy_state();
+    let mut value: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+    value["version"] = 1.into();
+    value.as_object_mut().unwrap().remove("memory");
+    for w in value["workers"].as_array_mut().unwrap() {
+        let w = w.as_object_mut().unwrap();
+        w.remove("memory");
+        w.remove("sized");
+    }
+    for s in value["slots"].as_array_mut().unwrap() {
+        s.as_object_mut().unwrap().remove("vacating");
+    }
+    let restored = restore(&serde_json::to_vec(&value).unwrap(), h.now).expect("version 1");
+    assert_eq!(restored.workers.len(), h.policy.workers.len());
+    assert!(
+        restored
+            .workers
+            .values()
+            .all(|w| w.sized && w.memory.is_none())
+    );
+    assert_eq!(restored.memory.readings, 0);
 }
 
 #[test]

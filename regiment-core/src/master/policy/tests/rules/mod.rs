@@ -32,6 +32,7 @@ mod failing_deploys;
 mod good_generation;
 mod handover;
 mod heartbeats;
+mod memory_budget;
 mod messages;
 mod outside_kills;
 mod replacements;

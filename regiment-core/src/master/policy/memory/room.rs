@@ -1,0 +1,113 @@
+//! Rule 2: a new worker starts beside the old one only when the budget has room for it;
+//! otherwise the old one is drained first, and its slot refilled once it has exited.
+
+use std::time::Instant;
+
+use super::super::Policy;
+use super::super::ids::WorkerId;
+use super::super::slot::{Origin, Pending, Vacating};
+use super::megabytes;
+
+/// Whether the budget holds one more worker now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Room {
+    /// No budget, nothing read yet, or the headroom holds a new worker.
+    Fits,
+    /// The headroom (budget less the sum the next reading heads for) is smaller than a new
+    /// worker.
+    Short { headroom: u64, new_worker: u64 },
+}
+
+impl Policy {
+    /// Whether a replacement for `pending` may start its new worker beside the old one. A
+    /// rollout's always may: a deploy's new workers start first, and the budget replaces the
+    /// largest worker afterwards if the sum exceeds it.
+    pub(in crate::master::policy) fn room_for(&self, pending: &Pending) -> Room {
+        match pending.origin() {
+            Origin::Rollout => Room::Fits,
+            Origin::Request => self.room_for_new_worker(),
+        }
+    }
+
+    fn room_for_new_worker(&self) -> Room {
+        let Some(budget) = self.config.memory_budget else {
+            return Room::Fits;
+        };
+        if self.memory.readings == 0 {
+            return Room::Fits;
+        }
+        let headroom = budget.saturating_sub(self.headed_for());
+        let new_worker = self.new_worker_size();
+        if headroom >= new_worker {
+            Room::Fits
+        } else {
+            Room::Short {
+                headroom,
+                new_worker,
+            }
+        }
+    }
+
+    /// The size new workers reach: the largest of the recent ones at their first reading once
+    /// ready; before any, the smallest serving worker (the least grown), else the whole
+    /// budget (no room).
+    fn new_worker_size(&self) -> u64 {
+        if let Some(largest) = self.memory.recent_new.iter().max() {
+            return *largest;
+        }
+        self.workers
+            .values()
+            .filter(|w| w.is_ready())
+            .filter_map(|w| w.memory.map(|m| m.uss))
+            .min()
+            .or(self.config.memory_budget)
+            .unwrap_or(0)
+    }
+
+    /// Drains `slot`'s worker before its replacement starts, for the replacement pending
+    /// there: the worker leaves the slot now, and the slot is refilled once it has exited.
+    pub(in crate::master::policy) fn vacate(&mut self, slot: usize, room: Room, now: Instant) {
+        let s = &mut self.slots[slot];
+        let (Some(old), Some(pending)) = (s.current, s.pending.take()) else {
+            return;
+        };
+        self.queue.retain(|q| *q != slot);
+        s.current = None;
+        let why = match room {
+            Room::Short {
+                headroom,
+                new_worker,
+            } => format!(
+                "{}; drained before its replacement starts: the memory budget's headroom, {}, \
+                 holds no new worker of {}",
+                pending.reason,
+                megabytes(headroom),
+                megabytes(new_worker)
+            ),
+            Room::Fits => pending.reason.clone(),
+        };
+        s.vacating = Some(Vacating { old, pending });
+        self.drain(old, &why, now);
+    }
+
+    /// `id` exited: if it was drained first, the replacement it made way for is counted, and
+    /// its slot may be refilled.
+    pub(in crate::master::policy) fn vacated(&mut self, id: WorkerId) {
+        let Some(s) = self
+            .slots
+            .iter_mut()
+            .find(|s| s.vacating.as_ref().is_some_and(|v| v.old == id))
+        else {
+            return;
+        };
+        let Some(Vacating { pending, .. }) = s.vacating.take() else {
+            return;
+        };
+        s.restarts += 1;
+        s.last_reason = Some(pending.reason.clone());
+        // A request that came meanwhile stands; else the refill is this replacement.
+        let counted = s.pending.get_or_insert(pending.clone());
+        let _ = counted;
+        self.stats.count_replacement(&pending);
+    }
+}
