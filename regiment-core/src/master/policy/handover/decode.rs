@@ -212,7 +212,7 @@ pub(super) fn policy(config: PolicyConfig, s: PolicyState, now: Instant) -> Chec
             .transpose()?,
     };
 
-    let memory = memory_books(s.memory, &workers);
+    let memory = memory_books(s.memory);
     Ok(Policy {
         config,
         workers,
@@ -234,21 +234,20 @@ pub(super) fn policy(config: PolicyConfig, s: PolicyState, now: Instant) -> Chec
     })
 }
 
-/// The memory books; a budget replacement of a worker no longer in the books is over.
-fn memory_books(m: MemoryState, workers: &BTreeMap<WorkerId, Worker>) -> MemoryBooks {
+/// The memory books (a budget replacement whose worker has exited lasts until its slot serves
+/// again: its worker need not be in the books).
+fn memory_books(m: MemoryState) -> MemoryBooks {
     MemoryBooks {
         readings: m.readings,
         total: m.total,
         growth: m.growth,
         master: m.master,
         recent_new: m.recent_new.into_iter().collect(),
-        replacing: m
-            .replacing
-            .filter(|(id, _)| workers.contains_key(&WorkerId(*id)))
-            .map(|(id, slot)| BudgetReplacement {
-                old: WorkerId(id),
-                slot,
-            }),
+        smallest: m.smallest,
+        replacing: m.replacing.map(|(id, slot)| BudgetReplacement {
+            old: WorkerId(id),
+            slot,
+        }),
     }
 }
 

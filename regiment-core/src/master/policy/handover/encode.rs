@@ -65,6 +65,7 @@ pub(super) fn state(p: &Policy, now: Instant) -> PolicyState {
             growth: p.memory.growth,
             master: p.memory.master,
             recent_new: p.memory.recent_new.iter().copied().collect(),
+            smallest: p.memory.smallest,
             replacing: p.memory.replacing.map(|r| (r.old.0, r.slot)),
         },
     }

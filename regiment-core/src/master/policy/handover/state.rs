@@ -68,6 +68,7 @@ pub(crate) struct MemoryState {
     pub(crate) growth: u64,
     pub(crate) master: Option<ProcessMemory>,
     pub(crate) recent_new: Vec<u64>,
+    pub(crate) smallest: Option<u64>,
     /// The worker a budget replacement replaces, and its slot.
     pub(crate) replacing: Option<(u64, usize)>,
 }

@@ -8,8 +8,8 @@
 //! count: a reading taken just before an exit was booked does not count the exited worker.
 //!
 //! The rules, when a budget is set:
-//! 1. when the sum, or the sum it heads for by the next reading at the growth of the last one,
-//!    exceeds the budget, the worker with the most private memory is replaced (reason
+//! 1. when the sum, or the sum it heads for by the next reading (the processes growing as they
+//!    grew since the reading before: a leak), exceeds the budget, the worker with the most private memory is replaced (reason
 //!    `memory-budget: ...`); one such replacement at a time, until the worker it replaces has
 //!    exited and the new worker of its slot serves;
 //! 2. a replacement other than a rollout's starts its new worker first only when the headroom
@@ -49,13 +49,18 @@ pub(crate) struct MemoryBooks {
     pub(crate) readings: u64,
     /// The sum of PSS at the last reading (master and the workers in the books), bytes.
     pub(crate) total: u64,
-    /// How much the sum grew from the reading before (0 if it shrank).
+    /// How much the processes read at the last reading and at the one before grew in
+    /// between, each counted when it grew (a process that shrank gives none back): what the
+    /// next reading is expected to add.
     pub(crate) growth: u64,
     /// The master's own at the last reading.
     pub(crate) master: Option<ProcessMemory>,
     /// Private memory (USS) of the last new workers at their first reading once ready, newest
     /// last.
     pub(crate) recent_new: VecDeque<u64>,
+    /// The smallest worker of the last reading that read any (USS): the size of a new worker
+    /// until one was read once ready.
+    pub(crate) smallest: Option<u64>,
     /// The budget replacement under way, if any.
     pub(crate) replacing: Option<BudgetReplacement>,
 }
@@ -71,10 +76,17 @@ pub(crate) struct BudgetReplacement {
 impl Policy {
     pub(super) fn on_memory(&mut self, reading: MemoryReading, now: Instant) {
         let mut total = reading.master.map_or(0, |m| m.pss);
+        // What the processes read twice grew by: a process that appeared (a spawn) is no
+        // growth to expect again.
+        let mut growth = grown(self.memory.master, reading.master);
+        if let Some(smallest) = reading.workers.iter().map(|(_, m)| m.uss).min() {
+            self.memory.smallest = Some(smallest);
+        }
         for (id, memory) in reading.workers {
             let Some(w) = self.workers.get_mut(&id) else {
                 continue; // its exit was booked after the reading
             };
+            growth = growth.saturating_add(grown(w.memory, Some(memory)));
             w.memory = Some(memory);
             total = total.saturating_add(memory.pss);
             if w.is_ready() && !w.sized {
@@ -87,10 +99,7 @@ impl Policy {
             }
         }
         let books = &mut self.memory;
-        books.growth = match books.readings {
-            0 => 0,
-            _ => total.saturating_sub(books.total),
-        };
+        books.growth = growth;
         books.readings += 1;
         books.total = total;
         books.master = reading.master;
@@ -103,7 +112,17 @@ impl Policy {
     }
 }
 
-/// `205.3 MB`: bytes as events write them (decimal megabytes, as `MemoryBudget::mb`).
+/// How much a process's PSS grew between two readings of it (0 if it shrank, or was not read
+/// both times).
+fn grown(before: Option<ProcessMemory>, now: Option<ProcessMemory>) -> u64 {
+    match (before, now) {
+        (Some(before), Some(now)) => now.pss.saturating_sub(before.pss),
+        _ => 0,
+    }
+}
+
+/// `205.3 MB`: bytes as events write them, in MB of 2^20 bytes as `MemoryBudget::mb` and
+/// `MemoryFootprint::mb` count them.
 pub(super) fn megabytes(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
+    format!("{:.1} MB", bytes as f64 / (1u64 << 20) as f64)
 }

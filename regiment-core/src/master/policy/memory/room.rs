@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::super::Policy;
 use super::super::ids::WorkerId;
-use super::super::slot::{Origin, Pending, Vacating};
+use super::super::slot::{Cause, Pending, Vacating};
 use super::megabytes;
 
 /// Whether the budget holds one more worker now.
@@ -20,12 +20,15 @@ pub(crate) enum Room {
 
 impl Policy {
     /// Whether a replacement for `pending` may start its new worker beside the old one. A
-    /// rollout's always may: a deploy's new workers start first, and the budget replaces the
-    /// largest worker afterwards if the sum exceeds it.
+    /// rollout's always may (and so may the good generation's after an aborted one): a
+    /// deploy's new workers start first, and the budget replaces the largest worker afterwards
+    /// if the sum exceeds it.
     pub(in crate::master::policy) fn room_for(&self, pending: &Pending) -> Room {
-        match pending.origin() {
-            Origin::Rollout => Room::Fits,
-            Origin::Request => self.room_for_new_worker(),
+        match pending.cause {
+            Cause::Rollout | Cause::RolloutAborted => Room::Fits,
+            Cause::Worker(_) | Cause::Unresponsive | Cause::Operator | Cause::MemoryBudget => {
+                self.room_for_new_worker()
+            }
         }
     }
 
@@ -37,7 +40,9 @@ impl Policy {
             return Room::Fits;
         }
         let headroom = budget.saturating_sub(self.headed_for());
-        let new_worker = self.new_worker_size();
+        let Some(new_worker) = self.new_worker_size() else {
+            return Room::Fits; // no worker read yet: the sum is the master's
+        };
         if headroom >= new_worker {
             Room::Fits
         } else {
@@ -49,19 +54,11 @@ impl Policy {
     }
 
     /// The size new workers reach: the largest of the recent ones at their first reading once
-    /// ready; before any, the smallest serving worker (the least grown), else the whole
-    /// budget (no room).
-    fn new_worker_size(&self) -> u64 {
-        if let Some(largest) = self.memory.recent_new.iter().max() {
-            return *largest;
-        }
-        self.workers
-            .values()
-            .filter(|w| w.is_ready())
-            .filter_map(|w| w.memory.map(|m| m.uss))
-            .min()
-            .or(self.config.memory_budget)
-            .unwrap_or(0)
+    /// ready; before any, the smallest worker of the last reading (the least grown). `None`
+    /// before any worker was read.
+    fn new_worker_size(&self) -> Option<u64> {
+        let largest_recent = self.memory.recent_new.iter().max().copied();
+        largest_recent.or(self.memory.smallest)
     }
 
     /// Drains `slot`'s worker before its replacement starts, for the replacement pending

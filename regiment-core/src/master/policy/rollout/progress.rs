@@ -165,10 +165,22 @@ impl Policy {
     pub(in crate::master::policy) fn settled_at(&self) -> Option<Instant> {
         // A canary is judged first, whatever the slots run.
         let r = (self.rollouts.under_way.as_ref()).filter(|r| r.stage == Stage::Full)?;
+        // A slot whose worker of the target was drained first to be replaced (the memory
+        // budget had no room for both) is being replaced, as one whose successor starts beside
+        // it: a recycle, which does not hold the rollout back.
         let served = |s: &Slot| {
-            s.current
-                .and_then(|c| self.workers.get(&c))
-                .is_some_and(|w| w.is_ready() && w.generation >= r.target)
+            let current = s.current.and_then(|c| self.workers.get(&c));
+            let refilling = match current {
+                None => s.vacating.is_some(),
+                Some(w) => {
+                    !w.is_ready()
+                        && w.spawned_for
+                            .as_ref()
+                            .is_some_and(|p| p.origin() == Origin::Request)
+                }
+            };
+            current.is_some_and(|w| w.is_ready() && w.generation >= r.target)
+                || (refilling && s.reached.is_some_and(|g| g >= r.target))
         };
         if self.slots_reached(r.target) < self.slots.len() || !self.slots.iter().all(served) {
             return None;

@@ -5,7 +5,8 @@ use super::*;
 use crate::events::ProcessMemory;
 use crate::master::policy::MemoryReading;
 
-const MB: u64 = 1_000_000;
+/// As the budget counts them.
+const MB: u64 = 1 << 20;
 
 fn budget(workers: usize, mb: u64) -> PolicyConfig {
     PolicyConfig {

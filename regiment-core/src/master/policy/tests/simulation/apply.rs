@@ -1,6 +1,8 @@
 //! How each step of a history acts on the world.
 
 use super::*;
+use crate::events::ProcessMemory;
+use crate::master::policy::MemoryReading;
 
 impl World {
     /// Applies one step; tells whether it may lower the number of ready workers.
@@ -129,7 +131,12 @@ impl World {
                 self.h.control(Control::ForcedStop);
                 return Lowers::Maybe;
             }
-            Step::ScaleUp => self.h.control(Control::ScaleUp),
+            Step::ScaleUp => {
+                let budgeted = self.h.policy.config.memory_budget.is_some();
+                if !budgeted || self.h.policy.slots.len() < BUDGETED_SLOTS {
+                    self.h.control(Control::ScaleUp);
+                }
+            }
             Step::ScaleDown => {
                 self.h.control(Control::ScaleDown);
                 return Lowers::Maybe;
@@ -168,6 +175,27 @@ impl World {
                 for id in self.h.in_phase(|p| matches!(p, Phase::Ready { .. })) {
                     self.heartbeat(id);
                 }
+            }
+            Step::Grow(k, mb) => {
+                if let Some(id) = self.nth_live(k) {
+                    let size = self.size(id) + mb * MB;
+                    self.sizes.insert(id, size);
+                }
+            }
+            Step::ReadMemory => {
+                let workers = (self.h.processes.keys())
+                    .map(|id| {
+                        let uss = self.size(*id);
+                        (*id, ProcessMemory { pss: uss + MB, uss })
+                    })
+                    .collect();
+                self.h.input(Input::Memory(MemoryReading {
+                    master: Some(ProcessMemory {
+                        pss: MASTER,
+                        uss: MASTER,
+                    }),
+                    workers,
+                }));
             }
             Step::ExitLeaving => {
                 if let Some(id) = self.h.processes.keys().next_back() {

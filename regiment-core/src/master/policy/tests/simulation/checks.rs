@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::events::RolloutOutcome;
+use crate::master::policy::slot::Cause;
 use crate::master::policy::upgrade::UpgradeOutcome;
 
 impl World {
@@ -73,7 +74,10 @@ impl World {
                         );
                     }
                     if replaces.is_some() {
-                        let starting = p.slots.iter().filter(|s| s.successor.is_some()).count();
+                        // Workers drained first make way as surges do.
+                        let starting = (p.slots.iter())
+                            .filter(|s| s.successor.is_some() || s.vacating.is_some())
+                            .count();
                         let budget = config.surge(p.slots.len());
                         if starting > budget {
                             return broken(
@@ -83,24 +87,62 @@ impl World {
                                 ),
                             );
                         }
+                        // No replacement but a deploy's starts beside its old worker unless the
+                        // budget holds one more new worker on top of the sum the policy saw.
+                        // (While a rollout is under way, a request may take over one of its
+                        // replacements after it started, in the same step: not checked then.)
+                        let deployed = (p.workers.get(id))
+                            .and_then(|w| w.spawned_for.as_ref())
+                            .is_none_or(|pending| {
+                                matches!(pending.cause, Cause::Rollout | Cause::RolloutAborted)
+                            });
+                        if let Some(budget) = config.memory_budget
+                            && !deployed
+                            && self.rolling.is_none()
+                            && p.rollouts.under_way.is_none()
+                            && p.memory.readings > 0
+                        {
+                            let headed = p.memory.total + p.memory.growth;
+                            if headed + NEW_WORKER > budget {
+                                return broken(
+                                    "no surge past the memory budget",
+                                    format!(
+                                        "{id} started beside its old worker with {headed} bytes \
+                                         in use or coming, a budget of {budget}"
+                                    ),
+                                );
+                            }
+                        }
                     }
                 }
                 Effect::Drain { id, .. } => {
-                    // New before old: a serving worker drains only once its successor serves.
+                    // New before old: a serving worker drains only once its successor serves;
+                    // unless the memory budget has no room for both, which drains it first.
                     let canary_withdrawn = withdrawn.is_some() && h_generation(p, *id) == withdrawn;
+                    let drained_first = drained_first(p, *id);
+                    if drained_first && config.memory_budget.is_none() {
+                        return broken(
+                            "drained first only for a memory budget",
+                            format!("{id} drained first with no budget"),
+                        );
+                    }
                     if before.ready.contains(id)
                         && !canary_withdrawn
+                        && !drained_first
                         && !self.stopping
                         && !matches!(step, Step::Stop | Step::ForcedStop)
                     {
                         let slot = before.workers[id].0;
                         if slot < p.slots.len() {
                             let s = &p.slots[slot];
+                            // (Or it did, and was itself drained first in the same step, for a
+                            // replacement it had asked for before it was ready.)
                             let successor_serves = s
                                 .current
                                 .filter(|c| c != id)
                                 .and_then(|c| p.workers.get(&c))
-                                .is_some_and(|w| w.is_ready());
+                                .is_some_and(|w| w.is_ready())
+                                || s.vacating.as_ref().is_some_and(|v| v.old != *id);
                             if !successor_serves {
                                 return broken(
                                     "new before old",
@@ -170,7 +212,14 @@ impl World {
         let now = h.now;
         // While nothing crashes (and no stop or scale-down), the ready workers never decrease.
         let ready_now = h.ready_count();
-        if lowers == Lowers::No && withdrawn.is_none() && ready_now < before.ready.len() {
+        let drained_first = effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Drain { id, .. } if drained_first(p, *id)))
+            .count();
+        if lowers == Lowers::No
+            && withdrawn.is_none()
+            && ready_now + drained_first < before.ready.len()
+        {
             return broken(
                 "ready workers never drop",
                 format!(
@@ -288,7 +337,15 @@ impl World {
             for (i, s) in p.slots.iter().enumerate() {
                 // No slot stays empty unless it backs off.
                 let filled = s.current.is_some() || s.successor.is_some();
-                if !filled && s.retry_at.is_none_or(|t| t <= now) {
+                if let Some(v) = &s.vacating
+                    && !p.workers.contains_key(&v.old)
+                {
+                    return broken(
+                        "no slot stays empty",
+                        format!("slot {i} waits for {} to exit, which has exited", v.old),
+                    );
+                }
+                if !filled && s.vacating.is_none() && s.retry_at.is_none_or(|t| t <= now) {
                     return broken(
                         "no slot stays empty",
                         format!("slot {i} is empty and waits for nothing"),
@@ -330,7 +387,40 @@ impl World {
         let backoff = config.backoff;
         let in_bounds =
             |d: u64| d >= backoff.initial.as_millis() as u64 && d <= backoff.max.as_millis() as u64;
+        if let Event::Exited { pid, .. } | Event::Crashed { pid, .. } = ev {
+            self.budget_victims.remove(pid);
+        }
         match ev {
+            Event::ReplaceRequested { pid, reason, .. } if reason.starts_with("memory-budget") => {
+                if config.memory_budget.is_none() {
+                    return broken("budget replacements need a budget", reason.clone());
+                }
+                if let Some(other) = self.budget_victims.first() {
+                    return broken(
+                        "one budget replacement at a time",
+                        format!("pid {pid} chosen while pid {other} is still replaced"),
+                    );
+                }
+                self.budget_victims.insert(*pid);
+                let Some(id) = (before.workers.iter())
+                    .find(|(_, (_, p, _))| p == pid)
+                    .map(|(id, _)| *id)
+                else {
+                    return broken("events name started processes", format!("{ev:?}"));
+                };
+                if let Some(larger) =
+                    (before.replaceable.iter()).find(|other| self.size(**other) > self.size(id))
+                {
+                    return broken(
+                        "the largest goes first",
+                        format!(
+                            "{id} ({} bytes) chosen over {larger} ({} bytes)",
+                            self.size(id),
+                            self.size(*larger)
+                        ),
+                    );
+                }
+            }
             // Events name processes that were started.
             Event::Ready { pid: 0, .. }
             | Event::Draining { pid: 0, .. }
@@ -486,6 +576,13 @@ impl World {
 }
 
 /// The generation of a worker in the books.
+/// `id` was drained before its replacement started, for lack of memory.
+fn drained_first(p: &super::super::super::Policy, id: WorkerId) -> bool {
+    p.slots
+        .iter()
+        .any(|s| s.vacating.as_ref().is_some_and(|v| v.old == id))
+}
+
 fn h_generation(p: &super::super::super::Policy, id: WorkerId) -> Option<Generation> {
     p.workers.get(&id).map(|w| w.generation)
 }

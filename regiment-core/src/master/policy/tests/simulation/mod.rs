@@ -90,7 +90,19 @@ enum Step {
     HeartbeatAll,
     /// Quiet phase: every drained or killed worker exits.
     ExitLeaving,
+    /// The k-th live worker's private memory grows by this many MB (a leak, a cache).
+    Grow(usize, u64),
+    /// The driver reads the regiment's memory: every live process at its size.
+    ReadMemory,
 }
+
+/// A new worker's private memory (USS), bytes; it grows by [`Step::Grow`].
+const NEW_WORKER: u64 = 10 * MB;
+/// The master's PSS in every reading.
+const MASTER: u64 = 5 * MB;
+const MB: u64 = 1_000_000;
+/// With a memory budget, histories scale up to this many slots at most.
+const BUDGETED_SLOTS: usize = 8;
 
 fn draw_config(rng: &mut ChaCha8Rng) -> PolicyConfig {
     PolicyConfig {
@@ -123,7 +135,13 @@ fn draw_config(rng: &mut ChaCha8Rng) -> PolicyConfig {
             Some(ms(rng.random_range(20_000..=60_000)))
         },
         readiness: crate::Readiness::Listening,
-        memory_budget: None,
+        // From just enough for the most slots a history with a budget has, each with a new
+        // worker starting beside its own (a quiet phase rolls out under steady recycling, and
+        // must be able to end), to ample; workers that grow go over it.
+        memory_budget: rng.random_bool(0.5).then(|| {
+            let rolling = MASTER + 2 * BUDGETED_SLOTS as u64 * (NEW_WORKER + MB);
+            rolling + rng.random_range(0..=150) * MB
+        }),
         canary: if rng.random_bool(0.5) {
             None
         } else {
@@ -146,7 +164,9 @@ fn draw_step(rng: &mut ChaCha8Rng) -> Step {
         3_142..3_172 => Step::Upgrade,
         3_172..3_180 => Step::RefusedUpgrade,
         3_180..3_187 => Step::RolledBackUpgrade,
-        0..3_042 => Step::Advance(match rng.random_range(0..10) {
+        2_442..2_742 => Step::Grow(k, rng.random_range(1..=60)),
+        2_742..3_042 => Step::ReadMemory,
+        0..2_442 => Step::Advance(match rng.random_range(0..10) {
             0..6 => ms(rng.random_range(1..=300)),
             6..9 => ms(rng.random_range(300..=3_000)),
             _ => ms(rng.random_range(3_000..=30_000)),
@@ -238,6 +258,10 @@ struct World {
     /// Whether the handover steps hand the books over, or the history runs as if they were
     /// not there (its twin, which must decide the same).
     handovers: Handovers,
+    /// Each live worker's private memory (USS), once it grew from [`NEW_WORKER`].
+    sizes: BTreeMap<WorkerId, u64>,
+    /// Workers a budget replacement was asked for, by pid, until they exit.
+    budget_victims: BTreeSet<u32>,
 }
 
 /// What the handover steps of a history do.
@@ -251,6 +275,9 @@ enum Handovers {
 
 /// What the checks need from before a step.
 struct Before {
+    /// The slots' current workers that serve and no replacement is starting for: those a
+    /// budget replacement may choose.
+    replaceable: Vec<WorkerId>,
     /// Where the step's effects start in the harness's log.
     log_len: usize,
     ready: BTreeSet<WorkerId>,
@@ -280,7 +307,14 @@ impl World {
             stopped: false,
             gone: None,
             handovers,
+            sizes: BTreeMap::new(),
+            budget_victims: BTreeSet::new(),
         }
+    }
+
+    /// A live worker's private memory, as the simulation makes it.
+    fn size(&self, id: WorkerId) -> u64 {
+        self.sizes.get(&id).copied().unwrap_or(NEW_WORKER)
     }
 
     fn nth_live(&self, k: usize) -> Option<WorkerId> {
@@ -290,7 +324,14 @@ impl World {
 
     fn before(&self) -> Before {
         let workers = &self.h.policy.workers;
+        let p = &self.h.policy;
+        let replaceable = (p.slots.iter())
+            .filter(|s| s.successor.is_none() && s.vacating.is_none())
+            .filter_map(|s| s.current)
+            .filter(|id| workers.get(id).is_some_and(|w| w.is_ready()))
+            .collect();
         Before {
+            replaceable,
             log_len: self.h.log.len(),
             ready: workers
                 .iter()
@@ -345,10 +386,12 @@ impl World {
     /// long as the rollout is under way (a rollout must end under steady recycling).
     fn settle(&mut self, at: usize) -> Result<(), Broken> {
         self.h.spawn_answers.clear();
+        // Workers behave: none grows any more, and the memory is read at every round.
         let quiet = [
             Step::ReadyAll,
             Step::HeartbeatAll,
             Step::ExitLeaving,
+            Step::ReadMemory,
             // Shorter than any start timeout: workers of the quiet phase are ready in time.
             Step::Advance(ms(100)),
         ];
@@ -356,6 +399,8 @@ impl World {
         if !self.stopping {
             steps.push(Step::RollingRestart);
         }
+        // Workers behave: what grew is given back (a cache emptied), and nothing grows.
+        self.sizes.clear();
         let target = self.h.policy.rollouts.newest.next();
         for round in 0..QUIET_ROUNDS {
             if self

@@ -133,6 +133,12 @@ fn coverage(world: &World, steps: &[Step]) -> Coverage {
                 {
                     Some("canary-withdrawn")
                 }
+                Event::ReplaceRequested { reason, .. } if reason.starts_with("memory-budget") => {
+                    Some("memory-budget")
+                }
+                Event::Draining { why, .. } if why.contains("drained before its replacement") => {
+                    Some("drained-first")
+                }
                 _ => None,
             };
             if let Some(kind) = also {
@@ -266,6 +272,8 @@ fn random_histories_keep_every_rule() {
             "rollout-done",
             "rollout-aborted",
             "rollout-timed-out",
+            "memory-budget",
+            "drained-first",
             "canary-withdrawn",
             "scaled",
             "stopping",
