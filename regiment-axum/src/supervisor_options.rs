@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use regiment_axum::regiment_core::{Canary, WorkerEnv};
+//! use regiment_axum::regiment_core::{Canary, MemoryBudget, WorkerEnv};
 //!
 //! # async fn run(app: axum::Router) -> Result<(), regiment_axum::Error> {
 //! regiment_axum::Server::new()
@@ -16,6 +16,7 @@
 //!     .worker_env(WorkerEnv::OnlyConfigured)
 //!     .env("APP_ENV", "production")
 //!     .admin_bind("127.0.0.1:9100")
+//!     .memory_budget(MemoryBudget::percent_of_limit(80))
 //!     .serve(app)
 //!     .await
 //! # }
@@ -25,7 +26,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use regiment_core::{Canary, Readiness, Signal, SpawnPlan, WatchProgram, WorkerEnv};
+use regiment_core::{Canary, MemoryBudget, Readiness, Signal, SpawnPlan, WatchProgram, WorkerEnv};
 
 use crate::Server;
 
@@ -68,6 +69,7 @@ forward! {
     worker_env(env: WorkerEnv);
     admin_bind(addr: impl Into<String>);
     watch_program(watch: WatchProgram);
+    memory_budget(budget: MemoryBudget);
 }
 
 #[cfg(test)]
@@ -82,7 +84,7 @@ mod tests {
     /// these values under the option's name, so each reached the builder.
     #[tokio::test]
     async fn each_option_reaches_the_supervisor_builder() {
-        let refused: [(&str, Set); 5] = [
+        let refused: [(&str, Set); 6] = [
             ("max_surge", |s| s.max_surge(0)),
             ("rollout_failure_limit", |s| s.rollout_failure_limit(0)),
             ("backoff", |s| {
@@ -93,6 +95,9 @@ mod tests {
                     .heartbeat_timeout(Duration::from_secs(1))
             }),
             ("restart_signals", |s| s.restart_signals([Signal::SIGTERM])),
+            ("memory_budget", |s| {
+                s.memory_budget(MemoryBudget::percent_of_limit(0))
+            }),
         ];
         for (option, set) in refused {
             let server = set(Server::new().workers(1).bind("127.0.0.1:0"))

@@ -5,7 +5,7 @@
 //! (at least 1), no heartbeat timeout, no rollout timeout (derived at each rollout), readiness
 //! [`Readiness::Listening`](crate::Readiness::Listening), workers that inherit the master's
 //! environment ([`WorkerEnv::Inherit`](crate::WorkerEnv::Inherit)), no canary, no control
-//! socket nor admin listener, and the program file not watched.
+//! socket nor admin listener, the program file not watched, and no memory budget.
 //!
 //! The bounds every option is held to are not defaults: they are [`crate::MAX_WORKERS`] and
 //! [`crate::MAX_DURATION`].

@@ -74,7 +74,9 @@ pub mod worker_vars;
 #[cfg(test)]
 mod test_support;
 
-pub use config::{BeforeSpawn, Builder, Canary, EnvOverrides, SpawnPlan, WatchProgram, WorkerEnv};
+pub use config::{
+    BeforeSpawn, Builder, Canary, EnvOverrides, MemoryBudget, SpawnPlan, WatchProgram, WorkerEnv,
+};
 pub use error::{Error, Result};
 pub use events::{Event, EventStream, Status};
 pub use limits::{MAX_DURATION, MAX_WORKERS};

@@ -35,7 +35,8 @@ pub(super) enum WorkerCount {
 /// `REGIMENT_HEARTBEAT_INTERVAL`, `REGIMENT_HEARTBEAT_TIMEOUT` (`10s`, `off`),
 /// `REGIMENT_CANARY_*`, `REGIMENT_CONTROL_SOCKET`, `REGIMENT_WORKER_USER`,
 /// `REGIMENT_WORKER_GROUP`, `REGIMENT_WORKER_ENV`, `REGIMENT_ADMIN_BIND`, `REGIMENT_WATCH`
-/// (`1` or `0`). A wrong value is an error that names the variable and what it accepts, and an
+/// (`1` or `0`), `REGIMENT_MEMORY_BUDGET` (`1500MB`, `80%`). A wrong value is an error that
+/// names the variable and what it accepts, and an
 /// empty value is a wrong one (unset the variable for the default); options checked together
 /// (the backoff's first and longest delays, the heartbeat's interval and timeout) are refused
 /// under the variable that set one, if one did. The variables that set options are logged at
@@ -84,6 +85,7 @@ pub struct Builder {
     pub(super) worker_group: Option<String>,
     pub(super) worker_env: WorkerEnv,
     pub(super) admin_bind: Option<String>,
+    pub(super) memory_budget: Option<crate::MemoryBudget>,
     pub(super) env_overrides: EnvOverrides,
     /// The variables that set options, so that errors and the start's log name them.
     pub(super) applied_overrides: AppliedOverrides,
@@ -145,6 +147,7 @@ impl Builder {
             worker_group: None,
             worker_env: WorkerEnv::Inherit,
             admin_bind: None,
+            memory_budget: None,
             env_overrides: EnvOverrides::Apply,
             applied_overrides: AppliedOverrides::default(),
         }
@@ -404,6 +407,30 @@ impl Builder {
     /// ```
     pub fn admin_bind(mut self, addr: impl Into<String>) -> Self {
         self.admin_bind = Some(addr.into());
+        self
+    }
+
+    /// Keeps the sum of the private memory of the master and its workers under a budget (off
+    /// by default): a size, or a share of the memory limit (the cgroup's, else the machine's)
+    /// read at build. See [`crate::MemoryBudget`]. `REGIMENT_MEMORY_BUDGET` overrides it
+    /// (`1500MB`, `80%`).
+    ///
+    /// ```
+    /// use regiment_core::events::BudgetSource;
+    /// use regiment_core::{Builder, EnvOverrides, MemoryBudget};
+    /// let supervisor = Builder::new()
+    ///     .memory_budget(MemoryBudget::percent_of_limit(80))
+    ///     .env_overrides(EnvOverrides::Ignore)
+    ///     .build()?;
+    /// // Resolved at build: the status shows the budget and the limit it is a share of.
+    /// let memory = supervisor.handle().status().memory;
+    /// let budget = memory.budget.unwrap();
+    /// assert_eq!(budget.source, BudgetSource::PercentOfLimit { percent: 80 });
+    /// assert!(budget.bytes < memory.limit.unwrap().bytes);
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn memory_budget(mut self, budget: crate::MemoryBudget) -> Self {
+        self.memory_budget = Some(budget);
         self
     }
 

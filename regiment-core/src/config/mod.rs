@@ -11,13 +11,17 @@
 //!   options the overrides set, for the errors and the start's log.
 //! - `restart_signals.rs`: which signals may start a rolling restart.
 //! - `program_path.rs`: the program workers run, resolved once.
+//! - `memory_budget.rs`: the [`MemoryBudget`] and the text of its variable;
+//!   `budget_resolution.rs`: the budget in bytes, against the memory limit read at build.
 //! - `unknown_vars.rs`: the warnings about `REGIMENT_*` variables regiment does not read.
 
 mod applied_overrides;
+mod budget_resolution;
 mod builder;
 mod canary_options;
 mod choices;
 mod inherited_env;
+mod memory_budget;
 mod overrides;
 mod program_path;
 pub(crate) mod regiment_var;
@@ -38,6 +42,7 @@ pub use builder::Builder;
 pub use canary_options::Canary;
 pub use choices::{EnvOverrides, WatchProgram};
 pub use inherited_env::WorkerEnv;
+pub use memory_budget::MemoryBudget;
 pub(crate) use program_path::master_path;
 pub(crate) use settings::{Config, ListenSettings, MemorySettings, SpawnSettings};
 pub use spawn_plan::{BeforeSpawn, SpawnPlan};

@@ -86,6 +86,7 @@ const OVERRIDES: &[Override] = overrides! {
     "REGIMENT_WORKER_ENV" => |b, v| b.worker_env = v.parsed()?,
     "REGIMENT_ADMIN_BIND" => |b, v| b.admin_bind =
         Some(v.text("an address for the admin endpoints, HOST:PORT or unix:PATH")?.to_owned()),
+    "REGIMENT_MEMORY_BUDGET" => |b, v| b.memory_budget = Some(v.parsed()?),
 };
 
 /// Applies the variables `lookup` finds set, and notes each in the builder's

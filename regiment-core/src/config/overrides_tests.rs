@@ -323,3 +323,36 @@ fn a_rollout_timeout_no_rollout_could_meet_is_refused_under_the_name_it_was_give
         Some(Duration::from_secs(6))
     );
 }
+
+#[test]
+fn the_memory_budget_variable_sets_a_size_or_a_share_of_the_limit_over_the_coded_one() {
+    let c = config(&[("REGIMENT_MEMORY_BUDGET", "1500MB")]);
+    assert_eq!(c.policy.memory_budget, Some(1500 << 20));
+    assert_eq!(
+        c.memory.budget.map(|b| b.source),
+        Some(crate::events::BudgetSource::Fixed)
+    );
+    let coded = Builder::new()
+        .workers(1)
+        .memory_budget(crate::MemoryBudget::mb(100));
+    let c = with_env(coded, &[("REGIMENT_MEMORY_BUDGET", "50%")]).unwrap();
+    let limit = crate::container::memory_limit().bytes;
+    let half = u64::try_from(u128::from(limit) * 50 / 100).unwrap();
+    assert_eq!(c.policy.memory_budget, Some(half));
+    assert_eq!(c.memory.limit.map(|l| l.bytes), Some(limit));
+    assert_eq!(config(&[]).policy.memory_budget, None);
+}
+
+#[test]
+fn a_wrong_memory_budget_is_refused_under_the_variable_with_the_forms_accepted() {
+    for bad in ["1500", "1.5GB", "0MB", "0%", "120%", "lots"] {
+        let e = refusal(&[("REGIMENT_MEMORY_BUDGET", bad)]);
+        assert_eq!(
+            e,
+            format!(
+                "invalid value {bad:?} for option `REGIMENT_MEMORY_BUDGET`: expected {}",
+                super::memory_budget::ACCEPTED
+            )
+        );
+    }
+}

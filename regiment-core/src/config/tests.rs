@@ -226,3 +226,65 @@ fn a_control_socket_path_longer_than_a_socket_address_is_refused() {
             .is_ok()
     );
 }
+
+#[test]
+fn a_memory_budget_is_resolved_at_build_and_refused_under_its_option() {
+    let c = Builder::new()
+        .workers(1)
+        .memory_budget(MemoryBudget::mb(1500))
+        .env_overrides(EnvOverrides::Ignore)
+        .into_config()
+        .unwrap();
+    assert_eq!(c.policy.memory_budget, Some(1500 << 20));
+    let c = Builder::new()
+        .workers(1)
+        .env_overrides(EnvOverrides::Ignore)
+        .into_config()
+        .unwrap();
+    assert_eq!(c.policy.memory_budget, None);
+    // The limit is read with or without a budget, for the status.
+    assert_eq!(
+        c.memory.limit.map(|l| l.bytes),
+        Some(crate::container::memory_limit().bytes)
+    );
+    let e = err(Builder::new()
+        .workers(1)
+        .memory_budget(MemoryBudget::percent_of_limit(101)));
+    assert!(
+        e.contains("`memory_budget`") && e.contains("\"101%\"") && e.contains("from 1 to 100"),
+        "{e}"
+    );
+    let e = err(Builder::new().workers(1).memory_budget(MemoryBudget::mb(0)));
+    assert!(
+        e.contains("`memory_budget`") && e.contains("at least 1 MB"),
+        "{e}"
+    );
+}
+
+/// The driver shows what the build resolved from the moment the master is built: the budget,
+/// and the limit (this machine's) it is a share of.
+#[test]
+fn the_status_before_run_shows_the_budget_and_the_limit() {
+    let supervisor = Builder::new()
+        .workers(1)
+        .memory_budget(MemoryBudget::percent_of_limit(80))
+        .env_overrides(EnvOverrides::Ignore)
+        .build()
+        .expect("builds");
+    let memory = supervisor.handle().status().memory;
+    let limit = crate::container::memory_limit();
+    assert_eq!(
+        memory.limit,
+        Some(crate::events::MemoryLimitStatus {
+            bytes: limit.bytes,
+            source: limit.source.to_string(),
+        })
+    );
+    assert_eq!(
+        memory.budget,
+        Some(crate::events::MemoryBudgetStatus {
+            bytes: u64::try_from(u128::from(limit.bytes) * 80 / 100).unwrap(),
+            source: crate::events::BudgetSource::PercentOfLimit { percent: 80 },
+        })
+    );
+}

@@ -101,6 +101,7 @@ mod tests {
             "REGIMENT_CANARY_MIN_REQUESTS",
             "REGIMENT_ADMIN_BIND",
             "REGIMENT_WORKER_ENV",
+            "REGIMENT_MEMORY_BUDGET",
             "REGIMENT_HEADER_READ_TIMEOUT",
             "REGIMENT_IDLE_GRACE",
             "REGIMENT_HTTP2_KEEP_ALIVE",

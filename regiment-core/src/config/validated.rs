@@ -8,7 +8,6 @@ use super::builder::{Builder, WorkerCount};
 use super::canary_options::Canary;
 use super::choices::EnvOverrides;
 use super::restart_signals::check_restart_signals;
-use super::settings::MemorySettings;
 use super::settings::{
     AdminBind, Config, ControlSocketPath, ListenSettings, RolloutTriggers, SpawnSettings,
 };
@@ -63,6 +62,12 @@ impl Builder {
             check_socket_path(option, path)?;
         }
         self.check_rollout_timeout(&applied)?;
+        // Read once: the budget is a share of it, and the status shows it.
+        let memory = super::budget_resolution::resolve(
+            self.memory_budget,
+            applied.name("memory_budget", "REGIMENT_MEMORY_BUDGET"),
+            &crate::container::memory_limit(),
+        )?;
         let bind_option = applied.name("bind", "REGIMENT_BIND");
         let mut binds = Vec::with_capacity(self.binds.len());
         for b in &self.binds {
@@ -132,8 +137,7 @@ impl Builder {
                 rollout_settle: self.rollout_settle,
                 rollout_timeout: self.rollout_timeout,
                 readiness: self.readiness,
-                // Set from the budget option (issue 24).
-                memory_budget: None,
+                memory_budget: memory.budget.map(|budget| budget.bytes),
             },
             spawn: SpawnSettings {
                 program,
@@ -157,8 +161,7 @@ impl Builder {
                 restart_signals: self.restart_signals,
                 watch_program: self.watch_program,
             },
-            // Resolved from the budget option (issue 24).
-            memory: MemorySettings::default(),
+            memory,
         })
     }
 

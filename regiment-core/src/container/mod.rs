@@ -17,7 +17,7 @@
 mod cgroup;
 mod cpus;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod membership;
 mod meminfo;
 mod memory_limit;
@@ -26,9 +26,10 @@ mod oom;
 mod system_root;
 
 pub(crate) use cpus::available_cpus;
-// Read once the memory budget and the naming of OOM kills (issue 24) are built: the
-// expectations fail the build then, so that they go.
-#[expect(unused_imports, reason = "the memory budget will read the limit")]
-pub(crate) use memory_limit::{LimitSource, MemoryLimit, memory_limit};
+#[cfg(test)]
+pub(crate) use memory_limit::{LimitSource, memory_limit_under};
+pub(crate) use memory_limit::{MemoryLimit, memory_limit};
+// Read once the naming of OOM kills (issue 24) is built: the expectation fails the build then,
+// so that it goes.
 #[expect(unused_imports, reason = "the naming of OOM kills will read the count")]
 pub(crate) use oom::oom_kills;

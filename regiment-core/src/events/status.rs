@@ -204,8 +204,10 @@ pub enum BudgetSource {
 pub struct MemoryLimitStatus {
     /// The limit, bytes.
     pub bytes: u64,
-    /// Where it was read: `cgroup v2 memory.max of /kubepods/pod1/app`, `cgroup v1
-    /// memory.limit_in_bytes of /docker/abc`, `machine memory (no cgroup limit)`.
+    /// Where it was read, the cgroup named by its path as the master sees it:
+    /// `memory.max of /sys/fs/cgroup/kubepods.slice` (cgroup v2; `memory.high of ...` when that
+    /// is lower), `the cgroup v1 memory limit of /sys/fs/cgroup/memory`, `the machine's memory`
+    /// (no cgroup limits it below that).
     pub source: String,
 }
 
