@@ -20,6 +20,7 @@ mod client;
 mod deadline;
 mod describe;
 mod follow;
+mod memory;
 mod printable;
 mod table;
 mod upgrade;

@@ -1,5 +1,6 @@
-//! `regiment status` for a person: a header, the master's program and start, the last rollout
-//! (and the last upgrade of the master, if there was one), then one row per worker.
+//! `regiment status` for a person: a header, the master's program and start, the regiment's
+//! memory, the last rollout (and the last upgrade of the master, if there was one), then one row
+//! per worker.
 
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -8,6 +9,7 @@ use regiment_core::Status;
 use regiment_core::events::WorkerState;
 
 use crate::describe::{self, bytes, duration, outcome};
+use crate::memory;
 use crate::printable::printable;
 
 pub(crate) fn status(s: &Status) -> String {
@@ -38,6 +40,9 @@ pub(crate) fn status(s: &Status) -> String {
     if let Some(line) = master(s, unix_ms_now()) {
         let _ = writeln!(out, "{}", printable(&line));
     }
+    if let Some(line) = memory::line(&s.memory) {
+        let _ = writeln!(out, "{line}");
+    }
     match &s.last_rollout {
         Some(r) => {
             let _ = writeln!(out, "last rollout: {}", outcome(r));
@@ -57,6 +62,8 @@ pub(crate) fn status(s: &Status) -> String {
             "STATE",
             "AGE",
             "RSS",
+            "PSS",
+            "USS",
             "REQUESTS",
             "5XX",
             "FAILED",
@@ -76,6 +83,8 @@ pub(crate) fn status(s: &Status) -> String {
             state(w.state).into(),
             duration(w.age_ms),
             bytes(w.rss),
+            w.memory.map_or_else(|| "-".into(), |m| bytes(m.pss)),
+            w.memory.map_or_else(|| "-".into(), |m| bytes(m.uss)),
             w.requests.to_string(),
             w.responses_5xx.to_string(),
             w.failures.to_string(),
@@ -86,7 +95,7 @@ pub(crate) fn status(s: &Status) -> String {
                 .map_or_else(|| "-".into(), |why| printable(why).into_owned()),
         ]);
     }
-    let widths: Vec<usize> = (0..11)
+    let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     for row in rows {
@@ -168,5 +177,61 @@ mod tests {
         );
         assert_eq!(master(&older, 1_796_632_007_081), None);
         assert!(!super::status(&older).contains("master program"));
+    }
+
+    /// The budget's line under the header, and each worker's private memory beside its RSS:
+    /// `-` for a worker the master has not read yet.
+    #[test]
+    fn the_memory_reads_against_the_budget_and_per_worker() {
+        let s = status(
+            r#"{"master_pid":42,"generation":1,"good_generation":1,"workers_wanted":2,
+                "rollout":null,"last_rollout":null,"stopping":false,"listeners":[],"admin":null,
+                "slots":[{"slot":0,"restarts":0,"last_restart_reason":null},
+                         {"slot":1,"restarts":1,"last_restart_reason":"memory-budget: test"}],
+                "workers":[
+                  {"slot":0,"pid":100,"generation":1,"state":"ready","age_ms":192000,
+                   "rss":50659328,"requests":7,"in_flight":0,"responses_5xx":0,"failures":0,
+                   "memory":{"pss":12687769,"uss":10276044}},
+                  {"slot":1,"pid":101,"generation":1,"state":"starting","age_ms":850,
+                   "rss":0,"requests":0,"in_flight":0,"responses_5xx":0,"failures":0}],
+                "memory":{"budget":{"bytes":209715200,"source":{"kind":"percent-of-limit","percent":80}},
+                          "limit":{"bytes":262144000,"source":"memory.max of /kubepods/pod1/app"},
+                          "total":17000000,"master":{"pss":4300000,"uss":3000000}}}"#,
+        );
+        let text = super::status(&s);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines.contains(
+                &"memory: 16.2 MiB of 200.0 MiB budget (80% of limit 250.0 MiB, memory.max of \
+                  /kubepods/pod1/app) · master 4.1 MiB"
+            ),
+            "{text}"
+        );
+        let table = &lines[lines.iter().position(|l| l.starts_with("SLOT")).unwrap()..];
+        let cells = |line: &str| -> Vec<String> {
+            line.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let header = cells(table[0]);
+        let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (rss, pss, uss) = (column("RSS"), column("PSS"), column("USS"));
+        assert_eq!((pss, uss), (rss + 1, rss + 2), "{header:?}");
+        let read = cells(table[1]);
+        assert_eq!(
+            (&*read[rss], &*read[pss], &*read[uss]),
+            ("48.3 MiB", "12.1 MiB", "9.8 MiB"),
+            "{text}"
+        );
+        let unread = cells(table[2]);
+        assert_eq!(
+            (&*unread[rss], &*unread[pss], &*unread[uss]),
+            ("-", "-", "-"),
+            "{text}"
+        );
+        assert_eq!(unread.last().unwrap(), "memory-budget: test", "{text}");
+        assert!(status(&serde_json::to_string(&s).unwrap()) == s);
     }
 }

@@ -9,7 +9,8 @@
 //!   image's environment alone, and stops on its `STOPSIGNAL`; compose's stop grace period; the
 //!   build context's `.dockerignore` leaves out `target/` and keeps the sources.
 //! - Kubernetes: `terminationGracePeriodSeconds` against the preStop sleep and the drain, and the
-//!   guide's arithmetic as written; the probes on the admin listener.
+//!   guide's arithmetic as written; the probes on the admin listener; the memory budget, a share
+//!   of a memory limit the container has, as the guide says.
 //! - nginx: its upstream keep-alive and timeouts against regiment's.
 
 use std::io::{Read, Write};
@@ -638,6 +639,26 @@ fn kubernetes_grace_period_covers_the_prestop_sleep_and_the_drain() {
     assert!(
         Duration::from_secs(margin) >= MARGIN,
         "the guide's margin, {margin} s"
+    );
+
+    // The memory budget: a share of the container's limit, which it must have (else the share
+    // is of the node's memory), with the figures the guide gives.
+    let budget = env("REGIMENT_MEMORY_BUDGET").expect("REGIMENT_MEMORY_BUDGET in env");
+    let percent: u8 = budget
+        .strip_suffix('%')
+        .and_then(|p| p.parse().ok())
+        .filter(|p| (1..=100).contains(p))
+        .unwrap_or_else(|| panic!("REGIMENT_MEMORY_BUDGET={budget}: a share of the limit, 80%"));
+    let limit = c["resources"]["limits"]["memory"]
+        .as_str()
+        .expect("resources.limits.memory: the limit a share of it is a budget of");
+    let gib = limit
+        .strip_suffix("Gi")
+        .unwrap_or_else(|| panic!("limits.memory {limit}: in Gi, as the guide reads it"));
+    let said = format!("The memory budget is {percent} % of the {gib} GiB limit");
+    assert!(
+        guide.replace('\n', " ").contains(&said),
+        "docs/kubernetes.md says: {said:?}"
     );
 
     // Probes on the admin listener, whose port is the container's.

@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 
 use super::counters::Metrics;
-use crate::events::{Status, WorkerState, WorkerStatus};
+use crate::events::{ProcessMemory, Status, WorkerState, WorkerStatus};
 
 /// One scrape: the counters as they are now, and the gauges of one status snapshot.
 #[derive(Debug)]
@@ -109,12 +109,56 @@ impl Collector for Scrape {
              stderr a closed pipe, say).",
             ConstCounter::new(crate::LogWriter::lines_lost()),
         )?;
+        self.encode_memory(&mut e)?;
         self.encode_slots(&mut e)
     }
 }
 
 impl Scrape {
-    /// The figures of each slot's worker, from its last heartbeat.
+    /// The regiment's memory: its budget and limit, the sum in use and the master's part. A
+    /// figure the master does not know (no budget set, no reading yet) is left out rather than
+    /// shown as 0, which would read as a budget of nothing or a regiment that holds nothing.
+    fn encode_memory(&self, e: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+        let m = &self.status.memory;
+        if let Some(budget) = m.budget {
+            bytes_gauge(
+                e,
+                "memory_budget",
+                "The memory budget of the regiment (master and workers, summed PSS): fixed, or a \
+                 share of the limit.",
+                budget.bytes,
+            )?;
+        }
+        if let Some(limit) = &m.limit {
+            bytes_gauge(
+                e,
+                "memory_limit",
+                "The memory limit that applies to the master: its cgroup's, else the machine's.",
+                limit.bytes,
+            )?;
+        }
+        if m.total > 0 || m.master.is_some() {
+            bytes_gauge(
+                e,
+                "memory",
+                "The regiment's memory at the master's last reading: the PSS of the master and \
+                 of every worker, draining ones included, summed (a shared page counts once).",
+                m.total,
+            )?;
+        }
+        if let Some(master) = m.master {
+            bytes_gauge(
+                e,
+                "master_memory",
+                "The master's own PSS at its last reading.",
+                master.pss,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The figures of each slot's worker, from its last heartbeat, and its private memory from
+    /// the master's last reading (no series for a worker not read yet).
     fn encode_slots(&self, e: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
         let workers: Vec<(usize, &WorkerStatus)> = (0..self.status.slots.len())
             .filter_map(|slot| slot_worker(&self.status, slot).map(|w| (slot, w)))
@@ -128,6 +172,34 @@ impl Scrape {
             .unit(Unit::Bytes),
             "slot",
             per_slot(&workers, |w| ConstGauge::new(w.rss)),
+        )?;
+        let read: Vec<(usize, ProcessMemory)> = workers
+            .iter()
+            .filter_map(|(slot, w)| w.memory.map(|m| (*slot, m)))
+            .collect();
+        family(
+            e,
+            Family::gauge(
+                "worker_memory",
+                "PSS of the slot's worker at the master's last reading (its resident pages, each \
+                 shared page divided among the processes that map it): its part of \
+                 regiment_memory_bytes.",
+            )
+            .unit(Unit::Bytes),
+            "slot",
+            read.iter().map(|(slot, m)| (*slot, ConstGauge::new(m.pss))),
+        )?;
+        family(
+            e,
+            Family::gauge(
+                "worker_unique_memory",
+                "USS of the slot's worker at the master's last reading (the pages no other \
+                 process maps, which its exit gives back): what the memory budget ranks workers \
+                 by.",
+            )
+            .unit(Unit::Bytes),
+            "slot",
+            read.iter().map(|(slot, m)| (*slot, ConstGauge::new(m.uss))),
         )?;
         family(
             e,
@@ -252,6 +324,18 @@ fn family<V: EncodeLabelValue, M: EncodeMetric>(
         metric.encode(encoder.encode_family(&labels)?)?;
     }
     Ok(())
+}
+
+/// A gauge in bytes without labels (`NAME_bytes`).
+fn bytes_gauge(
+    e: &mut DescriptorEncoder<'_>,
+    name: &'static str,
+    help: &'static str,
+    bytes: u64,
+) -> std::fmt::Result {
+    let metric = ConstGauge::new(bytes);
+    let encoder = e.encode_descriptor(name, help, Some(&Unit::Bytes), metric.metric_type())?;
+    metric.encode(encoder)
 }
 
 /// A metric without labels.

@@ -2,7 +2,10 @@
 
 use super::*;
 use crate::events::RolloutOutcome;
-use crate::events::{SlotStatus, WorkerState, WorkerStatus};
+use crate::events::{
+    BudgetSource, MemoryBudgetStatus, MemoryLimitStatus, MemoryStatus, ProcessMemory, SlotStatus,
+    WorkerState, WorkerStatus,
+};
 use std::time::Instant;
 
 use crate::master::policy::{Cause, KillReason, Pending, Stats, UpgradeOutcome};
@@ -122,6 +125,88 @@ fn a_slot_shows_one_worker_and_a_removed_slot_none() {
         text.contains("regiment_workers{state=\"draining\"} 2"),
         "{text}"
     );
+}
+
+/// The budget, the limit, the sum and the master's part, and each slot's worker's PSS and USS,
+/// from the status's last reading.
+#[test]
+fn the_memory_is_shown_against_its_budget_and_per_slot() {
+    let metrics = Arc::new(Metrics::default());
+    let memory = |pss, uss| Some(ProcessMemory { pss, uss });
+    let mut read = worker(0, WorkerState::Ready, 100, 4096);
+    read.memory = memory(12_000_000, 9_000_000);
+    // Slot 0's old worker drains: it is in the sum, not in the slot's series.
+    let mut old = worker(0, WorkerState::Draining, 9000, 4096);
+    old.memory = memory(30_000_000, 27_000_000);
+    let unread = worker(1, WorkerState::Starting, 20, 0);
+    let mut s = status(vec![old, read, unread], 2);
+    s.memory = MemoryStatus {
+        budget: Some(MemoryBudgetStatus {
+            bytes: 209_715_200,
+            source: BudgetSource::PercentOfLimit { percent: 80 },
+        }),
+        limit: Some(MemoryLimitStatus {
+            bytes: 262_144_000,
+            source: "memory.max of /kubepods/pod1/app".into(),
+        }),
+        total: 46_000_000,
+        master: memory(4_000_000, 3_000_000),
+    };
+    let text = metrics.encode(s);
+    let lines = lines(&text);
+    for expected in [
+        "# TYPE regiment_memory_budget_bytes gauge",
+        "regiment_memory_budget_bytes 209715200",
+        "# TYPE regiment_memory_limit_bytes gauge",
+        "regiment_memory_limit_bytes 262144000",
+        "# TYPE regiment_memory_bytes gauge",
+        "regiment_memory_bytes 46000000",
+        "# TYPE regiment_master_memory_bytes gauge",
+        "regiment_master_memory_bytes 4000000",
+        "# TYPE regiment_worker_memory_bytes gauge",
+        "regiment_worker_memory_bytes{slot=\"0\"} 12000000",
+        "# TYPE regiment_worker_unique_memory_bytes gauge",
+        "regiment_worker_unique_memory_bytes{slot=\"0\"} 9000000",
+    ] {
+        assert!(lines.contains(&expected), "no {expected:?} in:\n{text}");
+    }
+    // The starting worker is not read yet: no series for its slot, rather than a 0.
+    for unread in [
+        "regiment_worker_memory_bytes{slot=\"1\"}",
+        "regiment_worker_unique_memory_bytes{slot=\"1\"}",
+    ] {
+        assert!(!text.contains(unread), "{unread} in:\n{text}");
+    }
+}
+
+/// Without a budget there is no budget series (a 0 would read as a budget of nothing), and
+/// before the first reading no sum (a 0 would read as a regiment that holds nothing).
+#[test]
+fn a_figure_not_known_is_left_out_rather_than_shown_as_zero() {
+    let metrics = Arc::new(Metrics::default());
+    let mut s = status(vec![worker(0, WorkerState::Starting, 20, 0)], 1);
+    s.memory.limit = Some(MemoryLimitStatus {
+        bytes: 262_144_000,
+        source: "the machine's memory".into(),
+    });
+    let text = metrics.encode(s);
+    assert!(
+        text.lines()
+            .any(|l| l == "regiment_memory_limit_bytes 262144000"),
+        "{text}"
+    );
+    for absent in [
+        "regiment_memory_budget_bytes",
+        "regiment_memory_bytes",
+        "regiment_master_memory_bytes",
+        "regiment_worker_memory_bytes{",
+        "regiment_worker_unique_memory_bytes{",
+    ] {
+        assert!(
+            !text.lines().any(|l| l.starts_with(absent)),
+            "{absent} in:\n{text}"
+        );
+    }
 }
 
 #[test]
