@@ -1,6 +1,6 @@
-//! What `/proc` tells about a process the tests started (its resident memory, its state, its
-//! children: regiment-bench's readers), and its limit on open descriptors (read and changed
-//! with `prlimit(2)`).
+//! What `/proc` tells about a process the tests started (its resident and proportional memory,
+//! its state, its children: regiment-bench's readers), and its limit on open descriptors (read
+//! and changed with `prlimit(2)`).
 
 // Raw descriptors and libc calls of a test harness, each under a SAFETY comment.
 #![allow(unsafe_code)]
@@ -8,7 +8,7 @@
 use std::io;
 
 // What /proc tells: regiment-bench's readers, one copy for the benchmarks and the tests.
-pub use regiment_bench::procfs::{children, rss_kb, state};
+pub use regiment_bench::procfs::{children, pss_kb, rss_kb, state};
 
 /// Sets the soft limit on open descriptors (`RLIMIT_NOFILE`) of `pid` to `soft`, keeping its
 /// hard limit; returns the soft limit it had.
