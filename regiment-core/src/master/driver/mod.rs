@@ -40,6 +40,7 @@ pub(crate) mod handover;
 mod log;
 mod master_program;
 mod notify;
+mod oom_kills;
 // The preflight of an upgrade: the new program spawned through its descriptor (SAFETY comment
 // there).
 #[allow(unsafe_code)]
@@ -160,6 +161,9 @@ pub(crate) struct Driver {
     resume: Option<Resume>,
     /// The memory budget and limit, for the status.
     memory: crate::config::MemorySettings,
+    /// The OOM kills of the master's memory cgroup, read when this driver was made: which
+    /// exits are the OOM killer's (see `oom_kills`).
+    oom_kills: oom_kills::OomKills,
 }
 
 /// What a driver that took over resumes in `run`.
@@ -289,6 +293,7 @@ impl Driver {
             spawn,
             watch_program,
             memory,
+            oom_kills: oom_kills::OomKills::of_this_cgroup(),
         }
     }
 

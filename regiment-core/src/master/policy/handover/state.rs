@@ -260,6 +260,11 @@ pub(crate) struct StatsState {
     /// By the labels of `regiment_replacements_total{reason}`.
     pub(crate) replacements: BTreeMap<String, u64>,
     pub(crate) kills: BTreeMap<KillReasonState, u64>,
+    /// Added after version 1 was first written, without a new version: a state without it
+    /// (an older build's) counted none the reader can know of, and reads as 0; an older build
+    /// refuses a state with it (an unknown field), as it would a newer version.
+    #[serde(default)]
+    pub(crate) oom_kills: u64,
     pub(crate) crashes: u64,
     pub(crate) start_failures: u64,
 }
