@@ -186,10 +186,15 @@ mod tests {
             status: status.into(),
             respawn_in_ms: 100,
             killed_from_outside: killed_from_outside.map(Into::into),
+            oom_killed: status.contains("OOM"),
         };
         assert_eq!(
             event(&crashed("killed by SIGKILL from outside", Some("SIGKILL"))).unwrap(),
             "slot 1: pid 42 killed by SIGKILL from outside"
+        );
+        assert_eq!(
+            event(&crashed("killed by the OOM killer", Some("SIGKILL"))).unwrap(),
+            "slot 1: pid 42 killed by the OOM killer"
         );
         assert_eq!(
             event(&crashed("signal 11 (SIGSEGV)", None)).unwrap(),

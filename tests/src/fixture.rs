@@ -16,7 +16,10 @@
 //!   worker's runtime thread (its heartbeats stop; `FIXTURE_HEARTBEAT_TIMEOUT_MS` sets the
 //!   master's heartbeat timeout, with heartbeats every 100 ms); `orphan` → `orphan PID PARENT`:
 //!   a grandchild PID whose parent exited, so that it was re-parented to PARENT, which it tells
-//!   before it exits at once (a zombie of PARENT until PARENT reaps it).
+//!   before it exits at once (a zombie of PARENT until PARENT reaps it). `alloc MB` →
+//!   `allocating PID` at once, then it allocates MB MiB and writes every byte of it (in a
+//!   memory cgroup limited below that, the kernel's OOM killer kills it there), `allocated PID`
+//!   if it lives, and frees it.
 //!   SIGUSR1 makes it ask for its replacement (twice, as raw frames, to test the master's
 //!   idempotence); SIGUSR2 makes it write garbage on its IPC channel, then ask for its
 //!   replacement. `FIXTURE_IGNORE_DRAIN=1` makes it ignore drains; `FIXTURE_READY_DELAY_MS`
@@ -356,6 +359,19 @@ where
                 })
                 .unwrap_or_default();
             format!("{}\n", targets.join(" "))
+        }
+        ["alloc", mb] => {
+            if w.write_all(format!("allocating {pid}\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let bytes = mb.parse::<usize>().expect("MiB") << 20;
+            // Every page written, so that every page is charged.
+            let touched = vec![1u8; bytes];
+            std::hint::black_box(&touched);
+            format!("allocated {pid}\n")
         }
         ["sleep", n] => {
             // Tells the client its request is in flight on this worker.

@@ -425,9 +425,9 @@ fn a_worker_s_last_words_are_read_before_its_exit_is_booked() {
 }
 
 /// The respawn delays (growing, starting over after a healthy period) are unit tested; here a
-/// real worker dies of a real signal that the master did not send (an operator's `kill -9`, as
-/// the OOM killer's): booked as a kill from outside, not as a crash of the program, in the
-/// event, the slot's status and the log, and respawned as a crash is.
+/// real worker dies of a real signal that the master did not send (an operator's `kill -9`; the
+/// OOM killer's is tests/oom_kills.rs'): booked as a kill from outside, not as a crash of the
+/// program, in the event, the slot's status and the log, and respawned as a crash is.
 #[test]
 fn a_worker_killed_from_outside_is_reported_so_and_respawned_in_its_slot() {
     let c = start(FIXTURE, &[("REGIMENT_WORKERS", "2")]);

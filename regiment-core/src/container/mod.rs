@@ -29,7 +29,7 @@ pub(crate) use cpus::available_cpus;
 #[cfg(test)]
 pub(crate) use memory_limit::{LimitSource, memory_limit_under};
 pub(crate) use memory_limit::{MemoryLimit, memory_limit};
-// Read once the naming of OOM kills (issue 24) is built: the expectation fails the build then,
-// so that it goes.
-#[expect(unused_imports, reason = "the naming of OOM kills will read the count")]
 pub(crate) use oom::oom_kills;
+// The driver's tests read the count of a copy of a real cgroup tree.
+#[cfg(test)]
+pub(crate) use {fixtures::copy_of, oom::oom_kills_under, system_root::SystemRoot};

@@ -130,13 +130,16 @@ pub enum Event {
         pid: u32,
         /// The exited worker's.
         generation: u64,
-        /// How: `exit 0`, `signal 9 (SIGKILL)`.
+        /// How: `exit 0`, `signal 9 (SIGKILL)`, `killed by the OOM killer`.
         status: String,
         /// What it left when it gave up its drain at its own deadline (it told the master
         /// before it exited, whatever status it then exited with); `None` when it drained
         /// fully, or did not say (a worker killed first, or no regiment server).
         #[serde(default)]
         abandoned_drain: Option<AbandonedDrain>,
+        /// The kernel's OOM killer killed it (see [`Event::Crashed::oom_killed`]).
+        #[serde(default)]
+        oom_killed: bool,
     },
     /// A ready worker exited unasked; it is respawned in its slot after `respawn_in_ms`.
     Crashed {
@@ -146,8 +149,8 @@ pub enum Event {
         pid: u32,
         /// The crashed worker's; the respawn runs the current one.
         generation: u64,
-        /// How it exited: `exit 101`, `signal 11 (SIGSEGV)`, or `killed by SIGKILL from
-        /// outside`.
+        /// How it exited: `exit 101`, `signal 11 (SIGSEGV)`, `killed by SIGKILL from
+        /// outside`, or `killed by the OOM killer`.
         status: String,
         /// Backoff before the respawn (0 while stopping: no respawn).
         respawn_in_ms: u64,
@@ -156,6 +159,13 @@ pub enum Event {
         /// `kill -9`, the kernel's OOM killer. `None` for a crash of the program.
         #[serde(default)]
         killed_from_outside: Option<String>,
+        /// The kernel's OOM killer killed it: a SIGKILL the master did not send, while the
+        /// OOM kills counted in the master's memory cgroup (`oom_kill` of cgroup v2's
+        /// `memory.events`, v1's `memory.oom_control`) went up. `false` where no such count is
+        /// kept (no memory cgroup, a v1 kernel before 4.13): such a kill reads as one from
+        /// outside.
+        #[serde(default)]
+        oom_killed: bool,
     },
     /// A new worker failed before it was ready (exited, timed out, or could not be spawned).
     StartFailed {
@@ -169,6 +179,9 @@ pub enum Event {
         why: String,
         /// Backoff before the next try.
         retry_in_ms: u64,
+        /// The kernel's OOM killer killed it (see [`Event::Crashed::oom_killed`]).
+        #[serde(default)]
+        oom_killed: bool,
     },
     /// A worker sent something that is not a valid message; it was ignored.
     InvalidMessage {
@@ -330,5 +343,53 @@ impl EventStream {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The events of a master built before a field was added still read, the field at its
+    /// default: a program that supervises the supervisor may read either's.
+    #[test]
+    fn an_event_without_the_fields_added_since_reads_with_their_defaults() {
+        let crashed: Event = serde_json::from_str(
+            r#"{"event":"crashed","slot":1,"pid":42,"generation":2,
+                "status":"killed by SIGKILL from outside","respawn_in_ms":100}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            crashed,
+            Event::Crashed {
+                killed_from_outside: None,
+                oom_killed: false,
+                ..
+            }
+        ));
+        let exited: Event = serde_json::from_str(
+            r#"{"event":"exited","slot":0,"pid":43,"generation":1,"status":"exit 0"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            exited,
+            Event::Exited {
+                abandoned_drain: None,
+                oom_killed: false,
+                ..
+            }
+        ));
+        let failed: Event = serde_json::from_str(
+            r#"{"event":"start-failed","slot":0,"pid":44,"generation":1,
+                "why":"exited before ready: exit 1","retry_in_ms":100}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            failed,
+            Event::StartFailed {
+                oom_killed: false,
+                ..
+            }
+        ));
     }
 }

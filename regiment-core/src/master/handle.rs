@@ -86,7 +86,9 @@ impl Handle {
     /// `unresponsive`, `operator`; for a worker's own request, the criterion it named:
     /// regiment-tower's `request_count`, `memory`, `max_age`, `custom` for any criterion of the
     /// application's, whatever its name, and `worker` when it named none),
-    /// `crashes_total`, `start_failures_total`, `kills_total{reason}` (`drain_deadline`, ...),
+    /// `crashes_total`, `start_failures_total`, `kills_total{reason}` (the master's kills:
+    /// `drain_deadline`, `start_timeout`, `forced_stop`, `ipc_setup_failed`; and the kernel's OOM
+    /// killer's, `oom`, in whatever phase the worker was),
     /// `log_lines_lost_total` (lines the master could not write through [`crate::LogWriter`]);
     /// per slot, from its worker's last heartbeat: `worker_resident_memory_bytes{slot}`,
     /// `worker_requests_total{slot}`, `worker_in_flight_requests{slot}`,

@@ -8,6 +8,9 @@
 //! policy reads what the worker said before it books the exit. A descendant that kept the
 //! channel open (it inherited it before the worker marked it close-on-exec) holds the booking
 //! back by [`EOF_GRACE`] at most.
+//!
+//! A worker that died of a SIGKILL the master did not send is asked about as it is reaped:
+//! whether the OOM killer killed it (see `oom_kills`).
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +36,11 @@ impl Driver {
             let Some(p) = self.processes.remove(&id) else {
                 continue;
             };
-            let status = Termination::of(status);
+            let status = match self.policy.sigkill_sent(id) {
+                Some(_) => Termination::of(status),
+                // Read now, as soon as it is reaped (the count has this kill already).
+                None => self.oom_kills.name(Termination::of(status)),
+            };
             if p.channel_closed {
                 self.book_exit(id, status);
             } else {

@@ -76,6 +76,7 @@ pub(crate) fn log(e: &Event) {
             generation,
             status,
             abandoned_drain: Some(left),
+            ..
         } => {
             tracing::warn!(target: "regiment", slot, pid, generation, %status, in_flight = left.in_flight, connections = left.connections, "worker {left}")
         }
@@ -83,10 +84,29 @@ pub(crate) fn log(e: &Event) {
             slot,
             pid,
             generation,
+            oom_killed: true,
+            ..
+        } => {
+            tracing::warn!(target: "regiment", slot, pid, generation, "worker killed by the OOM killer")
+        }
+        Exited {
+            slot,
+            pid,
+            generation,
             status,
-            abandoned_drain: None,
+            ..
         } => {
             tracing::info!(target: "regiment", slot, pid, generation, %status, "worker exited")
+        }
+        Crashed {
+            slot,
+            pid,
+            generation,
+            respawn_in_ms,
+            oom_killed: true,
+            ..
+        } => {
+            tracing::warn!(target: "regiment", slot, pid, generation, respawn_in = %ms(*respawn_in_ms), "worker killed by the OOM killer")
         }
         Crashed {
             slot,
@@ -95,6 +115,7 @@ pub(crate) fn log(e: &Event) {
             status,
             respawn_in_ms,
             killed_from_outside: Some(signal),
+            ..
         } => {
             tracing::warn!(target: "regiment", slot, pid, generation, %status, respawn_in_ms, "worker killed by {signal} from outside")
         }
@@ -105,6 +126,7 @@ pub(crate) fn log(e: &Event) {
             status,
             respawn_in_ms,
             killed_from_outside: None,
+            ..
         } => {
             tracing::warn!(target: "regiment", slot, pid, generation, %status, respawn_in = %ms(*respawn_in_ms), "worker crashed")
         }
@@ -114,6 +136,7 @@ pub(crate) fn log(e: &Event) {
             generation,
             why,
             retry_in_ms,
+            ..
         } => {
             tracing::warn!(target: "regiment", slot, pid, generation, %why, retry_in = %ms(*retry_in_ms), "worker failed to start")
         }
@@ -202,6 +225,7 @@ mod tests {
                 status: "exit 1".into(),
                 respawn_in_ms: 100,
                 killed_from_outside: None,
+                oom_killed: false,
             },
             Event::Unresponsive {
                 slot: 0,
@@ -215,5 +239,34 @@ mod tests {
             assert!(text.contains(expected), "no {expected} in {text}");
         }
         assert!(!text.contains("_ms="), "{text}");
+    }
+
+    #[test]
+    fn an_oom_kill_is_logged_as_one_whatever_the_worker_was_doing() {
+        let crashed = Event::Crashed {
+            slot: 1,
+            pid: 42,
+            generation: 1,
+            status: "killed by the OOM killer".into(),
+            respawn_in_ms: 100,
+            killed_from_outside: Some("SIGKILL".into()),
+            oom_killed: true,
+        };
+        let exited = Event::Exited {
+            slot: 0,
+            pid: 43,
+            generation: 1,
+            status: "killed by the OOM killer".into(),
+            abandoned_drain: None,
+            oom_killed: true,
+        };
+        let ((), text) = capture_log(|| [crashed, exited].iter().for_each(log));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for line in &lines {
+            assert!(line.contains("worker killed by the OOM killer"), "{text}");
+            assert!(!line.contains("from outside"), "{text}");
+        }
+        assert!(lines[0].contains("respawn_in=100ms"), "{text}");
     }
 }

@@ -41,6 +41,7 @@ mod log;
 mod master_program;
 mod memory_reader;
 mod notify;
+mod oom_kills;
 // The preflight of an upgrade: the new program spawned through its descriptor (SAFETY comment
 // there).
 #[allow(unsafe_code)]
@@ -163,6 +164,9 @@ pub(crate) struct Driver {
     memory: crate::config::MemorySettings,
     /// Reads the regiment's memory for the policy.
     memory_reader: memory_reader::MemoryReader,
+    /// The OOM kills of the master's memory cgroup, read when this driver was made: which
+    /// exits are the OOM killer's (see `oom_kills`).
+    oom_kills: oom_kills::OomKills,
 }
 
 /// What a driver that took over resumes in `run`.
@@ -293,6 +297,7 @@ impl Driver {
             watch_program,
             memory,
             memory_reader: memory_reader::MemoryReader::new(Instant::now()),
+            oom_kills: oom_kills::OomKills::of_this_cgroup(),
         }
     }
 

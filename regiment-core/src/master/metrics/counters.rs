@@ -16,7 +16,7 @@ pub(crate) struct Metrics {
     pub(super) rollouts: ByLabel<3>,
     pub(super) upgrades: ByLabel<4>,
     pub(super) replacements: ByLabel<{ REPLACEMENT_LABELS.len() }>,
-    pub(super) kills: ByLabel<4>,
+    pub(super) kills: ByLabel<5>,
     pub(super) crashes: AtomicU64,
     pub(super) start_failures: AtomicU64,
     /// When the metrics were made: the origin of `last_turn_ms`.
@@ -47,6 +47,8 @@ impl Default for Metrics {
                     "start_timeout",
                     "forced_stop",
                     "ipc_setup_failed",
+                    // Not the master's: the kernel's OOM killer's (`Stats::oom_kills`).
+                    "oom",
                 ],
             ),
             crashes: AtomicU64::new(0),
@@ -78,6 +80,7 @@ impl Metrics {
         for (why, n) in &stats.kills {
             self.kills.set(kill_reason(*why), *n);
         }
+        self.kills.set("oom", stats.oom_kills);
         self.crashes.store(stats.crashes, Ordering::Relaxed);
         self.start_failures
             .store(stats.start_failures, Ordering::Relaxed);

@@ -96,8 +96,9 @@ impl Collector for Scrape {
             &mut e,
             Family::counter(
                 "kills",
-                "Workers killed with SIGKILL, by reason (drain_deadline: still running at the \
-                 end of their drain).",
+                "Workers killed with SIGKILL, by reason: the master's (drain_deadline: still \
+                 running at the end of their drain; start_timeout, forced_stop, \
+                 ipc_setup_failed), or the kernel's OOM killer's (oom).",
             ),
             m.kills.label,
             m.kills.series(),

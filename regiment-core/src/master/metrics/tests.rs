@@ -246,6 +246,8 @@ fn the_policys_counts_are_shown_under_a_fixed_set_of_label_values() {
         stats.count_replacement(&pending);
     }
     stats.count_kill(KillReason::DrainDeadline);
+    stats.count_oom_kill();
+    stats.count_oom_kill();
     stats.count_crash();
     stats.count_start_failure();
     stats.count_rollout(RolloutOutcome::Done);
@@ -270,6 +272,8 @@ fn the_policys_counts_are_shown_under_a_fixed_set_of_label_values() {
         "regiment_replacements_total{reason=\"rollout_aborted\"} 0",
         "regiment_kills_total{reason=\"drain_deadline\"} 1",
         "regiment_kills_total{reason=\"start_timeout\"} 0",
+        // The kernel's kills, beside the master's.
+        "regiment_kills_total{reason=\"oom\"} 2",
         "regiment_crashes_total 1",
         "regiment_start_failures_total 1",
         "regiment_rollouts_total{outcome=\"done\"} 1",
@@ -285,7 +289,7 @@ fn the_policys_counts_are_shown_under_a_fixed_set_of_label_values() {
     // However many reasons the workers gave: one series per fixed value.
     let series = |name: &str| lines.iter().filter(|l| l.starts_with(name)).count();
     assert_eq!(series("regiment_replacements_total{"), 10);
-    assert_eq!(series("regiment_kills_total{"), 4);
+    assert_eq!(series("regiment_kills_total{"), 5);
     assert_eq!(series("regiment_rollouts_total{"), 3);
     assert_eq!(series("regiment_upgrades_total{"), 4);
 }

@@ -30,6 +30,8 @@ pub(crate) struct Stats {
     pub(crate) replacements: BTreeMap<&'static str, u64>,
     /// SIGKILLs the policy asked for, by reason.
     pub(crate) kills: BTreeMap<KillReason, u64>,
+    /// Workers the kernel's OOM killer killed (as the driver found out), whatever their phase.
+    pub(crate) oom_kills: u64,
     /// Ready workers that exited unasked.
     pub(crate) crashes: u64,
     /// New workers that failed before they were ready (or could not be spawned).
@@ -47,6 +49,10 @@ impl Stats {
 
     pub(crate) fn count_kill(&mut self, why: KillReason) {
         *self.kills.entry(why).or_default() += 1;
+    }
+
+    pub(crate) fn count_oom_kill(&mut self) {
+        self.oom_kills += 1;
     }
 
     pub(crate) fn count_crash(&mut self) {

@@ -1,5 +1,6 @@
 //! How a worker process ended, as its driver reaped it: its exit code, or the signal that
-//! killed it, and whether that signal can have been its own doing.
+//! killed it, and whether that signal can have been its own doing; or, as the driver found out,
+//! that the kernel's OOM killer killed it.
 
 use std::fmt;
 
@@ -12,6 +13,10 @@ pub(crate) enum Termination {
     Exit(i32),
     /// This signal killed it.
     Signal(i32),
+    /// The kernel's OOM killer killed it (with SIGKILL): the master sent it no SIGKILL, and its
+    /// memory cgroup counted one more OOM kill than earlier exits explained (see the driver's
+    /// `oom_kills`).
+    OomKilled,
 }
 
 /// The signals a program gets from its own execution: a fault (a bad address, an illegal
@@ -40,10 +45,13 @@ impl Termination {
 
     /// The name of the signal that killed the process, unless the program raises it on its own
     /// fault: for a worker the master sent no signal, it came from outside (an operator's
-    /// `kill -9`, the kernel's OOM killer, a service manager), not from the program's code.
+    /// `kill -9`, the kernel's OOM killer, a service manager), not from the program's code. An
+    /// OOM kill the driver recognised is a SIGKILL from outside too.
     pub(crate) fn outside_signal(self) -> Option<String> {
-        let Termination::Signal(number) = self else {
-            return None;
+        let number = match self {
+            Termination::Exit(_) => return None,
+            Termination::Signal(number) => number,
+            Termination::OomKilled => Signal::SIGKILL as i32,
         };
         match Signal::try_from(number) {
             Ok(signal) if OWN_FAULTS.contains(&signal) => None,
@@ -53,7 +61,7 @@ impl Termination {
     }
 }
 
-/// `exit 0`, `signal 9 (SIGKILL)`: how events and logs write it.
+/// `exit 0`, `signal 9 (SIGKILL)`, `killed by the OOM killer`: how events and logs write it.
 impl fmt::Display for Termination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -62,6 +70,7 @@ impl fmt::Display for Termination {
                 Ok(signal) => write!(f, "signal {number} ({signal})"),
                 Err(_) => write!(f, "signal {number}"),
             },
+            Termination::OomKilled => f.write_str("killed by the OOM killer"),
         }
     }
 }
@@ -95,5 +104,14 @@ mod tests {
         );
         assert_eq!(Termination::Signal(9).to_string(), "signal 9 (SIGKILL)");
         assert_eq!(Termination::Exit(0).to_string(), "exit 0");
+        // The OOM killer's SIGKILL came from outside too, and says who sent it.
+        assert_eq!(
+            Termination::OomKilled.outside_signal().as_deref(),
+            Some("SIGKILL")
+        );
+        assert_eq!(
+            Termination::OomKilled.to_string(),
+            "killed by the OOM killer"
+        );
     }
 }

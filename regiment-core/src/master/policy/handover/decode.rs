@@ -306,6 +306,7 @@ fn stats(s: StatsState) -> Checked<Stats> {
         upgrades_rolled_back: bounded("upgrades_rolled_back", s.upgrades_rolled_back)?,
         replacements,
         kills,
+        oom_kills: bounded("oom_kills", s.oom_kills)?,
         crashes: bounded("crashes", s.crashes)?,
         start_failures: bounded("start_failures", s.start_failures)?,
     })

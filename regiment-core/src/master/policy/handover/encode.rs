@@ -56,6 +56,7 @@ pub(super) fn state(p: &Policy, now: Instant) -> PolicyState {
             kills: (p.stats.kills.iter())
                 .map(|(why, n)| (kill_reason(*why), *n))
                 .collect(),
+            oom_kills: p.stats.oom_kills,
             crashes: p.stats.crashes,
             start_failures: p.stats.start_failures,
         },

@@ -21,7 +21,7 @@ use crate::events::{
 use crate::protocol::CriterionKind;
 
 /// The version of the format this build writes. 2 added the memory books (`memory`, and a
-/// worker's and a slot's memory fields).
+/// worker's and a slot's memory fields) and the count of OOM kills.
 pub(crate) const STATE_VERSION: u32 = 2;
 
 /// The oldest version this build reads: version 1 is version 2 without the memory fields,
@@ -298,6 +298,9 @@ pub(crate) struct StatsState {
     /// By the labels of `regiment_replacements_total{reason}`.
     pub(crate) replacements: BTreeMap<String, u64>,
     pub(crate) kills: BTreeMap<KillReasonState, u64>,
+    /// Since version 2 (0 from a version 1 state: that build counted none).
+    #[serde(default)]
+    pub(crate) oom_kills: u64,
     pub(crate) crashes: u64,
     pub(crate) start_failures: u64,
 }

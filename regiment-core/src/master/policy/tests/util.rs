@@ -476,12 +476,18 @@ impl Harness {
     }
 }
 
-/// `exit 1` or `signal 9 (SIGKILL)` (the name is the reader's: the number is what counts).
+/// `exit 1` or `signal 9 (SIGKILL)` (the name is the reader's: the number is what counts), or
+/// `killed by the OOM killer` (as the driver found out).
 fn termination(status: &str) -> Termination {
     let number = |s: &str| s.parse().unwrap_or_else(|_| panic!("a status: {status:?}"));
+    if status == "killed by the OOM killer" {
+        return Termination::OomKilled;
+    }
     match status.split_once(' ') {
         Some(("exit", code)) => Termination::Exit(number(code)),
         Some(("signal", rest)) => Termination::Signal(number(rest.split(' ').next().unwrap_or(""))),
-        _ => panic!("a status is `exit N` or `signal N (NAME)`: {status:?}"),
+        _ => panic!(
+            "a status is `exit N`, `signal N (NAME)` or `killed by the OOM killer`: {status:?}"
+        ),
     }
 }

@@ -24,6 +24,7 @@ fn exited_having_abandoned(
         generation: 1,
         status: status.into(),
         abandoned_drain: Some(AbandonedDrain::new(in_flight, connections)),
+        oom_killed: false,
     }
 }
 

@@ -40,6 +40,7 @@ pub(super) fn exited(slot: usize, pid: u32, generation: u64, status: &str) -> Ev
         generation,
         status: status.into(),
         abandoned_drain: None,
+        oom_killed: false,
     }
 }
 
@@ -56,6 +57,7 @@ pub(super) fn start_failed(
         generation,
         why: why.into(),
         retry_in_ms,
+        oom_killed: false,
     }
 }
 
@@ -109,6 +111,7 @@ pub(super) fn crashed(
         status: status.into(),
         respawn_in_ms,
         killed_from_outside: None,
+        oom_killed: false,
     }
 }
 
@@ -127,6 +130,20 @@ pub(super) fn killed_from_outside(
         status: format!("killed by {signal} from outside"),
         respawn_in_ms,
         killed_from_outside: Some(signal.into()),
+        oom_killed: false,
+    }
+}
+
+/// The crash event of a ready worker the kernel's OOM killer killed.
+pub(super) fn oom_killed(slot: usize, pid: u32, generation: u64, respawn_in_ms: u64) -> Event {
+    Event::Crashed {
+        slot,
+        pid,
+        generation,
+        status: "killed by the OOM killer".into(),
+        respawn_in_ms,
+        killed_from_outside: Some("SIGKILL".into()),
+        oom_killed: true,
     }
 }
 
