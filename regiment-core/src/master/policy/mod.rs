@@ -13,8 +13,8 @@
 //! owns the processes, channels, signals, program files and the clock.
 //!
 //! The rules:
-//! 1. an old worker is told to drain only after its replacement reported ready (a stop and a
-//!    scale-down aside);
+//! 1. an old worker is told to drain only after its replacement reported ready (a stop, a
+//!    scale-down, and a memory budget with no room for both aside: rule 9);
 //! 2. a replacement that is not ready within the start timeout, or exits before ready, is
 //!    killed; the old worker keeps serving; the retry backs off. A rollout whose new workers keep
 //!    failing (or crash soon after ready) is aborted, and a later rollout can still run;
@@ -25,7 +25,11 @@
 //! 6. commands: rolling restart, graceful then forced stop, one worker more or fewer, replace a
 //!    slot;
 //! 7. a worker that stops sending heartbeats is replaced;
-//! 8. the policy is done only once every worker it spawned has exited.
+//! 8. the policy is done only once every worker it spawned has exited;
+//! 9. under a memory budget, the largest worker is replaced when the regiment's memory heads
+//!    over it, one at a time, and a replacement (a rollout's aside) starts beside its old
+//!    worker only if the budget has room for one more; else the old one drains first
+//!    (`memory`).
 //!
 //! ```ignore
 //! // The driver's loop, in short (see `super::driver`).
