@@ -100,6 +100,17 @@ pub const ROLLOUT_SETTLE: Duration = Duration::from_secs(5);
 /// ```
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long a worker judged unresponsive (its heartbeats overdue) is given to finish once its
+/// replacement serves, before it is killed: its drain deadline, when shorter than
+/// [`DRAIN_TIMEOUT`]. A blocked runtime drains nothing; waiting longer only holds the
+/// connections it accepted.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(regiment_core::defaults::UNRESPONSIVE_GRACE, Duration::from_secs(2));
+/// ```
+pub const UNRESPONSIVE_GRACE: Duration = Duration::from_secs(2);
+
 /// The signals that start a rolling restart ([`crate::Builder::restart_signals`]).
 pub const RESTART_SIGNALS: [Signal; 1] = [Signal::SIGHUP];
 

@@ -28,6 +28,17 @@ pub(crate) fn capture_log<T>(f: impl FnOnce() -> T) -> (T, String) {
         }
     }
 
+    // tracing caches whether a callsite has any subscriber the first time it is hit: hit first on
+    // a thread with none (another test logging the same line), it would stay silent here too. A
+    // global subscriber that takes every line (and drops it) keeps each callsite asked anew.
+    static EVERY_LINE: std::sync::Once = std::sync::Once::new();
+    EVERY_LINE.call_once(|| {
+        let drop_all = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(std::io::sink)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(drop_all);
+    });
     let lines = Lines::default();
     let writer = lines.clone();
     let subscriber = tracing_subscriber::fmt()

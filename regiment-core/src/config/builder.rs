@@ -33,6 +33,7 @@ pub(super) enum WorkerCount {
 /// `REGIMENT_ROLLOUT_TIMEOUT`,
 /// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP,SIGUSR1`), `REGIMENT_PROCESS_NAME`,
 /// `REGIMENT_HEARTBEAT_INTERVAL`, `REGIMENT_HEARTBEAT_TIMEOUT` (`10s`, `off`),
+/// `REGIMENT_UNRESPONSIVE_GRACE`,
 /// `REGIMENT_CANARY_*`, `REGIMENT_CONTROL_SOCKET`, `REGIMENT_WORKER_USER`,
 /// `REGIMENT_WORKER_GROUP`, `REGIMENT_WORKER_ENV`, `REGIMENT_ADMIN_BIND`, `REGIMENT_WATCH`
 /// (`1` or `0`), `REGIMENT_MEMORY_BUDGET` (`1500MB`, `80%`). A wrong value is an error that
@@ -78,6 +79,7 @@ pub struct Builder {
     pub(super) process_name: Option<String>,
     pub(super) heartbeat: Duration,
     pub(super) heartbeat_timeout: Option<Duration>,
+    pub(super) unresponsive_grace: Duration,
     pub(super) canary: Option<crate::Canary>,
     pub(super) watch_program: WatchProgram,
     pub(super) control_socket: Option<PathBuf>,
@@ -140,6 +142,7 @@ impl Builder {
             process_name: None,
             heartbeat: defaults::HEARTBEAT_INTERVAL,
             heartbeat_timeout: None,
+            unresponsive_grace: defaults::UNRESPONSIVE_GRACE,
             canary: None,
             watch_program: WatchProgram::Off,
             control_socket: None,
@@ -362,6 +365,24 @@ impl Builder {
     /// ```
     pub fn heartbeat_timeout(mut self, d: Duration) -> Self {
         self.heartbeat_timeout = Some(d);
+        self
+    }
+
+    /// How long a worker judged unresponsive by the heartbeat timeout is given once its
+    /// replacement serves, before it is killed (2 s by default; the drain timeout if that is
+    /// shorter): a blocked runtime drains nothing, and waiting only holds the connections it
+    /// accepted.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let builder = Builder::new()
+    ///     .heartbeat_timeout(Duration::from_secs(5))
+    ///     .unresponsive_grace(Duration::from_millis(500));
+    /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
+    /// ```
+    pub fn unresponsive_grace(mut self, d: Duration) -> Self {
+        self.unresponsive_grace = d;
         self
     }
 

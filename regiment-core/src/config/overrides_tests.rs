@@ -158,6 +158,11 @@ fn heartbeat_variables_set_the_interval_and_the_timeout_or_turn_it_off() {
     ]);
     assert_eq!(c.spawn.heartbeat_interval, Duration::from_millis(250));
     assert_eq!(c.policy.heartbeat_timeout, Some(Duration::from_secs(10)));
+    assert_eq!(c.policy.unresponsive_grace, Duration::from_secs(2));
+    let c = config(&[("REGIMENT_UNRESPONSIVE_GRACE", "500ms")]);
+    assert_eq!(c.policy.unresponsive_grace, Duration::from_millis(500));
+    let e = refusal(&[("REGIMENT_UNRESPONSIVE_GRACE", "0s")]);
+    assert!(e.contains("`REGIMENT_UNRESPONSIVE_GRACE`"), "{e}");
     let on = Builder::new()
         .workers(1)
         .heartbeat_timeout(Duration::from_secs(10));

@@ -133,6 +133,7 @@ impl Builder {
                 },
                 rollout_failures: self.rollout_failures,
                 heartbeat_timeout: self.heartbeat_timeout,
+                unresponsive_grace: self.unresponsive_grace,
                 canary: self.canary.map(Canary::check).transpose()?,
                 rollout_settle: self.rollout_settle,
                 rollout_timeout: self.rollout_timeout,
@@ -212,6 +213,7 @@ impl Builder {
             ("drain_timeout", Some(self.drain_timeout)),
             ("start_timeout", Some(self.start_timeout)),
             ("heartbeat_interval", Some(self.heartbeat)),
+            ("unresponsive_grace", Some(self.unresponsive_grace)),
             ("rollout_timeout", self.rollout_timeout),
         ] {
             let Some(d) = d else { continue };

@@ -16,7 +16,7 @@ pub(crate) struct Metrics {
     pub(super) rollouts: ByLabel<3>,
     pub(super) upgrades: ByLabel<4>,
     pub(super) replacements: ByLabel<{ REPLACEMENT_LABELS.len() }>,
-    pub(super) kills: ByLabel<5>,
+    pub(super) kills: ByLabel<6>,
     pub(super) crashes: AtomicU64,
     pub(super) start_failures: AtomicU64,
     /// When the metrics were made: the origin of `last_turn_ms`.
@@ -47,6 +47,7 @@ impl Default for Metrics {
                     "start_timeout",
                     "forced_stop",
                     "ipc_setup_failed",
+                    "unresponsive",
                     // Not the master's: the kernel's OOM killer's (`Stats::oom_kills`).
                     "oom",
                 ],
@@ -137,5 +138,6 @@ fn kill_reason(why: KillReason) -> &'static str {
         KillReason::StartTimeout => "start_timeout",
         KillReason::ForcedStop => "forced_stop",
         KillReason::IpcSetupFailed => "ipc_setup_failed",
+        KillReason::Unresponsive => "unresponsive",
     }
 }

@@ -289,7 +289,7 @@ fn the_policys_counts_are_shown_under_a_fixed_set_of_label_values() {
     // However many reasons the workers gave: one series per fixed value.
     let series = |name: &str| lines.iter().filter(|l| l.starts_with(name)).count();
     assert_eq!(series("regiment_replacements_total{"), 10);
-    assert_eq!(series("regiment_kills_total{"), 5);
+    assert_eq!(series("regiment_kills_total{"), 6);
     assert_eq!(series("regiment_rollouts_total{"), 3);
     assert_eq!(series("regiment_upgrades_total{"), 4);
 }

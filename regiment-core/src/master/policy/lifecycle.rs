@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::ids::WorkerId;
 use super::rollout::Taking;
 use super::slot::{Pending, SlotRole};
-use super::worker::{KillReason, Phase, Worker};
+use super::worker::{Heartbeats, KillReason, Phase, Worker};
 use super::{Effect, Policy, millis};
 use crate::events::{Event, ProgramId};
 
@@ -200,11 +200,18 @@ impl Policy {
         }
     }
 
-    /// Tells a worker to drain; it is killed at the deadline. Idempotent.
+    /// Tells a worker to drain; it is killed at the deadline: the drain timeout, or for a
+    /// worker judged unresponsive the (shorter) grace it is given. Idempotent.
     pub(super) fn drain(&mut self, id: WorkerId, why: &str, now: Instant) {
-        let deadline = self.config.drain_timeout;
         let Some(w) = self.workers.get_mut(&id) else {
             return;
+        };
+        let deadline = match w.heartbeats {
+            Heartbeats::Silent => self
+                .config
+                .drain_timeout
+                .min(self.config.unresponsive_grace),
+            Heartbeats::NoneYet | Heartbeats::Seen => self.config.drain_timeout,
         };
         match w.phase {
             Phase::Spawning => return self.withdraw_spawn(id),

@@ -112,6 +112,9 @@ pub(crate) struct PolicyConfig {
     pub backoff: BackoffConfig,
     pub rollout_failures: u32,
     pub heartbeat_timeout: Option<Duration>,
+    /// A worker judged unresponsive is killed this long after its drain began (its drain
+    /// deadline, when shorter than the drain timeout).
+    pub unresponsive_grace: Duration,
     /// A rollout starts with a canary, judged before the other workers are replaced.
     pub canary: Option<CanaryConfig>,
     /// How long the last worker of a rollout must serve before the rollout completes.

@@ -84,7 +84,15 @@ impl Policy {
         for timer in due {
             match timer {
                 Timer::StartTimeout(id) => self.kill(id, KillReason::StartTimeout, now),
-                Timer::DrainDeadline(id) => self.kill(id, KillReason::DrainDeadline, now),
+                Timer::DrainDeadline(id) => {
+                    let silent =
+                        (self.workers.get(&id)).is_some_and(|w| w.heartbeats == Heartbeats::Silent);
+                    let why = match silent {
+                        true => KillReason::Unresponsive,
+                        false => KillReason::DrainDeadline,
+                    };
+                    self.kill(id, why, now)
+                }
                 Timer::HeartbeatTimeout(id) => self.unresponsive(id, now),
                 // `pump` spawns what the slot was waiting for.
                 Timer::Backoff(slot) => self.slots[slot].retry_at = None,

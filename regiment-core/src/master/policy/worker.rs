@@ -75,6 +75,9 @@ pub(crate) enum KillReason {
     StartTimeout,
     /// Still running at the end of its drain.
     DrainDeadline,
+    /// Judged unresponsive (its heartbeats overdue), and still running at the end of the
+    /// grace it was given once its replacement served.
+    Unresponsive,
     /// The second stop signal.
     ForcedStop,
     /// Spawned, but its IPC channel could not be set up: killed at once by the driver.
@@ -86,6 +89,7 @@ impl KillReason {
         match self {
             KillReason::StartTimeout => "start timeout",
             KillReason::DrainDeadline => "drain deadline",
+            KillReason::Unresponsive => "unresponsive",
             KillReason::ForcedStop => "forced stop",
             KillReason::IpcSetupFailed => "IPC channel setup failed",
         }

@@ -265,6 +265,7 @@ fn kill_reason(why: KillReasonState) -> KillReason {
         KillReasonState::DrainDeadline => KillReason::DrainDeadline,
         KillReasonState::ForcedStop => KillReason::ForcedStop,
         KillReasonState::IpcSetupFailed => KillReason::IpcSetupFailed,
+        KillReasonState::Unresponsive => KillReason::Unresponsive,
     }
 }
 

@@ -136,6 +136,7 @@ fn kill_reason(why: KillReason) -> KillReasonState {
         KillReason::DrainDeadline => KillReasonState::DrainDeadline,
         KillReason::ForcedStop => KillReasonState::ForcedStop,
         KillReason::IpcSetupFailed => KillReasonState::IpcSetupFailed,
+        KillReason::Unresponsive => KillReasonState::Unresponsive,
     }
 }
 

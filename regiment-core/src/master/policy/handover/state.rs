@@ -120,6 +120,8 @@ pub(crate) enum KillReasonState {
     DrainDeadline,
     ForcedStop,
     IpcSetupFailed,
+    /// Since version 2.
+    Unresponsive,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

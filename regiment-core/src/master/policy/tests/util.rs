@@ -38,6 +38,7 @@ pub(super) fn config(workers: usize) -> PolicyConfig {
         },
         rollout_failures: defaults::ROLLOUT_FAILURE_LIMIT,
         heartbeat_timeout: None,
+        unresponsive_grace: secs(2),
         canary: None,
         rollout_settle: Duration::ZERO,
         rollout_timeout: None,

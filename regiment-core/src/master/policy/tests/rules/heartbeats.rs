@@ -44,6 +44,44 @@ fn a_ready_worker_that_goes_silent_is_reported_unresponsive_and_replaced() {
     );
 }
 
+/// A blocked runtime drains nothing: once its replacement serves, an unresponsive worker is
+/// given its grace (2 s here), not the drain timeout (30 s), then killed as unresponsive.
+#[test]
+fn an_unresponsive_worker_is_killed_after_its_grace_once_its_replacement_serves() {
+    let mut h = with_heartbeat_timeout(2);
+    let (old, old_pid) = h.serving(0);
+    let other = h.current(1);
+    h.heartbeat(old);
+    h.heartbeat(other);
+    h.advance(secs(3));
+    h.heartbeat(other);
+    h.advance(ms(2_001));
+    let (new, new_pid) = h.starting(0);
+    h.ready_worker(new);
+    assert_eq!(drains(&h), [(since_start(&h), old, secs(2))]);
+    assert_took!(h, Event::Draining { pid, deadline_ms: 2_000, why, .. }
+        if *pid == old_pid && why == &format!("replaced by pid {new_pid}"));
+    h.advance(secs(2) - ms(1));
+    assert!(kills(&h).is_empty());
+    h.advance(ms(1));
+    assert_eq!(
+        kills(&h),
+        [(since_start(&h), old, KillReason::Unresponsive)]
+    );
+    assert_took!(h, Event::Killed { pid, why, .. } if *pid == old_pid && why == "unresponsive");
+    assert_eq!(
+        h.policy.stats().kills.get(&KillReason::Unresponsive),
+        Some(&1)
+    );
+
+    // A worker that answers its heartbeats drains for the whole drain timeout.
+    let (old, _) = h.serving(1);
+    h.replace_me(old, "asked");
+    let (new, _) = h.starting(1);
+    h.ready_worker(new);
+    assert_eq!(drains(&h).last(), Some(&(since_start(&h), old, secs(30))));
+}
+
 #[test]
 fn heartbeats_keep_a_worker_from_being_judged() {
     let mut h = with_heartbeat_timeout(1);

@@ -125,6 +125,7 @@ fn draw_config(rng: &mut ChaCha8Rng) -> PolicyConfig {
         } else {
             Some(ms(rng.random_range(1_000..=5_000)))
         },
+        unresponsive_grace: ms(rng.random_range(100..=3_000)),
         rollout_settle: ms([0, 500, 3_000][rng.random_range(0..3)]),
         // Derived, or given: long enough for the quiet phase's rollout (at most a backoff, a
         // canary's window, the settle time and a round per replacement), short enough to pass
