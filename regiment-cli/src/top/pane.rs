@@ -84,12 +84,13 @@ impl Pane {
                 .last_restart_reason
                 .as_deref()
                 .unwrap_or("no reason given");
+            let restarts = match slot.restarts {
+                1 => "1 restart".to_owned(),
+                n => format!("{n} restarts"),
+            };
             self.push(
                 None,
-                &format!(
-                    "slot {}: {} restarts, the last: {why}",
-                    slot.slot, slot.restarts
-                ),
+                &format!("slot {}: {restarts}, the last: {why}", slot.slot),
             );
         }
     }
