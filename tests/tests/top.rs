@@ -324,6 +324,9 @@ fn top_in_a_terminal_follows_a_rolling_restart_scales_and_quits_on_q() {
     });
     top.press("y");
     let third = settled_pids(&socket, 3)[2];
+    top.wait_screen("what was asked, and the master's answer", |s| {
+        s.contains("asked: scale from 2 to 3 workers") && s.contains("scaling from 2 to 3 workers")
+    });
     top.wait_screen("a third worker", |s| {
         has_row(s, 2, third) && s.contains("3/3 workers ready")
     });

@@ -24,12 +24,12 @@ pub(crate) enum Act {
 }
 
 impl Act {
-    /// The question asked before it is done.
-    fn question(&self) -> String {
+    /// What it does, for a person: `scale from 2 to 3 workers`.
+    pub(crate) fn what(&self) -> String {
         match self {
-            Act::Reload => "rolling restart (reload) of every worker?".into(),
-            Act::Scale { from, to } => format!("scale from {from} to {to} workers?"),
-            Act::Replace { slot } => format!("replace the worker of slot {slot}?"),
+            Act::Reload => "rolling restart (reload) of every worker".into(),
+            Act::Scale { from, to } => format!("scale from {from} to {to} workers"),
+            Act::Replace { slot } => format!("replace the worker of slot {slot}"),
         }
     }
 }
@@ -114,7 +114,7 @@ impl Prompt {
             Prompt::Idle => {
                 "r reload · + scale up · - scale down · x replace a slot · q quit".into()
             }
-            Prompt::Confirm(act) => format!("{} y/n", act.question()),
+            Prompt::Confirm(act) => format!("{}? y/n", act.what()),
             Prompt::Slot(typed) => format!(
                 "replace the worker of which slot (0 to {}, Enter; Esc cancels)? {typed}",
                 slots.saturating_sub(1)

@@ -78,10 +78,8 @@ pub(crate) fn run(socket: &Path, wait: Duration, first: Status) -> io::Result<()
                 Step::Nothing => {}
                 Step::Quit => return Ok(()),
                 Step::Do(act) => {
-                    view.pane.push(
-                        Some(SystemTime::now()),
-                        &format!("asked: {act:?}").to_lowercase(),
-                    );
+                    view.pane
+                        .push(Some(SystemTime::now()), &format!("asked: {}", act.what()));
                     act::start(act, socket.to_owned(), wait, said.clone());
                 }
             }
