@@ -256,6 +256,21 @@ fn top_once_prints_a_frame_and_top_without_a_terminal_says_so() {
     }
     assert_eq!(lines[table + 3..table + 5], ["", "EVENTS (UTC)"], "{text}");
 
+    // A master that does not answer (something listens, and never accepts): said so within
+    // --timeout, exit 5, as every command.
+    let silent = dir.0.join("silent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&silent).unwrap();
+    let out = regiment(&silent, &["--timeout", "1s", "top", "--once"]);
+    assert_eq!(out.status.code(), Some(5));
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        why.contains(&format!(
+            "no answer from the master at {} within 1s (--timeout)",
+            silent.display()
+        )),
+        "{why}"
+    );
+
     // Not a terminal (stdout is a pipe here): it says what to use instead, exit 2.
     let out = regiment(&socket, &["top"]);
     assert_eq!(out.status.code(), Some(2));

@@ -24,6 +24,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::client::Failure;
+use crate::deadline::EXIT_TIMED_OUT;
 use history::{History, Reading};
 use pane::Pane;
 
@@ -38,6 +39,17 @@ const ONCE_EVENTS: usize = 10;
 /// Runs `regiment top` against the master at `socket`; each answer is waited for at most
 /// `wait`.
 pub(crate) fn top(socket: &Path, wait: Duration, once: bool) -> Result<ExitCode, Failure> {
+    match show(socket, wait, once) {
+        // As every command says it, with the same exit status.
+        Err(failure) if failure.is_no_answer() => {
+            eprintln!("regiment: {}", ask::why(&failure, socket, wait));
+            Ok(ExitCode::from(EXIT_TIMED_OUT))
+        }
+        shown => shown,
+    }
+}
+
+fn show(socket: &Path, wait: Duration, once: bool) -> Result<ExitCode, Failure> {
     if once {
         return print_once(socket, wait);
     }
