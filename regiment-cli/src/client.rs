@@ -63,6 +63,12 @@ impl Failure {
         }
     }
 
+    /// No answer came within [`Connection::wait_at_most`].
+    pub(crate) fn is_no_answer(&self) -> bool {
+        matches!(self, Failure::Io(e)
+            if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
+    }
+
     pub(crate) fn describe(&self, socket: &Path) -> String {
         let path = socket.display();
         match self {
@@ -181,6 +187,12 @@ impl Connection {
             }),
             answer => Ok(answer),
         }
+    }
+
+    /// Bounds each wait for an answer, if `wait` is given: past it, [`Connection::answer`]
+    /// fails with [`Failure::Io`] of kind `WouldBlock` (see [`Failure::is_no_answer`]).
+    pub(crate) fn wait_at_most(&self, wait: Option<Duration>) -> io::Result<()> {
+        self.stream.set_read_timeout(wait)
     }
 
     /// Waits for the master to close the connection: it has stopped.

@@ -46,6 +46,19 @@ impl Deadline {
         deadline
     }
 
+    /// A deadline that nothing watches: for `regiment top`, which asks again and again and must
+    /// never exit from a watcher thread while it holds the terminal in raw mode; it bounds each
+    /// wait with [`crate::client::Connection::wait_at_most`] instead.
+    pub(crate) fn unwatched() -> Deadline {
+        Deadline {
+            state: Arc::new(Mutex::new(State {
+                at: from_now(Duration::MAX),
+                why: String::new(),
+            })),
+            margin: Duration::ZERO,
+        }
+    }
+
     /// The master says what was asked may take `within` from now: the deadline is that plus
     /// the margin (`--timeout`), if that is later; `awaited` says what did not happen in time.
     pub(crate) fn extend(&self, within: Duration, awaited: &str) {

@@ -23,6 +23,7 @@ mod follow;
 mod memory;
 mod printable;
 mod table;
+mod top;
 mod upgrade;
 
 use std::path::PathBuf;
@@ -115,6 +116,16 @@ enum Action {
     },
     /// The metrics, in the Prometheus text format.
     Metrics,
+    /// A live view: the master, a row per worker (requests per second, in flight, failures,
+    /// memory, restarts) and the latest events, refreshed every second; r reloads, + and -
+    /// scale, x replaces a slot, each once confirmed; q quits. Needs a terminal of at least
+    /// 80x16 (else exit 2); a master that goes away is asked again every second.
+    Top {
+        /// Print one frame as plain text and exit (two statuses a second apart, for the
+        /// rates), for scripts.
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -126,8 +137,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let deadline = Deadline::start(cli.timeout, &socket);
-    match run(&socket, cli.command, deadline) {
+    match run(&socket, cli.command, cli.timeout) {
         Ok(code) => code,
         Err(failure) => {
             eprintln!("regiment: {}", printable(&failure.describe(&socket)));
@@ -145,8 +155,10 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     }
 }
 
-fn run(socket: &std::path::Path, action: Action, deadline: Deadline) -> Result<ExitCode, Failure> {
+fn run(socket: &std::path::Path, action: Action, timeout: Duration) -> Result<ExitCode, Failure> {
     let command = match &action {
+        // Each of its answers bounded by --timeout, none fatal: no watched deadline.
+        Action::Top { once } => return top::top(socket, timeout, *once),
         Action::Status { .. } => Command::Status,
         Action::Reload { .. } => Command::Reload,
         Action::Upgrade { .. } => Command::Upgrade,
@@ -155,6 +167,7 @@ fn run(socket: &std::path::Path, action: Action, deadline: Deadline) -> Result<E
         Action::Stop { .. } => Command::Stop,
         Action::Metrics => Command::Metrics,
     };
+    let deadline = Deadline::start(timeout, socket);
     let mut connection = Connection::open(socket, &command, deadline.clone())?;
     match action {
         Action::Status { json } => {
@@ -214,6 +227,7 @@ fn run(socket: &std::path::Path, action: Action, deadline: Deadline) -> Result<E
             }
             Ok(ExitCode::SUCCESS)
         }
+        Action::Top { .. } => unreachable!("regiment top returned above"),
     }
 }
 
