@@ -22,6 +22,7 @@ mod describe;
 mod follow;
 mod memory;
 mod printable;
+mod reports;
 mod table;
 mod upgrade;
 
@@ -115,6 +116,21 @@ enum Action {
     },
     /// The metrics, in the Prometheus text format.
     Metrics,
+    /// The reports the master took of workers before it killed them (the last 16): id, time,
+    /// slot, pid, generation, why, threads.
+    Reports {
+        /// The reports as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One kill report whole: every thread's name, state, system call and wait channel.
+    Report {
+        /// Its id (see `regiment reports`).
+        id: u64,
+        /// The report as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -154,6 +170,8 @@ fn run(socket: &std::path::Path, action: Action, deadline: Deadline) -> Result<E
         Action::Replace { slot } => Command::Replace { slot: *slot },
         Action::Stop { .. } => Command::Stop,
         Action::Metrics => Command::Metrics,
+        Action::Reports { .. } => Command::Reports,
+        Action::Report { id, .. } => Command::Report { id: *id },
     };
     let mut connection = Connection::open(socket, &command, deadline.clone())?;
     match action {
@@ -178,6 +196,8 @@ fn run(socket: &std::path::Path, action: Action, deadline: Deadline) -> Result<E
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Action::Reports { json } => reports::list(&mut connection, json),
+        Action::Report { json, .. } => reports::one(&mut connection, json),
         Action::Reload { wait } => reload(
             &mut connection,
             if wait {

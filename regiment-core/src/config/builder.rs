@@ -33,6 +33,7 @@ pub(super) enum WorkerCount {
 /// `REGIMENT_ROLLOUT_TIMEOUT`,
 /// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP,SIGUSR1`), `REGIMENT_PROCESS_NAME`,
 /// `REGIMENT_HEARTBEAT_INTERVAL`, `REGIMENT_HEARTBEAT_TIMEOUT` (`10s`, `off`),
+/// `REGIMENT_KILL_REPORT_TIMEOUT` (`1s`, `0s`: no report),
 /// `REGIMENT_CANARY_*`, `REGIMENT_CONTROL_SOCKET`, `REGIMENT_WORKER_USER`,
 /// `REGIMENT_WORKER_GROUP`, `REGIMENT_WORKER_ENV`, `REGIMENT_ADMIN_BIND`, `REGIMENT_WATCH`
 /// (`1` or `0`), `REGIMENT_MEMORY_BUDGET` (`1500MB`, `80%`). A wrong value is an error that
@@ -78,6 +79,7 @@ pub struct Builder {
     pub(super) process_name: Option<String>,
     pub(super) heartbeat: Duration,
     pub(super) heartbeat_timeout: Option<Duration>,
+    pub(super) kill_report_timeout: Duration,
     pub(super) canary: Option<crate::Canary>,
     pub(super) watch_program: WatchProgram,
     pub(super) control_socket: Option<PathBuf>,
@@ -140,6 +142,7 @@ impl Builder {
             process_name: None,
             heartbeat: defaults::HEARTBEAT_INTERVAL,
             heartbeat_timeout: None,
+            kill_report_timeout: defaults::KILL_REPORT_TIMEOUT,
             canary: None,
             watch_program: WatchProgram::Off,
             control_socket: None,
