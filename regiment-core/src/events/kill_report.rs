@@ -91,7 +91,7 @@ impl KillReport {
             }
         }
         // Most common first; ties in the order first seen (by thread id).
-        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
         for (call, n) in counts.into_iter().take(3) {
             match call {
                 "running" => text.push_str(&format!(", {n} running")),
