@@ -22,6 +22,7 @@ mod describe;
 mod follow;
 mod memory;
 mod printable;
+mod reports;
 mod table;
 mod top;
 mod upgrade;
@@ -126,6 +127,21 @@ enum Action {
         #[arg(long)]
         once: bool,
     },
+    /// The reports the master took of workers before it killed them (the last 16): id, time,
+    /// slot, pid, generation, why, threads.
+    Reports {
+        /// The reports as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One kill report whole: every thread's name, state, system call and wait channel.
+    Report {
+        /// Its id (see `regiment reports`).
+        id: u64,
+        /// The report as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -166,6 +182,8 @@ fn run(socket: &std::path::Path, action: Action, timeout: Duration) -> Result<Ex
         Action::Replace { slot } => Command::Replace { slot: *slot },
         Action::Stop { .. } => Command::Stop,
         Action::Metrics => Command::Metrics,
+        Action::Reports { .. } => Command::Reports,
+        Action::Report { id, .. } => Command::Report { id: *id },
     };
     let deadline = Deadline::start(timeout, socket);
     let mut connection = Connection::open(socket, &command, deadline.clone())?;
@@ -191,6 +209,8 @@ fn run(socket: &std::path::Path, action: Action, timeout: Duration) -> Result<Ex
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Action::Reports { json } => reports::list(&mut connection, json),
+        Action::Report { json, .. } => reports::one(&mut connection, json),
         Action::Reload { wait } => reload(
             &mut connection,
             if wait {

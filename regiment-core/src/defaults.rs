@@ -32,6 +32,16 @@ use nix::sys::signal::Signal;
 /// # drop(builder);
 /// ```
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the master may take to read a report of a worker before the SIGKILL it decided
+/// (its start timeout or drain deadline passed): see
+/// [`Builder::kill_report_timeout`](crate::Builder::kill_report_timeout).
+///
+/// ```
+/// use std::time::Duration;
+/// // The kill comes at most this much later than decided.
+/// assert_eq!(regiment_core::defaults::KILL_REPORT_TIMEOUT, Duration::from_secs(1));
+/// ```
+pub const KILL_REPORT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The default start timeout: how long a new worker has to become ready.
 ///
 /// ```

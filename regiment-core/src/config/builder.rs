@@ -34,6 +34,7 @@ pub(super) enum WorkerCount {
 /// `REGIMENT_READINESS`, `REGIMENT_RESTART_SIGNAL` (`SIGHUP,SIGUSR1`), `REGIMENT_PROCESS_NAME`,
 /// `REGIMENT_HEARTBEAT_INTERVAL`, `REGIMENT_HEARTBEAT_TIMEOUT` (`10s`, `off`),
 /// `REGIMENT_UNRESPONSIVE_GRACE`,
+/// `REGIMENT_KILL_REPORT_TIMEOUT` (`1s`, `0s`: no report),
 /// `REGIMENT_CANARY_*`, `REGIMENT_CONTROL_SOCKET`, `REGIMENT_WORKER_USER`,
 /// `REGIMENT_WORKER_GROUP`, `REGIMENT_WORKER_ENV`, `REGIMENT_ADMIN_BIND`, `REGIMENT_WATCH`
 /// (`1` or `0`), `REGIMENT_MEMORY_BUDGET` (`1500MB`, `80%`). A wrong value is an error that
@@ -80,6 +81,7 @@ pub struct Builder {
     pub(super) heartbeat: Duration,
     pub(super) heartbeat_timeout: Option<Duration>,
     pub(super) unresponsive_grace: Duration,
+    pub(super) kill_report_timeout: Duration,
     pub(super) canary: Option<crate::Canary>,
     pub(super) watch_program: WatchProgram,
     pub(super) control_socket: Option<PathBuf>,
@@ -143,6 +145,7 @@ impl Builder {
             heartbeat: defaults::HEARTBEAT_INTERVAL,
             heartbeat_timeout: None,
             unresponsive_grace: defaults::UNRESPONSIVE_GRACE,
+            kill_report_timeout: defaults::KILL_REPORT_TIMEOUT,
             canary: None,
             watch_program: WatchProgram::Off,
             control_socket: None,

@@ -1,7 +1,8 @@
 //! Options of a supervisor: the [`Builder`], the checked [`Config`] the master runs with, and
 //! the `REGIMENT_*` variables of the master's environment that override the options.
 //!
-//! - `builder.rs`, `worker_options.rs`, `rollout_options.rs`: the [`Builder`] and its methods;
+//! - `builder.rs`, `worker_options.rs`, `rollout_options.rs`, `kill_report_options.rs`: the
+//!   [`Builder`] and its methods;
 //!   `canary_options.rs`, `spawn_plan.rs`, `inherited_env.rs`, `choices.rs`: what they take (the defaults are in
 //!   [`crate::defaults`]).
 //! - `validated.rs`: [`Builder`] to [`Config`], each option checked under its name;
@@ -21,6 +22,7 @@ mod builder;
 mod canary_options;
 mod choices;
 mod inherited_env;
+mod kill_report_options;
 mod memory_budget;
 mod overrides;
 mod program_path;

@@ -67,6 +67,8 @@ const OVERRIDES: &[Override] = overrides! {
     "REGIMENT_HEARTBEAT_INTERVAL" => |b, v| b.heartbeat = v.duration()?,
     "REGIMENT_HEARTBEAT_TIMEOUT" => |b, v| b.heartbeat_timeout = v.duration_or_off()?,
     "REGIMENT_UNRESPONSIVE_GRACE" => |b, v| b.unresponsive_grace = v.duration()?,
+    // Zero is valid: no report, the kill at once.
+    "REGIMENT_KILL_REPORT_TIMEOUT" => |b, v| b.kill_report_timeout = v.duration_or_zero()?,
     "REGIMENT_CONTROL_SOCKET" => |b, v| b.control_socket =
         Some(PathBuf::from(v.text("a path for the control socket")?)),
     "REGIMENT_WATCH" => |b, v| b.watch_program =

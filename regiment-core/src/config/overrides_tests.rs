@@ -361,3 +361,18 @@ fn a_wrong_memory_budget_is_refused_under_the_variable_with_the_forms_accepted()
         );
     }
 }
+
+#[test]
+fn the_kill_report_timeout_is_a_duration_and_zero_turns_reports_off() {
+    use std::time::Duration;
+    assert_eq!(
+        config(&[]).kill_report_timeout,
+        crate::defaults::KILL_REPORT_TIMEOUT
+    );
+    let c = config(&[("REGIMENT_KILL_REPORT_TIMEOUT", "250ms")]);
+    assert_eq!(c.kill_report_timeout, Duration::from_millis(250));
+    let off = config(&[("REGIMENT_KILL_REPORT_TIMEOUT", "0s")]);
+    assert_eq!(off.kill_report_timeout, Duration::ZERO);
+    let e = refusal(&[("REGIMENT_KILL_REPORT_TIMEOUT", "soon")]);
+    assert!(e.contains("REGIMENT_KILL_REPORT_TIMEOUT"), "{e}");
+}

@@ -24,6 +24,8 @@ pub(crate) struct Config {
     pub(crate) listen: ListenSettings,
     pub(crate) triggers: RolloutTriggers,
     pub(crate) memory: MemorySettings,
+    /// How long a report before a kill may take (`Builder::kill_report_timeout`).
+    pub(crate) kill_report_timeout: Duration,
 }
 
 /// The memory budget, resolved when the master is built, and the limit it was read against:

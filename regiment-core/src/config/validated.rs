@@ -163,6 +163,7 @@ impl Builder {
                 watch_program: self.watch_program,
             },
             memory,
+            kill_report_timeout: self.kill_report_timeout,
         })
     }
 
@@ -233,6 +234,7 @@ impl Builder {
             ("backoff", self.backoff_max),
             ("backoff", self.backoff_reset),
             ("rollout_settle", self.rollout_settle),
+            ("kill_report_timeout", self.kill_report_timeout),
         ] {
             if d > MAX_DURATION {
                 return Err(Error::invalid(

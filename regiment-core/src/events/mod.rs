@@ -14,6 +14,7 @@
 //! # }
 //! ```
 
+mod kill_report;
 mod rollout;
 mod status;
 mod upgrade;
@@ -21,6 +22,7 @@ mod upgrade;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+pub use kill_report::{KillReport, ThreadReport};
 pub use rollout::{Answers, CanaryVerdict, RolloutOutcome, RolloutRecord};
 pub use status::{
     BudgetSource, MemoryBudgetStatus, MemoryLimitStatus, MemoryStatus, ProcessMemory, ProgramId,

@@ -150,6 +150,7 @@ impl Supervisor {
             spawn,
             triggers,
             memory,
+            kill_report_timeout,
             ..
         } = config;
         let parts = driver::DriverParts {
@@ -160,6 +161,7 @@ impl Supervisor {
             listener_names: names,
             events: events.clone(),
             status: status_tx,
+            kill_report_timeout,
         };
         let (mut driver, preflight) = match start {
             Start::Fresh(preflight) => (driver::Driver::new(policy, parts)?, preflight),
@@ -173,7 +175,13 @@ impl Supervisor {
         }
         // Listeners and pid are known now: a program can read them before `run`.
         driver.publish_status();
-        let handle = Handle::new(control_tx, events, status_rx, driver.metrics());
+        let handle = Handle::new(
+            control_tx,
+            events,
+            status_rx,
+            driver.metrics(),
+            driver.kill_reports(),
+        );
         Ok(Self {
             driver,
             socket_files,

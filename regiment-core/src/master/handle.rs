@@ -4,9 +4,10 @@
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::driver::Command;
+use super::kill_reports::KillReports;
 use super::metrics;
 use super::policy::Control;
-use crate::events::{Event, EventStream, RolloutRecord, Status, UpgradeRecord};
+use crate::events::{Event, EventStream, KillReport, RolloutRecord, Status, UpgradeRecord};
 
 /// Observes and steers a running [`crate::Supervisor`]; cheap to clone.
 ///
@@ -24,6 +25,7 @@ pub struct Handle {
     events: broadcast::Sender<Event>,
     status: watch::Receiver<Status>,
     pub(super) metrics: std::sync::Arc<metrics::Metrics>,
+    kill_reports: std::sync::Arc<KillReports>,
 }
 
 impl Handle {
@@ -33,13 +35,36 @@ impl Handle {
         events: broadcast::Sender<Event>,
         status: watch::Receiver<Status>,
         metrics: std::sync::Arc<metrics::Metrics>,
+        kill_reports: std::sync::Arc<KillReports>,
     ) -> Self {
         Self {
             control,
             events,
             status,
             metrics,
+            kill_reports,
         }
+    }
+
+    /// The reports the master took of workers before it killed them, oldest first: the last
+    /// [`KillReport::KEPT`] (see [`crate::Builder::kill_report_timeout`]).
+    ///
+    /// ```
+    /// use regiment_core::{Builder, EnvOverrides};
+    /// let supervisor = Builder::new().env_overrides(EnvOverrides::Ignore).build()?;
+    /// let handle = supervisor.handle();
+    /// // No worker was killed yet.
+    /// assert!(handle.kill_reports().is_empty());
+    /// assert_eq!(handle.kill_report(1), None);
+    /// # Ok::<(), regiment_core::Error>(())
+    /// ```
+    pub fn kill_reports(&self) -> Vec<KillReport> {
+        self.kill_reports.list()
+    }
+
+    /// Kill report `id` ([`KillReport::id`]), if it is still kept.
+    pub fn kill_report(&self, id: u64) -> Option<KillReport> {
+        self.kill_reports.get(id)
     }
 
     /// Subscribes to lifecycle events from now on.

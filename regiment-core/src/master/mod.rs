@@ -22,6 +22,7 @@ mod build;
 mod control;
 mod driver;
 mod handle;
+mod kill_reports;
 mod metrics;
 pub(crate) mod policy;
 pub use handle::Handle;

@@ -21,7 +21,7 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::{Event, RolloutRecord, Status, UpgradeRecord};
+use crate::events::{Event, KillReport, RolloutRecord, Status, UpgradeRecord};
 
 /// The version of this wire format. A master and a client of different versions refuse each
 /// other with [`ErrorKind::Version`].
@@ -81,6 +81,15 @@ pub enum Command {
         /// The number [`Answer::UpgradeBegun`] gave.
         number: u64,
     },
+    /// The reports taken before kills, as [`crate::Handle::kill_reports`] returns them:
+    /// answered with [`Answer::Reports`].
+    Reports,
+    /// Kill report `id`: answered with [`Answer::Report`], or [`Answer::Error`]
+    /// ([`ErrorKind::Refused`]) when it is not kept (never taken, or past the last ones kept).
+    Report {
+        /// Its [`KillReport::id`].
+        id: u64,
+    },
 }
 
 /// One frame of the master's answer, with the master's [`VERSION`].
@@ -135,6 +144,16 @@ pub enum Answer {
     Upgrade {
         /// How the upgrade went.
         record: Option<UpgradeRecord>,
+    },
+    /// The reports taken before kills, oldest first ([`Command::Reports`]).
+    Reports {
+        /// The reports kept.
+        reports: Vec<KillReport>,
+    },
+    /// One report taken before a kill ([`Command::Report`]).
+    Report {
+        /// The report.
+        report: Box<KillReport>,
     },
     /// The command was taken.
     Done {

@@ -1,6 +1,7 @@
 //! The admin listener ([`crate::Builder::admin_bind`]): HTTP/1.1 served by the master itself,
 //! for scrapers and probes. `GET /metrics` (the Prometheus text format), `/status` (the
-//! [`Status`] as JSON), `/healthz` (200 while the supervisor loop turns) and `/readyz` (200
+//! [`Status`] as JSON), `/reports` (the [`crate::KillReport`]s kept, oldest first, as a JSON
+//! array), `/healthz` (200 while the supervisor loop turns) and `/readyz` (200
 //! while at least one worker is ready and its heartbeats are not overdue, see
 //! [`heartbeat_overdue`]). `HEAD` as `GET`; other methods 405; other paths 404.
 //!
@@ -175,7 +176,7 @@ where
     }
 }
 
-const PATHS: [&str; 4] = ["/metrics", "/status", "/healthz", "/readyz"];
+const PATHS: [&str; 5] = ["/metrics", "/status", "/reports", "/healthz", "/readyz"];
 
 fn respond(
     method: &Method,
@@ -205,10 +206,8 @@ fn respond(
             METRICS_CONTENT_TYPE,
             handle.metrics.encode(handle.status()),
         ),
-        "/status" => match serde_json::to_string(&handle.status()) {
-            Ok(json) => with_type(StatusCode::OK, "application/json", json + "\n"),
-            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
-        },
+        "/status" => json(&handle.status()),
+        "/reports" => json(&handle.kill_reports()),
         "/healthz" => {
             let since = handle.metrics.since_loop_turned();
             if since < STALLED_AFTER {
@@ -264,6 +263,13 @@ fn judge_readiness(status: &Status, heartbeat_overdue: Duration) -> (StatusCode,
     }
 }
 
+fn json(value: &impl serde::Serialize) -> Response<Full<Bytes>> {
+    match serde_json::to_string(value) {
+        Ok(json) => with_type(StatusCode::OK, "application/json", json + "\n"),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    }
+}
+
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     with_type(status, "text/plain; charset=utf-8", body)
 }
@@ -303,6 +309,7 @@ mod tests {
         let status = |m: Method, p: &str| respond(&m, p, &h, overdue).status();
         assert_eq!(status(Method::GET, "/metrics"), StatusCode::OK);
         assert_eq!(status(Method::HEAD, "/status"), StatusCode::OK);
+        assert_eq!(status(Method::GET, "/reports"), StatusCode::OK);
         assert_eq!(status(Method::GET, "/nope"), StatusCode::NOT_FOUND);
         assert_eq!(status(Method::POST, "/nope"), StatusCode::NOT_FOUND);
         let post = respond(&Method::POST, "/metrics", &h, overdue);

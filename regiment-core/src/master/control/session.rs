@@ -152,8 +152,34 @@ async fn answer(stream: &mut UnixStream, command: Command, shared: &Shared) -> s
             handle.finished().await;
             Ok(())
         }
+        Command::Reports => {
+            let reports = handle.kill_reports();
+            send(stream, Answer::Reports { reports }).await
+        }
+        Command::Report { id } => {
+            let answer = match handle.kill_report(id) {
+                Some(report) => Answer::Report {
+                    report: Box::new(report),
+                },
+                None => error(ErrorKind::Refused, no_report(id, &handle.kill_reports())),
+            };
+            send(stream, answer).await
+        }
         Command::Upgrade => upgrade::begin(stream, shared).await,
         Command::UpgradeOutcome { number } => upgrade::outcome(stream, shared, number).await,
+    }
+}
+
+/// Why report `id` cannot be shown, with the ids that can.
+fn no_report(id: u64, kept: &[crate::KillReport]) -> String {
+    match (kept.first(), kept.last()) {
+        (Some(first), Some(last)) => format!(
+            "no kill report {id}: the master keeps the last {}, reports {} to {}",
+            crate::KillReport::KEPT,
+            first.id,
+            last.id
+        ),
+        _ => format!("no kill report {id}: the master has taken none"),
     }
 }
 

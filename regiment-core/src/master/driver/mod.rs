@@ -13,6 +13,7 @@ use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::kill_reports::KillReports;
 use super::metrics::Metrics;
 use super::policy::{
     Control, Effect, Generation, Input, KillReason, Load, Policy, PolicyConfig, Termination,
@@ -33,6 +34,7 @@ mod clock;
 #[allow(unsafe_code)]
 mod exec_plan;
 mod exits;
+mod kill_report;
 // The handover file of an upgrade in place, and the descriptors it names: raw fds (SAFETY
 // comments there).
 #[allow(unsafe_code)]
@@ -167,6 +169,10 @@ pub(crate) struct Driver {
     /// The OOM kills of the master's memory cgroup, read when this driver was made: which
     /// exits are the OOM killer's (see `oom_kills`).
     oom_kills: oom_kills::OomKills,
+    /// The reports being taken before a kill (see `kill_report`).
+    kill_reporter: kill_report::KillReporter,
+    /// The reports taken, for every handle.
+    kill_reports: Arc<KillReports>,
 }
 
 /// What a driver that took over resumes in `run`.
@@ -187,6 +193,8 @@ pub(crate) struct DriverParts {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) status: watch::Sender<Status>,
     pub(crate) memory: crate::config::MemorySettings,
+    /// How long a report before a kill may take; zero: none is taken.
+    pub(crate) kill_report_timeout: Duration,
 }
 
 /// What a driver that took over from an old master starts from.
@@ -259,6 +267,7 @@ impl Driver {
             events,
             status,
             memory,
+            kill_report_timeout,
         } = parts;
         let addrs: Vec<String> = listeners.iter().map(Listener::describe).collect();
         let (from_workers_tx, from_workers) = mpsc::channel(256);
@@ -298,6 +307,8 @@ impl Driver {
             memory,
             memory_reader: memory_reader::MemoryReader::new(Instant::now()),
             oom_kills: oom_kills::OomKills::of_this_cgroup(),
+            kill_reporter: kill_report::KillReporter::new(kill_report_timeout),
+            kill_reports: Arc::default(),
         }
     }
 
@@ -381,6 +392,7 @@ impl Driver {
                 _ = async { watchdog.as_mut().expect("guarded").tick().await }, if watchdog.is_some() => {
                     self.notifier.watchdog();
                 }
+                taken = self.kill_reporter.finished() => self.kill_report_taken(taken),
                 Some(reading) = self.memory_reader.finished(), if reading_memory => {
                     self.policy.handle(self.clock.now(), Input::Memory(reading));
                 }
@@ -395,6 +407,10 @@ impl Driver {
 
     pub(crate) fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    pub(crate) fn kill_reports(&self) -> Arc<KillReports> {
+        self.kill_reports.clone()
     }
 
     pub(crate) fn set_admin_addr(&mut self, addr: Option<String>) {
@@ -569,7 +585,53 @@ impl Driver {
         }
     }
 
-    fn kill(&self, id: WorkerId, why: KillReason) {
+    /// Kills worker `id`; first, if the kill is one a report is taken for, takes it (the kill
+    /// follows in `kill_report_taken`).
+    fn kill(&mut self, id: WorkerId, why: KillReason) {
+        let Some(p) = self.processes.get(&id) else {
+            return;
+        };
+        if self.kill_reporter.wanted(why)
+            && let Some((slot, generation)) = self.policy.slot_and_generation(id)
+        {
+            let subject = kill_report::Subject {
+                id,
+                slot,
+                pid: p.pid,
+                generation,
+                why,
+            };
+            let at_ms = self.wall_clock().unix_ms(self.clock.now());
+            self.kill_reporter.start(subject, at_ms);
+            return;
+        }
+        self.sigkill(id, why);
+    }
+
+    /// A report before a kill was taken: it is kept, logged and counted, and the kill goes ahead.
+    fn kill_report_taken(&mut self, taken: kill_report::Taken) {
+        let kill_report::Taken { subject, report } = taken;
+        let report = self.kill_reports.keep(report);
+        self.metrics.kill_report_taken();
+        tracing::warn!(
+            target: "regiment",
+            slot = subject.slot,
+            pid = subject.pid,
+            generation = subject.generation,
+            report = report.id,
+            "kill report #{}: worker slot {} pid {} gen {}, {}: {}",
+            report.id,
+            subject.slot,
+            subject.pid,
+            subject.generation,
+            subject.why,
+            report.summary()
+        );
+        self.sigkill(subject.id, subject.why);
+    }
+
+    /// Sends SIGKILL to worker `id`'s process group, if it is not reaped yet.
+    fn sigkill(&self, id: WorkerId, why: KillReason) {
         let Some(p) = self.processes.get(&id) else {
             return;
         };

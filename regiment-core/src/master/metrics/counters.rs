@@ -19,6 +19,8 @@ pub(crate) struct Metrics {
     pub(super) kills: ByLabel<6>,
     pub(super) crashes: AtomicU64,
     pub(super) start_failures: AtomicU64,
+    /// Reports taken before a kill (the driver's, not the policy's).
+    pub(super) kill_reports: AtomicU64,
     /// When the metrics were made: the origin of `last_turn_ms`.
     pub(super) anchor: Instant,
     /// The supervisor loop's last turn, in milliseconds since `anchor`.
@@ -54,6 +56,7 @@ impl Default for Metrics {
             ),
             crashes: AtomicU64::new(0),
             start_failures: AtomicU64::new(0),
+            kill_reports: AtomicU64::new(0),
             anchor: Instant::now(),
             last_turn_ms: AtomicU64::new(0),
         }
@@ -85,6 +88,11 @@ impl Metrics {
         self.crashes.store(stats.crashes, Ordering::Relaxed);
         self.start_failures
             .store(stats.start_failures, Ordering::Relaxed);
+    }
+
+    /// The driver took a report before a kill.
+    pub(crate) fn kill_report_taken(&self) {
+        self.kill_reports.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The supervisor loop turned: it is alive.

@@ -105,6 +105,13 @@ impl Collector for Scrape {
         )?;
         single(
             &mut e,
+            "kill_reports",
+            "Reports taken of workers before the master killed them (start_timeout, \
+             drain_deadline): each thread's state, wait channel and system call.",
+            ConstCounter::new(m.kill_reports.load(Ordering::Relaxed)),
+        )?;
+        single(
+            &mut e,
             "log_lines_lost",
             "Log lines the master could not write through regiment_core::LogWriter (its \
              stderr a closed pipe, say).",

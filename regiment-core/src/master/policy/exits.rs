@@ -68,6 +68,13 @@ impl Policy {
         }
     }
 
+    /// The slot and generation of worker `id`, while the books hold it: what the driver's
+    /// report before a kill names.
+    pub(crate) fn slot_and_generation(&self, id: WorkerId) -> Option<(usize, u64)> {
+        let w = self.workers.get(&id)?;
+        Some((w.slot, w.generation.0))
+    }
+
     /// A replacement exited before it was ready: the worker it was to replace keeps serving,
     /// and the replacement is asked for again, after a backoff.
     fn successor_exited(&mut self, mut w: Worker, status: Termination, now: Instant) {

@@ -221,6 +221,10 @@ impl Driver {
     /// Why the master is not quiet enough to hand over now, if it is not: a worker's exit
     /// waits for its channel, or a channel closed before its worker was reaped.
     fn unquiet(&self) -> Option<String> {
+        if self.kill_reporter.is_taking() {
+            // Its kill waits for it: this master sends it.
+            return Some("a report before a kill is being taken".into());
+        }
         if let Some(id) = self.reaped.keys().next() {
             return Some(format!(
                 "the exit of worker {id} waits for its channel's end"

@@ -1,0 +1,174 @@
+//! `regiment reports` and `regiment report ID`: the reports the master took of workers before
+//! it killed them, as a table, one whole, or as JSON.
+
+use std::fmt::Write;
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use regiment_core::KillReport;
+use regiment_core::plumbing::control::Answer;
+
+use crate::client::{Connection, Failure};
+use crate::describe::bytes;
+use crate::printable::printable;
+
+/// Prints the reports the master keeps: a table, or JSON.
+pub(crate) fn list(connection: &mut Connection, json: bool) -> Result<ExitCode, Failure> {
+    let Answer::Reports { reports } = connection.answer()? else {
+        return Err(Failure::Unexpected);
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).map_err(|_| Failure::Unexpected)?
+        );
+    } else {
+        print!("{}", table(&reports));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints one report whole: a header, then a row per thread; or JSON.
+pub(crate) fn one(connection: &mut Connection, json: bool) -> Result<ExitCode, Failure> {
+    let Answer::Report { report } = connection.answer()? else {
+        return Err(Failure::Unexpected);
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|_| Failure::Unexpected)?
+        );
+    } else {
+        print!("{}", whole(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ID  TIME  SLOT  PID  GEN  WHY  THREADS`, a row per report, oldest first.
+fn table(reports: &[KillReport]) -> String {
+    if reports.is_empty() {
+        return "no kill reports: the master has killed no worker it could report on\n".into();
+    }
+    let mut rows = vec![["ID", "TIME", "SLOT", "PID", "GEN", "WHY", "THREADS"].map(String::from)];
+    for r in reports {
+        rows.push([
+            r.id.to_string(),
+            time(r.at_ms),
+            r.slot.to_string(),
+            r.pid.to_string(),
+            r.generation.to_string(),
+            printable(&r.why).into_owned(),
+            printable(&r.summary()).into_owned(),
+        ]);
+    }
+    columns(&rows)
+}
+
+/// The header of a report, then its threads.
+fn whole(r: &KillReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "kill report {} · {} · worker slot {} pid {} generation {} · {}",
+        r.id,
+        time(r.at_ms),
+        r.slot,
+        r.pid,
+        r.generation,
+        printable(&r.why)
+    );
+    let rss = r.rss.map_or_else(|| "unknown".into(), bytes);
+    let _ = writeln!(out, "rss {rss} · {}", printable(&r.summary()));
+    if !r.complete {
+        out.push_str("cut short: the kill went ahead with the threads read by then\n");
+    }
+    if r.threads_left_out > 0 {
+        let _ = writeln!(out, "{} more threads not read", r.threads_left_out);
+    }
+    out.push('\n');
+    let mut rows = vec![["TID", "NAME", "STATE", "SYSCALL", "WCHAN"].map(String::from)];
+    for t in &r.threads {
+        let or_dash = |s: &Option<String>| s.as_deref().map_or("-".into(), |s| printable(s).into());
+        rows.push([
+            t.tid.to_string(),
+            printable(&t.name).into_owned(),
+            printable(&t.state).into_owned(),
+            or_dash(&t.syscall),
+            or_dash(&t.wchan),
+        ]);
+    }
+    out.push_str(&columns(&rows));
+    out
+}
+
+/// `2026-12-07T08:26:47Z`.
+fn time(at_ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(at_ms)).to_string()
+}
+
+/// Rows as left-aligned columns two spaces apart.
+fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> KillReport {
+        serde_json::from_str(
+            r#"{"id":3,"at_ms":1796632007081,"slot":1,"pid":4242,"generation":2,
+                "why":"drain deadline","rss":52428800,"complete":false,"threads_left_out":0,
+                "threads":[
+                  {"tid":4242,"name":"app","state":"S (sleeping)","wchan":"do_epoll_wait",
+                   "syscall":"epoll_wait"},
+                  {"tid":4243,"name":"tokio-runtime-w","state":"S (sleeping)",
+                   "wchan":"futex_wait_queue","syscall":"futex"},
+                  {"tid":4244,"name":"evil\u001b[2J","state":"R (running)","wchan":null,
+                   "syscall":"running"}]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_report() {
+        let text = table(&[report()]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("ID  TIME"), "{text}");
+        assert_eq!(
+            lines[1],
+            "3   2026-12-07T08:26:47Z  1     4242  2    drain deadline  3 threads, 1 in \
+             epoll_wait, 1 in futex, 1 running (cut short)"
+        );
+        assert!(table(&[]).starts_with("no kill reports"));
+    }
+
+    #[test]
+    fn a_report_shows_every_thread_with_names_escaped() {
+        let text = whole(&report());
+        assert!(text.starts_with(
+            "kill report 3 · 2026-12-07T08:26:47Z · worker slot 1 pid 4242 generation 2 · \
+             drain deadline\nrss 50.0 MiB · 3 threads"
+        ));
+        assert!(text.contains("cut short"), "{text}");
+        assert!(
+            text.contains("4243  tokio-runtime-w  S (sleeping)  futex       futex_wait_queue"),
+            "{text}"
+        );
+        assert!(text.contains("evil\\u{1b}[2J"), "{text}");
+        assert!(!text.contains('\u{1b}'));
+    }
+}

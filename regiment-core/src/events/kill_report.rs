@@ -1,0 +1,106 @@
+//! [`KillReport`]: what the master saw of a worker just before it killed it.
+
+use serde::{Deserialize, Serialize};
+
+/// What the master read of a live worker just before it sent the SIGKILL it decided (the
+/// worker's start timeout or drain deadline passed): each thread's name, state, kernel wait
+/// channel and system call, from `/proc`, and the process's resident memory. The evidence of
+/// why a worker hung, kept after the process is gone.
+///
+/// Taken within `Builder::kill_report_timeout` (1 s by default), then the kill goes ahead:
+/// whatever was read by then is the report ([`KillReport::complete`] says whether every thread
+/// was). Bounded: at most [`KillReport::MAX_THREADS`] threads (the others counted in
+/// [`KillReport::threads_left_out`]), each text at most [`KillReport::MAX_TEXT`] bytes. The
+/// master keeps the last [`KillReport::KEPT`]: [`crate::Handle::kill_reports`], `regiment
+/// reports`, the admin listener's `/reports`.
+///
+/// ```
+/// use regiment_core::KillReport;
+/// // As `regiment reports --json` and `/reports` serve them.
+/// let json = r#"{"id":3,"at_ms":1700000000000,"slot":1,"pid":4242,"generation":2,
+///     "why":"drain deadline","rss":52428800,"complete":true,"threads_left_out":0,
+///     "threads":[{"tid":4242,"name":"app","state":"S (sleeping)",
+///                 "wchan":"futex_wait_queue","syscall":"futex"}]}"#;
+/// let report: KillReport = serde_json::from_str(json).unwrap();
+/// assert_eq!(report.threads[0].syscall.as_deref(), Some("futex"));
+/// assert_eq!(report.summary(), "1 thread, 1 in futex");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct KillReport {
+    /// Its number, from 1, in the order the master took them (a new master starts again at 1).
+    pub id: u64,
+    /// When it was taken, in Unix milliseconds.
+    pub at_ms: u64,
+    /// The worker's slot.
+    pub slot: usize,
+    /// The worker's process id.
+    pub pid: u32,
+    /// The worker's generation.
+    pub generation: u64,
+    /// Why the master killed it: `start timeout`, `drain deadline`.
+    pub why: String,
+    /// The process's resident memory in bytes, if it could be read.
+    pub rss: Option<u64>,
+    /// Whether every thread was read within the time allowed (`false`: the kill went ahead
+    /// with the threads read by then).
+    pub complete: bool,
+    /// Threads past [`KillReport::MAX_THREADS`], not in the report.
+    pub threads_left_out: usize,
+    /// The process's threads, by thread id.
+    pub threads: Vec<ThreadReport>,
+}
+
+/// One thread of a [`KillReport`], as `/proc/PID/task/TID/` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ThreadReport {
+    /// The thread id.
+    pub tid: u32,
+    /// Its name (`comm`): a tokio runtime's threads are `tokio-runtime-w`.
+    pub name: String,
+    /// Its scheduler state: `R (running)`, `S (sleeping)`, `D (disk sleep)`, `T (stopped)`...
+    pub state: String,
+    /// The kernel function it waits in (`futex_wait_queue`, `ep_poll`), if it waits and the
+    /// kernel tells.
+    pub wchan: Option<String>,
+    /// The system call it is blocked in, by name (`futex`, `epoll_wait`; `syscall N` for a
+    /// number this build does not name), or `running` when it is on a CPU; `None` when it is
+    /// in no system call or the kernel does not tell.
+    pub syscall: Option<String>,
+}
+
+impl KillReport {
+    /// The most threads a report holds.
+    pub const MAX_THREADS: usize = 256;
+    /// The most bytes of any text a report holds (a thread's name, state, wait channel).
+    pub const MAX_TEXT: usize = 64;
+    /// How many reports the master keeps: the last ones.
+    pub const KEPT: usize = 16;
+
+    /// The threads in a few words, for a log line or a table: `9 threads, 7 in futex, 2 in
+    /// epoll_wait` (the three most common system calls; `running` for threads on a CPU).
+    pub fn summary(&self) -> String {
+        let total = self.threads.len() + self.threads_left_out;
+        let mut text = format!("{total} thread{}", if total == 1 { "" } else { "s" });
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        for call in self.threads.iter().filter_map(|t| t.syscall.as_deref()) {
+            match counts.iter_mut().find(|(c, _)| *c == call) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((call, 1)),
+            }
+        }
+        // Most common first; ties in the order first seen (by thread id).
+        counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+        for (call, n) in counts.into_iter().take(3) {
+            match call {
+                "running" => text.push_str(&format!(", {n} running")),
+                _ => text.push_str(&format!(", {n} in {call}")),
+            }
+        }
+        if !self.complete {
+            text.push_str(" (cut short)");
+        }
+        text
+    }
+}

@@ -1,0 +1,214 @@
+//! Kill reports: before the SIGKILL of a live worker that the master decided (its start
+//! timeout or its drain deadline passed), the driver reads what `/proc` tells of its threads,
+//! within a bound (`Builder::kill_report_timeout`), then kills it.
+//!
+//! The reading runs on a blocking thread and hands over what it reads as it goes; a task
+//! collects it until the reading ends or the bound passes, whichever comes first, and hands
+//! the report to the driver's loop, which keeps it and sends the SIGKILL. So the loop never
+//! waits on `/proc` (a thread of the worker stuck in the kernel can make its files slow to
+//! read), and the kill comes at most the bound later than decided. The kill is sent by the
+//! loop, not by the task: only the loop reaps, so only there is the pid known not to be reused.
+//! The policy is not told: for it, the worker was killed when it decided so.
+
+mod proc_threads;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::super::policy::{KillReason, WorkerId};
+use crate::events::KillReport;
+use proc_threads::{Finding, read_process};
+
+/// The worker a report is taken of, and why it is killed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Subject {
+    pub(super) id: WorkerId,
+    pub(super) slot: usize,
+    pub(super) pid: u32,
+    pub(super) generation: u64,
+    pub(super) why: KillReason,
+}
+
+/// A report taken (its id not given yet: the store gives it), and of whom.
+#[derive(Debug)]
+pub(super) struct Taken {
+    pub(super) subject: Subject,
+    pub(super) report: KillReport,
+}
+
+/// The reports being taken, and where they arrive.
+#[derive(Debug)]
+pub(super) struct KillReporter {
+    /// How long a report may take; zero: none is taken.
+    bound: Duration,
+    taken_tx: mpsc::UnboundedSender<Taken>,
+    taken_rx: mpsc::UnboundedReceiver<Taken>,
+    /// The workers whose report is being taken: their kill waits for it.
+    taking: BTreeSet<WorkerId>,
+}
+
+impl KillReporter {
+    pub(super) fn new(bound: Duration) -> Self {
+        let (taken_tx, taken_rx) = mpsc::unbounded_channel();
+        Self {
+            bound,
+            taken_tx,
+            taken_rx,
+            taking: BTreeSet::new(),
+        }
+    }
+
+    /// Whether a kill for `why` is preceded by a report: a kill of a live worker the master
+    /// decided on its own. A forced stop is the operator's (at once, as asked), and a worker
+    /// whose channel could not be set up never ran the program.
+    pub(super) fn wanted(&self, why: KillReason) -> bool {
+        !self.bound.is_zero()
+            && match why {
+                KillReason::StartTimeout | KillReason::DrainDeadline | KillReason::Unresponsive => {
+                    true
+                }
+                KillReason::ForcedStop | KillReason::IpcSetupFailed => false,
+            }
+    }
+
+    /// Whether a report is being taken: the master is not quiet enough for a handover.
+    pub(super) fn is_taking(&self) -> bool {
+        !self.taking.is_empty()
+    }
+
+    /// Starts taking a report of `subject`, at `at_ms` (Unix milliseconds); it arrives through
+    /// [`KillReporter::finished`] within the bound.
+    pub(super) fn start(&mut self, subject: Subject, at_ms: u64) {
+        if !self.taking.insert(subject.id) {
+            return;
+        }
+        let deadline = Instant::now() + self.bound;
+        let taken_tx = self.taken_tx.clone();
+        tokio::spawn(async move {
+            let report = take(subject, at_ms, deadline).await;
+            let _ = taken_tx.send(Taken { subject, report });
+        });
+    }
+
+    /// The next report taken.
+    pub(super) async fn finished(&mut self) -> Taken {
+        let taken = self
+            .taken_rx
+            .recv()
+            .await
+            .expect("the reporter holds a sender");
+        self.taking.remove(&taken.subject.id);
+        taken
+    }
+}
+
+/// Reads `/proc/PID` on a blocking thread until it is read or `deadline` passes.
+async fn take(subject: Subject, at_ms: u64, deadline: Instant) -> KillReport {
+    let mut report = KillReport {
+        id: 0,
+        at_ms,
+        slot: subject.slot,
+        pid: subject.pid,
+        generation: subject.generation,
+        why: subject.why.as_str().to_owned(),
+        rss: None,
+        complete: false,
+        threads_left_out: 0,
+        threads: Vec::new(),
+    };
+    let (findings_tx, mut findings) = mpsc::unbounded_channel();
+    let dir = PathBuf::from(format!("/proc/{}", subject.pid));
+    // Past the deadline the reader finds no one listening at its next finding, and stops.
+    tokio::task::spawn_blocking(move || {
+        read_process(&dir, &mut |finding| findings_tx.send(finding).is_ok());
+    });
+    let collect = async {
+        while let Some(finding) = findings.recv().await {
+            match finding {
+                Finding::Rss(rss) => report.rss = rss,
+                Finding::LeftOut(n) => report.threads_left_out = n,
+                Finding::Thread(thread) => report.threads.push(thread),
+            }
+        }
+    };
+    let complete = tokio::time::timeout_at(deadline.into(), collect)
+        .await
+        .is_ok();
+    report.complete = complete;
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject(pid: u32) -> Subject {
+        Subject {
+            id: WorkerId(7),
+            slot: 1,
+            pid,
+            generation: 2,
+            why: KillReason::DrainDeadline,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_report_of_a_live_process_holds_its_threads_and_is_complete() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let mut reporter = KillReporter::new(Duration::from_secs(30));
+        assert!(reporter.wanted(KillReason::DrainDeadline));
+        assert!(reporter.wanted(KillReason::StartTimeout));
+        assert!(!reporter.wanted(KillReason::ForcedStop));
+        reporter.start(subject(child.id()), 1234);
+        assert!(reporter.is_taking());
+        let taken = reporter.finished().await;
+        assert!(!reporter.is_taking());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let report = taken.report;
+        assert!(report.complete);
+        assert_eq!(
+            (report.slot, report.pid, report.generation, report.at_ms),
+            (1, child.id(), 2, 1234)
+        );
+        assert_eq!(report.why, "drain deadline");
+        assert_eq!(report.threads.len(), 1, "{report:?}");
+        assert_eq!(report.threads[0].name, "sleep");
+        assert!(report.rss.is_some_and(|r| r > 0));
+    }
+
+    #[test]
+    fn a_reading_that_does_not_end_in_time_is_cut_short_at_the_bound() {
+        // A blocking pool of one thread, kept busy until the report arrives: the reading cannot
+        // start before the bound. (Real time: a paused clock does not advance while a blocking
+        // task runs.)
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let (release, busy_until) = std::sync::mpsc::channel::<()>();
+        let taken = runtime.block_on(async {
+            tokio::task::spawn_blocking(move || busy_until.recv());
+            let mut reporter = KillReporter::new(Duration::from_millis(500));
+            reporter.start(subject(std::process::id()), 0);
+            reporter.finished().await
+        });
+        release.send(()).unwrap();
+        assert!(!taken.report.complete);
+        assert!(taken.report.threads.is_empty());
+        assert_eq!(taken.subject.id, WorkerId(7));
+    }
+
+    #[test]
+    fn no_report_is_wanted_with_a_bound_of_zero() {
+        let reporter = KillReporter::new(Duration::ZERO);
+        assert!(!reporter.wanted(KillReason::DrainDeadline));
+    }
+}

@@ -1,0 +1,154 @@
+//! Kill reports, end to end: a worker that ignores its drain is killed at its deadline, and
+//! the master took a report of it first, which `regiment reports`, `regiment report ID`, the
+//! admin listener's `/reports`, the master's log and its metrics show.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use tests::cluster::{CEILING, Cluster, pid_of, signal_pid, wait_gone};
+
+const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
+const REGIMENT: &str = env!("CARGO_BIN_EXE_regiment_under_test");
+
+fn regiment(socket: &Path, args: &[&str]) -> Output {
+    tests::command::regiment_bounded(REGIMENT, socket, args)
+        .unwrap_or_else(|| panic!("regiment {args:?} still ran after {CEILING:?}"))
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A directory for the test's control socket, removed with it.
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `GET path` on the admin listener, HTTP/1.0: the body.
+fn admin_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect to the admin listener");
+    s.set_read_timeout(Some(CEILING)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    answer.split_once("\r\n\r\n").expect("a body").1.to_owned()
+}
+
+#[test]
+fn a_worker_killed_at_its_drain_deadline_is_reported_first() {
+    let dir =
+        Dir(std::env::temp_dir().join(format!("regiment-kill-reports-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let socket = dir.0.join("control.sock");
+    let c = Cluster::start(
+        Path::new(FIXTURE),
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("FIXTURE_IGNORE_DRAIN", "1"),
+            ("REGIMENT_DRAIN_TIMEOUT", "1s"),
+            ("REGIMENT_CONTROL_SOCKET", socket.to_str().unwrap()),
+            ("REGIMENT_ADMIN_BIND", "127.0.0.1:0"),
+        ],
+    );
+    let old = c.wait_serving(1)[&0];
+    // Nothing was killed yet: nothing to report.
+    let none = regiment(&socket, &["reports", "--json"]);
+    assert!(none.status.success());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&none.stdout).unwrap(),
+        serde_json::json!([])
+    );
+
+    // It asks to be replaced, then ignores its drain: killed at the deadline.
+    signal_pid(old, Signal::SIGUSR1);
+    let (_, killed) = c.wait_event("kill", 0, |e| e["event"] == "killed" && pid_of(e) == old);
+    assert_eq!(killed["why"], "drain deadline");
+    let (_, exited) = c.wait_event("exit", 0, |e| e["event"] == "exited" && pid_of(e) == old);
+    assert_eq!(exited["status"], "signal 9 (SIGKILL)");
+    wait_gone(old, CEILING);
+
+    // The report was kept before the kill was sent.
+    let out = regiment(&socket, &["reports", "--json"]);
+    assert!(out.status.success());
+    let reports: Value = serde_json::from_slice(&out.stdout).expect("reports --json is JSON");
+    let reports = reports.as_array().expect("an array");
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let report = &reports[0];
+    assert_eq!(report["pid"], old);
+    assert_eq!(report["slot"], 0);
+    assert_eq!(report["generation"], 1);
+    assert_eq!(report["why"], "drain deadline");
+    assert!(
+        report["rss"].as_u64().is_some_and(|rss| rss > 0),
+        "{report}"
+    );
+    let threads = report["threads"].as_array().expect("threads");
+    assert!(!threads.is_empty(), "{report}");
+    // Its main thread (tid = pid), with a state the kernel gave.
+    let main = threads
+        .iter()
+        .find(|t| t["tid"] == old)
+        .unwrap_or_else(|| panic!("the main thread in {report}"));
+    let state = main["state"].as_str().expect("a state");
+    assert!(
+        ["R ", "S ", "D ", "T ", "t "]
+            .iter()
+            .any(|s| state.starts_with(s)),
+        "{report}"
+    );
+    let id = report["id"].as_u64().expect("an id");
+
+    // The table, and the report whole.
+    let table = stdout(&regiment(&socket, &["reports"]));
+    let row = table.lines().nth(1).expect("a row");
+    assert!(row.starts_with(&format!("{id} ")), "{table}");
+    assert!(
+        row.contains(&format!("  {old}  ")) && row.contains("drain deadline"),
+        "{table}"
+    );
+    let whole = regiment(&socket, &["report", &id.to_string()]);
+    assert!(whole.status.success());
+    let whole = stdout(&whole);
+    assert!(
+        whole.starts_with(&format!("kill report {id} · ")),
+        "{whole}"
+    );
+    assert!(whole.contains(&format!(
+        "worker slot 0 pid {old} generation 1 · drain deadline"
+    )));
+    assert!(
+        whole
+            .lines()
+            .any(|l| l.starts_with(&format!("{old}  ")) && l.contains(state)),
+        "{whole}"
+    );
+    let unknown = regiment(&socket, &["report", "99"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no kill report 99"));
+
+    // The master's log said so at warn, its metrics count it, and the admin listener serves it.
+    c.wait_log(&format!(
+        "kill report #{id}: worker slot 0 pid {old} gen 1, drain deadline:"
+    ));
+    let metrics = stdout(&regiment(&socket, &["metrics"]));
+    assert!(
+        metrics.contains("\nregiment_kill_reports_total 1\n"),
+        "{metrics}"
+    );
+    let status: Value = serde_json::from_slice(&regiment(&socket, &["status", "--json"]).stdout)
+        .expect("status --json");
+    let admin = status["admin"].as_str().expect("the admin address");
+    let served: Value = serde_json::from_str(&admin_get(admin, "/reports")).expect("JSON");
+    assert_eq!(served[0]["pid"], old);
+    assert_eq!(served[0]["threads"], report["threads"]);
+}
