@@ -937,7 +937,9 @@ fn a_worker_whose_runtime_is_blocked_is_replaced() {
         &[
             ("REGIMENT_WORKERS", "1"),
             ("FIXTURE_HEARTBEAT_TIMEOUT_MS", "1500"),
-            ("REGIMENT_DRAIN_TIMEOUT", "1s"),
+            // The drain timeout is not what the blocked worker gets: its grace is.
+            ("REGIMENT_DRAIN_TIMEOUT", "30s"),
+            ("REGIMENT_UNRESPONSIVE_GRACE", "500ms"),
         ],
     );
     let old = c.wait_serving(1)[&0];
@@ -955,11 +957,13 @@ fn a_worker_whose_runtime_is_blocked_is_replaced() {
     let (i_ready, new) = c.wait_event("replacement ready", 0, |e| {
         is(e, "ready") && pid_of(e) != old
     });
-    let (i_drain, _) = c.wait_event("old draining", 0, |e| is(e, "draining") && pid_of(e) == old);
+    let (i_drain, draining) =
+        c.wait_event("old draining", 0, |e| is(e, "draining") && pid_of(e) == old);
     assert!(i_ready < i_drain);
-    // Blocked, it cannot finish its drain: killed at the deadline.
+    // Blocked, it cannot finish its drain: killed once its grace (not the drain timeout) passed.
+    assert_eq!(draining["deadline_ms"], 500);
     let (_, killed) = c.wait_event("old killed", 0, |e| is(e, "killed") && pid_of(e) == old);
-    assert_eq!(killed["why"], "drain deadline");
+    assert_eq!(killed["why"], "unresponsive");
     assert_eq!(whoami(addr).2, pid_of(&new));
 }
 
