@@ -17,6 +17,7 @@
 //! (`--timeout`, extended by what the master says a rollout, an upgrade or a stop may take).
 
 mod client;
+mod columns;
 mod deadline;
 mod describe;
 mod follow;

@@ -61,7 +61,7 @@ fn table(reports: &[KillReport]) -> String {
             printable(&r.summary()).into_owned(),
         ]);
     }
-    columns(&rows)
+    crate::columns::aligned(&rows)
 }
 
 /// The header of a report, then its threads.
@@ -97,30 +97,13 @@ fn whole(r: &KillReport) -> String {
             or_dash(&t.wchan),
         ]);
     }
-    out.push_str(&columns(&rows));
+    out.push_str(&crate::columns::aligned(&rows));
     out
 }
 
 /// `2026-12-07T08:26:47Z`.
 fn time(at_ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(at_ms)).to_string()
-}
-
-/// Rows as left-aligned columns two spaces apart.
-fn columns<const N: usize>(rows: &[[String; N]]) -> String {
-    let widths: Vec<usize> = (0..N)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
-    out
 }
 
 #[cfg(test)]

@@ -166,23 +166,9 @@ pub(crate) fn plain(frame: &Frame, pane: &Pane, events: usize) -> String {
     }
     out.push('\n');
     let header = COLUMNS.map(String::from);
-    let widths: Vec<usize> = (0..COLUMNS.len())
-        .map(|i| {
-            std::iter::once(&header)
-                .chain(&frame.rows)
-                .map(|r| r[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in std::iter::once(&header).chain(&frame.rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
+    out.push_str(&crate::columns::aligned(
+        std::iter::once(&header).chain(&frame.rows),
+    ));
     out.push_str("\nEVENTS (UTC)\n");
     let mut any = false;
     for entry in pane.newest(events) {
