@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tests::cluster::{CEILING, Cluster};
 use tests::deploy::Deploy;
+use tests::scratch::ScratchDir;
 
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
@@ -66,24 +67,6 @@ fn ready_pids(s: &Value) -> Vec<(u64, u64)> {
     v
 }
 
-/// A directory for a test's socket files, removed with it.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("regiment-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn start(program: &Path, socket: &Path, workers: &str) -> Cluster {
     let c = Cluster::start(
         program,
@@ -111,8 +94,8 @@ fn bad_build(dir: &Path) -> PathBuf {
 
 #[test]
 fn the_cli_shows_reloads_scales_replaces_measures_and_stops_a_running_hello() {
-    let dir = Dir::new("lifecycle");
-    let socket = dir.0.join("control.sock");
+    let dir = ScratchDir::new("cli-lifecycle");
+    let socket = dir.join("control.sock");
     let deploy = Deploy::new("cli-lifecycle", HELLO);
     let mut cluster = start(&deploy.app(), &socket, "2");
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
@@ -179,7 +162,7 @@ fn the_cli_shows_reloads_scales_replaces_measures_and_stops_a_running_hello() {
 
     // A bad deploy: exit 1 with the reason, and the good generation serves on.
     let good = ready_pids(&s);
-    deploy.install(bad_build(&dir.0).to_str().unwrap());
+    deploy.install(bad_build(dir.path()).to_str().unwrap());
     let out = regiment(&socket, &["reload", "--wait"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let why = stderr(&out);
@@ -248,7 +231,7 @@ fn the_cli_shows_reloads_scales_replaces_measures_and_stops_a_running_hello() {
 
 #[test]
 fn the_cli_says_what_is_wrong_when_it_cannot_ask() {
-    let dir = Dir::new("errors");
+    let dir = ScratchDir::new("cli-errors");
     // No socket given at all: a usage error naming both ways to give one.
     let out = Command::new(REGIMENT)
         .arg("status")
@@ -262,7 +245,7 @@ fn the_cli_says_what_is_wrong_when_it_cannot_ask() {
         stderr(&out)
     );
     // The variable is read when the option is absent.
-    let absent = dir.0.join("absent.sock");
+    let absent = dir.join("absent.sock");
     let out = Command::new(REGIMENT)
         .arg("status")
         .env("REGIMENT_CONTROL_SOCKET", &absent)
@@ -276,7 +259,7 @@ fn the_cli_says_what_is_wrong_when_it_cannot_ask() {
     );
 
     // The file of a master that died: nothing listens.
-    let stale = dir.0.join("stale.sock");
+    let stale = dir.join("stale.sock");
     drop(UnixListener::bind(&stale).unwrap());
     let out = regiment(&stale, &["status"]);
     assert_eq!(out.status.code(), Some(3));
@@ -287,7 +270,7 @@ fn the_cli_says_what_is_wrong_when_it_cannot_ask() {
     );
 
     // A master of another release.
-    let other = dir.0.join("other.sock");
+    let other = dir.join("other.sock");
     let listener = UnixListener::bind(&other).unwrap();
     let server = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
@@ -326,8 +309,8 @@ fn frame(json: &str) -> Vec<u8> {
 
 #[test]
 fn the_socket_answers_garbage_with_errors_and_a_live_one_is_never_taken() {
-    let dir = Dir::new("garbage");
-    let socket = dir.0.join("control.sock");
+    let dir = ScratchDir::new("cli-garbage");
+    let socket = dir.join("control.sock");
     let cluster = start(Path::new(HELLO), &socket, "1");
 
     let refused = |answer: Option<Value>, kind: &str, text: &str| {
@@ -393,8 +376,8 @@ fn the_socket_answers_garbage_with_errors_and_a_live_one_is_never_taken() {
 /// of it is refused (exit 1, and why), not answered OK while the master does nothing.
 #[test]
 fn replace_is_refused_for_a_slot_whose_worker_is_gone() {
-    let dir = Dir::new("replace-gone");
-    let socket = dir.0.join("hello.sock");
+    let dir = ScratchDir::new("cli-replace-gone");
+    let socket = dir.join("hello.sock");
     let cluster = Cluster::start(
         Path::new(HELLO),
         &[
@@ -435,8 +418,8 @@ fn replace_is_refused_for_a_slot_whose_worker_is_gone() {
 
 #[test]
 fn a_dead_masters_socket_file_is_replaced_by_the_next_master() {
-    let dir = Dir::new("stale");
-    let socket = dir.0.join("control.sock");
+    let dir = ScratchDir::new("cli-stale");
+    let socket = dir.join("control.sock");
     let mut first = start(Path::new(HELLO), &socket, "1");
     first.signal(nix::sys::signal::Signal::SIGKILL);
     first.wait_exit(CEILING);
@@ -451,10 +434,10 @@ fn a_peer_of_another_user_is_refused() {
         eprintln!("skipped: needs root, to run the client as another user");
         return;
     }
-    let dir = Dir::new("peer");
+    let dir = ScratchDir::new("cli-peer");
     // `nobody` must reach the socket's directory to be refused by the socket itself.
-    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let socket = dir.0.join("control.sock");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = dir.join("control.sock");
     let _cluster = start(Path::new(HELLO), &socket, "1");
     let as_nobody = |args: &[&str]| {
         use std::os::unix::process::CommandExt;
@@ -498,9 +481,9 @@ fn regiment_bounded(socket: &Path, args: &[&str]) -> Option<Output> {
 /// is waited for as long as the master says it may take.
 #[test]
 fn every_command_has_a_deadline_that_a_rollout_or_a_stop_extends() {
-    let dir = Dir::new("deadline");
+    let dir = ScratchDir::new("cli-deadline");
     // Something listens, and never accepts, let alone answers.
-    let silent = dir.0.join("silent.sock");
+    let silent = dir.join("silent.sock");
     let _listener = UnixListener::bind(&silent).unwrap();
     let out = regiment_bounded(&silent, &["--timeout", "1s", "status"]).expect("ends");
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
@@ -519,7 +502,7 @@ fn every_command_has_a_deadline_that_a_rollout_or_a_stop_extends() {
     // A rollout that settles for 8 s outlasts a timeout of 3 s (long enough for the master's
     // first answer on a loaded machine): the master said it may take its rollout_timeout, so
     // the command waits for it.
-    let socket = dir.0.join("control.sock");
+    let socket = dir.join("control.sock");
     let cluster = Cluster::start(
         Path::new(HELLO),
         &[
@@ -567,10 +550,13 @@ fn every_command_has_a_deadline_that_a_rollout_or_a_stop_extends() {
 /// answers is printed with its control characters escaped.
 #[test]
 fn a_path_that_is_no_socket_is_named_so_and_a_masters_text_is_printed_escaped() {
-    let dir = Dir::new("not-socket");
-    let file = dir.0.join("notes.txt");
+    let dir = ScratchDir::new("cli-not-socket");
+    let file = dir.join("notes.txt");
     std::fs::write(&file, "not a socket").unwrap();
-    for (path, kind) in [(&file, "a regular file"), (&dir.0, "a directory")] {
+    for (path, kind) in [
+        (file.as_path(), "a regular file"),
+        (dir.path(), "a directory"),
+    ] {
         let out = regiment(path, &["status"]);
         assert_eq!(out.status.code(), Some(3));
         assert!(
@@ -583,7 +569,7 @@ fn a_path_that_is_no_socket_is_named_so_and_a_masters_text_is_printed_escaped() 
 
     // A master (here a fake one) whose refusal carries escape sequences, a bell and a forged
     // line.
-    let socket = dir.0.join("fake.sock");
+    let socket = dir.join("fake.sock");
     let listener = UnixListener::bind(&socket).unwrap();
     let server = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
@@ -615,8 +601,8 @@ fn a_path_that_is_no_socket_is_named_so_and_a_masters_text_is_printed_escaped() 
 /// one.
 #[test]
 fn a_busy_master_is_told_from_a_dead_one() {
-    let dir = Dir::new("busy");
-    let socket = dir.0.join("control.sock");
+    let dir = ScratchDir::new("cli-busy");
+    let socket = dir.join("control.sock");
     let _cluster = start(Path::new(HELLO), &socket, "1");
     // Each connection announces a request and never sends it: the master waits for it (5 s).
     // Retried, a bounded number of times, in case a loaded machine let those 5 s pass before
@@ -664,8 +650,8 @@ fn a_busy_master_is_told_from_a_dead_one() {
 /// then one in a thousand, with their number.
 #[test]
 fn refused_connections_are_logged_thinned() {
-    let dir = Dir::new("thinned");
-    let socket = dir.0.join("control.sock");
+    let dir = ScratchDir::new("cli-thinned");
+    let socket = dir.join("control.sock");
     let cluster = start(Path::new(HELLO), &socket, "1");
     for _ in 0..2100 {
         drop(UnixStream::connect(&socket).unwrap());
@@ -693,10 +679,10 @@ fn refused_connections_are_logged_thinned() {
 /// it had already bound: its listener's and its admin listener's.
 #[test]
 fn a_master_refused_at_start_leaves_no_socket_file() {
-    let dir = Dir::new("refused-start");
-    let socket = dir.0.join("control.sock");
+    let dir = ScratchDir::new("cli-refused-start");
+    let socket = dir.join("control.sock");
     let _first = start(Path::new(HELLO), &socket, "1");
-    let (app, admin) = (dir.0.join("app.sock"), dir.0.join("admin.sock"));
+    let (app, admin) = (dir.join("app.sock"), dir.join("admin.sock"));
     let second = Command::new(HELLO)
         .env("REGIMENT_BIND", format!("unix:{}", app.display()))
         .env("REGIMENT_ADMIN_BIND", format!("unix:{}", admin.display()))
@@ -790,9 +776,9 @@ fn upgrade_wait_across_the_exec(
 /// began, and is refused while one is under way.
 #[test]
 fn upgrade_wait_follows_the_master_across_its_exec_to_the_outcome() {
-    let dir = Dir::new("upgrade");
-    let socket = dir.0.join("control.sock");
-    let go = dir.0.join("go");
+    let dir = ScratchDir::new("cli-upgrade");
+    let socket = dir.join("control.sock");
+    let go = dir.join("go");
     let deploy = Deploy::new("cli-upgrade", HELLO);
     let cluster = start_for_upgrade(&deploy.app(), &socket);
     let before = ready_pids(&wait_status(&socket, "two ready workers", |s| {
@@ -801,7 +787,7 @@ fn upgrade_wait_follows_the_master_across_its_exec_to_the_outcome() {
 
     // Done: asked again after the exec, answered by the new master. The preflight is held
     // past --timeout: the master said how long the upgrade may take, so the command waits.
-    deploy.install(gated_hello(&dir.0, &go).to_str().unwrap());
+    deploy.install(gated_hello(dir.path(), &go).to_str().unwrap());
     let args = &["--timeout", "3s", "upgrade", "--wait"];
     let out = upgrade_wait_across_the_exec(&cluster, &socket, &go, args, Duration::from_secs(4));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -837,7 +823,7 @@ fn upgrade_wait_follows_the_master_across_its_exec_to_the_outcome() {
     assert!(table.contains("\nlast upgrade 1 done in "), "{table}");
 
     // Refused: a new program that fails its preflight changes nothing.
-    deploy.install(bad_build(&dir.0).to_str().unwrap());
+    deploy.install(bad_build(dir.path()).to_str().unwrap());
     let out = regiment(&socket, &["upgrade", "--wait"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert_eq!(stdout(&out), "upgrade 2 begun\n");
@@ -855,7 +841,7 @@ fn upgrade_wait_follows_the_master_across_its_exec_to_the_outcome() {
     // Without --wait: begun, and a second one is refused while it is under way (held at its
     // preflight here).
     std::fs::remove_file(&go).unwrap();
-    deploy.install(gated_hello(&dir.0, &go).to_str().unwrap());
+    deploy.install(gated_hello(dir.path(), &go).to_str().unwrap());
     let out = regiment(&socket, &["upgrade"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "upgrade 3 begun\n");
@@ -878,9 +864,9 @@ fn upgrade_wait_follows_the_master_across_its_exec_to_the_outcome() {
 /// that runs after them, exits 1 and says why; the workers were kept throughout.
 #[test]
 fn upgrade_wait_reports_an_upgrade_rolled_back_after_the_exec() {
-    let dir = Dir::new("upgrade-rolled-back");
-    let socket = dir.0.join("control.sock");
-    let go = dir.0.join("go");
+    let dir = ScratchDir::new("cli-upgrade-rolled-back");
+    let socket = dir.join("control.sock");
+    let go = dir.join("go");
     let deploy = Deploy::new("cli-upgrade-rolled-back", HELLO);
     let cluster = start_for_upgrade(&deploy.app(), &socket);
     let before = ready_pids(&wait_status(&socket, "two ready workers", |s| {
@@ -891,7 +877,7 @@ fn upgrade_wait_reports_an_upgrade_rolled_back_after_the_exec() {
     // previous program, reads no such variable.
     let refused = format!("FIXTURE_ROLLOUT_FAILURES=0 exec -a \"$0\" '{FIXTURE}' \"$@\"");
     deploy.install(
-        gated_build(&dir.0, "refused-after-exec", &go, &refused)
+        gated_build(dir.path(), "refused-after-exec", &go, &refused)
             .to_str()
             .unwrap(),
     );
@@ -948,9 +934,9 @@ fn master_that_execs(socket: &Path, after_exec: fn(UnixListener)) -> std::thread
 /// master gone is one that cannot be reached (exit 3), each said so.
 #[test]
 fn upgrade_wait_says_when_the_master_after_the_exec_cannot_tell_the_outcome() {
-    let dir = Dir::new("upgrade-unknown");
+    let dir = ScratchDir::new("cli-upgrade-unknown");
     // The master that runs after the exec was started afresh: it knows no upgrade 1.
-    let socket = dir.0.join("afresh.sock");
+    let socket = dir.join("afresh.sock");
     let master = master_that_execs(&socket, |listener| {
         let (mut s, _) = listener.accept().unwrap();
         assert_eq!(read_request(&mut s)["command"]["number"], 1);
@@ -973,7 +959,7 @@ fn upgrade_wait_says_when_the_master_after_the_exec_cannot_tell_the_outcome() {
     );
 
     // The master died at the exec: its socket's file is left, and nothing listens.
-    let socket = dir.0.join("gone.sock");
+    let socket = dir.join("gone.sock");
     let master = master_that_execs(&socket, drop);
     let out = regiment(&socket, &["upgrade", "--wait"]);
     master.join().unwrap();

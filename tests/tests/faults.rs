@@ -8,7 +8,7 @@
 mod http_common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, atomic::AtomicBool};
@@ -20,6 +20,7 @@ use serde_json::Value;
 use tests::cluster::{CEILING, Cluster, alive, pid_of, serving, signal_pid, wait_gone, whoami};
 use tests::load::{ClientSpec, LoadConfig, Mode, Report};
 use tests::procfs;
+use tests::scratch::ScratchDir;
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 const IPC_FLOOD: &str = env!("CARGO_BIN_EXE_ipc_flood_under_test");
@@ -276,25 +277,6 @@ fn every_worker_asking_for_its_replacement_at_once_stays_within_the_surge_and_ne
     assert_eq!(status["workers_wanted"], WORKERS);
 }
 
-/// A directory of this test's own, removed with it.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("regiment-faults-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the test directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A child process killed by pid when dropped, if it is still running.
 struct Reaped(Child);
 
@@ -309,8 +291,8 @@ impl Drop for Reaped {
 
 #[test]
 fn a_master_out_of_descriptors_logs_keeps_supervising_and_recovers_when_they_free_up() {
-    let dir = TempDir::new("nofile");
-    let socket = dir.0.join("control.sock");
+    let dir = ScratchDir::new("faults-nofile");
+    let socket = dir.join("control.sock");
     let socket_str = socket.to_str().expect("a UTF-8 path");
     let mut c = Cluster::start(
         Path::new(FIXTURE),

@@ -5,7 +5,7 @@
 //! terminal too small, or none, gets a clear message and exit 2.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,27 +14,10 @@ use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system}
 use serde_json::Value;
 use tests::cluster::{CEILING, Cluster, signal_pid};
 use tests::command::regiment_bounded;
+use tests::scratch::ScratchDir;
 
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
 const REGIMENT: &str = env!("CARGO_BIN_EXE_regiment_under_test");
-
-/// A directory for a test's socket file, removed with it.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("regiment-top-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn start(socket: &Path, workers: usize) -> Cluster {
     let c = Cluster::start(
@@ -210,8 +193,8 @@ fn has_row(screen: &str, slot: usize, pid: u32) -> bool {
 
 #[test]
 fn top_once_prints_a_frame_and_top_without_a_terminal_says_so() {
-    let dir = Dir::new("once");
-    let socket = dir.0.join("control.sock");
+    let dir = ScratchDir::new("top-once");
+    let socket = dir.join("control.sock");
     let cluster = start(&socket, 2);
     let pids = settled_pids(&socket, 2);
 
@@ -258,7 +241,7 @@ fn top_once_prints_a_frame_and_top_without_a_terminal_says_so() {
 
     // A master that does not answer (something listens, and never accepts): said so within
     // --timeout, exit 5, as every command.
-    let silent = dir.0.join("silent.sock");
+    let silent = dir.join("silent.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&silent).unwrap();
     let out = regiment(&silent, &["--timeout", "1s", "top", "--once"]);
     assert_eq!(out.status.code(), Some(5));
@@ -283,8 +266,8 @@ fn top_once_prints_a_frame_and_top_without_a_terminal_says_so() {
 
 #[test]
 fn top_in_a_terminal_follows_a_rolling_restart_scales_and_quits_on_q() {
-    let dir = Dir::new("live");
-    let socket = dir.0.join("control.sock");
+    let dir = ScratchDir::new("top-live");
+    let socket = dir.join("control.sock");
     let _cluster = start(&socket, 2);
     let old = settled_pids(&socket, 2);
 
