@@ -345,7 +345,7 @@ impl Policy {
             Input::DrainAbandoned { id, left } => self.on_drain_abandoned(id, left, now),
             Input::InvalidMessage { id, why } => self.on_invalid_message(id, why),
             Input::Exited { id, status } => self.on_exit(id, status, now),
-            Input::Memory(reading) => self.on_memory(reading, now),
+            Input::Memory(reading) => self.on_memory(reading),
         }
         self.settle(now);
     }

@@ -108,13 +108,15 @@ impl Policy {
             if s.pending.is_none() || s.successor.is_some() {
                 self.queue.remove(i);
             } else if current_ready && s.may_spawn(now) {
-                let room = s.pending.as_ref().map_or(Room::Fits, |p| self.room_for(p));
-                match room {
+                match s.pending.as_ref().map_or(Room::Fits, |p| self.room_for(p)) {
                     Room::Fits => {
                         self.queue.remove(i);
                         self.spawn_successor(slot, now);
                     }
-                    Room::Short { .. } => self.vacate(slot, room, now),
+                    Room::Short {
+                        headroom,
+                        new_worker,
+                    } => self.vacate(slot, headroom, new_worker, now),
                 }
             } else {
                 i += 1;

@@ -238,7 +238,6 @@ pub(super) fn policy(config: PolicyConfig, s: PolicyState, now: Instant) -> Chec
 /// again: its worker need not be in the books).
 fn memory_books(m: MemoryState) -> MemoryBooks {
     MemoryBooks {
-        readings: m.readings,
         total: m.total,
         growth: m.growth,
         master: m.master,

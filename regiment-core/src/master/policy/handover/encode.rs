@@ -61,7 +61,6 @@ pub(super) fn state(p: &Policy, now: Instant) -> PolicyState {
             start_failures: p.stats.start_failures,
         },
         memory: MemoryState {
-            readings: p.memory.readings,
             total: p.memory.total,
             growth: p.memory.growth,
             master: p.memory.master,

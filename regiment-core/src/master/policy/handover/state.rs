@@ -63,7 +63,6 @@ pub(crate) struct PolicyState {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MemoryState {
-    pub(crate) readings: u64,
     pub(crate) total: u64,
     pub(crate) growth: u64,
     pub(crate) master: Option<ProcessMemory>,

@@ -1,7 +1,5 @@
 //! Rule 1: over the budget, the worker with the most private memory is replaced, one at a time.
 
-use std::time::Instant;
-
 use super::super::Policy;
 use super::super::ids::WorkerId;
 use super::super::slot::{Cause, Origin, Pending, SlotRole};
@@ -11,7 +9,7 @@ use crate::events::Event;
 impl Policy {
     /// After a reading: ends the budget replacement under way once it is done, and starts the
     /// next one if the regiment is, or heads, over its budget.
-    pub(super) fn keep_to_budget(&mut self, _now: Instant) {
+    pub(super) fn keep_to_budget(&mut self) {
         let Some(budget) = self.config.memory_budget else {
             return;
         };

@@ -22,7 +22,6 @@ mod budget;
 mod room;
 
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use super::Policy;
 use super::ids::WorkerId;
@@ -45,8 +44,6 @@ const RECENT_NEW_WORKERS: usize = 4;
 /// What the policy knows of the regiment's memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct MemoryBooks {
-    /// Readings taken so far.
-    pub(crate) readings: u64,
     /// The sum of PSS at the last reading (master and the workers in the books), bytes.
     pub(crate) total: u64,
     /// How much the processes read at the last reading and at the one before grew in
@@ -74,7 +71,7 @@ pub(crate) struct BudgetReplacement {
 }
 
 impl Policy {
-    pub(super) fn on_memory(&mut self, reading: MemoryReading, now: Instant) {
+    pub(super) fn on_memory(&mut self, reading: MemoryReading) {
         let mut total = reading.master.map_or(0, |m| m.pss);
         // What the processes read twice grew by: a process that appeared (a spawn) is no
         // growth to expect again.
@@ -100,10 +97,9 @@ impl Policy {
         }
         let books = &mut self.memory;
         books.growth = growth;
-        books.readings += 1;
         books.total = total;
         books.master = reading.master;
-        self.keep_to_budget(now);
+        self.keep_to_budget();
     }
 
     /// The last reading's sum, plus its growth again: what the next reading is headed for.

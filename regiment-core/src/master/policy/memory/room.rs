@@ -36,12 +36,9 @@ impl Policy {
         let Some(budget) = self.config.memory_budget else {
             return Room::Fits;
         };
-        if self.memory.readings == 0 {
-            return Room::Fits;
-        }
         let headroom = budget.saturating_sub(self.headed_for());
         let Some(new_worker) = self.new_worker_size() else {
-            return Room::Fits; // no worker read yet: the sum is the master's
+            return Room::Fits; // no worker read yet: the sum is the master's, or nothing
         };
         if headroom >= new_worker {
             Room::Fits
@@ -62,27 +59,28 @@ impl Policy {
     }
 
     /// Drains `slot`'s worker before its replacement starts, for the replacement pending
-    /// there: the worker leaves the slot now, and the slot is refilled once it has exited.
-    pub(in crate::master::policy) fn vacate(&mut self, slot: usize, room: Room, now: Instant) {
+    /// there, the budget's `headroom` holding no `new_worker`: the worker leaves the slot now,
+    /// and the slot is refilled once it has exited.
+    pub(in crate::master::policy) fn vacate(
+        &mut self,
+        slot: usize,
+        headroom: u64,
+        new_worker: u64,
+        now: Instant,
+    ) {
         let s = &mut self.slots[slot];
         let (Some(old), Some(pending)) = (s.current, s.pending.take()) else {
             return;
         };
         self.queue.retain(|q| *q != slot);
         s.current = None;
-        let why = match room {
-            Room::Short {
-                headroom,
-                new_worker,
-            } => format!(
-                "{}; drained before its replacement starts: the memory budget's headroom, {}, \
-                 holds no new worker of {}",
-                pending.reason,
-                megabytes(headroom),
-                megabytes(new_worker)
-            ),
-            Room::Fits => pending.reason.clone(),
-        };
+        let why = format!(
+            "{}; drained before its replacement starts: the memory budget's headroom, {}, holds \
+             no new worker of {}",
+            pending.reason,
+            megabytes(headroom),
+            megabytes(new_worker)
+        );
         s.vacating = Some(Vacating { old, pending });
         self.drain(old, &why, now);
     }
@@ -103,8 +101,7 @@ impl Policy {
         s.restarts += 1;
         s.last_reason = Some(pending.reason.clone());
         // A request that came meanwhile stands; else the refill is this replacement.
-        let counted = s.pending.get_or_insert(pending.clone());
-        let _ = counted;
+        s.pending.get_or_insert_with(|| pending.clone());
         self.stats.count_replacement(&pending);
     }
 }

@@ -133,7 +133,7 @@ fn a_state_of_version_1_restores_with_empty_memory_books() {
             .values()
             .all(|w| w.sized && w.memory.is_none())
     );
-    assert_eq!(restored.memory.readings, 0);
+    assert_eq!(restored.memory, Default::default());
 }
 
 #[test]

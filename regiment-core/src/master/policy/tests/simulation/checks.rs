@@ -100,7 +100,6 @@ impl World {
                             && !deployed
                             && self.rolling.is_none()
                             && p.rollouts.under_way.is_none()
-                            && p.memory.readings > 0
                         {
                             let headed = p.memory.total + p.memory.growth;
                             if headed + NEW_WORKER > budget {
