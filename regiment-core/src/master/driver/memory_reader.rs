@@ -69,8 +69,13 @@ impl MemoryReader {
         matches!(self.state, ReaderState::Reading(_))
     }
 
-    /// Starts a reading of the master and of `workers` if one is due at `now`.
-    pub(super) fn start_if_due(&mut self, now: Instant, workers: Vec<(WorkerId, u32)>) {
+    /// Starts a reading of the master and of the `workers` (asked only then) if one is due at
+    /// `now`.
+    pub(super) fn start_if_due(
+        &mut self,
+        now: Instant,
+        workers: impl FnOnce() -> Vec<(WorkerId, u32)>,
+    ) {
         let ReaderState::Idle { at, .. } = self.state else {
             return;
         };
@@ -82,6 +87,7 @@ impl MemoryReader {
         else {
             unreachable!("matched above");
         };
+        let workers = workers();
         self.state = ReaderState::Reading(tokio::task::spawn_blocking(move || {
             read_all(sampler, &workers)
         }));

@@ -314,11 +314,10 @@ impl Driver {
 
     /// Starts a reading of the regiment's memory, if one is due.
     fn read_memory_if_due(&mut self) {
-        let now = Instant::now();
-        if self.memory_reader.due().is_some_and(|at| at <= now) {
-            let workers = self.processes.iter().map(|(id, p)| (*id, p.pid)).collect();
-            self.memory_reader.start_if_due(now, workers);
-        }
+        let processes = &self.processes;
+        self.memory_reader.start_if_due(Instant::now(), || {
+            processes.iter().map(|(id, p)| (*id, p.pid)).collect()
+        });
     }
 
     /// What the master holds beside the driver, named in a handover.
