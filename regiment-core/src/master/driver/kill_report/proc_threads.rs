@@ -156,13 +156,15 @@ mod tests {
             })
             .unwrap();
         let tid = started_rx.recv().unwrap();
-        // Blocked once its state reads sleeping: the send above comes just before the wait.
+        // Blocked once one reading shows it sleeping in its wait (its files are read one after
+        // the other, and the send above comes just before the wait).
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let probe = loop {
             let (rss, _, threads) = read_all(&this_process());
             assert!(rss.is_some_and(|r| r > 0), "RSS read: {rss:?}");
             let probe = threads.into_iter().find(|t| t.tid == tid).expect("listed");
-            if probe.state.starts_with('S') || std::time::Instant::now() > deadline {
+            let waiting = probe.state.starts_with('S') && probe.syscall.as_deref() == Some("futex");
+            if waiting || std::time::Instant::now() > deadline {
                 break probe;
             }
             std::thread::yield_now();
@@ -183,10 +185,14 @@ mod tests {
         let dir = PathBuf::from(format!("/proc/{}", child.id()));
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let threads = loop {
+            // A thread's files are read one after the other: its status can be read while it
+            // still runs towards the call its syscall file then shows. Asleep once one reading
+            // shows it in every file.
             let (_, _, threads) = read_all(&dir);
             let asleep = threads.iter().any(|t| {
                 t.name == "sleep"
                     && matches!(t.syscall.as_deref(), Some("clock_nanosleep" | "nanosleep"))
+                    && (t.wchan.is_some() || t.state.starts_with('S'))
             });
             if asleep || std::time::Instant::now() > deadline {
                 break threads;
