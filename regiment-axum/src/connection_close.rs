@@ -49,8 +49,9 @@ use std::task::{Context, Poll, ready};
 use http::header::{CONNECTION, HeaderValue, RETRY_AFTER, UPGRADE};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use regiment_core::plumbing;
+use regiment_core::plumbing::{self, StartedRequest};
 use regiment_core::worker::Stats;
+use tokio::time::Instant;
 
 use crate::tracked_io::ConnectionState;
 
@@ -86,7 +87,7 @@ where
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let kind = RequestKind::of(&req);
-        let in_flight = Some(InFlight::start(self.stats, &self.connection, kind));
+        let in_flight = Some(InFlight::start(self.stats, &self.connection, kind, &req));
         if kind.http2() || self.connection.drain_started() {
             return self.call_otherwise(req, kind, in_flight);
         }
@@ -339,29 +340,40 @@ impl Drop for CountsIfUnwound {
     }
 }
 
-/// One request counted as in flight, in the worker's [`Stats`] and on its connection, until
-/// its response body is done (or dropped).
+/// One request counted as in flight, in the worker's [`Stats`] (listed there, with its
+/// method, path and version, for a report read from another thread) and on its connection,
+/// until its response body is done (or dropped), when its time counts in the worker's latency.
 #[derive(Debug)]
 pub(crate) struct InFlight {
     stats: Option<&'static Stats>,
+    request: Option<StartedRequest>,
     connection: Arc<ConnectionState>,
 }
 
 impl InFlight {
-    fn start(
+    fn start<B>(
         stats: Option<&'static Stats>,
         connection: &Arc<ConnectionState>,
         kind: RequestKind,
+        req: &Request<B>,
     ) -> Self {
-        if let Some(s) = stats {
-            plumbing::request_started(s);
-        }
+        // The path alone: a query string may hold what a report must not (tokens, emails).
+        let request = stats.map(|s| {
+            plumbing::request_started(
+                s,
+                req.method().as_str(),
+                req.uri().path(),
+                version_name(req.version()),
+                Instant::now().into_std(),
+            )
+        });
         connection.request_started();
         if kind.http2() {
             connection.http2_request_started();
         }
         Self {
             stats,
+            request,
             connection: connection.clone(),
         }
     }
@@ -369,10 +381,24 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Some(s) = self.stats {
-            plumbing::request_finished(s);
+        // One clock read for the request's latency and its connection's idle stamp.
+        let now = Instant::now();
+        if let (Some(s), Some(request)) = (self.stats, self.request.take()) {
+            plumbing::request_finished(s, request, now.into_std());
         }
-        self.connection.request_finished();
+        self.connection.request_finished(now);
+    }
+}
+
+/// How a request's version reads in a report.
+fn version_name(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/?",
     }
 }
 

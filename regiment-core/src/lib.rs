@@ -54,6 +54,8 @@ pub mod defaults;
 mod error;
 pub mod events;
 mod identity;
+// Request latency in fixed buckets: counted by workers, read by the master.
+mod latency;
 mod limits;
 // Takes ownership of the listening descriptors it inherited (SAFETY comments there).
 #[allow(unsafe_code)]

@@ -33,7 +33,11 @@ pub use crate::worker::memory::Statm;
 // budget, measured by regiment-bench's `sampling` section.
 pub use crate::memory_sample::{MemorySampler, PrivateMemory, SampleError};
 
+use std::time::Instant;
+
 use crate::worker::Stats;
+pub use crate::worker::context::StartedRequest;
+pub use crate::worker::in_flight::{CAPACITY, InFlightRequest, InFlightSnapshot, MAX_PATH};
 
 /// Starts this worker's heartbeats (RSS and request counts) from the calling tokio runtime, so
 /// that a blocked runtime shows as silence to the master. regiment-axum's server calls it once
@@ -77,16 +81,47 @@ pub fn attach_worker() -> bool {
     crate::worker::attach()
 }
 
-/// Counts a request in, in the counters the heartbeats report: one more request, one more in
-/// flight. regiment-axum calls it as it hands a request to the service, and
-/// [`request_finished`] once the response body is done.
-pub fn request_started(stats: &Stats) {
-    stats.count_started();
+/// Counts a request in, in the counters the heartbeats report (one more request, one more in
+/// flight), and lists it as in flight (see [`in_flight_requests`]) from `started`. `path` is
+/// the request's path alone: never pass its query string. regiment-axum calls it as it hands a
+/// request to the service, and [`request_finished`] once the response body is done.
+#[inline]
+pub fn request_started(
+    stats: &Stats,
+    method: &str,
+    path: &str,
+    version: &'static str,
+    started: Instant,
+) -> StartedRequest {
+    stats.request_started(method, path, version, started)
 }
 
-/// Counts a request out: one fewer in flight. Once per [`request_started`].
-pub fn request_finished(stats: &Stats) {
-    stats.count_finished();
+/// Counts a request out: one fewer in flight, taken off the list, and its time from its start
+/// to `now` counted in the latency the heartbeats report. Once per [`request_started`].
+#[inline]
+pub fn request_finished(stats: &Stats, request: StartedRequest, now: Instant) {
+    stats.request_finished(request, now);
+}
+
+/// The requests in flight in the process that counts in `stats` (a worker's are
+/// [`crate::worker::stats`]), as they are now: method, path (no query), HTTP version and age,
+/// oldest first. Readable from any thread while the runtime that serves them is blocked: the
+/// registry's lock is held by the request path only to copy one entry in or out. For the
+/// report the master takes before it kills a worker.
+///
+/// ```
+/// use std::time::Instant;
+/// use regiment_core::plumbing;
+///
+/// let stats = plumbing::new_stats();
+/// let request = plumbing::request_started(stats, "GET", "/orders/42", "HTTP/1.1", Instant::now());
+/// let listed = std::thread::spawn(|| plumbing::in_flight_requests(stats)).join().unwrap();
+/// assert_eq!(listed.requests[0].path, "/orders/42");
+/// plumbing::request_finished(stats, request, Instant::now());
+/// assert!(plumbing::in_flight_requests(stats).requests.is_empty());
+/// ```
+pub fn in_flight_requests(stats: &Stats) -> InFlightSnapshot {
+    stats.in_flight_requests()
 }
 
 /// Counts a response with a 5xx status.
@@ -114,11 +149,12 @@ mod tests {
     #[test]
     fn requests_are_counted_in_and_out_and_read_by_the_getters() {
         let stats = Stats::new();
-        request_started(&stats);
-        request_started(&stats);
-        request_finished(&stats);
+        let now = Instant::now();
+        let first = request_started(&stats, "GET", "/", "HTTP/1.1", now);
+        let second = request_started(&stats, "GET", "/", "HTTP/1.1", now);
+        request_finished(&stats, first, now);
         assert_eq!((stats.requests(), stats.in_flight()), (2, 1));
-        request_finished(&stats);
+        request_finished(&stats, second, now);
         assert_eq!((stats.requests(), stats.in_flight()), (2, 0));
     }
 

@@ -99,6 +99,17 @@ pub struct WorkerStatus {
     /// the response body failed, the worker gave up its drain with them in flight), from its
     /// last heartbeat.
     pub failures: u64,
+    /// The median time of the requests it finished in the interval of its last heartbeat
+    /// (`heartbeat_interval`), in microseconds, from the request's arrival to the end of its
+    /// response body. An estimate: workers count requests in buckets that double from 128 µs
+    /// to 16.8 s, and the figure is interpolated within its bucket. `None` when no request
+    /// finished in that interval, or the worker (of an earlier build) does not say.
+    #[serde(default)]
+    pub latency_p50_us: Option<u64>,
+    /// The 99th percentile, as [`WorkerStatus::latency_p50_us`]. A request slower than the last
+    /// bucket (16.8 s) counts as 16.8 s.
+    #[serde(default)]
+    pub latency_p99_us: Option<u64>,
     /// Milliseconds since the master last heard from it (a heartbeat or another message), as of
     /// this snapshot; `None` until its first heartbeat (a worker that sends none is not judged
     /// by its silence). A ready worker silent for too long is not counted ready by `/readyz`.

@@ -60,6 +60,13 @@ pub enum WorkerMessage {
         /// axum `Router`) since the worker started.
         #[serde(default)]
         failures: u64,
+        /// How many of the requests that finished since the worker's previous heartbeat took
+        /// the time of each of its latency buckets (see `crate::latency`): the master's p50 and
+        /// p99 of the interval. Not sent for an interval in which no request finished, nor by
+        /// workers of earlier builds: latency unknown. The master reads only as many buckets as
+        /// it has (the frame bounds the list): other counts are logged and left unknown.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        latency: Option<Vec<u64>>,
     },
     /// The worker gives up its drain at its own deadline and exits with what is still open:
     /// the requests it leaves unanswered (counted as failures in the heartbeat it sent just
@@ -186,10 +193,24 @@ mod tests {
             in_flight: 1,
             responses_5xx: 2,
             failures: 0,
+            latency: None,
         });
         assert_eq!(
             &frame[4..],
             br#"{"v":1,"type":"heartbeat","rss":1048576,"requests":10,"in_flight":1,"responses_5xx":2,"failures":0}"#
+        );
+        // The requests of the interval by latency bucket, once some finished.
+        let frame = encode(&WorkerMessage::Heartbeat {
+            rss: 1 << 20,
+            requests: 10,
+            in_flight: 1,
+            responses_5xx: 2,
+            failures: 0,
+            latency: Some(vec![7, 2, 0, 1]),
+        });
+        assert_eq!(
+            &frame[4..],
+            br#"{"v":1,"type":"heartbeat","rss":1048576,"requests":10,"in_flight":1,"responses_5xx":2,"failures":0,"latency":[7,2,0,1]}"#
         );
         // A worker of an earlier build sends no response classes: read as zero.
         assert_eq!(
@@ -202,6 +223,7 @@ mod tests {
                 in_flight: 0,
                 responses_5xx: 0,
                 failures: 0,
+                latency: None,
             })
         );
         assert_eq!(
@@ -336,6 +358,15 @@ mod tests {
                 in_flight: 3,
                 responses_5xx: 4,
                 failures: 5,
+                latency: None,
+            },
+            WorkerMessage::Heartbeat {
+                rss: 1,
+                requests: 2,
+                in_flight: 3,
+                responses_5xx: 4,
+                failures: 5,
+                latency: Some(vec![1; crate::latency::BUCKETS]),
             },
             WorkerMessage::DrainAbandoned {
                 in_flight: 1,
@@ -381,6 +412,31 @@ mod tests {
         assert!(matches!(
             decode::<WorkerMessage>(br#"{"v":2,"type":"ready"}"#),
             Incoming::Invalid(why) if why.contains("protocol version 2")
+        ));
+    }
+
+    /// A latency that is not a list of counts makes the heartbeat unusable, reported and
+    /// skipped like any malformed message; a list of another length is read (the master
+    /// judges it).
+    #[test]
+    fn a_malformed_latency_is_an_invalid_frame() {
+        for body in [
+            br#"{"v":1,"type":"heartbeat","rss":1,"requests":2,"in_flight":0,"latency":"fast"}"#
+                .as_slice(),
+            br#"{"v":1,"type":"heartbeat","rss":1,"requests":2,"in_flight":0,"latency":[-1]}"#,
+            br#"{"v":1,"type":"heartbeat","rss":1,"requests":2,"in_flight":0,"latency":[1.5]}"#,
+        ] {
+            assert!(
+                matches!(decode::<WorkerMessage>(body), Incoming::Invalid(why) if why.starts_with("unknown or malformed message")),
+                "{} accepted",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(matches!(
+            decode::<WorkerMessage>(
+                br#"{"v":1,"type":"heartbeat","rss":1,"requests":2,"in_flight":0,"latency":[1,2]}"#
+            ),
+            Incoming::Message(WorkerMessage::Heartbeat { latency: Some(l), .. }) if l == [1, 2]
         ));
     }
 

@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::drain::Drain;
+use super::in_flight::{InFlightRegistry, InFlightSnapshot, Ticket};
 use super::ipc::Outgoing;
 use crate::Readiness;
+use crate::latency::{self, BUCKETS, Histogram};
 use crate::protocol::{CriterionKind, WorkerMessage};
 use crate::{log_guard, worker_vars};
 
@@ -29,6 +31,26 @@ pub struct Stats {
     pub(crate) in_flight: AtomicU64,
     pub(crate) responses_5xx: AtomicU64,
     pub(crate) failures: AtomicU64,
+    /// How long requests took, counted as each finishes: one relaxed increment.
+    pub(crate) latency: Histogram,
+    /// The requests in flight, for a report read from another thread (see
+    /// [`super::in_flight`]).
+    pub(crate) in_flight_requests: InFlightRegistry,
+}
+
+/// A request counted in by [`crate::plumbing::request_started`], to hand back to
+/// [`crate::plumbing::request_finished`].
+#[derive(Debug)]
+pub struct StartedRequest {
+    started: Instant,
+    ticket: Ticket,
+}
+
+impl StartedRequest {
+    /// When it came.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
 }
 
 impl Stats {
@@ -38,6 +60,8 @@ impl Stats {
             in_flight: AtomicU64::new(0),
             responses_5xx: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            latency: Histogram::new(),
+            in_flight_requests: InFlightRegistry::new(),
         }
     }
 
@@ -101,6 +125,39 @@ impl Stats {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// [`Stats::count_started`], and the request listed as in flight from `started`.
+    #[inline]
+    pub(crate) fn request_started(
+        &self,
+        method: &str,
+        path: &str,
+        version: &'static str,
+        started: Instant,
+    ) -> StartedRequest {
+        self.count_started();
+        StartedRequest {
+            started,
+            ticket: self
+                .in_flight_requests
+                .insert(method, path, version, started),
+        }
+    }
+
+    /// [`Stats::count_finished`], the request taken off the list and its time, to `now`,
+    /// counted in the latency histogram.
+    #[inline]
+    pub(crate) fn request_finished(&self, request: StartedRequest, now: Instant) {
+        self.in_flight_requests.remove(request.ticket);
+        self.latency
+            .record(now.saturating_duration_since(request.started));
+        self.count_finished();
+    }
+
+    /// The requests in flight now.
+    pub(crate) fn in_flight_requests(&self) -> InFlightSnapshot {
+        self.in_flight_requests.snapshot(Instant::now())
+    }
+
     /// A response with a 5xx status.
     pub(crate) fn count_5xx(&self) {
         self.responses_5xx.fetch_add(1, Ordering::Relaxed);
@@ -122,8 +179,10 @@ pub(crate) struct WorkerContext {
     pub stats: Stats,
     outbox: mpsc::UnboundedSender<Outgoing>,
     /// Held while a heartbeat is read from the counters and handed to the IPC thread, so that
-    /// the last heartbeat of an abandoned drain is never followed by an older one.
-    heartbeat_order: Mutex<()>,
+    /// the last heartbeat of an abandoned drain is never followed by an older one; holds the
+    /// latency counts the last heartbeat was taken at, which the next one sends the counts
+    /// since.
+    heartbeat_order: Mutex<[u64; BUCKETS]>,
     /// The resident memory of the last periodic heartbeat, for a heartbeat sent out of turn.
     last_rss: AtomicU64,
     ready_sent: AtomicBool,
@@ -184,7 +243,7 @@ impl WorkerContext {
             drain: Arc::new(Drain::new(0, Duration::from_secs(30))),
             stats: Stats::new(),
             outbox,
-            heartbeat_order: Mutex::new(()),
+            heartbeat_order: Mutex::new([0; BUCKETS]),
             last_rss: AtomicU64::new(0),
             ready_sent: AtomicBool::new(false),
             replace_sent: AtomicBool::new(false),
@@ -200,17 +259,22 @@ impl WorkerContext {
     /// Hands the IPC thread a heartbeat of the counters as they are now; `count_first` runs
     /// before they are read, in the same turn.
     fn send_heartbeat(&self, count_first: impl FnOnce(&Stats)) {
-        let _turn = self
+        let mut last_latency = self
             .heartbeat_order
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         count_first(&self.stats);
+        let latency_now = self.stats.latency.counts();
+        let interval = latency::since(&latency_now, &last_latency);
+        *last_latency = latency_now;
         self.send(WorkerMessage::Heartbeat {
             rss: self.last_rss.load(Ordering::Relaxed),
             requests: self.stats.requests(),
             in_flight: self.stats.in_flight(),
             responses_5xx: self.stats.responses_5xx(),
             failures: self.stats.failures(),
+            // Not sent for an interval without a finished request: nothing to estimate.
+            latency: interval.iter().any(|&c| c > 0).then(|| interval.to_vec()),
         });
     }
 
@@ -339,6 +403,7 @@ mod tests {
                     in_flight: 3,
                     responses_5xx: 0,
                     failures: 1 + 3,
+                    latency: None,
                 },
                 WorkerMessage::DrainAbandoned {
                     in_flight: 3,

@@ -27,8 +27,9 @@
 // Finds and takes the IPC descriptor it inherited (SAFETY comments there).
 #[allow(unsafe_code)]
 pub(crate) mod channel;
-mod context;
+pub(crate) mod context;
 mod drain;
+pub(crate) mod in_flight;
 mod ipc;
 pub(crate) mod memory;
 #[cfg(target_os = "linux")]

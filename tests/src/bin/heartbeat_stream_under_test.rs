@@ -30,6 +30,7 @@ fn main() {
             in_flight: 0,
             responses_5xx: 0,
             failures: 0,
+            latency: None,
         });
         // In two writes: a frame's bytes straddle the master's reads.
         let (first, second) = beat.split_at(beat.len() / 2);

@@ -53,6 +53,7 @@ fn flood_round() -> Vec<u8> {
         in_flight: 0,
         responses_5xx: 0,
         failures: 0,
+        latency: None,
     });
     for _ in 0..1000 {
         round.extend_from_slice(&heartbeat);

@@ -41,6 +41,7 @@ fn main() {
         in_flight: 1,
         responses_5xx: 0,
         failures: 0,
+        latency: None,
     });
     let mut words = Vec::with_capacity((kb << 10) + heartbeat.len());
     while words.len() < kb << 10 {

@@ -373,6 +373,8 @@ mod tests {
             in_flight: 0,
             responses_5xx: 0,
             failures: 0,
+            latency_p50_us: None,
+            latency_p99_us: None,
             silent_ms,
             replace_reason: None,
             program: None,

@@ -534,6 +534,7 @@ impl Driver {
                     in_flight,
                     responses_5xx,
                     failures,
+                    latency,
                 },
             ) => Input::Heartbeat {
                 id,
@@ -543,6 +544,7 @@ impl Driver {
                     in_flight,
                     responses_5xx,
                     failures,
+                    latency: latency.and_then(|counts| self.latency_of(id, &counts)),
                 },
             },
             FromWorker::Message(id, WorkerMessage::ReplaceMe { criterion, reason }) => {
@@ -569,6 +571,15 @@ impl Driver {
             }
         };
         self.policy.handle(now, input);
+    }
+
+    /// The p50 and p99 of a heartbeat's latency counts; counts this build cannot read (a
+    /// worker of a build with other buckets) are logged and left unknown, the heartbeat taken.
+    fn latency_of(&self, id: WorkerId, counts: &[u64]) -> Option<crate::latency::Quantiles> {
+        crate::latency::quantiles(counts).unwrap_or_else(|why| {
+            tracing::warn!(target: "regiment", worker = ?id, "latency of a heartbeat ignored: {why}");
+            None
+        })
     }
 
     fn send_drain(&self, id: WorkerId, kill_at: Instant) {

@@ -23,6 +23,8 @@ fn worker(slot: usize, state: WorkerState, age_ms: u64, rss: u64) -> WorkerStatu
         in_flight: 2,
         responses_5xx: 1,
         failures: 3,
+        latency_p50_us: None,
+        latency_p99_us: None,
         silent_ms: Some(100),
         replace_reason: None,
         program: None,

@@ -42,6 +42,8 @@ impl Policy {
                 in_flight: w.load.in_flight,
                 responses_5xx: w.load.responses_5xx,
                 failures: w.load.failures,
+                latency_p50_us: w.load.latency.map(|l| l.p50_us),
+                latency_p99_us: w.load.latency.map(|l| l.p99_us),
                 silent_ms: w.silent_for(now).map(millis),
                 replace_reason: w.replace_reason.clone(),
                 program: w.program.clone(),

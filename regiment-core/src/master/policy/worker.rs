@@ -135,6 +135,9 @@ pub(crate) struct Load {
     pub(crate) in_flight: u64,
     pub(crate) responses_5xx: u64,
     pub(crate) failures: u64,
+    /// The p50 and p99 of the requests that finished in the heartbeat's interval; `None` if
+    /// none did, or the worker does not say (an earlier build).
+    pub(crate) latency: Option<crate::latency::Quantiles>,
 }
 
 impl Worker {

@@ -77,6 +77,7 @@ pub(super) fn policy(config: PolicyConfig, s: PolicyState, now: Instant) -> Chec
                 in_flight: w.load.in_flight,
                 responses_5xx: w.load.responses_5xx,
                 failures: w.load.failures,
+                latency: None,
             },
             invalid_messages: bounded(&what, w.invalid_messages)?,
             abandoned_drain: w.abandoned_drain,

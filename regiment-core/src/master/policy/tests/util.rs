@@ -314,6 +314,7 @@ impl Harness {
                 in_flight: 0,
                 responses_5xx: 0,
                 failures: 0,
+                latency: None,
             },
         });
     }

@@ -32,6 +32,7 @@ pub(super) fn failed(h: &mut Harness, id: WorkerId, requests: u64, errors: u64, 
             in_flight: 0,
             responses_5xx: errors,
             failures,
+            latency: None,
         },
     });
 }

@@ -18,6 +18,8 @@ fn the_status_shows_workers_states_generations_reasons_and_slots_restarts() {
             in_flight: 0,
             responses_5xx: 0,
             failures: 0,
+            latency_p50_us: None,
+            latency_p99_us: None,
             // The one heartbeat below comes 500 ms before the snapshots that show its load.
             silent_ms: (load > 0).then_some(500),
             replace_reason: reason.map(Into::into),

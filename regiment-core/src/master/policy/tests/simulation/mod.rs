@@ -372,6 +372,7 @@ impl World {
                 in_flight: 0,
                 responses_5xx: if erroring { requests } else { 0 },
                 failures: if panicking { requests } else { 0 },
+                latency: None,
             },
         });
     }
