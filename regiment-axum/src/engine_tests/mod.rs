@@ -7,6 +7,7 @@
 mod app_readiness;
 mod failures;
 mod http1_drain;
+mod in_flight;
 mod timeouts;
 mod upgrades;
 
