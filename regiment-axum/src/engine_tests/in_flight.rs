@@ -75,7 +75,11 @@ fn the_requests_in_flight_are_read_while_the_runtime_is_blocked_without_their_qu
     assert_eq!(blocked.unlisted, 0);
     let request = &blocked.requests[0];
     assert_eq!(
-        (request.method.as_str(), request.path.as_str(), request.version),
+        (
+            request.method.as_str(),
+            request.path.as_str(),
+            request.version
+        ),
         ("GET", "/orders/42", "HTTP/1.1")
     );
     let listed = format!("{blocked:?}");
@@ -83,7 +87,9 @@ fn the_requests_in_flight_are_read_while_the_runtime_is_blocked_without_their_qu
         assert!(!listed.contains(secret), "{secret} kept: {listed}");
     }
     // It ages while it is blocked.
-    let later = wait_for(stats, |s| s.requests.first().is_some_and(|r| r.age > request.age));
+    let later = wait_for(stats, |s| {
+        s.requests.first().is_some_and(|r| r.age > request.age)
+    });
     assert!(later.requests[0].age > request.age, "{later:?}");
 
     release.send(()).unwrap();

@@ -363,6 +363,37 @@ impl WorkerContext {
 mod tests {
     use super::*;
 
+    /// Each heartbeat sends the latency counts of its own interval: the requests that
+    /// finished since the heartbeat before, by bucket; none for an interval without any.
+    #[test]
+    fn heartbeats_carry_the_latency_of_their_interval() {
+        let (outbox, mut written) = mpsc::unbounded_channel();
+        let ctx = WorkerContext::new(Readiness::Listening, outbox);
+        let t0 = Instant::now();
+        let finish = |after: Duration| {
+            let r = ctx.stats.request_started("GET", "/", "HTTP/1.1", t0);
+            ctx.stats.request_finished(r, t0 + after);
+        };
+        let latency = |written: &mut mpsc::UnboundedReceiver<Outgoing>| match written.try_recv() {
+            Ok(Outgoing::Message(WorkerMessage::Heartbeat { latency, .. })) => latency,
+            other => panic!("not a heartbeat: {other:?}"),
+        };
+        finish(Duration::from_micros(50));
+        finish(Duration::from_millis(3));
+        ctx.send_heartbeat(|_| {});
+        let mut first = vec![0; BUCKETS];
+        first[0] = 1;
+        first[latency::bucket_of(Duration::from_millis(3))] = 1;
+        assert_eq!(latency(&mut written), Some(first));
+        ctx.send_heartbeat(|_| {});
+        assert_eq!(latency(&mut written), None, "no request finished since");
+        finish(Duration::from_secs(2));
+        ctx.send_heartbeat(|_| {});
+        let mut third = vec![0; BUCKETS];
+        third[latency::bucket_of(Duration::from_secs(2))] = 1;
+        assert_eq!(latency(&mut written), Some(third), "only the interval's");
+    }
+
     /// What the worker hands its IPC thread when it gives up its drain, in order: a heartbeat
     /// that counts the requests in flight as failed, what it left, and a flush it waits for.
     #[tokio::test]

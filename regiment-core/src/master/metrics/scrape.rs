@@ -254,7 +254,36 @@ impl Scrape {
                 .unit(Unit::Seconds),
             "slot",
             per_slot(&workers, |w| ConstGauge::new(w.age_ms as f64 / 1000.0)),
-        )
+        )?;
+        // Gauges of the last heartbeat's interval rather than a histogram: what `regiment top`
+        // shows, one series a slot, and none for a worker that finished no request in it (or
+        // does not say).
+        let seconds = |us: u64| ConstGauge::new(us as f64 / 1e6);
+        for (name, help, quantile) in [
+            (
+                "worker_latency_p50",
+                "Median time of the requests the slot's worker finished in the interval of its \
+                 last heartbeat, from arrival to the end of the response body (estimated from \
+                 buckets that double from 128 us to 16.8 s).",
+                (|w: &WorkerStatus| w.latency_p50_us) as fn(&WorkerStatus) -> Option<u64>,
+            ),
+            (
+                "worker_latency_p99",
+                "99th percentile of the time of the requests the slot's worker finished in the \
+                 interval of its last heartbeat (as regiment_worker_latency_p50_seconds).",
+                |w: &WorkerStatus| w.latency_p99_us,
+            ),
+        ] {
+            family(
+                e,
+                Family::gauge(name, help).unit(Unit::Seconds),
+                "slot",
+                workers
+                    .iter()
+                    .filter_map(|(slot, w)| quantile(w).map(|us| (*slot, seconds(us)))),
+            )?;
+        }
+        Ok(())
     }
 }
 

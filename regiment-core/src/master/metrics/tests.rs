@@ -102,6 +102,30 @@ fn the_families_have_their_types_units_and_labels() {
 }
 
 #[test]
+fn latency_is_a_gauge_per_slot_for_workers_that_know_it() {
+    let metrics = Arc::new(Metrics::default());
+    let mut known = worker(0, WorkerState::Ready, 1500, 4096);
+    known.latency_p50_us = Some(1_500);
+    known.latency_p99_us = Some(250_000);
+    let text = metrics.encode(status(
+        vec![known, worker(1, WorkerState::Ready, 1500, 4096)],
+        2,
+    ));
+    let lines = lines(&text);
+    for expected in [
+        "# TYPE regiment_worker_latency_p50_seconds gauge",
+        "regiment_worker_latency_p50_seconds{slot=\"0\"} 0.0015",
+        "regiment_worker_latency_p99_seconds{slot=\"0\"} 0.25",
+    ] {
+        assert!(lines.contains(&expected), "no {expected:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("latency_p50_seconds{slot=\"1\"}"),
+        "unknown latency has no series:\n{text}"
+    );
+}
+
+#[test]
 fn a_slot_shows_one_worker_and_a_removed_slot_none() {
     let metrics = Arc::new(Metrics::default());
     let text = metrics.encode(status(
