@@ -68,6 +68,41 @@ pub struct ThreadReport {
     /// number this build does not name), or `running` when it is on a CPU; `None` when it is
     /// in no system call or the kernel does not tell.
     pub syscall: Option<String>,
+    /// Its stack, innermost frame first, as the worker captured it on the master's asking;
+    /// empty when the worker did not answer in time (stopped, or its capture timed out) or
+    /// this thread did not.
+    #[serde(default)]
+    pub stack: Vec<StackFrame>,
+}
+
+/// One frame of a thread's stack in a [`KillReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StackFrame {
+    /// The function, demangled without its hash (`my_app::handlers::checkout`); its address
+    /// (`0x55d0c0ffee12`) when the worker could not name it in time.
+    pub function: String,
+    /// The source file, where the binary's debug info has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The line in [`StackFrame::file`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+/// One request the worker had in flight when its [`KillReport`] was taken: never its query
+/// string, headers or body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ReportedRequest {
+    /// Its method (`GET`).
+    pub method: String,
+    /// Its path, without the query string, cut at 256 bytes (and marked `…`).
+    pub path: String,
+    /// Its HTTP version (`HTTP/1.1`, `HTTP/2`).
+    pub version: String,
+    /// How long it had been in flight, in milliseconds.
+    pub age_ms: u64,
 }
 
 impl KillReport {

@@ -22,7 +22,7 @@ mod upgrade;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-pub use kill_report::{KillReport, ThreadReport};
+pub use kill_report::{KillReport, ReportedRequest, StackFrame, ThreadReport};
 pub use rollout::{Answers, CanaryVerdict, RolloutOutcome, RolloutRecord};
 pub use status::{
     BudgetSource, MemoryBudgetStatus, MemoryLimitStatus, MemoryStatus, ProcessMemory, ProgramId,

@@ -74,6 +74,7 @@ fn read_thread(dir: &Path, tid: u32) -> Option<ThreadReport> {
         state: bounded(state),
         wchan,
         syscall,
+        stack: Vec::new(),
     })
 }
 
