@@ -363,7 +363,7 @@ impl InFlight {
                 s,
                 req.method().as_str(),
                 req.uri().path(),
-                version_name(req.version()),
+                plumbing::VersionCode::of(req.version()),
                 Instant::now().into_std(),
             )
         });
@@ -387,18 +387,6 @@ impl Drop for InFlight {
             plumbing::request_finished(s, request, now.into_std());
         }
         self.connection.request_finished(now);
-    }
-}
-
-/// How a request's version reads in a report.
-fn version_name(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_11 => "HTTP/1.1",
-        Version::HTTP_2 => "HTTP/2",
-        Version::HTTP_3 => "HTTP/3",
-        _ => "HTTP/?",
     }
 }
 

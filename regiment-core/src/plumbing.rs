@@ -37,7 +37,9 @@ use std::time::Instant;
 
 use crate::worker::Stats;
 pub use crate::worker::context::StartedRequest;
-pub use crate::worker::in_flight::{CAPACITY, InFlightRequest, InFlightSnapshot, MAX_PATH};
+pub use crate::worker::in_flight::{
+    CAPACITY, InFlightRequest, InFlightSnapshot, MAX_PATH, VersionCode,
+};
 
 /// Starts this worker's heartbeats (RSS and request counts) from the calling tokio runtime, so
 /// that a blocked runtime shows as silence to the master. regiment-axum's server calls it once
@@ -90,7 +92,7 @@ pub fn request_started(
     stats: &Stats,
     method: &str,
     path: &str,
-    version: &'static str,
+    version: VersionCode,
     started: Instant,
 ) -> StartedRequest {
     stats.request_started(method, path, version, started)
@@ -114,7 +116,7 @@ pub fn request_finished(stats: &Stats, request: StartedRequest, now: Instant) {
 /// use regiment_core::plumbing;
 ///
 /// let stats = plumbing::new_stats();
-/// let request = plumbing::request_started(stats, "GET", "/orders/42", "HTTP/1.1", Instant::now());
+/// let request = plumbing::request_started(stats, "GET", "/orders/42", plumbing::VersionCode::of(http::Version::HTTP_11), Instant::now());
 /// let listed = std::thread::spawn(|| plumbing::in_flight_requests(stats)).join().unwrap();
 /// assert_eq!(listed.requests[0].path, "/orders/42");
 /// plumbing::request_finished(stats, request, Instant::now());
@@ -150,8 +152,20 @@ mod tests {
     fn requests_are_counted_in_and_out_and_read_by_the_getters() {
         let stats = Stats::new();
         let now = Instant::now();
-        let first = request_started(&stats, "GET", "/", "HTTP/1.1", now);
-        let second = request_started(&stats, "GET", "/", "HTTP/1.1", now);
+        let first = request_started(
+            &stats,
+            "GET",
+            "/",
+            VersionCode::of(http::Version::HTTP_11),
+            now,
+        );
+        let second = request_started(
+            &stats,
+            "GET",
+            "/",
+            VersionCode::of(http::Version::HTTP_11),
+            now,
+        );
         request_finished(&stats, first, now);
         assert_eq!((stats.requests(), stats.in_flight()), (2, 1));
         request_finished(&stats, second, now);

@@ -2,10 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What the master read of a live worker just before it sent the SIGKILL it decided (the
-/// worker's start timeout or drain deadline passed): each thread's name, state, kernel wait
-/// channel and system call, from `/proc`, and the process's resident memory. The evidence of
-/// why a worker hung, kept after the process is gone.
+/// What the master learnt of a live worker just before it sent the SIGKILL it decided (the
+/// worker's start timeout or drain deadline passed, or it fell silent): what the worker
+/// answered when asked (its requests in flight, the stack of each of its threads) and what
+/// `/proc` tells of each thread (name, state, kernel wait channel, system call) and of the
+/// process's resident memory. The evidence of why a worker hung, kept after the process is
+/// gone.
 ///
 /// Taken within `Builder::kill_report_timeout` (1 s by default), then the kill goes ahead:
 /// whatever was read by then is the report ([`KillReport::complete`] says whether every thread
@@ -23,7 +25,7 @@ use serde::{Deserialize, Serialize};
 ///                 "wchan":"futex_wait_queue","syscall":"futex"}]}"#;
 /// let report: KillReport = serde_json::from_str(json).unwrap();
 /// assert_eq!(report.threads[0].syscall.as_deref(), Some("futex"));
-/// assert_eq!(report.summary(), "1 thread, 1 in futex");
+/// assert_eq!(report.summary(), "1 thread, 1 in futex; the worker did not answer");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -49,6 +51,17 @@ pub struct KillReport {
     pub threads_left_out: usize,
     /// The process's threads, by thread id.
     pub threads: Vec<ThreadReport>,
+    /// Whether the worker answered the master's asking in time, with its requests in flight
+    /// and its threads' stacks; when it did not (stopped, its capture too slow, a worker of an
+    /// earlier build), the report holds what `/proc` tells.
+    #[serde(default)]
+    pub worker_answered: bool,
+    /// The worker's requests in flight, oldest first, at most 32.
+    #[serde(default)]
+    pub requests: Vec<ReportedRequest>,
+    /// Requests in flight the report does not list.
+    #[serde(default)]
+    pub requests_left_out: u64,
 }
 
 /// One thread of a [`KillReport`], as `/proc/PID/task/TID/` shows it.
@@ -135,6 +148,22 @@ impl KillReport {
         }
         if !self.complete {
             text.push_str(" (cut short)");
+        }
+        if !self.worker_answered {
+            text.push_str("; the worker did not answer");
+        }
+        let requests = self.requests.len() as u64 + self.requests_left_out;
+        if requests > 0 {
+            let s = if requests == 1 { "" } else { "s" };
+            text.push_str(&format!("; {requests} request{s} in flight"));
+            if let Some(oldest) = self.requests.first() {
+                text.push_str(&format!(
+                    ", oldest {} {} for {:.1} s",
+                    oldest.method,
+                    oldest.path,
+                    oldest.age_ms as f64 / 1000.0
+                ));
+            }
         }
         text
     }

@@ -66,6 +66,9 @@ mod tests {
             complete: true,
             threads_left_out: 0,
             threads: Vec::new(),
+            worker_answered: false,
+            requests: Vec::new(),
+            requests_left_out: 0,
         }
     }
 

@@ -13,10 +13,12 @@
 mod bounded;
 pub(crate) mod codec;
 mod criterion;
+mod report;
 
 use serde::{Deserialize, Serialize};
 
 pub use criterion::CriterionKind;
+pub(crate) use report::{ThreadStack, WorkerReport};
 
 /// The protocol version spoken by this build. A frame of another version (a worker of a newer
 /// build) is reported, not obeyed.
@@ -78,6 +80,9 @@ pub enum WorkerMessage {
         /// Connections still open, cut as the worker exits.
         connections: u64,
     },
+    /// What the worker is doing, as the master asked ([`MasterMessage::Report`]) before it
+    /// kills it. A master of an earlier build never asks.
+    Report(WorkerReport),
 }
 
 /// What the master tells a worker.
@@ -92,6 +97,14 @@ pub(crate) enum MasterMessage {
         /// share a clock (only Linux's `CLOCK_MONOTONIC` is shared, and not across time
         /// namespaces); the worker, counting from when it reads the frame, errs late by the
         /// frame's transit only.
+        deadline_ms: u64,
+    },
+    /// Say what you are doing (your requests in flight, your threads' stacks) within
+    /// `deadline_ms` milliseconds: the master is about to kill you, and keeps your answer in its
+    /// report. A worker of an earlier build reports it as unusable, and the report holds what
+    /// `/proc` tells.
+    Report {
+        /// Milliseconds left for the answer, measured as for [`MasterMessage::Drain`].
         deadline_ms: u64,
     },
 }

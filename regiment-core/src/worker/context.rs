@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::drain::Drain;
-use super::in_flight::{InFlightRegistry, InFlightSnapshot, Ticket};
+use super::in_flight::{InFlightRegistry, InFlightSnapshot, Ticket, VersionCode};
 use super::ipc::Outgoing;
 use crate::Readiness;
 use crate::latency::{self, BUCKETS, Histogram};
@@ -131,7 +131,7 @@ impl Stats {
         &self,
         method: &str,
         path: &str,
-        version: &'static str,
+        version: VersionCode,
         started: Instant,
     ) -> StartedRequest {
         self.count_started();
@@ -371,7 +371,9 @@ mod tests {
         let ctx = WorkerContext::new(Readiness::Listening, outbox);
         let t0 = Instant::now();
         let finish = |after: Duration| {
-            let r = ctx.stats.request_started("GET", "/", "HTTP/1.1", t0);
+            let r =
+                ctx.stats
+                    .request_started("GET", "/", VersionCode::of(http::Version::HTTP_11), t0);
             ctx.stats.request_finished(r, t0 + after);
         };
         let latency = |written: &mut mpsc::UnboundedReceiver<Outgoing>| match written.try_recv() {

@@ -2,16 +2,21 @@
 //! them: a report taken before the master kills a hung worker lists what it was doing, and
 //! its runtime, blocked, cannot be asked.
 //!
-//! A fixed slab of [`CAPACITY`] entries behind a mutex held only to copy one entry in or out
-//! (no allocation, no call out while held), so that a reader never waits on a runtime thread
-//! that is blocked: a runtime thread blocks in the application's code, never holding it.
-//! Each entry keeps the method, the path without its query (at most [`MAX_PATH`] bytes), the
-//! HTTP version and when the request came; never headers, bodies or query strings. Requests
-//! past the capacity are counted, not listed.
+//! A fixed table of [`CAPACITY`] slots of atomics, written without a lock: a request takes a
+//! free slot (one compare-and-swap on the slot its thread freed last, which is nearly always
+//! free), writes its method, its path without the query (at most [`MAX_PATH`] bytes), its HTTP
+//! version and when it came, and clears the slot when it finishes; never headers, bodies or
+//! query strings. A slot's fields are written between two bumps of its sequence number (a
+//! seqlock: one writer, the request that holds it), so that a reader, which never waits on a
+//! writer, keeps only what it read whole. Requests past the capacity are counted, not listed.
+//! The request path pays about 60 instructions for it (BENCHMARKS.md, "Latency buckets and the
+//! requests in flight").
 //!
 //! Read through [`crate::plumbing::in_flight_requests`], which shows an example.
 
-use std::sync::Mutex;
+use std::cell::Cell;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
 /// How many requests are listed at most; more in flight are counted in
@@ -19,49 +24,90 @@ use std::time::{Duration, Instant};
 pub const CAPACITY: usize = 256;
 
 /// The longest path kept, in bytes; a longer one is cut at a char boundary and marked `…`.
-pub const MAX_PATH: usize = 256;
+pub const MAX_PATH: usize = 128;
 
 /// The longest method kept, in bytes (extension methods may be longer; they are cut).
 const MAX_METHOD: usize = 16;
 
-/// Where one request is listed, handed back when it finishes: `None` if the slab was full.
+const PATH_WORDS: usize = MAX_PATH / 8;
+const METHOD_WORDS: usize = MAX_METHOD / 8;
+
+/// The HTTP versions a slot names by number (0: unknown).
+const VERSIONS: [&str; 6] = [
+    "HTTP/?", "HTTP/0.9", "HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/3",
+];
+
+/// A request's HTTP version, as a slot keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionCode(u8);
+
+impl VersionCode {
+    /// The code of `version`.
+    #[inline]
+    pub fn of(version: http::Version) -> Self {
+        Self(match version {
+            http::Version::HTTP_09 => 1,
+            http::Version::HTTP_10 => 2,
+            http::Version::HTTP_11 => 3,
+            http::Version::HTTP_2 => 4,
+            http::Version::HTTP_3 => 5,
+            _ => 0,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        VERSIONS
+            .get(usize::from(self.0))
+            .copied()
+            .unwrap_or(VERSIONS[0])
+    }
+}
+
+/// Where one request is listed, handed back when it finishes: `None` if the table was full.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket(Option<u16>);
 
-#[derive(Clone, Copy)]
-struct Entry {
-    method: [u8; MAX_METHOD],
-    method_len: u8,
-    path: [u8; MAX_PATH],
-    path_len: u16,
-    path_cut: bool,
-    version: &'static str,
-    started: Option<Instant>,
+/// One request's place in the table. Aligned to a cache line of its own: requests of
+/// different threads do not write into each other's lines.
+#[repr(align(64))]
+struct Slot {
+    /// Whether a request holds it: taken by compare-and-swap, given back by a store.
+    taken: AtomicBool,
+    /// Odd while the fields below are written, bumped twice by each request that takes it.
+    seq: AtomicU32,
+    /// When the request came, in nanoseconds after the table's epoch, plus one; 0: no request
+    /// listed.
+    started: AtomicU64,
+    /// The method's length, the version's code, the path's length and whether it was cut,
+    /// a byte each.
+    shape: AtomicU32,
+    method: [AtomicU64; METHOD_WORDS],
+    path: [AtomicU64; PATH_WORDS],
 }
 
-impl Entry {
-    const EMPTY: Entry = Entry {
-        method: [0; MAX_METHOD],
-        method_len: 0,
-        path: [0; MAX_PATH],
-        path_len: 0,
-        path_cut: false,
-        version: "",
-        started: None,
+impl Slot {
+    const EMPTY: Slot = Slot {
+        taken: AtomicBool::new(false),
+        seq: AtomicU32::new(0),
+        started: AtomicU64::new(0),
+        shape: AtomicU32::new(0),
+        method: [const { AtomicU64::new(0) }; METHOD_WORDS],
+        path: [const { AtomicU64::new(0) }; PATH_WORDS],
     };
 }
 
-struct Slab {
-    /// Which entries hold a request, one bit each.
-    used: [u64; CAPACITY / 64],
-    entries: [Entry; CAPACITY],
-    /// Requests in flight that found the slab full.
-    unlisted: u64,
+thread_local! {
+    /// The slot this thread freed last: where it looks first.
+    static HINT: Cell<u16> = const { Cell::new(0) };
 }
 
 /// The registry of one process's requests in flight (see the module docs).
 pub(crate) struct InFlightRegistry {
-    slab: Mutex<Slab>,
+    slots: [Slot; CAPACITY],
+    /// What `started` counts from: the first request's start.
+    epoch: OnceLock<Instant>,
+    /// Requests in flight that found the table full.
+    unlisted: AtomicU64,
 }
 
 impl std::fmt::Debug for InFlightRegistry {
@@ -72,6 +118,7 @@ impl std::fmt::Debug for InFlightRegistry {
 
 /// The prefix of `text` that fits in `max` bytes, cut at a char boundary; and whether it was
 /// cut.
+#[inline]
 fn prefix(text: &str, max: usize) -> (&[u8], bool) {
     if text.len() <= max {
         return (text.as_bytes(), false);
@@ -83,20 +130,77 @@ fn prefix(text: &str, max: usize) -> (&[u8], bool) {
     (&text.as_bytes()[..end], true)
 }
 
+/// Writes `bytes` into `words`, eight to a word (the last one padded with zeros); `bytes` fits.
+#[inline]
+fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut i = 0;
+    for chunk in chunks.by_ref() {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        words[i].store(word, Ordering::Relaxed);
+        i += 1;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        // Byte by byte, not a copy of a variable length: no call out of line.
+        let word = rest
+            .iter()
+            .rev()
+            .fold(0u64, |word, &b| (word << 8) | u64::from(b));
+        words[i].store(word, Ordering::Relaxed);
+    }
+}
+
+/// The first `len` bytes held in `words`.
+fn load_bytes(words: &[AtomicU64], len: usize) -> Vec<u8> {
+    let mut bytes: Vec<u8> = words
+        .iter()
+        .flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes())
+        .collect();
+    bytes.truncate(len);
+    bytes
+}
+
+/// What a reader took of one slot.
+struct Taken {
+    started: u64,
+    shape: u32,
+    method: Vec<u8>,
+    path: Vec<u8>,
+}
+
 impl InFlightRegistry {
     pub(crate) const fn new() -> Self {
         Self {
-            slab: Mutex::new(Slab {
-                used: [0; CAPACITY / 64],
-                entries: [Entry::EMPTY; CAPACITY],
-                unlisted: 0,
-            }),
+            slots: [const { Slot::EMPTY }; CAPACITY],
+            epoch: OnceLock::new(),
+            unlisted: AtomicU64::new(0),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Slab> {
-        // Nothing that can panic runs under the lock; a poisoned one is whole all the same.
-        self.slab.lock().unwrap_or_else(|e| e.into_inner())
+    /// Takes a free slot: the one this thread freed last if it is free, else the next free one.
+    #[inline]
+    fn take_slot(&self) -> Option<usize> {
+        let hint = usize::from(HINT.get()) % CAPACITY;
+        let take = |i: usize| {
+            let slot: &Slot = &self.slots[i];
+            !slot.taken.load(Ordering::Relaxed)
+                && slot
+                    .taken
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+        };
+        if take(hint) {
+            return Some(hint);
+        }
+        self.take_slot_past(hint, take)
+    }
+
+    #[inline(never)]
+    fn take_slot_past(&self, hint: usize, take: impl Fn(usize) -> bool) -> Option<usize> {
+        (1..CAPACITY)
+            .map(|k| (hint + k) % CAPACITY)
+            .find(|&i| take(i))
     }
 
     /// Lists a request that came at `started`. `path` must be the path alone: the caller
@@ -106,75 +210,107 @@ impl InFlightRegistry {
         &self,
         method: &str,
         path: &str,
-        version: &'static str,
+        version: VersionCode,
         started: Instant,
     ) -> Ticket {
-        let (method, _) = prefix(method, MAX_METHOD);
-        let (path, path_cut) = prefix(path, MAX_PATH);
-        let mut slab = self.lock();
-        let Some(word) = slab.used.iter().position(|w| *w != u64::MAX) else {
-            slab.unlisted += 1;
+        let Some(index) = self.take_slot() else {
+            self.unlisted.fetch_add(1, Ordering::Relaxed);
             return Ticket(None);
         };
-        let bit = slab.used[word].trailing_ones() as usize;
-        slab.used[word] |= 1 << bit;
-        let index = word * 64 + bit;
-        let entry = &mut slab.entries[index];
-        entry.method[..method.len()].copy_from_slice(method);
-        entry.method_len = method.len() as u8;
-        entry.path[..path.len()].copy_from_slice(path);
-        entry.path_len = path.len() as u16;
-        entry.path_cut = path_cut;
-        entry.version = version;
-        entry.started = Some(started);
+        let epoch = *self.epoch.get_or_init(|| started);
+        // Kept one more than it is: 0 means "none".
+        let since = u64::try_from(started.saturating_duration_since(epoch).as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        let (method, _) = prefix(method, MAX_METHOD);
+        let (path, path_cut) = prefix(path, MAX_PATH);
+        let slot = &self.slots[index];
+        let seq = slot.seq.load(Ordering::Relaxed);
+        slot.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        store_bytes(&slot.method, method);
+        store_bytes(&slot.path, path);
+        slot.shape.store(
+            u32::from_le_bytes([
+                method.len() as u8,
+                version.0,
+                path.len() as u8,
+                u8::from(path_cut),
+            ]),
+            Ordering::Relaxed,
+        );
+        slot.started.store(since, Ordering::Relaxed);
+        slot.seq.store(seq.wrapping_add(2), Ordering::Release);
         Ticket(Some(index as u16))
     }
 
     /// Takes a request off the list.
     #[inline]
     pub(crate) fn remove(&self, ticket: Ticket) {
-        let mut slab = self.lock();
         match ticket.0 {
             Some(index) => {
-                let index = usize::from(index);
-                slab.used[index / 64] &= !(1 << (index % 64));
+                let slot = &self.slots[usize::from(index)];
+                slot.started.store(0, Ordering::Relaxed);
+                slot.taken.store(false, Ordering::Release);
+                HINT.set(index);
             }
-            None => slab.unlisted = slab.unlisted.saturating_sub(1),
+            None => {
+                self.unlisted.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 
-    /// The requests in flight at `now`, oldest first. Copies the slab under the lock, then
-    /// builds the strings once it is released.
-    pub(crate) fn snapshot(&self, now: Instant) -> InFlightSnapshot {
-        let mut taken = Vec::with_capacity(CAPACITY);
-        let unlisted = {
-            let slab = self.lock();
-            for (word, bits) in slab.used.iter().enumerate() {
-                let mut bits = *bits;
-                while bits != 0 {
-                    let bit = bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    taken.push(slab.entries[word * 64 + bit]);
-                }
+    /// Reads one slot whole, or `None` if it lists no request (or was rewritten over and over
+    /// while read).
+    fn read(slot: &Slot) -> Option<Taken> {
+        for _ in 0..64 {
+            let before = slot.seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
             }
-            slab.unlisted
+            let taken = Taken {
+                started: slot.started.load(Ordering::Relaxed),
+                shape: slot.shape.load(Ordering::Relaxed),
+                method: load_bytes(&slot.method, MAX_METHOD),
+                path: load_bytes(&slot.path, MAX_PATH),
+            };
+            fence(Ordering::Acquire);
+            if slot.seq.load(Ordering::Relaxed) == before {
+                return (taken.started != 0).then_some(taken);
+            }
+        }
+        None
+    }
+
+    /// The requests in flight at `now`, oldest first.
+    pub(crate) fn snapshot(&self, now: Instant) -> InFlightSnapshot {
+        let unlisted = self.unlisted.load(Ordering::Relaxed);
+        let Some(&epoch) = self.epoch.get() else {
+            return InFlightSnapshot {
+                requests: Vec::new(),
+                unlisted,
+            };
         };
-        let mut requests: Vec<InFlightRequest> = taken
+        let mut requests: Vec<InFlightRequest> = self
+            .slots
             .iter()
-            .map(|e| {
-                let path = String::from_utf8_lossy(&e.path[..usize::from(e.path_len)]);
+            .filter(|s| s.taken.load(Ordering::Acquire))
+            .filter_map(Self::read)
+            .map(|t| {
+                let [method_len, version, path_len, path_cut] = t.shape.to_le_bytes();
+                let method = &t.method[..usize::from(method_len).min(MAX_METHOD)];
+                let path = String::from_utf8_lossy(&t.path[..usize::from(path_len).min(MAX_PATH)]);
+                let started = epoch + Duration::from_nanos(t.started - 1);
                 InFlightRequest {
-                    method: String::from_utf8_lossy(&e.method[..usize::from(e.method_len)])
-                        .into_owned(),
-                    path: if e.path_cut {
+                    method: String::from_utf8_lossy(method).into_owned(),
+                    path: if path_cut != 0 {
                         format!("{path}…")
                     } else {
                         path.into_owned()
                     },
-                    version: e.version,
-                    age: e
-                        .started
-                        .map_or(Duration::ZERO, |s| now.saturating_duration_since(s)),
+                    version: VersionCode(version).name(),
+                    age: now.saturating_duration_since(started),
                 }
             })
             .collect();
@@ -214,8 +350,13 @@ mod tests {
     fn lists_requests_until_they_finish_oldest_first() {
         let registry = InFlightRegistry::new();
         let t0 = Instant::now();
-        let first = registry.insert("GET", "/a", "HTTP/1.1", t0);
-        let second = registry.insert("POST", "/b", "HTTP/2", t0 + Duration::from_millis(5));
+        let first = registry.insert("GET", "/a", VersionCode::of(http::Version::HTTP_11), t0);
+        let second = registry.insert(
+            "POST",
+            "/b",
+            VersionCode::of(http::Version::HTTP_2),
+            t0 + Duration::from_millis(5),
+        );
         let snapshot = registry.snapshot(t0 + Duration::from_millis(10));
         assert_eq!(
             snapshot.requests,
@@ -247,7 +388,14 @@ mod tests {
         let registry = InFlightRegistry::new();
         let now = Instant::now();
         let tickets: Vec<_> = (0..CAPACITY + 3)
-            .map(|i| registry.insert("GET", &format!("/{i}"), "HTTP/1.1", now))
+            .map(|i| {
+                registry.insert(
+                    "GET",
+                    &format!("/{i}"),
+                    VersionCode::of(http::Version::HTTP_11),
+                    now,
+                )
+            })
             .collect();
         let full = registry.snapshot(now);
         assert_eq!((full.requests.len(), full.unlisted), (CAPACITY, 3));
@@ -257,7 +405,12 @@ mod tests {
         let empty = registry.snapshot(now);
         assert_eq!((empty.requests.len(), empty.unlisted), (0, 0));
         // Entries freed are taken again.
-        let t = registry.insert("GET", "/again", "HTTP/1.1", now);
+        let t = registry.insert(
+            "GET",
+            "/again",
+            VersionCode::of(http::Version::HTTP_11),
+            now,
+        );
         assert_eq!(registry.snapshot(now).requests[0].path, "/again");
         registry.remove(t);
     }
@@ -267,11 +420,74 @@ mod tests {
         let registry = InFlightRegistry::new();
         let now = Instant::now();
         let long = format!("/{}", "é".repeat(MAX_PATH));
-        registry.insert("VERYLONGEXTENSIONMETHOD", &long, "HTTP/1.1", now);
+        registry.insert(
+            "VERYLONGEXTENSIONMETHOD",
+            &long,
+            VersionCode::of(http::Version::HTTP_11),
+            now,
+        );
         let listed = &registry.snapshot(now).requests[0];
         assert_eq!(listed.method, "VERYLONGEXTENSIO");
         assert!(listed.path.ends_with('…'), "{}", listed.path);
         assert!(listed.path.len() <= MAX_PATH + '…'.len_utf8());
         assert!(!listed.path.contains('\u{FFFD}'), "cut inside a char");
+    }
+
+    /// Requests taking and freeing slots on several threads while another reads: every entry
+    /// read is one request's, whole (its method and path written by the same request).
+    #[test]
+    fn a_reader_sees_only_whole_entries_while_writers_rewrite_them() {
+        const WRITERS: u32 = 3;
+        let registry = InFlightRegistry::new();
+        let now = Instant::now();
+        let enough = AtomicBool::new(false);
+        let writers_left = AtomicU32::new(WRITERS);
+        // Each writer keeps one request listed at all times: the next is listed before the
+        // last is taken off.
+        let write = |writer: u32| {
+            let mut listed = None;
+            for round in 0..2_000_000u32 {
+                if enough.load(Ordering::Relaxed) {
+                    break;
+                }
+                let n = writer * 10_000_000 + round;
+                let path = format!("/{n}/{}", "x".repeat((n % 90) as usize));
+                let method = format!("M{}", n % 1000);
+                let version = VersionCode::of(http::Version::HTTP_11);
+                let ticket = registry.insert(&method, &path, version, now);
+                if let Some(last) = listed.replace(ticket) {
+                    registry.remove(last);
+                }
+            }
+            if let Some(last) = listed {
+                registry.remove(last);
+            }
+            writers_left.fetch_sub(1, Ordering::Relaxed);
+        };
+        let read = || {
+            let mut seen = 0;
+            // Until enough entries are checked, or the writers are done.
+            while seen < 2_000 && writers_left.load(Ordering::Relaxed) > 0 {
+                for r in registry.snapshot(now).requests {
+                    let n: u32 = r.path[1..].split('/').next().unwrap().parse().unwrap();
+                    assert_eq!(r.method, format!("M{}", n % 1000), "{r:?}");
+                    assert_eq!(r.path, format!("/{n}/{}", "x".repeat((n % 90) as usize)));
+                    seen += 1;
+                }
+            }
+            enough.store(true, Ordering::Relaxed);
+            seen
+        };
+        let seen = std::thread::scope(|scope| {
+            for writer in 0..WRITERS {
+                scope.spawn(move || write(writer));
+            }
+            scope.spawn(read).join().unwrap()
+        });
+        assert!(
+            seen >= 2_000,
+            "only {seen} entries read while the writers wrote"
+        );
+        assert_eq!(registry.snapshot(now).requests, []);
     }
 }

@@ -7,7 +7,7 @@
 //! [`log_guard::survive`], after what they report was done.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::signal::unix::{SignalKind, signal};
@@ -62,6 +62,9 @@ async fn run(
     let mut term = signal(SignalKind::terminate()).ok();
     let mut int = signal(SignalKind::interrupt()).ok();
     let mut master_alive = true;
+    // Reports the master asked for, built on the blocking pool (they take a while: the stacks
+    // are captured one thread at a time), written here.
+    let (reports_tx, mut reports) = mpsc::unbounded_channel();
     loop {
         tokio::select! {
             Some(out) = outbox.recv() => match out {
@@ -81,6 +84,13 @@ async fn run(
                 Some(Ok(Incoming::Message(MasterMessage::Drain { deadline_ms }))) => {
                     drain.begin("the master asked", Duration::from_millis(deadline_ms));
                 }
+                Some(Ok(Incoming::Message(MasterMessage::Report { deadline_ms }))) => {
+                    let deadline = Instant::now() + Duration::from_millis(deadline_ms);
+                    let reports_tx = reports_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = reports_tx.send(super::report::answer(deadline));
+                    });
+                }
                 Some(Ok(Incoming::Invalid(why))) => {
                     log_guard::survive(|| {
                         tracing::warn!(%why, "ignored an unusable message from the master")
@@ -96,6 +106,13 @@ async fn run(
                     drain.begin("the master is gone", drain.timeout());
                 }
             },
+            Some(report) = reports.recv() => {
+                if master_alive && let Err(e) = sink.send(WorkerMessage::Report(report)).await {
+                    log_guard::survive(|| {
+                        tracing::warn!(error = %e, "could not write a report to the master")
+                    });
+                }
+            }
             Some(()) = recv(&mut term) => drain.begin("SIGTERM", drain.timeout()),
             Some(()) = recv(&mut int) => drain.begin("SIGINT", drain.timeout()),
         }

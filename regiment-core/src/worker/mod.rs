@@ -34,6 +34,7 @@ mod ipc;
 pub(crate) mod memory;
 #[cfg(target_os = "linux")]
 pub(crate) mod process_name;
+mod report;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -30,6 +30,8 @@ use crate::protocol::{Incoming, MasterMessage, WorkerMessage};
 pub(crate) enum ToWorker {
     /// Drain; the master kills the worker at `kill_at`.
     Drain { kill_at: Instant },
+    /// Say what you are doing, by `by`: the master is about to kill you.
+    AskReport { by: Instant },
     /// Stop serving the channel and give its stream back, for an upgrade in place (what was
     /// sent before this is written first).
     HandOver(oneshot::Sender<HandedOver>),
@@ -42,11 +44,22 @@ pub(crate) struct HandedOver {
     pub(crate) pending: BytesMut,
 }
 
-/// The drain message as written now, for a worker killed at `kill_at`.
-fn drain_message(kill_at: Instant) -> MasterMessage {
-    let left = kill_at.saturating_duration_since(Instant::now());
-    MasterMessage::Drain {
-        deadline_ms: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+/// Milliseconds from now until `at`, as a frame written now carries them.
+fn millis_until(at: Instant) -> u64 {
+    let left = at.saturating_duration_since(Instant::now());
+    u64::try_from(left.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The message as written now.
+fn message(to_worker: &ToWorker) -> Option<MasterMessage> {
+    match *to_worker {
+        ToWorker::Drain { kill_at } => Some(MasterMessage::Drain {
+            deadline_ms: millis_until(kill_at),
+        }),
+        ToWorker::AskReport { by } => Some(MasterMessage::Report {
+            deadline_ms: millis_until(by),
+        }),
+        ToWorker::HandOver(_) => None,
     }
 }
 
@@ -84,12 +97,6 @@ pub(crate) fn start(
                 // EOF tells it.
                 () = to_loop.closed() => return,
                 msg = outbox.recv(), if outbox_open => match msg {
-                    Some(ToWorker::Drain { kill_at }) => {
-                        if writable && let Err(e) = sink.send(drain_message(kill_at)).await {
-                            tracing::debug!(%id, error = %e, "could not write to worker");
-                            writable = false;
-                        }
-                    }
                     Some(ToWorker::HandOver(answer)) => {
                         let pending = std::mem::take(frames.read_buffer_mut());
                         let r = frames.into_inner();
@@ -101,6 +108,15 @@ pub(crate) fn start(
                             Err(e) => tracing::error!(%id, error = %e, "cannot hand the IPC channel over"),
                         }
                         return;
+                    }
+                    Some(to_worker) => {
+                        if writable
+                            && let Some(msg) = message(&to_worker)
+                            && let Err(e) = sink.send(msg).await
+                        {
+                            tracing::debug!(%id, error = %e, "could not write to worker");
+                            writable = false;
+                        }
                     }
                     // The driver reaped this worker: what it wrote before it exited is still
                     // read, to the EOF its exit left, so that its exit is booked after its last
@@ -126,12 +142,12 @@ pub(crate) fn start(
             }
         }
         // Keep the write half open until the worker is gone: a drain may still be sent.
-        while outbox_open && let Some(msg) = outbox.recv().await {
+        while outbox_open && let Some(to_worker) = outbox.recv().await {
             // A closed channel is not handed over (the driver waits for its worker's exit
-            // first): dropping the answer says so.
-            if let ToWorker::Drain { kill_at } = msg
-                && writable
-                && sink.send(drain_message(kill_at)).await.is_err()
+            // first): dropping the answer (in `to_worker`) says so.
+            if writable
+                && let Some(msg) = message(&to_worker)
+                && sink.send(msg).await.is_err()
             {
                 writable = false;
             }

@@ -564,6 +564,10 @@ impl Driver {
                 id,
                 left: AbandonedDrain::new(in_flight, connections),
             },
+            FromWorker::Message(id, WorkerMessage::Report(answer)) => {
+                self.kill_reporter.answered(id, answer);
+                return;
+            }
             FromWorker::Invalid(id, why) => Input::InvalidMessage { id, why },
             FromWorker::Closed(id) => {
                 self.channel_closed(id);
@@ -611,8 +615,13 @@ impl Driver {
                 generation,
                 why,
             };
+            let to_worker = p.to_worker.clone();
             let at_ms = self.wall_clock().unix_ms(self.clock.now());
-            self.kill_reporter.start(subject, at_ms);
+            if let Some(by) = self.kill_reporter.start(subject, at_ms)
+                && to_worker.try_send(ToWorker::AskReport { by }).is_err()
+            {
+                tracing::debug!(%id, "report not asked of the worker: its channel is full");
+            }
             return;
         }
         self.sigkill(id, why);

@@ -1,6 +1,12 @@
 //! Kill reports: before the SIGKILL of a live worker that the master decided (its start
-//! timeout or its drain deadline passed), the driver reads what `/proc` tells of its threads,
-//! within a bound (`Builder::kill_report_timeout`), then kills it.
+//! timeout or its drain deadline passed, or it fell silent), the driver asks the worker what it
+//! is doing (its requests in flight, its threads' stacks: the worker's IPC thread answers, not
+//! its application's runtime, which may be the one blocked) and reads what `/proc` tells of its
+//! threads, both within a bound (`Builder::kill_report_timeout`), then kills it.
+//!
+//! The worker is given three quarters of the bound to answer, so that its answer, on its way
+//! as it ends, still comes in time; a worker that does not answer (stopped, its capture too
+//! slow, a worker of an earlier build) leaves the report with what `/proc` tells.
 //!
 //! The reading runs on a blocking thread and hands over what it reads as it goes; a task
 //! collects it until the reading ends or the bound passes, whichever comes first, and hands
@@ -12,14 +18,15 @@
 
 mod proc_threads;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::super::policy::{KillReason, WorkerId};
-use crate::events::KillReport;
+use crate::events::{KillReport, ThreadReport};
+use crate::protocol::WorkerReport;
 use proc_threads::{Finding, read_process};
 
 /// The worker a report is taken of, and why it is killed.
@@ -46,8 +53,9 @@ pub(super) struct KillReporter {
     bound: Duration,
     taken_tx: mpsc::UnboundedSender<Taken>,
     taken_rx: mpsc::UnboundedReceiver<Taken>,
-    /// The workers whose report is being taken: their kill waits for it.
-    taking: BTreeSet<WorkerId>,
+    /// The workers whose report is being taken (their kill waits for it), and where their
+    /// answer goes.
+    taking: BTreeMap<WorkerId, Option<oneshot::Sender<WorkerReport>>>,
 }
 
 impl KillReporter {
@@ -57,7 +65,7 @@ impl KillReporter {
             bound,
             taken_tx,
             taken_rx,
-            taking: BTreeSet::new(),
+            taking: BTreeMap::new(),
         }
     }
 
@@ -80,17 +88,40 @@ impl KillReporter {
     }
 
     /// Starts taking a report of `subject`, at `at_ms` (Unix milliseconds); it arrives through
-    /// [`KillReporter::finished`] within the bound.
-    pub(super) fn start(&mut self, subject: Subject, at_ms: u64) {
-        if !self.taking.insert(subject.id) {
-            return;
+    /// [`KillReporter::finished`] within the bound. Returns by when the worker is asked to
+    /// answer, `None` if its report is being taken already.
+    pub(super) fn start(&mut self, subject: Subject, at_ms: u64) -> Option<Instant> {
+        if self.taking.contains_key(&subject.id) {
+            return None;
         }
-        let deadline = Instant::now() + self.bound;
+        let (answer_tx, answer) = oneshot::channel();
+        self.taking.insert(subject.id, Some(answer_tx));
+        let now = Instant::now();
+        let deadline = now + self.bound;
         let taken_tx = self.taken_tx.clone();
         tokio::spawn(async move {
-            let report = take(subject, at_ms, deadline).await;
+            let report = take(subject, at_ms, deadline, answer).await;
             let _ = taken_tx.send(Taken { subject, report });
         });
+        Some(now + self.bound * 3 / 4)
+    }
+
+    /// Worker `id` answered: its answer goes into its report if one is being taken (a worker
+    /// that answers unasked, or twice, is ignored).
+    pub(super) fn answered(&mut self, id: WorkerId, answer: WorkerReport) {
+        match self.taking.get_mut(&id).and_then(Option::take) {
+            Some(to_report) => {
+                let _ = to_report.send(answer);
+            }
+            None => tracing::debug!(worker = ?id, "a report nobody asked for, ignored"),
+        }
+    }
+
+    /// Worker `id`'s channel closed: no answer will come, its report need not wait for one.
+    pub(super) fn channel_closed(&mut self, id: WorkerId) {
+        if let Some(answer) = self.taking.get_mut(&id) {
+            answer.take();
+        }
     }
 
     /// The next report taken.
@@ -105,8 +136,14 @@ impl KillReporter {
     }
 }
 
-/// Reads `/proc/PID` on a blocking thread until it is read or `deadline` passes.
-async fn take(subject: Subject, at_ms: u64, deadline: Instant) -> KillReport {
+/// Reads `/proc/PID` on a blocking thread and waits for the worker's answer, until both are in
+/// or `deadline` passes.
+async fn take(
+    subject: Subject,
+    at_ms: u64,
+    deadline: Instant,
+    answer: oneshot::Receiver<WorkerReport>,
+) -> KillReport {
     let mut report = KillReport {
         id: 0,
         at_ms,
@@ -118,6 +155,9 @@ async fn take(subject: Subject, at_ms: u64, deadline: Instant) -> KillReport {
         complete: false,
         threads_left_out: 0,
         threads: Vec::new(),
+        worker_answered: false,
+        requests: Vec::new(),
+        requests_left_out: 0,
     };
     let (findings_tx, mut findings) = mpsc::unbounded_channel();
     let dir = PathBuf::from(format!("/proc/{}", subject.pid));
@@ -134,16 +174,49 @@ async fn take(subject: Subject, at_ms: u64, deadline: Instant) -> KillReport {
             }
         }
     };
-    let complete = tokio::time::timeout_at(deadline.into(), collect)
-        .await
-        .is_ok();
-    report.complete = complete;
+    let (read, answer) = tokio::join!(
+        tokio::time::timeout_at(deadline.into(), collect),
+        tokio::time::timeout_at(deadline.into(), answer),
+    );
+    report.complete = read.is_ok();
+    if let Ok(Ok(answer)) = answer {
+        with_answer(&mut report, answer);
+    }
     report
+}
+
+/// Puts the worker's answer into its report: its requests, and each thread's stack beside what
+/// `/proc` told of it (a thread `/proc` was not read for in time is listed with its stack
+/// alone, its state unknown).
+fn with_answer(report: &mut KillReport, answer: WorkerReport) {
+    report.worker_answered = true;
+    report.requests = answer.requests;
+    report.requests_left_out = answer.requests_left_out;
+    for stack in answer.stacks {
+        let known = report.threads.len();
+        match report.threads.iter_mut().find(|t| t.tid == stack.tid) {
+            Some(thread) => thread.stack = stack.frames,
+            None if known < KillReport::MAX_THREADS => {
+                report.threads.push(ThreadReport {
+                    tid: stack.tid,
+                    name: String::new(),
+                    state: "unknown".to_owned(),
+                    wchan: None,
+                    syscall: None,
+                    stack: stack.frames,
+                });
+            }
+            None => {}
+        }
+    }
+    report.threads.sort_by_key(|t| t.tid);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::{ReportedRequest, StackFrame};
+    use crate::protocol::ThreadStack;
 
     fn subject(pid: u32) -> Subject {
         Subject {
@@ -167,6 +240,8 @@ mod tests {
         assert!(!reporter.wanted(KillReason::ForcedStop));
         reporter.start(subject(child.id()), 1234);
         assert!(reporter.is_taking());
+        // As the driver does when the worker's channel closes: no answer will come.
+        reporter.channel_closed(WorkerId(7));
         let taken = reporter.finished().await;
         assert!(!reporter.is_taking());
         child.kill().unwrap();
@@ -204,6 +279,89 @@ mod tests {
         assert!(!taken.report.complete);
         assert!(taken.report.threads.is_empty());
         assert_eq!(taken.subject.id, WorkerId(7));
+    }
+
+    #[tokio::test]
+    async fn the_workers_answer_puts_its_requests_and_stacks_beside_what_proc_tells() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut reporter = KillReporter::new(Duration::from_secs(30));
+        let asked_at = Instant::now();
+        let by = reporter.start(subject(pid), 0).expect("a report started");
+        assert!(
+            by >= asked_at + Duration::from_secs(22),
+            "three quarters of the bound"
+        );
+        assert_eq!(
+            reporter.start(subject(pid), 0),
+            None,
+            "one report at a time"
+        );
+        reporter.answered(WorkerId(8), WorkerReport::default());
+        let frame = |function: &str| StackFrame {
+            function: function.into(),
+            file: Some("src/main.rs".into()),
+            line: Some(12),
+        };
+        let request = ReportedRequest {
+            method: "GET".into(),
+            path: "/slow".into(),
+            version: "HTTP/1.1".into(),
+            age_ms: 5230,
+        };
+        reporter.answered(
+            WorkerId(7),
+            WorkerReport {
+                requests: vec![request.clone()],
+                requests_left_out: 2,
+                stacks: vec![
+                    ThreadStack {
+                        tid: pid,
+                        frames: vec![frame("app::slow")],
+                    },
+                    // A thread /proc no longer shows (gone since): listed with its stack.
+                    ThreadStack {
+                        tid: u32::MAX,
+                        frames: vec![frame("app::gone")],
+                    },
+                ],
+            },
+        );
+        // A second answer is not taken.
+        reporter.answered(WorkerId(7), WorkerReport::default());
+        let report = reporter.finished().await.report;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(report.complete && report.worker_answered);
+        assert_eq!(
+            (report.requests, report.requests_left_out),
+            (vec![request], 2)
+        );
+        assert_eq!(report.threads.len(), 2, "{:?}", report.threads);
+        assert_eq!(report.threads[0].name, "sleep");
+        assert_eq!(report.threads[0].stack, [frame("app::slow")]);
+        assert_eq!(report.threads[1].tid, u32::MAX);
+        assert_eq!(report.threads[1].state, "unknown");
+        assert_eq!(report.threads[1].stack, [frame("app::gone")]);
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_does_not_answer_leaves_what_proc_tells() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let mut reporter = KillReporter::new(Duration::from_millis(300));
+        reporter.start(subject(child.id()), 0);
+        let report = reporter.finished().await.report;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!report.worker_answered);
+        assert!(report.requests.is_empty());
+        assert!(report.threads.iter().all(|t| t.stack.is_empty()));
     }
 
     #[test]

@@ -1,0 +1,37 @@
+//! The worker's answer when the master, about to kill it, asks what it is doing: its requests
+//! in flight, read from the registry the request path keeps (see [`super::in_flight`]), which
+//! needs nothing of the application's runtime, blocked as it may be.
+//!
+//! Built on the IPC thread's blocking pool, never on the application's runtime.
+
+use std::time::Instant;
+
+use crate::events::ReportedRequest;
+use crate::protocol::WorkerReport;
+
+/// What this worker is doing, by `deadline`, cut to fit a frame.
+pub(super) fn answer(_deadline: Instant) -> WorkerReport {
+    let (requests, requests_left_out) = match super::stats() {
+        Some(stats) => {
+            let snapshot = stats.in_flight_requests();
+            let requests = snapshot
+                .requests
+                .into_iter()
+                .map(|r| ReportedRequest {
+                    method: r.method,
+                    path: r.path,
+                    version: r.version.to_owned(),
+                    age_ms: u64::try_from(r.age.as_millis()).unwrap_or(u64::MAX),
+                })
+                .collect();
+            (requests, snapshot.unlisted)
+        }
+        None => (Vec::new(), 0),
+    };
+    WorkerReport {
+        requests,
+        requests_left_out,
+        stacks: Vec::new(),
+    }
+    .fitted()
+}
