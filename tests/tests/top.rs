@@ -212,10 +212,7 @@ fn latency_us(cell: &str) -> Option<f64> {
     if let Some(ms) = cell.strip_suffix("ms") {
         return ms.parse::<f64>().ok().map(|ms| ms * 1e3);
     }
-    cell.strip_suffix('s')?
-        .parse::<f64>()
-        .ok()
-        .map(|s| s * 1e6)
+    cell.strip_suffix('s')?.parse::<f64>().ok().map(|s| s * 1e6)
 }
 
 /// The p50 and p99 of the worker `pid` of slot 0 on `screen`, once both read as latencies.
@@ -416,8 +413,16 @@ fn top_shows_each_workers_p50_and_p99_latency() {
     let mut top = Top::spawn(&socket, &[], 40, 160);
     // No request finished yet: no latency to tell.
     let screen = top.wait_screen("the worker's row", |s| has_row(s, 0, pid));
-    assert_eq!(cell(&screen, "P50", 0, pid).as_deref(), Some("-"), "{screen}");
-    assert_eq!(cell(&screen, "P99", 0, pid).as_deref(), Some("-"), "{screen}");
+    assert_eq!(
+        cell(&screen, "P50", 0, pid).as_deref(),
+        Some("-"),
+        "{screen}"
+    );
+    assert_eq!(
+        cell(&screen, "P99", 0, pid).as_deref(),
+        Some("-"),
+        "{screen}"
+    );
 
     // Requests that each sleep 20 ms in the handler, bounded in count and time. The workers'
     // bucket of 20 ms starts at 16.4 ms (shown `16ms`): no figure of theirs can be lower.

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use regiment_core::{KillReport, Status};
 use regiment_core::plumbing::control::{Answer, Command};
+use regiment_core::{KillReport, Status};
 
 use crate::client::{Connection, Failure};
 use crate::deadline::Deadline;

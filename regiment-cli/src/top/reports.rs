@@ -26,10 +26,7 @@ impl Told {
     pub(crate) fn tell(&mut self, kept: &[KillReport], pane: &mut Pane) {
         for r in kept {
             if !self.last.contains(&(r.id, r.at_ms)) {
-                pane.push(
-                    Some(UNIX_EPOCH + Duration::from_millis(r.at_ms)),
-                    &line(r),
-                );
+                pane.push(Some(UNIX_EPOCH + Duration::from_millis(r.at_ms)), &line(r));
             }
         }
         self.last = kept.iter().map(|r| (r.id, r.at_ms)).collect();
@@ -81,8 +78,10 @@ mod tests {
         told.tell(std::slice::from_ref(&first), &mut pane);
         assert_eq!(
             texts(&pane),
-            ["08:26:47  kill report #1: slot 1 pid 4242 gen 2, drain deadline: 3 threads, 2 in \
-              futex, 1 in epoll_wait (regiment report 1)"]
+            [
+                "08:26:47  kill report #1: slot 1 pid 4242 gen 2, drain deadline: 3 threads, 2 in \
+              futex, 1 in epoll_wait (regiment report 1)"
+            ]
         );
         assert_eq!(
             pane.newest(1).next().unwrap().at,
@@ -98,8 +97,10 @@ mod tests {
         let lines = texts(&pane);
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(
-            lines[1].starts_with("08:27:47  kill report #2: slot 1 pid 4242 gen 2, start \
-                                  timeout\\u{1b}[2J: 3 threads"),
+            lines[1].starts_with(
+                "08:27:47  kill report #2: slot 1 pid 4242 gen 2, start \
+                                  timeout\\u{1b}[2J: 3 threads"
+            ),
             "{lines:?}"
         );
 
@@ -108,6 +109,9 @@ mod tests {
         told.tell(std::slice::from_ref(&again), &mut pane);
         let lines = texts(&pane);
         assert_eq!(lines.len(), 3, "{lines:?}");
-        assert!(lines[2].starts_with("08:28:47  kill report #1:"), "{lines:?}");
+        assert!(
+            lines[2].starts_with("08:28:47  kill report #1:"),
+            "{lines:?}"
+        );
     }
 }
