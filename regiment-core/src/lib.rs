@@ -80,7 +80,9 @@ pub use config::{
     BeforeSpawn, Builder, Canary, EnvOverrides, MemoryBudget, SpawnPlan, WatchProgram, WorkerEnv,
 };
 pub use error::{Error, Result};
-pub use events::{Event, EventStream, KillReport, ReportedRequest, StackFrame, Status, ThreadReport};
+pub use events::{
+    Event, EventStream, KillReport, ReportedRequest, StackFrame, Status, ThreadReport,
+};
 pub use limits::{MAX_DURATION, MAX_WORKERS};
 pub use log_writer::LogWriter;
 pub use master::{Handle, Supervisor};
