@@ -145,6 +145,19 @@ pub(crate) fn duration(ms: u64) -> String {
     }
 }
 
+/// A latency from a worker's heartbeat, in microseconds: `850µs`, `2.4ms`, `12ms`, `1.3s`;
+/// `-` when no request finished in the heartbeat's interval. As precise as the figure is: the
+/// workers' buckets double in width, so a third digit would say more than they know.
+pub(crate) fn latency(us: Option<u64>) -> String {
+    match us {
+        None => "-".into(),
+        Some(us @ ..1_000) => format!("{us}µs"),
+        Some(us @ ..10_000) => format!("{}.{}ms", us / 1000, (us % 1000) / 100),
+        Some(us @ ..1_000_000) => format!("{}ms", us / 1000),
+        Some(us) => duration(us / 1000),
+    }
+}
+
 /// `512 KiB`, `48.3 MiB`, `1.2 GiB`; `-` before the first heartbeat.
 pub(crate) fn bytes(n: u64) -> String {
     const KIB: f64 = 1024.0;
@@ -165,12 +178,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_and_sizes_read_at_a_glance() {
+    fn durations_latencies_and_sizes_read_at_a_glance() {
         assert_eq!(duration(850), "850ms");
         assert_eq!(duration(4_250), "4.2s");
         assert_eq!(duration(192_000), "3m12s");
         assert_eq!(duration(7_500_000), "2h05m");
         assert_eq!(duration(3 * 86_400_000 + 4 * 3_600_000), "3d04h");
+        assert_eq!(latency(None), "-");
+        assert_eq!(latency(Some(850)), "850µs");
+        assert_eq!(latency(Some(2_450)), "2.4ms");
+        assert_eq!(latency(Some(12_700)), "12ms");
+        assert_eq!(latency(Some(1_340_000)), "1.3s");
+        assert_eq!(latency(Some(16_800_000)), "16.8s");
         assert_eq!(bytes(0), "-");
         assert_eq!(bytes(512 * 1024), "512 KiB");
         assert_eq!(bytes(50_659_328), "48.3 MiB");

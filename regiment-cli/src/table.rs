@@ -1,6 +1,7 @@
 //! `regiment status` for a person: a header, the master's program and start, the regiment's
 //! memory, the last rollout (and the last upgrade of the master, if there was one), then one row
-//! per worker.
+//! per worker, with the latency of its requests (p50 and p99 over its last heartbeat's
+//! interval).
 
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -8,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use regiment_core::Status;
 use regiment_core::events::WorkerState;
 
-use crate::describe::{self, bytes, duration, outcome};
+use crate::describe::{self, bytes, duration, latency, outcome};
 use crate::memory;
 use crate::printable::printable;
 
@@ -65,6 +66,8 @@ pub(crate) fn status(s: &Status) -> String {
             "PSS",
             "USS",
             "REQUESTS",
+            "P50",
+            "P99",
             "5XX",
             "FAILED",
             "RESTARTS",
@@ -86,6 +89,8 @@ pub(crate) fn status(s: &Status) -> String {
             w.memory.map_or_else(|| "-".into(), |m| bytes(m.pss)),
             w.memory.map_or_else(|| "-".into(), |m| bytes(m.uss)),
             w.requests.to_string(),
+            latency(w.latency_p50_us),
+            latency(w.latency_p99_us),
             w.responses_5xx.to_string(),
             w.failures.to_string(),
             slot.map_or(0, |s| s.restarts).to_string(),
@@ -169,10 +174,11 @@ mod tests {
         assert!(!super::status(&older).contains("master program"));
     }
 
-    /// The budget's line under the header, and each worker's private memory beside its RSS:
-    /// `-` for a worker the master has not read yet.
+    /// The budget's line under the header, each worker's private memory beside its RSS, and
+    /// its latency beside its requests: `-` for a worker the master has not read yet, or that
+    /// finished no request in its last heartbeat's interval.
     #[test]
-    fn the_memory_reads_against_the_budget_and_per_worker() {
+    fn the_memory_and_latency_read_per_worker_and_against_the_budget() {
         let s = status(
             r#"{"master_pid":42,"generation":1,"good_generation":1,"workers_wanted":2,
                 "rollout":null,"last_rollout":null,"stopping":false,"listeners":[],"admin":null,
@@ -181,6 +187,7 @@ mod tests {
                 "workers":[
                   {"slot":0,"pid":100,"generation":1,"state":"ready","age_ms":192000,
                    "rss":50659328,"requests":7,"in_flight":0,"responses_5xx":0,"failures":0,
+                   "latency_p50_us":850,"latency_p99_us":12700,
                    "memory":{"pss":12687769,"uss":10276044}},
                   {"slot":1,"pid":101,"generation":1,"state":"starting","age_ms":850,
                    "rss":0,"requests":0,"in_flight":0,"responses_5xx":0,"failures":0}],
@@ -215,12 +222,16 @@ mod tests {
             ("48.3 MiB", "12.1 MiB", "9.8 MiB"),
             "{text}"
         );
+        let (p50, p99) = (column("P50"), column("P99"));
+        assert_eq!((p50, p99), (column("REQUESTS") + 1, p50 + 1), "{header:?}");
+        assert_eq!((&*read[p50], &*read[p99]), ("850µs", "12ms"), "{text}");
         let unread = cells(table[2]);
         assert_eq!(
             (&*unread[rss], &*unread[pss], &*unread[uss]),
             ("-", "-", "-"),
             "{text}"
         );
+        assert_eq!((&*unread[p50], &*unread[p99]), ("-", "-"), "{text}");
         assert_eq!(unread.last().unwrap(), "memory-budget: test", "{text}");
         assert!(status(&serde_json::to_string(&s).unwrap()) == s);
     }

@@ -2,7 +2,9 @@
 //! per worker, the events) for scripts; run in a real pseudo-terminal, the live view shows a row
 //! per worker with its pid, follows a rolling restart as it happens (the new pids replace the
 //! old), scales on `+` once confirmed, says so when the master goes away, and quits on `q`; a
-//! terminal too small, or none, gets a clear message and exit 2.
+//! terminal too small, or none, gets a clear message and exit 2. Each row shows the worker's
+//! p50 and p99 latency once it serves requests, and a kill report the master took shows in the
+//! pane (the `fixture`, which ignores its drain, is killed at its deadline).
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -12,11 +14,13 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
 use serde_json::Value;
-use tests::cluster::{CEILING, Cluster, signal_pid};
+use tests::cluster::{CEILING, Cluster, pid_of, signal_pid};
 use tests::command::regiment_bounded;
+use tests::load::{ClientSpec, LoadConfig, Mode};
 use tests::scratch::ScratchDir;
 
 const HELLO: &str = env!("CARGO_BIN_EXE_hello_under_test");
+const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 const REGIMENT: &str = env!("CARGO_BIN_EXE_regiment_under_test");
 
 fn start(socket: &Path, workers: usize) -> Cluster {
@@ -189,6 +193,33 @@ fn row(slot: usize, pid: u32) -> String {
 
 fn has_row(screen: &str, slot: usize, pid: u32) -> bool {
     screen.lines().any(|l| l.starts_with(&row(slot, pid)))
+}
+
+/// The cell under the header `column` in the row of `slot` and `pid` on `screen` (a table's
+/// columns are aligned, left to right, as `--once` prints them and the live view draws them).
+fn cell(screen: &str, column: &str, slot: usize, pid: u32) -> Option<String> {
+    let header = screen.lines().find(|l| l.starts_with("SLOT  PID"))?;
+    let at = header.find(&format!("  {column}  "))? + 2;
+    let row = screen.lines().find(|l| l.starts_with(&row(slot, pid)))?;
+    Some(row.chars().skip(at).take_while(|c| *c != ' ').collect())
+}
+
+/// A latency as top shows it (`850µs`, `2.4ms`, `12ms`, `1.3s`), in microseconds.
+fn latency_us(cell: &str) -> Option<f64> {
+    if let Some(us) = cell.strip_suffix("µs") {
+        return us.parse().ok();
+    }
+    if let Some(ms) = cell.strip_suffix("ms") {
+        return ms.parse::<f64>().ok().map(|ms| ms * 1e3);
+    }
+    cell.strip_suffix('s')?.parse::<f64>().ok().map(|s| s * 1e6)
+}
+
+/// The p50 and p99 of the worker `pid` of slot 0 on `screen`, once both read as latencies.
+fn latencies(screen: &str, pid: u32) -> Option<(f64, f64)> {
+    let p50 = latency_us(&cell(screen, "P50", 0, pid)?)?;
+    let p99 = latency_us(&cell(screen, "P99", 0, pid)?)?;
+    Some((p50, p99))
 }
 
 #[test]
@@ -369,6 +400,111 @@ fn top_in_a_terminal_follows_a_rolling_restart_scales_and_quits_on_q() {
     top.wait_screen("the master unreachable", |s| {
         s.contains("master unreachable since") && s.contains("no control socket at")
     });
+    top.press("q");
+    assert_eq!(top.wait_exit(), 0);
+}
+
+#[test]
+fn top_shows_each_workers_p50_and_p99_latency() {
+    let dir = ScratchDir::new("top-latency");
+    let socket = dir.join("control.sock");
+    let cluster = start(&socket, 1);
+    let pid = settled_pids(&socket, 1)[0];
+    let mut top = Top::spawn(&socket, &[], 40, 160);
+    // No request finished yet: no latency to tell.
+    let screen = top.wait_screen("the worker's row", |s| has_row(s, 0, pid));
+    assert_eq!(
+        cell(&screen, "P50", 0, pid).as_deref(),
+        Some("-"),
+        "{screen}"
+    );
+    assert_eq!(
+        cell(&screen, "P99", 0, pid).as_deref(),
+        Some("-"),
+        "{screen}"
+    );
+
+    // Requests that each sleep 20 ms in the handler, bounded in count and time. The workers'
+    // bucket of 20 ms starts at 16.4 ms (shown `16ms`): no figure of theirs can be lower.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let config = LoadConfig::new(cluster.addr())
+        .clients(
+            4,
+            ClientSpec::new(Mode::NewConnection, &["/slow?ms=20"]).max_requests(5_000),
+        )
+        .max_duration(CEILING);
+    let stop = config.stop();
+    let load = rt.spawn(tests::load::run(config));
+    let at_least = 16_000.0;
+    let screen = top.wait_screen("the p50 and p99 of the requests served", |s| {
+        latencies(s, pid).is_some_and(|(p50, p99)| p50 >= at_least && p99 >= p50)
+    });
+    eprintln!("{screen}");
+
+    // `--once` prints them too.
+    let out = regiment(&socket, &["top", "--once"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (p50, p99) = latencies(&text, pid).unwrap_or_else(|| panic!("p50 and p99: {text}"));
+    assert!(p50 >= at_least && p99 >= p50, "{text}");
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let report = rt.block_on(load).expect("the load run");
+    assert_eq!(report.failures(), 0, "{report}");
+    top.press("q");
+    assert_eq!(top.wait_exit(), 0);
+}
+
+#[test]
+fn top_shows_a_kill_report_in_its_pane() {
+    let dir = ScratchDir::new("top-kill-report");
+    let socket = dir.join("control.sock");
+    let c = Cluster::start(
+        Path::new(FIXTURE),
+        &[
+            ("REGIMENT_WORKERS", "1"),
+            ("FIXTURE_IGNORE_DRAIN", "1"),
+            ("REGIMENT_DRAIN_TIMEOUT", "1s"),
+            ("REGIMENT_CONTROL_SOCKET", socket.to_str().unwrap()),
+        ],
+    );
+    let old = c.wait_serving(1)[&0];
+    let mut top = Top::spawn(&socket, &[], 40, 160);
+    top.wait_screen("the worker's row", |s| has_row(s, 0, old));
+
+    // It asks to be replaced, then ignores its drain: the master reports on it, then kills it
+    // at the deadline.
+    signal_pid(old, Signal::SIGUSR1);
+    c.wait_event("kill", 0, |e| e["event"] == "killed" && pid_of(e) == old);
+    let said = format!("kill report #1: slot 0 pid {old} gen 1, drain deadline: ");
+    let screen = top.wait_screen("the kill report in the pane", |s| s.contains(&said));
+    let line = screen.lines().find(|l| l.contains(&said)).unwrap();
+    assert!(
+        line.contains(" thread") && line.contains("(regiment report 1)"),
+        "{screen}"
+    );
+
+    // `--once` shows it among the events too.
+    let out = regiment(&socket, &["top", "--once"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let events = text.split_once("EVENTS (UTC)\n").expect(&text).1;
+    assert!(
+        events.lines().any(|l| l.contains(&said)),
+        "the report in the events: {text}"
+    );
     top.press("q");
     assert_eq!(top.wait_exit(), 0);
 }

@@ -1,12 +1,12 @@
-//! What `regiment top` asks the master, each wait bounded: a status, or one of the acting
-//! commands. Never through a watched [`Deadline`], whose thread exits the process: the view
+//! What `regiment top` asks the master, each wait bounded: a status, the kill reports, or one
+//! of the acting commands. Never through a watched [`Deadline`], whose thread exits the process: the view
 //! holds the terminal in raw mode, and a master that does not answer is shown, not fatal.
 
 use std::path::Path;
 use std::time::Duration;
 
-use regiment_core::Status;
 use regiment_core::plumbing::control::{Answer, Command};
+use regiment_core::{KillReport, Status};
 
 use crate::client::{Connection, Failure};
 use crate::deadline::Deadline;
@@ -26,6 +26,14 @@ pub(crate) fn open(
 pub(crate) fn status(socket: &Path, wait: Duration) -> Result<Status, Failure> {
     match open(socket, &Command::Status, Some(wait))?.answer()? {
         Answer::Status { status } => Ok(*status),
+        _ => Err(Failure::Unexpected),
+    }
+}
+
+/// The kill reports the master keeps, oldest first, within `wait`.
+pub(crate) fn reports(socket: &Path, wait: Duration) -> Result<Vec<KillReport>, Failure> {
+    match open(socket, &Command::Reports, Some(wait))?.answer()? {
+        Answer::Reports { reports } => Ok(reports),
         _ => Err(Failure::Unexpected),
     }
 }

@@ -7,8 +7,8 @@
 //! listeners: 127.0.0.1:8080 · admin 127.0.0.1:9100
 //! memory: 16.2 MiB, no budget (limit 2.1 GiB, the machine's memory) · master 4.1 MiB
 //!
-//! SLOT  PID   GEN  STATE  AGE    REQ/S  IN FLIGHT  5XX  FAILED  PSS      RESTARTS  LAST REASON
-//! 0     4250  2    ready  1m02s  12.0   1          0    0       6.1 MiB  1         rolling restart
+//! SLOT  PID   GEN  STATE  AGE    REQ/S  IN FLIGHT  P50    P99   5XX  FAILED  PSS      RESTARTS  LAST REASON
+//! 0     4250  2    ready  1m02s  12.0   1          850µs  12ms  0    0       6.1 MiB  1         rolling restart
 //! ```
 
 use std::fmt::Write;
@@ -19,12 +19,12 @@ use regiment_core::events::{RolloutOutcome, WorkerState};
 
 use super::history::History;
 use super::pane::{self, Pane};
-use crate::describe::{self, bytes, duration};
+use crate::describe::{self, bytes, duration, latency};
 use crate::memory;
 use crate::printable::printable;
 
 /// The worker table's columns.
-pub(crate) const COLUMNS: [&str; 12] = [
+pub(crate) const COLUMNS: [&str; 14] = [
     "SLOT",
     "PID",
     "GEN",
@@ -32,6 +32,8 @@ pub(crate) const COLUMNS: [&str; 12] = [
     "AGE",
     "REQ/S",
     "IN FLIGHT",
+    "P50",
+    "P99",
     "5XX",
     "FAILED",
     "PSS",
@@ -39,12 +41,15 @@ pub(crate) const COLUMNS: [&str; 12] = [
     "LAST REASON",
 ];
 
+/// A worker's row: a cell per column of [`COLUMNS`].
+pub(crate) type WorkerRow = [String; COLUMNS.len()];
+
 /// A frame's text.
 pub(crate) struct Frame {
     /// The header's lines.
     pub(crate) header: Vec<String>,
     /// A row per worker, in slot order, a cell per column of [`COLUMNS`].
-    pub(crate) rows: Vec<[String; 12]>,
+    pub(crate) rows: Vec<WorkerRow>,
 }
 
 /// The frame of the newest reading of `history`, as of `now`.
@@ -123,7 +128,7 @@ fn rollout(s: &Status) -> String {
     printable(&line).into_owned()
 }
 
-fn rows(s: &Status, history: &History) -> Vec<[String; 12]> {
+fn rows(s: &Status, history: &History) -> Vec<WorkerRow> {
     let mut workers: Vec<_> = s.workers.iter().collect();
     workers.sort_by_key(|w| (w.slot, w.pid));
     workers
@@ -145,6 +150,8 @@ fn rows(s: &Status, history: &History) -> Vec<[String; 12]> {
                     .requests_per_second(w.pid)
                     .map_or_else(|| "-".into(), |r| format!("{r:.1}")),
                 w.in_flight.to_string(),
+                latency(w.latency_p50_us),
+                latency(w.latency_p99_us),
                 w.responses_5xx.to_string(),
                 w.failures.to_string(),
                 w.memory.map_or_else(|| "-".into(), |m| bytes(m.pss)),
@@ -205,7 +212,7 @@ mod tests {
                 "workers": [
                   {"slot": 1, "pid": 101, "generation": 2, "state": "ready", "age_ms": 62000,
                    "rss": 0, "requests": requests, "in_flight": 3, "responses_5xx": 4,
-                   "failures": 5, "replace_reason": null, "program": null,
+                   "failures": 5, "latency_p50_us": 850, "latency_p99_us": 12_700, "replace_reason": null, "program": null,
                    "memory": {"pss": 6396314, "uss": 5000000}},
                   {"slot": 0, "pid": 200, "generation": 3, "state": "starting", "age_ms": 850,
                    "rss": 0, "requests": 0, "in_flight": 0, "responses_5xx": 0, "failures": 0,
@@ -240,6 +247,8 @@ mod tests {
                 "850ms",
                 "0.0",
                 "0",
+                "-",
+                "-",
                 "0",
                 "0",
                 "-",
@@ -250,15 +259,16 @@ mod tests {
         assert_eq!(
             f.rows[1],
             [
-                "1", "101", "2", "ready", "1m02s", "12.0", "3", "4", "5", "6.1 MiB", "0", "-"
+                "1", "101", "2", "ready", "1m02s", "12.0", "3", "850µs", "12ms", "4", "5",
+                "6.1 MiB", "0", "-"
             ]
         );
         let text = plain(&f, &Pane::default(), 5);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[4],
-            "SLOT  PID  GEN  STATE     AGE    REQ/S  IN FLIGHT  5XX  FAILED  PSS      RESTARTS  \
-             LAST REASON"
+            "SLOT  PID  GEN  STATE     AGE    REQ/S  IN FLIGHT  P50    P99   5XX  FAILED  PSS      \
+             RESTARTS  LAST REASON"
         );
         assert_eq!(lines[lines.len() - 2..], ["EVENTS (UTC)", "none yet"]);
     }

@@ -1,8 +1,8 @@
 //! `regiment top`: a live view of the master and its workers over the control socket, drawn
 //! with ratatui. A header (master, generations, the rollout and its stage, listeners, memory),
-//! a row per worker (slot, pid, generation, state, age, requests per second, in flight, 5xx
-//! and failed, PSS, restarts and the last reason), the latest events, and keys that steer it,
-//! each asking before it acts. `--once` prints one frame as plain text, for scripts.
+//! a row per worker (slot, pid, generation, state, age, requests per second, in flight, p50
+//! and p99 latency, 5xx and failed, PSS, restarts and the last reason), the latest events and
+//! kill reports, and keys that steer it, each asking before it acts. `--once` prints one frame as plain text, for scripts.
 //!
 //! ```text
 //! $ regiment top            # q quits; r reload, + / - scale, x replace a slot
@@ -16,6 +16,7 @@ mod history;
 mod keys;
 mod pane;
 mod poll;
+mod reports;
 mod screen;
 
 use std::io::IsTerminal;
@@ -82,6 +83,10 @@ fn print_once(socket: &Path, wait: Duration) -> Result<ExitCode, Failure> {
     let mut pane = Pane::default();
     let first = ask::status(socket, wait)?;
     pane.seed(&first);
+    // A master that cannot say (of a build without reports) has none to show.
+    if let Ok(kept) = ask::reports(socket, wait) {
+        reports::Told::default().tell(&kept, &mut pane);
+    }
     history.push(Reading {
         status: first,
         at: Instant::now(),

@@ -3,7 +3,8 @@
 //! spawned, ready, draining or gone, a slot restarted and why, a rollout begun or ended, its
 //! canary judged, a scale), and the events streamed to the reloads this view starts. The first
 //! status seeds it with what the master remembers: the last rollout and upgrade, and each
-//! slot's last restart.
+//! slot's last restart. The kill reports the master took come in too, a line each, at the time
+//! they were taken (see `reports`).
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -16,11 +16,12 @@ use ratatui::{DefaultTerminal, Frame};
 
 use regiment_core::Status;
 
-use super::frame::{self, COLUMNS};
+use super::frame::{self, COLUMNS, WorkerRow};
 use super::history::{History, Reading};
 use super::keys::{Prompt, Step};
 use super::pane::Pane;
 use super::poll::{self, Polled};
+use super::reports::Told;
 use super::{MIN_SIZE, act};
 
 /// How long a key is waited for before the view looks for new statuses.
@@ -30,6 +31,8 @@ const TICK: Duration = Duration::from_millis(100);
 struct View {
     history: History,
     pane: Pane,
+    /// The kill reports already in the pane.
+    told: Told,
     prompt: Prompt,
     /// Why the master does not answer now, since when.
     trouble: Option<(SystemTime, String)>,
@@ -40,6 +43,7 @@ pub(crate) fn run(socket: &Path, wait: Duration, first: Status) -> io::Result<()
     let mut view = View {
         history: History::default(),
         pane: Pane::default(),
+        told: Told::default(),
         prompt: Prompt::default(),
         trouble: None,
     };
@@ -113,6 +117,7 @@ impl View {
                     at,
                 });
             }
+            Polled::Reports(reports) => self.told.tell(&reports, &mut self.pane),
             Polled::Failed(why) => {
                 if self.trouble.is_none() {
                     self.pane.push(Some(SystemTime::now()), &why);
@@ -186,7 +191,7 @@ fn draw(f: &mut Frame<'_>, view: &View) {
     f.render_widget(Paragraph::new(prompt), footer);
 }
 
-fn draw_table(f: &mut Frame<'_>, rows: &[[String; 12]], area: Rect) {
+fn draw_table(f: &mut Frame<'_>, rows: &[WorkerRow], area: Rect) {
     let widths = (0..COLUMNS.len()).map(|i| {
         let widest = rows
             .iter()
