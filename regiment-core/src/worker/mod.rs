@@ -34,6 +34,8 @@ mod ipc;
 pub(crate) mod memory;
 #[cfg(target_os = "linux")]
 pub(crate) mod process_name;
+#[cfg(target_os = "linux")]
+pub(crate) mod stacks;
 
 use std::future::Future;
 use std::pin::Pin;
