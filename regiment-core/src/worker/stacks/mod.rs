@@ -17,7 +17,7 @@
 //! Walking a stack in a signal handler is not strictly async-signal-safe (the unwinder may take
 //! the loader's lock); what it could deadlock is a thread of a process killed right after.
 //!
-//! ```ignore
+//! ```text
 //! // In the worker's IPC thread, when the master asks before a kill:
 //! let stacks = stacks::capture(Instant::now() + Duration::from_millis(500));
 //! ```

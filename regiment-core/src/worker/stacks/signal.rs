@@ -142,9 +142,10 @@ fn record() {
         return; // asked of another thread, or given up on
     }
     let mut len = 0;
-    // SAFETY: `trace_unsynchronized` only requires that no other thread unwinds through the
-    // backtrace crate's unsynchronized paths at once in a way that conflicts; its unwinder
-    // (the platform's `_Unwind_Backtrace`) is thread-safe, and this walk allocates nothing.
+    // SAFETY: the crate's lock (taken by `trace`) serialises the platforms whose unwinder is not
+    // thread-safe (Windows' dbghelp); on Linux `_Unwind_Backtrace` is. Taking it here could
+    // deadlock a thread interrupted while it held it. The walk allocates nothing, and the
+    // callback stops before `len` passes the array (no panic in the handler).
     unsafe {
         backtrace::trace_unsynchronized(|frame| {
             request.addresses[len].store(frame.ip() as usize, Ordering::Relaxed);
