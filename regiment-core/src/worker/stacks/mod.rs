@@ -3,7 +3,7 @@
 //! thread blocked in a handler shows the handler's frames (function, file, line).
 //!
 //! How: one thread at a time, the capturing thread (the worker's `regiment-ipc`) sends the
-//! thread a real-time signal, [`signal::STACK_SIGNAL`] (`SIGRTMIN + 4`, reserved by regiment in
+//! thread a real-time signal, [`signal::stack_signal`] (`SIGRTMIN + 4`, reserved by regiment in
 //! its workers: an application must not use it), whose handler walks the interrupted thread's
 //! stack and records the raw addresses of its frames. The capturing thread waits for that answer
 //! for a share of the time left, then names the frames itself, afterwards, with the binary's own
