@@ -2,9 +2,9 @@
 //! and go during a capture).
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,17 @@ fn in_time() -> Instant {
     Instant::now() + Duration::from_secs(10)
 }
 
+/// Held by each test while it captures: the tests run in parallel threads of one process, and
+/// one capture at a time asks a thread (see `signal::ask`), so a capture that waits on another,
+/// itself waiting for a thread with the signal blocked, would see its own share of time pass.
+/// (A worker has one capturing thread, its IPC thread.)
+static ONE_CAPTURE: Mutex<()> = Mutex::new(());
+
+fn capture_alone(deadline: Instant) -> Vec<ThreadStack> {
+    let _alone = ONE_CAPTURE.lock().unwrap_or_else(PoisonError::into_inner);
+    capture(deadline)
+}
+
 /// A thread blocked in `std::thread::sleep` shows the function that called it, with its file
 /// and line, below the sleep's own frames (the handler's and the trampoline's left out), and
 /// goes on unharmed.
@@ -77,7 +88,7 @@ fn a_sleeping_thread_shows_its_function_below_the_sleep() {
     // two sleeps (its first frame is then the loop's), so look a few times.
     let mut last = None;
     for _ in 0..50 {
-        let stacks = capture(in_time());
+        let stacks = capture_alone(in_time());
         let stack = stack_of(&stacks, sleeper.tid).clone();
         assert_eq!(stack.answer, Answer::Answered, "{stack:#?}");
         let first_is_the_sleep = stack.frames[0].function.contains("sleep")
@@ -152,7 +163,11 @@ fn a_thread_with_the_signal_blocked_is_listed_as_not_answered() {
         std::thread::sleep(Duration::from_millis(1));
     }
 
-    let stacks = capture(Instant::now() + Duration::from_secs(2));
+    // Its deadline counts from when it may begin.
+    let stacks = {
+        let _alone = ONE_CAPTURE.lock().unwrap_or_else(PoisonError::into_inner);
+        capture(Instant::now() + Duration::from_secs(2))
+    };
 
     let silent = stack_of(&stacks, blocked.tid);
     assert_eq!(silent.answer, Answer::NotInTime, "{silent:#?}");
@@ -179,7 +194,10 @@ fn stacks_test_caller_b81c() -> Vec<ThreadStack> {
 /// The calling thread's own stack is listed, from the code that called `capture`.
 #[test]
 fn the_calling_thread_lists_its_own_stack_from_its_caller() {
-    let stacks = stacks_test_caller_b81c();
+    let stacks = {
+        let _alone = ONE_CAPTURE.lock().unwrap_or_else(PoisonError::into_inner);
+        stacks_test_caller_b81c()
+    };
     let own = stack_of(&stacks, current_tid());
     assert_eq!(own.answer, Answer::Answered);
     assert!(
@@ -203,7 +221,7 @@ fn a_deep_stack_is_cut_at_48_frames() {
     let deep = TestThread::spawn(|stop| stacks_test_deep_c44a(200, stop));
     let mut recursing = None;
     for _ in 0..50 {
-        let stacks = capture(in_time());
+        let stacks = capture_alone(in_time());
         for stack in &stacks {
             assert!(stack.frames.len() <= MAX_FRAMES, "{stack:#?}");
             for frame in &stack.frames {
