@@ -35,6 +35,8 @@ pub(crate) mod memory;
 #[cfg(target_os = "linux")]
 pub(crate) mod process_name;
 mod report;
+#[cfg(target_os = "linux")]
+mod stacks;
 
 use std::future::Future;
 use std::pin::Pin;

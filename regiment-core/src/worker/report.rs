@@ -1,16 +1,17 @@
 //! The worker's answer when the master, about to kill it, asks what it is doing: its requests
-//! in flight, read from the registry the request path keeps (see [`super::in_flight`]), which
-//! needs nothing of the application's runtime, blocked as it may be.
+//! in flight, read from the registry the request path keeps (see [`super::in_flight`]), and
+//! its threads' stacks ([`super::stacks`]). Neither needs anything of the application's
+//! runtime, blocked as it may be.
 //!
 //! Built on the IPC thread's blocking pool, never on the application's runtime.
 
 use std::time::Instant;
 
 use crate::events::ReportedRequest;
-use crate::protocol::WorkerReport;
+use crate::protocol::{ThreadStack, WorkerReport};
 
 /// What this worker is doing, by `deadline`, cut to fit a frame.
-pub(super) fn answer(_deadline: Instant) -> WorkerReport {
+pub(super) fn answer(deadline: Instant) -> WorkerReport {
     let (requests, requests_left_out) = match super::stats() {
         Some(stats) => {
             let snapshot = stats.in_flight_requests();
@@ -28,10 +29,27 @@ pub(super) fn answer(_deadline: Instant) -> WorkerReport {
         }
         None => (Vec::new(), 0),
     };
+    // The requests first: they are read in an instant, and are what the stacks were doing.
     WorkerReport {
         requests,
         requests_left_out,
-        stacks: Vec::new(),
+        stacks: stacks(deadline),
     }
     .fitted()
+}
+
+#[cfg(target_os = "linux")]
+fn stacks(deadline: Instant) -> Vec<ThreadStack> {
+    super::stacks::capture(deadline)
+        .into_iter()
+        .map(|s| ThreadStack {
+            tid: s.tid,
+            frames: s.frames,
+        })
+        .collect()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stacks(_deadline: Instant) -> Vec<ThreadStack> {
+    Vec::new()
 }

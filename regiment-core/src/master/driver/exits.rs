@@ -56,6 +56,8 @@ impl Driver {
 
     /// The worker's channel reached EOF: every message it wrote was handed to the policy.
     pub(super) fn channel_closed(&mut self, id: WorkerId) {
+        // A report being taken waits for no answer from it any more.
+        self.kill_reporter.channel_closed(id);
         if let Some(p) = self.processes.get_mut(&id) {
             tracing::debug!(pid = p.pid, "worker closed its IPC channel");
             p.channel_closed = true;
