@@ -1,10 +1,15 @@
 //! Kill reports, end to end: a worker that ignores its drain is killed at its deadline, and
 //! the master took a report of it first, which `regiment reports`, `regiment report ID`, the
-//! admin listener's `/reports`, the master's log and its metrics show.
+//! admin listener's `/reports`, the master's log and its metrics show; a worker whose handler
+//! blocks its runtime is found silent, replaced and killed without another request lost, and
+//! its report names the request and shows the handler in the blocked thread's stack.
+
+mod http_common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use std::process::Output;
 
 use nix::sys::signal::Signal;
@@ -12,6 +17,7 @@ use serde_json::Value;
 use tests::cluster::{CEILING, Cluster, pid_of, signal_pid, wait_gone};
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
+const BLOCKING: &str = env!("CARGO_BIN_EXE_blocking_handler_under_test");
 const REGIMENT: &str = env!("CARGO_BIN_EXE_regiment_under_test");
 
 fn regiment(socket: &Path, args: &[&str]) -> Output {
@@ -151,4 +157,126 @@ fn a_worker_killed_at_its_drain_deadline_is_reported_first() {
     let served: Value = serde_json::from_str(&admin_get(admin, "/reports")).expect("JSON");
     assert_eq!(served[0]["pid"], old);
     assert_eq!(served[0]["threads"], report["threads"]);
+}
+
+/// The "done when": a handler that blocks every runtime thread of its worker
+/// (`std::thread::sleep` in an async handler, on a current-thread runtime). The worker falls
+/// silent, is replaced and killed, no other request is lost, and its report holds the request
+/// in flight (its path, not its query) and the blocking handler's frame.
+#[test]
+fn a_worker_blocked_in_a_handler_is_reported_with_its_request_and_the_handlers_frame() {
+    let dir = tests::scratch::ScratchDir::new("regiment-blocked-report");
+    let socket = dir.join("control.sock");
+    let c = Cluster::start(
+        Path::new(BLOCKING),
+        &[
+            ("REGIMENT_WORKERS", "2"),
+            ("REGIMENT_HEARTBEAT_TIMEOUT", "3s"),
+            ("REGIMENT_CONTROL_SOCKET", socket.to_str().unwrap()),
+            // Generous for a loaded machine: the report is bounded, not timed.
+            ("REGIMENT_KILL_REPORT_TIMEOUT", "20s"),
+        ],
+    );
+    let addr = c.addr();
+    c.wait_serving(2);
+    // Only a worker that has sent heartbeats is judged by their absence.
+    c.status_where("a heartbeat from both workers", |s| {
+        s["workers"].as_array().is_some_and(|w| {
+            w.len() == 2 && w.iter().all(|w| w["rss"].as_u64().is_some_and(|r| r > 0))
+        })
+    });
+
+    // One request blocks the worker that takes it; its query must not reach the report.
+    let mut blocked = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        blocked,
+        "GET /block/checkout?token=secret HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    let (_, silent) = c.wait_event("a worker found silent", 0, |e| e["event"] == "unresponsive");
+    let old = pid_of(&silent);
+
+    // From now on the other worker, then the replacement, serve: not one request lost while the
+    // blocked one is replaced, reported and killed.
+    let rt = http_common::runtime();
+    let config = tests::load::LoadConfig::new(addr)
+        .clients(
+            2,
+            tests::load::ClientSpec::new(tests::load::Mode::KeepAlive, &["/"])
+                .max_requests(20_000),
+        )
+        .clients(
+            2,
+            tests::load::ClientSpec::new(tests::load::Mode::NewConnection, &["/"])
+                .max_requests(20_000),
+        )
+        .max_duration(Duration::from_secs(120))
+        .request_timeout(Duration::from_secs(30));
+    let (stop, completed) = (config.stop(), config.completed());
+    let load = rt.spawn(tests::load::run(config));
+    http_common::wait_progress(&completed, 20, CEILING);
+    let (_, killed) = c.wait_event("the blocked worker killed", 0, |e| {
+        e["event"] == "killed" && pid_of(e) == old
+    });
+    assert_eq!(killed["why"], "unresponsive");
+    wait_gone(old, CEILING);
+    http_common::wait_progress(&completed, 20, CEILING);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let report = rt.block_on(load).expect("the load run");
+    http_common::assert_no_failure(&report);
+    // The blocked request's connection was cut with its worker.
+    let mut rest = Vec::new();
+    blocked.set_read_timeout(Some(CEILING)).unwrap();
+    let _ = blocked.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+
+    let out = regiment(&socket, &["reports", "--json"]);
+    assert!(out.status.success());
+    let reports: Value = serde_json::from_slice(&out.stdout).expect("reports --json is JSON");
+    let report = reports
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["pid"] == old))
+        .unwrap_or_else(|| panic!("no report of {old}: {reports}"))
+        .clone();
+    assert_eq!(report["why"], "unresponsive");
+    assert_eq!(report["worker_answered"], true, "{report}");
+    let requests = report["requests"].as_array().expect("requests");
+    assert_eq!(requests.len(), 1, "{report}");
+    assert_eq!(requests[0]["method"], "GET");
+    assert_eq!(requests[0]["path"], "/block/checkout", "{report}");
+    assert_eq!(requests[0]["version"], "HTTP/1.1");
+    assert!(!report.to_string().contains("secret"), "{report}");
+    // The blocked thread's stack: the sleep, then the handler.
+    let threads = report["threads"].as_array().expect("threads");
+    let blocked_thread = threads
+        .iter()
+        .find(|t| {
+            t["stack"].as_array().is_some_and(|frames| {
+                frames.iter().any(|f| {
+                    f["function"]
+                        .as_str()
+                        .is_some_and(|f| f.ends_with("block_the_runtime_thread"))
+                })
+            })
+        })
+        .unwrap_or_else(|| panic!("no thread in the handler: {report}"));
+    let frame = blocked_thread["stack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function"].as_str().unwrap().ends_with("block_the_runtime_thread"))
+        .unwrap();
+    assert!(
+        frame["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("blocking_handler_under_test.rs")),
+        "{frame}"
+    );
+    assert!(frame["line"].as_u64().is_some(), "{frame}");
+    assert_eq!(blocked_thread["syscall"], "clock_nanosleep", "{blocked_thread}");
+    // And `regiment report ID` prints them.
+    let id = report["id"].to_string();
+    let whole = stdout(&regiment(&socket, &["report", &id]));
+    assert!(whole.contains("GET     /block/checkout  HTTP/1.1"), "{whole}");
+    assert!(whole.contains("block_the_runtime_thread ("), "{whole}");
 }
