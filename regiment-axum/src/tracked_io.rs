@@ -180,14 +180,15 @@ impl ConnectionState {
         self.http2_preface_complete.store(true, Ordering::Relaxed);
     }
 
-    /// Called when a request's response body is done (or dropped), at `now`.
-    pub(crate) fn request_finished(&self, now: Instant) {
-        // The clock read of the request's end, shared with its latency: what the header read
-        // timeout costs an HTTP/1 request (see `crate::header_timer`, which reads the stamp on
-        // the connection's own task, as this runs for an HTTP/1 answer). An HTTP/2 stream's
-        // connection is past its preface, which the timer no longer watches.
+    /// Called when a request's response body is done (or dropped).
+    pub(crate) fn request_finished(&self) {
+        // One clock read per HTTP/1 request: what the header read timeout costs it (see
+        // `crate::header_timer`, which reads the stamp on the connection's own task, as this
+        // runs for an HTTP/1 answer). An HTTP/2 stream's connection is past its preface, which
+        // the timer no longer watches. (On tokio's clock, which tests pause; a request's
+        // latency is read on the system's, see `connection_close::InFlight`.)
         if !self.is_http2() {
-            let idle = now.saturating_duration_since(self.opened).as_nanos();
+            let idle = self.opened.elapsed().as_nanos();
             self.idle_since
                 .store(u64::try_from(idle).unwrap_or(u64::MAX), Ordering::Relaxed);
         }

@@ -33,8 +33,6 @@ pub use crate::worker::memory::Statm;
 // budget, measured by regiment-bench's `sampling` section.
 pub use crate::memory_sample::{MemorySampler, PrivateMemory, SampleError};
 
-use std::time::Instant;
-
 use crate::worker::Stats;
 pub use crate::worker::context::StartedRequest;
 pub use crate::worker::in_flight::{
@@ -84,8 +82,8 @@ pub fn attach_worker() -> bool {
 }
 
 /// Counts a request in, in the counters the heartbeats report (one more request, one more in
-/// flight), and lists it as in flight (see [`in_flight_requests`]) from `started`. `path` is
-/// the request's path alone: never pass its query string. regiment-axum calls it as it hands a
+/// flight), and lists it as in flight from now (see [`in_flight_requests`]). `path` is the
+/// request's path alone: never pass its query string. regiment-axum calls it as it hands a
 /// request to the service, and [`request_finished`] once the response body is done.
 #[inline]
 pub fn request_started(
@@ -93,33 +91,32 @@ pub fn request_started(
     method: &str,
     path: &str,
     version: VersionCode,
-    started: Instant,
 ) -> StartedRequest {
-    stats.request_started(method, path, version, started)
+    stats.request_started(method, path, version)
 }
 
 /// Counts a request out: one fewer in flight, taken off the list, and its time from its start
-/// to `now` counted in the latency the heartbeats report. Once per [`request_started`].
+/// to now counted in the latency the heartbeats report. Once per [`request_started`].
 #[inline]
-pub fn request_finished(stats: &Stats, request: StartedRequest, now: Instant) {
-    stats.request_finished(request, now);
+pub fn request_finished(stats: &Stats, request: StartedRequest) {
+    stats.request_finished(request);
 }
 
 /// The requests in flight in the process that counts in `stats` (a worker's are
 /// [`crate::worker::stats`]), as they are now: method, path (no query), HTTP version and age,
 /// oldest first. Readable from any thread while the runtime that serves them is blocked: the
-/// registry's lock is held by the request path only to copy one entry in or out. For the
-/// report the master takes before it kills a worker.
+/// request path writes them without a lock. For the report the master takes before it kills
+/// a worker.
 ///
 /// ```
-/// use std::time::Instant;
-/// use regiment_core::plumbing;
+/// use regiment_core::plumbing::{self, VersionCode};
 ///
 /// let stats = plumbing::new_stats();
-/// let request = plumbing::request_started(stats, "GET", "/orders/42", plumbing::VersionCode::of(http::Version::HTTP_11), Instant::now());
+/// let version = VersionCode::of(http::Version::HTTP_11);
+/// let request = plumbing::request_started(stats, "GET", "/orders/42", version);
 /// let listed = std::thread::spawn(|| plumbing::in_flight_requests(stats)).join().unwrap();
 /// assert_eq!(listed.requests[0].path, "/orders/42");
-/// plumbing::request_finished(stats, request, Instant::now());
+/// plumbing::request_finished(stats, request);
 /// assert!(plumbing::in_flight_requests(stats).requests.is_empty());
 /// ```
 pub fn in_flight_requests(stats: &Stats) -> InFlightSnapshot {
@@ -151,24 +148,12 @@ mod tests {
     #[test]
     fn requests_are_counted_in_and_out_and_read_by_the_getters() {
         let stats = Stats::new();
-        let now = Instant::now();
-        let first = request_started(
-            &stats,
-            "GET",
-            "/",
-            VersionCode::of(http::Version::HTTP_11),
-            now,
-        );
-        let second = request_started(
-            &stats,
-            "GET",
-            "/",
-            VersionCode::of(http::Version::HTTP_11),
-            now,
-        );
-        request_finished(&stats, first, now);
+        let version = VersionCode::of(http::Version::HTTP_11);
+        let first = request_started(&stats, "GET", "/", version);
+        let second = request_started(&stats, "GET", "/", version);
+        request_finished(&stats, first);
         assert_eq!((stats.requests(), stats.in_flight()), (2, 1));
-        request_finished(&stats, second, now);
+        request_finished(&stats, second);
         assert_eq!((stats.requests(), stats.in_flight()), (2, 0));
     }
 

@@ -9,8 +9,8 @@ mod http_common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use std::process::Output;
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -202,8 +202,7 @@ fn a_worker_blocked_in_a_handler_is_reported_with_its_request_and_the_handlers_f
     let config = tests::load::LoadConfig::new(addr)
         .clients(
             2,
-            tests::load::ClientSpec::new(tests::load::Mode::KeepAlive, &["/"])
-                .max_requests(20_000),
+            tests::load::ClientSpec::new(tests::load::Mode::KeepAlive, &["/"]).max_requests(20_000),
         )
         .clients(
             2,
@@ -264,7 +263,12 @@ fn a_worker_blocked_in_a_handler_is_reported_with_its_request_and_the_handlers_f
         .as_array()
         .unwrap()
         .iter()
-        .find(|f| f["function"].as_str().unwrap().ends_with("block_the_runtime_thread"))
+        .find(|f| {
+            f["function"]
+                .as_str()
+                .unwrap()
+                .ends_with("block_the_runtime_thread")
+        })
         .unwrap();
     assert!(
         frame["file"]
@@ -273,10 +277,16 @@ fn a_worker_blocked_in_a_handler_is_reported_with_its_request_and_the_handlers_f
         "{frame}"
     );
     assert!(frame["line"].as_u64().is_some(), "{frame}");
-    assert_eq!(blocked_thread["syscall"], "clock_nanosleep", "{blocked_thread}");
+    assert_eq!(
+        blocked_thread["syscall"], "clock_nanosleep",
+        "{blocked_thread}"
+    );
     // And `regiment report ID` prints them.
     let id = report["id"].to_string();
     let whole = stdout(&regiment(&socket, &["report", &id]));
-    assert!(whole.contains("GET     /block/checkout  HTTP/1.1"), "{whole}");
+    assert!(
+        whole.contains("GET     /block/checkout  HTTP/1.1"),
+        "{whole}"
+    );
     assert!(whole.contains("block_the_runtime_thread ("), "{whole}");
 }

@@ -5,18 +5,21 @@ use std::time::Duration;
 use super::builder::Builder;
 
 impl Builder {
-    /// How long the master may take to read a report of a worker before the SIGKILL it
-    /// decided (its start timeout or drain deadline passed): each thread's name, state, kernel
-    /// wait channel and system call, from `/proc` (see [`crate::KillReport`]). The kill comes
-    /// once the report is read, and at most this much later than decided, whatever the report
-    /// has by then (default 1 s; zero: no report, the kill at once). `REGIMENT_KILL_REPORT_TIMEOUT`
-    /// overrides it.
+    /// How long the master may take to gather a report of a worker before the SIGKILL it
+    /// decided (its start timeout or drain deadline passed, or it fell silent): what the worker
+    /// answers when asked (its requests in flight, its threads' stacks; it is given three
+    /// quarters of this) and what `/proc` tells of each thread (see [`crate::KillReport`]). The
+    /// kill comes once the report is in, and at most this much later than decided, whatever
+    /// the report has by then (default 1 s; zero: no report, the kill at once).
+    /// `REGIMENT_KILL_REPORT_TIMEOUT` overrides it. A worker names its frames with its binary's
+    /// debug info, read the first time: a binary with full debug info (a debug build) may need
+    /// more than a second for names rather than addresses.
     ///
     /// ```
     /// use std::time::Duration;
     /// use regiment_core::{Builder, EnvOverrides};
-    /// // A worker that holds a lot of memory: a quarter of a second is enough for /proc.
-    /// let builder = Builder::new().kill_report_timeout(Duration::from_millis(250));
+    /// // A debug build, whose debug info takes a while to read: stacks with names.
+    /// let builder = Builder::new().kill_report_timeout(Duration::from_secs(5));
     /// assert!(builder.env_overrides(EnvOverrides::Ignore).build().is_ok());
     /// // Off: kills at once, without a report.
     /// let builder = Builder::new().kill_report_timeout(Duration::ZERO);

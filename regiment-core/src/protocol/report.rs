@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{MAX_FRAME, WorkerMessage, encode};
+use super::{MAX_FRAME, WorkerMessage};
 use crate::events::{ReportedRequest, StackFrame};
 
 /// The most requests in flight a report lists (the oldest); the others are counted.
@@ -47,8 +47,7 @@ impl WorkerReport {
             .map(|t| t.frames.len())
             .max()
             .unwrap_or(0);
-        // The envelope's own bytes, with room to spare.
-        while encode(&WorkerMessage::Report(self.clone())).len() > MAX_FRAME - 64 {
+        while !fits(&self) {
             if frames > 1 {
                 frames /= 2;
                 for thread in &mut self.stacks {
@@ -63,6 +62,13 @@ impl WorkerReport {
         }
         self
     }
+}
+
+/// Whether `report` fits in a frame, with the envelope's own bytes (`{"v":1,`), and room to
+/// spare.
+fn fits(report: &WorkerReport) -> bool {
+    serde_json::to_vec(&WorkerMessage::Report(report.clone()))
+        .is_ok_and(|body| body.len() + 64 <= MAX_FRAME)
 }
 
 #[cfg(test)]
@@ -96,9 +102,10 @@ mod tests {
                 })
                 .collect(),
         };
-        assert!(encode(&WorkerMessage::Report(report.clone())).len() > MAX_FRAME);
+        assert!(!fits(&report));
         let fitted = report.fitted();
-        assert!(encode(&WorkerMessage::Report(fitted.clone())).len() <= MAX_FRAME);
+        let encoded = super::super::encode(&WorkerMessage::Report(fitted.clone()));
+        assert!(encoded.len() <= 4 + MAX_FRAME);
         assert_eq!(fitted.requests.len(), MAX_REQUESTS);
         assert_eq!(fitted.requests[0].path, "/orders/0", "the oldest kept");
         assert_eq!(fitted.requests_left_out, 3 + 100 - MAX_REQUESTS as u64);

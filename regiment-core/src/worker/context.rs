@@ -42,15 +42,9 @@ pub struct Stats {
 /// [`crate::plumbing::request_finished`].
 #[derive(Debug)]
 pub struct StartedRequest {
-    started: Instant,
+    /// When it came, on [`crate::latency::now_ns`]'s clock.
+    started_ns: u64,
     ticket: Ticket,
-}
-
-impl StartedRequest {
-    /// When it came.
-    pub fn started(&self) -> Instant {
-        self.started
-    }
 }
 
 impl Stats {
@@ -125,37 +119,37 @@ impl Stats {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// [`Stats::count_started`], and the request listed as in flight from `started`.
+    /// [`Stats::count_started`], and the request listed as in flight from now.
     #[inline]
     pub(crate) fn request_started(
         &self,
         method: &str,
         path: &str,
         version: VersionCode,
-        started: Instant,
     ) -> StartedRequest {
         self.count_started();
+        let started_ns = latency::now_ns();
         StartedRequest {
-            started,
+            started_ns,
             ticket: self
                 .in_flight_requests
-                .insert(method, path, version, started),
+                .insert(method, path, version, started_ns),
         }
     }
 
-    /// [`Stats::count_finished`], the request taken off the list and its time, to `now`,
-    /// counted in the latency histogram.
+    /// [`Stats::count_finished`], the request taken off the list and its time, from its start
+    /// to now, counted in the latency histogram.
     #[inline]
-    pub(crate) fn request_finished(&self, request: StartedRequest, now: Instant) {
+    pub(crate) fn request_finished(&self, request: StartedRequest) {
         self.in_flight_requests.remove(request.ticket);
         self.latency
-            .record(now.saturating_duration_since(request.started));
+            .record_ns(latency::now_ns().saturating_sub(request.started_ns));
         self.count_finished();
     }
 
     /// The requests in flight now.
     pub(crate) fn in_flight_requests(&self) -> InFlightSnapshot {
-        self.in_flight_requests.snapshot(Instant::now())
+        self.in_flight_requests.snapshot(latency::now_ns())
     }
 
     /// A response with a 5xx status.
@@ -369,13 +363,8 @@ mod tests {
     fn heartbeats_carry_the_latency_of_their_interval() {
         let (outbox, mut written) = mpsc::unbounded_channel();
         let ctx = WorkerContext::new(Readiness::Listening, outbox);
-        let t0 = Instant::now();
-        let finish = |after: Duration| {
-            let r =
-                ctx.stats
-                    .request_started("GET", "/", VersionCode::of(http::Version::HTTP_11), t0);
-            ctx.stats.request_finished(r, t0 + after);
-        };
+        // As `Stats::request_finished` counts a request that took `after`.
+        let finish = |after: Duration| ctx.stats.latency.record_ns(after.as_nanos() as u64);
         let latency = |written: &mut mpsc::UnboundedReceiver<Outgoing>| match written.try_recv() {
             Ok(Outgoing::Message(WorkerMessage::Heartbeat { latency, .. })) => latency,
             other => panic!("not a heartbeat: {other:?}"),
@@ -394,6 +383,19 @@ mod tests {
         let mut third = vec![0; BUCKETS];
         third[latency::bucket_of(Duration::from_secs(2))] = 1;
         assert_eq!(latency(&mut written), Some(third), "only the interval's");
+    }
+
+    /// A request is listed until it finishes, then counted once in the latency.
+    #[test]
+    fn a_request_is_listed_then_timed_once() {
+        let stats = Stats::new();
+        let version = VersionCode::of(http::Version::HTTP_11);
+        let request = stats.request_started("GET", "/a", version);
+        assert_eq!(stats.in_flight_requests().requests[0].path, "/a");
+        stats.request_finished(request);
+        assert!(stats.in_flight_requests().requests.is_empty());
+        assert_eq!(stats.latency.counts().iter().sum::<u64>(), 1);
+        assert_eq!((stats.requests(), stats.in_flight()), (1, 0));
     }
 
     /// What the worker hands its IPC thread when it gives up its drain, in order: a heartbeat

@@ -15,9 +15,8 @@
 //! Read through [`crate::plumbing::in_flight_requests`], which shows an example.
 
 use std::cell::Cell;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How many requests are listed at most; more in flight are counted in
 /// [`InFlightSnapshot::unlisted`].
@@ -75,8 +74,8 @@ struct Slot {
     taken: AtomicBool,
     /// Odd while the fields below are written, bumped twice by each request that takes it.
     seq: AtomicU32,
-    /// When the request came, in nanoseconds after the table's epoch, plus one; 0: no request
-    /// listed.
+    /// When the request came, in nanoseconds on [`crate::latency::now_ns`]'s clock, plus one;
+    /// 0: no request.
     started: AtomicU64,
     /// The method's length, the version's code, the path's length and whether it was cut,
     /// a byte each.
@@ -86,14 +85,16 @@ struct Slot {
 }
 
 impl Slot {
-    const EMPTY: Slot = Slot {
-        taken: AtomicBool::new(false),
-        seq: AtomicU32::new(0),
-        started: AtomicU64::new(0),
-        shape: AtomicU32::new(0),
-        method: [const { AtomicU64::new(0) }; METHOD_WORDS],
-        path: [const { AtomicU64::new(0) }; PATH_WORDS],
-    };
+    const fn empty() -> Slot {
+        Slot {
+            taken: AtomicBool::new(false),
+            seq: AtomicU32::new(0),
+            started: AtomicU64::new(0),
+            shape: AtomicU32::new(0),
+            method: [const { AtomicU64::new(0) }; METHOD_WORDS],
+            path: [const { AtomicU64::new(0) }; PATH_WORDS],
+        }
+    }
 }
 
 thread_local! {
@@ -104,8 +105,6 @@ thread_local! {
 /// The registry of one process's requests in flight (see the module docs).
 pub(crate) struct InFlightRegistry {
     slots: [Slot; CAPACITY],
-    /// What `started` counts from: the first request's start.
-    epoch: OnceLock<Instant>,
     /// Requests in flight that found the table full.
     unlisted: AtomicU64,
 }
@@ -172,8 +171,7 @@ struct Taken {
 impl InFlightRegistry {
     pub(crate) const fn new() -> Self {
         Self {
-            slots: [const { Slot::EMPTY }; CAPACITY],
-            epoch: OnceLock::new(),
+            slots: [const { Slot::empty() }; CAPACITY],
             unlisted: AtomicU64::new(0),
         }
     }
@@ -203,25 +201,20 @@ impl InFlightRegistry {
             .find(|&i| take(i))
     }
 
-    /// Lists a request that came at `started`. `path` must be the path alone: the caller
-    /// leaves the query out.
+    /// Lists a request that came at `started_ns` (on [`crate::latency::now_ns`]'s clock).
+    /// `path` must be the path alone: the caller leaves the query out.
     #[inline]
     pub(crate) fn insert(
         &self,
         method: &str,
         path: &str,
         version: VersionCode,
-        started: Instant,
+        started_ns: u64,
     ) -> Ticket {
         let Some(index) = self.take_slot() else {
             self.unlisted.fetch_add(1, Ordering::Relaxed);
             return Ticket(None);
         };
-        let epoch = *self.epoch.get_or_init(|| started);
-        // Kept one more than it is: 0 means "none".
-        let since = u64::try_from(started.saturating_duration_since(epoch).as_nanos())
-            .unwrap_or(u64::MAX)
-            .saturating_add(1);
         let (method, _) = prefix(method, MAX_METHOD);
         let (path, path_cut) = prefix(path, MAX_PATH);
         let slot = &self.slots[index];
@@ -239,7 +232,9 @@ impl InFlightRegistry {
             ]),
             Ordering::Relaxed,
         );
-        slot.started.store(since, Ordering::Relaxed);
+        // Kept one more than it is: 0 means "no request".
+        slot.started
+            .store(started_ns.saturating_add(1), Ordering::Relaxed);
         slot.seq.store(seq.wrapping_add(2), Ordering::Release);
         Ticket(Some(index as u16))
     }
@@ -283,15 +278,10 @@ impl InFlightRegistry {
         None
     }
 
-    /// The requests in flight at `now`, oldest first.
-    pub(crate) fn snapshot(&self, now: Instant) -> InFlightSnapshot {
+    /// The requests in flight at `now_ns` (on [`crate::latency::now_ns`]'s clock), oldest
+    /// first.
+    pub(crate) fn snapshot(&self, now_ns: u64) -> InFlightSnapshot {
         let unlisted = self.unlisted.load(Ordering::Relaxed);
-        let Some(&epoch) = self.epoch.get() else {
-            return InFlightSnapshot {
-                requests: Vec::new(),
-                unlisted,
-            };
-        };
         let mut requests: Vec<InFlightRequest> = self
             .slots
             .iter()
@@ -301,7 +291,7 @@ impl InFlightRegistry {
                 let [method_len, version, path_len, path_cut] = t.shape.to_le_bytes();
                 let method = &t.method[..usize::from(method_len).min(MAX_METHOD)];
                 let path = String::from_utf8_lossy(&t.path[..usize::from(path_len).min(MAX_PATH)]);
-                let started = epoch + Duration::from_nanos(t.started - 1);
+                let started_ns = t.started - 1;
                 InFlightRequest {
                     method: String::from_utf8_lossy(method).into_owned(),
                     path: if path_cut != 0 {
@@ -310,7 +300,7 @@ impl InFlightRegistry {
                         path.into_owned()
                     },
                     version: VersionCode(version).name(),
-                    age: now.saturating_duration_since(started),
+                    age: Duration::from_nanos(now_ns.saturating_sub(started_ns)),
                 }
             })
             .collect();
@@ -346,18 +336,21 @@ pub struct InFlightRequest {
 mod tests {
     use super::*;
 
+    const HTTP_11: VersionCode = VersionCode(3);
+    const MS: u64 = 1_000_000;
+
+    fn list(registry: &InFlightRegistry, method: &str, path: &str, started_ns: u64) -> Ticket {
+        registry.insert(method, path, HTTP_11, started_ns)
+    }
+
     #[test]
     fn lists_requests_until_they_finish_oldest_first() {
         let registry = InFlightRegistry::new();
-        let t0 = Instant::now();
-        let first = registry.insert("GET", "/a", VersionCode::of(http::Version::HTTP_11), t0);
-        let second = registry.insert(
-            "POST",
-            "/b",
-            VersionCode::of(http::Version::HTTP_2),
-            t0 + Duration::from_millis(5),
-        );
-        let snapshot = registry.snapshot(t0 + Duration::from_millis(10));
+        let t0 = 1_000 * MS;
+        let first = list(&registry, "GET", "/a", t0);
+        let http2 = VersionCode::of(http::Version::HTTP_2);
+        let second = registry.insert("POST", "/b", http2, t0 + 5 * MS);
+        let snapshot = registry.snapshot(t0 + 10 * MS);
         assert_eq!(
             snapshot.requests,
             [
@@ -386,16 +379,9 @@ mod tests {
     #[test]
     fn past_its_capacity_requests_are_counted_not_listed() {
         let registry = InFlightRegistry::new();
-        let now = Instant::now();
+        let now = 1_000 * MS;
         let tickets: Vec<_> = (0..CAPACITY + 3)
-            .map(|i| {
-                registry.insert(
-                    "GET",
-                    &format!("/{i}"),
-                    VersionCode::of(http::Version::HTTP_11),
-                    now,
-                )
-            })
+            .map(|i| list(&registry, "GET", &format!("/{i}"), now))
             .collect();
         let full = registry.snapshot(now);
         assert_eq!((full.requests.len(), full.unlisted), (CAPACITY, 3));
@@ -405,12 +391,7 @@ mod tests {
         let empty = registry.snapshot(now);
         assert_eq!((empty.requests.len(), empty.unlisted), (0, 0));
         // Entries freed are taken again.
-        let t = registry.insert(
-            "GET",
-            "/again",
-            VersionCode::of(http::Version::HTTP_11),
-            now,
-        );
+        let t = list(&registry, "GET", "/again", now);
         assert_eq!(registry.snapshot(now).requests[0].path, "/again");
         registry.remove(t);
     }
@@ -418,14 +399,9 @@ mod tests {
     #[test]
     fn long_paths_and_methods_are_cut_on_a_char_boundary() {
         let registry = InFlightRegistry::new();
-        let now = Instant::now();
+        let now = 1_000 * MS;
         let long = format!("/{}", "é".repeat(MAX_PATH));
-        registry.insert(
-            "VERYLONGEXTENSIONMETHOD",
-            &long,
-            VersionCode::of(http::Version::HTTP_11),
-            now,
-        );
+        list(&registry, "VERYLONGEXTENSIONMETHOD", &long, now);
         let listed = &registry.snapshot(now).requests[0];
         assert_eq!(listed.method, "VERYLONGEXTENSIO");
         assert!(listed.path.ends_with('…'), "{}", listed.path);
@@ -439,7 +415,7 @@ mod tests {
     fn a_reader_sees_only_whole_entries_while_writers_rewrite_them() {
         const WRITERS: u32 = 3;
         let registry = InFlightRegistry::new();
-        let now = Instant::now();
+        let now = 1_000 * MS;
         let enough = AtomicBool::new(false);
         let writers_left = AtomicU32::new(WRITERS);
         // Each writer keeps one request listed at all times: the next is listed before the
@@ -453,8 +429,7 @@ mod tests {
                 let n = writer * 10_000_000 + round;
                 let path = format!("/{n}/{}", "x".repeat((n % 90) as usize));
                 let method = format!("M{}", n % 1000);
-                let version = VersionCode::of(http::Version::HTTP_11);
-                let ticket = registry.insert(&method, &path, version, now);
+                let ticket = list(&registry, &method, &path, now);
                 if let Some(last) = listed.replace(ticket) {
                     registry.remove(last);
                 }

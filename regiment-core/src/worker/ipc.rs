@@ -83,9 +83,6 @@ async fn run(
             frame = frames.next(), if master_alive => match frame {
                 Some(Ok(Incoming::Message(MasterMessage::Drain { deadline_ms }))) => {
                     drain.begin("the master asked", Duration::from_millis(deadline_ms));
-                    // A report may be asked before the kill that ends a drain past its deadline.
-                    #[cfg(target_os = "linux")]
-                    tokio::task::spawn_blocking(super::stacks::warm_up);
                 }
                 Some(Ok(Incoming::Message(MasterMessage::Report { deadline_ms }))) => {
                     let deadline = Instant::now() + Duration::from_millis(deadline_ms);

@@ -114,16 +114,6 @@ pub(crate) fn capture(deadline: Instant) -> Vec<ThreadStack> {
         .collect()
 }
 
-/// Reads the binary's debug info ahead of a capture, once per process: the first naming of a
-/// frame reads it, which takes a second or more for a large binary with full debug info, more
-/// than a report is given. The worker's IPC thread calls it as its drain begins (a drain comes
-/// before most kills: a worker found silent, or past its drain deadline), on a blocking thread.
-/// Not before: the debug info read stays in the worker's memory.
-pub(crate) fn warm_up() {
-    static DONE: std::sync::Once = std::sync::Once::new();
-    DONE.call_once(symbolize::warm_up);
-}
-
 /// The ids of this process's threads, lowest first, at most [`MAX_THREADS`].
 fn threads() -> Vec<u32> {
     let mut tids: Vec<u32> = std::fs::read_dir("/proc/self/task")

@@ -45,11 +45,6 @@ pub(super) fn frames(stack: &RawStack, deadline: Instant) -> Vec<StackFrame> {
     frames
 }
 
-/// Names one frame of this very function: what reads the debug info the first time.
-pub(super) fn warm_up() {
-    backtrace::resolve(warm_up as fn() as *mut std::ffi::c_void, |_| {});
-}
-
 /// How a frame that could not be named is listed.
 fn address_of(address: usize) -> String {
     format!("{address:#x}")
