@@ -80,7 +80,7 @@ pub enum WorkerMessage {
         /// Connections still open, cut as the worker exits.
         connections: u64,
     },
-    /// What the worker is doing, as the master asked ([`MasterMessage::Report`]) before it
+    /// What the worker is doing, as the master asked (`MasterMessage::Report`) before it
     /// kills it. A master of an earlier build never asks.
     Report(WorkerReport),
 }

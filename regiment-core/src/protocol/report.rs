@@ -9,7 +9,7 @@ use crate::events::{ReportedRequest, StackFrame};
 /// The most requests in flight a report lists (the oldest); the others are counted.
 pub(crate) const MAX_REQUESTS: usize = 32;
 
-/// A worker's answer to [`super::MasterMessage::Report`].
+/// A worker's answer to `MasterMessage::Report`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerReport {
     /// Its requests in flight, oldest first: method, path without the query, version, age.
