@@ -10,7 +10,7 @@
 //! end-to-end tests write raw frames through [`crate::plumbing`].) The unit tests below pin the
 //! bytes on the wire.
 
-mod bounded;
+pub(crate) mod bounded;
 pub(crate) mod codec;
 mod criterion;
 mod report;

@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::signal::RawStack;
 use super::{MAX_FILE, MAX_FRAMES, MAX_FUNCTION};
 use crate::events::StackFrame;
+pub(super) use crate::protocol::bounded::{cut as head, cut_front as tail};
 
 /// The frames of the code `stack`'s thread was running, innermost first, at most
 /// [`MAX_FRAMES`]: a function inlined into another is a frame of its own, as in a panic's
@@ -48,30 +49,4 @@ pub(super) fn frames(stack: &RawStack, deadline: Instant) -> Vec<StackFrame> {
 /// How a frame that could not be named is listed.
 fn address_of(address: usize) -> String {
     format!("{address:#x}")
-}
-
-/// `text`'s first `max` bytes at most, cut on a char boundary and marked `…`.
-pub(super) fn head(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
-}
-
-/// `text`'s last `max` bytes at most, cut on a char boundary and marked `…` in front: a path's
-/// end says more than its beginning (`…/src/handlers.rs`).
-pub(super) fn tail(text: String, max: usize) -> String {
-    if text.len() <= max {
-        return text;
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("…{}", &text[start..])
 }
