@@ -38,10 +38,14 @@ pub(super) fn answer(deadline: Instant) -> WorkerReport {
     .fitted()
 }
 
+/// The stacks of the worker's threads but this one: a thread of the IPC thread's blocking pool,
+/// often started for this very report, busy capturing the others.
 #[cfg(target_os = "linux")]
 fn stacks(deadline: Instant) -> Vec<ThreadStack> {
+    let capturing = nix::unistd::gettid().as_raw() as u32;
     super::stacks::capture(deadline)
         .into_iter()
+        .filter(|s| s.tid != capturing)
         .map(|s| ThreadStack {
             tid: s.tid,
             frames: s.frames,

@@ -617,11 +617,7 @@ impl Driver {
             };
             let to_worker = p.to_worker.clone();
             let at_ms = self.wall_clock().unix_ms(self.clock.now());
-            if let Some(by) = self.kill_reporter.start(subject, at_ms)
-                && to_worker.try_send(ToWorker::AskReport { by }).is_err()
-            {
-                tracing::debug!(%id, "report not asked of the worker: its channel is full");
-            }
+            self.kill_reporter.start(subject, at_ms, to_worker);
             return;
         }
         self.sigkill(id, why);

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::super::policy::{KillReason, WorkerId};
+use super::channel::ToWorker;
 use crate::events::{KillReport, ThreadReport};
 use crate::protocol::WorkerReport;
 use proc_threads::{Finding, read_process};
@@ -87,23 +88,26 @@ impl KillReporter {
         !self.taking.is_empty()
     }
 
-    /// Starts taking a report of `subject`, at `at_ms` (Unix milliseconds); it arrives through
-    /// [`KillReporter::finished`] within the bound. Returns by when the worker is asked to
-    /// answer, `None` if its report is being taken already.
-    pub(super) fn start(&mut self, subject: Subject, at_ms: u64) -> Option<Instant> {
+    /// Starts taking a report of `subject`, at `at_ms` (Unix milliseconds), asking the worker
+    /// through `to_worker`; it arrives through [`KillReporter::finished`] within the bound.
+    /// Nothing new if its report is being taken already.
+    pub(super) fn start(
+        &mut self,
+        subject: Subject,
+        at_ms: u64,
+        to_worker: mpsc::Sender<ToWorker>,
+    ) {
         if self.taking.contains_key(&subject.id) {
-            return None;
+            return;
         }
         let (answer_tx, answer) = oneshot::channel();
         self.taking.insert(subject.id, Some(answer_tx));
-        let now = Instant::now();
-        let deadline = now + self.bound;
+        let times = Times::from(Instant::now(), self.bound);
         let taken_tx = self.taken_tx.clone();
         tokio::spawn(async move {
-            let report = take(subject, at_ms, deadline, answer).await;
+            let report = take(subject, at_ms, times, answer, to_worker).await;
             let _ = taken_tx.send(Taken { subject, report });
         });
-        Some(now + self.bound * 3 / 4)
     }
 
     /// Worker `id` answered: its answer goes into its report if one is being taken (a worker
@@ -136,13 +140,37 @@ impl KillReporter {
     }
 }
 
-/// Reads `/proc/PID` on a blocking thread and waits for the worker's answer, until both are in
-/// or `deadline` passes.
+/// When a report's parts are due.
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    /// When the worker is asked, at the latest: `/proc` is read first.
+    ask_at: Instant,
+    /// By when the worker is asked to answer: room left for its answer's way.
+    answer_by: Instant,
+    /// The report's bound: the kill comes then, whatever it has.
+    deadline: Instant,
+}
+
+impl Times {
+    fn from(now: Instant, bound: Duration) -> Self {
+        Self {
+            ask_at: now + bound / 4,
+            answer_by: now + bound * 7 / 8,
+            deadline: now + bound,
+        }
+    }
+}
+
+/// Reads `/proc/PID` on a blocking thread, then asks the worker (once `/proc` is read, or a
+/// quarter of the bound passed: the worker's capture interrupts every thread, which `/proc`
+/// would then show running its signal handler rather than where it was), and waits for its
+/// answer, until both are in or the deadline passes.
 async fn take(
     subject: Subject,
     at_ms: u64,
-    deadline: Instant,
+    times: Times,
     answer: oneshot::Receiver<WorkerReport>,
+    to_worker: mpsc::Sender<ToWorker>,
 ) -> KillReport {
     let mut report = KillReport {
         id: 0,
@@ -174,11 +202,31 @@ async fn take(
             }
         }
     };
-    let (read, answer) = tokio::join!(
-        tokio::time::timeout_at(deadline.into(), collect),
-        tokio::time::timeout_at(deadline.into(), answer),
-    );
-    report.complete = read.is_ok();
+    let (read, answer) = {
+        let mut collect = std::pin::pin!(collect);
+        let read_before_asking = tokio::select! {
+            () = &mut collect => true,
+            () = tokio::time::sleep_until(times.ask_at.into()) => false,
+        };
+        let by = times.answer_by;
+        if to_worker.try_send(ToWorker::AskReport { by }).is_err() {
+            tracing::debug!(
+                pid = subject.pid,
+                "report not asked of the worker: its channel is full or closed"
+            );
+        }
+        let deadline = times.deadline.into();
+        tokio::join!(
+            async {
+                read_before_asking
+                    || tokio::time::timeout_at(deadline, &mut collect)
+                        .await
+                        .is_ok()
+            },
+            tokio::time::timeout_at(deadline, answer),
+        )
+    };
+    report.complete = read;
     if let Ok(Ok(answer)) = answer {
         with_answer(&mut report, answer);
     }
@@ -238,8 +286,14 @@ mod tests {
         assert!(reporter.wanted(KillReason::DrainDeadline));
         assert!(reporter.wanted(KillReason::StartTimeout));
         assert!(!reporter.wanted(KillReason::ForcedStop));
-        reporter.start(subject(child.id()), 1234);
+        let (to_worker, mut asked) = mpsc::channel(4);
+        reporter.start(subject(child.id()), 1234, to_worker);
         assert!(reporter.is_taking());
+        // The worker is asked once /proc is read, long before the bound (30 s).
+        let Some(ToWorker::AskReport { by }) = asked.recv().await else {
+            panic!("the worker was not asked");
+        };
+        assert!(by > Instant::now() + Duration::from_secs(20));
         // As the driver does when the worker's channel closes: no answer will come.
         reporter.channel_closed(WorkerId(7));
         let taken = reporter.finished().await;
@@ -272,7 +326,8 @@ mod tests {
         let taken = runtime.block_on(async {
             tokio::task::spawn_blocking(move || busy_until.recv());
             let mut reporter = KillReporter::new(Duration::from_millis(500));
-            reporter.start(subject(std::process::id()), 0);
+            let (to_worker, _asked) = mpsc::channel(4);
+            reporter.start(subject(std::process::id()), 0, to_worker);
             reporter.finished().await
         });
         release.send(()).unwrap();
@@ -289,17 +344,12 @@ mod tests {
             .unwrap();
         let pid = child.id();
         let mut reporter = KillReporter::new(Duration::from_secs(30));
-        let asked_at = Instant::now();
-        let by = reporter.start(subject(pid), 0).expect("a report started");
-        assert!(
-            by >= asked_at + Duration::from_secs(22),
-            "three quarters of the bound"
-        );
-        assert_eq!(
-            reporter.start(subject(pid), 0),
-            None,
-            "one report at a time"
-        );
+        let (to_worker, mut asked) = mpsc::channel(4);
+        reporter.start(subject(pid), 0, to_worker);
+        assert!(matches!(
+            asked.recv().await,
+            Some(ToWorker::AskReport { .. })
+        ));
         reporter.answered(WorkerId(8), WorkerReport::default());
         let frame = |function: &str| StackFrame {
             function: function.into(),
@@ -355,7 +405,8 @@ mod tests {
             .spawn()
             .unwrap();
         let mut reporter = KillReporter::new(Duration::from_millis(300));
-        reporter.start(subject(child.id()), 0);
+        let (to_worker, _asked) = mpsc::channel(4);
+        reporter.start(subject(child.id()), 0, to_worker);
         let report = reporter.finished().await.report;
         child.kill().unwrap();
         child.wait().unwrap();
