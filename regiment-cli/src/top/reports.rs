@@ -55,7 +55,7 @@ mod tests {
     fn report(id: u64, at_ms: u64, why: &str) -> KillReport {
         serde_json::from_value(serde_json::json!({"id": id, "at_ms": at_ms, "slot": 1,
             "pid": 4242, "generation": 2, "why": why, "rss": 52_428_800, "complete": true,
-            "threads_left_out": 0,
+            "threads_left_out": 0, "worker_answered": true,
             "threads": [
               {"tid": 4242, "name": "app", "state": "S (sleeping)", "wchan": "do_epoll_wait",
                "syscall": "epoll_wait"},
