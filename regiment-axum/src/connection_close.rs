@@ -37,9 +37,12 @@
 //!
 //! The request path pays relaxed atomic increments (and decrements) on the worker's counters
 //! (one more for a 5xx answer or a failure) and on the connection's own, two atomic loads of
-//! the drain's flag (three during a drain), and nothing else: no lock, no syscall. An HTTP/2
-//! stream also takes a clone of the service, boxed with its request, to call it in the stream's
-//! own task (see `call_otherwise`).
+//! the drain's flag (three during a drain), two reads of the monotonic clock and an increment
+//! for its latency bucket, and a slot of the in-flight table (one compare-and-swap, its method,
+//! path and version copied in): no lock. What that costs is measured in BENCHMARKS.md
+//! ("Latency buckets and the requests in flight"). An HTTP/2 stream also takes a clone of the
+//! service, boxed with its request, to call it in the stream's own task (see
+//! `call_otherwise`).
 
 use std::future::Future;
 use std::pin::Pin;
