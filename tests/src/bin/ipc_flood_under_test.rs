@@ -33,14 +33,21 @@ fn main() {
         written += round.len();
         if written >> 24 > reported {
             reported = written >> 24;
-            eprintln!("flood: {} MB written", written >> 20);
+            say(&format!("flood: {} MB written\n", written >> 20));
         }
     }
-    eprintln!("flood: {total_mb} MB written, done");
+    say(&format!("flood: {total_mb} MB written, done\n"));
     // Stays up: a worker that stopped flooding is still a worker, for the test to find alive.
     loop {
         std::thread::park();
     }
+}
+
+/// Writes `line` on stderr in one write: `eprintln!` writes its pieces one by one (stderr is
+/// unbuffered), and the master's log lines, on the same pipe, came between `flood: ` and the
+/// rest (CI saw `flood: ` then a whole log line, then `16 MB written`).
+fn say(line: &str) {
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// About 1 MB of frames: valid heartbeats, frames that are not protocol messages, and one
