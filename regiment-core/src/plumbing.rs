@@ -35,9 +35,7 @@ pub use crate::memory_sample::{MemorySampler, PrivateMemory, SampleError};
 
 use crate::worker::Stats;
 pub use crate::worker::context::StartedRequest;
-pub use crate::worker::in_flight::{
-    CAPACITY, InFlightRequest, InFlightSnapshot, MAX_PATH, VersionCode,
-};
+pub use crate::worker::in_flight::{CAPACITY, InFlightSnapshot, MAX_PATH, VersionCode};
 
 /// Starts this worker's heartbeats (RSS and request counts) from the calling tokio runtime, so
 /// that a blocked runtime shows as silence to the master. regiment-axum's server calls it once

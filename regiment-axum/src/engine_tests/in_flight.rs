@@ -78,7 +78,7 @@ fn the_requests_in_flight_are_read_while_the_runtime_is_blocked_without_their_qu
         (
             request.method.as_str(),
             request.path.as_str(),
-            request.version
+            request.version.as_str()
         ),
         ("GET", "/orders/42", "HTTP/1.1")
     );
@@ -88,9 +88,11 @@ fn the_requests_in_flight_are_read_while_the_runtime_is_blocked_without_their_qu
     }
     // It ages while it is blocked.
     let later = wait_for(stats, |s| {
-        s.requests.first().is_some_and(|r| r.age > request.age)
+        s.requests
+            .first()
+            .is_some_and(|r| r.age_ms > request.age_ms)
     });
-    assert!(later.requests[0].age > request.age, "{later:?}");
+    assert!(later.requests[0].age_ms > request.age_ms, "{later:?}");
 
     release.send(()).unwrap();
     let answer = client.join().unwrap();

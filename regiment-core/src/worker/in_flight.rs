@@ -16,7 +16,8 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
-use std::time::Duration;
+
+use crate::events::ReportedRequest;
 
 /// How many requests are listed at most; more in flight are counted in
 /// [`InFlightSnapshot::unlisted`].
@@ -282,29 +283,32 @@ impl InFlightRegistry {
     /// first.
     pub(crate) fn snapshot(&self, now_ns: u64) -> InFlightSnapshot {
         let unlisted = self.unlisted.load(Ordering::Relaxed);
-        let mut requests: Vec<InFlightRequest> = self
+        let mut taken: Vec<Taken> = self
             .slots
             .iter()
             .filter(|s| s.taken.load(Ordering::Acquire))
             .filter_map(Self::read)
+            .collect();
+        taken.sort_by_key(|t| t.started);
+        let requests = taken
+            .into_iter()
             .map(|t| {
                 let [method_len, version, path_len, path_cut] = t.shape.to_le_bytes();
                 let method = &t.method[..usize::from(method_len).min(MAX_METHOD)];
                 let path = String::from_utf8_lossy(&t.path[..usize::from(path_len).min(MAX_PATH)]);
-                let started_ns = t.started - 1;
-                InFlightRequest {
+                let age_ns = now_ns.saturating_sub(t.started - 1);
+                ReportedRequest {
                     method: String::from_utf8_lossy(method).into_owned(),
                     path: if path_cut != 0 {
                         format!("{path}…")
                     } else {
                         path.into_owned()
                     },
-                    version: VersionCode(version).name(),
-                    age: Duration::from_nanos(now_ns.saturating_sub(started_ns)),
+                    version: VersionCode(version).name().to_owned(),
+                    age_ms: age_ns / 1_000_000,
                 }
             })
             .collect();
-        requests.sort_by_key(|r| std::cmp::Reverse(r.age));
         InFlightSnapshot { requests, unlisted }
     }
 }
@@ -313,23 +317,11 @@ impl InFlightRegistry {
 /// [`crate::plumbing::in_flight_requests`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InFlightSnapshot {
-    /// Listed requests, oldest first, at most [`CAPACITY`].
-    pub requests: Vec<InFlightRequest>,
+    /// Listed requests, oldest first, at most [`CAPACITY`]: method, path without the query
+    /// (cut at [`MAX_PATH`] bytes and marked `…`), version, age.
+    pub requests: Vec<ReportedRequest>,
     /// Requests in flight that were not listed: more than [`CAPACITY`] at once.
     pub unlisted: u64,
-}
-
-/// One request in flight.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InFlightRequest {
-    /// Its method (`GET`), cut at 16 bytes.
-    pub method: String,
-    /// Its path, without the query string; cut at [`MAX_PATH`] bytes and marked `…`.
-    pub path: String,
-    /// Its HTTP version (`HTTP/1.1`, `HTTP/2`).
-    pub version: &'static str,
-    /// How long it has been in flight.
-    pub age: Duration,
 }
 
 #[cfg(test)]
@@ -354,17 +346,17 @@ mod tests {
         assert_eq!(
             snapshot.requests,
             [
-                InFlightRequest {
+                ReportedRequest {
                     method: "GET".into(),
                     path: "/a".into(),
-                    version: "HTTP/1.1",
-                    age: Duration::from_millis(10),
+                    version: "HTTP/1.1".into(),
+                    age_ms: 10,
                 },
-                InFlightRequest {
+                ReportedRequest {
                     method: "POST".into(),
                     path: "/b".into(),
-                    version: "HTTP/2",
-                    age: Duration::from_millis(5),
+                    version: "HTTP/2".into(),
+                    age_ms: 5,
                 },
             ]
         );

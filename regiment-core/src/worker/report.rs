@@ -7,28 +7,14 @@
 
 use std::time::Instant;
 
-use crate::events::ReportedRequest;
 use crate::protocol::{ThreadStack, WorkerReport};
 
 /// What this worker is doing, by `deadline`, cut to fit a frame.
 pub(super) fn answer(deadline: Instant) -> WorkerReport {
-    let (requests, requests_left_out) = match super::stats() {
-        Some(stats) => {
-            let snapshot = stats.in_flight_requests();
-            let requests = snapshot
-                .requests
-                .into_iter()
-                .map(|r| ReportedRequest {
-                    method: r.method,
-                    path: r.path,
-                    version: r.version.to_owned(),
-                    age_ms: u64::try_from(r.age.as_millis()).unwrap_or(u64::MAX),
-                })
-                .collect();
-            (requests, snapshot.unlisted)
-        }
-        None => (Vec::new(), 0),
-    };
+    let (requests, requests_left_out) = super::stats().map_or((Vec::new(), 0), |stats| {
+        let snapshot = stats.in_flight_requests();
+        (snapshot.requests, snapshot.unlisted)
+    });
     // The requests first: they are read in an instant, and are what the stacks were doing.
     WorkerReport {
         requests,
