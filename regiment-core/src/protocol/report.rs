@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{MAX_FRAME, WorkerMessage};
+use super::MAX_FRAME;
 use crate::events::{ReportedRequest, StackFrame};
 
 /// The most requests in flight a report lists (the oldest); the others are counted.
@@ -64,11 +64,10 @@ impl WorkerReport {
     }
 }
 
-/// Whether `report` fits in a frame, with the envelope's own bytes (`{"v":1,`), and room to
-/// spare.
+/// Whether `report` fits in a frame, with room to spare for the envelope around it
+/// (`"v":1,"type":"report",`, 22 bytes).
 fn fits(report: &WorkerReport) -> bool {
-    serde_json::to_vec(&WorkerMessage::Report(report.clone()))
-        .is_ok_and(|body| body.len() + 64 <= MAX_FRAME)
+    serde_json::to_vec(report).is_ok_and(|body| body.len() + 64 <= MAX_FRAME)
 }
 
 #[cfg(test)]
@@ -104,7 +103,7 @@ mod tests {
         };
         assert!(!fits(&report));
         let fitted = report.fitted();
-        let encoded = super::super::encode(&WorkerMessage::Report(fitted.clone()));
+        let encoded = super::super::encode(&super::super::WorkerMessage::Report(fitted.clone()));
         assert!(encoded.len() <= 4 + MAX_FRAME);
         assert_eq!(fitted.requests.len(), MAX_REQUESTS);
         assert_eq!(fitted.requests[0].path, "/orders/0", "the oldest kept");
