@@ -22,6 +22,7 @@ mod deadline;
 mod describe;
 mod follow;
 mod memory;
+mod output;
 mod printable;
 mod reports;
 mod table;
@@ -39,6 +40,7 @@ use regiment_core::plumbing::control::{Answer, Command};
 use client::{Connection, Failure};
 use deadline::Deadline;
 use follow::Follow;
+use output::Format;
 use printable::printable;
 
 #[derive(Parser)]
@@ -193,15 +195,7 @@ fn run(socket: &std::path::Path, action: Action, timeout: Duration) -> Result<Ex
             let Answer::Status { status } = connection.answer()? else {
                 return Err(Failure::Unexpected);
             };
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&status).map_err(|_| Failure::Unexpected)?
-                );
-            } else {
-                print!("{}", table::status(&status));
-            }
-            Ok(ExitCode::SUCCESS)
+            output::print(&*status, Format::from_json_flag(json), table::status)
         }
         Action::Metrics => {
             let Answer::Metrics { text } = connection.answer()? else {
@@ -210,8 +204,8 @@ fn run(socket: &std::path::Path, action: Action, timeout: Duration) -> Result<Ex
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        Action::Reports { json } => reports::list(&mut connection, json),
-        Action::Report { json, .. } => reports::one(&mut connection, json),
+        Action::Reports { json } => reports::list(&mut connection, Format::from_json_flag(json)),
+        Action::Report { json, .. } => reports::one(&mut connection, Format::from_json_flag(json)),
         Action::Reload { wait } => reload(
             &mut connection,
             if wait {

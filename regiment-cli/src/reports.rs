@@ -10,38 +10,23 @@ use regiment_core::plumbing::control::Answer;
 
 use crate::client::{Connection, Failure};
 use crate::describe::bytes;
+use crate::output::{self, Format};
 use crate::printable::printable;
 
 /// Prints the reports the master keeps: a table, or JSON.
-pub(crate) fn list(connection: &mut Connection, json: bool) -> Result<ExitCode, Failure> {
+pub(crate) fn list(connection: &mut Connection, format: Format) -> Result<ExitCode, Failure> {
     let Answer::Reports { reports } = connection.answer()? else {
         return Err(Failure::Unexpected);
     };
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reports).map_err(|_| Failure::Unexpected)?
-        );
-    } else {
-        print!("{}", table(&reports));
-    }
-    Ok(ExitCode::SUCCESS)
+    output::print(&reports, format, |r| table(r))
 }
 
 /// Prints one report whole: a header, then a row per thread; or JSON.
-pub(crate) fn one(connection: &mut Connection, json: bool) -> Result<ExitCode, Failure> {
+pub(crate) fn one(connection: &mut Connection, format: Format) -> Result<ExitCode, Failure> {
     let Answer::Report { report } = connection.answer()? else {
         return Err(Failure::Unexpected);
     };
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|_| Failure::Unexpected)?
-        );
-    } else {
-        print!("{}", whole(&report));
-    }
-    Ok(ExitCode::SUCCESS)
+    output::print(&*report, format, whole)
 }
 
 /// `ID  TIME  SLOT  PID  GEN  WHY  THREADS`, a row per report, oldest first.
