@@ -8,7 +8,7 @@ mod http_common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -29,15 +29,6 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// A directory for the test's control socket, removed with it.
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// `GET path` on the admin listener, HTTP/1.0: the body.
 fn admin_get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).expect("connect to the admin listener");
@@ -51,11 +42,8 @@ fn admin_get(addr: &str, path: &str) -> String {
 
 #[test]
 fn a_worker_killed_at_its_drain_deadline_is_reported_first() {
-    let dir =
-        Dir(std::env::temp_dir().join(format!("regiment-kill-reports-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&dir.0);
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let socket = dir.0.join("control.sock");
+    let dir = tests::scratch::ScratchDir::new("kill-reports");
+    let socket = dir.join("control.sock");
     let c = Cluster::start(
         Path::new(FIXTURE),
         &[
@@ -165,7 +153,7 @@ fn a_worker_killed_at_its_drain_deadline_is_reported_first() {
 /// in flight (its path, not its query) and the blocking handler's frame.
 #[test]
 fn a_worker_blocked_in_a_handler_is_reported_with_its_request_and_the_handlers_frame() {
-    let dir = tests::scratch::ScratchDir::new("regiment-blocked-report");
+    let dir = tests::scratch::ScratchDir::new("blocked-report");
     let socket = dir.join("control.sock");
     let c = Cluster::start(
         Path::new(BLOCKING),
