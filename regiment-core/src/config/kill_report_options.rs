@@ -7,8 +7,8 @@ use super::builder::Builder;
 impl Builder {
     /// How long the master may take to gather a report of a worker before the SIGKILL it
     /// decided (its start timeout or drain deadline passed, or it fell silent): what the worker
-    /// answers when asked (its requests in flight, its threads' stacks; it is given three
-    /// quarters of this) and what `/proc` tells of each thread (see [`crate::KillReport`]). The
+    /// answers when asked (its requests in flight, its threads' stacks; asked once `/proc` is
+    /// read, it is to answer by seven eighths of this) and what `/proc` tells of each thread (see [`crate::KillReport`]). The
     /// kill comes once the report is in, and at most this much later than decided, whatever
     /// the report has by then (default 1 s; zero: no report, the kill at once).
     /// `REGIMENT_KILL_REPORT_TIMEOUT` overrides it. A worker names its frames with its binary's

@@ -4,9 +4,11 @@
 //! its application's runtime, which may be the one blocked) and reads what `/proc` tells of its
 //! threads, both within a bound (`Builder::kill_report_timeout`), then kills it.
 //!
-//! The worker is given three quarters of the bound to answer, so that its answer, on its way
-//! as it ends, still comes in time; a worker that does not answer (stopped, its capture too
-//! slow, a worker of an earlier build) leaves the report with what `/proc` tells.
+//! The worker is asked once `/proc` is read (its capture interrupts every thread, which `/proc`
+//! would then show running), or a quarter of the bound in, and is to answer by seven eighths of
+//! it, so that its answer, on its way as it ends, still comes in time; a worker that does not
+//! answer (stopped, its capture too slow, a worker of an earlier build) leaves the report with
+//! what `/proc` tells.
 //!
 //! The reading runs on a blocking thread and hands over what it reads as it goes; a task
 //! collects it until the reading ends or the bound passes, whichever comes first, and hands
