@@ -1,5 +1,7 @@
 //! Events and outcomes as lines a person reads, and the figures in them.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use regiment_core::Event;
 use regiment_core::events::{RolloutOutcome, RolloutRecord, UpgradeOutcome, UpgradeRecord};
 
@@ -134,6 +136,22 @@ fn upgrade_text(r: &UpgradeRecord) -> String {
 }
 
 /// `850ms`, `4.2s`, `3m12s`, `2h05m`, `3d04h`.
+/// `at` in Unix milliseconds, as the master counts time (0 before 1970).
+pub(crate) fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The instant the master gave as `ms` Unix milliseconds.
+pub(crate) fn at_unix_ms(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// `2026-12-07T08:26:47Z`: the instant the master gave as `ms` Unix milliseconds.
+pub(crate) fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(at_unix_ms(ms)).to_string()
+}
+
 pub(crate) fn duration(ms: u64) -> String {
     let s = ms / 1000;
     match s {

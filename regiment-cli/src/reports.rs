@@ -3,13 +3,12 @@
 
 use std::fmt::Write;
 use std::process::ExitCode;
-use std::time::{Duration, UNIX_EPOCH};
 
 use regiment_core::KillReport;
 use regiment_core::plumbing::control::Answer;
 
 use crate::client::{Connection, Failure};
-use crate::describe::bytes;
+use crate::describe::{self, bytes};
 use crate::output::{self, Format};
 use crate::printable::printable;
 
@@ -38,7 +37,7 @@ fn table(reports: &[KillReport]) -> String {
     for r in reports {
         rows.push([
             r.id.to_string(),
-            time(r.at_ms),
+            describe::rfc3339(r.at_ms),
             r.slot.to_string(),
             r.pid.to_string(),
             r.generation.to_string(),
@@ -56,7 +55,7 @@ fn whole(r: &KillReport) -> String {
         out,
         "kill report {} · {} · worker slot {} pid {} generation {} · {}",
         r.id,
-        time(r.at_ms),
+        describe::rfc3339(r.at_ms),
         r.slot,
         r.pid,
         r.generation,
@@ -134,11 +133,6 @@ fn stacks(r: &KillReport) -> String {
         }
     }
     out
-}
-
-/// `2026-12-07T08:26:47Z`.
-fn time(at_ms: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(at_ms)).to_string()
 }
 
 #[cfg(test)]

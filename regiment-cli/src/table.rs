@@ -4,7 +4,7 @@
 //! interval).
 
 use std::fmt::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use regiment_core::Status;
 use regiment_core::events::WorkerState;
@@ -38,7 +38,8 @@ pub(crate) fn status(s: &Status) -> String {
         let _ = write!(out, " · {}", printable(&s.listeners.join(", ")));
     }
     out.push('\n');
-    if let Some(line) = master(s, unix_ms_now()) {
+    // The wall clock, read here: the master is on this machine (its control socket is a file).
+    if let Some(line) = master(s, describe::unix_ms(SystemTime::now())) {
         let _ = writeln!(out, "{}", printable(&line));
     }
     if let Some(line) = memory::line(&s.memory) {
@@ -108,10 +109,9 @@ pub(crate) fn status(s: &Status) -> String {
 /// master of an earlier build, which says neither.
 fn master(s: &Status, now_ms: u64) -> Option<String> {
     let started = (s.master_started_at_ms > 0).then(|| {
-        let at = UNIX_EPOCH + Duration::from_millis(s.master_started_at_ms);
         format!(
             "started {}, up {}",
-            humantime::format_rfc3339_seconds(at),
+            describe::rfc3339(s.master_started_at_ms),
             duration(now_ms.saturating_sub(s.master_started_at_ms))
         )
     });
@@ -124,13 +124,6 @@ fn master(s: &Status, now_ms: u64) -> Option<String> {
         Some(started) => format!("master program: {program} · {started}"),
         None => format!("master program: {program}"),
     })
-}
-
-/// The wall clock, read here: the master is on this machine (its control socket is a file).
-fn unix_ms_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn state(s: WorkerState) -> &'static str {

@@ -79,9 +79,7 @@ fn header(s: &Status, now: SystemTime) -> Vec<String> {
     }
     let _ = write!(first, " · {ready}/{} workers ready", s.workers_wanted);
     if s.master_started_at_ms > 0 {
-        let now_ms = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now_ms = describe::unix_ms(now);
         let _ = write!(
             first,
             " · up {}",

@@ -7,7 +7,7 @@
 //! they were taken (see `reports`).
 
 use std::collections::VecDeque;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use regiment_core::Status;
 use regiment_core::events::{CanaryVerdict, RolloutOutcome, WorkerState};
@@ -70,13 +70,17 @@ impl Pane {
     pub(crate) fn seed(&mut self, s: &Status) {
         if let Some(u) = &s.last_upgrade {
             self.push(
-                Some(at_ms(u.ended_at_ms.unwrap_or(u.started_at_ms))),
+                Some(describe::at_unix_ms(
+                    u.ended_at_ms.unwrap_or(u.started_at_ms),
+                )),
                 &format!("last {}", describe::upgrade(u)),
             );
         }
         if let Some(r) = &s.last_rollout {
             self.push(
-                Some(at_ms(r.ended_at_ms.unwrap_or(r.started_at_ms))),
+                Some(describe::at_unix_ms(
+                    r.ended_at_ms.unwrap_or(r.started_at_ms),
+                )),
                 &format!("last rollout: {}", describe::outcome(r)),
             );
         }
@@ -102,10 +106,6 @@ impl Pane {
             self.push(Some(at), &line);
         }
     }
-}
-
-fn at_ms(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
 }
 
 /// What changed from `before` to `now`, one line each, in the order a person reads them.

@@ -5,11 +5,10 @@
 //! 14:02:03  kill report #3: slot 1 pid 4242 gen 2, drain deadline: 9 threads, 7 in futex (regiment report 3)
 //! ```
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use regiment_core::KillReport;
 
 use super::pane::Pane;
+use crate::describe;
 
 /// The reports already told.
 #[derive(Default)]
@@ -26,7 +25,7 @@ impl Told {
     pub(crate) fn tell(&mut self, kept: &[KillReport], pane: &mut Pane) {
         for r in kept {
             if !self.last.contains(&(r.id, r.at_ms)) {
-                pane.push(Some(UNIX_EPOCH + Duration::from_millis(r.at_ms)), &line(r));
+                pane.push(Some(describe::at_unix_ms(r.at_ms)), &line(r));
             }
         }
         self.last = kept.iter().map(|r| (r.id, r.at_ms)).collect();
@@ -51,6 +50,7 @@ fn line(r: &KillReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn report(id: u64, at_ms: u64, why: &str) -> KillReport {
         serde_json::from_value(serde_json::json!({"id": id, "at_ms": at_ms, "slot": 1,
