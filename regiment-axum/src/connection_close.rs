@@ -38,11 +38,12 @@
 //! The request path pays relaxed atomic increments (and decrements) on the worker's counters
 //! (one more for a 5xx answer or a failure) and on the connection's own, two atomic loads of
 //! the drain's flag (three during a drain), two reads of the monotonic clock and an increment
-//! for its latency bucket, and a slot of the in-flight table (one compare-and-swap, its method,
-//! path and version copied in): no lock. What that costs is measured in BENCHMARKS.md
-//! ("Latency buckets and the requests in flight"). An HTTP/2 stream also takes a clone of the
-//! service, boxed with its request, to call it in the stream's own task (see
-//! `call_otherwise`).
+//! for its latency bucket, and a slot of the in-flight table (one compare-and-swap, its
+//! method's code, path and version copied in): no lock. What that costs is measured in
+//! BENCHMARKS.md ("Latency buckets and the requests in flight"). An HTTP/2 stream also takes a
+//! clone of the service, boxed with its request, to call it in the stream's own task (see
+//! `call_otherwise`). A request with a method other than the nine of RFC 9110 (a WebDAV
+//! `PROPFIND`) goes through `call_otherwise` too, where its method's name is copied.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -52,7 +53,7 @@ use std::task::{Context, Poll, ready};
 use http::header::{CONNECTION, HeaderValue, RETRY_AFTER, UPGRADE};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use regiment_core::plumbing::{self, StartedRequest};
+use regiment_core::plumbing::{self, ListedMethod, StartedRequest};
 use regiment_core::worker::Stats;
 
 use crate::tracked_io::ConnectionState;
@@ -89,26 +90,27 @@ where
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let kind = RequestKind::of(&req);
-        // A copy of the method (a few bytes: an extension method's are on the heap): the
-        // request's own address must not reach a call the compiler cannot see into (an
-        // extension method's `as_str`), or it copies the whole request before the app's call
-        // (a few hundred bytes: 52 instructions a request, measured).
-        let method = req.method().clone();
-        let in_flight = Some(InFlight::start(
-            self.stats,
-            &self.connection,
-            kind,
-            &method,
-            req.uri().path(),
-            req.version(),
-        ));
-        if kind.http2() || self.connection.drain_started() {
-            return self.call_otherwise(req, kind, in_flight);
-        }
+        // The method's code only: another method's name is read out of line. Read here, it
+        // would hand the request's own address to a call the compiler cannot see into (the
+        // clone of an extension method, its `as_str`), and the whole request would be copied
+        // before the app's call (264 bytes: 52 instructions a request, measured).
+        let method = ListedMethod::known(req.method());
+        let Some(method) = method.filter(|_| !kind.http2() && !self.connection.drain_started())
+        else {
+            return self.call_otherwise(req, kind);
+        };
         // An HTTP/1 request outside a drain: the app is called here, and its answer polled at
         // once, on this task. Built where it is returned, with nothing the compiler cannot see
         // into before the call: the request and the app's future are a few hundred bytes each,
         // and either would be copied to keep it across.
+        let in_flight = Some(InFlight::start(
+            self.stats,
+            &self.connection,
+            kind,
+            method,
+            req.uri().path(),
+            req.version(),
+        ));
         let unwound = CountsIfUnwound(self.stats);
         let future = ResponseFuture {
             answer: Answer::Called {
@@ -126,15 +128,18 @@ impl<S, B> ConnectionClose<S>
 where
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone,
 {
-    /// An HTTP/2 stream, or a request that comes while the worker drains. Out of line: see
-    /// `call`.
+    /// An HTTP/2 stream, a request that comes while the worker drains, or one with a method
+    /// other than the nine of RFC 9110. Out of line: see `call`.
     #[inline(never)]
-    fn call_otherwise(
-        &self,
-        req: Request<Incoming>,
-        kind: RequestKind,
-        in_flight: Option<InFlight>,
-    ) -> ResponseFuture<S> {
+    fn call_otherwise(&self, req: Request<Incoming>, kind: RequestKind) -> ResponseFuture<S> {
+        let in_flight = Some(InFlight::start(
+            self.stats,
+            &self.connection,
+            kind,
+            ListedMethod::of(req.method()),
+            req.uri().path(),
+            req.version(),
+        ));
         let answer = if self.connection.drain_started() && asks_to_upgrade(&req) {
             tracing::debug!(uri = %req.uri(), "upgrade refused: the worker is draining");
             // Dropped with its `OnUpgrade`: the socket hyper hands over goes nowhere, closed.
@@ -365,17 +370,18 @@ pub(crate) struct InFlight {
 }
 
 impl InFlight {
+    #[inline(always)]
     fn start(
         stats: Option<&'static Stats>,
         connection: &Arc<ConnectionState>,
         kind: RequestKind,
-        method: &Method,
+        method: ListedMethod,
         path: &str,
         version: Version,
     ) -> Self {
         // The path alone: a query string may hold what a report must not (tokens, emails).
         let request = stats.map(|s| {
-            plumbing::request_started(s, method.as_str(), path, plumbing::VersionCode::of(version))
+            plumbing::request_started(s, method, path, plumbing::VersionCode::of(version))
         });
         connection.request_started();
         if kind.http2() {

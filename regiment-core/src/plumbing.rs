@@ -35,7 +35,9 @@ pub use crate::memory_sample::{MemorySampler, PrivateMemory, SampleError};
 
 use crate::worker::Stats;
 pub use crate::worker::context::StartedRequest;
-pub use crate::worker::in_flight::{CAPACITY, InFlightSnapshot, MAX_PATH, VersionCode};
+pub use crate::worker::in_flight::{
+    CAPACITY, InFlightSnapshot, ListedMethod, MAX_PATH, VersionCode,
+};
 
 /// Starts this worker's heartbeats (RSS and request counts) from the calling tokio runtime, so
 /// that a blocked runtime shows as silence to the master. regiment-axum's server calls it once
@@ -83,10 +85,10 @@ pub fn attach_worker() -> bool {
 /// flight), and lists it as in flight from now (see [`in_flight_requests`]). `path` is the
 /// request's path alone: never pass its query string. regiment-axum calls it as it hands a
 /// request to the service, and [`request_finished`] once the response body is done.
-#[inline]
+#[inline(always)]
 pub fn request_started(
     stats: &Stats,
-    method: &str,
+    method: ListedMethod,
     path: &str,
     version: VersionCode,
 ) -> StartedRequest {
@@ -95,7 +97,7 @@ pub fn request_started(
 
 /// Counts a request out: one fewer in flight, taken off the list, and its time from its start
 /// to now counted in the latency the heartbeats report. Once per [`request_started`].
-#[inline]
+#[inline(always)]
 pub fn request_finished(stats: &Stats, request: StartedRequest) {
     stats.request_finished(request);
 }
@@ -107,11 +109,11 @@ pub fn request_finished(stats: &Stats, request: StartedRequest) {
 /// a worker.
 ///
 /// ```
-/// use regiment_core::plumbing::{self, VersionCode};
+/// use regiment_core::plumbing::{self, ListedMethod, VersionCode};
 ///
 /// let stats = plumbing::new_stats();
 /// let version = VersionCode::of(http::Version::HTTP_11);
-/// let request = plumbing::request_started(stats, "GET", "/orders/42", version);
+/// let request = plumbing::request_started(stats, ListedMethod::of(&http::Method::GET), "/orders/42", version);
 /// let listed = std::thread::spawn(|| plumbing::in_flight_requests(stats)).join().unwrap();
 /// assert_eq!(listed.requests[0].path, "/orders/42");
 /// plumbing::request_finished(stats, request);
@@ -147,8 +149,8 @@ mod tests {
     fn requests_are_counted_in_and_out_and_read_by_the_getters() {
         let stats = Stats::new();
         let version = VersionCode::of(http::Version::HTTP_11);
-        let first = request_started(&stats, "GET", "/", version);
-        let second = request_started(&stats, "GET", "/", version);
+        let first = request_started(&stats, ListedMethod::of(&http::Method::GET), "/", version);
+        let second = request_started(&stats, ListedMethod::of(&http::Method::GET), "/", version);
         request_finished(&stats, first);
         assert_eq!((stats.requests(), stats.in_flight()), (2, 1));
         request_finished(&stats, second);

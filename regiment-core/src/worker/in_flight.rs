@@ -4,13 +4,14 @@
 //!
 //! A fixed table of [`CAPACITY`] slots of atomics, written without a lock: a request takes a
 //! free slot (one compare-and-swap on the slot its thread freed last, which is nearly always
-//! free), writes its method, its path without the query (at most [`MAX_PATH`] bytes), its HTTP
-//! version and when it came, and clears the slot when it finishes; never headers, bodies or
-//! query strings. A slot's fields are written between two bumps of its sequence number (a
-//! seqlock: one writer, the request that holds it), so that a reader, which never waits on a
-//! writer, keeps only what it read whole. Requests past the capacity are counted, not listed.
-//! What the request path pays for it is measured in BENCHMARKS.md ("Latency buckets and the
-//! requests in flight": about 0.5-1% of a `hello` request's instructions).
+//! free), writes its method (a code for the nine of RFC 9110, another's name), its path without
+//! the query (at most [`MAX_PATH`] bytes), its HTTP version and when it came, and clears the
+//! slot when it finishes; never headers, bodies or query strings. A slot's fields are written
+//! between two bumps of its sequence number (a seqlock: one writer, the request that holds it),
+//! so that a reader, which never waits on a writer, keeps only what it read whole. Requests past
+//! the capacity are counted, not listed. What the request path pays for it is measured in
+//! BENCHMARKS.md ("Latency buckets and the requests in flight": about 100 instructions, 0.75%
+//! of a `hello` request's).
 //!
 //! Read through [`crate::plumbing::in_flight_requests`], which shows an example.
 
@@ -63,6 +64,57 @@ impl VersionCode {
     }
 }
 
+/// The methods a slot names by number; 0: another, whose name the slot holds.
+const METHODS: [(http::Method, &str); 9] = [
+    (http::Method::GET, "GET"),
+    (http::Method::POST, "POST"),
+    (http::Method::PUT, "PUT"),
+    (http::Method::DELETE, "DELETE"),
+    (http::Method::HEAD, "HEAD"),
+    (http::Method::PATCH, "PATCH"),
+    (http::Method::OPTIONS, "OPTIONS"),
+    (http::Method::CONNECT, "CONNECT"),
+    (http::Method::TRACE, "TRACE"),
+];
+
+/// A request's method, as a slot keeps it: the code of one of the nine methods of RFC 9110,
+/// or another's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListedMethod {
+    /// Its place among the nine, plus one.
+    Known(u8),
+    /// Another method (an extension's), cut at 16 bytes when written.
+    Other(http::Method),
+}
+
+impl ListedMethod {
+    /// What a slot keeps of `method`: one jump on its variant (the nine carry no data), not a
+    /// copy of its name. Another method is cloned, so that the address of the request that
+    /// holds it reaches no call the compiler cannot see into (in regiment-axum's
+    /// `connection_close`, that would copy the whole request: 52 instructions a request).
+    #[inline]
+    pub fn of(method: &http::Method) -> Self {
+        Self::known(method).unwrap_or_else(|| Self::Other(method.clone()))
+    }
+
+    /// [`ListedMethod::of`] for one of the nine only, `None` for another: what a request's
+    /// path takes where its address must not escape (the clone of another does escape it).
+    #[inline]
+    pub fn known(method: &http::Method) -> Option<Self> {
+        METHODS
+            .iter()
+            .position(|(known, _)| method == known)
+            .map(|i| Self::Known(i as u8 + 1))
+    }
+}
+
+/// The name of the method of code `code` (not 0).
+fn method_name(code: u8) -> &'static str {
+    METHODS
+        .get(usize::from(code).wrapping_sub(1))
+        .map_or("?", |(_, name)| name)
+}
+
 /// Where one request is listed, handed back when it finishes: `None` if the table was full.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket(Option<u16>);
@@ -75,12 +127,13 @@ struct Slot {
     taken: AtomicBool,
     /// Odd while the fields below are written, bumped twice by each request that takes it.
     seq: AtomicU32,
-    /// When the request came, in nanoseconds on [`crate::latency::now_ns`]'s clock, plus one;
+    /// When the request came, in nanoseconds on [`crate::latency::now_ns`]'s clock, made odd;
     /// 0: no request.
     started: AtomicU64,
-    /// The method's length, the version's code, the path's length and whether it was cut,
-    /// a byte each.
+    /// The method's code (see [`METHODS`]), the version's code and the path's length
+    /// ([`MAX_PATH`] + 1: longer, cut), a byte each.
     shape: AtomicU32,
+    /// The method's name, padded with zeros, when it has no code.
     method: [AtomicU64; METHOD_WORDS],
     path: [AtomicU64; PATH_WORDS],
 }
@@ -116,22 +169,8 @@ impl std::fmt::Debug for InFlightRegistry {
     }
 }
 
-/// The prefix of `text` that fits in `max` bytes, cut at a char boundary; and whether it was
-/// cut.
-#[inline]
-fn prefix(text: &str, max: usize) -> (&[u8], bool) {
-    if text.len() <= max {
-        return (text.as_bytes(), false);
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    (&text.as_bytes()[..end], true)
-}
-
 /// Writes `bytes` into `words`, eight to a word (the last one padded with zeros); `bytes` fits.
-#[inline]
+#[inline(always)]
 fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
     let mut chunks = bytes.chunks_exact(8);
     let mut i = 0;
@@ -142,12 +181,23 @@ fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        // Byte by byte, not a copy of a variable length: no call out of line.
-        let word = rest
-            .iter()
-            .rev()
-            .fold(0u64, |word, &b| (word << 8) | u64::from(b));
-        words[i].store(word, Ordering::Relaxed);
+        words[i].store(short_word(rest), Ordering::Relaxed);
+    }
+}
+
+/// The 1 to 7 bytes of `rest` as a little-endian word, padded with zeros. Read in two or three
+/// overlapping pieces whatever the length, not byte by byte nor by a copy of a variable length
+/// (a call out of line): a handful of instructions for the end of every path.
+#[inline(always)]
+fn short_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    if n >= 4 {
+        let low = u32::from_le_bytes(rest[..4].try_into().expect("four bytes"));
+        let high = u32::from_le_bytes(rest[n - 4..].try_into().expect("four bytes"));
+        u64::from(low) | (u64::from(high) << (8 * (n - 4)))
+    } else {
+        let (first, middle, last) = (rest[0], rest[n / 2], rest[n - 1]);
+        u64::from(first) | (u64::from(middle) << (8 * (n / 2))) | (u64::from(last) << (8 * (n - 1)))
     }
 }
 
@@ -178,7 +228,7 @@ impl InFlightRegistry {
     }
 
     /// Takes a free slot: the one this thread freed last if it is free, else the next free one.
-    #[inline]
+    #[inline(always)]
     fn take_slot(&self) -> Option<usize> {
         let hint = usize::from(HINT.get()) % CAPACITY;
         let take = |i: usize| {
@@ -204,10 +254,10 @@ impl InFlightRegistry {
 
     /// Lists a request that came at `started_ns` (on [`crate::latency::now_ns`]'s clock).
     /// `path` must be the path alone: the caller leaves the query out.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(
         &self,
-        method: &str,
+        method: ListedMethod,
         path: &str,
         version: VersionCode,
         started_ns: u64,
@@ -216,32 +266,47 @@ impl InFlightRegistry {
             self.unlisted.fetch_add(1, Ordering::Relaxed);
             return Ticket(None);
         };
-        let (method, _) = prefix(method, MAX_METHOD);
-        let (path, path_cut) = prefix(path, MAX_PATH);
+        // At most MAX_PATH bytes, cut wherever they end: the reader cuts a char left in two.
+        let kept = &path.as_bytes()[..path.len().min(MAX_PATH)];
         let slot = &self.slots[index];
         let seq = slot.seq.load(Ordering::Relaxed);
         slot.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
-        store_bytes(&slot.method, method);
-        store_bytes(&slot.path, path);
+        let code = match method {
+            ListedMethod::Known(code) => code,
+            ListedMethod::Other(other) => {
+                Self::store_method_name(slot, other);
+                0
+            }
+        };
+        store_bytes(&slot.path, kept);
+        // The path's length, MAX_PATH + 1 for a longer one (it fits in a byte).
+        let length = path.len().min(MAX_PATH + 1) as u8;
         slot.shape.store(
-            u32::from_le_bytes([
-                method.len() as u8,
-                version.0,
-                path.len() as u8,
-                u8::from(path_cut),
-            ]),
+            u32::from_le_bytes([code, version.0, length, 0]),
             Ordering::Relaxed,
         );
-        // Kept one more than it is: 0 means "no request".
-        slot.started
-            .store(started_ns.saturating_add(1), Ordering::Relaxed);
+        // Made odd, as 0 means "no request"; the reader clears the bit again.
+        slot.started.store(started_ns | 1, Ordering::Relaxed);
         slot.seq.store(seq.wrapping_add(2), Ordering::Release);
         Ticket(Some(index as u16))
     }
 
+    /// Writes the name of a method without a code (cut at [`MAX_METHOD`] bytes) into `slot`,
+    /// while its writer holds it. Out of line: the request path rarely takes it.
+    #[cold]
+    #[inline(never)]
+    fn store_method_name(slot: &Slot, method: http::Method) {
+        // A method is a token: ASCII, cut anywhere.
+        let name = method.as_str().as_bytes();
+        for word in &slot.method {
+            word.store(0, Ordering::Relaxed);
+        }
+        store_bytes(&slot.method, &name[..name.len().min(MAX_METHOD)]);
+    }
+
     /// Takes a request off the list.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove(&self, ticket: Ticket) {
         match ticket.0 {
             Some(index) => {
@@ -293,16 +358,23 @@ impl InFlightRegistry {
         let requests = taken
             .into_iter()
             .map(|t| {
-                let [method_len, version, path_len, path_cut] = t.shape.to_le_bytes();
-                let method = &t.method[..usize::from(method_len).min(MAX_METHOD)];
-                let path = String::from_utf8_lossy(&t.path[..usize::from(path_len).min(MAX_PATH)]);
-                let age_ns = now_ns.saturating_sub(t.started - 1);
+                let [method, version, path_len, _] = t.shape.to_le_bytes();
+                let path_len = usize::from(path_len);
+                let path = &t.path[..path_len.min(MAX_PATH)];
+                // Its low bit set when written (see `insert`): taken off, never later than the start.
+                let age_ns = now_ns.saturating_sub(t.started & !1);
                 ReportedRequest {
-                    method: String::from_utf8_lossy(method).into_owned(),
-                    path: if path_cut != 0 {
-                        format!("{path}…")
+                    method: match method {
+                        0 => {
+                            let name = t.method.split(|&b| b == 0).next().unwrap_or_default();
+                            String::from_utf8_lossy(name).into_owned()
+                        }
+                        code => method_name(code).to_owned(),
+                    },
+                    path: if path_len > MAX_PATH {
+                        format!("{}…", whole_chars(path))
                     } else {
-                        path.into_owned()
+                        String::from_utf8_lossy(path).into_owned()
                     },
                     version: VersionCode(version).name().to_owned(),
                     age_ms: age_ns / 1_000_000,
@@ -311,6 +383,13 @@ impl InFlightRegistry {
             .collect();
         InFlightSnapshot { requests, unlisted }
     }
+}
+
+/// The chars of `bytes`, a path cut at [`MAX_PATH`] bytes, up to the one the cut left in two (a
+/// path is UTF-8: `http` takes no other).
+fn whole_chars(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    let end = std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), |_| bytes.len());
+    String::from_utf8_lossy(&bytes[..end])
 }
 
 /// The requests a worker had in flight at one instant: see
@@ -332,6 +411,7 @@ mod tests {
     const MS: u64 = 1_000_000;
 
     fn list(registry: &InFlightRegistry, method: &str, path: &str, started_ns: u64) -> Ticket {
+        let method = ListedMethod::of(&method.parse().unwrap());
         registry.insert(method, path, HTTP_11, started_ns)
     }
 
@@ -341,7 +421,12 @@ mod tests {
         let t0 = 1_000 * MS;
         let first = list(&registry, "GET", "/a", t0);
         let http2 = VersionCode::of(http::Version::HTTP_2);
-        let second = registry.insert("POST", "/b", http2, t0 + 5 * MS);
+        let second = registry.insert(
+            ListedMethod::of(&http::Method::POST),
+            "/b",
+            http2,
+            t0 + 5 * MS,
+        );
         let snapshot = registry.snapshot(t0 + 10 * MS);
         assert_eq!(
             snapshot.requests,
@@ -399,6 +484,46 @@ mod tests {
         assert!(listed.path.ends_with('…'), "{}", listed.path);
         assert!(listed.path.len() <= MAX_PATH + '…'.len_utf8());
         assert!(!listed.path.contains('\u{FFFD}'), "cut inside a char");
+    }
+
+    #[test]
+    fn paths_of_every_length_are_listed_whole_or_cut_and_marked() {
+        let registry = InFlightRegistry::new();
+        let now = 1_000 * MS;
+        for len in 0..=MAX_PATH + 9 {
+            // Bytes that differ from one place to the next, so a byte out of place shows.
+            let path: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let ticket = list(&registry, "GET", &path, now);
+            let listed = registry.snapshot(now).requests.remove(0).path;
+            if len <= MAX_PATH {
+                assert_eq!(listed, path, "length {len}");
+            } else {
+                assert_eq!(listed, format!("{}…", &path[..MAX_PATH]), "length {len}");
+            }
+            registry.remove(ticket);
+        }
+    }
+
+    #[test]
+    fn methods_are_listed_by_name_known_or_not() {
+        let registry = InFlightRegistry::new();
+        let now = 1_000 * MS;
+        let names = [
+            "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+            "PROPFIND", "M", "GET2",
+        ];
+        for (i, name) in names.into_iter().enumerate() {
+            let method: http::Method = name.parse().unwrap();
+            let known = matches!(ListedMethod::of(&method), ListedMethod::Known(_));
+            assert_eq!(known, i < 9, "{name}: the nine by code, the others by name");
+            // Each in the slot the one before freed: a shorter name or a code wins over what
+            // the one before left there.
+            let ticket = list(&registry, name, "/", now);
+            assert_eq!(registry.snapshot(now).requests[0].method, name);
+            registry.remove(ticket);
+        }
     }
 
     /// Requests taking and freeing slots on several threads while another reads: every entry
