@@ -7,21 +7,28 @@
 #
 #   regiment-bench/scripts/compare_builds.sh 10000 before=/tmp/a/hello after=target/release/hello
 #
+# HELLO_CRITERIA=on measures them with hello's criteria on (default off).
 # Needs valgrind and target/release/regiment-load (cargo build --release -p regiment-bench).
-# Output: target/regiment-bench/compare-REQUESTS/NAME.out, and a line per build: its total
-# instructions (summary) and per request.
+# Output: target/regiment-bench/compare-REQUESTS/NAME.out (compare-on-REQUESTS with the
+# criteria on), profiles with instruction addresses for attribute.py, and a line per build: its
+# total instructions (summary) and per request.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=$1; shift
-OUT=target/regiment-bench/compare-$N
+CRITERIA=${HELLO_CRITERIA:-off}
+case $CRITERIA in
+  off) OUT=target/regiment-bench/compare-$N ;;
+  on) OUT=target/regiment-bench/compare-on-$N ;;
+  *) echo "compare_builds.sh: HELLO_CRITERIA is on or off, not $CRITERIA" >&2; exit 2 ;;
+esac
 rm -rf "$OUT" && mkdir -p "$OUT"
 command -v valgrind >/dev/null || { echo "compare_builds.sh: valgrind is not installed" >&2; exit 2; }
 for build in "$@"; do
   name=${build%%=*} bin=${build#*=}
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   mkdir -p "$OUT/$name"
-  HELLO_WORKERS=1 HELLO_CRITERIA=off HELLO_MAX_REQUESTS=1000000000000 REGIMENT_START_TIMEOUT=120s \
-    HELLO_BIND=127.0.0.1:$port valgrind --tool=callgrind --trace-children=yes \
+  HELLO_WORKERS=1 HELLO_CRITERIA=$CRITERIA HELLO_MAX_REQUESTS=1000000000000 REGIMENT_START_TIMEOUT=120s \
+    HELLO_BIND=127.0.0.1:$port valgrind --tool=callgrind --dump-instr=yes --trace-children=yes \
     --callgrind-out-file="$OUT/$name/%p.out" "$bin" >/dev/null 2>"$OUT/$name/stderr" &
   pid=$!
   for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$port/pid" && break; sleep 0.1; done
