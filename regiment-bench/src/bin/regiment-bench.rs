@@ -65,6 +65,10 @@ struct Args {
     /// Use the binaries already built next to this one.
     #[arg(long)]
     no_build: bool,
+    /// The engine section also loads this build of `hello` (criteria off), in the same rounds
+    /// as the others: another commit's, to compare two builds side by side.
+    #[arg(long, value_name = "PATH")]
+    other_hello: Option<PathBuf>,
     /// Not a benchmark: hold this many MiB of touched heap until stdin closes (the sampling
     /// section's large process).
     #[arg(long, hide = true)]
@@ -135,6 +139,7 @@ fn run(args: Args) -> Result<(), String> {
             Pinning::Unavailable
         },
         replacements: args.replacements,
+        other_hello: args.other_hello.clone(),
     };
     let started = std::time::SystemTime::now();
     let mut md = format!(

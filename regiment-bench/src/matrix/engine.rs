@@ -11,6 +11,8 @@
 //! Under the table, each median comes with a 95% confidence interval: with that many rounds,
 //! the ranges of single rounds say little.
 //! `regiment-bench/scripts/instructions.sh` counts the same servers' instructions.
+//! `--other-hello PATH` adds a fourth server, another build of `hello` (criteria off), to the
+//! same rounds: two commits compared side by side, each against plain in every round.
 
 use std::fmt::Write as _;
 
@@ -30,7 +32,14 @@ pub fn run(settings: &Settings) -> Result<(String, serde_json::Value), String> {
             ..HelloSetup::steady(1)
         })
     };
-    let servers = [Server::Plain, hello(Criteria::Off), hello(Criteria::On)];
+    let mut servers = vec![Server::Plain, hello(Criteria::Off), hello(Criteria::On)];
+    if let Some(binary) = &settings.other_hello {
+        servers.push(Server::Hello(HelloSetup {
+            criteria: Criteria::Off,
+            binary: Some(binary.clone()),
+            ..HelloSetup::steady(1)
+        }));
+    }
     let running = servers
         .iter()
         .map(|s| server::start(&settings.bins, s, &placement.server))

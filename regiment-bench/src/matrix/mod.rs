@@ -61,6 +61,8 @@ pub struct Settings {
     pub pinning: Pinning,
     /// Replacements in a row of the scale section.
     pub replacements: u64,
+    /// Another build of `hello` for the engine section (`--other-hello`).
+    pub other_hello: Option<std::path::PathBuf>,
 }
 
 /// Whether the pinned placement can be measured.

@@ -35,6 +35,9 @@ pub struct HelloSetup {
     pub runtime: Runtime,
     /// Requests after which a worker is replaced (`HELLO_MAX_REQUESTS`).
     pub max_requests: u64,
+    /// Another build than the one beside this benchmark (the engine section's
+    /// `--other-hello`).
+    pub binary: Option<PathBuf>,
 }
 
 /// Whether `hello`'s criteria layers are on.
@@ -69,6 +72,7 @@ impl HelloSetup {
             criteria: Criteria::On,
             runtime: Runtime::Default,
             max_requests: NEVER,
+            binary: None,
         }
     }
 }
@@ -95,6 +99,9 @@ impl Server {
                 }
                 if h.max_requests != NEVER {
                     s.push_str(&format!(", replaced every {} requests", h.max_requests));
+                }
+                if h.binary.is_some() {
+                    s.push_str(", other build (--other-hello)");
                 }
                 s
             }
@@ -230,7 +237,8 @@ pub fn start(bins: &Binaries, server: &Server, cores: &Cores) -> Result<Running,
             (cmd, 0)
         }
         Server::Hello(h) => {
-            let mut cmd = cores.command(&bins.path("hello"));
+            let program = h.binary.clone().unwrap_or_else(|| bins.path("hello"));
+            let mut cmd = cores.command(&program);
             cmd.env("HELLO_BIND", "127.0.0.1:0")
                 .env("HELLO_WORKERS", h.workers.to_string())
                 .env("HELLO_MAX_REQUESTS", h.max_requests.to_string())
