@@ -135,7 +135,6 @@ fn upgrade_text(r: &UpgradeRecord) -> String {
     }
 }
 
-/// `850ms`, `4.2s`, `3m12s`, `2h05m`, `3d04h`.
 /// `at` in Unix milliseconds, as the master counts time (0 before 1970).
 pub(crate) fn unix_ms(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
@@ -152,6 +151,7 @@ pub(crate) fn rfc3339(ms: u64) -> String {
     humantime::format_rfc3339_seconds(at_unix_ms(ms)).to_string()
 }
 
+/// `850ms`, `4.2s`, `3m12s`, `2h05m`, `3d04h`.
 pub(crate) fn duration(ms: u64) -> String {
     let s = ms / 1000;
     match s {
