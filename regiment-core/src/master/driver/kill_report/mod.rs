@@ -347,6 +347,8 @@ mod tests {
         let pid = child.id();
         let mut reporter = KillReporter::new(Duration::from_secs(30));
         let (to_worker, mut asked) = mpsc::channel(4);
+        reporter.start(subject(pid), 0, to_worker.clone());
+        // One report at a time: a second start while it is taken takes nothing, asks nothing.
         reporter.start(subject(pid), 0, to_worker);
         assert!(matches!(
             asked.recv().await,
@@ -387,6 +389,8 @@ mod tests {
         let report = reporter.finished().await.report;
         child.kill().unwrap();
         child.wait().unwrap();
+        // The one report taken, nothing holds the channel any more: no second ask.
+        assert!(asked.recv().await.is_none(), "one report at a time");
         assert!(report.complete && report.worker_answered);
         assert_eq!(
             (report.requests, report.requests_left_out),
