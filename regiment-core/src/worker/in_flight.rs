@@ -89,9 +89,10 @@ pub enum ListedMethod {
 
 impl ListedMethod {
     /// What a slot keeps of `method`: one jump on its variant (the nine carry no data), not a
-    /// copy of its name. Another method is cloned, so that the address of the request that
-    /// holds it reaches no call the compiler cannot see into (in regiment-axum's
-    /// `connection_close`, that would copy the whole request: 52 instructions a request).
+    /// copy of its name; another method is cloned, its name written with the request. The
+    /// clone hands the address of the request that holds it to a call the compiler cannot see
+    /// into: off the common path, use [`ListedMethod::known`] (in regiment-axum's
+    /// `connection_close`, the whole request was copied for it: 52 instructions a request).
     #[inline]
     pub fn of(method: &http::Method) -> Self {
         Self::known(method).unwrap_or_else(|| Self::Other(method.clone()))
