@@ -91,7 +91,7 @@ impl ListedMethod {
     /// What a slot keeps of `method`: one jump on its variant (the nine carry no data), not a
     /// copy of its name; another method is cloned, its name written with the request. The
     /// clone hands the address of the request that holds it to a call the compiler cannot see
-    /// into: off the common path, use [`ListedMethod::known`] (in regiment-axum's
+    /// into: on a hot path call [`ListedMethod::known`], and this out of line (in regiment-axum's
     /// `connection_close`, the whole request was copied for it: 52 instructions a request).
     #[inline]
     pub fn of(method: &http::Method) -> Self {
